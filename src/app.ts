@@ -1,0 +1,141 @@
+/**
+ * The composition root: opens the stores, builds registry, serving table, telemetry and the HTTP
+ * server from one validated config, and owns the order of start-up and graceful shutdown.
+ */
+import type { FastifyInstance } from 'fastify';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { pino, type Logger } from 'pino';
+import type { WardenConfig } from './config.ts';
+import { WardenError } from './errors.ts';
+import { buildHttpServer } from './http/index.ts';
+import { Registry } from './registry/index.ts';
+import { KeyRing } from './security/index.ts';
+import { InferenceService, ModelTable } from './serving/index.ts';
+import { openStores, type Stores } from './storage/index.ts';
+import { PredictionLog, createMetrics, type WardenMetrics } from './telemetry/index.ts';
+
+export interface Warden {
+  config: WardenConfig;
+  logger: Logger;
+  stores: Stores;
+  registry: Registry;
+  table: ModelTable;
+  metrics: WardenMetrics;
+  log: PredictionLog | undefined;
+  keys: KeyRing;
+  http: FastifyInstance;
+  /** Loads models and starts background loops; does not listen. */
+  start(): Promise<void>;
+  /** Starts and listens; returns the base URL. */
+  listen(): Promise<string>;
+  /** Stops taking requests, drains the prediction log, closes stores. */
+  close(): Promise<void>;
+}
+
+export const WARDEN_VERSION: string = (() => {
+  try {
+    const pkg = JSON.parse(readFileSync(path.join(import.meta.dirname, '..', 'package.json'), 'utf8')) as { version: string };
+    return pkg.version;
+  } catch {
+    return '0.0.0';
+  }
+})();
+
+const LOOPBACK = /^(127\.\d+\.\d+\.\d+|localhost|::1|\[::1\])$/;
+
+/** True for hosts only this machine can reach. */
+export function isLoopback(host: string): boolean {
+  return LOOPBACK.test(host);
+}
+
+export interface CreateWardenOptions {
+  logger?: Logger;
+  /** Share a store set (tests); default opens the embedded stores under config.storage.dataDir. */
+  stores?: Stores;
+}
+
+/** Wires a Warden instance from config. Refuses open auth on a non-loopback host. */
+export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {}): Warden {
+  if (!config.auth.required && !isLoopback(config.server.host)) {
+    throw new WardenError(
+      'WARDEN_CONFIG_INVALID',
+      `auth.required is false but server.host is ${config.server.host}: open mode is only allowed on loopback; create a key with 'warden keys create' and set auth.required: true`,
+    );
+  }
+  const logger = opts.logger ?? pino({ level: config.logLevel, base: { service: 'warden' } });
+  const stores = opts.stores ?? openStores(path.resolve(config.storage.dataDir));
+  const metrics = createMetrics();
+  const registry = new Registry({ metadata: stores.metadata, artifacts: stores.artifacts });
+  const table = new ModelTable({
+    registry,
+    metadata: stores.metadata,
+    intraOpThreads: config.serving.intraOpThreads,
+    maxLoaded: 64,
+    logger,
+    onLoad: (model, version, seconds) => metrics.modelLoadDuration.observe({ model, version: String(version) }, seconds),
+  });
+  const log = config.predictionLog.enabled
+    ? new PredictionLog({
+        store: stores.events,
+        metrics,
+        logger,
+        capacity: config.predictionLog.queueCapacity,
+        flushIntervalMs: config.predictionLog.flushIntervalMs,
+        batchSize: config.predictionLog.batchSize,
+      })
+    : undefined;
+  const inference = new InferenceService({ table, metrics, maxBatchRows: config.serving.maxBatchRows, ...(log ? { log } : {}) });
+  const keys = new KeyRing(stores.metadata);
+  const http = buildHttpServer({
+    config,
+    logger,
+    stores,
+    registry,
+    table,
+    inference,
+    metrics,
+    keys,
+    serverVersion: WARDEN_VERSION,
+    ...(log ? { log } : {}),
+  });
+
+  let started = false;
+  let closed = false;
+  const warden: Warden = {
+    config,
+    logger,
+    stores,
+    registry,
+    table,
+    metrics,
+    log,
+    keys,
+    http,
+    async start() {
+      if (started) return;
+      started = true;
+      await keys.start();
+      await table.start();
+      log?.start();
+    },
+    async listen() {
+      await warden.start();
+      await http.listen({ host: config.server.host, port: config.server.port });
+      const addr = http.server.address();
+      const port = typeof addr === 'object' && addr ? addr.port : config.server.port;
+      const host = config.server.host.includes(':') ? `[${config.server.host}]` : config.server.host;
+      return `http://${host}:${port}`;
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await http.close();
+      await log?.drain();
+      keys.stop();
+      await table.close();
+      if (!opts.stores) await stores.close();
+    },
+  };
+  return warden;
+}

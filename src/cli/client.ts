@@ -1,0 +1,49 @@
+import { CliError } from './output.ts';
+
+export interface ClientOptions {
+  url?: string;
+  apiKey?: string;
+}
+
+/** Talks to a running Warden over its REST API; the URL and key come from flags or WARDEN_URL / WARDEN_API_KEY. */
+export class WardenClient {
+  readonly base: string;
+  private readonly apiKey: string | undefined;
+
+  constructor(opts: ClientOptions = {}) {
+    this.base = (opts.url ?? process.env.WARDEN_URL ?? 'http://127.0.0.1:8080').replace(/\/+$/, '');
+    this.apiKey = opts.apiKey ?? process.env.WARDEN_API_KEY;
+  }
+
+  async request<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<T> {
+    const h: Record<string, string> = { ...headers };
+    if (this.apiKey) h.authorization = `Bearer ${this.apiKey}`;
+    let payload: BodyInit | undefined;
+    if (body instanceof Uint8Array) {
+      payload = new Blob([body as Uint8Array<ArrayBuffer>]);
+      h['content-type'] ??= 'application/octet-stream';
+    } else if (body !== undefined) {
+      payload = JSON.stringify(body);
+      h['content-type'] = 'application/json';
+    }
+    let res: Response;
+    try {
+      res = await fetch(`${this.base}${path}`, { method, headers: h, ...(payload !== undefined ? { body: payload } : {}) });
+    } catch (e) {
+      const cause = (e as { cause?: { code?: string } }).cause?.code ?? (e as Error).message;
+      throw new CliError(`cannot reach Warden at ${this.base} (${cause}); start it with 'warden serve' or set WARDEN_URL`);
+    }
+    const text = await res.text();
+    if (!res.ok) {
+      let msg = text;
+      try {
+        const parsed = JSON.parse(text) as { error?: string; code?: string };
+        msg = parsed.code ? `${parsed.code}: ${parsed.error}` : (parsed.error ?? text);
+      } catch {
+        /* not JSON: show as is */
+      }
+      throw new CliError(`${method} ${path} → ${res.status}: ${msg}`, res.status < 500 ? 2 : 1);
+    }
+    return (text ? JSON.parse(text) : undefined) as T;
+  }
+}

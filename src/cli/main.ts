@@ -1,0 +1,37 @@
+import { Command } from 'commander';
+import { WARDEN_VERSION } from '../app.ts';
+import { registerKeys } from './keys.ts';
+import { registerLogs } from './logs.ts';
+import { registerModels } from './models.ts';
+import { describeCliError } from './output.ts';
+import { registerServe } from './serve.ts';
+import { registerTrain } from './train.ts';
+
+/** Builds the `warden` command tree. */
+export function buildProgram(): Command {
+  const program = new Command('warden')
+    .description('Warden: serve ONNX models over the Open Inference Protocol and keep them healthy')
+    .version(WARDEN_VERSION)
+    .option('--url <url>', 'Warden server URL for client commands (env WARDEN_URL)', undefined)
+    .option('--api-key <key>', 'API key for client commands (env WARDEN_API_KEY)')
+    .option('--json', 'print JSON instead of text')
+    .exitOverride()
+    .showHelpAfterError();
+  registerServe(program);
+  registerModels(program);
+  registerLogs(program);
+  registerKeys(program);
+  registerTrain(program);
+  return program;
+}
+
+/** CLI entry: runs one command; errors print one line and set the exit code. */
+export async function main(argv: string[]): Promise<void> {
+  try {
+    await buildProgram().parseAsync(argv);
+  } catch (e) {
+    const { message, exitCode } = describeCliError(e);
+    if (message) process.stderr.write(`warden: ${message}\n`);
+    process.exitCode = exitCode;
+  }
+}

@@ -1,0 +1,71 @@
+import type { Command } from 'commander';
+import { createWarden } from '../app.ts';
+import { loadConfig } from '../config.ts';
+import { seedDemo } from '../lifecycle/index.ts';
+
+interface ServeFlags {
+  config?: string;
+  host?: string;
+  port?: string;
+  dataDir?: string;
+  demo?: boolean;
+}
+
+/** `warden serve`: start the server; `--demo` also trains and deploys the bike-sharing models and opens auth on loopback. */
+export function registerServe(program: Command): void {
+  program
+    .command('serve')
+    .description('start the Warden server (OIP v2 inference, registry API, /metrics)')
+    .option('-c, --config <file>', 'YAML config file (default ./warden.yaml when present)')
+    .option('--host <host>', 'listen address (server.host)')
+    .option('--port <port>', 'listen port (server.port)')
+    .option('--data-dir <dir>', 'embedded store directory (storage.dataDir)')
+    .option('--demo', 'train and deploy the bike-sharing demo models; API keys not required (loopback only)')
+    .action(async (flags: ServeFlags) => {
+      const overrides: Record<string, unknown> = {
+        'server.host': flags.host,
+        'server.port': flags.port === undefined ? undefined : Number(flags.port),
+        'storage.dataDir': flags.dataDir,
+      };
+      if (flags.demo) {
+        overrides.demo = true;
+        overrides['auth.required'] = false;
+      }
+      const config = await loadConfig({ ...(flags.config ? { file: flags.config } : {}), overrides });
+      const warden = createWarden(config);
+      const { logger } = warden;
+      if (config.demo) {
+        const created = await seedDemo(warden.registry, logger);
+        if (created.length) logger.info({ models: created }, 'demo models ready');
+      }
+      const url = await warden.listen();
+      if (!config.auth.required) {
+        logger.warn(`auth is OFF: anyone who can reach ${config.server.host} can push models and predict (allowed on loopback only)`);
+      }
+      logger.info({ url, dataDir: config.storage.dataDir, models: warden.table.modelNames() }, `Warden listening on ${url}`);
+      if (config.demo) {
+        process.stderr.write(
+          `\nTry:\n  curl -s ${url}/v1/models/bike-demand:predict -H 'content-type: application/json' \\\n` +
+            `    -d '{"instances":[{"season":3,"mnth":7,"hr":17,"holiday":0,"weekday":3,"workingday":1,"weathersit":1,"temp":0.7,"atemp":0.65,"hum":0.5,"windspeed":0.2}]}'\n\n`,
+        );
+      }
+      let stopping = false;
+      const stop = (signal: string) => {
+        if (stopping) return;
+        stopping = true;
+        logger.info({ signal }, 'shutting down: draining requests and the prediction log');
+        warden.close().then(
+          () => {
+            logger.info('stopped cleanly');
+            process.exit(0);
+          },
+          (err) => {
+            logger.error({ err }, 'shutdown failed');
+            process.exit(1);
+          },
+        );
+      };
+      process.on('SIGTERM', () => stop('SIGTERM'));
+      process.on('SIGINT', () => stop('SIGINT'));
+    });
+}

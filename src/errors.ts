@@ -1,0 +1,47 @@
+/**
+ * The catalogue of Warden error codes. Every error a user can see carries a stable code,
+ * an HTTP status and a message that says what to do. `docs/errors.md` lists exactly these
+ * codes; a test keeps the two in sync (the habit comes from Fastify's `lib/errors.js`).
+ */
+
+export const errorCatalogue = {
+  WARDEN_BAD_REQUEST: { status: 400, summary: 'The request is malformed (JSON syntax, missing fields, wrong field types).' },
+  WARDEN_BODY_TOO_LARGE: { status: 413, summary: 'The request body is larger than `server.bodyLimitBytes`.' },
+  WARDEN_UNSUPPORTED_MEDIA_TYPE: { status: 415, summary: 'The request body is not JSON.' },
+  WARDEN_INVALID_INPUT: { status: 400, summary: 'Inference inputs do not match the model signature (name, datatype, shape, value).' },
+  WARDEN_MODEL_NOT_FOUND: { status: 404, summary: 'No model with that name is registered.' },
+  WARDEN_VERSION_NOT_FOUND: { status: 404, summary: 'The model has no such version or alias.' },
+  WARDEN_MODEL_NOT_READY: { status: 503, summary: 'The model version is registered but could not be loaded for serving.' },
+  WARDEN_NOT_FOUND: { status: 404, summary: 'No route or resource at that path.' },
+  WARDEN_CONFLICT: { status: 409, summary: 'The change conflicts with current state (e.g. deleting a version an alias points to).' },
+  WARDEN_INVALID_MODEL: { status: 422, summary: 'The uploaded file is not a loadable ONNX model, or its metadata is invalid.' },
+  WARDEN_ARTIFACT_TAMPERED: { status: 500, summary: 'A stored model file no longer matches its sha256 digest; it is refused.' },
+  WARDEN_UNAUTHENTICATED: { status: 401, summary: 'The route needs an API key (header `authorization: Bearer <key>` or `x-api-key`).' },
+  WARDEN_FORBIDDEN: { status: 403, summary: "The API key's role does not allow this action." },
+  WARDEN_RATE_LIMITED: { status: 429, summary: 'Too many requests in flight; retry with backoff.' },
+  WARDEN_INFERENCE_FAILED: { status: 500, summary: 'The runtime failed while running the model.' },
+  WARDEN_CONFIG_INVALID: { status: 500, summary: 'The configuration file or WARDEN_* environment is invalid; the server refuses to start.' },
+  WARDEN_INTERNAL: { status: 500, summary: 'An unexpected server error; the log has the details under the request id.' },
+} as const satisfies Record<string, { status: number; summary: string }>;
+
+export type ErrorCode = keyof typeof errorCatalogue;
+
+/** An error a user can act on: stable code, HTTP status, plain message. */
+export class WardenError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly details?: Record<string, unknown>;
+
+  constructor(code: ErrorCode, message: string, details?: Record<string, unknown>) {
+    super(message);
+    this.name = 'WardenError';
+    this.code = code;
+    this.status = errorCatalogue[code].status;
+    if (details) this.details = details;
+  }
+}
+
+/** True when `e` is a WardenError (also across module copies, by shape). */
+export function isWardenError(e: unknown): e is WardenError {
+  return e instanceof WardenError;
+}

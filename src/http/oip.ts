@@ -1,0 +1,120 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { WardenError } from '../errors.ts';
+import type { InferenceService, ModelTable, RequestContext } from '../serving/index.ts';
+import type { Guard } from './auth.ts';
+
+export interface OipRouteDeps {
+  table: ModelTable;
+  inference: InferenceService;
+  guard: Guard;
+  serverVersion: string;
+  maxInflight: number;
+}
+
+interface ModelParams {
+  name: string;
+  version?: string;
+}
+
+function context(req: FastifyRequest): RequestContext {
+  return { requestId: req.id, started: req.startedAt, ts: req.startedAtMs };
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    startedAt: bigint;
+    startedAtMs: number;
+  }
+}
+
+/**
+ * Open Inference Protocol v2 REST routes (health, server and model metadata, model ready, infer,
+ * each with and without `/versions/{v}`), plus the named-feature `:predict` form.
+ */
+export function registerOipRoutes(app: FastifyInstance, deps: OipRouteDeps): void {
+  const { table, inference, guard } = deps;
+  let inflight = 0;
+
+  app.get('/v2/health/live', async () => ({ live: true }));
+  app.get('/v2/health/ready', async (_req, reply) => {
+    const ready = table.allReady();
+    return reply.status(ready ? 200 : 503).send({ ready });
+  });
+  const serverMetadata = async () => ({ name: 'warden', version: deps.serverVersion, extensions: ['warden_predict'] });
+  app.get('/v2', serverMetadata);
+  app.get('/v2/', serverMetadata);
+
+  const modelMetadata = async (req: FastifyRequest<{ Params: ModelParams }>) => {
+    const { name, version } = req.params;
+    const v = table.resolveNumber(name, version);
+    const lv = table.peek(name, v) ?? (await table.load(name, v));
+    const sig = lv.record.signature;
+    return {
+      name,
+      versions: table.versionsOf(name).map(String),
+      platform: 'onnxruntime_onnx',
+      inputs: sig.inputs,
+      outputs: sig.outputs,
+      properties: { version: lv.label, sha256: lv.record.sha256 },
+    };
+  };
+  app.get<{ Params: ModelParams }>('/v2/models/:name', { preHandler: guard('viewer') }, modelMetadata);
+  app.get<{ Params: ModelParams }>('/v2/models/:name/versions/:version', { preHandler: guard('viewer') }, modelMetadata);
+
+  const modelReady = async (req: FastifyRequest<{ Params: ModelParams }>, reply: FastifyReply) => {
+    const { name, version } = req.params;
+    const v = table.resolveNumber(name, version);
+    let ready = table.peek(name, v) !== undefined;
+    if (!ready) {
+      // A version that is registered but not warm gets loaded now, so a readiness probe warms it.
+      ready = await table.load(name, v).then(
+        () => true,
+        () => false,
+      );
+    }
+    return reply.status(ready ? 200 : 503).send({ name, version: String(v), ready });
+  };
+  app.get<{ Params: ModelParams }>('/v2/models/:name/ready', { preHandler: guard('viewer') }, modelReady);
+  app.get<{ Params: ModelParams }>('/v2/models/:name/versions/:version/ready', { preHandler: guard('viewer') }, modelReady);
+
+  /** Bounds concurrent inference: past `maxInflight` callers get 429 instead of an ever-growing queue. */
+  const admit = async <T>(work: () => Promise<T>): Promise<T> => {
+    if (inflight >= deps.maxInflight) {
+      throw new WardenError('WARDEN_RATE_LIMITED', `more than ${deps.maxInflight} inference requests in flight (server.maxInflight); retry with backoff`);
+    }
+    inflight++;
+    try {
+      return await work();
+    } finally {
+      inflight--;
+    }
+  };
+
+  const infer = async (req: FastifyRequest<{ Params: ModelParams }>, reply: FastifyReply) => {
+    const { name, version } = req.params;
+    const res = await admit(() => inference.infer(name, version, req.body, context(req)));
+    void reply.header('x-model-version', res.model_version);
+    return res;
+  };
+  app.post<{ Params: ModelParams }>('/v2/models/:name/infer', { preHandler: guard('predictor') }, infer);
+  app.post<{ Params: ModelParams }>('/v2/models/:name/versions/:version/infer', { preHandler: guard('predictor') }, infer);
+
+  // The `:predict` verb is part of the last path segment (`bike:predict`), as in Google-style custom methods.
+  const predict = async (name: string, version: string | undefined, req: FastifyRequest, reply: FastifyReply) => {
+    const res = await admit(() => inference.predict(name, version, req.body, context(req)));
+    void reply.header('x-model-version', res.model_version);
+    return res;
+  };
+  const splitVerb = (segment: string): string => {
+    if (!segment.endsWith(':predict')) throw new WardenError('WARDEN_NOT_FOUND', `unknown method in ${JSON.stringify(segment.slice(0, 80))}; use {name}:predict`);
+    return segment.slice(0, -':predict'.length);
+  };
+  app.post<{ Params: { target: string } }>('/v1/models/:target', { preHandler: guard('predictor') }, (req, reply) =>
+    predict(splitVerb(req.params.target), undefined, req, reply),
+  );
+  app.post<{ Params: { name: string; target: string } }>(
+    '/v1/models/:name/versions/:target',
+    { preHandler: guard('predictor') },
+    (req, reply) => predict(req.params.name, splitVerb(req.params.target), req, reply),
+  );
+}

@@ -1,0 +1,91 @@
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { WardenError } from '../errors.ts';
+import type { Registry } from '../registry/index.ts';
+import type { KeyRing } from '../security/index.ts';
+import { requestIdFrom, type InferenceService, type ModelTable } from '../serving/index.ts';
+import type { Stores } from '../storage/index.ts';
+import type { PredictionLog, WardenMetrics } from '../telemetry/index.ts';
+import type { WardenConfig } from '../config.ts';
+import { makeGuard } from './auth.ts';
+import { errorHandler } from './errors.ts';
+import { registerOipRoutes } from './oip.ts';
+import { registerModelRoutes } from './admin/models.ts';
+import { registerPredictionRoutes } from './admin/predictions.ts';
+import { registerKeyRoutes } from './admin/keys.ts';
+
+export interface HttpDeps {
+  config: WardenConfig;
+  logger: Logger;
+  stores: Stores;
+  registry: Registry;
+  table: ModelTable;
+  inference: InferenceService;
+  metrics: WardenMetrics;
+  keys: KeyRing;
+  log?: PredictionLog;
+  serverVersion: string;
+}
+
+/** Largest model file `POST /api/v1/models/{name}/versions` accepts. */
+export const ARTIFACT_LIMIT_BYTES = 1024 * 1024 * 1024;
+
+/** Builds the Fastify app: parsers, request ids, one error shape, and every route. */
+export function buildHttpServer(deps: HttpDeps): FastifyInstance {
+  const { config } = deps;
+  const bodyLimit = config.server.bodyLimitBytes;
+  const app = Fastify({
+    // pino's Logger is a FastifyBaseLogger; the cast keeps the instance type the default one routes expect.
+    loggerInstance: deps.logger as FastifyBaseLogger,
+    // Per-request log lines cost more than a prediction; errors are logged by our handler instead.
+    logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'requestId' }),
+    bodyLimit,
+    requestTimeout: config.server.requestTimeoutMs,
+    genReqId: (req) => requestIdFrom(req.headers['x-request-id']),
+    // Route params are bounded so a huge path cannot make huge error messages or labels.
+    routerOptions: { maxParamLength: 256 },
+    return503OnClosing: true,
+  });
+
+  app.addHook('onRequest', async (req, reply) => {
+    req.startedAt = process.hrtime.bigint();
+    req.startedAtMs = Date.now();
+    void reply.header('x-request-id', req.id);
+  });
+
+  // `curl -d` sends form encoding by default; treat such bodies as the JSON they almost always are.
+  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => {
+    try {
+      done(null, JSON.parse(body as string));
+    } catch (e) {
+      done(new WardenError('WARDEN_BAD_REQUEST', `request body is not valid JSON: ${(e as Error).message}`), undefined);
+    }
+  });
+  app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer', bodyLimit: ARTIFACT_LIMIT_BYTES }, (_req, body, done) =>
+    done(null, body),
+  );
+
+  app.setErrorHandler(errorHandler(bodyLimit));
+  app.setNotFoundHandler((req, reply) => {
+    void reply.status(404).send({ error: `no route ${req.method} ${req.url.slice(0, 200)}; see docs/api.md`, code: 'WARDEN_NOT_FOUND' });
+  });
+
+  const guard = makeGuard(deps.keys, config.auth.required);
+  registerOipRoutes(app, {
+    table: deps.table,
+    inference: deps.inference,
+    guard,
+    serverVersion: deps.serverVersion,
+    maxInflight: config.server.maxInflight,
+  });
+  registerModelRoutes(app, { registry: deps.registry, table: deps.table, guard, artifactLimitBytes: ARTIFACT_LIMIT_BYTES });
+  registerPredictionRoutes(app, { events: deps.stores.events, guard, ...(deps.log ? { log: deps.log } : {}) });
+  registerKeyRoutes(app, { metadata: deps.stores.metadata, keys: deps.keys, guard });
+
+  app.get('/metrics', async (_req, reply) => {
+    deps.metrics.predictionLogQueueDepth.set(deps.log?.depth() ?? 0);
+    const text = await deps.metrics.registry.metrics();
+    return reply.header('content-type', deps.metrics.registry.contentType).send(text);
+  });
+  return app;
+}

@@ -1,0 +1,7 @@
+/**
+ * Model lifecycle: retraining triggers decide when a deployment needs a new model, a trainer (built in, or an
+ * external command) produces it, and validation gates it before it is registered as a new version. This module
+ * is the only entry point other folders import from.
+ */
+export * from './trainer/index.ts';
+export { seedDemo, DEMO_MODELS } from './demo.ts';

@@ -1,0 +1,236 @@
+/**
+ * The built-in trainer: fits a linear or logistic model on a numeric CSV and writes it as a small ONNX graph
+ * (MatMul + Add, then Sigmoid for logistic) that the onnx runtime serves like any other model. Features are
+ * standardized while fitting so the solve is well conditioned, and the standardization is folded back into
+ * the weights so the graph takes raw feature values. The ONNX file carries its own feature specs, holdout
+ * metrics, parameters and the sha256 of the training CSV as `warden.*` metadata_props, which the registry
+ * reads with `readOnnxMetadataProps`.
+ */
+import { fileURLToPath } from 'node:url';
+import { loadCsv, selectDataset } from './csv-dataset.ts';
+import { TrainerError } from './errors.ts';
+import { columnStats, standardize } from './linalg.ts';
+import { fitLinear, type StandardizedFit } from './linear.ts';
+import { fitLogistic } from './logistic.ts';
+import { classificationMetrics, regressionMetrics } from './metrics.ts';
+import { writeOnnx } from './onnx-writer.ts';
+import { holdoutSplit } from './split.ts';
+import type { FeatureSpec, TrainerKind, TrainOptions, TrainResult } from './types.ts';
+
+export type { FeatureSpec, TrainerKind, TrainOptions, TrainResult } from './types.ts';
+export { TrainerError, type TrainerErrorCode } from './errors.ts';
+export { readOnnxMetadataProps } from './onnx-writer.ts';
+
+/** The bike-sharing hourly data shipped in data/bike-sharing (UCI, CC BY 4.0). */
+export const BIKE_SHARING_CSV = fileURLToPath(new URL('../../../data/bike-sharing/hour.csv', import.meta.url));
+
+/**
+ * Columns the bike-sharing demo leaves out: the row id and date string, `casual` and `registered` (they sum to
+ * `cnt`, so they would leak the answer), and `yr`, which is constant once the demo keeps only 2011.
+ */
+export const BIKE_SHARING_EXCLUDE: readonly string[] = ['instant', 'dteday', 'casual', 'registered', 'cnt', 'yr'];
+
+/** Options for the demo models: predict hourly rentals `cnt` from the 2011 rows of bike-sharing. */
+export function bikeSharingDemoOptions(model: TrainerKind, csvPath: string = BIKE_SHARING_CSV): TrainOptions {
+  return { csvPath, target: 'cnt', model, exclude: [...BIKE_SHARING_EXCLUDE], where: { yr: 0 } };
+}
+
+const DEFAULT_L2: Record<TrainerKind, number> = { linear: 1e-6, logistic: 1e-4 };
+
+/** Reads the CSV, fits the model on the training rows, scores the holdout rows and serializes the ONNX graph. */
+export async function train(opts: TrainOptions, onProgress: (msg: string) => void = () => {}): Promise<TrainResult> {
+  const { kind, holdout, seed, l2 } = checkOptions(opts);
+  const table = await loadCsv(opts.csvPath);
+  onProgress(`read ${table.rows.length} rows from ${opts.csvPath}`);
+  const data = selectDataset(table, opts);
+  const where = Object.entries(opts.where ?? {}).map(([k, v]) => `${k}=${v}`).join(',');
+  if (where) onProgress(`kept ${data.rows} rows where ${where}`);
+  if (data.skippedNonNumeric.length > 0) onProgress(`skipped non-numeric columns: ${data.skippedNonNumeric.join(', ')}`);
+
+  const k = data.featureNames.length;
+  const split = holdoutSplit(data.rows, holdout, seed);
+  if (split.train.length === 0) {
+    throw new TrainerError('WARDEN_TRAIN_EMPTY_DATASET', `no training rows: ${data.rows} rows with holdout ${holdout}`);
+  }
+  const fitRows = takeRows(data.x, data.y, k, split.train);
+  const evaluated = split.holdout.length > 0 ? takeRows(data.x, data.y, k, split.holdout) : fitRows;
+  onProgress(`training ${kind} on ${fitRows.n} rows × ${k} features (${data.featureNames.join(', ')})`);
+
+  const stats = columnStats(fitRows.x, fitRows.n, k);
+  // A constant column (std 0) keeps scale 1: its standardized values are all 0 and the ridge term pins its weight to 0.
+  const scale = stats.std.map((s) => (s > 0 ? s : 1));
+  const z = standardize(fitRows.x, fitRows.n, k, stats.mean, scale);
+
+  const params: Record<string, string | number> = { kind, l2, holdout, seed };
+  let fit: StandardizedFit;
+  let threshold: number | undefined;
+  if (kind === 'linear') {
+    fit = guardSolve(() => fitLinear(z, fitRows.y, fitRows.n, k, l2));
+  } else {
+    threshold = opts.threshold ?? median(fitRows.y);
+    const labels = labelsAbove(fitRows.y, threshold, opts.target);
+    const logistic = guardSolve(() =>
+      fitLogistic(z, labels, fitRows.n, k, l2, (i, loss) => onProgress(`newton iteration ${i}: loss ${loss.toPrecision(12)}`)),
+    );
+    if (!logistic.converged) onProgress(`warning: newton did not converge in ${logistic.iterations} iterations`);
+    params.iterations = logistic.iterations;
+    fit = logistic;
+  }
+  Object.assign(params, { rows_train: split.train.length, rows_holdout: split.holdout.length });
+  if (split.holdout.length === 0) params.metrics_on = 'train';
+  if (where) params.where = where;
+
+  // Fold the standardization in: w·(x − μ)/σ + b = (w/σ)·x + (b − Σ w·μ/σ), so the graph needs only raw inputs.
+  const weights = new Float32Array(k);
+  let bias = fit.bias;
+  for (let j = 0; j < k; j++) {
+    const w = (fit.weights[j] as number) / (scale[j] as number);
+    weights[j] = w;
+    bias -= w * (stats.mean[j] as number);
+  }
+  const predict = predictor(kind, weights, Math.fround(bias));
+
+  const scores = predict(Float32Array.from(evaluated.x));
+  const metrics =
+    threshold === undefined
+      ? regressionMetrics(evaluated.y, scores)
+      : classificationMetrics(evaluated.y.map((v) => (v > threshold ? 1 : 0)), scores);
+  onProgress(`${split.holdout.length > 0 ? 'holdout' : 'training'} metrics: ${formatMetrics(metrics)}`);
+
+  const features: FeatureSpec[] = data.featureNames.map((name, j) => ({
+    name,
+    datatype: 'FP32',
+    min: stats.min[j] as number,
+    max: stats.max[j] as number,
+    mean: stats.mean[j] as number,
+    std: stats.std[j] as number,
+  }));
+  const metadata: Record<string, string> = {
+    'warden.kind': kind,
+    'warden.target': opts.target,
+    'warden.features': JSON.stringify(features),
+    'warden.metrics': JSON.stringify(metrics),
+    'warden.params': JSON.stringify(params),
+    'warden.training_data_sha256': table.sha256,
+  };
+  if (threshold !== undefined) metadata['warden.threshold'] = String(threshold);
+  const onnx = writeOnnx({ kind, featureCount: k, weights, bias: Math.fround(bias), metadata });
+
+  return {
+    onnx,
+    kind,
+    inputName: 'input',
+    outputName: kind === 'linear' ? 'variable' : 'probability',
+    features,
+    target: opts.target,
+    ...(threshold !== undefined ? { threshold } : {}),
+    metrics,
+    params,
+    trainingDataSha256: table.sha256,
+    predict,
+  };
+}
+
+/** Metrics as `name=value` pairs with four significant digits, for progress lines and the CLI summary. */
+export function formatMetrics(metrics: Record<string, number>): string {
+  return Object.entries(metrics)
+    .map(([name, value]) => `${name}=${value.toPrecision(4)}`)
+    .join(' ');
+}
+
+function checkOptions(opts: TrainOptions): { kind: TrainerKind; holdout: number; seed: number; l2: number } {
+  const bad = (message: string): never => {
+    throw new TrainerError('WARDEN_TRAIN_BAD_OPTION', message);
+  };
+  const kind = opts.model;
+  if (kind !== 'linear' && kind !== 'logistic') bad(`model must be linear or logistic, got "${String(kind)}"`);
+  const holdout = opts.holdout ?? 0.2;
+  if (!(holdout >= 0 && holdout < 1)) bad(`holdout must be in [0, 1), got ${holdout}`);
+  const seed = opts.seed ?? 42;
+  if (!Number.isInteger(seed)) bad(`seed must be an integer, got ${seed}`);
+  const l2 = opts.l2 ?? DEFAULT_L2[kind];
+  if (!(l2 >= 0 && Number.isFinite(l2))) bad(`l2 must be a finite number >= 0, got ${l2}`);
+  if (opts.threshold !== undefined) {
+    if (kind !== 'logistic') bad('threshold only applies to the logistic model');
+    if (!Number.isFinite(opts.threshold)) bad(`threshold must be a finite number, got ${opts.threshold}`);
+  }
+  for (const [name, value] of Object.entries(opts.where ?? {})) {
+    if (!Number.isFinite(value)) bad(`where ${name} must compare to a number, got ${value}`);
+  }
+  return { kind, holdout, seed, l2 };
+}
+
+/** With l2 = 0 exactly collinear features make the system singular; say so instead of failing deep in Cholesky. */
+function guardSolve<T>(solve: () => T): T {
+  try {
+    return solve();
+  } catch (err) {
+    if (err instanceof Error && err.message === 'matrix is not positive definite') {
+      throw new TrainerError('WARDEN_TRAIN_BAD_OPTION', 'features are collinear; use l2 > 0 or drop a feature');
+    }
+    throw err;
+  }
+}
+
+interface Rows {
+  x: Float64Array;
+  y: Float64Array;
+  n: number;
+}
+
+function takeRows(x: Float64Array, y: Float64Array, k: number, indices: number[]): Rows {
+  const out = new Float64Array(indices.length * k);
+  indices.forEach((r, i) => out.set(x.subarray(r * k, (r + 1) * k), i * k));
+  return { x: out, y: Float64Array.from(indices, (r) => y[r] as number), n: indices.length };
+}
+
+/** 1 where target > threshold, else 0; both classes must occur or the logistic fit has nothing to separate. */
+function labelsAbove(target: Float64Array, threshold: number, name: string): Float64Array {
+  const labels = target.map((v) => (v > threshold ? 1 : 0));
+  const positives = labels.reduce((a, b) => a + b, 0);
+  if (positives === 0 || positives === labels.length) {
+    const side = positives === 0 ? '<=' : '>';
+    throw new TrainerError(
+      'WARDEN_TRAIN_BAD_OPTION',
+      `every training row has ${name} ${side} ${threshold}; choose a threshold that splits the data`,
+    );
+  }
+  return labels;
+}
+
+function median(values: Float64Array): number {
+  const sorted = Float64Array.from(values).sort();
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+}
+
+/**
+ * The graph's math in JavaScript, rounded like onnxruntime's CPU kernels: MLAS accumulates each MatMul output in
+ * one float32 register with fused multiply-adds in feature order. A float32 × float32 product is exact in float64,
+ * so fround(sum + x·w) is that FMA; on x86-64 with FMA this matches onnxruntime bit for bit. The Sigmoid is exact
+ * here, while MLAS uses a rational approximation (within about 1e-7 absolute).
+ */
+function predictor(kind: TrainerKind, weights: Float32Array, bias: number): TrainResult['predict'] {
+  const k = weights.length;
+  return (rows) => {
+    const input = rows instanceof Float32Array ? rows : flatten(rows, k);
+    if (input.length % k !== 0) throw new Error(`predict expects rows of ${k} features, got ${input.length} values`);
+    const out = new Float32Array(input.length / k);
+    for (let i = 0; i < out.length; i++) {
+      let sum = 0;
+      for (let j = 0; j < k; j++) sum = Math.fround(sum + (input[i * k + j] as number) * (weights[j] as number));
+      const value = Math.fround(sum + bias);
+      out[i] = kind === 'linear' ? value : 1 / (1 + Math.exp(-value));
+    }
+    return out;
+  };
+}
+
+function flatten(rows: number[][], k: number): Float32Array {
+  const out = new Float32Array(rows.length * k);
+  rows.forEach((row, i) => {
+    if (row.length !== k) throw new Error(`predict expects rows of ${k} features, row ${i} has ${row.length}`);
+    out.set(row, i * k);
+  });
+  return out;
+}

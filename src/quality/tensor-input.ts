@@ -1,0 +1,209 @@
+import { WardenError } from '../errors.ts';
+import type { FeatureSpec, TensorSpec } from '../storage/index.ts';
+
+/** Typed array per OIP datatype; what onnxruntime takes for that element type. */
+export type TensorData =
+  | Float32Array
+  | Float64Array
+  | Int8Array
+  | Int16Array
+  | Int32Array
+  | BigInt64Array
+  | Uint8Array
+  | Uint16Array
+  | Uint32Array
+  | BigUint64Array
+  | string[]
+  | boolean[];
+
+export interface DecodedTensor {
+  name: string;
+  datatype: string;
+  dims: number[];
+  data: TensorData;
+}
+
+interface IntRange {
+  min: number;
+  max: number;
+  make: (n: number) => TensorData;
+}
+
+const INT_TYPES: Record<string, IntRange> = {
+  INT8: { min: -128, max: 127, make: (n) => new Int8Array(n) },
+  INT16: { min: -32768, max: 32767, make: (n) => new Int16Array(n) },
+  INT32: { min: -2147483648, max: 2147483647, make: (n) => new Int32Array(n) },
+  INT64: { min: Number.MIN_SAFE_INTEGER, max: Number.MAX_SAFE_INTEGER, make: (n) => new BigInt64Array(n) },
+  UINT8: { min: 0, max: 255, make: (n) => new Uint8Array(n) },
+  UINT16: { min: 0, max: 65535, make: (n) => new Uint16Array(n) },
+  UINT32: { min: 0, max: 4294967295, make: (n) => new Uint32Array(n) },
+  UINT64: { min: 0, max: Number.MAX_SAFE_INTEGER, make: (n) => new BigUint64Array(n) },
+};
+
+const invalid = (msg: string) => new WardenError('WARDEN_INVALID_INPUT', msg);
+
+/** Max nesting of `data` arrays we accept; OIP data is flat or nested by the tensor's rank. */
+const MAX_DEPTH = 32;
+
+/**
+ * Copies `data` (flat, or nested row-major) into `out`, checking each element with `put`.
+ * Returns the number of elements written, or throws when there are more than `out` holds.
+ */
+function fill(
+  data: unknown[],
+  name: string,
+  expected: number,
+  put: (value: unknown, index: number) => void,
+): number {
+  let n = 0;
+  const walk = (arr: unknown[], depth: number): void => {
+    if (depth > MAX_DEPTH) throw invalid(`input ${name}: data is nested deeper than ${MAX_DEPTH} levels`);
+    for (let i = 0; i < arr.length; i++) {
+      const v = arr[i];
+      if (Array.isArray(v)) {
+        walk(v, depth + 1);
+        continue;
+      }
+      if (n >= expected) throw invalid(`input ${name}: data has more than the ${expected} elements its shape implies`);
+      put(v, n);
+      n++;
+    }
+  };
+  walk(data, 0);
+  return n;
+}
+
+function describeValue(v: unknown): string {
+  if (v === null) return 'null';
+  if (typeof v === 'string') return `string ${JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v)}`;
+  return `${typeof v} ${String(v)}`;
+}
+
+/**
+ * Turns one OIP request input into a typed tensor, checking it against the model's signature:
+ * datatype, rank, fixed dimensions, element count, element types and ranges, finiteness.
+ */
+export function decodeTensor(raw: unknown, spec: TensorSpec, maxBatchRows: number): DecodedTensor {
+  const input = raw as { name: string; datatype?: unknown; shape?: unknown; data?: unknown };
+  const name = spec.name;
+  if (input.datatype !== spec.datatype) {
+    throw invalid(
+      `input ${name}: datatype ${typeof input.datatype === 'string' ? input.datatype : JSON.stringify(input.datatype)} does not match the model's ${spec.datatype}`,
+    );
+  }
+  const shape = input.shape;
+  if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && (d as number) >= 0)) {
+    throw invalid(`input ${name}: shape must be an array of non-negative integers, got ${JSON.stringify(shape)?.slice(0, 80)}`);
+  }
+  const dims = shape as number[];
+  if (dims.length !== spec.shape.length) {
+    throw invalid(`input ${name}: shape ${JSON.stringify(dims)} has rank ${dims.length}; the model expects rank ${spec.shape.length} ${JSON.stringify(spec.shape)}`);
+  }
+  for (let i = 0; i < dims.length; i++) {
+    const want = spec.shape[i]!;
+    if (want >= 0 && dims[i] !== want) {
+      throw invalid(`input ${name}: dimension ${i} is ${dims[i]}; the model expects ${want} (shape ${JSON.stringify(spec.shape)}, -1 = any)`);
+    }
+  }
+  if (dims.length > 0 && dims[0]! > maxBatchRows) {
+    throw invalid(`input ${name}: ${dims[0]} rows exceed the limit of ${maxBatchRows} per request (serving.maxBatchRows)`);
+  }
+  if (dims.length > 0 && dims[0] === 0) throw invalid(`input ${name}: shape ${JSON.stringify(dims)} has no rows`);
+  let expected = 1;
+  for (const d of dims) expected *= d;
+  if (!Number.isSafeInteger(expected) || expected > maxBatchRows * 100_000) {
+    throw invalid(`input ${name}: shape ${JSON.stringify(dims)} is too large`);
+  }
+  if (!Array.isArray(input.data)) throw invalid(`input ${name}: data must be an array`);
+
+  let data: TensorData;
+  const dt = spec.datatype;
+  if (dt === 'FP32' || dt === 'FP64') {
+    const out = dt === 'FP32' ? new Float32Array(expected) : new Float64Array(expected);
+    const n = fill(input.data, name, expected, (v, i) => {
+      if (typeof v !== 'number') throw invalid(`input ${name}: element ${i} is ${describeValue(v)}; ${dt} needs numbers`);
+      if (!Number.isFinite(v)) throw invalid(`input ${name}: element ${i} is not finite`);
+      out[i] = v;
+    });
+    checkCount(name, n, expected, dims);
+    if (dt === 'FP32') {
+      // Values beyond float32 range would silently become ±Infinity.
+      for (let i = 0; i < out.length; i++) {
+        if (!Number.isFinite(out[i]!)) throw invalid(`input ${name}: element ${i} overflows FP32`);
+      }
+    }
+    data = out;
+  } else if (INT_TYPES[dt]) {
+    const range = INT_TYPES[dt]!;
+    const out = range.make(expected);
+    const big = out instanceof BigInt64Array || out instanceof BigUint64Array;
+    const n = fill(input.data, name, expected, (v, i) => {
+      if (typeof v !== 'number' || !Number.isInteger(v)) throw invalid(`input ${name}: element ${i} is ${describeValue(v)}; ${dt} needs integers`);
+      if (v < range.min || v > range.max) throw invalid(`input ${name}: element ${i} = ${v} is outside ${dt} range [${range.min}, ${range.max}]`);
+      (out as unknown as (number | bigint)[])[i] = big ? BigInt(v) : v;
+    });
+    checkCount(name, n, expected, dims);
+    data = out;
+  } else if (dt === 'BOOL') {
+    const out: boolean[] = new Array(expected);
+    const n = fill(input.data, name, expected, (v, i) => {
+      if (typeof v !== 'boolean') throw invalid(`input ${name}: element ${i} is ${describeValue(v)}; BOOL needs true or false`);
+      out[i] = v;
+    });
+    checkCount(name, n, expected, dims);
+    data = out;
+  } else if (dt === 'BYTES') {
+    const out: string[] = new Array(expected);
+    const n = fill(input.data, name, expected, (v, i) => {
+      if (typeof v !== 'string') throw invalid(`input ${name}: element ${i} is ${describeValue(v)}; BYTES needs strings`);
+      out[i] = v;
+    });
+    checkCount(name, n, expected, dims);
+    data = out;
+  } else {
+    throw invalid(`input ${name}: datatype ${dt} is not supported for inference`);
+  }
+  return { name, datatype: dt, dims, data };
+}
+
+function checkCount(name: string, n: number, expected: number, dims: number[]): void {
+  if (n !== expected) {
+    throw invalid(`input ${name}: data has ${n} elements but shape ${JSON.stringify(dims)} needs ${expected}`);
+  }
+}
+
+/**
+ * Builds the [rows, features] FP32 matrix for the named-feature form (`:predict` with instances),
+ * in the signature's column order. Missing, unknown, non-numeric and out-of-range values are 400s.
+ */
+export function decodeInstances(instances: unknown, features: readonly FeatureSpec[], maxBatchRows: number): Float32Array {
+  if (!Array.isArray(instances) || instances.length === 0) throw invalid('instances must be a non-empty array of objects');
+  if (instances.length > maxBatchRows) {
+    throw invalid(`${instances.length} instances exceed the limit of ${maxBatchRows} per request (serving.maxBatchRows)`);
+  }
+  const k = features.length;
+  const out = new Float32Array(instances.length * k);
+  for (let r = 0; r < instances.length; r++) {
+    const inst = instances[r];
+    if (inst === null || typeof inst !== 'object' || Array.isArray(inst)) throw invalid(`instances[${r}] must be an object of feature values`);
+    const row = inst as Record<string, unknown>;
+    let seen = 0;
+    for (let c = 0; c < k; c++) {
+      const f = features[c]!;
+      const v = row[f.name];
+      if (v === undefined) throw invalid(`instances[${r}]: missing feature ${f.name}`);
+      if (typeof v !== 'number') throw invalid(`instances[${r}].${f.name} is ${describeValue(v)}; it needs a number`);
+      if (!Number.isFinite(v)) throw invalid(`instances[${r}].${f.name} is not finite`);
+      if (f.min !== undefined && v < f.min) throw invalid(`instances[${r}].${f.name} = ${v} is below the allowed minimum ${f.min}`);
+      if (f.max !== undefined && v > f.max) throw invalid(`instances[${r}].${f.name} = ${v} is above the allowed maximum ${f.max}`);
+      out[r * k + c] = v;
+      seen++;
+    }
+    if (Object.keys(row).length !== seen) {
+      const known = new Set(features.map((f) => f.name));
+      const extra = Object.keys(row).filter((key) => !known.has(key));
+      throw invalid(`instances[${r}]: unknown feature ${extra.slice(0, 5).join(', ')}; the model takes ${features.map((f) => f.name).join(', ')}`);
+    }
+  }
+  return out;
+}

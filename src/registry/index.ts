@@ -1,0 +1,8 @@
+/**
+ * Registry: models, immutable versions stored content-addressed by sha256, their signatures
+ * (read from the ONNX file) and metadata, and aliases such as `champion` that move atomically.
+ */
+export { Registry, checkModelName, checkAliasName } from './registry.ts';
+export type { PushInput, PushResult, RegistryChange, RegistryDeps } from './registry.ts';
+export { inspectOnnx, readOnnxMetadataProps } from './onnx-file.ts';
+export { validateMetadata, validateFeatures } from './validation.ts';

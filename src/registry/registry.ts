@@ -1,0 +1,270 @@
+import { WardenError } from '../errors.ts';
+import type {
+  AliasRecord,
+  ArtifactStore,
+  FeatureSpec,
+  MetadataStore,
+  ModelRecord,
+  ModelVersionRecord,
+  VersionMetadata,
+} from '../storage/index.ts';
+import { inspectOnnx } from './onnx-file.ts';
+import { validateFeatures, validateMetadata } from './validation.ts';
+
+const NAME = /^[a-z0-9][a-z0-9._-]{0,127}$/;
+const ALIAS = /^[a-z][a-z0-9_-]{0,63}$/;
+
+/** Names must be safe in URLs, metric labels and file names. */
+export function checkModelName(name: string): void {
+  if (!NAME.test(name)) {
+    throw new WardenError(
+      'WARDEN_BAD_REQUEST',
+      `invalid model name ${JSON.stringify(name)}: use 1-128 lowercase letters, digits, '.', '_' or '-', starting with a letter or digit`,
+    );
+  }
+}
+
+export function checkAliasName(alias: string): void {
+  if (!ALIAS.test(alias) || alias === 'latest') {
+    throw new WardenError(
+      'WARDEN_BAD_REQUEST',
+      `invalid alias ${JSON.stringify(alias)}: use 1-64 lowercase letters, digits, '_' or '-', starting with a letter ('latest' is reserved)`,
+    );
+  }
+}
+
+export interface PushInput {
+  model: string;
+  bytes: Uint8Array;
+  metadata?: unknown;
+  /** Named features (column order of the first input); overrides any the file carries. */
+  features?: unknown;
+  /** Aliases to point at the new version once it is stored. */
+  aliases?: string[];
+  description?: string;
+}
+
+export interface PushResult {
+  version: ModelVersionRecord;
+  /** False when identical bytes were already registered for this model: the existing version is returned. */
+  created: boolean;
+  aliases: AliasRecord[];
+}
+
+export type RegistryChange =
+  | { kind: 'version-created' | 'version-deleted'; model: string; version: number }
+  | { kind: 'alias-set' | 'alias-deleted'; model: string; alias: string; version?: number }
+  | { kind: 'model-deleted'; model: string };
+
+export interface RegistryDeps {
+  metadata: MetadataStore;
+  artifacts: ArtifactStore;
+  now?: () => number;
+}
+
+/** Models, immutable content-addressed versions, and aliases that move atomically. */
+export class Registry {
+  private readonly metadata: MetadataStore;
+  private readonly artifacts: ArtifactStore;
+  private readonly now: () => number;
+  private readonly listeners = new Set<(c: RegistryChange) => void>();
+
+  constructor(deps: RegistryDeps) {
+    this.metadata = deps.metadata;
+    this.artifacts = deps.artifacts;
+    this.now = deps.now ?? Date.now;
+  }
+
+  /** Subscribe to changes (serving reloads its table on them). Returns an unsubscribe function. */
+  onChange(listener: (c: RegistryChange) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private emit(c: RegistryChange): void {
+    for (const l of this.listeners) l(c);
+  }
+
+  async listModels(): Promise<ModelRecord[]> {
+    return this.metadata.listModels();
+  }
+
+  async getModel(name: string): Promise<ModelRecord> {
+    const m = await this.metadata.getModel(name);
+    if (!m) throw new WardenError('WARDEN_MODEL_NOT_FOUND', `model ${JSON.stringify(name)} is not registered`);
+    return m;
+  }
+
+  async createModel(name: string, description = ''): Promise<ModelRecord> {
+    checkModelName(name);
+    const existing = await this.metadata.getModel(name);
+    if (existing) throw new WardenError('WARDEN_CONFLICT', `model ${JSON.stringify(name)} already exists`);
+    const m = { name, description, createdAt: this.now() };
+    await this.metadata.createModel(m);
+    return m;
+  }
+
+  /** Deletes a model and all its versions. Refused while an alias still points at one of them. */
+  async deleteModel(name: string, opts: { force?: boolean } = {}): Promise<void> {
+    await this.getModel(name);
+    const aliases = await this.metadata.listAliases(name);
+    if (aliases.length && !opts.force) {
+      throw new WardenError(
+        'WARDEN_CONFLICT',
+        `model ${name} is in use by aliases ${aliases.map((a) => `${a.alias}→v${a.version}`).join(', ')}; delete them first or pass force`,
+      );
+    }
+    const versions = await this.metadata.listVersions(name);
+    await this.metadata.deleteModel(name);
+    for (const v of versions) await this.collectArtifact(v.sha256);
+    this.emit({ kind: 'model-deleted', model: name });
+  }
+
+  /** Stores a new version from ONNX bytes. Identical bytes for the same model return the existing version. */
+  async push(input: PushInput): Promise<PushResult> {
+    checkModelName(input.model);
+    for (const a of input.aliases ?? []) checkAliasName(a);
+    const metadata: VersionMetadata = validateMetadata(input.metadata ?? {});
+    const inspection = await inspectOnnx(input.bytes);
+    const signature = inspection.signature;
+    const explicitFeatures: FeatureSpec[] | undefined =
+      input.features === undefined ? undefined : validateFeatures(input.features);
+    if (explicitFeatures) signature.features = explicitFeatures;
+    if (signature.features) checkFeaturesFitSignature(signature.features, signature);
+    mergeTrainerProps(metadata, inspection.metadataProps);
+
+    if (!(await this.metadata.getModel(input.model))) {
+      await this.metadata.createModel({ name: input.model, description: input.description ?? '', createdAt: this.now() });
+    }
+    const { sha256, sizeBytes } = await this.artifacts.put(input.bytes);
+    const existing = await this.metadata.findVersionBySha(input.model, sha256);
+    let version: ModelVersionRecord;
+    let created = false;
+    if (existing) {
+      version = existing;
+    } else {
+      version = await this.metadata.createVersion({
+        model: input.model,
+        sha256,
+        sizeBytes,
+        format: 'onnx',
+        signature,
+        metadata,
+        createdAt: this.now(),
+      });
+      created = true;
+      this.emit({ kind: 'version-created', model: input.model, version: version.version });
+    }
+    const aliases: AliasRecord[] = [];
+    for (const a of input.aliases ?? []) aliases.push(await this.setAlias(input.model, a, version.version));
+    return { version, created, aliases };
+  }
+
+  async listVersions(model: string): Promise<ModelVersionRecord[]> {
+    await this.getModel(model);
+    return this.metadata.listVersions(model);
+  }
+
+  async getVersion(model: string, version: number): Promise<ModelVersionRecord> {
+    await this.getModel(model);
+    const v = await this.metadata.getVersion(model, version);
+    if (!v) throw new WardenError('WARDEN_VERSION_NOT_FOUND', `model ${model} has no version ${version}`);
+    return v;
+  }
+
+  /** Resolves a version number, an alias, or `latest` to a version record. */
+  async resolve(model: string, ref: string): Promise<ModelVersionRecord> {
+    await this.getModel(model);
+    if (/^[0-9]+$/.test(ref)) return this.getVersion(model, Number(ref));
+    if (ref === 'latest') {
+      const all = await this.metadata.listVersions(model);
+      const last = all[all.length - 1];
+      if (!last) throw new WardenError('WARDEN_VERSION_NOT_FOUND', `model ${model} has no versions yet; push one`);
+      return last;
+    }
+    const alias = await this.metadata.getAlias(model, ref);
+    if (!alias) throw new WardenError('WARDEN_VERSION_NOT_FOUND', `model ${model} has no version or alias ${JSON.stringify(ref)}`);
+    return this.getVersion(model, alias.version);
+  }
+
+  /** Deletes a version. Refused while an alias points at it ("in use"). */
+  async deleteVersion(model: string, version: number): Promise<void> {
+    const v = await this.getVersion(model, version);
+    const users = (await this.metadata.listAliases(model)).filter((a) => a.version === version);
+    if (users.length) {
+      throw new WardenError(
+        'WARDEN_CONFLICT',
+        `version ${version} of ${model} is in use by alias ${users.map((a) => a.alias).join(', ')}; move or delete the alias first`,
+      );
+    }
+    await this.metadata.deleteVersion(model, version);
+    await this.collectArtifact(v.sha256);
+    this.emit({ kind: 'version-deleted', model, version });
+  }
+
+  async listAliases(model: string): Promise<AliasRecord[]> {
+    await this.getModel(model);
+    return this.metadata.listAliases(model);
+  }
+
+  /** Points an alias at a version in one atomic write; readers see the old or the new target, never neither. */
+  async setAlias(model: string, alias: string, version: number): Promise<AliasRecord> {
+    checkAliasName(alias);
+    await this.getVersion(model, version);
+    const record = await this.metadata.setAlias(model, alias, version, this.now());
+    this.emit({ kind: 'alias-set', model, alias, version });
+    return record;
+  }
+
+  async deleteAlias(model: string, alias: string): Promise<void> {
+    await this.getModel(model);
+    if (!(await this.metadata.deleteAlias(model, alias))) {
+      throw new WardenError('WARDEN_VERSION_NOT_FOUND', `model ${model} has no alias ${JSON.stringify(alias)}`);
+    }
+    this.emit({ kind: 'alias-deleted', model, alias });
+  }
+
+  /** Reads a version's bytes, verifying them against the content address. */
+  async readArtifact(v: ModelVersionRecord): Promise<Uint8Array> {
+    return this.artifacts.get(v.sha256);
+  }
+
+  private async collectArtifact(sha256: string): Promise<void> {
+    if ((await this.metadata.countVersionsWithSha(sha256)) === 0) await this.artifacts.delete(sha256);
+  }
+}
+
+function checkFeaturesFitSignature(features: FeatureSpec[], signature: { inputs: { name: string; shape: number[] }[] }): void {
+  const first = signature.inputs[0];
+  const width = first?.shape[first.shape.length - 1];
+  if (signature.inputs.length !== 1 || !first || first.shape.length !== 2 || width === undefined || width !== features.length) {
+    throw new WardenError(
+      'WARDEN_INVALID_MODEL',
+      `named features need a model with one 2-D input whose width equals the feature count (${features.length}); this model's inputs are ${signature.inputs
+        .map((i) => `${i.name}${JSON.stringify(i.shape)}`)
+        .join(', ')}`,
+    );
+  }
+}
+
+/** Fills metadata the caller left out from the `warden.*` props the built-in trainer writes. */
+function mergeTrainerProps(metadata: VersionMetadata, props: Record<string, string>): void {
+  const json = <T>(key: string): T | undefined => {
+    try {
+      return props[key] ? (JSON.parse(props[key]!) as T) : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  if (!metadata.metrics) {
+    const m = json<Record<string, number>>('warden.metrics');
+    if (m) metadata.metrics = m;
+  }
+  if (!metadata.params) {
+    const p = json<Record<string, string | number | boolean>>('warden.params');
+    if (p) metadata.params = p;
+  }
+  if (!metadata.trainingDataSha256 && props['warden.training_data_sha256']) {
+    metadata.trainingDataSha256 = props['warden.training_data_sha256'];
+  }
+}

@@ -1,0 +1,6 @@
+/**
+ * Security: API keys with roles (viewer < predictor < deployer < admin), stored hashed and
+ * checked from memory on the request path.
+ */
+export { createApiKey, hashApiKey, roleAllows, isRole, KeyRing, ROLES } from './api-keys.ts';
+export type { CreatedKey } from './api-keys.ts';

@@ -1,0 +1,9 @@
+/**
+ * Serving: the in-memory table of warm model sessions (onnxruntime-node), version/alias
+ * resolution without store reads, and the inference request path for OIP v2 and named features.
+ */
+export { ModelTable, DEFAULT_ALIAS } from './model-table.ts';
+export type { LoadedVersion, ModelTableOptions } from './model-table.ts';
+export { InferenceService, requestIdFrom } from './inference.ts';
+export type { OipInferResponse, PredictResponse, RequestContext } from './inference.ts';
+export type { OutputTensor } from './runtimes/onnx.ts';

@@ -1,0 +1,242 @@
+import { randomUUID } from 'node:crypto';
+import { WardenError, isWardenError } from '../errors.ts';
+import { decodeInstances, decodeTensor, type DecodedTensor } from '../quality/index.ts';
+import type { PredictionLog, WardenMetrics, Outcome } from '../telemetry/index.ts';
+import type { ModelTable, LoadedVersion } from './model-table.ts';
+import type { OutputTensor } from './runtimes/onnx.ts';
+
+/** OIP v2 inference response body. */
+export interface OipInferResponse {
+  model_name: string;
+  model_version: string;
+  id: string;
+  outputs: OutputTensor[];
+}
+
+/** Response of the named-feature form (`POST /v1/models/{name}:predict`). */
+export interface PredictResponse {
+  model_name: string;
+  model_version: string;
+  id: string;
+  /** One entry per instance: a number for single-column outputs, else an object of output name → values. */
+  predictions: unknown[];
+}
+
+export interface RequestContext {
+  requestId: string;
+  /** process.hrtime.bigint() when the request arrived. */
+  started: bigint;
+  /** Epoch ms when the request arrived. */
+  ts: number;
+}
+
+export interface InferenceServiceOptions {
+  table: ModelTable;
+  metrics: WardenMetrics;
+  log?: PredictionLog;
+  maxBatchRows: number;
+}
+
+const REQUEST_ID = /^[\x21-\x7e]{1,128}$/;
+
+/** Honours a caller's `x-request-id` when it is printable ASCII of sane length; else makes one. */
+export function requestIdFrom(header: unknown): string {
+  return typeof header === 'string' && REQUEST_ID.test(header) ? header : randomUUID();
+}
+
+const invalid = (msg: string) => new WardenError('WARDEN_INVALID_INPUT', msg);
+const badRequest = (msg: string) => new WardenError('WARDEN_BAD_REQUEST', msg);
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+/**
+ * The request path: resolve the version in memory, check inputs against its signature, run the
+ * model, answer — then record metrics and queue the prediction event, which costs the caller
+ * only an array push.
+ */
+export class InferenceService {
+  constructor(private readonly opts: InferenceServiceOptions) {}
+
+  private async target(model: string, ref: string | undefined): Promise<LoadedVersion> {
+    const { table } = this.opts;
+    const version = table.resolveNumber(model, ref);
+    return table.peek(model, version) ?? (await table.load(model, version));
+  }
+
+  /** OIP v2 `infer`: validates against the spec's request shape and the model signature. */
+  async infer(model: string, ref: string | undefined, body: unknown, ctx: RequestContext): Promise<OipInferResponse> {
+    let lv: LoadedVersion | undefined;
+    let inputsForLog: unknown = null;
+    try {
+      lv = await this.target(model, ref);
+      if (!isObject(body)) throw badRequest('request body must be a JSON object with an "inputs" array');
+      const { inputs, outputs, id, parameters } = body;
+      inputsForLog = inputs ?? null;
+      if (id !== undefined && typeof id !== 'string') throw badRequest('"id" must be a string');
+      if (parameters !== undefined && !isObject(parameters)) throw badRequest('"parameters" must be an object');
+      const decoded = this.decodeInputs(lv, inputs);
+      const outputNames = this.outputNames(lv, outputs);
+      const result = await lv.runtime.run(decoded, outputNames);
+      const response: OipInferResponse = {
+        model_name: model,
+        model_version: lv.label,
+        id: typeof id === 'string' ? id : ctx.requestId,
+        outputs: result,
+      };
+      this.record(ctx, model, lv, 'ok', 'oip', decoded[0]?.dims[0] ?? 1, inputs, result);
+      return response;
+    } catch (e) {
+      this.recordError(ctx, model, lv, e, 'oip', inputsForLog);
+      throw e;
+    }
+  }
+
+  /** Named-feature form: `{"instances": [{feature: value, …}]}` mapped through the signature's features. */
+  async predict(model: string, ref: string | undefined, body: unknown, ctx: RequestContext): Promise<PredictResponse> {
+    let lv: LoadedVersion | undefined;
+    let inputsForLog: unknown = null;
+    try {
+      lv = await this.target(model, ref);
+      const features = lv.record.signature.features;
+      if (!features?.length) {
+        throw invalid(
+          `model ${model} v${lv.label} has no named features; use POST /v2/models/${model}/infer or push the version with a feature list`,
+        );
+      }
+      if (!isObject(body)) throw badRequest('request body must be a JSON object with an "instances" array');
+      inputsForLog = body.instances ?? null;
+      const matrix = decodeInstances(body.instances, features, this.opts.maxBatchRows);
+      const rows = (body.instances as unknown[]).length;
+      const input = lv.record.signature.inputs[0]!;
+      const tensor: DecodedTensor = { name: input.name, datatype: 'FP32', dims: [rows, features.length], data: matrix };
+      const result = await lv.runtime.run([tensor]);
+      const predictions = toPredictions(result, rows);
+      this.record(ctx, model, lv, 'ok', 'predict', rows, body.instances, result);
+      return { model_name: model, model_version: lv.label, id: ctx.requestId, predictions };
+    } catch (e) {
+      this.recordError(ctx, model, lv, e, 'predict', inputsForLog);
+      throw e;
+    }
+  }
+
+  private decodeInputs(lv: LoadedVersion, inputs: unknown): DecodedTensor[] {
+    const specs = lv.record.signature.inputs;
+    if (!Array.isArray(inputs) || inputs.length === 0) throw badRequest('"inputs" must be a non-empty array of tensors');
+    if (inputs.length > specs.length) {
+      throw invalid(`${inputs.length} inputs sent; the model takes ${specs.length} (${specs.map((s) => s.name).join(', ')})`);
+    }
+    const decoded: DecodedTensor[] = [];
+    const seen = new Set<string>();
+    for (let i = 0; i < inputs.length; i++) {
+      const raw = inputs[i];
+      if (!isObject(raw)) throw badRequest(`inputs[${i}] must be an object with name, shape, datatype and data`);
+      if (typeof raw.name !== 'string') throw badRequest(`inputs[${i}].name must be a string`);
+      const spec = specs.find((s) => s.name === raw.name);
+      if (!spec) {
+        throw invalid(`unknown input ${JSON.stringify(raw.name.slice(0, 64))}; the model takes ${specs.map((s) => s.name).join(', ')}`);
+      }
+      if (seen.has(spec.name)) throw invalid(`input ${spec.name} is given twice`);
+      seen.add(spec.name);
+      decoded.push(decodeTensor(raw, spec, this.opts.maxBatchRows));
+    }
+    const missing = specs.filter((s) => !seen.has(s.name));
+    if (missing.length) throw invalid(`missing input ${missing.map((s) => s.name).join(', ')}`);
+    const rows = decoded[0]!.dims[0];
+    if (decoded.some((t) => t.dims[0] !== rows)) throw invalid('all inputs must have the same number of rows (first dimension)');
+    return decoded;
+  }
+
+  private outputNames(lv: LoadedVersion, outputs: unknown): string[] | undefined {
+    if (outputs === undefined) return undefined;
+    if (!Array.isArray(outputs)) throw badRequest('"outputs" must be an array of {"name": …}');
+    const names: string[] = [];
+    for (const [i, o] of outputs.entries()) {
+      if (!isObject(o) || typeof o.name !== 'string') throw badRequest(`outputs[${i}] must be an object with a string name`);
+      if (!lv.record.signature.outputs.some((s) => s.name === o.name)) {
+        throw invalid(
+          `unknown output ${JSON.stringify(o.name.slice(0, 64))}; the model produces ${lv.record.signature.outputs.map((s) => s.name).join(', ')}`,
+        );
+      }
+      if (!names.includes(o.name)) names.push(o.name);
+    }
+    return names;
+  }
+
+  private record(
+    ctx: RequestContext,
+    model: string,
+    lv: LoadedVersion,
+    outcome: Outcome,
+    protocol: 'oip' | 'predict',
+    rows: number,
+    inputs: unknown,
+    outputs: OutputTensor[],
+  ): void {
+    const seconds = Number(process.hrtime.bigint() - ctx.started) / 1e9;
+    const { metrics, log } = this.opts;
+    metrics.inferenceRequests.inc({ model, version: lv.label, outcome, protocol });
+    metrics.inferenceDuration.observe({ model, version: lv.label, outcome }, seconds);
+    metrics.inferenceRows.inc({ model, version: lv.label }, rows);
+    log?.enqueue({
+      requestId: ctx.requestId,
+      ts: ctx.ts,
+      model,
+      version: lv.record.version,
+      status: 'ok',
+      latencyMs: seconds * 1000,
+      inputs,
+      outputs,
+    });
+  }
+
+  private recordError(
+    ctx: RequestContext,
+    model: string,
+    lv: LoadedVersion | undefined,
+    e: unknown,
+    protocol: 'oip' | 'predict',
+    inputs: unknown,
+  ): void {
+    const seconds = Number(process.hrtime.bigint() - ctx.started) / 1e9;
+    const code = isWardenError(e) ? e.code : 'WARDEN_INTERNAL';
+    const status = isWardenError(e) ? e.status : 500;
+    const outcome: Outcome = status < 500 ? 'client_error' : 'server_error';
+    // Unknown names would let any caller mint new label values; fold them into one.
+    const known = this.opts.table.has(model);
+    const modelLabel = known ? model : '_unknown';
+    const version = lv ? lv.label : '_unresolved';
+    const { metrics, log } = this.opts;
+    metrics.inferenceRequests.inc({ model: modelLabel, version, outcome, protocol });
+    metrics.inferenceDuration.observe({ model: modelLabel, version, outcome }, seconds);
+    metrics.inferenceErrors.inc({ model: modelLabel, version, code });
+    log?.enqueue({
+      requestId: ctx.requestId,
+      ts: ctx.ts,
+      model: known ? model : model.slice(0, 128),
+      version: lv?.record.version ?? 0,
+      status: 'error',
+      latencyMs: seconds * 1000,
+      inputs,
+      outputs: null,
+      error: `${code}: ${(e as Error).message}`.slice(0, 2000),
+    });
+  }
+}
+
+function toPredictions(outputs: OutputTensor[], rows: number): unknown[] {
+  const perRow = outputs.map((o) => ({ o, width: rows > 0 ? o.data.length / rows : 0 }));
+  const single = perRow.length === 1 && perRow[0]!.width === 1;
+  const out: unknown[] = new Array(rows);
+  for (let r = 0; r < rows; r++) {
+    if (single) {
+      out[r] = perRow[0]!.o.data[r];
+      continue;
+    }
+    const row: Record<string, unknown> = {};
+    for (const { o, width } of perRow) row[o.name] = width === 1 ? o.data[r] : o.data.slice(r * width, (r + 1) * width);
+    out[r] = row;
+  }
+  return out;
+}

@@ -1,0 +1,38 @@
+/**
+ * Storage: the three ports (metadata, events, artifacts) and their adapters. Domain code depends
+ * on the port types only; `openStores` picks the adapters from config. PostgreSQL and S3 adapters
+ * drop in here and must pass the same contract suite (test/storage/contract.ts).
+ */
+import path from 'node:path';
+import type { ArtifactStore, EventStore, MetadataStore } from './ports.ts';
+import { SqliteMetadataStore } from './sqlite/metadata-store.ts';
+import { SqliteEventStore } from './sqlite/event-store.ts';
+import { LocalDirArtifactStore } from './artifacts/local-dir.ts';
+
+export type * from './ports.ts';
+export { SqliteMetadataStore } from './sqlite/metadata-store.ts';
+export { SqliteEventStore } from './sqlite/event-store.ts';
+export { LocalDirArtifactStore, sha256Hex } from './artifacts/local-dir.ts';
+
+export interface Stores {
+  metadata: MetadataStore;
+  events: EventStore;
+  artifacts: ArtifactStore;
+  close(): Promise<void>;
+}
+
+/** Opens the embedded stores under `dataDir`: metadata.db, events.db and artifacts/. */
+export function openStores(dataDir: string): Stores {
+  const metadata = new SqliteMetadataStore(path.join(dataDir, 'metadata.db'));
+  const events = new SqliteEventStore(path.join(dataDir, 'events.db'));
+  const artifacts = new LocalDirArtifactStore(path.join(dataDir, 'artifacts'));
+  return {
+    metadata,
+    events,
+    artifacts,
+    async close() {
+      await metadata.close();
+      await events.close();
+    },
+  };
+}

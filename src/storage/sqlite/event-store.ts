@@ -1,0 +1,104 @@
+import type { EventStore, PredictionEvent, PredictionQuery, StoredPredictionEvent } from '../ports.ts';
+import { openSqlite, type Migration, type SqliteDb } from './database.ts';
+
+const migrations: Migration[] = [
+  [
+    `CREATE TABLE predictions (
+       seq INTEGER PRIMARY KEY AUTOINCREMENT,
+       request_id TEXT NOT NULL,
+       ts INTEGER NOT NULL,
+       model TEXT NOT NULL,
+       version INTEGER NOT NULL,
+       status TEXT NOT NULL,
+       latency_ms REAL NOT NULL,
+       inputs TEXT NOT NULL,
+       outputs TEXT NOT NULL,
+       error TEXT)`,
+    `CREATE INDEX predictions_model_ts ON predictions(model, ts)`,
+    `CREATE INDEX predictions_request_id ON predictions(request_id)`,
+  ],
+];
+
+interface Row {
+  seq: number;
+  request_id: string;
+  ts: number;
+  model: string;
+  version: number;
+  status: 'ok' | 'error';
+  latency_ms: number;
+  inputs: string;
+  outputs: string;
+  error: string | null;
+}
+
+function whereClause(q: Omit<PredictionQuery, 'limit'>): { sql: string; args: unknown[] } {
+  const parts: string[] = [];
+  const args: unknown[] = [];
+  if (q.model !== undefined) (parts.push('model = ?'), args.push(q.model));
+  if (q.version !== undefined) (parts.push('version = ?'), args.push(q.version));
+  if (q.status !== undefined) (parts.push('status = ?'), args.push(q.status));
+  if (q.requestId !== undefined) (parts.push('request_id = ?'), args.push(q.requestId));
+  if (q.since !== undefined) (parts.push('ts >= ?'), args.push(q.since));
+  if (q.until !== undefined) (parts.push('ts < ?'), args.push(q.until));
+  if (q.afterSeq !== undefined) (parts.push('seq > ?'), args.push(q.afterSeq));
+  return { sql: parts.length ? `WHERE ${parts.join(' AND ')}` : '', args };
+}
+
+/** EventStore on an embedded SQLite file; appends run as one transaction per batch. */
+export class SqliteEventStore implements EventStore {
+  private readonly db: SqliteDb;
+  private readonly insert;
+
+  constructor(file: string) {
+    this.db = openSqlite(file, migrations);
+    this.insert = this.db.prepare(
+      `INSERT INTO predictions (request_id, ts, model, version, status, latency_ms, inputs, outputs, error)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+  }
+
+  async appendPredictions(events: readonly PredictionEvent[]): Promise<void> {
+    this.db.transaction(() => {
+      for (const e of events) {
+        this.insert.run(
+          e.requestId,
+          e.ts,
+          e.model,
+          e.version,
+          e.status,
+          e.latencyMs,
+          JSON.stringify(e.inputs ?? null),
+          JSON.stringify(e.outputs ?? null),
+          e.error ?? null,
+        );
+      }
+    })();
+  }
+
+  async queryPredictions(q: PredictionQuery): Promise<StoredPredictionEvent[]> {
+    const { sql, args } = whereClause(q);
+    const rows = this.db.prepare(`SELECT * FROM predictions ${sql} ORDER BY seq LIMIT ?`).all(...args, q.limit) as Row[];
+    return rows.map((r) => ({
+      seq: r.seq,
+      requestId: r.request_id,
+      ts: r.ts,
+      model: r.model,
+      version: r.version,
+      status: r.status,
+      latencyMs: r.latency_ms,
+      inputs: JSON.parse(r.inputs),
+      outputs: JSON.parse(r.outputs),
+      ...(r.error === null ? {} : { error: r.error }),
+    }));
+  }
+
+  async countPredictions(q: Omit<PredictionQuery, 'limit' | 'afterSeq'>): Promise<number> {
+    const { sql, args } = whereClause(q);
+    return (this.db.prepare(`SELECT COUNT(*) AS n FROM predictions ${sql}`).get(...args) as { n: number }).n;
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+}

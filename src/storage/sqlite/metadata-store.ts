@@ -1,0 +1,214 @@
+import type {
+  AliasRecord,
+  ApiKeyRecord,
+  MetadataStore,
+  ModelRecord,
+  ModelVersionRecord,
+  Role,
+} from '../ports.ts';
+import { openSqlite, type Migration, type SqliteDb } from './database.ts';
+
+const migrations: Migration[] = [
+  [
+    `CREATE TABLE models (
+       name TEXT PRIMARY KEY,
+       description TEXT NOT NULL DEFAULT '',
+       created_at INTEGER NOT NULL)`,
+    `CREATE TABLE model_versions (
+       model TEXT NOT NULL REFERENCES models(name) ON DELETE CASCADE,
+       version INTEGER NOT NULL,
+       sha256 TEXT NOT NULL,
+       size_bytes INTEGER NOT NULL,
+       format TEXT NOT NULL,
+       signature TEXT NOT NULL,
+       metadata TEXT NOT NULL,
+       created_at INTEGER NOT NULL,
+       PRIMARY KEY (model, version))`,
+    `CREATE INDEX model_versions_sha ON model_versions(sha256)`,
+    `CREATE TABLE model_aliases (
+       model TEXT NOT NULL,
+       alias TEXT NOT NULL,
+       version INTEGER NOT NULL,
+       updated_at INTEGER NOT NULL,
+       PRIMARY KEY (model, alias),
+       FOREIGN KEY (model, version) REFERENCES model_versions(model, version) ON DELETE RESTRICT)`,
+    `CREATE TABLE api_keys (
+       id TEXT PRIMARY KEY,
+       name TEXT NOT NULL,
+       role TEXT NOT NULL,
+       hash TEXT NOT NULL UNIQUE,
+       created_at INTEGER NOT NULL,
+       revoked_at INTEGER)`,
+  ],
+];
+
+interface VersionRow {
+  model: string;
+  version: number;
+  sha256: string;
+  size_bytes: number;
+  format: 'onnx';
+  signature: string;
+  metadata: string;
+  created_at: number;
+}
+
+interface AliasRow {
+  model: string;
+  alias: string;
+  version: number;
+  updated_at: number;
+}
+
+interface KeyRow {
+  id: string;
+  name: string;
+  role: Role;
+  hash: string;
+  created_at: number;
+  revoked_at: number | null;
+}
+
+const toVersion = (r: VersionRow): ModelVersionRecord => ({
+  model: r.model,
+  version: r.version,
+  sha256: r.sha256,
+  sizeBytes: r.size_bytes,
+  format: r.format,
+  signature: JSON.parse(r.signature),
+  metadata: JSON.parse(r.metadata),
+  createdAt: r.created_at,
+});
+
+const toAlias = (r: AliasRow): AliasRecord => ({ model: r.model, alias: r.alias, version: r.version, updatedAt: r.updated_at });
+
+const toKey = (r: KeyRow): ApiKeyRecord => ({
+  id: r.id,
+  name: r.name,
+  role: r.role,
+  hash: r.hash,
+  createdAt: r.created_at,
+  ...(r.revoked_at === null ? {} : { revokedAt: r.revoked_at }),
+});
+
+/** MetadataStore on an embedded SQLite file. Calls are synchronous underneath; all are control-plane. */
+export class SqliteMetadataStore implements MetadataStore {
+  private readonly db: SqliteDb;
+
+  constructor(file: string) {
+    this.db = openSqlite(file, migrations);
+  }
+
+  async createModel(m: ModelRecord): Promise<void> {
+    this.db.prepare('INSERT INTO models (name, description, created_at) VALUES (?, ?, ?)').run(m.name, m.description, m.createdAt);
+  }
+
+  async getModel(name: string): Promise<ModelRecord | undefined> {
+    const r = this.db.prepare('SELECT name, description, created_at FROM models WHERE name = ?').get(name) as
+      | { name: string; description: string; created_at: number }
+      | undefined;
+    return r && { name: r.name, description: r.description, createdAt: r.created_at };
+  }
+
+  async listModels(): Promise<ModelRecord[]> {
+    const rows = this.db.prepare('SELECT name, description, created_at FROM models ORDER BY name').all() as {
+      name: string;
+      description: string;
+      created_at: number;
+    }[];
+    return rows.map((r) => ({ name: r.name, description: r.description, createdAt: r.created_at }));
+  }
+
+  async deleteModel(name: string): Promise<boolean> {
+    return this.db.transaction(() => {
+      this.db.prepare('DELETE FROM model_aliases WHERE model = ?').run(name);
+      return this.db.prepare('DELETE FROM models WHERE name = ?').run(name).changes > 0;
+    })();
+  }
+
+  async createVersion(v: Omit<ModelVersionRecord, 'version'>): Promise<ModelVersionRecord> {
+    return this.db.transaction(() => {
+      const { next } = this.db
+        .prepare('SELECT COALESCE(MAX(version), 0) + 1 AS next FROM model_versions WHERE model = ?')
+        .get(v.model) as { next: number };
+      this.db
+        .prepare(
+          `INSERT INTO model_versions (model, version, sha256, size_bytes, format, signature, metadata, created_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+        )
+        .run(v.model, next, v.sha256, v.sizeBytes, v.format, JSON.stringify(v.signature), JSON.stringify(v.metadata), v.createdAt);
+      return { ...v, version: next };
+    }).immediate();
+  }
+
+  async getVersion(model: string, version: number): Promise<ModelVersionRecord | undefined> {
+    const r = this.db.prepare('SELECT * FROM model_versions WHERE model = ? AND version = ?').get(model, version) as VersionRow | undefined;
+    return r && toVersion(r);
+  }
+
+  async findVersionBySha(model: string, sha256: string): Promise<ModelVersionRecord | undefined> {
+    const r = this.db
+      .prepare('SELECT * FROM model_versions WHERE model = ? AND sha256 = ? ORDER BY version LIMIT 1')
+      .get(model, sha256) as VersionRow | undefined;
+    return r && toVersion(r);
+  }
+
+  async listVersions(model: string): Promise<ModelVersionRecord[]> {
+    const rows = this.db.prepare('SELECT * FROM model_versions WHERE model = ? ORDER BY version').all(model) as VersionRow[];
+    return rows.map(toVersion);
+  }
+
+  async deleteVersion(model: string, version: number): Promise<boolean> {
+    return this.db.prepare('DELETE FROM model_versions WHERE model = ? AND version = ?').run(model, version).changes > 0;
+  }
+
+  async countVersionsWithSha(sha256: string): Promise<number> {
+    return (this.db.prepare('SELECT COUNT(*) AS n FROM model_versions WHERE sha256 = ?').get(sha256) as { n: number }).n;
+  }
+
+  async setAlias(model: string, alias: string, version: number, now: number): Promise<AliasRecord> {
+    this.db
+      .prepare(
+        `INSERT INTO model_aliases (model, alias, version, updated_at) VALUES (?, ?, ?, ?)
+         ON CONFLICT (model, alias) DO UPDATE SET version = excluded.version, updated_at = excluded.updated_at`,
+      )
+      .run(model, alias, version, now);
+    return { model, alias, version, updatedAt: now };
+  }
+
+  async getAlias(model: string, alias: string): Promise<AliasRecord | undefined> {
+    const r = this.db.prepare('SELECT * FROM model_aliases WHERE model = ? AND alias = ?').get(model, alias) as AliasRow | undefined;
+    return r && toAlias(r);
+  }
+
+  async listAliases(model: string): Promise<AliasRecord[]> {
+    return (this.db.prepare('SELECT * FROM model_aliases WHERE model = ? ORDER BY alias').all(model) as AliasRow[]).map(toAlias);
+  }
+
+  async deleteAlias(model: string, alias: string): Promise<boolean> {
+    return this.db.prepare('DELETE FROM model_aliases WHERE model = ? AND alias = ?').run(model, alias).changes > 0;
+  }
+
+  async createApiKey(k: ApiKeyRecord): Promise<void> {
+    this.db
+      .prepare('INSERT INTO api_keys (id, name, role, hash, created_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?)')
+      .run(k.id, k.name, k.role, k.hash, k.createdAt, k.revokedAt ?? null);
+  }
+
+  async findApiKeyByHash(hash: string): Promise<ApiKeyRecord | undefined> {
+    const r = this.db.prepare('SELECT * FROM api_keys WHERE hash = ?').get(hash) as KeyRow | undefined;
+    return r && toKey(r);
+  }
+
+  async listApiKeys(): Promise<ApiKeyRecord[]> {
+    return (this.db.prepare('SELECT * FROM api_keys ORDER BY created_at, id').all() as KeyRow[]).map(toKey);
+  }
+
+  async revokeApiKey(id: string, now: number): Promise<boolean> {
+    return this.db.prepare('UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(now, id).changes > 0;
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+}

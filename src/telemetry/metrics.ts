@@ -1,0 +1,92 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** Request outcome label: bounded to these values so a flood of bad input cannot grow cardinality. */
+export type Outcome = 'ok' | 'client_error' | 'server_error';
+
+/**
+ * Latency buckets in seconds, dense under 10 ms where in-process ONNX inference lives, so p99
+ * estimates at the SLO thresholds people actually set (5, 10, 25 ms) are not bucket-bound.
+ */
+const LATENCY_BUCKETS = [0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+export interface WardenMetrics {
+  registry: Registry;
+  inferenceRequests: Counter<'model' | 'version' | 'outcome' | 'protocol'>;
+  inferenceDuration: Histogram<'model' | 'version' | 'outcome'>;
+  inferenceRows: Counter<'model' | 'version'>;
+  inferenceErrors: Counter<'model' | 'version' | 'code'>;
+  modelLoadDuration: Histogram<'model' | 'version'>;
+  predictionLogQueueDepth: Gauge;
+  predictionLogQueueCapacity: Gauge;
+  predictionLogDropped: Counter<'reason'>;
+  predictionLogWritten: Counter;
+  predictionLogFlushDuration: Histogram;
+}
+
+/** Creates Warden's metrics on a registry of the caller's (never the global one: tests create many servers). */
+export function createMetrics(registry = new Registry(), opts: { defaultMetrics?: boolean } = {}): WardenMetrics {
+  if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: 'warden_process_' });
+  const registers = [registry];
+  return {
+    registry,
+    inferenceRequests: new Counter({
+      name: 'warden_inference_requests_total',
+      help: 'Inference requests by model, version, outcome and protocol (oip or predict).',
+      labelNames: ['model', 'version', 'outcome', 'protocol'],
+      registers,
+    }),
+    inferenceDuration: new Histogram({
+      name: 'warden_inference_duration_seconds',
+      help: 'Time from request parsed to response ready, by model, version and outcome.',
+      labelNames: ['model', 'version', 'outcome'],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    }),
+    inferenceRows: new Counter({
+      name: 'warden_inference_rows_total',
+      help: 'Rows (batch entries) predicted, by model and version.',
+      labelNames: ['model', 'version'],
+      registers,
+    }),
+    inferenceErrors: new Counter({
+      name: 'warden_inference_errors_total',
+      help: 'Failed inference requests by model, version and Warden error code.',
+      labelNames: ['model', 'version', 'code'],
+      registers,
+    }),
+    modelLoadDuration: new Histogram({
+      name: 'warden_model_load_duration_seconds',
+      help: 'Time to read, verify and load a model version into the runtime.',
+      labelNames: ['model', 'version'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers,
+    }),
+    predictionLogQueueDepth: new Gauge({
+      name: 'warden_prediction_log_queue_depth',
+      help: 'Prediction events waiting to be written to the event store.',
+      registers,
+    }),
+    predictionLogQueueCapacity: new Gauge({
+      name: 'warden_prediction_log_queue_capacity',
+      help: 'Bound of the prediction log queue; events beyond it are dropped and counted.',
+      registers,
+    }),
+    predictionLogDropped: new Counter({
+      name: 'warden_prediction_log_dropped_total',
+      help: 'Prediction events dropped, by reason (queue_full, store_error).',
+      labelNames: ['reason'],
+      registers,
+    }),
+    predictionLogWritten: new Counter({
+      name: 'warden_prediction_log_written_total',
+      help: 'Prediction events written to the event store.',
+      registers,
+    }),
+    predictionLogFlushDuration: new Histogram({
+      name: 'warden_prediction_log_flush_duration_seconds',
+      help: 'Time to write one batch of prediction events.',
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5],
+      registers,
+    }),
+  };
+}
