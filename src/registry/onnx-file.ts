@@ -73,7 +73,7 @@ function parseFeatureProps(raw: string | undefined): FeatureSpec[] | undefined {
  * (input/output names, datatypes, shapes) from it, plus metadata props and named features.
  */
 export async function inspectOnnx(bytes: Uint8Array): Promise<OnnxInspection> {
-  let metadataProps: Record<string, string> = {};
+  const metadataProps: Record<string, string> = {};
   let producer = '';
   try {
     const model = onnx.ModelProto.decode(bytes);

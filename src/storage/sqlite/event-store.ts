@@ -35,13 +35,17 @@ interface Row {
 function whereClause(q: Omit<PredictionQuery, 'limit'>): { sql: string; args: unknown[] } {
   const parts: string[] = [];
   const args: unknown[] = [];
-  if (q.model !== undefined) (parts.push('model = ?'), args.push(q.model));
-  if (q.version !== undefined) (parts.push('version = ?'), args.push(q.version));
-  if (q.status !== undefined) (parts.push('status = ?'), args.push(q.status));
-  if (q.requestId !== undefined) (parts.push('request_id = ?'), args.push(q.requestId));
-  if (q.since !== undefined) (parts.push('ts >= ?'), args.push(q.since));
-  if (q.until !== undefined) (parts.push('ts < ?'), args.push(q.until));
-  if (q.afterSeq !== undefined) (parts.push('seq > ?'), args.push(q.afterSeq));
+  const add = (sql: string, value: unknown) => {
+    parts.push(sql);
+    args.push(value);
+  };
+  if (q.model !== undefined) add('model = ?', q.model);
+  if (q.version !== undefined) add('version = ?', q.version);
+  if (q.status !== undefined) add('status = ?', q.status);
+  if (q.requestId !== undefined) add('request_id = ?', q.requestId);
+  if (q.since !== undefined) add('ts >= ?', q.since);
+  if (q.until !== undefined) add('ts < ?', q.until);
+  if (q.afterSeq !== undefined) add('seq > ?', q.afterSeq);
   return { sql: parts.length ? `WHERE ${parts.join(' AND ')}` : '', args };
 }
 

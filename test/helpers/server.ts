@@ -1,0 +1,57 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { pino } from 'pino';
+import { createWarden, type Warden } from '../../src/app.ts';
+import { parseConfig, type ConfigInput } from '../../src/config.ts';
+
+export interface TestServer {
+  warden: Warden;
+  url: string;
+  dataDir: string;
+  /** fetch against the server with JSON in and out. */
+  json(method: string, urlPath: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; body: any; headers: Headers }>;
+  close(): Promise<void>;
+}
+
+/** Starts a real Warden on an ephemeral loopback port with a fresh data directory. */
+export async function startTestServer(config: ConfigInput = {}): Promise<TestServer> {
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'warden-test-'));
+  const cfg = parseConfig({
+    ...config,
+    server: { host: '127.0.0.1', port: 0, ...config.server },
+    storage: { dataDir, ...config.storage },
+    auth: { required: false, ...config.auth },
+    logLevel: config.logLevel ?? 'silent',
+  });
+  const warden = createWarden(cfg, { logger: pino({ level: cfg.logLevel }) });
+  const url = await warden.listen();
+  return {
+    warden,
+    url,
+    dataDir,
+    async json(method, urlPath, body, headers = {}) {
+      const res = await fetch(`${url}${urlPath}`, {
+        method,
+        headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
+        ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
+      });
+      const text = await res.text();
+      let parsed: unknown = text;
+      try {
+        parsed = text ? JSON.parse(text) : undefined;
+      } catch {
+        /* keep text */
+      }
+      return { status: res.status, body: parsed, headers: res.headers };
+    },
+    async close() {
+      await warden.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Repo-relative and shared-folder paths used by tests. */
+export const repoRoot = path.resolve(import.meta.dirname, '../..');
+export const sharedDir = path.resolve(repoRoot, '../shared');
