@@ -20,6 +20,12 @@ export const errorCatalogue = {
   WARDEN_FORBIDDEN: { status: 403, summary: "The API key's role does not allow this action." },
   WARDEN_RATE_LIMITED: { status: 429, summary: 'Too many requests in flight; retry with backoff.' },
   WARDEN_INFERENCE_FAILED: { status: 500, summary: 'The runtime failed while running the model.' },
+  WARDEN_TRAIN_CSV_UNREADABLE: { status: 400, summary: 'The training CSV cannot be read or parsed.' },
+  WARDEN_TRAIN_UNKNOWN_COLUMN: { status: 400, summary: 'A target, feature or filter column is not in the CSV header.' },
+  WARDEN_TRAIN_NON_NUMERIC_COLUMN: { status: 400, summary: 'A column chosen for training holds values that are not numbers.' },
+  WARDEN_TRAIN_EMPTY_DATASET: { status: 400, summary: 'No rows are left to train on after filtering and the holdout split.' },
+  WARDEN_TRAIN_BAD_OPTION: { status: 400, summary: 'A trainer option is out of range or does not apply to the model kind.' },
+  WARDEN_TRAIN_OUTPUT_UNWRITABLE: { status: 400, summary: 'The output path for the trained .onnx file cannot be written.' },
   WARDEN_CONFIG_INVALID: { status: 500, summary: 'The configuration file or WARDEN_* environment is invalid; the server refuses to start.' },
   WARDEN_INTERNAL: { status: 500, summary: 'An unexpected server error; the log has the details under the request id.' },
 } as const satisfies Record<string, { status: number; summary: string }>;

@@ -25,7 +25,14 @@ export interface WardenMetrics {
 
 /** Creates Warden's metrics on a registry of the caller's (never the global one: tests create many servers). */
 export function createMetrics(registry = new Registry(), opts: { defaultMetrics?: boolean } = {}): WardenMetrics {
-  if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: 'warden_process_' });
+  if (opts.defaultMetrics ?? true) {
+    collectDefaultMetrics({ register: registry });
+    // prom-client names these gauges `_total`, which Prometheus reserves for counters and
+    // `promtool check metrics` rejects; the handle/request counts are noise for model serving anyway.
+    for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) {
+      registry.removeSingleMetric(name);
+    }
+  }
   const registers = [registry];
   return {
     registry,
