@@ -72,6 +72,7 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
     metadata: stores.metadata,
     intraOpThreads: config.serving.intraOpThreads,
     maxLoaded: 64,
+    maxBatchRows: config.serving.dynamicBatching ? config.serving.maxBatchRows : 0,
     logger,
     onLoad: (model, version, seconds) => metrics.modelLoadDuration.observe({ model, version: String(version) }, seconds),
   });

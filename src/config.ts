@@ -40,8 +40,8 @@ const predictionLogSchema = z
 
 const authSchema = z
   .object({
-    /** When false, mutating routes are open. Only allowed on a loopback host. */
-    required: z.boolean().default(false),
+    /** When false, every route is open. Only allowed on a loopback host (the demo runs so). */
+    required: z.boolean().default(true),
   })
   .strict()
   .default({});
@@ -50,6 +50,8 @@ const servingSchema = z
   .object({
     maxBatchRows: z.number().int().min(1).max(1_000_000).default(10_000),
     intraOpThreads: z.number().int().min(0).max(256).default(1),
+    /** Stack concurrent requests for one version into one model run (no added delay). */
+    dynamicBatching: z.boolean().default(true),
   })
   .strict()
   .default({});
@@ -84,6 +86,7 @@ const envKeys: Record<string, { path: string[]; type: 'string' | 'number' | 'boo
   WARDEN_AUTH_REQUIRED: { path: ['auth', 'required'], type: 'boolean' },
   WARDEN_SERVING_MAX_BATCH_ROWS: { path: ['serving', 'maxBatchRows'], type: 'number' },
   WARDEN_SERVING_INTRA_OP_THREADS: { path: ['serving', 'intraOpThreads'], type: 'number' },
+  WARDEN_SERVING_DYNAMIC_BATCHING: { path: ['serving', 'dynamicBatching'], type: 'boolean' },
   WARDEN_LOG_LEVEL: { path: ['logLevel'], type: 'string' },
   WARDEN_DEMO: { path: ['demo'], type: 'boolean' },
 };
@@ -109,7 +112,9 @@ function setPath(target: Record<string, unknown>, keys: string[], value: unknown
   let node = target;
   for (const key of keys.slice(0, -1)) {
     const next = node[key];
-    if (next === undefined || next === null || typeof next !== 'object') node[key] = {};
+    if (next === undefined) node[key] = {};
+    // A file value of the wrong type (`server: 8080`) is left for validation to name, not replaced.
+    else if (next === null || typeof next !== 'object' || Array.isArray(next)) return;
     node = node[key] as Record<string, unknown>;
   }
   node[keys[keys.length - 1]!] = value;

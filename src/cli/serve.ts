@@ -39,6 +39,9 @@ export function registerServe(program: Command): void {
         if (created.length) logger.info({ models: created }, 'demo models ready');
       }
       const url = await warden.listen();
+      if (config.auth.required && (await warden.stores.metadata.listApiKeys()).every((k) => k.revokedAt !== undefined)) {
+        logger.warn("auth is on but no API key exists: every request except health checks will get 401; create one with 'warden keys create --role admin'");
+      }
       if (!config.auth.required) {
         logger.warn(`auth is OFF: anyone who can reach ${config.server.host} can push models and predict (allowed on loopback only)`);
       }

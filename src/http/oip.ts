@@ -16,6 +16,21 @@ interface ModelParams {
   version?: string;
 }
 
+/**
+ * The request body as parsed JSON. Fastify parses text/plain as a string and application/octet-stream as
+ * bytes; inference needs JSON, so such bodies get a 415 that names the content-type instead of a
+ * misleading complaint about missing fields.
+ */
+function jsonBody(req: FastifyRequest): unknown {
+  const body: unknown = req.body;
+  const type = String(req.headers['content-type'] ?? '').slice(0, 80);
+  // A string parsed from JSON (`"x"`) is only a wrong body; a string from the text/plain parser is a wrong content-type.
+  if (body instanceof Uint8Array || (typeof body === 'string' && /^\s*text\//i.test(type))) {
+    throw new WardenError('WARDEN_UNSUPPORTED_MEDIA_TYPE', `content-type ${JSON.stringify(type)} is not JSON; send the body as JSON with content-type: application/json`);
+  }
+  return body;
+}
+
 function context(req: FastifyRequest): RequestContext {
   return { requestId: req.id, started: req.startedAt, ts: req.startedAtMs };
 }
@@ -52,7 +67,8 @@ export function registerOipRoutes(app: FastifyInstance, deps: OipRouteDeps): voi
     return {
       name,
       versions: table.versionsOf(name).map(String),
-      platform: 'onnxruntime_onnx',
+      // The OIP platform name for ONNX models (inference_rest.md, "Platforms": `<project>_<format>`).
+      platform: 'onnx_onnxv1',
       inputs: sig.inputs,
       outputs: sig.outputs,
       properties: { version: lv.label, sha256: lv.record.sha256 },
@@ -92,7 +108,7 @@ export function registerOipRoutes(app: FastifyInstance, deps: OipRouteDeps): voi
 
   const infer = async (req: FastifyRequest<{ Params: ModelParams }>, reply: FastifyReply) => {
     const { name, version } = req.params;
-    const res = await admit(() => inference.infer(name, version, req.body, context(req)));
+    const res = await admit(() => inference.infer(name, version, jsonBody(req), context(req)));
     void reply.header('x-model-version', res.model_version);
     return res;
   };
@@ -101,7 +117,7 @@ export function registerOipRoutes(app: FastifyInstance, deps: OipRouteDeps): voi
 
   // The `:predict` verb is part of the last path segment (`bike:predict`), as in Google-style custom methods.
   const predict = async (name: string, version: string | undefined, req: FastifyRequest, reply: FastifyReply) => {
-    const res = await admit(() => inference.predict(name, version, req.body, context(req)));
+    const res = await admit(() => inference.predict(name, version, jsonBody(req), context(req)));
     void reply.header('x-model-version', res.model_version);
     return res;
   };

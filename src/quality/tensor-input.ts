@@ -42,39 +42,70 @@ const INT_TYPES: Record<string, IntRange> = {
 
 const invalid = (msg: string) => new WardenError('WARDEN_INVALID_INPUT', msg);
 
-/** Max nesting of `data` arrays we accept; OIP data is flat or nested by the tensor's rank. */
-const MAX_DEPTH = 32;
-
 /**
- * Copies `data` (flat, or nested row-major) into `out`, checking each element with `put`.
- * Returns the number of elements written, or throws when there are more than `out` holds.
+ * Copies `data` into `out` through `put`, which checks each element. OIP allows two layouts
+ * (inference_rest.md, "Tensor Data"): one flat row-major array, or nested arrays in the tensor's
+ * natural shape. Nested data must match `dims` exactly: accepting any nesting with the right
+ * element count would let a transposed batch (`[features][rows]` for shape `[rows, features]`)
+ * through as silently wrong predictions.
+ * Returns the number of elements written; throws when there are more than `expected`.
  */
 function fill(
   data: unknown[],
   name: string,
+  dims: readonly number[],
   expected: number,
   put: (value: unknown, index: number) => void,
 ): number {
   let n = 0;
-  const walk = (arr: unknown[], depth: number): void => {
-    if (depth > MAX_DEPTH) throw invalid(`input ${name}: data is nested deeper than ${MAX_DEPTH} levels`);
-    for (let i = 0; i < arr.length; i++) {
-      const v = arr[i];
-      if (Array.isArray(v)) {
-        walk(v, depth + 1);
-        continue;
-      }
+  if (!data.some(Array.isArray)) {
+    for (const v of data) {
       if (n >= expected) throw invalid(`input ${name}: data has more than the ${expected} elements its shape implies`);
       put(v, n);
       n++;
     }
+    return n;
+  }
+  const rank = dims.length;
+  // Recursion depth is bounded by the rank: arrays below the last dimension are refused.
+  const tooDeep = (at: string) =>
+    invalid(`input ${name}: data${at} is nested deeper than shape ${shapeText(dims)} (rank ${rank}); send a flat array or nested arrays that match the shape`);
+  const walk = (arr: unknown[], depth: number, at: string): void => {
+    if (depth >= rank) throw tooDeep(at);
+    if (arr.length !== dims[depth]) {
+      throw invalid(
+        `input ${name}: data${at} has ${arr.length} entries but shape ${shapeText(dims)} has ${dims[depth]} along dimension ${depth}; send a flat array or nested arrays that match the shape`,
+      );
+    }
+    const inner = depth < rank - 1;
+    for (let i = 0; i < arr.length; i++) {
+      const v = arr[i];
+      if (inner) {
+        if (!Array.isArray(v)) throw invalid(`input ${name}: data${at}[${i}] is ${describeValue(v)}; nested data needs an array for dimension ${depth + 1} of shape ${shapeText(dims)}`);
+        walk(v, depth + 1, `${at}[${i}]`);
+        continue;
+      }
+      if (Array.isArray(v)) throw tooDeep(`${at}[${i}]`);
+      put(v, n);
+      n++;
+    }
   };
-  walk(data, 0);
+  walk(data, 0, '');
   return n;
 }
 
+/** A shape for an error message, cut short so a huge shape cannot make a huge message. */
+function shapeText(dims: readonly number[]): string {
+  const s = JSON.stringify(dims);
+  return s.length > 80 ? `${s.slice(0, 80)}…]` : s;
+}
+
+/** A caller's value for an error message; never stringifies arrays or objects (they may be nested too deep to print). */
 function describeValue(v: unknown): string {
   if (v === null) return 'null';
+  if (v === undefined) return 'missing';
+  if (Array.isArray(v)) return 'an array';
+  if (typeof v === 'object') return 'an object';
   if (typeof v === 'string') return `string ${JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v)}`;
   return `${typeof v} ${String(v)}`;
 }
@@ -88,16 +119,18 @@ export function decodeTensor(raw: unknown, spec: TensorSpec, maxBatchRows: numbe
   const name = spec.name;
   if (input.datatype !== spec.datatype) {
     throw invalid(
-      `input ${name}: datatype ${typeof input.datatype === 'string' ? input.datatype : JSON.stringify(input.datatype)} does not match the model's ${spec.datatype}`,
+      `input ${name}: datatype ${typeof input.datatype === 'string' ? JSON.stringify(input.datatype.slice(0, 40)) : describeValue(input.datatype)} does not match the model's ${spec.datatype}`,
     );
   }
   const shape = input.shape;
-  if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && (d as number) >= 0)) {
-    throw invalid(`input ${name}: shape must be an array of non-negative integers, got ${JSON.stringify(shape)?.slice(0, 80)}`);
+  if (!Array.isArray(shape)) throw invalid(`input ${name}: shape must be an array of non-negative integers, got ${describeValue(shape)}`);
+  const bad = shape.findIndex((d) => !Number.isSafeInteger(d) || (d as number) < 0);
+  if (bad >= 0) {
+    throw invalid(`input ${name}: shape must be an array of non-negative integers; shape[${bad}] is ${describeValue(shape[bad])}`);
   }
   const dims = shape as number[];
   if (dims.length !== spec.shape.length) {
-    throw invalid(`input ${name}: shape ${JSON.stringify(dims)} has rank ${dims.length}; the model expects rank ${spec.shape.length} ${JSON.stringify(spec.shape)}`);
+    throw invalid(`input ${name}: shape ${shapeText(dims)} has rank ${dims.length}; the model expects rank ${spec.shape.length} ${JSON.stringify(spec.shape)}`);
   }
   for (let i = 0; i < dims.length; i++) {
     const want = spec.shape[i]!;
@@ -108,11 +141,11 @@ export function decodeTensor(raw: unknown, spec: TensorSpec, maxBatchRows: numbe
   if (dims.length > 0 && dims[0]! > maxBatchRows) {
     throw invalid(`input ${name}: ${dims[0]} rows exceed the limit of ${maxBatchRows} per request (serving.maxBatchRows)`);
   }
-  if (dims.length > 0 && dims[0] === 0) throw invalid(`input ${name}: shape ${JSON.stringify(dims)} has no rows`);
+  if (dims.length > 0 && dims[0] === 0) throw invalid(`input ${name}: shape ${shapeText(dims)} has no rows`);
   let expected = 1;
   for (const d of dims) expected *= d;
   if (!Number.isSafeInteger(expected) || expected > maxBatchRows * 100_000) {
-    throw invalid(`input ${name}: shape ${JSON.stringify(dims)} is too large`);
+    throw invalid(`input ${name}: shape ${shapeText(dims)} is too large`);
   }
   if (!Array.isArray(input.data)) throw invalid(`input ${name}: data must be an array`);
 
@@ -120,7 +153,7 @@ export function decodeTensor(raw: unknown, spec: TensorSpec, maxBatchRows: numbe
   const dt = spec.datatype;
   if (dt === 'FP32' || dt === 'FP64') {
     const out = dt === 'FP32' ? new Float32Array(expected) : new Float64Array(expected);
-    const n = fill(input.data, name, expected, (v, i) => {
+    const n = fill(input.data, name, dims, expected, (v, i) => {
       if (typeof v !== 'number') throw invalid(`input ${name}: element ${i} is ${describeValue(v)}; ${dt} needs numbers`);
       if (!Number.isFinite(v)) throw invalid(`input ${name}: element ${i} is not finite`);
       out[i] = v;
@@ -137,7 +170,7 @@ export function decodeTensor(raw: unknown, spec: TensorSpec, maxBatchRows: numbe
     const range = INT_TYPES[dt]!;
     const out = range.make(expected);
     const big = out instanceof BigInt64Array || out instanceof BigUint64Array;
-    const n = fill(input.data, name, expected, (v, i) => {
+    const n = fill(input.data, name, dims, expected, (v, i) => {
       if (typeof v !== 'number' || !Number.isInteger(v)) throw invalid(`input ${name}: element ${i} is ${describeValue(v)}; ${dt} needs integers`);
       if (v < range.min || v > range.max) throw invalid(`input ${name}: element ${i} = ${v} is outside ${dt} range [${range.min}, ${range.max}]`);
       (out as unknown as (number | bigint)[])[i] = big ? BigInt(v) : v;
@@ -146,7 +179,7 @@ export function decodeTensor(raw: unknown, spec: TensorSpec, maxBatchRows: numbe
     data = out;
   } else if (dt === 'BOOL') {
     const out: boolean[] = new Array(expected);
-    const n = fill(input.data, name, expected, (v, i) => {
+    const n = fill(input.data, name, dims, expected, (v, i) => {
       if (typeof v !== 'boolean') throw invalid(`input ${name}: element ${i} is ${describeValue(v)}; BOOL needs true or false`);
       out[i] = v;
     });
@@ -154,7 +187,7 @@ export function decodeTensor(raw: unknown, spec: TensorSpec, maxBatchRows: numbe
     data = out;
   } else if (dt === 'BYTES') {
     const out: string[] = new Array(expected);
-    const n = fill(input.data, name, expected, (v, i) => {
+    const n = fill(input.data, name, dims, expected, (v, i) => {
       if (typeof v !== 'string') throw invalid(`input ${name}: element ${i} is ${describeValue(v)}; BYTES needs strings`);
       out[i] = v;
     });
@@ -168,7 +201,7 @@ export function decodeTensor(raw: unknown, spec: TensorSpec, maxBatchRows: numbe
 
 function checkCount(name: string, n: number, expected: number, dims: number[]): void {
   if (n !== expected) {
-    throw invalid(`input ${name}: data has ${n} elements but shape ${JSON.stringify(dims)} needs ${expected}`);
+    throw invalid(`input ${name}: data has ${n} elements but shape ${shapeText(dims)} needs ${expected}`);
   }
 }
 

@@ -1,4 +1,4 @@
-import { WardenError } from '../errors.ts';
+import { WardenError, isWardenError } from '../errors.ts';
 import type {
   AliasRecord,
   ArtifactStore,
@@ -226,7 +226,15 @@ export class Registry {
 
   /** Reads a version's bytes, verifying them against the content address. */
   async readArtifact(v: ModelVersionRecord): Promise<Uint8Array> {
-    return this.artifacts.get(v.sha256);
+    try {
+      return await this.artifacts.get(v.sha256);
+    } catch (e) {
+      // Name the version as well as the digest: the caller asked for a model, not a file.
+      if (isWardenError(e) && e.code === 'WARDEN_ARTIFACT_TAMPERED') {
+        throw new WardenError(e.code, `model ${v.model} version ${v.version}: ${e.message}`, { sha256: v.sha256 });
+      }
+      throw e;
+    }
   }
 
   private async collectArtifact(sha256: string): Promise<void> {

@@ -57,7 +57,27 @@ function isObject(v: unknown): v is Record<string, unknown> {
  * only an array push.
  */
 export class InferenceService {
+  /** prom-client children per label set: resolving labels costs more than the increment itself. */
+  private readonly okMetrics = new Map<string, { requests: { inc(): void }; duration: { observe(v: number): void }; rows: { inc(n: number): void } }>();
+
   constructor(private readonly opts: InferenceServiceOptions) {}
+
+  private okChildren(model: string, version: string, protocol: 'oip' | 'predict') {
+    const k = `${model}\u0000${version}\u0000${protocol}`;
+    let c = this.okMetrics.get(k);
+    if (!c) {
+      const { metrics } = this.opts;
+      c = {
+        requests: metrics.inferenceRequests.labels({ model, version, outcome: 'ok', protocol }),
+        duration: metrics.inferenceDuration.labels({ model, version, outcome: 'ok' }),
+        rows: metrics.inferenceRows.labels({ model, version }),
+      };
+      // Bounded by models × versions × 2 in practice; the cap guards against surprises.
+      if (this.okMetrics.size > 10_000) this.okMetrics.clear();
+      this.okMetrics.set(k, c);
+    }
+    return c;
+  }
 
   private async target(model: string, ref: string | undefined): Promise<LoadedVersion> {
     const { table } = this.opts;
@@ -78,14 +98,15 @@ export class InferenceService {
       if (parameters !== undefined && !isObject(parameters)) throw badRequest('"parameters" must be an object');
       const decoded = this.decodeInputs(lv, inputs);
       const outputNames = this.outputNames(lv, outputs);
-      const result = await lv.runtime.run(decoded, outputNames);
+      const result = await (lv.batcher ?? lv.runtime).run(decoded, outputNames);
       const response: OipInferResponse = {
         model_name: model,
         model_version: lv.label,
         id: typeof id === 'string' ? id : ctx.requestId,
         outputs: result,
       };
-      this.record(ctx, model, lv, 'ok', 'oip', decoded[0]?.dims[0] ?? 1, inputs, result);
+      // The log keeps the decoded tensors: flat typed arrays cost the event writer a memcpy to receive.
+      this.record(ctx, model, lv, 'oip', decoded[0]?.dims[0] ?? 1, decoded, result);
       return response;
     } catch (e) {
       this.recordError(ctx, model, lv, e, 'oip', inputsForLog);
@@ -111,9 +132,9 @@ export class InferenceService {
       const rows = (body.instances as unknown[]).length;
       const input = lv.record.signature.inputs[0]!;
       const tensor: DecodedTensor = { name: input.name, datatype: 'FP32', dims: [rows, features.length], data: matrix };
-      const result = await lv.runtime.run([tensor]);
+      const result = await (lv.batcher ?? lv.runtime).run([tensor]);
       const predictions = toPredictions(result, rows);
-      this.record(ctx, model, lv, 'ok', 'predict', rows, body.instances, result);
+      this.record(ctx, model, lv, 'predict', rows, [tensor], result);
       return { model_name: model, model_version: lv.label, id: ctx.requestId, predictions };
     } catch (e) {
       this.recordError(ctx, model, lv, e, 'predict', inputsForLog);
@@ -168,18 +189,17 @@ export class InferenceService {
     ctx: RequestContext,
     model: string,
     lv: LoadedVersion,
-    outcome: Outcome,
     protocol: 'oip' | 'predict',
     rows: number,
     inputs: unknown,
     outputs: OutputTensor[],
   ): void {
     const seconds = Number(process.hrtime.bigint() - ctx.started) / 1e9;
-    const { metrics, log } = this.opts;
-    metrics.inferenceRequests.inc({ model, version: lv.label, outcome, protocol });
-    metrics.inferenceDuration.observe({ model, version: lv.label, outcome }, seconds);
-    metrics.inferenceRows.inc({ model, version: lv.label }, rows);
-    log?.enqueue({
+    const children = this.okChildren(model, lv.label, protocol);
+    children.requests.inc();
+    children.duration.observe(seconds);
+    children.rows.inc(rows);
+    this.opts.log?.enqueue({
       requestId: ctx.requestId,
       ts: ctx.ts,
       model,
@@ -218,11 +238,46 @@ export class InferenceService {
       version: lv?.record.version ?? 0,
       status: 'error',
       latencyMs: seconds * 1000,
-      inputs,
+      inputs: loggable(inputs),
       outputs: null,
       error: `${code}: ${(e as Error).message}`.slice(0, 2000),
     });
   }
+}
+
+/**
+ * Deepest nesting of request values the prediction log keeps. The event store serializes each batch
+ * (JSON.stringify, structured clone), which overflows the stack on values nested thousands deep; one such
+ * request would then fail every write of its batch and the valid events in it would be dropped.
+ */
+const LOG_MAX_DEPTH = 64;
+
+/**
+ * What the log keeps of a request's inputs: the value as sent, or a note when it is nested too deep to
+ * store. `checkedData`: each tensor's `data` was already walked by decodeTensor, so skip it.
+ */
+function loggable(inputs: unknown, checkedData = false): unknown {
+  return nestedWithin(inputs, LOG_MAX_DEPTH, checkedData) ? inputs : `[not logged: nested deeper than ${LOG_MAX_DEPTH} levels]`;
+}
+
+/** True when `value` nests at most `limit` arrays/objects deep (optionally skipping `inputs[i].data`). */
+function nestedWithin(value: unknown, limit: number, skipTensorData: boolean): boolean {
+  // Iterative, so the check cannot overflow the stack on the very values it exists to catch.
+  const stack: { v: object; depth: number }[] = [];
+  const visit = (c: unknown, depth: number) => {
+    if (c !== null && typeof c === 'object') stack.push({ v: c, depth });
+  };
+  visit(value, 0);
+  for (let top = stack.pop(); top; top = stack.pop()) {
+    const { v, depth } = top;
+    if (depth >= limit) return false;
+    if (Array.isArray(v)) {
+      for (const c of v) visit(c, depth + 1);
+      continue;
+    }
+    for (const [k, c] of Object.entries(v)) if (!(skipTensorData && depth === 1 && k === 'data')) visit(c, depth + 1);
+  }
+  return true;
 }
 
 function toPredictions(outputs: OutputTensor[], rows: number): unknown[] {

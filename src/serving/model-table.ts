@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import { WardenError } from '../errors.ts';
 import type { Registry, RegistryChange } from '../registry/index.ts';
 import type { MetadataStore, ModelVersionRecord } from '../storage/index.ts';
+import { Batcher } from './batcher.ts';
 import { OnnxModel } from './runtimes/onnx.ts';
 
 /** A model version ready to serve: its record and a warm session. */
@@ -10,6 +11,8 @@ export interface LoadedVersion {
   /** The version as a string, as OIP responses carry it. */
   label: string;
   runtime: OnnxModel;
+  /** Present when the signature allows stacking requests along the batch dimension. */
+  batcher?: Batcher;
 }
 
 interface ModelState {
@@ -24,6 +27,8 @@ export interface ModelTableOptions {
   intraOpThreads: number;
   /** Most sessions kept warm at once; the least recently used non-default one is released past this. */
   maxLoaded: number;
+  /** Rows one dynamic batch may stack; 0 turns dynamic batching off. */
+  maxBatchRows: number;
   logger: Logger;
   onLoad?: (model: string, version: number, seconds: number) => void;
 }
@@ -144,6 +149,7 @@ export class ModelTable {
     this.opts.onLoad?.(model, version, seconds);
     this.opts.logger.info({ model, version, sha256: record.sha256, loadSeconds: seconds }, 'model version loaded');
     const lv: LoadedVersion = { record, label: String(version), runtime };
+    if (this.opts.maxBatchRows > 0 && Batcher.supports(record.signature)) lv.batcher = new Batcher(runtime, this.opts.maxBatchRows);
     this.loaded.set(key(model, version), lv);
     this.evict();
     return lv;

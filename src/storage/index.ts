@@ -6,12 +6,13 @@
 import path from 'node:path';
 import type { ArtifactStore, EventStore, MetadataStore } from './ports.ts';
 import { SqliteMetadataStore } from './sqlite/metadata-store.ts';
-import { SqliteEventStore } from './sqlite/event-store.ts';
+import { SqliteWorkerEventStore } from './sqlite/worker-event-store.ts';
 import { LocalDirArtifactStore } from './artifacts/local-dir.ts';
 
 export type * from './ports.ts';
 export { SqliteMetadataStore } from './sqlite/metadata-store.ts';
 export { SqliteEventStore } from './sqlite/event-store.ts';
+export { SqliteWorkerEventStore } from './sqlite/worker-event-store.ts';
 export { LocalDirArtifactStore, sha256Hex } from './artifacts/local-dir.ts';
 
 export interface Stores {
@@ -24,7 +25,8 @@ export interface Stores {
 /** Opens the embedded stores under `dataDir`: metadata.db, events.db and artifacts/. */
 export function openStores(dataDir: string): Stores {
   const metadata = new SqliteMetadataStore(path.join(dataDir, 'metadata.db'));
-  const events = new SqliteEventStore(path.join(dataDir, 'events.db'));
+  // Prediction events are written from a worker thread so inserts never stall the request path.
+  const events = new SqliteWorkerEventStore(path.join(dataDir, 'events.db'));
   const artifacts = new LocalDirArtifactStore(path.join(dataDir, 'artifacts'));
   return {
     metadata,

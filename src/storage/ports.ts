@@ -84,7 +84,7 @@ export interface MetadataStore {
   /** Deletes the model with its versions and aliases. */
   deleteModel(name: string): Promise<boolean>;
 
-  /** Assigns the next version number atomically; returns the stored record. */
+  /** Assigns the next version number atomically (never reusing a deleted one); returns the stored record. */
   createVersion(v: Omit<ModelVersionRecord, 'version'>): Promise<ModelVersionRecord>;
   getVersion(model: string, version: number): Promise<ModelVersionRecord | undefined>;
   findVersionBySha(model: string, sha256: string): Promise<ModelVersionRecord | undefined>;

@@ -13,10 +13,18 @@ export interface PredictionLogOptions {
   maxRetries?: number;
 }
 
+/**
+ * Counters of the log since start. Every event offered is accounted for: at rest (no flush in
+ * progress) `enqueued === written + dropped + depth`.
+ */
 export interface PredictionLogStats {
+  /** Events offered to `enqueue`, including those refused because the queue was full. */
   enqueued: number;
+  /** Events the store acknowledged. */
   written: number;
+  /** Events given up on: queue full on arrival or on re-queue, or the store kept failing. */
   dropped: number;
+  /** Events waiting in the queue. */
   depth: number;
 }
 
@@ -46,13 +54,14 @@ export class PredictionLog {
 
   /** Queues one event; returns false (and counts a drop) when the queue is full. */
   enqueue(event: PredictionEvent): boolean {
+    // Counted before the bound check so a refused event shows up in `enqueued` and `dropped` alike.
+    this.stats.enqueued++;
     if (this.queue.length >= this.opts.capacity) {
       this.stats.dropped++;
       this.opts.metrics.predictionLogDropped.inc({ reason: 'queue_full' });
       return false;
     }
     this.queue.push(event);
-    this.stats.enqueued++;
     return true;
   }
 
@@ -120,5 +129,14 @@ export class PredictionLog {
     if (this.flushing) await this.flushing;
     let guard = 0;
     while (this.queue.length > 0 && guard++ < 1000) await this.flush();
+    if (this.queue.length > 0) {
+      // The store failed for the whole drain: count what is left rather than lose it silently.
+      const left = this.queue.length;
+      this.queue = [];
+      this.stats.dropped += left;
+      this.opts.metrics.predictionLogDropped.inc({ reason: 'store_error' }, left);
+      this.opts.metrics.predictionLogQueueDepth.set(0);
+      this.opts.logger.error({ events: left }, 'prediction log: store still failing at shutdown; dropping the rest');
+    }
   }
 }

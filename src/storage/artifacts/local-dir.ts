@@ -27,7 +27,9 @@ export class LocalDirArtifactStore implements ArtifactStore {
   async put(bytes: Uint8Array): Promise<{ sha256: string; sizeBytes: number }> {
     const sha256 = sha256Hex(bytes);
     const file = this.pathOf(sha256);
-    if (!(await this.has(sha256))) {
+    // An intact copy makes this a no-op; a modified or unreadable one is replaced, so pushing the
+    // original file again repairs a tampered artifact (the remedy the TAMPERED error suggests).
+    if (!(await this.intact(sha256))) {
       await mkdir(path.dirname(file), { recursive: true });
       const tmp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
       await writeFile(tmp, bytes, { mode: 0o444 });
@@ -54,6 +56,14 @@ export class LocalDirArtifactStore implements ArtifactStore {
       );
     }
     return bytes;
+  }
+
+  private async intact(sha256: string): Promise<boolean> {
+    try {
+      return sha256Hex(await readFile(this.pathOf(sha256))) === sha256;
+    } catch {
+      return false;
+    }
   }
 
   async has(sha256: string): Promise<boolean> {

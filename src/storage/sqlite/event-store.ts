@@ -49,6 +49,24 @@ function whereClause(q: Omit<PredictionQuery, 'limit'>): { sql: string; args: un
   return { sql: parts.length ? `WHERE ${parts.join(' AND ')}` : '', args };
 }
 
+/** JSON for typed arrays (as plain arrays) and int64 values (as numbers). */
+function replacer(_key: string, value: unknown): unknown {
+  if (ArrayBuffer.isView(value) && !(value instanceof DataView)) return Array.from(value as unknown as ArrayLike<number | bigint>, Number);
+  return typeof value === 'bigint' ? Number(value) : value;
+}
+
+/**
+ * Encodes one event's payload; a value that cannot be encoded is stored as a note, so one odd event
+ * never fails the batch it travels in.
+ */
+function encodeValue(value: unknown): string {
+  try {
+    return JSON.stringify(value ?? null, replacer) ?? 'null';
+  } catch (e) {
+    return JSON.stringify(`[not logged: ${(e as Error).message.slice(0, 200)}]`);
+  }
+}
+
 /** EventStore on an embedded SQLite file; appends run as one transaction per batch. */
 export class SqliteEventStore implements EventStore {
   private readonly db: SqliteDb;
@@ -72,8 +90,8 @@ export class SqliteEventStore implements EventStore {
           e.version,
           e.status,
           e.latencyMs,
-          JSON.stringify(e.inputs ?? null),
-          JSON.stringify(e.outputs ?? null),
+          encodeValue(e.inputs),
+          encodeValue(e.outputs),
           e.error ?? null,
         );
       }

@@ -8,7 +8,8 @@ import type {
 } from '../ports.ts';
 import { openSqlite, type Migration, type SqliteDb } from './database.ts';
 
-const migrations: Migration[] = [
+/** Schema history, applied in order by `openSqlite` (exported so upgrade tests can stop part-way). */
+export const metadataMigrations: Migration[] = [
   [
     `CREATE TABLE models (
        name TEXT PRIMARY KEY,
@@ -39,6 +40,13 @@ const migrations: Migration[] = [
        hash TEXT NOT NULL UNIQUE,
        created_at INTEGER NOT NULL,
        revoked_at INTEGER)`,
+  ],
+  // Version numbers are never reused within a model: `MAX(version) + 1` handed the number of a
+  // deleted latest version to the next push, so prediction events and caches keyed by (model,
+  // version) would silently refer to a different artifact. The counter lives on the model row.
+  [
+    `ALTER TABLE models ADD COLUMN last_version INTEGER NOT NULL DEFAULT 0`,
+    `UPDATE models SET last_version = (SELECT COALESCE(MAX(version), 0) FROM model_versions WHERE model_versions.model = models.name)`,
   ],
 ];
 
@@ -96,7 +104,7 @@ export class SqliteMetadataStore implements MetadataStore {
   private readonly db: SqliteDb;
 
   constructor(file: string) {
-    this.db = openSqlite(file, migrations);
+    this.db = openSqlite(file, metadataMigrations);
   }
 
   async createModel(m: ModelRecord): Promise<void> {
@@ -128,16 +136,17 @@ export class SqliteMetadataStore implements MetadataStore {
 
   async createVersion(v: Omit<ModelVersionRecord, 'version'>): Promise<ModelVersionRecord> {
     return this.db.transaction(() => {
-      const { next } = this.db
-        .prepare('SELECT COALESCE(MAX(version), 0) + 1 AS next FROM model_versions WHERE model = ?')
-        .get(v.model) as { next: number };
+      const row = this.db
+        .prepare('UPDATE models SET last_version = last_version + 1 WHERE name = ? RETURNING last_version AS next')
+        .get(v.model) as { next: number } | undefined;
+      if (!row) throw new Error(`cannot create a version of ${v.model}: the model does not exist`);
       this.db
         .prepare(
           `INSERT INTO model_versions (model, version, sha256, size_bytes, format, signature, metadata, created_at)
            VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
         )
-        .run(v.model, next, v.sha256, v.sizeBytes, v.format, JSON.stringify(v.signature), JSON.stringify(v.metadata), v.createdAt);
-      return { ...v, version: next };
+        .run(v.model, row.next, v.sha256, v.sizeBytes, v.format, JSON.stringify(v.signature), JSON.stringify(v.metadata), v.createdAt);
+      return { ...v, version: row.next };
     }).immediate();
   }
 

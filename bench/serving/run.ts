@@ -1,0 +1,115 @@
+// bench/serving: HTTP keep-alive load on loopback against the demo model (batch 1), next to a bare
+// Fastify route returning the same JSON, plus the in-process onnxruntime `session.run` cost.
+// Usage: npm run bench:serving [-- --duration 10 --connections 16]
+// Prints figures; it is not a test. Servers run as child processes so the load generator does not
+// share their event loop.
+import autocannon from 'autocannon';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import ort from 'onnxruntime-node';
+import { bikeSharingDemoOptions, train } from '../../src/lifecycle/index.ts';
+
+const args = process.argv.slice(2);
+const flag = (name: string, dflt: number) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? Number(args[i + 1]) : dflt;
+};
+const duration = flag('duration', 10);
+const connections = flag('connections', 16);
+const repo = path.resolve(import.meta.dirname, '../..');
+
+const row = { season: 3, mnth: 7, hr: 17, holiday: 0, weekday: 3, workingday: 1, weathersit: 1, temp: 0.7, atemp: 0.65, hum: 0.5, windspeed: 0.2 };
+const oipBody = JSON.stringify({ inputs: [{ name: 'input', shape: [1, 11], datatype: 'FP32', data: Object.values(row) }] });
+
+async function startChild(cmd: string, argv: string[], env: NodeJS.ProcessEnv): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn(cmd, argv, { cwd: repo, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const lines = createInterface({ input: child.stdout! });
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('server did not start in 60 s')), 60_000);
+    lines.on('line', (l) => {
+      try {
+        const parsed = JSON.parse(l) as { url?: string };
+        if (parsed.url) {
+          clearTimeout(timer);
+          resolve(parsed.url);
+        }
+      } catch {
+        /* not a JSON log line */
+      }
+    });
+    child.on('exit', (code) => reject(new Error(`server exited with ${code}`)));
+  });
+  lines.removeAllListeners('line');
+  child.stdout!.resume();
+  return { child, url };
+}
+
+interface Load {
+  rps: number;
+  p50: number;
+  p99: number;
+  errors: number;
+  non2xx: number;
+}
+
+async function load(url: string, seconds: number, rate?: number): Promise<Load> {
+  const r = await autocannon({
+    url: `${url}/v2/models/bike-demand/infer`,
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: oipBody,
+    connections,
+    duration: seconds,
+    ...(rate ? { overallRate: rate } : {}),
+  });
+  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors, non2xx: r.non2xx };
+}
+
+async function sessionRunCost(): Promise<{ usPerRun: number }> {
+  const model = await train(bikeSharingDemoOptions('linear'));
+  const session = await ort.InferenceSession.create(model.onnx, { intraOpNumThreads: 1, executionMode: 'sequential' });
+  const input = new ort.Tensor('float32', Float32Array.from(Object.values(row)), [1, 11]);
+  for (let i = 0; i < 2000; i++) await session.run({ input });
+  const n = 20_000;
+  const t0 = process.hrtime.bigint();
+  for (let i = 0; i < n; i++) await session.run({ input });
+  const us = Number(process.hrtime.bigint() - t0) / 1e3 / n;
+  await session.release();
+  return { usPerRun: us };
+}
+
+const fmt = (l: Load) => `${l.rps.toFixed(0).padStart(7)} req/s   p50 ${String(l.p50).padStart(3)} ms   p99 ${String(l.p99).padStart(3)} ms   errors ${l.errors} non-2xx ${l.non2xx}`;
+
+const dataDir = mkdtempSync(path.join(tmpdir(), 'warden-bench-'));
+console.log(`bench/serving: ${duration} s per run, ${connections} keep-alive connections, batch 1, loopback`);
+const run = await sessionRunCost();
+console.log(`in-process session.run (bike-demand, batch 1): ${run.usPerRun.toFixed(1)} µs/run`);
+
+const bare = await startChild(process.execPath, ['--import', 'tsx', 'bench/serving/bare-server.ts', '0'], {});
+await load(bare.url, 2);
+const bareMax = await load(bare.url, duration);
+bare.child.kill('SIGTERM');
+console.log(`bare Fastify route            ${fmt(bareMax)}`);
+
+const warden = await startChild(process.execPath, ['bin/warden.js', 'serve', '--demo', '--port', '0', '--data-dir', dataDir], {
+  WARDEN_LOG_LEVEL: 'info',
+});
+await load(warden.url, 2);
+const wardenMax = await load(warden.url, duration);
+console.log(`Warden (log + metrics on)     ${fmt(wardenMax)}`);
+const half = Math.round(wardenMax.rps / 2);
+const wardenHalf = await load(warden.url, duration, half);
+console.log(`Warden at half max (${half}/s) ${fmt(wardenHalf)}`);
+const metrics = await (await fetch(`${warden.url}/metrics`)).text();
+const dropped = metrics.split('\n').find((l) => l.startsWith('warden_prediction_log_dropped_total'));
+const written = metrics.split('\n').find((l) => l.startsWith('warden_prediction_log_written_total'));
+warden.child.kill('SIGTERM');
+await new Promise((r) => warden.child.on('exit', r));
+rmSync(dataDir, { recursive: true, force: true });
+
+console.log(`\nthroughput vs bare route: ${((100 * wardenMax.rps) / bareMax.rps).toFixed(1)} % (target ≥ 60 %)`);
+console.log(`p99 at half max rate: ${wardenHalf.p99} ms (target ≤ 5 ms)`);
+console.log(`prediction log: ${written ?? 'warden_prediction_log_written_total 0'}; ${dropped ?? 'warden_prediction_log_dropped_total 0'}`);

@@ -1,0 +1,120 @@
+import type { DecodedTensor, TensorData } from '../quality/index.ts';
+import type { TensorSpec } from '../storage/index.ts';
+import type { OutputTensor } from './runtimes/onnx.ts';
+
+/** What the batcher needs of a runtime. */
+export interface BatchRunner {
+  run(inputs: readonly DecodedTensor[], outputNames?: readonly string[]): Promise<OutputTensor[]>;
+}
+
+interface Waiting {
+  inputs: readonly DecodedTensor[];
+  outputNames: readonly string[] | undefined;
+  rows: number;
+  resolve: (out: OutputTensor[]) => void;
+  reject: (e: unknown) => void;
+}
+
+/**
+ * Dynamic batching without added delay: while a run is in flight, requests for the same version wait;
+ * when it finishes they run together as one batch (up to `maxRows`), and each gets its own rows back.
+ * Under light load every request runs at once, alone; under concurrency the per-call cost of the
+ * runtime (tensor setup, the hop to its thread) is shared. Only for versions whose inputs and outputs
+ * all have a dynamic first (batch) dimension, since rows must be independent to be stacked.
+ */
+export class Batcher {
+  private busy = false;
+  private queue: Waiting[] = [];
+  private queuedRows = 0;
+
+  constructor(
+    private readonly runner: BatchRunner,
+    private readonly maxRows: number,
+  ) {}
+
+  /** True when every input and output of the signature has a dynamic batch dimension. */
+  static supports(signature: { inputs: readonly TensorSpec[]; outputs: readonly TensorSpec[] }): boolean {
+    const batchable = (t: TensorSpec) => t.shape.length >= 1 && t.shape[0] === -1 && t.datatype !== 'BYTES' && t.datatype !== 'BOOL';
+    return signature.inputs.length > 0 && signature.inputs.every(batchable) && signature.outputs.every(batchable);
+  }
+
+  run(inputs: readonly DecodedTensor[], outputNames?: readonly string[]): Promise<OutputTensor[]> {
+    const rows = inputs[0]?.dims[0] ?? 0;
+    if (!this.busy) return this.runAlone(inputs, outputNames);
+    if (this.queuedRows + rows > this.maxRows) return this.runner.run(inputs, outputNames);
+    return new Promise((resolve, reject) => {
+      this.queue.push({ inputs, outputNames, rows, resolve, reject });
+      this.queuedRows += rows;
+    });
+  }
+
+  private async runAlone(inputs: readonly DecodedTensor[], outputNames?: readonly string[]): Promise<OutputTensor[]> {
+    this.busy = true;
+    try {
+      return await this.runner.run(inputs, outputNames);
+    } finally {
+      this.drain();
+    }
+  }
+
+  private drain(): void {
+    const batch = this.queue;
+    this.queue = [];
+    this.queuedRows = 0;
+    if (batch.length === 0) {
+      this.busy = false;
+      return;
+    }
+    if (batch.length === 1) {
+      const only = batch[0]!;
+      void this.runAlone(only.inputs, only.outputNames).then(only.resolve, only.reject);
+      return;
+    }
+    void this.runMerged(batch).finally(() => this.drain());
+  }
+
+  private async runMerged(batch: Waiting[]): Promise<void> {
+    const totalRows = batch.reduce((n, w) => n + w.rows, 0);
+    const merged = batch[0]!.inputs.map((first) => {
+      const parts = batch.map((w) => w.inputs.find((t) => t.name === first.name)!);
+      return { name: first.name, datatype: first.datatype, dims: [totalRows, ...first.dims.slice(1)], data: concat(parts.map((p) => p.data)) };
+    });
+    let outputs: OutputTensor[];
+    try {
+      outputs = await this.runner.run(merged);
+    } catch {
+      // One bad batch member must not fail the others: fall back to running each alone.
+      await Promise.all(batch.map((w) => this.runner.run(w.inputs, w.outputNames).then(w.resolve, w.reject)));
+      return;
+    }
+    if (outputs.some((o) => o.shape[0] !== totalRows)) {
+      await Promise.all(batch.map((w) => this.runner.run(w.inputs, w.outputNames).then(w.resolve, w.reject)));
+      return;
+    }
+    let offset = 0;
+    for (const w of batch) {
+      const wanted = w.outputNames && w.outputNames.length ? outputs.filter((o) => w.outputNames!.includes(o.name)) : outputs;
+      w.resolve(
+        wanted.map((o) => {
+          const width = o.data.length / totalRows;
+          return { name: o.name, datatype: o.datatype, shape: [w.rows, ...o.shape.slice(1)], data: o.data.slice(offset * width, (offset + w.rows) * width) as OutputTensor['data'] };
+        }),
+      );
+      offset += w.rows;
+    }
+  }
+}
+
+function concat(parts: TensorData[]): TensorData {
+  const total = parts.reduce((n, p) => n + p.length, 0);
+  const first = parts[0]!;
+  if (Array.isArray(first)) return (parts as unknown[][]).flat() as TensorData;
+  const Ctor = first.constructor as new (n: number) => Exclude<TensorData, unknown[]>;
+  const out = new Ctor(total);
+  let at = 0;
+  for (const p of parts as Exclude<TensorData, unknown[]>[]) {
+    (out as Float32Array).set(p as Float32Array, at);
+    at += p.length;
+  }
+  return out;
+}

@@ -1,0 +1,98 @@
+import { Worker } from 'node:worker_threads';
+import type { EventStore, PredictionEvent, PredictionQuery, StoredPredictionEvent } from '../ports.ts';
+import { SqliteEventStore } from './event-store.ts';
+
+interface Reply {
+  id?: number;
+  ok?: boolean;
+  error?: string;
+  closed?: boolean;
+}
+
+/**
+ * The SQLite event store with its writes in a worker thread. Appends are posted to the worker
+ * (a structured clone, far cheaper than encoding and inserting), so a flush of thousands of events
+ * costs the serving thread well under a millisecond. Reads use a connection on this thread; WAL
+ * lets them run while the worker writes.
+ */
+export class SqliteWorkerEventStore implements EventStore {
+  private readonly reader: SqliteEventStore;
+  private worker: Worker | undefined;
+  private nextId = 1;
+  private readonly pending = new Map<number, { resolve: () => void; reject: (e: Error) => void }>();
+  private readonly inflight = new Set<Promise<void>>();
+
+  constructor(private readonly file: string) {
+    // Opening here first applies the migrations before the worker opens the same file.
+    this.reader = new SqliteEventStore(file);
+  }
+
+  private spawn(): Worker {
+    const worker = new Worker(new URL('./worker-boot.js', import.meta.url), {
+      workerData: { entry: new URL('./event-writer-worker.ts', import.meta.url).href, file: this.file },
+    });
+    worker.on('message', (m: Reply) => {
+      if (m.id === undefined) return;
+      const p = this.pending.get(m.id);
+      if (!p) return;
+      this.pending.delete(m.id);
+      if (m.ok) p.resolve();
+      else p.reject(new Error(`event store write failed: ${m.error}`));
+    });
+    const fail = (e: Error) => {
+      for (const p of this.pending.values()) p.reject(e);
+      this.pending.clear();
+      if (this.worker === worker) this.worker = undefined;
+    };
+    worker.on('error', fail);
+    worker.on('exit', (code) => fail(new Error(`event writer thread exited (code ${code})`)));
+    worker.unref();
+    return worker;
+  }
+
+  appendPredictions(events: readonly PredictionEvent[]): Promise<void> {
+    if (events.length === 0) return Promise.resolve();
+    this.worker ??= this.spawn();
+    // The worker is unref'd so an idle store does not keep the process alive, but a write in
+    // flight must: otherwise a graceful shutdown (http closed, timers unref'd) lets Node exit while
+    // the drain awaits the worker's reply, and the drained events are lost with exit code 0.
+    this.worker.ref();
+    const id = this.nextId++;
+    const done = new Promise<void>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.worker!.postMessage({ id, events });
+    });
+    this.inflight.add(done);
+    const forget = () => {
+      this.inflight.delete(done);
+      if (this.inflight.size === 0) this.worker?.unref();
+    };
+    done.then(forget, forget);
+    return done;
+  }
+
+  queryPredictions(q: PredictionQuery): Promise<StoredPredictionEvent[]> {
+    return this.reader.queryPredictions(q);
+  }
+
+  countPredictions(q: Omit<PredictionQuery, 'limit' | 'afterSeq'>): Promise<number> {
+    return this.reader.countPredictions(q);
+  }
+
+  /** Waits for pending writes, closes the worker's connection, then the reader. */
+  async close(): Promise<void> {
+    const worker = this.worker;
+    this.worker = undefined;
+    if (worker) {
+      worker.ref();
+      await Promise.allSettled([...this.inflight]);
+      await new Promise<void>((resolve) => {
+        worker.once('message', (m: Reply) => m.closed && resolve());
+        worker.once('exit', () => resolve());
+        worker.postMessage('close');
+      });
+      await worker.terminate();
+    }
+    await this.reader.close();
+  }
+}

@@ -1,0 +1,400 @@
+/**
+ * The storage contract: one suite every adapter of the three storage ports must pass (the habit of
+ * Hono's `common.case.test.ts` and Kysely's per-dialect loops).
+ *
+ * How an adapter plugs in: a `*.test.ts` file calls `runStorageContract(name, open)` at top level.
+ * `open` is called before every test and must return *empty* stores (a fresh SQLite directory, a
+ * fresh PostgreSQL schema or truncated tables, an empty bucket prefix) plus:
+ *   - `tamperArtifact(sha256)`: change the stored bytes of an artifact behind the store's back
+ *     (there is no port method for that, so each adapter says how: rewrite a file, overwrite an
+ *     S3 object), to prove `get` verifies content;
+ *   - `close()`: close the stores and remove what `open` created.
+ * test/storage/sqlite.test.ts is the reference. A PostgreSQL adapter adds `test/storage/postgres.test.ts`
+ * that runs the contract when `STORAGE_BACKENDS` names `postgres` (e.g. `STORAGE_BACKENDS=sqlite,postgres`
+ * with `DATABASE_URL` set), so the default `npm test` needs no database server.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { WardenError, type ErrorCode } from '../../src/errors.ts';
+import type {
+  ArtifactStore,
+  EventStore,
+  MetadataStore,
+  ModelVersionRecord,
+  PredictionEvent,
+} from '../../src/storage/index.ts';
+
+/** What `open` hands the contract: the three ports and two adapter-specific hooks. */
+export interface StorageUnderTest {
+  metadata: MetadataStore;
+  events: EventStore;
+  artifacts: ArtifactStore;
+  /** Changes the stored bytes of an artifact without going through the port. */
+  tamperArtifact(sha256: string): Promise<void>;
+  /** Closes the stores and removes whatever `open` created. */
+  close(): Promise<void>;
+}
+
+const SIGNATURE = {
+  inputs: [{ name: 'input', datatype: 'FP32', shape: [-1, 12] }],
+  outputs: [{ name: 'probability', datatype: 'FP32', shape: [-1, 1] }],
+  features: [{ name: 'temp', datatype: 'FP32', min: 0, max: 1 }],
+};
+
+function versionInput(model: string, sha256 = 'a'.repeat(64), createdAt = 1_000): Omit<ModelVersionRecord, 'version'> {
+  return {
+    model,
+    sha256,
+    sizeBytes: 239,
+    format: 'onnx',
+    signature: SIGNATURE,
+    metadata: { description: 'd', params: { C: 1, penalty: 'l2', fit: true }, metrics: { auc: 0.87 }, tags: { team: 'x' } },
+    createdAt,
+  };
+}
+
+/** Resolves to the rejection reason, failing the test when the promise resolves. */
+async function rejection(p: Promise<unknown>): Promise<unknown> {
+  try {
+    await p;
+  } catch (e) {
+    return e;
+  }
+  throw new Error('expected the promise to reject, it resolved');
+}
+
+async function expectWardenError(p: Promise<unknown>, code: ErrorCode): Promise<WardenError> {
+  const e = await rejection(p);
+  expect(e).toBeInstanceOf(WardenError);
+  expect((e as WardenError).code).toBe(code);
+  return e as WardenError;
+}
+
+const sha = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
+
+const BASE_TS = 1_700_000_000_000;
+const EVENT_COUNT = 5_000;
+
+/** Event i: model a/b alternating, version 1..3, every 10th an error, ts one ms apart. */
+function event(i: number): PredictionEvent {
+  const error = i % 10 === 0;
+  return {
+    requestId: `req-${i}`,
+    ts: BASE_TS + i,
+    model: i % 2 === 0 ? 'a' : 'b',
+    version: 1 + (i % 3),
+    status: error ? 'error' : 'ok',
+    latencyMs: 0.25 + i / 1000,
+    inputs: [{ name: 'input', shape: [1, 2], datatype: 'FP32', data: [i, 0.5] }],
+    outputs: error ? null : [{ name: 'probability', shape: [1, 1], datatype: 'FP32', data: [i / EVENT_COUNT] }],
+    ...(error ? { error: `WARDEN_INVALID_INPUT: bad row ${i}` } : {}),
+  };
+}
+
+/** Runs the contract suite against the adapter set that `open` returns. */
+export function runStorageContract(name: string, open: () => Promise<StorageUnderTest>): void {
+  describe(`storage contract: ${name}`, () => {
+    let s: StorageUnderTest;
+    beforeEach(async () => {
+      s = await open();
+    });
+    afterEach(async () => {
+      await s.close();
+    });
+
+    describe('MetadataStore: models', () => {
+      it('creates, reads, lists (by name) and deletes models', async () => {
+        const m = s.metadata;
+        expect(await m.listModels()).toEqual([]);
+        await m.createModel({ name: 'zeta', description: 'last', createdAt: 2 });
+        await m.createModel({ name: 'alpha', description: '', createdAt: 1 });
+        expect(await m.getModel('zeta')).toEqual({ name: 'zeta', description: 'last', createdAt: 2 });
+        expect(await m.getModel('nope')).toBeUndefined();
+        expect((await m.listModels()).map((x) => x.name)).toEqual(['alpha', 'zeta']);
+        expect(await m.deleteModel('zeta')).toBe(true);
+        expect(await m.deleteModel('zeta')).toBe(false);
+        expect(await m.getModel('zeta')).toBeUndefined();
+        expect((await m.listModels()).map((x) => x.name)).toEqual(['alpha']);
+      });
+
+      it('refuses a second model with the same name', async () => {
+        await s.metadata.createModel({ name: 'm', description: '', createdAt: 1 });
+        await rejection(s.metadata.createModel({ name: 'm', description: 'again', createdAt: 2 }));
+        expect((await s.metadata.getModel('m'))?.description).toBe('');
+      });
+
+      it('deleting a model removes its versions and aliases', async () => {
+        const m = s.metadata;
+        await m.createModel({ name: 'm', description: '', createdAt: 1 });
+        await m.createVersion(versionInput('m', 'b'.repeat(64)));
+        await m.setAlias('m', 'champion', 1, 5);
+        expect(await m.deleteModel('m')).toBe(true);
+        expect(await m.listVersions('m')).toEqual([]);
+        expect(await m.listAliases('m')).toEqual([]);
+        expect(await m.countVersionsWithSha('b'.repeat(64))).toBe(0);
+      });
+    });
+
+    describe('MetadataStore: versions', () => {
+      beforeEach(async () => {
+        await s.metadata.createModel({ name: 'm', description: '', createdAt: 1 });
+        await s.metadata.createModel({ name: 'other', description: '', createdAt: 1 });
+      });
+
+      it('assigns 1, 2, 3 per model and round-trips the record', async () => {
+        const m = s.metadata;
+        const v1 = await m.createVersion(versionInput('m', '1'.repeat(64)));
+        const v2 = await m.createVersion(versionInput('m', '2'.repeat(64)));
+        const o1 = await m.createVersion(versionInput('other', '3'.repeat(64)));
+        const v3 = await m.createVersion(versionInput('m', '4'.repeat(64)));
+        expect([v1.version, v2.version, v3.version, o1.version]).toEqual([1, 2, 3, 1]);
+        expect(await m.getVersion('m', 2)).toEqual({ ...versionInput('m', '2'.repeat(64)), version: 2 });
+        expect(await m.getVersion('m', 9)).toBeUndefined();
+        expect((await m.listVersions('m')).map((v) => v.version)).toEqual([1, 2, 3]);
+      });
+
+      it('gives 20 concurrent createVersion calls 20 distinct numbers 1..20', async () => {
+        const created = await Promise.all(
+          Array.from({ length: 20 }, (_, i) => s.metadata.createVersion(versionInput('m', i.toString(16).padStart(64, '0')))),
+        );
+        const numbers = created.map((v) => v.version).sort((a, b) => a - b);
+        expect(numbers).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+        expect((await s.metadata.listVersions('m')).length).toBe(20);
+      });
+
+      it('never reuses a version number, even after the latest version is deleted', async () => {
+        const m = s.metadata;
+        await m.createVersion(versionInput('m', '1'.repeat(64)));
+        await m.createVersion(versionInput('m', '2'.repeat(64)));
+        expect(await m.deleteVersion('m', 2)).toBe(true);
+        expect(await m.deleteVersion('m', 2)).toBe(false);
+        // Prediction events and caches are keyed by (model, version): a reused number would
+        // silently point them at a different artifact.
+        expect((await m.createVersion(versionInput('m', '3'.repeat(64)))).version).toBe(3);
+      });
+
+      it('refuses a version of a model that does not exist', async () => {
+        await rejection(s.metadata.createVersion(versionInput('ghost')));
+        expect(await s.metadata.listVersions('ghost')).toEqual([]);
+      });
+
+      it('finds a version by sha256 within one model and counts references across models', async () => {
+        const m = s.metadata;
+        const shared = 'c'.repeat(64);
+        await m.createVersion(versionInput('m', '1'.repeat(64)));
+        await m.createVersion(versionInput('m', shared));
+        await m.createVersion(versionInput('other', shared));
+        expect((await m.findVersionBySha('m', shared))?.version).toBe(2);
+        expect((await m.findVersionBySha('other', shared))?.version).toBe(1);
+        expect(await m.findVersionBySha('m', 'd'.repeat(64))).toBeUndefined();
+        expect(await m.countVersionsWithSha(shared)).toBe(2);
+        expect(await m.countVersionsWithSha('1'.repeat(64))).toBe(1);
+        expect(await m.countVersionsWithSha('d'.repeat(64))).toBe(0);
+        await m.deleteVersion('other', 1);
+        expect(await m.countVersionsWithSha(shared)).toBe(1);
+      });
+    });
+
+    describe('MetadataStore: aliases', () => {
+      beforeEach(async () => {
+        await s.metadata.createModel({ name: 'm', description: '', createdAt: 1 });
+        await s.metadata.createVersion(versionInput('m', '1'.repeat(64)));
+        await s.metadata.createVersion(versionInput('m', '2'.repeat(64)));
+      });
+
+      it('creates, moves, lists (by alias) and deletes aliases', async () => {
+        const m = s.metadata;
+        expect(await m.setAlias('m', 'champion', 1, 10)).toEqual({ model: 'm', alias: 'champion', version: 1, updatedAt: 10 });
+        await m.setAlias('m', 'challenger', 2, 11);
+        expect(await m.getAlias('m', 'champion')).toEqual({ model: 'm', alias: 'champion', version: 1, updatedAt: 10 });
+        expect(await m.setAlias('m', 'champion', 2, 12)).toEqual({ model: 'm', alias: 'champion', version: 2, updatedAt: 12 });
+        expect(await m.getAlias('m', 'champion')).toEqual({ model: 'm', alias: 'champion', version: 2, updatedAt: 12 });
+        expect((await m.listAliases('m')).map((a) => [a.alias, a.version])).toEqual([
+          ['challenger', 2],
+          ['champion', 2],
+        ]);
+        expect(await m.deleteAlias('m', 'challenger')).toBe(true);
+        expect(await m.deleteAlias('m', 'challenger')).toBe(false);
+        expect(await m.getAlias('m', 'challenger')).toBeUndefined();
+        expect(await m.getAlias('m', 'nope')).toBeUndefined();
+      });
+
+      it('moves an alias in one write: a reader always sees the old or the new target', async () => {
+        const m = s.metadata;
+        await m.setAlias('m', 'champion', 1, 1);
+        const seen = new Set<number | undefined>();
+        const ops: Promise<unknown>[] = [];
+        for (let i = 0; i < 200; i++) {
+          ops.push(m.setAlias('m', 'champion', 1 + (i % 2), i + 2));
+          ops.push(m.getAlias('m', 'champion').then((a) => seen.add(a?.version)));
+        }
+        await Promise.all(ops);
+        expect([...seen].every((v) => v === 1 || v === 2)).toBe(true);
+        expect((await m.listAliases('m')).length).toBe(1);
+      });
+
+      it('refuses an alias to a version that does not exist', async () => {
+        await rejection(s.metadata.setAlias('m', 'champion', 7, 1));
+        expect(await s.metadata.getAlias('m', 'champion')).toBeUndefined();
+      });
+
+      it('refuses to delete a version an alias points at (foreign key)', async () => {
+        await s.metadata.setAlias('m', 'champion', 1, 1);
+        await rejection(s.metadata.deleteVersion('m', 1));
+        expect((await s.metadata.getVersion('m', 1))?.version).toBe(1);
+        expect((await s.metadata.getAlias('m', 'champion'))?.version).toBe(1);
+        expect(await s.metadata.deleteVersion('m', 2)).toBe(true);
+      });
+    });
+
+    describe('MetadataStore: API keys', () => {
+      it('creates, finds by hash, lists, and revokes once', async () => {
+        const m = s.metadata;
+        await m.createApiKey({ id: 'k1', name: 'ci', role: 'deployer', hash: 'h1', createdAt: 1 });
+        await m.createApiKey({ id: 'k2', name: 'app', role: 'predictor', hash: 'h2', createdAt: 2 });
+        expect(await m.findApiKeyByHash('h2')).toEqual({ id: 'k2', name: 'app', role: 'predictor', hash: 'h2', createdAt: 2 });
+        expect(await m.findApiKeyByHash('nope')).toBeUndefined();
+        expect((await m.listApiKeys()).map((k) => k.id)).toEqual(['k1', 'k2']);
+        expect(await m.revokeApiKey('k1', 50)).toBe(true);
+        expect(await m.revokeApiKey('k1', 60)).toBe(false);
+        expect(await m.revokeApiKey('missing', 60)).toBe(false);
+        expect((await m.findApiKeyByHash('h1'))?.revokedAt).toBe(50);
+        expect((await m.listApiKeys()).find((k) => k.id === 'k2')?.revokedAt).toBeUndefined();
+      });
+
+      it('refuses two keys with the same hash', async () => {
+        await s.metadata.createApiKey({ id: 'k1', name: 'a', role: 'admin', hash: 'same', createdAt: 1 });
+        await rejection(s.metadata.createApiKey({ id: 'k2', name: 'b', role: 'viewer', hash: 'same', createdAt: 2 }));
+        expect((await s.metadata.findApiKeyByHash('same'))?.id).toBe('k1');
+      });
+    });
+
+    describe('EventStore', () => {
+      const all = Array.from({ length: EVENT_COUNT }, (_, i) => event(i));
+      beforeEach(async () => {
+        await s.events.appendPredictions(all);
+      });
+
+      it('appends a batch of 5,000 and reads it back in seq order, field for field', async () => {
+        expect(await s.events.countPredictions({})).toBe(EVENT_COUNT);
+        const rows = await s.events.queryPredictions({ limit: EVENT_COUNT + 1 });
+        expect(rows.length).toBe(EVENT_COUNT);
+        for (let i = 1; i < rows.length; i++) expect(rows[i]!.seq).toBeGreaterThan(rows[i - 1]!.seq);
+        const { seq: _seq, ...first } = rows[0]!;
+        expect(first).toStrictEqual(all[0]);
+        const { seq: _seq1, ...second } = rows[1]!;
+        expect(second).toStrictEqual(all[1]);
+        expect('error' in second).toBe(false);
+      });
+
+      it('filters by model, version, status and requestId, and counts the same', async () => {
+        const check = async (q: Parameters<EventStore['countPredictions']>[0], expected: PredictionEvent[]) => {
+          const rows = await s.events.queryPredictions({ ...q, limit: EVENT_COUNT });
+          expect(rows.map((r) => r.requestId)).toEqual(expected.map((e) => e.requestId));
+          expect(await s.events.countPredictions(q)).toBe(expected.length);
+        };
+        await check({ model: 'a' }, all.filter((e) => e.model === 'a'));
+        await check({ version: 2 }, all.filter((e) => e.version === 2));
+        await check({ status: 'error' }, all.filter((e) => e.status === 'error'));
+        await check({ requestId: 'req-1234' }, [all[1234]!]);
+        await check({ requestId: 'req-nope' }, []);
+        await check({ model: 'b', version: 3, status: 'ok' }, all.filter((e) => e.model === 'b' && e.version === 3 && e.status === 'ok'));
+        const errors = await s.events.queryPredictions({ status: 'error', limit: 3 });
+        expect(errors.map((e) => e.error)).toEqual(['WARDEN_INVALID_INPUT: bad row 0', 'WARDEN_INVALID_INPUT: bad row 10', 'WARDEN_INVALID_INPUT: bad row 20']);
+      });
+
+      it('filters by time: since inclusive, until exclusive', async () => {
+        const q = { since: BASE_TS + 100, until: BASE_TS + 200 };
+        const rows = await s.events.queryPredictions({ ...q, limit: EVENT_COUNT });
+        expect(rows.length).toBe(100);
+        expect(rows[0]!.requestId).toBe('req-100');
+        expect(rows.at(-1)!.requestId).toBe('req-199');
+        expect(await s.events.countPredictions(q)).toBe(100);
+        expect(await s.events.countPredictions({ since: BASE_TS + EVENT_COUNT })).toBe(0);
+        expect(await s.events.countPredictions({ until: BASE_TS })).toBe(0);
+      });
+
+      it('pages forward with afterSeq and limit through every event exactly once', async () => {
+        const ids: string[] = [];
+        let after: number | undefined;
+        let pages = 0;
+        for (;;) {
+          const page = await s.events.queryPredictions({ limit: 777, ...(after === undefined ? {} : { afterSeq: after }) });
+          if (page.length === 0) break;
+          expect(page.length).toBeLessThanOrEqual(777);
+          ids.push(...page.map((e) => e.requestId));
+          after = page.at(-1)!.seq;
+          pages++;
+        }
+        expect(pages).toBe(Math.ceil(EVENT_COUNT / 777));
+        expect(ids).toEqual(all.map((e) => e.requestId));
+        // Paging combines with filters.
+        const errorsOnly = await s.events.queryPredictions({ status: 'error', limit: 2 });
+        const next = await s.events.queryPredictions({ status: 'error', afterSeq: errorsOnly[1]!.seq, limit: 2 });
+        expect(next.map((e) => e.requestId)).toEqual(['req-20', 'req-30']);
+      });
+
+      it('appends later batches after earlier ones; an empty batch is a no-op', async () => {
+        const last = (await s.events.queryPredictions({ afterSeq: 0, limit: EVENT_COUNT })).at(-1)!.seq;
+        await s.events.appendPredictions([]);
+        await s.events.appendPredictions([{ ...event(7), requestId: 'late' }]);
+        const tail = await s.events.queryPredictions({ afterSeq: last, limit: 10 });
+        expect(tail.map((e) => e.requestId)).toEqual(['late']);
+        expect(await s.events.countPredictions({})).toBe(EVENT_COUNT + 1);
+      });
+    });
+
+    describe('ArtifactStore', () => {
+      const bytes = new Uint8Array(randomBytes(4096));
+
+      it('stores by sha256, reads back, and deletes', async () => {
+        const a = s.artifacts;
+        const put = await a.put(bytes);
+        expect(put).toEqual({ sha256: sha(bytes), sizeBytes: 4096 });
+        expect(await a.has(put.sha256)).toBe(true);
+        expect(Buffer.from(await a.get(put.sha256)).equals(Buffer.from(bytes))).toBe(true);
+        expect(await a.delete(put.sha256)).toBe(true);
+        expect(await a.delete(put.sha256)).toBe(false);
+        expect(await a.has(put.sha256)).toBe(false);
+      });
+
+      it('treats a second put of the same bytes as a no-op', async () => {
+        const first = await s.artifacts.put(bytes);
+        const second = await s.artifacts.put(new Uint8Array(bytes));
+        expect(second).toEqual(first);
+        expect(Buffer.from(await s.artifacts.get(first.sha256)).equals(Buffer.from(bytes))).toBe(true);
+        // One copy: a single delete removes it.
+        expect(await s.artifacts.delete(first.sha256)).toBe(true);
+        expect(await s.artifacts.has(first.sha256)).toBe(false);
+      });
+
+      it('refuses to return bytes modified behind its back (WARDEN_ARTIFACT_TAMPERED naming the sha)', async () => {
+        const { sha256 } = await s.artifacts.put(bytes);
+        await s.tamperArtifact(sha256);
+        const e = await expectWardenError(s.artifacts.get(sha256), 'WARDEN_ARTIFACT_TAMPERED');
+        expect(e.message).toContain(sha256);
+        expect(e.status).toBe(500);
+      });
+
+      it('repairs a tampered artifact when the original bytes are put again', async () => {
+        const { sha256 } = await s.artifacts.put(bytes);
+        await s.tamperArtifact(sha256);
+        await s.artifacts.put(bytes);
+        expect(Buffer.from(await s.artifacts.get(sha256)).equals(Buffer.from(bytes))).toBe(true);
+      });
+
+      it('answers WARDEN_ARTIFACT_TAMPERED for a missing artifact', async () => {
+        const { sha256 } = await s.artifacts.put(bytes);
+        await s.artifacts.delete(sha256);
+        const e = await expectWardenError(s.artifacts.get(sha256), 'WARDEN_ARTIFACT_TAMPERED');
+        expect(e.message).toContain(sha256);
+        await expectWardenError(s.artifacts.get(sha(new Uint8Array([1, 2, 3]))), 'WARDEN_ARTIFACT_TAMPERED');
+      });
+
+      it('refuses an address that is not a sha256 digest', async () => {
+        await expectWardenError(s.artifacts.get('../../etc/passwd'), 'WARDEN_BAD_REQUEST');
+        expect(await s.artifacts.has('../../etc/passwd')).toBe(false);
+      });
+    });
+  });
+}

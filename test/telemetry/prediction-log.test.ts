@@ -1,0 +1,211 @@
+import { pino } from 'pino';
+import { Registry } from 'prom-client';
+import { describe, expect, it } from 'vitest';
+import type { EventStore, PredictionEvent, PredictionQuery, StoredPredictionEvent } from '../../src/storage/index.ts';
+import { PredictionLog, createMetrics, type PredictionLogOptions, type WardenMetrics } from '../../src/telemetry/index.ts';
+
+/** An in-memory EventStore whose appends can be made to fail or to wait. */
+class FakeEventStore implements EventStore {
+  readonly batches: PredictionEvent[][] = [];
+  /** Next appends fail while this is > 0 (decremented per failure); Infinity fails for ever. */
+  failures = 0;
+  /** When set, appends wait for it before resolving or failing. */
+  gate: Promise<void> | undefined;
+  calls = 0;
+
+  async appendPredictions(events: readonly PredictionEvent[]): Promise<void> {
+    this.calls++;
+    if (this.gate) await this.gate;
+    if (this.failures > 0) {
+      this.failures--;
+      throw new Error('disk full');
+    }
+    this.batches.push([...events]);
+  }
+  get written(): PredictionEvent[] {
+    return this.batches.flat();
+  }
+  async queryPredictions(_q: PredictionQuery): Promise<StoredPredictionEvent[]> {
+    return [];
+  }
+  async countPredictions(): Promise<number> {
+    return this.written.length;
+  }
+  async close(): Promise<void> {}
+}
+
+function event(i: number): PredictionEvent {
+  return { requestId: `r${i}`, ts: i, model: 'm', version: 1, status: 'ok', latencyMs: 1, inputs: [i], outputs: [i] };
+}
+
+function setup(opts: Partial<PredictionLogOptions> = {}) {
+  const store = new FakeEventStore();
+  const metrics = createMetrics(new Registry(), { defaultMetrics: false });
+  const log = new PredictionLog({
+    store,
+    metrics,
+    logger: pino({ level: 'silent' }),
+    capacity: 100,
+    flushIntervalMs: 60_000,
+    batchSize: 10,
+    ...opts,
+  });
+  return { store, metrics, log };
+}
+
+/** The value of one sample of a metric (`name` + `suffix`, e.g. `_count`), read through prom-client's text exposition. */
+async function sample(metrics: WardenMetrics, name: string, labels = '', suffix = ''): Promise<number | undefined> {
+  const text = await metrics.registry.getSingleMetricAsString(name);
+  const line = text.split('\n').find((l) => l.startsWith(`${name}${suffix}${labels} `));
+  return line === undefined ? undefined : Number(line.split(' ').at(-1));
+}
+
+/** Nothing offered is lost silently: at rest every event is written, dropped or still queued. */
+function expectAccounted(log: PredictionLog): void {
+  const s = log.snapshot();
+  expect(s.enqueued).toBe(s.written + s.dropped + s.depth);
+}
+
+const release = () => {
+  let open!: () => void;
+  const gate = new Promise<void>((resolve) => (open = resolve));
+  return { gate, open };
+};
+
+describe('PredictionLog', () => {
+  it('writes in batches of at most batchSize, in order', async () => {
+    const { store, log, metrics } = setup({ batchSize: 7 });
+    for (let i = 0; i < 30; i++) expect(log.enqueue(event(i))).toBe(true);
+    expect(log.depth()).toBe(30);
+    await log.flush();
+    expect(store.batches.map((b) => b.length)).toEqual([7, 7, 7, 7, 2]);
+    expect(store.written.map((e) => e.requestId)).toEqual(Array.from({ length: 30 }, (_, i) => `r${i}`));
+    expect(log.snapshot()).toEqual({ enqueued: 30, written: 30, dropped: 0, depth: 0 });
+    expect(await sample(metrics, 'warden_prediction_log_written_total')).toBe(30);
+    expect(await sample(metrics, 'warden_prediction_log_queue_depth')).toBe(0);
+    expect(await sample(metrics, 'warden_prediction_log_flush_duration_seconds', '', '_count')).toBe(5);
+  });
+
+  it('bounds the queue: past capacity, enqueue refuses and counts queue_full drops', async () => {
+    const { store, log, metrics } = setup({ capacity: 10 });
+    const accepted = Array.from({ length: 15 }, (_, i) => log.enqueue(event(i)));
+    expect(accepted.filter(Boolean).length).toBe(10);
+    expect(accepted.slice(10).every((a) => a === false)).toBe(true);
+    expect(log.depth()).toBe(10);
+    expect(log.snapshot()).toEqual({ enqueued: 15, written: 0, dropped: 5, depth: 10 });
+    expectAccounted(log);
+    expect(await sample(metrics, 'warden_prediction_log_dropped_total', '{reason="queue_full"}')).toBe(5);
+    expect(await sample(metrics, 'warden_prediction_log_queue_capacity')).toBe(10);
+    await log.flush();
+    // The oldest events are kept; the refused ones are the newest.
+    expect(store.written.map((e) => e.requestId)).toEqual(Array.from({ length: 10 }, (_, i) => `r${i}`));
+    expectAccounted(log);
+  });
+
+  it('retries a failed batch, then writes it once the store recovers', async () => {
+    const { store, log, metrics } = setup({ maxRetries: 3 });
+    for (let i = 0; i < 5; i++) log.enqueue(event(i));
+    store.failures = 2;
+    await log.flush();
+    expect(log.snapshot()).toEqual({ enqueued: 5, written: 0, dropped: 0, depth: 5 });
+    expectAccounted(log);
+    await log.flush();
+    expect(log.depth()).toBe(5);
+    await log.flush();
+    expect(store.written.map((e) => e.requestId)).toEqual(['r0', 'r1', 'r2', 'r3', 'r4']);
+    expect(log.snapshot()).toEqual({ enqueued: 5, written: 5, dropped: 0, depth: 0 });
+    expect(await sample(metrics, 'warden_prediction_log_dropped_total', '{reason="store_error"}')).toBeUndefined();
+  });
+
+  it('drops a batch with reason store_error after maxRetries failed retries, and counts it', async () => {
+    const { store, log, metrics } = setup({ maxRetries: 2 });
+    for (let i = 0; i < 5; i++) log.enqueue(event(i));
+    store.failures = Infinity;
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      await log.flush();
+      expectAccounted(log);
+    }
+    expect(store.calls).toBe(3);
+    expect(log.snapshot()).toEqual({ enqueued: 5, written: 0, dropped: 5, depth: 0 });
+    expect(await sample(metrics, 'warden_prediction_log_dropped_total', '{reason="store_error"}')).toBe(5);
+    // The log keeps working once the store does.
+    store.failures = 0;
+    log.enqueue(event(5));
+    await log.flush();
+    expect(store.written.map((e) => e.requestId)).toEqual(['r5']);
+    expectAccounted(log);
+  });
+
+  it('counts events that no longer fit when a failed batch is put back', async () => {
+    const { store, log, metrics } = setup({ capacity: 10, batchSize: 10 });
+    for (let i = 0; i < 10; i++) log.enqueue(event(i));
+    const { gate, open } = release();
+    store.gate = gate;
+    store.failures = 1;
+    const flushing = log.flush();
+    // While the batch is out at the store, requests keep enqueueing into the emptied queue.
+    for (let i = 10; i < 16; i++) expect(log.enqueue(event(i))).toBe(true);
+    open();
+    await flushing;
+    store.gate = undefined;
+    // 6 newer events + as many of the failed 10 as fit (4); the other 6 are dropped and counted.
+    expect(log.snapshot()).toEqual({ enqueued: 16, written: 0, dropped: 6, depth: 10 });
+    expect(await sample(metrics, 'warden_prediction_log_dropped_total', '{reason="queue_full"}')).toBe(6);
+    await log.flush();
+    expect(store.written.map((e) => e.requestId)).toEqual(['r0', 'r1', 'r2', 'r3', 'r10', 'r11', 'r12', 'r13', 'r14', 'r15']);
+    expectAccounted(log);
+  });
+
+  it('shares one flush between concurrent callers and picks up events queued meanwhile', async () => {
+    const { store, log } = setup({ batchSize: 100 });
+    for (let i = 0; i < 3; i++) log.enqueue(event(i));
+    const { gate, open } = release();
+    store.gate = gate;
+    const a = log.flush();
+    const b = log.flush();
+    expect(a).toBe(b);
+    log.enqueue(event(3));
+    open();
+    await a;
+    expect(store.batches.map((x) => x.length)).toEqual([3, 1]);
+    expect(log.depth()).toBe(0);
+  });
+
+  it('flushes on its timer once started', async () => {
+    const { store, log } = setup({ flushIntervalMs: 20 });
+    log.start();
+    try {
+      for (let i = 0; i < 25; i++) log.enqueue(event(i));
+      await expect.poll(() => store.written.length, { timeout: 2_000, interval: 10 }).toBe(25);
+    } finally {
+      await log.drain();
+    }
+  });
+
+  it('drain writes everything still queued, including events queued during a flush in progress', async () => {
+    const { store, log } = setup({ batchSize: 10, flushIntervalMs: 60_000 });
+    log.start();
+    for (let i = 0; i < 25; i++) log.enqueue(event(i));
+    const { gate, open } = release();
+    store.gate = gate;
+    const inProgress = log.flush();
+    for (let i = 25; i < 40; i++) log.enqueue(event(i));
+    const draining = log.drain();
+    open();
+    await Promise.all([inProgress, draining]);
+    expect(store.written.length).toBe(40);
+    expect(new Set(store.written.map((e) => e.requestId)).size).toBe(40);
+    expect(log.snapshot()).toEqual({ enqueued: 40, written: 40, dropped: 0, depth: 0 });
+  });
+
+  it('drain against a dead store finishes, drops and counts everything (never loses silently)', async () => {
+    const { store, log, metrics } = setup({ batchSize: 1, capacity: 1_000, maxRetries: 5 });
+    store.failures = Infinity;
+    // 1,000 single-event batches × 6 attempts each is more than drain's retry guard allows.
+    for (let i = 0; i < 1_000; i++) log.enqueue(event(i));
+    await log.drain();
+    expect(log.snapshot()).toEqual({ enqueued: 1_000, written: 0, dropped: 1_000, depth: 0 });
+    expect(await sample(metrics, 'warden_prediction_log_dropped_total', '{reason="store_error"}')).toBe(1_000);
+    expect(await sample(metrics, 'warden_prediction_log_queue_depth')).toBe(0);
+  });
+});
