@@ -4,8 +4,8 @@
 // Prints figures; it is not a test. Servers run as child processes so the load generator does not
 // share their event loop.
 import autocannon from 'autocannon';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -55,6 +55,30 @@ interface Load {
   non2xx: number;
 }
 
+const hasWrk = spawnSync('wrk', ['--version']).error === undefined;
+
+/**
+ * Max-throughput runs use wrk when it is installed (Debian package `wrk`): written in C, it leaves more
+ * of this 2-core machine to the server than autocannon does. Fixed-rate runs use autocannon.
+ */
+async function maxLoad(url: string, seconds: number): Promise<Load> {
+  if (!hasWrk) return load(url, seconds);
+  const dir = mkdtempSync(path.join(tmpdir(), 'warden-wrk-'));
+  const script = path.join(dir, 'post.lua');
+  writeFileSync(script, `wrk.method = "POST"\nwrk.body = '${oipBody}'\nwrk.headers["Content-Type"] = "application/json"\n`);
+  const out = spawnSync('wrk', ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', '-s', script, `${url}/v2/models/bike-demand/infer`], { encoding: 'utf8' }).stdout;
+  rmSync(dir, { recursive: true, force: true });
+  const ms = (label: string) => {
+    const m = out.match(new RegExp(`${label}\\s+([\\d.]+)(us|ms|s)`));
+    if (!m) return NaN;
+    const v = Number(m[1]);
+    return m[2] === 'us' ? v / 1000 : m[2] === 's' ? v * 1000 : v;
+  };
+  const non2xx = Number(out.match(/Non-2xx or 3xx responses: (\d+)/)?.[1] ?? 0);
+  const errors = Number(out.match(/Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/)?.slice(1).reduce((a, b) => a + Number(b), 0) ?? 0);
+  return { rps: Number(out.match(/Requests\/sec:\s+([\d.]+)/)?.[1] ?? NaN), p50: ms('50%'), p99: ms('99%'), errors, non2xx };
+}
+
 async function load(url: string, seconds: number, rate?: number): Promise<Load> {
   const r = await autocannon({
     url: `${url}/v2/models/bike-demand/infer`,
@@ -81,16 +105,19 @@ async function sessionRunCost(): Promise<{ usPerRun: number }> {
   return { usPerRun: us };
 }
 
-const fmt = (l: Load) => `${l.rps.toFixed(0).padStart(7)} req/s   p50 ${String(l.p50).padStart(3)} ms   p99 ${String(l.p99).padStart(3)} ms   errors ${l.errors} non-2xx ${l.non2xx}`;
+const fmt = (l: Load) =>
+  `${l.rps.toFixed(0).padStart(7)} req/s   p50 ${l.p50.toFixed(2).padStart(6)} ms   p99 ${l.p99.toFixed(2).padStart(6)} ms   errors ${l.errors} non-2xx ${l.non2xx}`;
 
 const dataDir = mkdtempSync(path.join(tmpdir(), 'warden-bench-'));
-console.log(`bench/serving: ${duration} s per run, ${connections} keep-alive connections, batch 1, loopback`);
+console.log(
+  `bench/serving: ${duration} s per run, ${connections} keep-alive connections, batch 1, loopback; max-rate load by ${hasWrk ? 'wrk' : 'autocannon'}, fixed-rate load by autocannon`,
+);
 const run = await sessionRunCost();
 console.log(`in-process session.run (bike-demand, batch 1): ${run.usPerRun.toFixed(1)} µs/run`);
 
 const bare = await startChild(process.execPath, ['--import', 'tsx', 'bench/serving/bare-server.ts', '0'], {});
 await load(bare.url, 2);
-const bareMax = await load(bare.url, duration);
+const bareMax = await maxLoad(bare.url, duration);
 bare.child.kill('SIGTERM');
 console.log(`bare Fastify route            ${fmt(bareMax)}`);
 
@@ -98,7 +125,7 @@ const warden = await startChild(process.execPath, ['bin/warden.js', 'serve', '--
   WARDEN_LOG_LEVEL: 'info',
 });
 await load(warden.url, 2);
-const wardenMax = await load(warden.url, duration);
+const wardenMax = await maxLoad(warden.url, duration);
 console.log(`Warden (log + metrics on)     ${fmt(wardenMax)}`);
 const half = Math.round(wardenMax.rps / 2);
 const wardenHalf = await load(warden.url, duration, half);

@@ -4,7 +4,7 @@ import { openSqlite, type Migration, type SqliteDb } from './database.ts';
 const migrations: Migration[] = [
   [
     `CREATE TABLE predictions (
-       seq INTEGER PRIMARY KEY AUTOINCREMENT,
+       seq INTEGER PRIMARY KEY,
        request_id TEXT NOT NULL,
        ts INTEGER NOT NULL,
        model TEXT NOT NULL,
@@ -55,16 +55,52 @@ function replacer(_key: string, value: unknown): unknown {
   return typeof value === 'bigint' ? Number(value) : value;
 }
 
+interface TensorLike {
+  name: string;
+  datatype: string;
+  dims?: number[];
+  shape?: number[];
+  data: unknown;
+}
+
+/**
+ * The common payload — a list of numeric tensors — encoded without JSON.stringify's generic walk:
+ * `join` prints the same shortest round-trip numbers. Returns undefined for anything else.
+ */
+function encodeTensors(value: unknown): string | undefined {
+  if (!Array.isArray(value)) return undefined;
+  const parts: string[] = [];
+  for (const t of value as TensorLike[]) {
+    if (t === null || typeof t !== 'object' || typeof t.name !== 'string' || typeof t.datatype !== 'string') return undefined;
+    const d = t.data;
+    const numeric = d instanceof Float32Array || d instanceof Float64Array || d instanceof Int32Array || (Array.isArray(d) && typeof d[0] === 'number');
+    if (!numeric) return undefined;
+    const dimsKey = t.dims ? 'dims' : 'shape';
+    const dims = t.dims ?? t.shape ?? [];
+    // Non-finite numbers cannot be JSON; fall back to the generic path, which writes null like JSON does.
+    const joined = (d as ArrayLike<number> & { join(sep: string): string }).join(',');
+    if (joined.includes('N') || joined.includes('I')) return undefined;
+    parts.push(`{"name":${JSON.stringify(t.name)},"datatype":${JSON.stringify(t.datatype)},"${dimsKey}":[${dims.join(',')}],"data":[${joined}]}`);
+  }
+  return `[${parts.join(',')}]`;
+}
+
 /**
  * Encodes one event's payload; a value that cannot be encoded is stored as a note, so one odd event
  * never fails the batch it travels in.
  */
 function encodeValue(value: unknown): string {
   try {
+    const fast = encodeTensors(value);
+    if (fast !== undefined) return fast;
     return JSON.stringify(value ?? null, replacer) ?? 'null';
   } catch (e) {
     return JSON.stringify(`[not logged: ${(e as Error).message.slice(0, 200)}]`);
   }
+}
+
+function rowOf(e: PredictionEvent): unknown[] {
+  return [e.requestId, e.ts, e.model, e.version, e.status, e.latencyMs, encodeValue(e.inputs), encodeValue(e.outputs), e.error ?? null];
 }
 
 /** EventStore on an embedded SQLite file; appends run as one transaction per batch. */
@@ -82,19 +118,7 @@ export class SqliteEventStore implements EventStore {
 
   async appendPredictions(events: readonly PredictionEvent[]): Promise<void> {
     this.db.transaction(() => {
-      for (const e of events) {
-        this.insert.run(
-          e.requestId,
-          e.ts,
-          e.model,
-          e.version,
-          e.status,
-          e.latencyMs,
-          encodeValue(e.inputs),
-          encodeValue(e.outputs),
-          e.error ?? null,
-        );
-      }
+      for (const e of events) this.insert.run(rowOf(e));
     })();
   }
 
