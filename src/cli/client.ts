@@ -30,7 +30,9 @@ export class WardenClient {
     try {
       res = await fetch(`${this.base}${path}`, { method, headers: h, ...(payload !== undefined ? { body: payload } : {}) });
     } catch (e) {
-      const cause = (e as { cause?: { code?: string } }).cause?.code ?? (e as Error).message;
+      // fetch's own message is always "fetch failed"; the reason (ECONNREFUSED, bad port, …) is in its cause.
+      const c = (e as { cause?: { code?: string; message?: string } }).cause;
+      const cause = c?.code ?? c?.message ?? (e as Error).message;
       throw new CliError(`cannot reach Warden at ${this.base} (${cause}); start it with 'warden serve' or set WARDEN_URL`);
     }
     const text = await res.text();

@@ -1,3 +1,4 @@
+import { CommanderError } from 'commander';
 import { WardenError } from '../errors.ts';
 
 /** A CLI failure: printed as one line on stderr, exit code 2 for usage/input problems, 1 otherwise. */
@@ -21,6 +22,8 @@ export function table(rows: Record<string, unknown>[], columns: string[]): strin
 /** Turns any error into the one line a user sees and the exit code. */
 export function describeCliError(e: unknown): { message: string; exitCode: number } {
   if (e instanceof CliError) return { message: e.message, exitCode: e.exitCode };
+  // Commander (and `cmd.error`, as `warden train` uses) has already written the message: keep its exit code, print nothing more.
+  if (e instanceof CommanderError) return { message: '', exitCode: e.exitCode };
   if (e instanceof WardenError) return { message: `${e.code}: ${e.message}`, exitCode: e.status < 500 ? 2 : 1 };
   const err = e as { code?: string; message?: string; exitCode?: number };
   if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return { message: '', exitCode: 0 };

@@ -55,8 +55,9 @@ export function registerTrain(program: Command): void {
           ].join('\n') + '\n',
         );
       } catch (err) {
-        // Bad input is the user's to fix: a one-line message and exit code 2, no stack trace.
-        if (err instanceof TrainerError) cmd.error(`error: ${err.message}`, { exitCode: 2, code: err.code });
+        // Bad input is the user's to fix: a one-line message and exit code 2, no stack trace, and no
+        // help text (the program's showHelpAfterError is inherited, but the usage was right).
+        if (err instanceof TrainerError) cmd.showHelpAfterError(false).error(`error: ${err.message}`, { exitCode: 2, code: err.code });
         throw err;
       }
     });

@@ -58,13 +58,18 @@ export class Batcher {
   }
 
   private drain(): void {
-    const batch = this.queue;
+    const queued = this.queue;
     this.queue = [];
     this.queuedRows = 0;
-    if (batch.length === 0) {
+    if (queued.length === 0) {
       this.busy = false;
       return;
     }
+    // Rows stack only when every other dimension agrees: with dynamic non-batch dimensions (image
+    // height and width), [1,2,3] and [1,3,2] hold as many values, and stacking them would silently
+    // reshape one request's data. Members of another shape run alone, beside the batch.
+    const batch = queued.filter((w) => sameRowShape(w.inputs, queued[0]!.inputs));
+    for (const w of queued) if (!batch.includes(w)) void this.runner.run(w.inputs, w.outputNames).then(w.resolve, w.reject);
     if (batch.length === 1) {
       const only = batch[0]!;
       void this.runAlone(only.inputs, only.outputNames).then(only.resolve, only.reject);
@@ -93,7 +98,8 @@ export class Batcher {
     }
     let offset = 0;
     for (const w of batch) {
-      const wanted = w.outputNames && w.outputNames.length ? outputs.filter((o) => w.outputNames!.includes(o.name)) : outputs;
+      // In the order asked for, as the runtime answers a request run alone.
+      const wanted = w.outputNames && w.outputNames.length ? w.outputNames.flatMap((n) => outputs.filter((o) => o.name === n)) : outputs;
       w.resolve(
         wanted.map((o) => {
           const width = o.data.length / totalRows;
@@ -103,6 +109,13 @@ export class Batcher {
       offset += w.rows;
     }
   }
+}
+
+function sameRowShape(a: readonly DecodedTensor[], b: readonly DecodedTensor[]): boolean {
+  return a.every((t) => {
+    const u = b.find((x) => x.name === t.name);
+    return u !== undefined && u.dims.length === t.dims.length && t.dims.every((d, i) => i === 0 || d === u.dims[i]);
+  });
 }
 
 function concat(parts: TensorData[]): TensorData {
