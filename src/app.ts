@@ -4,11 +4,13 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import path from 'node:path';
 import { pino, type Logger } from 'pino';
 import type { WardenConfig } from './config.ts';
 import { WardenError } from './errors.ts';
 import { buildHttpServer } from './http/index.ts';
+import { MonitoringService } from './monitoring/index.ts';
 import { Registry } from './registry/index.ts';
 import { KeyRing } from './security/index.ts';
 import { InferenceService, ModelTable } from './serving/index.ts';
@@ -23,6 +25,7 @@ export interface Warden {
   table: ModelTable;
   metrics: WardenMetrics;
   log: PredictionLog | undefined;
+  monitoring: MonitoringService | undefined;
   keys: KeyRing;
   http: FastifyInstance;
   /** Loads models and starts background loops; does not listen. */
@@ -88,6 +91,19 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
     : undefined;
   const inference = new InferenceService({ table, metrics, maxBatchRows: config.serving.maxBatchRows, ...(log ? { log } : {}) });
   const keys = new KeyRing(stores.metadata);
+  const monitoring = config.monitoring.enabled
+    ? new MonitoringService({
+        metadata: stores.metadata,
+        events: stores.events,
+        registry,
+        table,
+        promRegistry: metrics.registry,
+        logger,
+        replica: `${hostname()}:${process.pid}`,
+        defaults: { windowMs: config.monitoring.windowMs, tickMs: config.monitoring.tickMs, idleCloseMs: config.monitoring.idleCloseMs },
+      })
+    : undefined;
+  if (monitoring && log) log.onBatch((batch) => monitoring.onEvents(batch));
   const http = buildHttpServer({
     config,
     logger,
@@ -99,6 +115,7 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
     keys,
     serverVersion: WARDEN_VERSION,
     ...(log ? { log } : {}),
+    ...(monitoring ? { monitoring } : {}),
   });
 
   let started = false;
@@ -111,6 +128,7 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
     table,
     metrics,
     log,
+    monitoring,
     keys,
     http,
     async start() {
@@ -118,6 +136,7 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
       started = true;
       await keys.start();
       await table.start();
+      await monitoring?.start();
       log?.start();
     },
     async listen() {
@@ -133,6 +152,7 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
       closed = true;
       await http.close();
       await log?.drain();
+      await monitoring?.stop();
       keys.stop();
       await table.close();
       if (!opts.stores) await stores.close();

@@ -56,6 +56,17 @@ const servingSchema = z
   .strict()
   .default({});
 
+const monitoringSchema = z
+  .object({
+    enabled: z.boolean().default(true),
+    /** Default tumbling window of event time; a reference may set its own. */
+    windowMs: z.number().int().min(1000).max(31 * 24 * 3600 * 1000).default(3_600_000),
+    tickMs: z.number().int().min(50).max(600_000).default(1000),
+    idleCloseMs: z.number().int().min(0).max(3_600_000).default(5000),
+  })
+  .strict()
+  .default({});
+
 export const configSchema = z
   .object({
     server: serverSchema,
@@ -63,6 +74,7 @@ export const configSchema = z
     predictionLog: predictionLogSchema,
     auth: authSchema,
     serving: servingSchema,
+    monitoring: monitoringSchema,
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     demo: z.boolean().default(false),
   })
@@ -87,6 +99,10 @@ const envKeys: Record<string, { path: string[]; type: 'string' | 'number' | 'boo
   WARDEN_SERVING_MAX_BATCH_ROWS: { path: ['serving', 'maxBatchRows'], type: 'number' },
   WARDEN_SERVING_INTRA_OP_THREADS: { path: ['serving', 'intraOpThreads'], type: 'number' },
   WARDEN_SERVING_DYNAMIC_BATCHING: { path: ['serving', 'dynamicBatching'], type: 'boolean' },
+  WARDEN_MONITORING_ENABLED: { path: ['monitoring', 'enabled'], type: 'boolean' },
+  WARDEN_MONITORING_WINDOW_MS: { path: ['monitoring', 'windowMs'], type: 'number' },
+  WARDEN_MONITORING_TICK_MS: { path: ['monitoring', 'tickMs'], type: 'number' },
+  WARDEN_MONITORING_IDLE_CLOSE_MS: { path: ['monitoring', 'idleCloseMs'], type: 'number' },
   WARDEN_LOG_LEVEL: { path: ['logLevel'], type: 'string' },
   WARDEN_DEMO: { path: ['demo'], type: 'boolean' },
 };

@@ -1,11 +1,13 @@
 import { Command } from 'commander';
 import { WARDEN_VERSION } from '../app.ts';
+import { registerDrift } from './drift.ts';
 import { registerKeys } from './keys.ts';
 import { registerLogs } from './logs.ts';
 import { registerModels } from './models.ts';
 import { describeCliError } from './output.ts';
 import { registerServe } from './serve.ts';
 import { registerTrain } from './train.ts';
+import { registerReference } from './reference.ts';
 
 /** Builds the `warden` command tree. */
 export function buildProgram(): Command {
@@ -22,6 +24,8 @@ export function buildProgram(): Command {
   registerLogs(program);
   registerKeys(program);
   registerTrain(program);
+  registerDrift(program);
+  registerReference(program);
   return program;
 }
 

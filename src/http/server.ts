@@ -1,6 +1,7 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { WardenError } from '../errors.ts';
+import type { MonitoringService } from '../monitoring/index.ts';
 import type { Registry } from '../registry/index.ts';
 import type { KeyRing } from '../security/index.ts';
 import { requestIdFrom, type InferenceService, type ModelTable } from '../serving/index.ts';
@@ -13,6 +14,7 @@ import { registerOipRoutes } from './oip.ts';
 import { registerModelRoutes } from './admin/models.ts';
 import { registerPredictionRoutes } from './admin/predictions.ts';
 import { registerKeyRoutes } from './admin/keys.ts';
+import { registerMonitoringRoutes } from './admin/monitoring.ts';
 
 export interface HttpDeps {
   config: WardenConfig;
@@ -24,6 +26,7 @@ export interface HttpDeps {
   metrics: WardenMetrics;
   keys: KeyRing;
   log?: PredictionLog;
+  monitoring?: MonitoringService;
   serverVersion: string;
 }
 
@@ -65,6 +68,11 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
       done(new WardenError('WARDEN_BAD_REQUEST', `request body is not valid JSON: ${(e as Error).message}`), undefined);
     }
   });
+  // Reference data uploads: CSV as text, Parquet as bytes (JSON goes through the default parser).
+  app.addContentTypeParser('text/csv', { parseAs: 'buffer', bodyLimit: ARTIFACT_LIMIT_BYTES }, (_req, body, done) => done(null, body));
+  app.addContentTypeParser(['application/vnd.apache.parquet', 'application/x-parquet'], { parseAs: 'buffer', bodyLimit: ARTIFACT_LIMIT_BYTES }, (_req, body, done) =>
+    done(null, body),
+  );
   app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer', bodyLimit: ARTIFACT_LIMIT_BYTES }, (_req, body, done) =>
     done(null, body),
   );
@@ -85,6 +93,7 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
   registerModelRoutes(app, { registry: deps.registry, table: deps.table, guard, artifactLimitBytes: ARTIFACT_LIMIT_BYTES });
   registerPredictionRoutes(app, { events: deps.stores.events, guard, ...(deps.log ? { log: deps.log } : {}) });
   registerKeyRoutes(app, { metadata: deps.stores.metadata, keys: deps.keys, guard });
+  registerMonitoringRoutes(app, { guard, ...(deps.monitoring ? { monitoring: deps.monitoring } : {}) });
 
   app.get('/metrics', async (_req, reply) => {
     deps.metrics.predictionLogQueueDepth.set(deps.log?.depth() ?? 0);

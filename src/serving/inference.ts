@@ -96,6 +96,7 @@ export class InferenceService {
       inputsForLog = inputs ?? null;
       if (id !== undefined && typeof id !== 'string') throw badRequest('"id" must be a string');
       if (parameters !== undefined && !isObject(parameters)) throw badRequest('"parameters" must be an object');
+      ctx = withEventTime(ctx, parameters);
       const decoded = this.decodeInputs(lv, inputs);
       const outputNames = this.outputNames(lv, outputs);
       const result = await (lv.batcher ?? lv.runtime).run(decoded, outputNames);
@@ -128,6 +129,8 @@ export class InferenceService {
       }
       if (!isObject(body)) throw badRequest('request body must be a JSON object with an "instances" array');
       inputsForLog = body.instances ?? null;
+      if (body.parameters !== undefined && !isObject(body.parameters)) throw badRequest('"parameters" must be an object');
+      ctx = withEventTime(ctx, body.parameters);
       const matrix = decodeInstances(body.instances, features, this.opts.maxBatchRows);
       const rows = (body.instances as unknown[]).length;
       const input = lv.record.signature.inputs[0]!;
@@ -278,6 +281,23 @@ function nestedWithin(value: unknown, limit: number, skipTensorData: boolean): b
     for (const [k, c] of Object.entries(v)) if (!(skipTensorData && depth === 1 && k === 'data')) visit(c, depth + 1);
   }
   return true;
+}
+
+/** Latest event time accepted: a little ahead of the clock for skew, never far in the future. */
+const MAX_FUTURE_MS = 24 * 3600 * 1000;
+
+/**
+ * `parameters.event_time` (epoch ms or ISO-8601) sets the time the prediction is logged and monitored
+ * under — for replaying historical traffic or clients that batch up requests. Default: arrival time.
+ */
+function withEventTime(ctx: RequestContext, parameters: Record<string, unknown> | undefined): RequestContext {
+  const raw = parameters?.event_time;
+  if (raw === undefined) return ctx;
+  const ts = typeof raw === 'number' ? raw : typeof raw === 'string' ? Date.parse(raw) : NaN;
+  if (!Number.isFinite(ts) || ts < 0 || ts > Date.now() + MAX_FUTURE_MS) {
+    throw badRequest('parameters.event_time must be epoch milliseconds or an ISO-8601 time, not in the future');
+  }
+  return { ...ctx, ts: Math.floor(ts) };
 }
 
 function toPredictions(outputs: OutputTensor[], rows: number): unknown[] {

@@ -77,6 +77,21 @@ export interface ApiKeyRecord {
   revokedAt?: number;
 }
 
+/** A monitoring reference of one model version: only its profile is kept, never the raw rows. */
+export interface ReferenceRecord {
+  model: string;
+  version: number;
+  /** Monitoring's ProfileSchema (columns, kinds, bins), stored as JSON. */
+  schema: unknown;
+  /** Monitoring's DatasetProfile of the reference. */
+  profile: unknown;
+  /** Drift, quality and window settings. */
+  config: unknown;
+  /** Where it came from: file name and sha256, or the logged time range. */
+  source: Record<string, unknown>;
+  createdAt: number;
+}
+
 export interface MetadataStore {
   createModel(model: ModelRecord): Promise<void>;
   getModel(name: string): Promise<ModelRecord | undefined>;
@@ -98,6 +113,12 @@ export interface MetadataStore {
   getAlias(model: string, alias: string): Promise<AliasRecord | undefined>;
   listAliases(model: string): Promise<AliasRecord[]>;
   deleteAlias(model: string, alias: string): Promise<boolean>;
+
+  /** Creates or replaces the reference of a model version. */
+  saveReference(r: ReferenceRecord): Promise<void>;
+  getReference(model: string, version: number): Promise<ReferenceRecord | undefined>;
+  listReferences(): Promise<ReferenceRecord[]>;
+  deleteReference(model: string, version: number): Promise<boolean>;
 
   createApiKey(key: ApiKeyRecord): Promise<void>;
   findApiKeyByHash(hash: string): Promise<ApiKeyRecord | undefined>;
@@ -144,7 +165,51 @@ export interface PredictionQuery {
   limit: number;
 }
 
+/** One replica's profile of one window of traffic for a model version; several may share a window. */
+export interface WindowProfileRecord {
+  model: string;
+  version: number;
+  /** Epoch ms, inclusive. */
+  windowStart: number;
+  /** Epoch ms, exclusive. */
+  windowEnd: number;
+  /** Which process built it (replicas' partial profiles of a window are merged when evaluated). */
+  replica: string;
+  rows: number;
+  profile: unknown;
+  createdAt: number;
+}
+
+/** The drift and data-quality verdict of one window, replaced when late data re-evaluates it. */
+export interface MonitorResultRecord {
+  model: string;
+  version: number;
+  windowStart: number;
+  windowEnd: number;
+  rows: number;
+  datasetDrift: boolean;
+  qualityFailures: number;
+  report: unknown;
+  createdAt: number;
+}
+
+export interface WindowQuery {
+  model: string;
+  version: number;
+  /** Windows starting at or after (epoch ms). */
+  since?: number;
+  /** Windows starting before (epoch ms). */
+  until?: number;
+  limit?: number;
+}
+
 export interface EventStore {
+  appendProfiles(records: readonly WindowProfileRecord[]): Promise<void>;
+  /** Profiles of windows in the range, oldest first. */
+  listProfiles(q: WindowQuery): Promise<WindowProfileRecord[]>;
+  saveMonitorResult(r: MonitorResultRecord): Promise<void>;
+  listMonitorResults(q: WindowQuery): Promise<MonitorResultRecord[]>;
+
   appendPredictions(events: readonly PredictionEvent[]): Promise<void>;
   queryPredictions(q: PredictionQuery): Promise<StoredPredictionEvent[]>;
   countPredictions(q: Omit<PredictionQuery, 'limit' | 'afterSeq'>): Promise<number>;

@@ -3,7 +3,8 @@ import type { EventStore, PredictionEvent } from '../storage/index.ts';
 import type { WardenMetrics } from './metrics.ts';
 
 export interface PredictionLogOptions {
-  store: EventStore;
+  /** Only appends are needed: the log never reads back. */
+  store: Pick<EventStore, 'appendPredictions'>;
   metrics: WardenMetrics;
   logger: Logger;
   capacity: number;
@@ -40,6 +41,9 @@ export class PredictionLog {
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> | undefined;
   private retries = 0;
+  /** Events at the front of the queue that listeners have already seen (a retried batch). */
+  private redelivered = 0;
+  private readonly listeners = new Set<(batch: readonly PredictionEvent[]) => void>();
   private readonly stats: PredictionLogStats = { enqueued: 0, written: 0, dropped: 0, depth: 0 };
 
   constructor(private readonly opts: PredictionLogOptions) {
@@ -50,6 +54,12 @@ export class PredictionLog {
     if (this.timer) return;
     this.timer = setInterval(() => void this.flush(), this.opts.flushIntervalMs);
     this.timer.unref();
+  }
+
+  /** Calls `listener` with every batch as it is taken for writing, off the request path. */
+  onBatch(listener: (batch: readonly PredictionEvent[]) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
   }
 
   /** Queues one event; returns false (and counts a drop) when the queue is full. */
@@ -90,6 +100,19 @@ export class PredictionLog {
       const batch = this.queue.length <= batchSize ? this.queue : this.queue.slice(0, batchSize);
       // Take the batch out first so requests keep enqueueing into a fresh array while we write.
       this.queue = batch === this.queue ? [] : this.queue.slice(batch.length);
+      // Listeners (window profiles) see each event once, even when its write is retried.
+      const seen = Math.min(this.redelivered, batch.length);
+      this.redelivered -= seen;
+      if (this.listeners.size > 0 && seen < batch.length) {
+        const fresh = seen === 0 ? batch : batch.slice(seen);
+        for (const l of this.listeners) {
+          try {
+            l(fresh);
+          } catch (err) {
+            logger.error({ err }, 'prediction log listener failed');
+          }
+        }
+      }
       const started = process.hrtime.bigint();
       try {
         await store.appendPredictions(batch);
@@ -114,6 +137,7 @@ export class PredictionLog {
             metrics.predictionLogDropped.inc({ reason: 'queue_full' }, lost);
           }
           this.queue = keep.concat(this.queue);
+          this.redelivered += keep.length;
           logger.warn({ err, events: batch.length, attempt: this.retries }, 'prediction log: write failed; will retry');
         }
         break;

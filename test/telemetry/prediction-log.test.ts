@@ -5,7 +5,7 @@ import type { EventStore, PredictionEvent, PredictionQuery, StoredPredictionEven
 import { PredictionLog, createMetrics, type PredictionLogOptions, type WardenMetrics } from '../../src/telemetry/index.ts';
 
 /** An in-memory EventStore whose appends can be made to fail or to wait. */
-class FakeEventStore implements EventStore {
+class FakeEventStore implements Pick<EventStore, 'appendPredictions' | 'queryPredictions' | 'countPredictions' | 'close'> {
   readonly batches: PredictionEvent[][] = [];
   /** Next appends fail while this is > 0 (decremented per failure); Infinity fails for ever. */
   failures = 0;

@@ -1,4 +1,12 @@
-import type { EventStore, PredictionEvent, PredictionQuery, StoredPredictionEvent } from '../ports.ts';
+import type {
+  EventStore,
+  MonitorResultRecord,
+  PredictionEvent,
+  PredictionQuery,
+  StoredPredictionEvent,
+  WindowProfileRecord,
+  WindowQuery,
+} from '../ports.ts';
 import { openSqlite, type Migration, type SqliteDb } from './database.ts';
 
 const migrations: Migration[] = [
@@ -17,7 +25,68 @@ const migrations: Migration[] = [
     `CREATE INDEX predictions_model_ts ON predictions(model, ts)`,
     `CREATE INDEX predictions_request_id ON predictions(request_id)`,
   ],
+  [
+    `CREATE TABLE window_profiles (
+       id INTEGER PRIMARY KEY,
+       model TEXT NOT NULL,
+       version INTEGER NOT NULL,
+       window_start INTEGER NOT NULL,
+       window_end INTEGER NOT NULL,
+       replica TEXT NOT NULL,
+       rows INTEGER NOT NULL,
+       profile TEXT NOT NULL,
+       created_at INTEGER NOT NULL)`,
+    `CREATE INDEX window_profiles_key ON window_profiles(model, version, window_start)`,
+    `CREATE TABLE monitor_results (
+       model TEXT NOT NULL,
+       version INTEGER NOT NULL,
+       window_start INTEGER NOT NULL,
+       window_end INTEGER NOT NULL,
+       rows INTEGER NOT NULL,
+       dataset_drift INTEGER NOT NULL,
+       quality_failures INTEGER NOT NULL,
+       report TEXT NOT NULL,
+       created_at INTEGER NOT NULL,
+       PRIMARY KEY (model, version, window_start, window_end))`,
+  ],
 ];
+
+interface ProfileRow {
+  model: string;
+  version: number;
+  window_start: number;
+  window_end: number;
+  replica: string;
+  rows: number;
+  profile: string;
+  created_at: number;
+}
+
+interface ResultRow {
+  model: string;
+  version: number;
+  window_start: number;
+  window_end: number;
+  rows: number;
+  dataset_drift: number;
+  quality_failures: number;
+  report: string;
+  created_at: number;
+}
+
+function windowWhere(q: WindowQuery): { sql: string; args: unknown[] } {
+  const parts = ['model = ?', 'version = ?'];
+  const args: unknown[] = [q.model, q.version];
+  if (q.since !== undefined) {
+    parts.push('window_start >= ?');
+    args.push(q.since);
+  }
+  if (q.until !== undefined) {
+    parts.push('window_start < ?');
+    args.push(q.until);
+  }
+  return { sql: `WHERE ${parts.join(' AND ')}`, args };
+}
 
 interface Row {
   seq: number;
@@ -120,6 +189,61 @@ export class SqliteEventStore implements EventStore {
     this.db.transaction(() => {
       for (const e of events) this.insert.run(rowOf(e));
     })();
+  }
+
+  async appendProfiles(records: readonly WindowProfileRecord[]): Promise<void> {
+    const insert = this.db.prepare(
+      `INSERT INTO window_profiles (model, version, window_start, window_end, replica, rows, profile, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    this.db.transaction(() => {
+      for (const r of records) insert.run(r.model, r.version, r.windowStart, r.windowEnd, r.replica, r.rows, JSON.stringify(r.profile), r.createdAt);
+    })();
+  }
+
+  async listProfiles(q: WindowQuery): Promise<WindowProfileRecord[]> {
+    const { sql, args } = windowWhere(q);
+    const rows = this.db
+      .prepare(`SELECT * FROM window_profiles ${sql} ORDER BY window_start, id LIMIT ?`)
+      .all(...args, q.limit ?? 100_000) as ProfileRow[];
+    return rows.map((r) => ({
+      model: r.model,
+      version: r.version,
+      windowStart: r.window_start,
+      windowEnd: r.window_end,
+      replica: r.replica,
+      rows: r.rows,
+      profile: JSON.parse(r.profile),
+      createdAt: r.created_at,
+    }));
+  }
+
+  async saveMonitorResult(r: MonitorResultRecord): Promise<void> {
+    this.db
+      .prepare(
+        `INSERT INTO monitor_results (model, version, window_start, window_end, rows, dataset_drift, quality_failures, report, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (model, version, window_start, window_end) DO UPDATE SET rows = excluded.rows, dataset_drift = excluded.dataset_drift,
+           quality_failures = excluded.quality_failures, report = excluded.report, created_at = excluded.created_at`,
+      )
+      .run(r.model, r.version, r.windowStart, r.windowEnd, r.rows, r.datasetDrift ? 1 : 0, r.qualityFailures, JSON.stringify(r.report), r.createdAt);
+  }
+
+  async listMonitorResults(q: WindowQuery): Promise<MonitorResultRecord[]> {
+    const { sql, args } = windowWhere(q);
+    const rows = this.db
+      .prepare(`SELECT * FROM monitor_results ${sql} ORDER BY window_start, window_end LIMIT ?`)
+      .all(...args, q.limit ?? 10_000) as ResultRow[];
+    return rows.map((r) => ({
+      model: r.model,
+      version: r.version,
+      windowStart: r.window_start,
+      windowEnd: r.window_end,
+      rows: r.rows,
+      datasetDrift: r.dataset_drift === 1,
+      qualityFailures: r.quality_failures,
+      report: JSON.parse(r.report),
+      createdAt: r.created_at,
+    }));
   }
 
   async queryPredictions(q: PredictionQuery): Promise<StoredPredictionEvent[]> {

@@ -4,6 +4,7 @@ import type {
   MetadataStore,
   ModelRecord,
   ModelVersionRecord,
+  ReferenceRecord,
   Role,
 } from '../ports.ts';
 import { openSqlite, type Migration, type SqliteDb } from './database.ts';
@@ -48,7 +49,39 @@ export const metadataMigrations: Migration[] = [
     `ALTER TABLE models ADD COLUMN last_version INTEGER NOT NULL DEFAULT 0`,
     `UPDATE models SET last_version = (SELECT COALESCE(MAX(version), 0) FROM model_versions WHERE model_versions.model = models.name)`,
   ],
+  [
+    `CREATE TABLE monitoring_references (
+       model TEXT NOT NULL,
+       version INTEGER NOT NULL,
+       schema TEXT NOT NULL,
+       profile TEXT NOT NULL,
+       config TEXT NOT NULL,
+       source TEXT NOT NULL,
+       created_at INTEGER NOT NULL,
+       PRIMARY KEY (model, version),
+       FOREIGN KEY (model, version) REFERENCES model_versions(model, version) ON DELETE CASCADE)`,
+  ],
 ];
+
+interface ReferenceRow {
+  model: string;
+  version: number;
+  schema: string;
+  profile: string;
+  config: string;
+  source: string;
+  created_at: number;
+}
+
+const toReference = (r: ReferenceRow): ReferenceRecord => ({
+  model: r.model,
+  version: r.version,
+  schema: JSON.parse(r.schema),
+  profile: JSON.parse(r.profile),
+  config: JSON.parse(r.config),
+  source: JSON.parse(r.source),
+  createdAt: r.created_at,
+});
 
 interface VersionRow {
   model: string;
@@ -196,6 +229,29 @@ export class SqliteMetadataStore implements MetadataStore {
 
   async deleteAlias(model: string, alias: string): Promise<boolean> {
     return this.db.prepare('DELETE FROM model_aliases WHERE model = ? AND alias = ?').run(model, alias).changes > 0;
+  }
+
+  async saveReference(r: ReferenceRecord): Promise<void> {
+    this.db
+      .prepare(
+        `INSERT INTO monitoring_references (model, version, schema, profile, config, source, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (model, version) DO UPDATE SET schema = excluded.schema, profile = excluded.profile, config = excluded.config,
+           source = excluded.source, created_at = excluded.created_at`,
+      )
+      .run(r.model, r.version, JSON.stringify(r.schema), JSON.stringify(r.profile), JSON.stringify(r.config), JSON.stringify(r.source), r.createdAt);
+  }
+
+  async getReference(model: string, version: number): Promise<ReferenceRecord | undefined> {
+    const r = this.db.prepare('SELECT * FROM monitoring_references WHERE model = ? AND version = ?').get(model, version) as ReferenceRow | undefined;
+    return r && toReference(r);
+  }
+
+  async listReferences(): Promise<ReferenceRecord[]> {
+    return (this.db.prepare('SELECT * FROM monitoring_references ORDER BY model, version').all() as ReferenceRow[]).map(toReference);
+  }
+
+  async deleteReference(model: string, version: number): Promise<boolean> {
+    return this.db.prepare('DELETE FROM monitoring_references WHERE model = ? AND version = ?').run(model, version).changes > 0;
   }
 
   async createApiKey(k: ApiKeyRecord): Promise<void> {

@@ -1,5 +1,13 @@
 import { Worker } from 'node:worker_threads';
-import type { EventStore, PredictionEvent, PredictionQuery, StoredPredictionEvent } from '../ports.ts';
+import type {
+  EventStore,
+  MonitorResultRecord,
+  PredictionEvent,
+  PredictionQuery,
+  StoredPredictionEvent,
+  WindowProfileRecord,
+  WindowQuery,
+} from '../ports.ts';
 import { SqliteEventStore } from './event-store.ts';
 
 interface Reply {
@@ -69,6 +77,23 @@ export class SqliteWorkerEventStore implements EventStore {
     };
     done.then(forget, forget);
     return done;
+  }
+
+  // Profiles and results are a few writes a minute from the control plane: this thread's connection does.
+  appendProfiles(records: readonly WindowProfileRecord[]): Promise<void> {
+    return this.reader.appendProfiles(records);
+  }
+
+  listProfiles(q: WindowQuery): Promise<WindowProfileRecord[]> {
+    return this.reader.listProfiles(q);
+  }
+
+  saveMonitorResult(r: MonitorResultRecord): Promise<void> {
+    return this.reader.saveMonitorResult(r);
+  }
+
+  listMonitorResults(q: WindowQuery): Promise<MonitorResultRecord[]> {
+    return this.reader.listMonitorResults(q);
   }
 
   queryPredictions(q: PredictionQuery): Promise<StoredPredictionEvent[]> {

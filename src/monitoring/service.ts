@@ -1,0 +1,344 @@
+import type { Logger } from 'pino';
+import type { Registry as PromRegistry } from 'prom-client';
+import { WardenError } from '../errors.ts';
+import type { Registry } from '../registry/index.ts';
+import type { ModelTable } from '../serving/index.ts';
+import type { EventStore, MetadataStore, MonitorResultRecord, PredictionEvent, ReferenceRecord } from '../storage/index.ts';
+import { WindowCollector, type ClosedWindow, type WindowSpec } from './collector.ts';
+import { columnLayout, eventRows, type ColumnLayout } from './columns.ts';
+import { alignedCounts, checkDriftConfig, evaluateDrift, type DriftReport } from './drift/engine.ts';
+import { createMonitoringMetrics, publishWindow, type MonitoringMetrics } from './metrics.ts';
+import { parseMonitoringConfig, type MonitoringConfig } from './monitor-config.ts';
+import { ProfileBuilder, inferSchema, mergeProfiles, type DatasetProfile, type ProfileSchema, type Table } from './profile/index.ts';
+import { evaluateQuality, type QualityReport } from './quality.ts';
+
+export interface MonitoringDefaults {
+  /** Default tumbling window (ms of event time). */
+  windowMs: number;
+  /** How often closed windows are stored and evaluated. */
+  tickMs: number;
+  /** A window past its end closes after this long without events. */
+  idleCloseMs: number;
+}
+
+export interface MonitoringServiceDeps {
+  metadata: MetadataStore;
+  events: EventStore;
+  registry: Registry;
+  table: ModelTable;
+  promRegistry: PromRegistry;
+  logger: Logger;
+  /** Names this process in stored profiles. */
+  replica: string;
+  defaults: MonitoringDefaults;
+  now?: () => number;
+}
+
+/** The reference of a version as monitoring uses it. */
+export interface ActiveReference {
+  record: ReferenceRecord;
+  schema: ProfileSchema;
+  profile: DatasetProfile;
+  config: MonitoringConfig;
+  layout: ColumnLayout;
+  window: WindowSpec;
+}
+
+/** What a window's stored profile carries besides the profile itself. */
+interface StoredWindowProfile {
+  /** createdAt of the reference the profile was built against: profiles of an older reference are not merged. */
+  referenceId: number;
+  profile: DatasetProfile;
+  extraFeatures: Record<string, number>;
+}
+
+/** One evaluated window as the API serves it. */
+export interface WindowResult {
+  model: string;
+  version: number;
+  windowStart: number;
+  windowEnd: number;
+  rows: number;
+  drift: DriftReport;
+  quality: QualityReport;
+  extraFeatures: Record<string, number>;
+  /** Histograms of the window per column (for reports; no raw rows). */
+  histograms: { column: string; labels: string[]; reference: number[]; current: number[] }[];
+}
+
+export type ReferenceSource = { kind: 'table'; table: Table; name: string; sha256?: string } | { kind: 'traffic'; since: number; until: number };
+
+/** Maximum monitored columns per version: bounds profile size and metric cardinality. */
+export const MAX_MONITORED_COLUMNS = 256;
+
+/**
+ * Continuous data-quality and drift monitoring: references per model version, window profiles built from
+ * the prediction log's batches, and a loop that stores closed windows, merges replicas' partial profiles,
+ * evaluates drift and quality, stores the verdicts and exports them as Prometheus gauges.
+ */
+export class MonitoringService {
+  private readonly refs = new Map<string, ActiveReference>();
+  private readonly collector: WindowCollector;
+  private readonly metrics: MonitoringMetrics;
+  private timer: NodeJS.Timeout | undefined;
+  private ticking: Promise<void> | undefined;
+
+  constructor(private readonly deps: MonitoringServiceDeps) {
+    this.collector = new WindowCollector({ idleCloseMs: deps.defaults.idleCloseMs, ...(deps.now ? { now: deps.now } : {}) });
+    this.metrics = createMonitoringMetrics(deps.promRegistry);
+  }
+
+  private now(): number {
+    return (this.deps.now ?? Date.now)();
+  }
+
+  async start(): Promise<void> {
+    for (const r of await this.deps.metadata.listReferences()) {
+      try {
+        this.activate(r);
+      } catch (err) {
+        this.deps.logger.error({ err, model: r.model, version: r.version }, 'monitoring reference could not be activated');
+      }
+    }
+    this.timer = setInterval(() => void this.tick().catch((err) => this.deps.logger.error({ err }, 'monitoring tick failed')), this.deps.defaults.tickMs);
+    this.timer.unref();
+  }
+
+  /** Called with each batch the prediction log flushes: profiles are built here, never on the request path. */
+  onEvents(batch: readonly PredictionEvent[]): void {
+    this.collector.add(batch);
+  }
+
+  private activate(record: ReferenceRecord): ActiveReference {
+    const config = parseMonitoringConfig(record.config);
+    const schema = record.schema as ProfileSchema;
+    const active: ActiveReference = {
+      record,
+      schema,
+      profile: record.profile as DatasetProfile,
+      config,
+      layout: record.source.layout as ColumnLayout,
+      window: config.window ?? { kind: 'time', sizeMs: this.deps.defaults.windowMs },
+    };
+    this.refs.set(`${record.model}\u0000${record.version}`, active);
+    this.collector.setTarget({ model: record.model, version: record.version, schema, layout: active.layout, window: active.window });
+    return active;
+  }
+
+  /** Version number of a reference (number, alias or latest). */
+  async resolveVersion(model: string, ref: string): Promise<number> {
+    return (await this.deps.registry.resolve(model, ref)).version;
+  }
+
+  reference(model: string, version: number): ActiveReference | undefined {
+    return this.refs.get(`${model}\u0000${version}`);
+  }
+
+  /** Profiles a reference (from a table or from logged traffic) and starts monitoring the version against it. */
+  async setReference(model: string, versionRef: string, source: ReferenceSource, rawConfig: unknown): Promise<ReferenceRecord> {
+    const config = parseMonitoringConfig(rawConfig);
+    const version = await this.deps.registry.resolve(model, versionRef);
+    const layout = columnLayout(version.signature);
+    if (layout.features.length === 0) {
+      throw new WardenError('WARDEN_BAD_REQUEST', `model ${model} v${version.version} has no tabular inputs to monitor (needs a 1-D or 2-D input with a fixed width)`);
+    }
+    let table: Table;
+    let sourceInfo: Record<string, unknown>;
+    if (source.kind === 'table') {
+      table = await this.withPredictions(model, version.version, layout, source.table);
+      sourceInfo = { kind: 'file', name: source.name, ...(source.sha256 ? { sha256: source.sha256 } : {}), rows: source.table.rows.length };
+    } else {
+      table = await this.tableFromTraffic(model, version.version, layout, source.since, source.until);
+      sourceInfo = { kind: 'traffic', since: source.since, until: source.until, rows: table.rows.length };
+    }
+    if (table.rows.length < 2) throw new WardenError('WARDEN_BAD_REQUEST', `the reference has ${table.rows.length} rows; it needs at least 2`);
+    const wanted = config.columns ?? [...layout.features, ...layout.predictions.filter((p) => table.names.includes(p))];
+    const missing = layout.features.filter((f) => wanted.includes(f) && !table.names.includes(f));
+    if (missing.length) {
+      throw new WardenError('WARDEN_BAD_REQUEST', `the reference lacks feature column(s) ${missing.join(', ')}; it has ${table.names.slice(0, 40).join(', ')}`);
+    }
+    // Features first, then predictions: refused requests count only the leading feature columns.
+    const ordered = [...layout.features.filter((c) => wanted.includes(c)), ...layout.predictions.filter((c) => wanted.includes(c))];
+    if (ordered.length > MAX_MONITORED_COLUMNS) throw new WardenError('WARDEN_BAD_REQUEST', `at most ${MAX_MONITORED_COLUMNS} columns can be monitored per version`);
+    const ranges = Object.fromEntries((version.signature.features ?? []).filter((f) => f.min !== undefined || f.max !== undefined).map((f) => [f.name, { min: f.min, max: f.max }]));
+    const schema = inferSchema(table, {
+      columns: ordered,
+      predictionColumns: layout.predictions.filter((c) => ordered.includes(c)),
+      ...(config.categorical ? { categorical: config.categorical } : {}),
+      ...(config.numeric ? { numeric: config.numeric } : {}),
+      ...(config.bins ? { bins: config.bins } : {}),
+      ...(config.sampleSize ? { sampleSize: config.sampleSize } : {}),
+      ranges,
+    });
+    if (config.drift) checkDriftConfig(schema, config.drift);
+    const idx = ordered.map((c) => table.names.indexOf(c));
+    const builder = new ProfileBuilder(schema);
+    table.rows.forEach((row, i) => builder.add(idx.map((j) => row[j]), `ref:${i}`));
+    const record: ReferenceRecord = {
+      model,
+      version: version.version,
+      schema,
+      profile: builder.finish(),
+      config,
+      source: { ...sourceInfo, layout },
+      createdAt: this.now(),
+    };
+    await this.deps.metadata.saveReference(record);
+    this.activate(record);
+    this.deps.logger.info({ model, version: version.version, rows: table.rows.length, columns: ordered.length }, 'monitoring reference registered');
+    return record;
+  }
+
+  async deleteReference(model: string, version: number): Promise<void> {
+    if (!(await this.deps.metadata.deleteReference(model, version))) {
+      throw new WardenError('WARDEN_NOT_FOUND', `model ${model} v${version} has no monitoring reference`);
+    }
+    this.refs.delete(`${model}\u0000${version}`);
+    this.collector.removeTarget(model, version);
+  }
+
+  /** Adds prediction columns by running the model on the reference rows when the table has none. */
+  private async withPredictions(model: string, version: number, layout: ColumnLayout, table: Table): Promise<Table> {
+    if (layout.predictions.every((p) => table.names.includes(p))) return table;
+    const input = layout.inputs[0];
+    if (layout.inputs.length !== 1 || !input || !input.columns.every((c) => table.names.includes(c))) return table;
+    const lv = this.deps.table.peek(model, version) ?? (await this.deps.table.load(model, version));
+    const spec = lv.record.signature.inputs[0]!;
+    if (spec.datatype !== 'FP32' && spec.datatype !== 'FP64') return table;
+    const idx = input.columns.map((c) => table.names.indexOf(c));
+    const valid = table.rows.map((r) => idx.every((j) => typeof r[j] === 'number' && Number.isFinite(r[j] as number)));
+    const preds: (number | null)[][] = table.rows.map(() => new Array(layout.predictions.length).fill(null));
+    const rowsIdx = table.rows.map((_, i) => i).filter((i) => valid[i]);
+    const k = idx.length;
+    for (let s = 0; s < rowsIdx.length; s += 1000) {
+      const chunk = rowsIdx.slice(s, s + 1000);
+      const data = spec.datatype === 'FP32' ? new Float32Array(chunk.length * k) : new Float64Array(chunk.length * k);
+      chunk.forEach((ri, r) => idx.forEach((j, c) => (data[r * k + c] = table.rows[ri]![j] as number)));
+      const outputs = await lv.runtime.run([{ name: input.name, datatype: spec.datatype, dims: [chunk.length, k], data }]);
+      let col = 0;
+      for (const o of layout.outputs) {
+        const t = outputs.find((x) => x.name === o.name);
+        const w = o.columns.length;
+        if (t && t.data.length === chunk.length * w) {
+          chunk.forEach((ri, r) => {
+            for (let j = 0; j < w; j++) preds[ri]![col + j] = Number(t.data[r * w + j]);
+          });
+        }
+        col += w;
+      }
+    }
+    return { names: [...table.names, ...layout.predictions], rows: table.rows.map((r, i) => [...r, ...preds[i]!]) };
+  }
+
+  private async tableFromTraffic(model: string, version: number, layout: ColumnLayout, since: number, until: number): Promise<Table> {
+    const names = [...layout.features, ...layout.predictions];
+    const rows: unknown[][] = [];
+    let after = 0;
+    for (;;) {
+      const page = await this.deps.events.queryPredictions({ model, version, status: 'ok', since, until, afterSeq: after, limit: 1000 });
+      for (const e of page) rows.push(...eventRows(layout, names, e).rows);
+      if (page.length < 1000) break;
+      after = page[page.length - 1]!.seq;
+      if (rows.length > 2_000_000) throw new WardenError('WARDEN_BAD_REQUEST', 'the time range holds more than 2,000,000 rows; choose a shorter one');
+    }
+    return { names, rows };
+  }
+
+  /** Closes due windows (all with `flush`), stores their profiles and evaluates each. */
+  tick(opts: { flush?: boolean } = {}): Promise<void> {
+    const run = async () => {
+      const closed = this.collector.takeClosed({ all: opts.flush ?? false });
+      if (closed.length === 0) return;
+      await this.deps.events.appendProfiles(
+        closed.map((w) => ({
+          model: w.model,
+          version: w.version,
+          windowStart: w.windowStart,
+          windowEnd: w.windowEnd,
+          replica: this.deps.replica,
+          rows: w.rows,
+          profile: { referenceId: this.reference(w.model, w.version)?.record.createdAt ?? 0, profile: w.profile, extraFeatures: w.extraFeatures } satisfies StoredWindowProfile,
+          createdAt: this.now(),
+        })),
+      );
+      const keys = new Map<string, ClosedWindow>();
+      for (const w of closed) keys.set(`${w.model}\u0000${w.version}\u0000${w.windowStart}\u0000${w.windowEnd}`, w);
+      for (const w of keys.values()) {
+        try {
+          await this.evaluate(w.model, w.version, w.windowStart, w.windowEnd);
+        } catch (err) {
+          this.deps.logger.error({ err, model: w.model, version: w.version, windowStart: w.windowStart }, 'window evaluation failed');
+        }
+      }
+    };
+    // One tick at a time; a flush waits for the running tick, then runs.
+    const next = (this.ticking ?? Promise.resolve()).then(run);
+    this.ticking = next.finally(() => {
+      if (this.ticking === guarded) this.ticking = undefined;
+    });
+    const guarded = this.ticking;
+    return next;
+  }
+
+  /** Merges every stored partial profile of a window and evaluates drift and quality against the reference. */
+  async evaluate(model: string, version: number, windowStart: number, windowEnd: number): Promise<WindowResult> {
+    const ref = this.reference(model, version);
+    if (!ref) throw new WardenError('WARDEN_NOT_FOUND', `model ${model} v${version} has no monitoring reference`);
+    const stored = (await this.deps.events.listProfiles({ model, version, since: windowStart, until: windowStart + 1 })).filter((p) => p.windowEnd === windowEnd);
+    const parts = stored.map((p) => p.profile as StoredWindowProfile).filter((p) => p.referenceId === ref.record.createdAt);
+    const merged = mergeProfiles(ref.schema, parts.map((p) => p.profile));
+    const extra: Record<string, number> = {};
+    for (const p of parts) for (const [k, n] of Object.entries(p.extraFeatures)) extra[k] = (extra[k] ?? 0) + n;
+    const drift = evaluateDrift(ref.schema, ref.profile, merged, ref.config.drift ?? {});
+    const quality = evaluateQuality(ref.schema, merged, ref.config.quality ?? {});
+    const histograms = windowHistograms(ref, merged);
+    const result: WindowResult = { model, version, windowStart, windowEnd, rows: merged.rows, drift, quality, extraFeatures: extra, histograms };
+    const record: MonitorResultRecord = {
+      model,
+      version,
+      windowStart,
+      windowEnd,
+      rows: merged.rows,
+      datasetDrift: drift.datasetDrift,
+      qualityFailures: quality.failed + Object.keys(extra).length,
+      report: { drift, quality, extraFeatures: extra, histograms },
+      createdAt: this.now(),
+    };
+    await this.deps.events.saveMonitorResult(record);
+    publishWindow(this.metrics, model, version, merged.rows, drift, quality);
+    return result;
+  }
+
+  /** Stored verdicts of a version's windows, oldest first. */
+  async results(model: string, version: number, q: { since?: number; until?: number; limit?: number } = {}): Promise<WindowResult[]> {
+    const rows = await this.deps.events.listMonitorResults({ model, version, ...q });
+    return rows.map((r) => ({
+      model: r.model,
+      version: r.version,
+      windowStart: r.windowStart,
+      windowEnd: r.windowEnd,
+      rows: r.rows,
+      ...(r.report as Pick<WindowResult, 'drift' | 'quality' | 'extraFeatures' | 'histograms'>),
+    }));
+  }
+
+  openWindows(): number {
+    return this.collector.openWindows();
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    // Store what is open so a restart loses no profiled traffic.
+    await this.tick({ flush: true }).catch((err) => this.deps.logger.error({ err }, 'final monitoring flush failed'));
+  }
+}
+
+
+
+function windowHistograms(ref: ActiveReference, cur: DatasetProfile): WindowResult['histograms'] {
+  return ref.schema.columns.map((spec, i) => {
+    const c = alignedCounts(spec, ref.profile.columns[i]!, cur.columns[i]!);
+    return { column: spec.name, labels: c.labels, reference: c.ref, current: c.cur };
+  });
+}
