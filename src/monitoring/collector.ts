@@ -36,6 +36,8 @@ interface OpenWindow {
   touched: number;
 }
 
+const featureCount = (t: CollectorTarget) => t.schema.columns.filter((c) => c.role === 'feature').length;
+
 const targetKey = (model: string, version: number) => `${model}\u0000${version}`;
 
 /**
@@ -75,6 +77,7 @@ export class WindowCollector {
   add(events: readonly PredictionEvent[]): void {
     const now = (this.opts.now ?? Date.now)();
     for (const e of events) {
+      if (e.version === 0) continue;
       const tk = targetKey(e.model, e.version);
       const target = this.targets.get(tk);
       if (!target) continue;
@@ -82,7 +85,8 @@ export class WindowCollector {
       const { rows, extra } = eventRows(target.layout, columns, e);
       if (rows.length === 0 && extra.length === 0) continue;
       const w = this.windowFor(target, tk, e.ts, now);
-      const upto = e.status === 'ok' ? columns.length : target.layout.features.length;
+      // Features come first in the schema; a refused request has no predictions to count.
+      const upto = e.status === 'ok' ? columns.length : featureCount(target);
       for (let r = 0; r < rows.length; r++) w.builder.add(rows[r]!, `${e.requestId}:${r}`, upto);
       for (const name of extra) if (w.extra.has(name) || w.extra.size < 50) w.extra.set(name, (w.extra.get(name) ?? 0) + 1);
       w.touched = now;

@@ -23,3 +23,5 @@ export * from './profile/index.ts';
 export { offlineDriftReport, toColumnar } from './offline.ts';
 export type { ColumnarTable, OfflineOptions, OfflineReport } from './offline.ts';
 export { driftReportHtml } from './report-html.ts';
+export * as embeddings from './embeddings/index.ts';
+export * as multivariate from './multivariate/index.ts';

@@ -61,7 +61,7 @@ export class ProfileBuilder {
     // Cells exist only to be offered to the sample; offline full-data profiles skip them.
     const cells: Cell[] = sampling ? new Array(specs.length).fill(null) : NO_CELLS;
     // Columns from `upto` on are not counted (a refused request has inputs but no predictions).
-    for (let i = 0; i < upto; i++) {
+    for (let i = 0; i < upto && i < specs.length; i++) {
       const spec = specs[i]!;
       const col = this.columns[i]!;
       const v = values[i];
