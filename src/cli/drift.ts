@@ -10,6 +10,8 @@ interface DriftFlags {
   categorical?: string;
   numeric?: string;
   test?: string[];
+  embedding?: string[];
+  multivariate?: boolean;
   datasetShare?: string;
   jsonOut?: string;
   html?: string;
@@ -42,8 +44,20 @@ export function driftTable(r: OfflineReport): string {
     drift: c.skipped ? `skipped (${c.skipped})` : c.drift ? 'DRIFT' : 'no',
   }));
   const failed = r.quality.checks.filter((q) => q.failed);
+  const vectors = [
+    ...(r.embeddings ?? []).map(
+      (e) =>
+        `embedding ${e.name} (dim ${e.dim}): ${e.drift ? 'DRIFT' : 'no drift'} — domain classifier AUC ${fmt(e.domainClassifierAuc)}, MMD² ${fmt(e.mmd2)} (p ${fmt(e.mmdPValue)}), drifted components ${fmt(100 * e.driftedComponentsShare)}%, mean-vector cosine distance ${fmt(e.meanCosineDistance)}`,
+    ),
+    ...(r.multivariate
+      ? [
+          `multivariate (PCA reconstruction, ${r.multivariate.columns.length} columns): error ${fmt(r.multivariate.error)} vs band [${fmt(r.multivariate.lower)}, ${fmt(r.multivariate.upper)}] — ${r.multivariate.alert ? 'DRIFT' : 'no drift'}`,
+        ]
+      : []),
+  ];
   return [
     table(rows, ['column', 'kind', 'test', 'score', 'threshold', 'drift']),
+    ...(vectors.length ? ['', ...vectors] : []),
     '',
     `${r.drift.datasetDrift ? 'DATASET DRIFT' : 'no dataset drift'}: ${(100 * r.drift.driftShare).toFixed(0)}% of features drifted (threshold ${(100 * r.drift.datasetDriftShare).toFixed(0)}%)`,
     failed.length ? `data quality: ${failed.map((q) => `${q.column} ${q.metric}=${fmt(q.value)}`).join(', ')}` : 'data quality: all checks passed',
@@ -61,6 +75,8 @@ export function registerDrift(program: Command): void {
     .option('--categorical <a,b>', 'treat these columns as categorical')
     .option('--numeric <a,b>', 'treat these columns as numeric')
     .option('--test <column=test[:threshold]>', 'override a column\'s test, e.g. temp=ks:0.01 (repeatable)', (v: string, prev: string[] = []) => [...prev, v])
+    .option('--embedding <name=c1,c2,…>', 'treat these numeric columns as one vector and test embedding drift (repeatable)', (v: string, prev: string[] = []) => [...prev, v])
+    .option('--multivariate', 'add PCA reconstruction drift over the numeric columns')
     .option('--dataset-share <share>', 'dataset drift when this share of features drifts', '0.5')
     .option('--json-out <file>', 'write the full report as JSON')
     .option('--html <file>', 'write a self-contained HTML report')
@@ -74,6 +90,12 @@ export function registerDrift(program: Command): void {
         drift.columns ??= {};
         drift.columns[m[1]!] = { test: m[2] as never, ...(m[3] !== undefined ? { threshold: Number(m[3]) } : {}) };
       }
+      const embeddings: Record<string, string[]> = {};
+      for (const e of o.embedding ?? []) {
+        const m = /^([^=]+)=(.+)$/.exec(e);
+        if (!m) throw new CliError(`--embedding ${e}: use name=col1,col2,…`, 2);
+        embeddings[m[1]!] = list(m[2])!;
+      }
       progress?.(`reading ${o.reference}`);
       const ref = await load(o.reference, 'reference');
       progress?.(`reading ${o.current}`);
@@ -84,6 +106,8 @@ export function registerDrift(program: Command): void {
         ...(list(o.categorical) ? { categorical: list(o.categorical)! } : {}),
         ...(list(o.numeric) ? { numeric: list(o.numeric)! } : {}),
         drift,
+        ...(Object.keys(embeddings).length ? { embeddings } : {}),
+        ...(o.multivariate ? { multivariate: {} } : {}),
         ...(progress ? { onProgress: progress } : {}),
       });
       progress?.(`done in ${((Date.now() - started) / 1000).toFixed(2)} s`);

@@ -25,3 +25,5 @@ export type { ColumnarTable, OfflineOptions, OfflineReport } from './offline.ts'
 export { driftReportHtml } from './report-html.ts';
 export * as embeddings from './embeddings/index.ts';
 export * as multivariate from './multivariate/index.ts';
+export { embeddingDrift, fitMultivariate, multivariateDrift } from './vector-drift.ts';
+export type { EmbeddingConfig, EmbeddingDrift, MultivariateConfig, MultivariateDrift, MultivariateModel } from './vector-drift.ts';

@@ -1,6 +1,7 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { DriftReport } from './drift/engine.ts';
 import type { QualityReport } from './quality.ts';
+import type { EmbeddingDrift, MultivariateDrift } from './vector-drift.ts';
 
 /** Gauges of the latest evaluated window per model version; cardinality is bounded by the reference's columns. */
 export interface MonitoringMetrics {
@@ -11,6 +12,10 @@ export interface MonitoringMetrics {
   quality: Gauge<'model' | 'version' | 'column' | 'metric'>;
   qualityFailed: Gauge<'model' | 'version' | 'column' | 'metric'>;
   windowRows: Gauge<'model' | 'version'>;
+  reconstructionError: Gauge<'model' | 'version'>;
+  multivariateDrift: Gauge<'model' | 'version'>;
+  embeddingAuc: Gauge<'model' | 'version' | 'embedding'>;
+  embeddingDrift: Gauge<'model' | 'version' | 'embedding'>;
   windowsEvaluated: Counter<'model' | 'version'>;
 }
 
@@ -23,14 +28,34 @@ export function createMonitoringMetrics(registry: Registry): MonitoringMetrics {
     driftShare: new Gauge({ name: 'warden_drift_share', help: 'Share of feature columns that drifted in the latest window.', labelNames: ['model', 'version'], registers }),
     quality: new Gauge({ name: 'warden_data_quality', help: 'Data-quality metric of the latest window per column (completeness, non_finite_share, …).', labelNames: ['model', 'version', 'column', 'metric'], registers }),
     qualityFailed: new Gauge({ name: 'warden_data_quality_failed', help: '1 when the data-quality metric broke its threshold in the latest window.', labelNames: ['model', 'version', 'column', 'metric'], registers }),
+    reconstructionError: new Gauge({ name: 'warden_multivariate_reconstruction_error', help: 'Mean PCA reconstruction error of the latest window (multivariate drift).', labelNames: ['model', 'version'], registers }),
+    multivariateDrift: new Gauge({ name: 'warden_multivariate_drift', help: '1 when the reconstruction error left the band learned from the reference.', labelNames: ['model', 'version'], registers }),
+    embeddingAuc: new Gauge({ name: 'warden_embedding_domain_classifier_auc', help: 'ROC AUC of a classifier telling the window from the reference, per embedding.', labelNames: ['model', 'version', 'embedding'], registers }),
+    embeddingDrift: new Gauge({ name: 'warden_embedding_drift', help: '1 when the embedding drifted in the latest window.', labelNames: ['model', 'version', 'embedding'], registers }),
     windowRows: new Gauge({ name: 'warden_monitor_window_rows', help: 'Rows in the latest evaluated window.', labelNames: ['model', 'version'], registers }),
     windowsEvaluated: new Counter({ name: 'warden_monitor_windows_evaluated_total', help: 'Windows evaluated for drift and data quality.', labelNames: ['model', 'version'], registers }),
   };
 }
 
 /** Publishes one window's verdicts. */
-export function publishWindow(m: MonitoringMetrics, model: string, version: number, rows: number, drift: DriftReport, quality: QualityReport): void {
+export function publishWindow(
+  m: MonitoringMetrics,
+  model: string,
+  version: number,
+  rows: number,
+  drift: DriftReport,
+  quality: QualityReport,
+  vectors: { embeddings?: EmbeddingDrift[]; multivariate?: MultivariateDrift } = {},
+): void {
   const v = String(version);
+  if (vectors.multivariate) {
+    m.reconstructionError.set({ model, version: v }, vectors.multivariate.error);
+    m.multivariateDrift.set({ model, version: v }, vectors.multivariate.alert ? 1 : 0);
+  }
+  for (const e of vectors.embeddings ?? []) {
+    m.embeddingAuc.set({ model, version: v, embedding: e.name }, e.domainClassifierAuc);
+    m.embeddingDrift.set({ model, version: v, embedding: e.name }, e.drift ? 1 : 0);
+  }
   m.windowRows.set({ model, version: v }, rows);
   m.windowsEvaluated.inc({ model, version: v });
   m.datasetDrift.set({ model, version: v }, drift.datasetDrift ? 1 : 0);

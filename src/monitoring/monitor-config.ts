@@ -4,6 +4,7 @@ import { DRIFT_TESTS, type DriftTestName } from './drift/tests.ts';
 import type { DriftConfig } from './drift/engine.ts';
 import type { QualityThresholds } from './quality.ts';
 import type { WindowSpec } from './collector.ts';
+import type { EmbeddingConfig, MultivariateConfig } from './vector-drift.ts';
 
 const testNames = Object.keys(DRIFT_TESTS) as [DriftTestName, ...DriftTestName[]];
 
@@ -32,6 +33,15 @@ const schema = z
       })
       .strict()
       .optional(),
+    embeddings: z.record(z.array(z.string()).min(2).max(4096)).optional(),
+    multivariate: z
+      .object({
+        columns: z.array(z.string()).min(2).optional(),
+        varianceRatio: z.number().gt(0).max(1).optional(),
+        chunks: z.number().int().min(3).max(100).optional(),
+      })
+      .strict()
+      .optional(),
     /** Profiling choices made once when the reference is registered. */
     columns: z.array(z.string()).optional(),
     categorical: z.array(z.string()).optional(),
@@ -46,6 +56,10 @@ export interface MonitoringConfig {
   window?: WindowSpec;
   drift?: DriftConfig;
   quality?: Partial<QualityThresholds>;
+  /** Embedding name → its numeric columns; drift of each vector per window. */
+  embeddings?: EmbeddingConfig;
+  /** PCA reconstruction drift over numeric features. */
+  multivariate?: MultivariateConfig;
   columns?: string[];
   categorical?: string[];
   numeric?: string[];

@@ -1,7 +1,17 @@
 import { WardenError } from '../errors.ts';
 import { alignedCounts, checkDriftConfig, evaluateDrift, type DriftConfig, type DriftReport } from './drift/engine.ts';
-import { ProfileBuilder, inferSchema, type DatasetProfile, type ProfileSchema, type SchemaOptions, type Table } from './profile/index.ts';
+import { ProfileBuilder, inferSchema, type Cell, type DatasetProfile, type ProfileSchema, type SchemaOptions, type Table } from './profile/index.ts';
 import { evaluateQuality, type QualityReport, type QualityThresholds } from './quality.ts';
+import {
+  checkEmbeddingConfig,
+  embeddingDrift,
+  fitMultivariate,
+  multivariateDrift,
+  type EmbeddingConfig,
+  type EmbeddingDrift,
+  type MultivariateConfig,
+  type MultivariateDrift,
+} from './vector-drift.ts';
 
 /** A table held as columns: numbers in Float64Array (NaN for missing), anything else as values. */
 export interface ColumnarTable {
@@ -12,6 +22,8 @@ export interface ColumnarTable {
 
 export interface OfflineOptions extends Omit<SchemaOptions, 'sampleSize'> {
   drift?: DriftConfig;
+  embeddings?: EmbeddingConfig;
+  multivariate?: MultivariateConfig;
   quality?: Partial<QualityThresholds>;
   onProgress?: (message: string) => void;
 }
@@ -24,6 +36,24 @@ export interface OfflineReport {
   drift: DriftReport;
   quality: QualityReport;
   histograms: { column: string; kind: string; labels: string[]; reference: number[]; current: number[] }[];
+  embeddings?: EmbeddingDrift[];
+  multivariate?: MultivariateDrift;
+}
+
+/** Up to `max` evenly spaced rows of the chosen columns, as sample cells (vector methods cost O(rows²)). */
+function sampleRows(t: ColumnarTable, schema: ProfileSchema, max: number): Cell[][] {
+  const step = Math.max(1, Math.ceil(t.rows / max));
+  const idx = schema.columns.map((c) => t.names.indexOf(c.name));
+  const out: Cell[][] = [];
+  for (let i = 0; i < t.rows; i += step) {
+    out.push(
+      idx.map((j) => {
+        const v = t.columns[j]![i];
+        return typeof v === 'number' ? (Number.isFinite(v) ? v : null) : typeof v === 'string' ? v : null;
+      }),
+    );
+  }
+  return out;
 }
 
 /** Row-major table → columns (numbers packed into Float64Array when a column is all numbers or missing). */
@@ -118,5 +148,20 @@ export function offlineDriftReport(reference: ColumnarTable, current: ColumnarTa
     const c = alignedCounts(spec, refProfile.columns[i]!, curProfile.columns[i]!);
     return { column: spec.name, kind: spec.kind, labels: c.labels, reference: c.ref, current: c.cur };
   });
-  return { generatedAt: new Date().toISOString(), reference: { rows: reference.rows }, current: { rows: current.rows }, schema, drift, quality, histograms };
+  const report: OfflineReport = { generatedAt: new Date().toISOString(), reference: { rows: reference.rows }, current: { rows: current.rows }, schema, drift, quality, histograms };
+  if (opts.embeddings || opts.multivariate) {
+    if (opts.embeddings) checkEmbeddingConfig(schema, opts.embeddings);
+    const refSample = sampleRows(reference, schema, 20_000);
+    const curSample = sampleRows(current, schema, 20_000);
+    if (opts.embeddings) {
+      progress?.('running embedding drift');
+      report.embeddings = embeddingDrift(schema, opts.embeddings, refSample, curSample);
+    }
+    if (opts.multivariate) {
+      progress?.('running multivariate (PCA reconstruction) drift');
+      const mv = multivariateDrift(schema, fitMultivariate(schema, refSample, opts.multivariate), curSample);
+      if (mv) report.multivariate = mv;
+    }
+  }
+  return report;
 }

@@ -30,6 +30,27 @@ function histogramSvg(labels: string[], ref: number[], cur: number[]): string {
   return `<svg viewBox="0 0 ${w} ${h}" width="${w}" height="${h}" role="img" aria-label="histogram">${bars}</svg>`;
 }
 
+function vectorSection(r: OfflineReport): string {
+  const parts: string[] = [];
+  if (r.embeddings?.length) {
+    parts.push(
+      `<h2>Embedding drift</h2><table><tr><th>embedding</th><th>dim</th><th>domain classifier AUC</th><th>MMD² (p)</th><th>drifted components</th><th>mean cosine distance</th><th>verdict</th></tr>${r.embeddings
+        .map(
+          (e) =>
+            `<tr><td>${esc(e.name)}</td><td>${e.dim}</td><td>${fmt(e.domainClassifierAuc)}</td><td>${fmt(e.mmd2)} (${fmt(e.mmdPValue)})</td><td>${fmt(100 * e.driftedComponentsShare)}%</td><td>${fmt(e.meanCosineDistance)}</td><td>${e.drift ? '<span class="bad">drift</span>' : '<span class="ok">no drift</span>'}</td></tr>`,
+        )
+        .join('')}</table>`,
+    );
+  }
+  if (r.multivariate) {
+    const m = r.multivariate;
+    parts.push(
+      `<h2>Multivariate drift</h2><p>PCA reconstruction error over ${m.columns.length} columns: <b class="${m.alert ? 'bad' : 'ok'}">${fmt(m.error)}</b> (reference band ${fmt(m.lower)} – ${fmt(m.upper)}).</p>`,
+    );
+  }
+  return parts.join('\n');
+}
+
 /** A self-contained HTML drift report: summary, per-column verdicts with histograms, data quality. */
 export function driftReportHtml(r: OfflineReport, title = 'Warden drift report'): string {
   const rows = r.drift.columns
@@ -66,6 +87,7 @@ ${drifted} of ${r.drift.columns.length} columns drifted (${(100 * r.drift.driftS
 <table><tr><th>column</th><th>test</th><th>score</th><th>verdict</th><th>distribution (share per bin)</th></tr>
 ${rows}
 </table>
+${vectorSection(r)}
 <h2>Data quality (current)</h2>
 ${quality}
 </body></html>

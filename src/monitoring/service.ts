@@ -11,6 +11,15 @@ import { createMonitoringMetrics, publishWindow, type MonitoringMetrics } from '
 import { parseMonitoringConfig, type MonitoringConfig } from './monitor-config.ts';
 import { ProfileBuilder, inferSchema, mergeProfiles, type DatasetProfile, type ProfileSchema, type Table } from './profile/index.ts';
 import { evaluateQuality, type QualityReport } from './quality.ts';
+import {
+  checkEmbeddingConfig,
+  embeddingDrift,
+  fitMultivariate,
+  multivariateDrift,
+  type EmbeddingDrift,
+  type MultivariateDrift,
+  type MultivariateModel,
+} from './vector-drift.ts';
 
 export interface MonitoringDefaults {
   /** Default tumbling window (ms of event time). */
@@ -38,11 +47,14 @@ export interface MonitoringServiceDeps {
 export interface ActiveReference {
   record: ReferenceRecord;
   schema: ProfileSchema;
-  profile: DatasetProfile;
+  profile: StoredReferenceProfile;
   config: MonitoringConfig;
   layout: ColumnLayout;
   window: WindowSpec;
 }
+
+/** The reference profile as stored: the profile plus the fitted multivariate model, when configured. */
+type StoredReferenceProfile = DatasetProfile & { multivariate?: MultivariateModel };
 
 /** What a window's stored profile carries besides the profile itself. */
 interface StoredWindowProfile {
@@ -62,6 +74,8 @@ export interface WindowResult {
   drift: DriftReport;
   quality: QualityReport;
   extraFeatures: Record<string, number>;
+  embeddings?: EmbeddingDrift[];
+  multivariate?: MultivariateDrift;
   /** Histograms of the window per column (for reports; no raw rows). */
   histograms: { column: string; labels: string[]; reference: number[]; current: number[] }[];
 }
@@ -115,7 +129,7 @@ export class MonitoringService {
     const active: ActiveReference = {
       record,
       schema,
-      profile: record.profile as DatasetProfile,
+      profile: record.profile as StoredReferenceProfile,
       config,
       layout: record.source.layout as ColumnLayout,
       window: config.window ?? { kind: 'time', sizeMs: this.deps.defaults.windowMs },
@@ -171,14 +185,17 @@ export class MonitoringService {
       ranges,
     });
     if (config.drift) checkDriftConfig(schema, config.drift);
+    if (config.embeddings) checkEmbeddingConfig(schema, config.embeddings);
     const idx = ordered.map((c) => table.names.indexOf(c));
     const builder = new ProfileBuilder(schema);
     table.rows.forEach((row, i) => builder.add(idx.map((j) => row[j]), `ref:${i}`));
+    const profile: StoredReferenceProfile = builder.finish();
+    if (config.multivariate) profile.multivariate = fitMultivariate(schema, profile.sample, config.multivariate);
     const record: ReferenceRecord = {
       model,
       version: version.version,
       schema,
-      profile: builder.finish(),
+      profile,
       config,
       source: { ...sourceInfo, layout },
       createdAt: this.now(),
@@ -292,7 +309,13 @@ export class MonitoringService {
     const drift = evaluateDrift(ref.schema, ref.profile, merged, ref.config.drift ?? {});
     const quality = evaluateQuality(ref.schema, merged, ref.config.quality ?? {});
     const histograms = windowHistograms(ref, merged);
-    const result: WindowResult = { model, version, windowStart, windowEnd, rows: merged.rows, drift, quality, extraFeatures: extra, histograms };
+    const vectors: Pick<WindowResult, 'embeddings' | 'multivariate'> = {};
+    if (ref.config.embeddings) vectors.embeddings = embeddingDrift(ref.schema, ref.config.embeddings, ref.profile.sample, merged.sample);
+    if (ref.profile.multivariate) {
+      const mv = multivariateDrift(ref.schema, ref.profile.multivariate, merged.sample);
+      if (mv) vectors.multivariate = mv;
+    }
+    const result: WindowResult = { model, version, windowStart, windowEnd, rows: merged.rows, drift, quality, extraFeatures: extra, ...vectors, histograms };
     const record: MonitorResultRecord = {
       model,
       version,
@@ -301,11 +324,11 @@ export class MonitoringService {
       rows: merged.rows,
       datasetDrift: drift.datasetDrift,
       qualityFailures: quality.failed + Object.keys(extra).length,
-      report: { drift, quality, extraFeatures: extra, histograms },
+      report: { drift, quality, extraFeatures: extra, ...vectors, histograms },
       createdAt: this.now(),
     };
     await this.deps.events.saveMonitorResult(record);
-    publishWindow(this.metrics, model, version, merged.rows, drift, quality);
+    publishWindow(this.metrics, model, version, merged.rows, drift, quality, vectors);
     return result;
   }
 
@@ -318,7 +341,7 @@ export class MonitoringService {
       windowStart: r.windowStart,
       windowEnd: r.windowEnd,
       rows: r.rows,
-      ...(r.report as Pick<WindowResult, 'drift' | 'quality' | 'extraFeatures' | 'histograms'>),
+      ...(r.report as Pick<WindowResult, 'drift' | 'quality' | 'extraFeatures' | 'histograms' | 'embeddings' | 'multivariate'>),
     }));
   }
 

@@ -151,12 +151,18 @@ const PRIME_PMF_MAX_TOTAL = 1 << 20;
  */
 function hypergeomPmf(x: number, N: number, K: number, n: number): number {
   if (x < Math.max(0, n - (N - K)) || x > Math.min(n, K)) return 0;
-  if (N > PRIME_PMF_MAX_TOTAL) {
-    const lc = (a: number, b: number): number => gammaln(a + 1) - gammaln(b + 1) - gammaln(a - b + 1);
-    return Math.exp(lc(K, x) + lc(N - K, n - x) - lc(N, n));
-  }
   const plus = [K, N - K, n, N - n];
   const minus = [x, K - x, n - x, N - K - n + x, N];
+  if (N > PRIME_PMF_MAX_TOTAL) {
+    // log-gamma in a canonical order (sorted arguments), so that the mirror images of a symmetric
+    // table — the same factorials in another order — still give bit-identical probabilities
+    const byValue = (a: number, b: number): number => a - b;
+    let lg = 0;
+    for (const m of plus.sort(byValue)) lg += gammaln(m + 1);
+    let lgMinus = 0;
+    for (const m of minus.sort(byValue)) lgMinus += gammaln(m + 1);
+    return Math.exp(lg - lgMinus);
+  }
   let value = 1;
   let exp2 = 0;
   for (const p of primesUpTo(N)) {
