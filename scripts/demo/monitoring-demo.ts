@@ -3,7 +3,7 @@
 // weekly window showed. Run against `npm start`:  npm run demo:monitoring [-- --faults] [--url URL]
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { tableFromCsv } from '../../src/monitoring/index.ts';
+import { tableFromCsv, type WindowResult } from '../../src/monitoring/index.ts';
 
 export const WEEK_MS = 7 * 24 * 3600 * 1000;
 const CSV = path.resolve(import.meta.dirname, '../../data/bike-sharing/hour.csv');
@@ -72,7 +72,7 @@ async function call(o: DemoOptions, method: string, p: string, body: unknown, he
     headers: { 'content-type': 'application/json', ...(o.apiKey ? { authorization: `Bearer ${o.apiKey}` } : {}), ...headers },
     body: typeof body === 'string' ? body : JSON.stringify(body),
   });
-  return { status: res.status, body: (await res.json().catch(() => null)) as any };
+  return { status: res.status, body: (await res.json().catch(() => null)) as unknown };
 }
 
 /** Registers the 2011 reference with weekly windows, replays 2012, flushes, and returns the windows. */
@@ -122,16 +122,16 @@ export async function runMonitoringDemo(o: DemoOptions) {
   await new Promise((r) => setTimeout(r, 600));
   await call(o, 'POST', '/api/v1/monitoring/flush', {});
   const res = await call(o, 'GET', `/api/v1/models/${model}/versions/champion/monitoring/windows?limit=1000`, undefined as never);
-  return { served, refused, windows: res.body.windows as any[] };
+  return { served, refused, windows: (res.body as { windows: WindowResult[] }).windows };
 }
 
-function summary(windows: any[], faults: readonly FaultName[]): string {
+function summary(windows: WindowResult[], faults: readonly FaultName[]): string {
   const lines = ['week        rows  drift share  temp W   drifted                          quality failures'];
   for (const w of windows) {
     const start = new Date(w.windowStart).toISOString().slice(0, 10);
-    const temp = w.drift.columns.find((c: any) => c.column === 'temp');
-    const drifted = w.drift.columns.filter((c: any) => c.drift).map((c: any) => c.column).join(' ');
-    const failed = w.quality.checks.filter((c: any) => c.failed).map((c: any) => `${c.column}:${c.metric}=${Number(c.value.toPrecision(3))}`);
+    const temp = w.drift.columns.find((c) => c.column === 'temp');
+    const drifted = w.drift.columns.filter((c) => c.drift).map((c) => c.column).join(' ');
+    const failed = w.quality.checks.filter((c) => c.failed).map((c) => `${c.column}:${c.metric}=${Number(c.value.toPrecision(3))}`);
     const fault = faults.find((f) => Date.parse(FAULTS[f].week) >= w.windowStart && Date.parse(FAULTS[f].week) < w.windowEnd);
     lines.push(
       `${start}  ${String(w.rows).padStart(4)}  ${w.drift.datasetDrift ? 'DRIFT' : 'ok   '} ${(100 * w.drift.driftShare).toFixed(0).padStart(3)}%  ${Number(temp?.score ?? NaN).toFixed(3).padStart(6)}   ${drifted.padEnd(32).slice(0, 32)} ${failed.join(' ')}${fault ? `   <- fault: ${FAULTS[fault].what}` : ''}`,
