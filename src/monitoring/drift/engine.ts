@@ -151,8 +151,11 @@ function runTest(test: DriftTestName, spec: ColumnSpec, i: number, refSide: Drif
     case 'z':
     case 'fisher': {
       // The share of the reference's first category; anything else (incl. new categories) is "not it".
-      const a = counts.ref[0] ?? 0;
-      const b = counts.cur[0] ?? 0;
+      // For a two-valued numeric column that is its first non-empty bin: the underflow bin is empty
+      // in the reference by construction, and comparing it would never detect anything.
+      const j = Math.max(0, counts.ref.findIndex((n) => n > 0));
+      const a = counts.ref[j] ?? 0;
+      const b = counts.cur[j] ?? 0;
       if (test === 'z') {
         const r = stats.twoProportionZ(a, nRef, b, nCur);
         return { score: r.pValue, statistic: r.statistic };

@@ -44,6 +44,7 @@ function siftDown<T>(s: BottomK<T>, i: number): void {
  * priority already in the sample is ignored, so offering the same keyed row twice keeps one copy.
  */
 export function offer<T>(s: BottomK<T>, priority: number, item: T): void {
+  if (s.k <= 0) return;
   if (s.priorities.length < s.k) {
     if (s.priorities.includes(priority)) return;
     s.priorities.push(priority);

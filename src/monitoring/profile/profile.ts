@@ -2,9 +2,6 @@ import { emptyBottomK, mergeBottomK, offer, sortedItems, type BottomK } from './
 import { hash52 } from './hash.ts';
 import type { Cell, ColumnProfile, ColumnSpec, DatasetProfile, ProfileSchema } from './types.ts';
 
-/** Write-only scratch for rows that are not sampled. */
-const NO_CELLS: Cell[] = [];
-
 function emptyColumn(spec: ColumnSpec): ColumnProfile {
   const c: ColumnProfile = { count: 0, missing: 0, nonFinite: 0, typeErrors: 0, outOfRange: 0, min: null, max: null };
   if (spec.kind === 'numeric') c.hist = new Array((spec.edges?.length ?? 0) + 1).fill(0);
@@ -56,59 +53,124 @@ export class ProfileBuilder {
    */
   add(values: readonly unknown[], key: string, upto = this.schema.columns.length): void {
     this.rows++;
-    const { columns: specs } = this.schema;
-    const sampling = this.schema.sampleSize > 0;
-    // Cells exist only to be offered to the sample; offline full-data profiles skip them.
-    const cells: Cell[] = sampling ? new Array(specs.length).fill(null) : NO_CELLS;
-    // Columns from `upto` on are not counted (a refused request has inputs but no predictions).
-    for (let i = 0; i < upto && i < specs.length; i++) {
-      const spec = specs[i]!;
-      const col = this.columns[i]!;
-      const v = values[i];
-      col.count++;
-      if (v === null || v === undefined) {
-        col.missing++;
+    const n = Math.min(upto, this.schema.columns.length);
+    if (this.schema.sampleSize <= 0) {
+      // Offline full-data profiles keep no sample, so no cells either.
+      for (let i = 0; i < n; i++) this.count(i, values[i]);
+      return;
+    }
+    // Cells exist only to be offered to the sample. Columns from `upto` on are not counted (a refused
+    // request has inputs but no predictions) and stay null.
+    const cells: Cell[] = new Array(this.schema.columns.length).fill(null);
+    for (let i = 0; i < n; i++) cells[i] = this.count(i, values[i]);
+    offer(this.sample, hash52(key), cells);
+  }
+
+  /**
+   * Adds rows [start, end) of a table held column by column (`columns[i]` is schema column i): the same
+   * counts as `add` row by row, without a row array per row, and a tight loop for numeric Float64Array
+   * columns — the offline report over whole tables. A NaN in a Float64Array column is a missing cell,
+   * as in a ColumnarTable. Only for schemas without a sample, which needs each row's key.
+   */
+  addColumns(columns: readonly (Float64Array | readonly unknown[])[], start: number, end: number): void {
+    const specs = this.schema.columns;
+    if (this.schema.sampleSize > 0) throw new RangeError('addColumns: a profile with a row sample needs each row\'s key; use add');
+    if (columns.length !== specs.length) throw new RangeError(`addColumns: ${columns.length} columns for a schema of ${specs.length}`);
+    for (let i = 0; i < specs.length; i++) {
+      const values = columns[i]!;
+      if (values instanceof Float64Array) {
+        if (specs[i]!.kind === 'numeric') this.countNumbers(i, values, start, end);
+        else
+          for (let r = start; r < end; r++) {
+            const v = values[r]!;
+            this.count(i, Number.isNaN(v) ? null : v);
+          }
+      } else for (let r = start; r < end; r++) this.count(i, values[r]);
+    }
+    this.rows += end - start;
+  }
+
+  /** Counts one cell of column i and returns what the row sample keeps of it. */
+  private count(i: number, v: unknown): Cell {
+    const spec = this.schema.columns[i]!;
+    const col = this.columns[i]!;
+    col.count++;
+    if (v === null || v === undefined) {
+      col.missing++;
+      return null;
+    }
+    if (spec.kind === 'numeric') {
+      if (typeof v !== 'number') {
+        col.typeErrors++;
+        return null;
+      }
+      if (!Number.isFinite(v)) {
+        col.nonFinite++;
+        return null;
+      }
+      if (col.min === null || v < col.min) col.min = v;
+      if (col.max === null || v > col.max) col.max = v;
+      if ((spec.min !== undefined && v < spec.min) || (spec.max !== undefined && v > spec.max)) col.outOfRange++;
+      col.hist![binIndex(spec.edges ?? [], v)]!++;
+      return v;
+    }
+    if (typeof v !== 'number' && typeof v !== 'string') {
+      col.typeErrors++;
+      return null;
+    }
+    if (typeof v === 'number' && !Number.isFinite(v)) {
+      col.nonFinite++;
+      return null;
+    }
+    if (typeof v === 'number') {
+      if (col.min === null || v < col.min) col.min = v;
+      if (col.max === null || v > col.max) col.max = v;
+    }
+    const k = categoryKey(v);
+    const cats = col.categories!;
+    if (cats[k] !== undefined) cats[k]++;
+    else {
+      col.outOfRange++;
+      this.countNew(i, col, k, 1);
+    }
+    return k;
+  }
+
+  /** `count` over rows [start, end) of a numeric Float64Array column (NaN = missing), with the counters in locals. */
+  private countNumbers(i: number, values: Float64Array, start: number, end: number): void {
+    const spec = this.schema.columns[i]!;
+    const col = this.columns[i]!;
+    const edges = spec.edges ?? [];
+    const hist = col.hist!;
+    const lo = spec.min;
+    const hi = spec.max;
+    // Finite values never reach ±Infinity, so these stand for "none yet" exactly like null.
+    let min = col.min ?? Infinity;
+    let max = col.max ?? -Infinity;
+    let missing = 0;
+    let nonFinite = 0;
+    let outOfRange = 0;
+    for (let r = start; r < end; r++) {
+      const v = values[r]!;
+      if (v !== v) {
+        missing++;
         continue;
       }
-      if (spec.kind === 'numeric') {
-        if (typeof v !== 'number') {
-          col.typeErrors++;
-          continue;
-        }
-        if (!Number.isFinite(v)) {
-          col.nonFinite++;
-          continue;
-        }
-        if (col.min === null || v < col.min) col.min = v;
-        if (col.max === null || v > col.max) col.max = v;
-        if ((spec.min !== undefined && v < spec.min) || (spec.max !== undefined && v > spec.max)) col.outOfRange++;
-        col.hist![binIndex(spec.edges ?? [], v)]!++;
-        cells[i] = v;
-      } else {
-        if (typeof v !== 'number' && typeof v !== 'string') {
-          col.typeErrors++;
-          continue;
-        }
-        if (typeof v === 'number' && !Number.isFinite(v)) {
-          col.nonFinite++;
-          continue;
-        }
-        if (typeof v === 'number') {
-          if (col.min === null || v < col.min) col.min = v;
-          if (col.max === null || v > col.max) col.max = v;
-        }
-        const k = categoryKey(v);
-        cells[i] = k;
-        const cats = col.categories!;
-        if (cats[k] !== undefined) {
-          cats[k]++;
-          continue;
-        }
-        col.outOfRange++;
-        this.countNew(i, col, k, 1);
+      if (v === Infinity || v === -Infinity) {
+        nonFinite++;
+        continue;
       }
+      if (v < min) min = v;
+      if (v > max) max = v;
+      if ((lo !== undefined && v < lo) || (hi !== undefined && v > hi)) outOfRange++;
+      hist[binIndex(edges, v)]!++;
     }
-    if (sampling) offer(this.sample, hash52(key), cells);
+    col.count += end - start;
+    col.missing += missing;
+    col.nonFinite += nonFinite;
+    col.outOfRange += outOfRange;
+    if (min !== Infinity) col.min = min;
+    if (max !== -Infinity) col.max = max;
   }
 
   /** New categories: the `maxNewCategories` with the smallest hash keep their own count (mergeable exactly). */
@@ -121,7 +183,8 @@ export class ProfileBuilder {
     const heap = this.newCatHeaps[i]!;
     const h = hash52(k);
     const full = heap.priorities.length >= heap.k;
-    if (full && h >= heap.priorities[0]!) {
+    // With a bound of 0 the heap stays empty: every new category is counted together.
+    if (full && (heap.k === 0 || h >= heap.priorities[0]!)) {
       col.otherNew! += n;
       return;
     }
@@ -167,11 +230,18 @@ export class ProfileBuilder {
     const { priorities, items } = sortedItems(this.sample);
     return {
       rows: this.rows,
-      columns: this.columns.map((c) => structuredClone(c)),
+      columns: this.columns.map(canonicalColumn),
       samplePriorities: priorities,
       sample: items,
     };
   }
+}
+
+/** A copy with new categories in key order, so equal profiles serialize identically whatever order rows came in. */
+function canonicalColumn(c: ColumnProfile): ColumnProfile {
+  const out = structuredClone(c);
+  if (out.newCategories) out.newCategories = Object.fromEntries(Object.entries(out.newCategories).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  return out;
 }
 
 /** Merges profiles built on separate replicas (or windows) of the same schema. */
