@@ -1,6 +1,7 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { WardenError } from '../errors.ts';
+import type { ReviewService } from '../lifecycle/index.ts';
 import type { MonitoringService } from '../monitoring/index.ts';
 import type { Registry } from '../registry/index.ts';
 import type { KeyRing } from '../security/index.ts';
@@ -15,6 +16,8 @@ import { registerModelRoutes } from './admin/models.ts';
 import { registerPredictionRoutes } from './admin/predictions.ts';
 import { registerKeyRoutes } from './admin/keys.ts';
 import { registerMonitoringRoutes } from './admin/monitoring.ts';
+import { registerLabelRoutes } from './admin/labels.ts';
+import { registerReviewRoutes } from './admin/review.ts';
 
 export interface HttpDeps {
   config: WardenConfig;
@@ -27,6 +30,7 @@ export interface HttpDeps {
   keys: KeyRing;
   log?: PredictionLog;
   monitoring?: MonitoringService;
+  review?: ReviewService;
   serverVersion: string;
 }
 
@@ -93,7 +97,9 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
   registerModelRoutes(app, { registry: deps.registry, table: deps.table, guard, artifactLimitBytes: ARTIFACT_LIMIT_BYTES });
   registerPredictionRoutes(app, { events: deps.stores.events, guard, ...(deps.log ? { log: deps.log } : {}) });
   registerKeyRoutes(app, { metadata: deps.stores.metadata, keys: deps.keys, guard });
-  registerMonitoringRoutes(app, { guard, ...(deps.monitoring ? { monitoring: deps.monitoring } : {}) });
+  registerMonitoringRoutes(app, { guard, ...(deps.monitoring ? { monitoring: deps.monitoring } : {}), ...(deps.log ? { log: deps.log } : {}) });
+  registerLabelRoutes(app, { events: deps.stores.events, registry: deps.registry, guard });
+  if (deps.review) registerReviewRoutes(app, { review: deps.review, guard });
 
   app.get('/metrics', async (_req, reply) => {
     deps.metrics.predictionLogQueueDepth.set(deps.log?.depth() ?? 0);

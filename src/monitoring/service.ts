@@ -3,7 +3,7 @@ import type { Registry as PromRegistry } from 'prom-client';
 import { WardenError } from '../errors.ts';
 import type { Registry } from '../registry/index.ts';
 import type { ModelTable } from '../serving/index.ts';
-import type { EventStore, MetadataStore, MonitorResultRecord, PredictionEvent, ReferenceRecord } from '../storage/index.ts';
+import type { EventStore, MetadataStore, ModelSignature, MonitorResultRecord, PredictionEvent, ReferenceRecord } from '../storage/index.ts';
 import { WindowCollector, type ClosedWindow, type WindowSpec } from './collector.ts';
 import { columnLayout, eventRows, type ColumnLayout } from './columns.ts';
 import { alignedCounts, checkDriftConfig, evaluateDrift, type DriftReport } from './drift/engine.ts';
@@ -96,6 +96,8 @@ export class MonitoringService {
   private readonly metrics: MonitoringMetrics;
   private timer: NodeJS.Timeout | undefined;
   private ticking: Promise<void> | undefined;
+  /** End of the last count window closed per version (see disjointCountWindows). */
+  private readonly countWindowEnd = new Map<string, number>();
 
   constructor(private readonly deps: MonitoringServiceDeps) {
     this.collector = new WindowCollector({ idleCloseMs: deps.defaults.idleCloseMs, ...(deps.now ? { now: deps.now } : {}) });
@@ -156,10 +158,15 @@ export class MonitoringService {
     if (layout.features.length === 0) {
       throw new WardenError('WARDEN_BAD_REQUEST', `model ${model} v${version.version} has no tabular inputs to monitor (needs a 1-D or 2-D input with a fixed width)`);
     }
+    const known = [...layout.features, ...layout.predictions];
+    const unknown = (config.columns ?? []).filter((c) => !known.includes(c));
+    if (unknown.length) {
+      throw new WardenError('WARDEN_BAD_REQUEST', `monitoring config names column(s) ${unknown.join(', ')}, which model ${model} v${version.version} does not have; its columns are ${known.slice(0, 40).join(', ')}`);
+    }
     let table: Table;
     let sourceInfo: Record<string, unknown>;
     if (source.kind === 'table') {
-      table = await this.withPredictions(model, version.version, layout, source.table);
+      table = await this.withPredictions(model, version.version, layout, atTensorPrecision(source.table, layout, version.signature));
       sourceInfo = { kind: 'file', name: source.name, ...(source.sha256 ? { sha256: source.sha256 } : {}), rows: source.table.rows.length };
     } else {
       table = await this.tableFromTraffic(model, version.version, layout, source.since, source.until);
@@ -261,10 +268,29 @@ export class MonitoringService {
     return { names, rows };
   }
 
+  /**
+   * Windows are identified by their event-time range, and a count window takes its range from its events:
+   * consecutive count windows of replayed traffic sharing one event_time would get the same range and be
+   * merged into one when evaluated. Each count window therefore starts where the previous one ended.
+   */
+  private disjointCountWindows(closed: ClosedWindow[]): ClosedWindow[] {
+    for (const w of closed) {
+      if (this.reference(w.model, w.version)?.window.kind !== 'count') continue;
+      const k = `${w.model}\u0000${w.version}`;
+      const last = this.countWindowEnd.get(k);
+      if (last !== undefined && w.windowStart < last) {
+        w.windowStart = last;
+        w.windowEnd = Math.max(w.windowEnd, last + 1);
+      }
+      this.countWindowEnd.set(k, w.windowEnd);
+    }
+    return closed;
+  }
+
   /** Closes due windows (all with `flush`), stores their profiles and evaluates each. */
   tick(opts: { flush?: boolean } = {}): Promise<void> {
     const run = async () => {
-      const closed = this.collector.takeClosed({ all: opts.flush ?? false });
+      const closed = this.disjointCountWindows(this.collector.takeClosed({ all: opts.flush ?? false }));
       if (closed.length === 0) return;
       await this.deps.events.appendProfiles(
         closed.map((w) => ({
@@ -358,6 +384,29 @@ export class MonitoringService {
 }
 
 
+
+/**
+ * Rounds a reference file's numeric cells to the precision of the tensors they feed. Served traffic is
+ * profiled from the logged FP32 tensors, so a CSV's 0.02 arrives as 0.0199999996: profiled at float64,
+ * the reference's minimum and bin edges would sit just above the same value sent by clients, and every
+ * such value would count as out of range and land in the bin below.
+ */
+function atTensorPrecision(table: Table, layout: ColumnLayout, signature: ModelSignature): Table {
+  const fp32 = [
+    ...layout.inputs.filter((_, i) => signature.inputs[i]?.datatype === 'FP32'),
+    ...layout.outputs.filter((_, i) => signature.outputs[i]?.datatype === 'FP32'),
+  ].flatMap((t) => t.columns);
+  const idx = fp32.map((c) => table.names.indexOf(c)).filter((j) => j >= 0);
+  if (idx.length === 0) return table;
+  return {
+    names: table.names,
+    rows: table.rows.map((r) => {
+      const out = [...r];
+      for (const j of idx) if (typeof out[j] === 'number') out[j] = Math.fround(out[j] as number);
+      return out;
+    }),
+  };
+}
 
 function windowHistograms(ref: ActiveReference, cur: DatasetProfile): WindowResult['histograms'] {
   return ref.schema.columns.map((spec, i) => {

@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { WardenError } from '../../errors.ts';
 import { formatOf, readTable, tableFromJson, type MonitoringService, type ReferenceSource } from '../../monitoring/index.ts';
 import { sha256Hex } from '../../storage/index.ts';
+import type { PredictionLog } from '../../telemetry/index.ts';
 import type { Guard } from '../auth.ts';
 
 interface VersionParams {
@@ -39,7 +40,7 @@ function headerJson(req: FastifyRequest, name: string): unknown {
  * Monitoring API: register a reference per model version (CSV, Parquet or JSON rows uploaded, or a time
  * range of logged traffic), read it back, list evaluated windows, and flush open windows.
  */
-export function registerMonitoringRoutes(app: FastifyInstance, deps: { monitoring?: MonitoringService; guard: Guard }): void {
+export function registerMonitoringRoutes(app: FastifyInstance, deps: { monitoring?: MonitoringService; log?: PredictionLog; guard: Guard }): void {
   const base = '/api/v1/models/:name/versions/:version';
 
   app.put<{ Params: VersionParams }>(`${base}/reference`, { preHandler: deps.guard('deployer') }, async (req, reply) => {
@@ -53,9 +54,18 @@ export function registerMonitoringRoutes(app: FastifyInstance, deps: { monitorin
       source = { kind: 'table', table: await readTable(req.body, format), name: String(req.headers['x-warden-filename'] ?? `upload.${format}`), sha256: sha256Hex(req.body) };
       config = headerJson(req, 'x-warden-monitoring');
     } else {
+      // text/plain arrives parsed as a string: it is no reference format.
+      if (typeof req.body === 'string') throw new WardenError('WARDEN_UNSUPPORTED_MEDIA_TYPE', 'send reference data as text/csv, application/vnd.apache.parquet or application/json');
       const body = req.body as { rows?: unknown; columns?: unknown; traffic?: { since?: unknown; until?: unknown }; config?: unknown } | undefined;
-      if (!body || typeof body !== 'object') throw new WardenError('WARDEN_BAD_REQUEST', 'body must be {"rows": [...]} , {"columns": {...}} or {"traffic": {"since", "until"}}, with optional "config"');
-      config = body.config;
+      if (!body || typeof body !== 'object' || Array.isArray(body) || (body.rows === undefined && body.columns === undefined && body.traffic === undefined)) {
+        throw new WardenError('WARDEN_BAD_REQUEST', 'body must be {"rows": [...]} , {"columns": {...}} or {"traffic": {"since", "until"}}, with optional "config"');
+      }
+      const headerConfig = headerJson(req, 'x-warden-monitoring');
+      if (headerConfig !== undefined && body.config !== undefined) {
+        throw new WardenError('WARDEN_BAD_REQUEST', 'monitoring config given both in "config" and in header x-warden-monitoring; give it once');
+      }
+      // The header is documented for file bodies; honour it with JSON bodies too rather than ignore it.
+      config = body.config ?? headerConfig;
       if (body.traffic) {
         source = { kind: 'traffic', since: timeValue(body.traffic.since, 'traffic.since'), until: timeValue(body.traffic.until, 'traffic.until') };
       } else {
@@ -98,6 +108,8 @@ export function registerMonitoringRoutes(app: FastifyInstance, deps: { monitorin
 
   app.post('/api/v1/monitoring/flush', { preHandler: deps.guard('deployer') }, async () => {
     const monitoring = monitoringOf(deps.monitoring);
+    // Queued predictions first, so they reach their windows before those close.
+    await deps.log?.flush();
     await monitoring.tick({ flush: true });
     return { flushed: true };
   });
