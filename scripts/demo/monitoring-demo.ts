@@ -28,10 +28,12 @@ export type FaultName = keyof typeof FAULTS;
 interface Row {
   ts: number;
   values: Record<string, number | null>;
+  /** The true hourly count, when asked for. */
+  cnt?: number;
 }
 
 /** 2011 or 2012 rows of the bundled dataset with their timestamps (dteday + hr, UTC). */
-export function bikeRows(year: 0 | 1): Row[] {
+export function bikeRows(year: 0 | 1, withCount = false): Row[] {
   const t = tableFromCsv(readFileSync(CSV));
   const col = (n: string) => t.names.indexOf(n);
   return t.rows
@@ -39,7 +41,8 @@ export function bikeRows(year: 0 | 1): Row[] {
     .map((r) => {
       const [m, d, y] = String(r[col('dteday')]).split('/').map(Number) as [number, number, number];
       const ts = Date.UTC(2000 + y, m - 1, d, r[col('hr')] as number);
-      return { ts, values: Object.fromEntries(FEATURES.map((f) => [f, r[col(f)] as number])) };
+      const values = Object.fromEntries(FEATURES.map((f) => [f, r[col(f)] as number]));
+      return withCount ? { ts, values, cnt: r[col('cnt')] as number } : { ts, values };
     });
 }
 

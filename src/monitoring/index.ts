@@ -27,3 +27,6 @@ export * as embeddings from './embeddings/index.ts';
 export * as multivariate from './multivariate/index.ts';
 export { embeddingDrift, fitMultivariate, multivariateDrift } from './vector-drift.ts';
 export type { EmbeddingConfig, EmbeddingDrift, MultivariateConfig, MultivariateDrift, MultivariateModel } from './vector-drift.ts';
+export * as performance from './performance/index.ts';
+export { fitPerformance, realizedPerformance, estimatePerformance } from './performance-window.ts';
+export type { PerformanceConfig, PerformanceModel, WindowPerformance, ConceptDrift } from './performance-window.ts';

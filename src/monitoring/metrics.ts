@@ -2,6 +2,9 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 import type { DriftReport } from './drift/engine.ts';
 import type { QualityReport } from './quality.ts';
 import type { EmbeddingDrift, MultivariateDrift } from './vector-drift.ts';
+import type { WindowPerformance } from './performance-window.ts';
+
+const snake = (k: string) => k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 
 /** Gauges of the latest evaluated window per model version; cardinality is bounded by the reference's columns. */
 export interface MonitoringMetrics {
@@ -12,6 +15,13 @@ export interface MonitoringMetrics {
   quality: Gauge<'model' | 'version' | 'column' | 'metric'>;
   qualityFailed: Gauge<'model' | 'version' | 'column' | 'metric'>;
   windowRows: Gauge<'model' | 'version'>;
+  realized: Gauge<'model' | 'version' | 'metric'>;
+  estimated: Gauge<'model' | 'version' | 'metric'>;
+  offlineGap: Gauge<'model' | 'version' | 'metric'>;
+  offlineHealthy: Gauge<'model' | 'version' | 'metric'>;
+  labelled: Gauge<'model' | 'version'>;
+  concept: Gauge<'model' | 'version' | 'indicator'>;
+  conceptAlert: Gauge<'model' | 'version' | 'indicator'>;
   reconstructionError: Gauge<'model' | 'version'>;
   multivariateDrift: Gauge<'model' | 'version'>;
   embeddingAuc: Gauge<'model' | 'version' | 'embedding'>;
@@ -32,6 +42,13 @@ export function createMonitoringMetrics(registry: Registry): MonitoringMetrics {
     multivariateDrift: new Gauge({ name: 'warden_multivariate_drift', help: '1 when the reconstruction error left the band learned from the reference.', labelNames: ['model', 'version'], registers }),
     embeddingAuc: new Gauge({ name: 'warden_embedding_domain_classifier_auc', help: 'ROC AUC of a classifier telling the window from the reference, per embedding.', labelNames: ['model', 'version', 'embedding'], registers }),
     embeddingDrift: new Gauge({ name: 'warden_embedding_drift', help: '1 when the embedding drifted in the latest window.', labelNames: ['model', 'version', 'embedding'], registers }),
+    realized: new Gauge({ name: 'warden_performance_realized', help: 'Performance measured from joined labels in the latest evaluated window (accuracy, f1, roc_auc … or mae, rmse, r2 …).', labelNames: ['model', 'version', 'metric'], registers }),
+    estimated: new Gauge({ name: 'warden_performance_estimated', help: 'Performance estimated without labels (CBPE for binary classifiers, DLE for regression) in the latest window.', labelNames: ['model', 'version', 'metric'], registers }),
+    offlineGap: new Gauge({ name: 'warden_performance_offline_gap', help: 'Relative gap between the live and the offline (registered) primary metric.', labelNames: ['model', 'version', 'metric'], registers }),
+    offlineHealthy: new Gauge({ name: 'warden_performance_offline_healthy', help: '1 while the live primary metric is within tolerance of the offline one (the SLI).', labelNames: ['model', 'version', 'metric'], registers }),
+    labelled: new Gauge({ name: 'warden_performance_labelled_rows', help: 'Predictions of the latest window with a joined label.', labelNames: ['model', 'version'], registers }),
+    concept: new Gauge({ name: 'warden_concept_drift', help: 'Concept-drift indicators of the latest window: label_shift, mismatch_rate, machine_label_share.', labelNames: ['model', 'version', 'indicator'], registers }),
+    conceptAlert: new Gauge({ name: 'warden_concept_drift_alert', help: '1 when the concept-drift indicator broke its threshold.', labelNames: ['model', 'version', 'indicator'], registers }),
     windowRows: new Gauge({ name: 'warden_monitor_window_rows', help: 'Rows in the latest evaluated window.', labelNames: ['model', 'version'], registers }),
     windowsEvaluated: new Counter({ name: 'warden_monitor_windows_evaluated_total', help: 'Windows evaluated for drift and data quality.', labelNames: ['model', 'version'], registers }),
   };
@@ -45,9 +62,32 @@ export function publishWindow(
   rows: number,
   drift: DriftReport,
   quality: QualityReport,
-  vectors: { embeddings?: EmbeddingDrift[]; multivariate?: MultivariateDrift } = {},
+  vectors: { embeddings?: EmbeddingDrift[]; multivariate?: MultivariateDrift; performance?: WindowPerformance } = {},
 ): void {
   const v = String(version);
+  const p = vectors.performance;
+  if (p) {
+    m.labelled.set({ model, version: v }, p.labelled);
+    const pick = (o: object | undefined, keys: string[]) => keys.map((k) => [k, (o as Record<string, unknown> | undefined)?.[k]] as const).filter((e): e is readonly [string, number] => typeof e[1] === 'number' && Number.isFinite(e[1]));
+    const keys = p.task === 'binary' ? ['accuracy', 'precision', 'recall', 'f1', 'rocAuc', 'prAuc', 'logLoss', 'brier', 'ece'] : ['mae', 'rmse', 'mape', 'r2', 'bias'];
+    for (const [k, x] of pick(p.realized, keys)) m.realized.set({ model, version: v, metric: snake(k) }, x);
+    for (const [k, x] of pick(p.estimated, keys)) m.estimated.set({ model, version: v, metric: snake(k) }, x);
+    if (p.offline) {
+      m.offlineGap.set({ model, version: v, metric: p.offline.metric }, p.offline.gap);
+      m.offlineHealthy.set({ model, version: v, metric: p.offline.metric }, p.offline.healthy ? 1 : 0);
+    }
+    if (p.concept) {
+      const c = p.concept;
+      for (const [indicator, value, alert] of [
+        ['label_shift', c.labelShift, c.labelShiftAlert],
+        ['mismatch_rate', c.mismatchRate, c.mismatchAlert],
+        ['machine_label_share', c.machineLabelShare, c.machineLabelAlert],
+      ] as const) {
+        m.concept.set({ model, version: v, indicator }, value);
+        m.conceptAlert.set({ model, version: v, indicator }, alert ? 1 : 0);
+      }
+    }
+  }
   if (vectors.multivariate) {
     m.reconstructionError.set({ model, version: v }, vectors.multivariate.error);
     m.multivariateDrift.set({ model, version: v }, vectors.multivariate.alert ? 1 : 0);

@@ -5,6 +5,7 @@ import type { DriftConfig } from './drift/engine.ts';
 import type { QualityThresholds } from './quality.ts';
 import type { WindowSpec } from './collector.ts';
 import type { EmbeddingConfig, MultivariateConfig } from './vector-drift.ts';
+import type { PerformanceConfig } from './performance-window.ts';
 
 const testNames = Object.keys(DRIFT_TESTS) as [DriftTestName, ...DriftTestName[]];
 
@@ -42,6 +43,21 @@ const schema = z
       })
       .strict()
       .optional(),
+    performance: z
+      .object({
+        task: z.enum(['binary', 'regression']),
+        target: z.string().min(1),
+        targetThreshold: z.number().finite().optional(),
+        prediction: z.string().optional(),
+        threshold: z.number().min(0).max(1).optional(),
+        offlineTolerance: z.number().min(0).max(10).optional(),
+        segments: z.array(z.string()).max(20).optional(),
+        labelShift: z.number().min(0).optional(),
+        mismatchRate: z.number().min(0).max(1).optional(),
+        machineLabelShare: z.number().min(0).max(1).optional(),
+      })
+      .strict()
+      .optional(),
     /** Profiling choices made once when the reference is registered. */
     columns: z.array(z.string()).optional(),
     categorical: z.array(z.string()).optional(),
@@ -60,6 +76,8 @@ export interface MonitoringConfig {
   embeddings?: EmbeddingConfig;
   /** PCA reconstruction drift over numeric features. */
   multivariate?: MultivariateConfig;
+  /** Live and estimated performance: the task and where the reference's ground truth is. */
+  performance?: PerformanceConfig;
   columns?: string[];
   categorical?: string[];
   numeric?: string[];

@@ -3,7 +3,7 @@ import type { Registry as PromRegistry } from 'prom-client';
 import { WardenError } from '../errors.ts';
 import type { Registry } from '../registry/index.ts';
 import type { ModelTable } from '../serving/index.ts';
-import type { EventStore, MetadataStore, ModelSignature, MonitorResultRecord, PredictionEvent, ReferenceRecord } from '../storage/index.ts';
+import type { EventStore, LabelledRow, MetadataStore, ModelSignature, MonitorResultRecord, PredictionEvent, ReferenceRecord } from '../storage/index.ts';
 import { WindowCollector, type ClosedWindow, type WindowSpec } from './collector.ts';
 import { columnLayout, eventRows, type ColumnLayout } from './columns.ts';
 import { alignedCounts, checkDriftConfig, evaluateDrift, type DriftReport } from './drift/engine.ts';
@@ -11,6 +11,7 @@ import { createMonitoringMetrics, publishWindow, type MonitoringMetrics } from '
 import { parseMonitoringConfig, type MonitoringConfig } from './monitor-config.ts';
 import { ProfileBuilder, inferSchema, mergeProfiles, type DatasetProfile, type ProfileSchema, type Table } from './profile/index.ts';
 import { evaluateQuality, type QualityReport } from './quality.ts';
+import { estimatePerformance, fitPerformance, realizedPerformance, type PerformanceModel, type WindowPerformance } from './performance-window.ts';
 import {
   checkEmbeddingConfig,
   embeddingDrift,
@@ -54,7 +55,7 @@ export interface ActiveReference {
 }
 
 /** The reference profile as stored: the profile plus the fitted multivariate model, when configured. */
-type StoredReferenceProfile = DatasetProfile & { multivariate?: MultivariateModel };
+type StoredReferenceProfile = DatasetProfile & { multivariate?: MultivariateModel; performance?: PerformanceModel };
 
 /** What a window's stored profile carries besides the profile itself. */
 interface StoredWindowProfile {
@@ -76,6 +77,8 @@ export interface WindowResult {
   extraFeatures: Record<string, number>;
   embeddings?: EmbeddingDrift[];
   multivariate?: MultivariateDrift;
+  /** Realized (from joined labels) and estimated (CBPE / DLE) performance, concept drift, offline gap. */
+  performance?: WindowPerformance;
   /** Histograms of the window per column (for reports; no raw rows). */
   histograms: { column: string; labels: string[]; reference: number[]; current: number[] }[];
 }
@@ -92,6 +95,8 @@ export const MAX_MONITORED_COLUMNS = 256;
  */
 export class MonitoringService {
   private readonly refs = new Map<string, ActiveReference>();
+  /** Label count at the last refresh; a change means late labels to fold into realized performance. */
+  private labelsSeen = -1;
   private readonly collector: WindowCollector;
   private readonly metrics: MonitoringMetrics;
   private timer: NodeJS.Timeout | undefined;
@@ -198,6 +203,10 @@ export class MonitoringService {
     table.rows.forEach((row, i) => builder.add(idx.map((j) => row[j]), `ref:${i}`));
     const profile: StoredReferenceProfile = builder.finish();
     if (config.multivariate) profile.multivariate = fitMultivariate(schema, profile.sample, config.multivariate);
+    if (config.performance) {
+      if (source.kind !== 'table') throw new WardenError('WARDEN_BAD_REQUEST', 'performance estimation needs a reference file with the target column');
+      profile.performance = fitPerformance(config.performance, table, schema);
+    }
     const record: ReferenceRecord = {
       model,
       version: version.version,
@@ -291,7 +300,10 @@ export class MonitoringService {
   tick(opts: { flush?: boolean } = {}): Promise<void> {
     const run = async () => {
       const closed = this.disjointCountWindows(this.collector.takeClosed({ all: opts.flush ?? false }));
-      if (closed.length === 0) return;
+      if (closed.length === 0) {
+        await this.refreshForLabels();
+        return;
+      }
       await this.deps.events.appendProfiles(
         closed.map((w) => ({
           model: w.model,
@@ -335,7 +347,8 @@ export class MonitoringService {
     const drift = evaluateDrift(ref.schema, ref.profile, merged, ref.config.drift ?? {});
     const quality = evaluateQuality(ref.schema, merged, ref.config.quality ?? {});
     const histograms = windowHistograms(ref, merged);
-    const vectors: Pick<WindowResult, 'embeddings' | 'multivariate'> = {};
+    const vectors: Pick<WindowResult, 'embeddings' | 'multivariate' | 'performance'> = {};
+    if (ref.profile.performance) vectors.performance = await this.performance(ref, merged, windowStart, windowEnd);
     if (ref.config.embeddings) vectors.embeddings = embeddingDrift(ref.schema, ref.config.embeddings, ref.profile.sample, merged.sample);
     if (ref.profile.multivariate) {
       const mv = multivariateDrift(ref.schema, ref.profile.multivariate, merged.sample);
@@ -358,6 +371,45 @@ export class MonitoringService {
     return result;
   }
 
+  /** Realized performance from the labels joined so far, and the estimate from the window's sample. */
+  private async performance(ref: ActiveReference, merged: DatasetProfile, windowStart: number, windowEnd: number): Promise<WindowPerformance> {
+    const pm = ref.profile.performance!;
+    const { model, version } = ref.record;
+    const rows: LabelledRow[] = [];
+    let afterId = 0;
+    for (;;) {
+      const page = await this.deps.events.queryLabelled({ model, version, since: windowStart, until: windowEnd, afterId, limit: 5000 });
+      rows.push(...page);
+      if (page.length < 5000) break;
+      afterId = page[page.length - 1]!.id;
+    }
+    const out = ref.layout.outputs.find((o) => o.columns.includes(pm.prediction));
+    const tensor = { name: out?.name ?? pm.prediction, column: Math.max(0, out?.columns.indexOf(pm.prediction) ?? 0) };
+    const offline = (await this.deps.registry.getVersion(model, version)).metadata.metrics;
+    const perf = realizedPerformance(pm, rows, offline, ref.layout.inputs[0]?.columns ?? [], tensor);
+    const estimated = estimatePerformance(pm, ref.schema, merged.sample);
+    if (estimated) perf.estimated = estimated;
+    return perf;
+  }
+
+  /**
+   * Labels arrive late: when the store holds labels this process has not evaluated yet, re-evaluate the
+   * windows of versions that measure performance (newest 500 per version), so realized figures catch up.
+   */
+  private async refreshForLabels(): Promise<void> {
+    const withPerformance = [...this.refs.values()].filter((r) => r.profile.performance);
+    if (withPerformance.length === 0) return;
+    const stats = await this.deps.events.labelStats();
+    const seen = stats.total + stats.duplicates;
+    if (seen === this.labelsSeen) return;
+    this.labelsSeen = seen;
+    for (const ref of withPerformance) {
+      const { model, version } = ref.record;
+      const windows = await this.deps.events.listMonitorResults({ model, version });
+      for (const w of windows.slice(-500)) await this.evaluate(model, version, w.windowStart, w.windowEnd);
+    }
+  }
+
   /** Stored verdicts of a version's windows, oldest first. */
   async results(model: string, version: number, q: { since?: number; until?: number; limit?: number } = {}): Promise<WindowResult[]> {
     const rows = await this.deps.events.listMonitorResults({ model, version, ...q });
@@ -367,7 +419,7 @@ export class MonitoringService {
       windowStart: r.windowStart,
       windowEnd: r.windowEnd,
       rows: r.rows,
-      ...(r.report as Pick<WindowResult, 'drift' | 'quality' | 'extraFeatures' | 'histograms' | 'embeddings' | 'multivariate'>),
+      ...(r.report as Pick<WindowResult, 'drift' | 'quality' | 'extraFeatures' | 'histograms' | 'embeddings' | 'multivariate' | 'performance'>),
     }));
   }
 

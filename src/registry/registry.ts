@@ -271,6 +271,9 @@ function mergeTrainerProps(metadata: VersionMetadata, props: Record<string, stri
   if (!metadata.params) {
     const p = json<Record<string, string | number | boolean>>('warden.params');
     if (p) metadata.params = p;
+    // A logistic model's class boundary on its target (busy = cnt > threshold) is needed to label traffic.
+    const threshold = Number(props['warden.threshold']);
+    if (p && props['warden.threshold'] !== undefined && Number.isFinite(threshold)) metadata.params = { ...p, threshold };
   }
   if (!metadata.trainingDataSha256 && props['warden.training_data_sha256']) {
     metadata.trainingDataSha256 = props['warden.training_data_sha256'];

@@ -4,6 +4,84 @@
 // Bellemare et al. 2017, arXiv:1705.10743). Both samples are sorted once and merged in one pass.
 import { hasNaN, requireNonEmpty, sortedCopy } from './sorted.ts';
 
+/** Below this length the built-in sort is as fast: the radix sort first clears 4 × 65,536 counters. */
+const RADIX_MIN_LENGTH = 4096;
+
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
+/**
+ * A sorted copy of a sample, in the order of `sortedCopy` (ascending, −0 before +0, NaN last), by an
+ * LSD radix sort on the IEEE-754 bit patterns: setting the sign bit of non-negative values and flipping
+ * every bit of negative ones makes the unsigned order of the 64-bit patterns the numeric order
+ * (M. Herf, "Radix Tricks", 2001). Four stable passes over 16-bit digits, skipping a pass when every
+ * value shares the digit. On 10^6 values it is about 3× faster than the built-in typed-array sort,
+ * which was 90 % of an offline Wasserstein test (bench/drift).
+ */
+function sortedSample(x: Float64Array): Float64Array {
+  const n = x.length;
+  if (n < RADIX_MIN_LENGTH || !LITTLE_ENDIAN) return sortedCopy(x);
+  const words = new Uint32Array(x.buffer, x.byteOffset, 2 * n);
+  let keys = new Uint32Array(2 * n);
+  let spare = new Uint32Array(2 * n);
+  // One histogram per 16-bit digit: low and high half of the low word, then of the high word.
+  const counts = new Uint32Array(4 * 65536);
+  for (let i = 0; i < n; i++) {
+    let lo = words[2 * i]!;
+    let hi = words[2 * i + 1]!;
+    // Any NaN (either sign, any payload) becomes +NaN, which sorts last as in sortedCopy.
+    if ((hi & 0x7fffffff) > 0x7ff00000 || ((hi & 0x7fffffff) === 0x7ff00000 && lo !== 0)) {
+      lo = 0;
+      hi = 0xfff80000;
+    } else if (hi & 0x80000000) {
+      lo = ~lo >>> 0;
+      hi = ~hi >>> 0;
+    } else hi = (hi | 0x80000000) >>> 0;
+    keys[2 * i] = lo;
+    keys[2 * i + 1] = hi;
+    counts[lo & 0xffff]!++;
+    counts[65536 + (lo >>> 16)]!++;
+    counts[131072 + (hi & 0xffff)]!++;
+    counts[196608 + (hi >>> 16)]!++;
+  }
+  for (let pass = 0; pass < 4; pass++) {
+    const base = pass * 65536;
+    let start = 0;
+    let single = false;
+    for (let d = 0; d < 65536; d++) {
+      const c = counts[base + d]!;
+      if (c === n) {
+        single = true;
+        break;
+      }
+      counts[base + d] = start;
+      start += c;
+    }
+    if (single) continue;
+    const word = pass >> 1;
+    const shift = (pass & 1) * 16;
+    for (let i = 0; i < n; i++) {
+      const lo = keys[2 * i]!;
+      const hi = keys[2 * i + 1]!;
+      const at = counts[base + ((keys[2 * i + word]! >>> shift) & 0xffff)]!++;
+      spare[2 * at] = lo;
+      spare[2 * at + 1] = hi;
+    }
+    [keys, spare] = [spare, keys];
+  }
+  for (let i = 0; i < n; i++) {
+    const lo = keys[2 * i]!;
+    const hi = keys[2 * i + 1]!;
+    if (hi & 0x80000000) {
+      spare[2 * i] = lo;
+      spare[2 * i + 1] = hi & 0x7fffffff;
+    } else {
+      spare[2 * i] = ~lo >>> 0;
+      spare[2 * i + 1] = ~hi >>> 0;
+    }
+  }
+  return new Float64Array(spare.buffer);
+}
+
 /** Σ |U − V|^p·Δ over the merged sorted samples (p ∈ {1, 2}), as np.vecdot in _cdf_distance. */
 function cdfIntegralSorted(x: Float64Array, y: Float64Array, p: 1 | 2): number {
   const n1 = x.length;
@@ -32,8 +110,8 @@ function cdfIntegralSorted(x: Float64Array, y: Float64Array, p: 1 | 2): number {
 /** Wasserstein-1 distance between two samples, equal to scipy.stats.wasserstein_distance(a, b). */
 export function wasserstein(a: Float64Array, b: Float64Array): number {
   requireNonEmpty('wasserstein', a, b);
-  const x = sortedCopy(a);
-  const y = sortedCopy(b);
+  const x = sortedSample(a);
+  const y = sortedSample(b);
   if (hasNaN(x) || hasNaN(y)) return NaN;
   return cdfIntegralSorted(x, y, 1);
 }
@@ -41,8 +119,8 @@ export function wasserstein(a: Float64Array, b: Float64Array): number {
 /** Energy distance between two samples, equal to scipy.stats.energy_distance(a, b). */
 export function energyDistance(a: Float64Array, b: Float64Array): number {
   requireNonEmpty('energyDistance', a, b);
-  const x = sortedCopy(a);
-  const y = sortedCopy(b);
+  const x = sortedSample(a);
+  const y = sortedSample(b);
   if (hasNaN(x) || hasNaN(y)) return NaN;
   return Math.SQRT2 * Math.sqrt(cdfIntegralSorted(x, y, 2));
 }
