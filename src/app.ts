@@ -10,6 +10,7 @@ import { pino, type Logger } from 'pino';
 import type { WardenConfig } from './config.ts';
 import { WardenError } from './errors.ts';
 import { buildHttpServer } from './http/index.ts';
+import { ReviewService } from './lifecycle/index.ts';
 import { MonitoringService } from './monitoring/index.ts';
 import { Registry } from './registry/index.ts';
 import { KeyRing } from './security/index.ts';
@@ -26,6 +27,7 @@ export interface Warden {
   metrics: WardenMetrics;
   log: PredictionLog | undefined;
   monitoring: MonitoringService | undefined;
+  review: ReviewService;
   keys: KeyRing;
   http: FastifyInstance;
   /** Loads models and starts background loops; does not listen. */
@@ -89,7 +91,16 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
         batchSize: config.predictionLog.batchSize,
       })
     : undefined;
-  const inference = new InferenceService({ table, metrics, maxBatchRows: config.serving.maxBatchRows, ...(log ? { log } : {}) });
+  const review = new ReviewService({
+    metadata: stores.metadata,
+    events: stores.events,
+    registry,
+    promRegistry: metrics.registry,
+    logger,
+    signatureOf: (model, version) => table.peek(model, version)?.record.signature,
+  });
+  if (log) log.onBatch((batch) => review.onEvents(batch));
+  const inference = new InferenceService({ table, metrics, maxBatchRows: config.serving.maxBatchRows, review, ...(log ? { log } : {}) });
   const keys = new KeyRing(stores.metadata);
   const monitoring = config.monitoring.enabled
     ? new MonitoringService({
@@ -116,6 +127,7 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
     serverVersion: WARDEN_VERSION,
     ...(log ? { log } : {}),
     ...(monitoring ? { monitoring } : {}),
+    review,
   });
 
   let started = false;
@@ -129,6 +141,7 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
     metrics,
     log,
     monitoring,
+    review,
     keys,
     http,
     async start() {
@@ -137,6 +150,7 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
       await keys.start();
       await table.start();
       await monitoring?.start();
+      await review.start();
       log?.start();
     },
     async listen() {
@@ -152,6 +166,7 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
       closed = true;
       await http.close();
       await log?.drain();
+      await review.stop();
       await monitoring?.stop();
       keys.stop();
       await table.close();

@@ -20,7 +20,7 @@ interface PerfWindow {
     labelled: number;
     realized?: { accuracy: number };
     estimated?: { accuracy: number };
-    offline?: { gap: number; healthy: boolean };
+    offline?: { metric: string; gap: number; healthy: boolean };
     concept?: { labelShift: number; labelShiftAlert: boolean };
   };
 }

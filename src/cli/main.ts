@@ -2,12 +2,14 @@ import { Command } from 'commander';
 import { WARDEN_VERSION } from '../app.ts';
 import { registerDrift } from './drift.ts';
 import { registerKeys } from './keys.ts';
+import { registerLabels } from './labels.ts';
 import { registerLogs } from './logs.ts';
 import { registerModels } from './models.ts';
 import { describeCliError } from './output.ts';
 import { registerServe } from './serve.ts';
 import { registerTrain } from './train.ts';
 import { registerReference } from './reference.ts';
+import { registerReview } from './review.ts';
 
 /** Builds the `warden` command tree. */
 export function buildProgram(): Command {
@@ -26,6 +28,8 @@ export function buildProgram(): Command {
   registerTrain(program);
   registerDrift(program);
   registerReference(program);
+  registerLabels(program);
+  registerReview(program);
   return program;
 }
 

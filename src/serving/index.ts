@@ -5,5 +5,5 @@
 export { ModelTable, DEFAULT_ALIAS } from './model-table.ts';
 export type { LoadedVersion, ModelTableOptions } from './model-table.ts';
 export { InferenceService, requestIdFrom } from './inference.ts';
-export type { OipInferResponse, PredictResponse, RequestContext } from './inference.ts';
+export type { OipInferResponse, PredictResponse, RequestContext, ReviewFlag, ReviewFlagger } from './inference.ts';
 export type { OutputTensor } from './runtimes/onnx.ts';

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { WardenError, isWardenError } from '../errors.ts';
 import { decodeInstances, decodeTensor, type DecodedTensor } from '../quality/index.ts';
+import type { PredictionEvent } from '../storage/index.ts';
 import type { PredictionLog, WardenMetrics, Outcome } from '../telemetry/index.ts';
 import type { ModelTable, LoadedVersion } from './model-table.ts';
 import type { OutputTensor } from './runtimes/onnx.ts';
@@ -11,6 +12,8 @@ export interface OipInferResponse {
   model_version: string;
   id: string;
   outputs: OutputTensor[];
+  /** Response-level OIP parameters; `review` lists rows routed to human review. */
+  parameters?: Record<string, unknown>;
 }
 
 /** Response of the named-feature form (`POST /v1/models/{name}:predict`). */
@@ -20,6 +23,19 @@ export interface PredictResponse {
   id: string;
   /** One entry per instance: a number for single-column outputs, else an object of output name → values. */
   predictions: unknown[];
+  /** Rows routed to human review, when the model has a review policy and some row qualifies. */
+  review?: ReviewFlag;
+}
+
+/** Rows of one response routed to human review, and why. */
+export interface ReviewFlag {
+  rows: number[];
+  reason: string;
+}
+
+/** Decides on the request path which rows go to human review (lifecycle/review); in memory, no I/O. */
+export interface ReviewFlagger {
+  flag(model: string, outputs: readonly OutputTensor[], rows: number): ReviewFlag | undefined;
 }
 
 export interface RequestContext {
@@ -35,6 +51,7 @@ export interface InferenceServiceOptions {
   metrics: WardenMetrics;
   log?: PredictionLog;
   maxBatchRows: number;
+  review?: ReviewFlagger;
 }
 
 const REQUEST_ID = /^[\x21-\x7e]{1,128}$/;
@@ -98,6 +115,8 @@ export class InferenceService {
       if (parameters !== undefined && !isObject(parameters)) throw badRequest('"parameters" must be an object');
       ctx = withEventTime(ctx, parameters);
       const decoded = this.decodeInputs(lv, inputs);
+      const rows = decoded[0]?.dims[0] ?? 1;
+      const keys = parameters?.keys === undefined ? undefined : callerKeys(parameters.keys, rows);
       const outputNames = this.outputNames(lv, outputs);
       const result = await (lv.batcher ?? lv.runtime).run(decoded, outputNames);
       const response: OipInferResponse = {
@@ -106,8 +125,10 @@ export class InferenceService {
         id: typeof id === 'string' ? id : ctx.requestId,
         outputs: result,
       };
+      const review = this.opts.review?.flag(model, result, rows);
+      if (review) response.parameters = { review };
       // The log keeps the decoded tensors: flat typed arrays cost the event writer a memcpy to receive.
-      this.record(ctx, model, lv, 'oip', decoded[0]?.dims[0] ?? 1, decoded, result);
+      this.record(ctx, model, lv, 'oip', rows, decoded, result, keys);
       return response;
     } catch (e) {
       this.recordError(ctx, model, lv, e, 'oip', inputsForLog);
@@ -133,12 +154,16 @@ export class InferenceService {
       ctx = withEventTime(ctx, body.parameters);
       const matrix = decodeInstances(body.instances, features, this.opts.maxBatchRows);
       const rows = (body.instances as unknown[]).length;
+      const keys = body.parameters?.keys === undefined ? undefined : callerKeys(body.parameters.keys, rows);
       const input = lv.record.signature.inputs[0]!;
       const tensor: DecodedTensor = { name: input.name, datatype: 'FP32', dims: [rows, features.length], data: matrix };
       const result = await (lv.batcher ?? lv.runtime).run([tensor]);
       const predictions = toPredictions(result, rows);
-      this.record(ctx, model, lv, 'predict', rows, [tensor], result);
-      return { model_name: model, model_version: lv.label, id: ctx.requestId, predictions };
+      this.record(ctx, model, lv, 'predict', rows, [tensor], result, keys);
+      const response: PredictResponse = { model_name: model, model_version: lv.label, id: ctx.requestId, predictions };
+      const review = this.opts.review?.flag(model, result, rows);
+      if (review) response.review = review;
+      return response;
     } catch (e) {
       this.recordError(ctx, model, lv, e, 'predict', inputsForLog);
       throw e;
@@ -196,13 +221,14 @@ export class InferenceService {
     rows: number,
     inputs: unknown,
     outputs: OutputTensor[],
+    keys: string[] | undefined,
   ): void {
     const seconds = Number(process.hrtime.bigint() - ctx.started) / 1e9;
     const children = this.okChildren(model, lv.label, protocol);
     children.requests.inc();
     children.duration.observe(seconds);
     children.rows.inc(rows);
-    this.opts.log?.enqueue({
+    const event: PredictionEvent = {
       requestId: ctx.requestId,
       ts: ctx.ts,
       model,
@@ -211,7 +237,9 @@ export class InferenceService {
       latencyMs: seconds * 1000,
       inputs,
       outputs,
-    });
+    };
+    if (keys !== undefined) event.keys = keys;
+    this.opts.log?.enqueue(event);
   }
 
   private recordError(
@@ -298,6 +326,28 @@ function withEventTime(ctx: RequestContext, parameters: Record<string, unknown> 
     throw badRequest('parameters.event_time must be epoch milliseconds or an ISO-8601 time, not in the future');
   }
   return { ...ctx, ts: Math.floor(ts) };
+}
+
+/** Longest caller key: keys are ids from the caller's systems, not payloads. */
+const MAX_KEY_LENGTH = 256;
+
+/**
+ * `parameters.keys`: one caller key per row (an order id, a session id …), so delayed labels can name a
+ * row without Warden's request id. Checked only when sent; keys must be distinct within the request.
+ */
+function callerKeys(raw: unknown, rows: number): string[] {
+  if (!Array.isArray(raw)) throw badRequest('parameters.keys must be an array of strings, one per row');
+  if (raw.length !== rows) throw badRequest(`parameters.keys has ${raw.length} key${raw.length === 1 ? '' : 's'} for ${rows} row${rows === 1 ? '' : 's'}; send one key per row`);
+  const seen = new Set<string>();
+  for (let i = 0; i < raw.length; i++) {
+    const k: unknown = raw[i];
+    if (typeof k !== 'string' || k.length === 0 || k.length > MAX_KEY_LENGTH) {
+      throw badRequest(`parameters.keys[${i}] must be a non-empty string of at most ${MAX_KEY_LENGTH} characters`);
+    }
+    if (seen.has(k)) throw badRequest(`parameters.keys[${i}] repeats ${JSON.stringify(k.slice(0, 64))}; keys must be distinct`);
+    seen.add(k);
+  }
+  return raw as string[];
 }
 
 function toPredictions(outputs: OutputTensor[], rows: number): unknown[] {

@@ -92,6 +92,70 @@ export interface ReferenceRecord {
   createdAt: number;
 }
 
+/** A model's human review policy (lifecycle/review): which of its predictions enter the review queue. */
+export interface ReviewPolicyRecord {
+  model: string;
+  /** Rows whose confidence max(p, 1 − p) is below this go to review. */
+  confidenceThreshold?: number;
+  /** Output holding P(y = 1); default: the first single-column floating-point output. */
+  output?: string;
+  /** Share of the remaining rows picked for active learning, in [0, 1]. */
+  sampleRate?: number;
+  /** Bound on the model's unlabelled (open + claimed) items; new items beyond it are dropped and counted. */
+  maxQueue: number;
+  updatedAt: number;
+}
+
+export type ReviewReason = 'low_confidence' | 'active_learning';
+
+/** One prediction row in the human review queue, with its claim and label once given. */
+export interface ReviewItemRecord {
+  /** Assigned by the store, increasing: also the paging cursor. */
+  id: number;
+  model: string;
+  version: number;
+  requestId: string;
+  /** Row index of the item within its request. */
+  row: number;
+  /** The row's inputs: feature name (or tensor name) → value(s). */
+  inputs: unknown;
+  /** The row's outputs: output name → value(s). */
+  prediction: unknown;
+  reason: ReviewReason;
+  /** max(p, 1 − p) of the probability output. */
+  confidence: number;
+  createdAt: number;
+  claimedBy?: string;
+  claimedAt?: number;
+  label?: unknown;
+  labelledAt?: number;
+  labelledBy?: string;
+}
+
+/** What the review queue is given to store; the store assigns the id. */
+export type NewReviewItem = Omit<ReviewItemRecord, 'id' | 'model' | 'claimedBy' | 'claimedAt' | 'label' | 'labelledAt' | 'labelledBy'>;
+
+/** open: unlabelled and unclaimed (or its claim expired); claimed: unlabelled with a live claim; labelled. */
+export type ReviewItemStatus = 'open' | 'claimed' | 'labelled';
+
+export interface ReviewItemQuery {
+  model?: string;
+  status?: ReviewItemStatus;
+  /** Claims made before this (epoch ms) have expired: such items count as open. Default: claims never expire. */
+  claimExpiredBefore?: number;
+  /** Items with an id greater than this (forward paging). */
+  afterId?: number;
+  limit: number;
+}
+
+/** Unlabelled (open + claimed) items of one model. */
+export interface ReviewQueueStats {
+  model: string;
+  pending: number;
+  /** createdAt of the oldest unlabelled item. */
+  oldestCreatedAt: number;
+}
+
 export interface MetadataStore {
   createModel(model: ModelRecord): Promise<void>;
   getModel(name: string): Promise<ModelRecord | undefined>;
@@ -126,6 +190,29 @@ export interface MetadataStore {
   revokeApiKey(id: string, now: number): Promise<boolean>;
 
   close(): Promise<void>;
+
+  /** Creates or replaces a model's review policy (deleted with the model). */
+  saveReviewPolicy(p: ReviewPolicyRecord): Promise<void>;
+  getReviewPolicy(model: string): Promise<ReviewPolicyRecord | undefined>;
+  listReviewPolicies(): Promise<ReviewPolicyRecord[]>;
+  deleteReviewPolicy(model: string): Promise<boolean>;
+  /**
+   * Adds items of one model, in order, while its unlabelled items stay within `maxPending` — the count and
+   * the inserts in one transaction, so replicas cannot overshoot together. Returns how many were stored (a prefix).
+   */
+  enqueueReviewItems(model: string, items: readonly NewReviewItem[], maxPending: number): Promise<number>;
+  getReviewItem(id: number): Promise<ReviewItemRecord | undefined>;
+  /** Items in id order (oldest first). */
+  listReviewItems(q: ReviewItemQuery): Promise<ReviewItemRecord[]>;
+  /**
+   * Claims an unlabelled item for `reviewer` in one statement when it is unclaimed, already theirs (the claim
+   * is renewed) or claimed before `claimExpiredBefore`. Undefined when refused or missing.
+   */
+  claimReviewItem(id: number, reviewer: string, now: number, claimExpiredBefore: number): Promise<ReviewItemRecord | undefined>;
+  /** Labels an unlabelled item under the same rule as a claim, in one statement. Undefined when refused or missing. */
+  labelReviewItem(id: number, label: unknown, reviewer: string, now: number, claimExpiredBefore: number): Promise<ReviewItemRecord | undefined>;
+  /** Per model with unlabelled items: how many, and the oldest one's createdAt. */
+  reviewQueueStats(): Promise<ReviewQueueStats[]>;
 }
 
 export type PredictionStatus = 'ok' | 'error';
@@ -144,6 +231,11 @@ export interface PredictionEvent {
   inputs: unknown;
   outputs: unknown;
   error?: string;
+  /**
+   * Caller keys, one per row (`parameters.keys`), so labels can name a row without Warden's request id.
+   * Absent when the caller sent none.
+   */
+  keys?: string[];
 }
 
 export interface StoredPredictionEvent extends PredictionEvent {
@@ -203,6 +295,98 @@ export interface WindowQuery {
   limit?: number;
 }
 
+/** A ground-truth value; stored as JSON. */
+export type LabelValue = number | string | boolean;
+
+/** Who produced a label: a person, a system of record, or a model ('model' marks machine labels, for feedback-loop metrics). */
+export type LabelSource = 'human' | 'system' | 'model';
+
+/** One delayed label (ground truth) for one prediction row, named by request id + row or by a caller key. */
+export interface LabelInput {
+  /** Warden's request id (the `x-request-id` of the prediction). Give this or `key`, not both. */
+  requestId?: string;
+  /** A caller key sent in `parameters.keys`; it names one row of one request. */
+  key?: string;
+  /** Row within the request, with `requestId` only. Default 0. */
+  row?: number;
+  value: LabelValue;
+  /** When the label became known (epoch ms). Default: the ingest time. */
+  ts?: number;
+  /** Default 'system'. */
+  source?: LabelSource;
+}
+
+/**
+ * What one ingest did with every label it was given: `accepted + invalid` is the number given.
+ * `duplicates`, `unmatched` and `late` count accepted labels and may overlap.
+ */
+export interface LabelIngestResult {
+  /** Valid labels, stored (or folded into an earlier label of the same row). */
+  accepted: number;
+  /** Labels for a row that already had one: the value with the later label time is kept. */
+  duplicates: number;
+  /** Labels with no logged prediction yet: stored, and joined when the prediction is logged. */
+  unmatched: number;
+  /** Labels whose time is more than `lateAfterMs` after the prediction's time. */
+  late: number;
+  /** Labels refused; each has an entry in `errors`. */
+  invalid: number;
+  /** Index (in the input) and reason of every invalid label. */
+  errors: { index: number; error: string }[];
+}
+
+export interface LabelIngestOptions {
+  /** A label later than this after its prediction counts as late. Default 7 days. */
+  lateAfterMs?: number;
+}
+
+/** Joined reads of one model version's labelled predictions. */
+export interface LabelledQuery {
+  model: string;
+  version: number;
+  /** Prediction time, epoch ms, inclusive. */
+  since?: number;
+  /** Prediction time, epoch ms, exclusive. */
+  until?: number;
+  /** Labels with an id greater than this (forward paging). */
+  afterId?: number;
+  limit: number;
+}
+
+/** A label joined to the prediction row it labels. */
+export interface LabelledRow {
+  /** The label's id: the paging cursor. */
+  id: number;
+  requestId: string;
+  row: number;
+  key?: string;
+  /** Prediction event time (epoch ms). */
+  ts: number;
+  /** Output tensor name → this row's values; null when the prediction was removed from the log. */
+  outputs: Record<string, unknown[]> | null;
+  /** Input tensor name → this row's values (features in column order); null as for outputs. */
+  inputs: Record<string, unknown[]> | null;
+  label: LabelValue;
+  labelTs: number;
+  source: LabelSource;
+  late: boolean;
+}
+
+/** Label counters read from the store (they survive restarts). */
+export interface LabelStats {
+  /** Labelled rows (a duplicate updates its row, it adds none). */
+  total: number;
+  matched: number;
+  /** Labels waiting for their prediction; they belong to no model yet, so a model filter shows 0. */
+  unmatched: number;
+  /** Labels that arrived for an already labelled row. */
+  duplicates: number;
+  late: number;
+  bySource: Record<LabelSource, number>;
+  /** Caller keys refused by prediction logging because an earlier prediction had the same key (the first keeps it). */
+  duplicateKeys: number;
+}
+
 export interface EventStore {
   appendProfiles(records: readonly WindowProfileRecord[]): Promise<void>;
   /** Profiles of windows in the range, oldest first. */
@@ -213,6 +397,16 @@ export interface EventStore {
   appendPredictions(events: readonly PredictionEvent[]): Promise<void>;
   queryPredictions(q: PredictionQuery): Promise<StoredPredictionEvent[]>;
   countPredictions(q: Omit<PredictionQuery, 'limit' | 'afterSeq'>): Promise<number>;
+
+  /**
+   * Validates and stores labels in one transaction, durable when the promise resolves; joins each to its
+   * logged prediction (by request id and row, or by key). `now` is the ingest time.
+   */
+  appendLabels(labels: readonly LabelInput[], now: number, opts?: LabelIngestOptions): Promise<LabelIngestResult>;
+  /** Matched labels of a model version with their prediction rows, in label id order. Joins waiting labels first. */
+  queryLabelled(q: LabelledQuery): Promise<LabelledRow[]>;
+  /** Counters over stored labels, optionally of one model (and version). Joins waiting labels first. */
+  labelStats(q?: { model?: string; version?: number }): Promise<LabelStats>;
   close(): Promise<void>;
 }
 

@@ -19,6 +19,7 @@ import { WardenError, type ErrorCode } from '../../src/errors.ts';
 import type {
   ArtifactStore,
   EventStore,
+  LabelInput,
   MetadataStore,
   ModelVersionRecord,
   PredictionEvent,
@@ -341,6 +342,138 @@ export function runStorageContract(name: string, open: () => Promise<StorageUnde
         const tail = await s.events.queryPredictions({ afterSeq: last, limit: 10 });
         expect(tail.map((e) => e.requestId)).toEqual(['late']);
         expect(await s.events.countPredictions({})).toBe(EVENT_COUNT + 1);
+      });
+    });
+
+    describe('EventStore: labels', () => {
+      const NOW = BASE_TS + 3_600_000;
+      const DAY = 24 * 3600 * 1000;
+      /** A logged 3-row request: input row r is [r, 10 r], output row r is r / 10. */
+      const threeRows = (requestId: string, extra: Partial<PredictionEvent> = {}): PredictionEvent => ({
+        requestId,
+        ts: BASE_TS,
+        model: 'm',
+        version: 2,
+        status: 'ok',
+        latencyMs: 1,
+        inputs: [{ name: 'input', dims: [3, 2], datatype: 'FP32', data: [0, 0, 1, 10, 2, 20] }],
+        outputs: [{ name: 'probability', shape: [3, 1], datatype: 'FP32', data: [0, 0.1, 0.2] }],
+        ...extra,
+      });
+      const joined = async () => (await s.events.queryLabelled({ model: 'm', version: 2, limit: 100 })).map((r) => ({ requestId: r.requestId, row: r.row, key: r.key, label: r.label }));
+
+      it('persists caller keys and joins labels by key and by request id + row, with that row of inputs and outputs', async () => {
+        await s.events.appendPredictions([threeRows('r1', { keys: ['k0', 'k1', 'k2'] })]);
+        expect((await s.events.queryPredictions({ requestId: 'r1', limit: 1 }))[0]?.keys).toEqual(['k0', 'k1', 'k2']);
+        const res = await s.events.appendLabels(
+          [
+            { requestId: 'r1', row: 2, value: 'busy', source: 'human', ts: BASE_TS + 1000 },
+            { key: 'k1', value: true },
+          ],
+          NOW,
+        );
+        expect(res).toEqual({ accepted: 2, duplicates: 0, unmatched: 0, late: 0, invalid: 0, errors: [] });
+        const rows = await s.events.queryLabelled({ model: 'm', version: 2, limit: 10 });
+        expect(rows.map(({ id: _id, ...r }) => r)).toEqual([
+          { requestId: 'r1', row: 2, ts: BASE_TS, outputs: { probability: [0.2] }, inputs: { input: [2, 20] }, label: 'busy', labelTs: BASE_TS + 1000, source: 'human', late: false },
+          { requestId: 'r1', row: 1, key: 'k1', ts: BASE_TS, outputs: { probability: [0.1] }, inputs: { input: [1, 10] }, label: true, labelTs: NOW, source: 'system', late: false },
+        ]);
+        expect(await s.events.queryLabelled({ model: 'm', version: 3, limit: 10 })).toEqual([]);
+      });
+
+      it('keeps the later label of a row and counts every duplicate; a label by key and one by request id of one row fold into one', async () => {
+        await s.events.appendPredictions([threeRows('r1', { keys: ['k0', 'k1', 'k2'] })]);
+        await s.events.appendLabels([{ requestId: 'r1', value: 1, ts: BASE_TS + 20 }], NOW);
+        const again = await s.events.appendLabels(
+          [
+            { requestId: 'r1', row: 0, value: 2, ts: BASE_TS + 10 },
+            { key: 'k0', value: 3, ts: BASE_TS + 30 },
+          ],
+          NOW,
+        );
+        expect(again).toMatchObject({ accepted: 2, duplicates: 2, invalid: 0 });
+        expect(await joined()).toEqual([{ requestId: 'r1', row: 0, key: 'k0', label: 3 }]);
+        expect(await s.events.labelStats()).toMatchObject({ total: 1, matched: 1, duplicates: 2 });
+      });
+
+      it('stores a label that arrives before its prediction, counts it unmatched, and joins it once the prediction is logged', async () => {
+        const res = await s.events.appendLabels(
+          [
+            { key: 'early-key', value: 0 },
+            { requestId: 'early-id', row: 1, value: 1 },
+          ],
+          NOW,
+        );
+        expect(res).toMatchObject({ accepted: 2, unmatched: 2, invalid: 0 });
+        expect(await s.events.labelStats()).toMatchObject({ total: 2, matched: 0, unmatched: 2 });
+        expect(await joined()).toEqual([]);
+        await s.events.appendPredictions([threeRows('early-id'), threeRows('other', { keys: ['a', 'early-key', 'b'] })]);
+        expect(await joined()).toEqual([
+          { requestId: 'other', row: 1, key: 'early-key', label: 0 },
+          { requestId: 'early-id', row: 1, key: undefined, label: 1 },
+        ]);
+        expect(await s.events.labelStats({ model: 'm', version: 2 })).toMatchObject({ total: 2, matched: 2, unmatched: 0 });
+      });
+
+      it('counts labels later than lateAfterMs after their prediction as late (default 7 days)', async () => {
+        await s.events.appendPredictions([threeRows('old')]);
+        const at = (d: number) => BASE_TS + d * DAY;
+        const res = await s.events.appendLabels(
+          [
+            { requestId: 'old', row: 0, value: 1, ts: at(6) },
+            { requestId: 'old', row: 1, value: 1, ts: at(8) },
+          ],
+          at(9),
+        );
+        expect(res).toMatchObject({ accepted: 2, late: 1 });
+        expect(await s.events.appendLabels([{ requestId: 'old', row: 2, value: 1, ts: at(8) }], at(9), { lateAfterMs: 10 * DAY })).toMatchObject({ late: 0 });
+        expect((await s.events.queryLabelled({ model: 'm', version: 2, limit: 10 })).map((r) => r.late)).toEqual([false, true, false]);
+        expect(await s.events.labelStats()).toMatchObject({ total: 3, late: 1 });
+      });
+
+      it('reports each invalid label with its index and stores none of them', async () => {
+        await s.events.appendPredictions([threeRows('r1')]);
+        const bad = [
+          { value: 1 },
+          { requestId: 'r1', key: 'k', value: 1 },
+          { requestId: 'r1', row: 3, value: 1 },
+          { requestId: 'r1', row: -1, value: 1 },
+          { requestId: 'r1', value: Number.NaN },
+          { requestId: 'r1', value: { a: 1 } },
+          { requestId: 'r1' },
+          { requestId: 'r1', value: 1, source: 'robot' },
+          { requestId: 'r1', value: 1, ts: 'yesterday' },
+          { key: '', value: 1 },
+          'not a label',
+        ] as unknown as LabelInput[];
+        const res = await s.events.appendLabels([{ requestId: 'r1', value: 0 }, ...bad], NOW);
+        expect(res.accepted).toBe(1);
+        expect(res.invalid).toBe(bad.length);
+        expect(res.errors.map((e) => e.index)).toEqual(bad.map((_, i) => i + 1));
+        expect(res.errors[2]!.error).toMatch(/row 3 is out of range: request r1 has 3 rows/);
+        expect(await s.events.labelStats()).toMatchObject({ total: 1 });
+      });
+
+      it('keeps a caller key with its first prediction and counts the collision', async () => {
+        await s.events.appendPredictions([threeRows('first', { keys: ['x', 'y', 'z'] }), threeRows('second', { keys: ['z', 'u', 'v'] })]);
+        await s.events.appendLabels([{ key: 'z', value: 5 }], NOW);
+        expect(await joined()).toEqual([{ requestId: 'first', row: 2, key: 'z', label: 5 }]);
+        expect((await s.events.labelStats()).duplicateKeys).toBe(1);
+        expect((await s.events.labelStats({ model: 'm', version: 2 })).duplicateKeys).toBe(1);
+        expect((await s.events.labelStats({ model: 'other' })).duplicateKeys).toBe(0);
+      });
+
+      it('pages joined rows by afterId and filters them by prediction time', async () => {
+        await s.events.appendPredictions([threeRows('a'), threeRows('b', { ts: BASE_TS + 500 })]);
+        await s.events.appendLabels(
+          ['a', 'b'].flatMap((requestId) => [0, 1, 2].map((row) => ({ requestId, row, value: row }))),
+          NOW,
+        );
+        const first = await s.events.queryLabelled({ model: 'm', version: 2, limit: 4 });
+        const rest = await s.events.queryLabelled({ model: 'm', version: 2, limit: 4, afterId: first.at(-1)!.id });
+        expect([...first, ...rest].map((r) => `${r.requestId}/${r.row}`)).toEqual(['a/0', 'a/1', 'a/2', 'b/0', 'b/1', 'b/2']);
+        const late = await s.events.queryLabelled({ model: 'm', version: 2, limit: 10, since: BASE_TS + 1, until: BASE_TS + 501 });
+        expect(late.map((r) => r.requestId)).toEqual(['b', 'b', 'b']);
       });
     });
 

@@ -80,11 +80,7 @@ export class ProfileBuilder {
       const values = columns[i]!;
       if (values instanceof Float64Array) {
         if (specs[i]!.kind === 'numeric') this.countNumbers(i, values, start, end);
-        else
-          for (let r = start; r < end; r++) {
-            const v = values[r]!;
-            this.count(i, Number.isNaN(v) ? null : v);
-          }
+        else this.countCodes(i, values, start, end);
       } else for (let r = start; r < end; r++) this.count(i, values[r]);
     }
     this.rows += end - start;
@@ -171,6 +167,51 @@ export class ProfileBuilder {
     col.outOfRange += outOfRange;
     if (min !== Infinity) col.min = min;
     if (max !== -Infinity) col.max = max;
+  }
+
+  /**
+   * `count` over rows [start, end) of a categorical Float64Array column (NaN = missing): tallies each
+   * distinct value, then files each tally once under its category key. Exact, because where a new
+   * category's occurrences end up (its own count or `otherNew`) depends only on its hash and the final
+   * heap bound, not on the order of rows; distinct values are filed in first-seen order, so the
+   * profile's key order is the row-by-row one too.
+   */
+  private countCodes(i: number, values: Float64Array, start: number, end: number): void {
+    const col = this.columns[i]!;
+    let min = col.min ?? Infinity;
+    let max = col.max ?? -Infinity;
+    let missing = 0;
+    let nonFinite = 0;
+    const tally = new Map<number, number>();
+    for (let r = start; r < end; r++) {
+      const v = values[r]!;
+      if (v !== v) {
+        missing++;
+        continue;
+      }
+      if (v === Infinity || v === -Infinity) {
+        nonFinite++;
+        continue;
+      }
+      if (v < min) min = v;
+      if (v > max) max = v;
+      // Map keys compare by SameValueZero, so −0 tallies with 0: both have the key "0".
+      tally.set(v, (tally.get(v) ?? 0) + 1);
+    }
+    col.count += end - start;
+    col.missing += missing;
+    col.nonFinite += nonFinite;
+    if (min !== Infinity) col.min = min;
+    if (max !== -Infinity) col.max = max;
+    const cats = col.categories!;
+    for (const [v, n] of tally) {
+      const k = categoryKey(v);
+      if (cats[k] !== undefined) cats[k] += n;
+      else {
+        col.outOfRange += n;
+        this.countNew(i, col, k, n);
+      }
+    }
   }
 
   /** New categories: the `maxNewCategories` with the smallest hash keep their own count (mergeable exactly). */

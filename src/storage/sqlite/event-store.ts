@@ -1,5 +1,14 @@
+import { DEFAULT_LATE_AFTER_MS, checkLabel, type CheckedLabel } from '../label-input.ts';
 import type {
   EventStore,
+  LabelIngestOptions,
+  LabelIngestResult,
+  LabelInput,
+  LabelledQuery,
+  LabelledRow,
+  LabelSource,
+  LabelStats,
+  LabelValue,
   MonitorResultRecord,
   PredictionEvent,
   PredictionQuery,
@@ -48,6 +57,51 @@ const migrations: Migration[] = [
        report TEXT NOT NULL,
        created_at INTEGER NOT NULL,
        PRIMARY KEY (model, version, window_start, window_end))`,
+  ],
+  // Delayed labels. A label names its row by request id + row, or by a caller key (prediction_keys maps keys to
+  // rows). Unmatched labels (prediction not logged yet) keep request_id or key only and are joined later; the
+  // joined prediction's model, version, seq and time are copied onto the label for reads and stats.
+  [
+    `ALTER TABLE predictions ADD COLUMN keys TEXT`,
+    `CREATE TABLE prediction_keys (
+       key TEXT PRIMARY KEY,
+       request_id TEXT NOT NULL,
+       row INTEGER NOT NULL,
+       model TEXT NOT NULL,
+       version INTEGER NOT NULL,
+       ts INTEGER NOT NULL,
+       seq INTEGER NOT NULL)`,
+    `CREATE INDEX prediction_keys_seq ON prediction_keys(seq)`,
+    `CREATE TABLE key_collisions (
+       model TEXT NOT NULL,
+       version INTEGER NOT NULL,
+       n INTEGER NOT NULL,
+       PRIMARY KEY (model, version))`,
+    `CREATE TABLE labels (
+       id INTEGER PRIMARY KEY,
+       request_id TEXT,
+       row INTEGER,
+       key TEXT,
+       value TEXT NOT NULL,
+       label_ts INTEGER NOT NULL,
+       received_ts INTEGER NOT NULL,
+       source TEXT NOT NULL,
+       matched INTEGER NOT NULL,
+       late INTEGER NOT NULL,
+       late_after_ms INTEGER NOT NULL,
+       duplicates INTEGER NOT NULL DEFAULT 0,
+       model TEXT,
+       version INTEGER,
+       pred_seq INTEGER,
+       pred_ts INTEGER)`,
+    // One label per prediction row and per key: a second one is a duplicate folded into the first.
+    `CREATE UNIQUE INDEX labels_target ON labels(request_id, row) WHERE request_id IS NOT NULL`,
+    `CREATE UNIQUE INDEX labels_key ON labels(key) WHERE key IS NOT NULL`,
+    `CREATE INDEX labels_unmatched ON labels(id) WHERE matched = 0`,
+    `CREATE INDEX labels_joined ON labels(model, version, id)`,
+    // Covers labelStats: counting never reads the label rows themselves.
+    `CREATE INDEX labels_stats ON labels(model, version, source, matched, late, duplicates)`,
+    `CREATE TABLE label_state (name TEXT PRIMARY KEY, value INTEGER NOT NULL)`,
   ],
 ];
 
@@ -99,6 +153,7 @@ interface Row {
   inputs: string;
   outputs: string;
   error: string | null;
+  keys: string | null;
 }
 
 function whereClause(q: Omit<PredictionQuery, 'limit'>): { sql: string; args: unknown[] } {
@@ -169,26 +224,386 @@ function encodeValue(value: unknown): string {
 }
 
 function rowOf(e: PredictionEvent): unknown[] {
-  return [e.requestId, e.ts, e.model, e.version, e.status, e.latencyMs, encodeValue(e.inputs), encodeValue(e.outputs), e.error ?? null];
+  return [
+    e.requestId,
+    e.ts,
+    e.model,
+    e.version,
+    e.status,
+    e.latencyMs,
+    encodeValue(e.inputs),
+    encodeValue(e.outputs),
+    e.error ?? null,
+    e.keys === undefined ? null : JSON.stringify(e.keys),
+  ];
 }
+
+interface LabelRecordRow {
+  id: number;
+  request_id: string | null;
+  row: number | null;
+  key: string | null;
+  value: string;
+  label_ts: number;
+  received_ts: number;
+  source: LabelSource;
+  matched: number;
+  late: number;
+  late_after_ms: number;
+  duplicates: number;
+  model: string | null;
+  version: number | null;
+  pred_seq: number | null;
+  pred_ts: number | null;
+}
+
+/** The logged prediction row a label joins to. */
+interface LabelTarget {
+  requestId: string;
+  row: number;
+  seq: number;
+  ts: number;
+  model: string;
+  version: number;
+  /** Rows of the request, when its logged inputs say (unknown for hand-written events). */
+  rows: number | null;
+}
+
+/** The values of one row from a logged list of tensors (`dims` or `shape` first dimension = rows). */
+function tensorRow(tensors: unknown, row: number): Record<string, unknown[]> | null {
+  if (!Array.isArray(tensors)) return null;
+  const out: Record<string, unknown[]> = {};
+  for (const t of tensors as Partial<TensorLike>[]) {
+    if (t === null || typeof t !== 'object' || typeof t.name !== 'string' || !Array.isArray(t.data)) continue;
+    const rows = (t.dims ?? t.shape)?.[0];
+    if (typeof rows !== 'number' || rows <= 0 || row >= rows) continue;
+    const width = t.data.length / rows;
+    out[t.name] = t.data.slice(row * width, (row + 1) * width);
+  }
+  return out;
+}
+
+const isLate = (labelTs: number, predTs: number, lateAfterMs: number) => labelTs - predTs > lateAfterMs;
 
 /** EventStore on an embedded SQLite file; appends run as one transaction per batch. */
 export class SqliteEventStore implements EventStore {
   private readonly db: SqliteDb;
   private readonly insert;
 
+  private readonly insertKey;
+  private labelSql: ReturnType<SqliteEventStore['prepareLabelSql']> | undefined;
+
   constructor(file: string) {
     this.db = openSqlite(file, migrations);
     this.insert = this.db.prepare(
-      `INSERT INTO predictions (request_id, ts, model, version, status, latency_ms, inputs, outputs, error)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO predictions (request_id, ts, model, version, status, latency_ms, inputs, outputs, error, keys)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    this.insertKey = this.db.prepare(
+      `INSERT OR IGNORE INTO prediction_keys (key, request_id, row, model, version, ts, seq) VALUES (?, ?, ?, ?, ?, ?, ?)`,
     );
   }
 
   async appendPredictions(events: readonly PredictionEvent[]): Promise<void> {
     this.db.transaction(() => {
-      for (const e of events) this.insert.run(rowOf(e));
+      let collisions: Map<string, { model: string; version: number; n: number }> | undefined;
+      for (const e of events) {
+        const { lastInsertRowid } = this.insert.run(rowOf(e));
+        // Keys of failed requests name no prediction a label could join.
+        if (e.keys === undefined || e.status !== 'ok') continue;
+        for (let r = 0; r < e.keys.length; r++) {
+          // A key already taken stays with its first prediction; the collision is counted, not silent.
+          if (this.insertKey.run(e.keys[r], e.requestId, r, e.model, e.version, e.ts, lastInsertRowid).changes > 0) continue;
+          collisions ??= new Map();
+          const k = `${e.model}\u0000${e.version}`;
+          const c = collisions.get(k) ?? { model: e.model, version: e.version, n: 0 };
+          c.n++;
+          collisions.set(k, c);
+        }
+      }
+      if (collisions) {
+        const bump = this.db.prepare(
+          `INSERT INTO key_collisions (model, version, n) VALUES (?, ?, ?) ON CONFLICT (model, version) DO UPDATE SET n = n + excluded.n`,
+        );
+        for (const c of collisions.values()) bump.run(c.model, c.version, c.n);
+      }
     })();
+  }
+
+  private prepareLabelSql() {
+    const db = this.db;
+    return {
+      findRequest: db.prepare(
+        // The first successful prediction with the id (a caller may reuse an x-request-id); its rows from the
+        // decoded inputs the log keeps.
+        `SELECT seq, ts, model, version, COALESCE(json_extract(inputs, '$[0].dims[0]'), json_extract(inputs, '$[0].shape[0]')) AS rows
+         FROM predictions WHERE request_id = ? AND status = 'ok' ORDER BY seq LIMIT 1`,
+      ),
+      findKey: db.prepare(`SELECT request_id, row, model, version, ts, seq FROM prediction_keys WHERE key = ?`),
+      byId: db.prepare(`SELECT * FROM labels WHERE id = ?`),
+      byKey: db.prepare(`SELECT * FROM labels WHERE key = ?`),
+      byTarget: db.prepare(`SELECT * FROM labels WHERE request_id = ? AND row = ?`),
+      insert: db.prepare(
+        `INSERT INTO labels (request_id, row, key, value, label_ts, received_ts, source, matched, late, late_after_ms, duplicates, model, version, pred_seq, pred_ts)
+         VALUES (@request_id, @row, @key, @value, @label_ts, @received_ts, @source, @matched, @late, @late_after_ms, @duplicates, @model, @version, @pred_seq, @pred_ts)`,
+      ),
+      update: db.prepare(
+        `UPDATE labels SET request_id = @request_id, row = @row, key = @key, value = @value, label_ts = @label_ts, received_ts = @received_ts,
+           source = @source, matched = @matched, late = @late, late_after_ms = @late_after_ms, duplicates = @duplicates,
+           model = @model, version = @version, pred_seq = @pred_seq, pred_ts = @pred_ts
+         WHERE id = @id`,
+      ),
+      remove: db.prepare(`DELETE FROM labels WHERE id = ?`),
+      maxSeq: db.prepare(`SELECT COALESCE(MAX(seq), 0) AS seq FROM predictions`),
+      unmatchedCount: db.prepare(`SELECT COUNT(*) AS n FROM labels WHERE matched = 0`),
+      unmatchedIds: db.prepare(`SELECT id FROM labels WHERE matched = 0 ORDER BY id`),
+      // CROSS JOIN fixes the loop order: these walk the predictions logged since the watermark.
+      unmatchedByRequestSince: db.prepare(
+        `SELECT DISTINCT l.id FROM predictions p CROSS JOIN labels l ON l.request_id = p.request_id
+         WHERE p.seq > ? AND p.status = 'ok' AND l.matched = 0 AND l.request_id IS NOT NULL`,
+      ),
+      unmatchedByKeySince: db.prepare(
+        `SELECT l.id FROM prediction_keys k CROSS JOIN labels l ON l.key = k.key WHERE k.seq > ? AND l.matched = 0 AND l.key IS NOT NULL`,
+      ),
+      getState: db.prepare(`SELECT value FROM label_state WHERE name = ?`),
+      setState: db.prepare(`INSERT INTO label_state (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value`),
+    };
+  }
+
+  private labels() {
+    this.labelSql ??= this.prepareLabelSql();
+    return this.labelSql;
+  }
+
+  private requestTarget(requestId: string, row: number): LabelTarget | undefined {
+    const p = this.labels().findRequest.get(requestId) as { seq: number; ts: number; model: string; version: number; rows: unknown } | undefined;
+    if (!p) return undefined;
+    const rows = typeof p.rows === 'number' && Number.isInteger(p.rows) ? p.rows : null;
+    return { requestId, row, seq: p.seq, ts: p.ts, model: p.model, version: p.version, rows };
+  }
+
+  private keyTarget(key: string): LabelTarget | undefined {
+    const k = this.labels().findKey.get(key) as { request_id: string; row: number; model: string; version: number; ts: number; seq: number } | undefined;
+    return k && { requestId: k.request_id, row: k.row, seq: k.seq, ts: k.ts, model: k.model, version: k.version, rows: null };
+  }
+
+  /** The row's columns once joined to `t`, lateness computed for the row's (winning) label time. */
+  private static joined(r: LabelRecordRow, t: LabelTarget): LabelRecordRow {
+    return {
+      ...r,
+      request_id: t.requestId,
+      row: t.row,
+      matched: 1,
+      late: isLate(r.label_ts, t.ts, r.late_after_ms) ? 1 : 0,
+      model: t.model,
+      version: t.version,
+      pred_seq: t.seq,
+      pred_ts: t.ts,
+    };
+  }
+
+  /**
+   * Folds `incoming` into `kept` (two labels of one row): the later label time wins, ties go to the one
+   * received later; duplicates add up.
+   */
+  private static fold(kept: LabelRecordRow, incoming: Omit<LabelRecordRow, 'id'>): LabelRecordRow {
+    const newer = incoming.label_ts > kept.label_ts || (incoming.label_ts === kept.label_ts && incoming.received_ts >= kept.received_ts);
+    const winner = newer ? incoming : kept;
+    return {
+      ...kept,
+      key: kept.key ?? incoming.key,
+      value: winner.value,
+      label_ts: winner.label_ts,
+      received_ts: winner.received_ts,
+      source: winner.source,
+      late_after_ms: winner.late_after_ms,
+      duplicates: kept.duplicates + incoming.duplicates + 1,
+    };
+  }
+
+  /**
+   * Joins labels stored before their prediction was logged. Costs min(waiting labels, predictions logged since
+   * the last pass) index probes: a watermark (the highest prediction seq already considered) is kept in the
+   * database, and labels are checked against everything logged up to their insert. Runs inside a write transaction.
+   */
+  private rejoin(): void {
+    const s = this.labels();
+    const maxSeq = (s.maxSeq.get() as { seq: number }).seq;
+    const watermark = (s.getState.get('rejoin_seq') as { value: number } | undefined)?.value ?? 0;
+    if (maxSeq <= watermark) return;
+    const waiting = (s.unmatchedCount.get() as { n: number }).n;
+    if (waiting > 0) {
+      const ids: number[] =
+        waiting <= maxSeq - watermark
+          ? (s.unmatchedIds.all() as { id: number }[]).map((r) => r.id)
+          : [
+              ...new Set([
+                ...(s.unmatchedByRequestSince.all(watermark) as { id: number }[]).map((r) => r.id),
+                ...(s.unmatchedByKeySince.all(watermark) as { id: number }[]).map((r) => r.id),
+              ]),
+            ];
+      for (const id of ids) {
+        // Re-read: an earlier label in this pass may have merged this one away.
+        const label = s.byId.get(id) as LabelRecordRow | undefined;
+        if (label && label.matched === 0) this.attach(label);
+      }
+    }
+    s.setState.run('rejoin_seq', maxSeq);
+  }
+
+  /** Joins one waiting label when its prediction is logged now; merges it into the row's label if there is one. */
+  private attach(label: LabelRecordRow): void {
+    const s = this.labels();
+    if (label.key !== null && label.request_id === null) {
+      const t = this.keyTarget(label.key);
+      if (!t) return;
+      const other = s.byTarget.get(t.requestId, t.row) as LabelRecordRow | undefined;
+      if (!other) {
+        s.update.run(SqliteEventStore.joined(label, t));
+        return;
+      }
+      // The same row was labelled by request id as well: one label remains.
+      s.remove.run(label.id);
+      s.update.run(SqliteEventStore.joined(SqliteEventStore.fold(other, label), t));
+      return;
+    }
+    if (label.request_id === null) return;
+    const t = this.requestTarget(label.request_id, label.row ?? 0);
+    // A row beyond the request's rows never joins: it stays unmatched (and visible in the stats).
+    if (!t || (t.rows !== null && t.row >= t.rows)) return;
+    s.update.run(SqliteEventStore.joined(label, t));
+  }
+
+  async appendLabels(labels: readonly LabelInput[], now: number, opts: LabelIngestOptions = {}): Promise<LabelIngestResult> {
+    const lateAfterMs = opts.lateAfterMs ?? DEFAULT_LATE_AFTER_MS;
+    const result: LabelIngestResult = { accepted: 0, duplicates: 0, unmatched: 0, late: 0, invalid: 0, errors: [] };
+    const s = this.labels();
+    const ingest = (l: CheckedLabel): string | undefined => {
+      const t = l.key !== undefined ? this.keyTarget(l.key) : this.requestTarget(l.requestId!, l.row);
+      if (t && l.requestId !== undefined && t.rows !== null && l.row >= t.rows) {
+        return `row ${l.row} is out of range: request ${l.requestId} has ${t.rows} row${t.rows === 1 ? '' : 's'}`;
+      }
+      const incoming: Omit<LabelRecordRow, 'id'> = {
+        request_id: t?.requestId ?? l.requestId ?? null,
+        row: t?.row ?? (l.requestId !== undefined ? l.row : null),
+        key: l.key ?? null,
+        value: l.value,
+        label_ts: l.ts,
+        received_ts: now,
+        source: l.source,
+        matched: 0,
+        late: 0,
+        late_after_ms: lateAfterMs,
+        duplicates: 0,
+        model: null,
+        version: null,
+        pred_seq: null,
+        pred_ts: null,
+      };
+      const existing =
+        (l.key !== undefined ? (s.byKey.get(l.key) as LabelRecordRow | undefined) : undefined) ??
+        (incoming.request_id !== null ? (s.byTarget.get(incoming.request_id, incoming.row) as LabelRecordRow | undefined) : undefined);
+      result.accepted++;
+      if (existing) {
+        result.duplicates++;
+        const folded = SqliteEventStore.fold(existing, incoming);
+        s.update.run(t ? SqliteEventStore.joined(folded, t) : folded);
+      } else {
+        s.insert.run(t ? SqliteEventStore.joined({ ...incoming, id: 0 }, t) : incoming);
+      }
+      if (!t) result.unmatched++;
+      else if (isLate(l.ts, t.ts, lateAfterMs)) result.late++;
+      return undefined;
+    };
+    // IMMEDIATE: take the write lock first, so what the rejoin and the lookups read cannot change under them
+    // (the prediction writer is another connection). Committed before this resolves: a crash after the
+    // answer keeps every accepted label (WAL, synchronous = NORMAL).
+    this.db
+      .transaction(() => {
+        this.rejoin();
+        labels.forEach((raw, index) => {
+          const checked = checkLabel(raw, now);
+          const error = 'error' in checked ? checked.error : ingest(checked.label);
+          if (error !== undefined) {
+            result.invalid++;
+            result.errors.push({ index, error });
+          }
+        });
+      })
+      .immediate();
+    return result;
+  }
+
+  async queryLabelled(q: LabelledQuery): Promise<LabelledRow[]> {
+    this.db.transaction(() => this.rejoin()).immediate();
+    const parts = ['model = ?', 'version = ?', 'matched = 1'];
+    const args: unknown[] = [q.model, q.version];
+    if (q.since !== undefined) {
+      parts.push('pred_ts >= ?');
+      args.push(q.since);
+    }
+    if (q.until !== undefined) {
+      parts.push('pred_ts < ?');
+      args.push(q.until);
+    }
+    if (q.afterId !== undefined) {
+      parts.push('id > ?');
+      args.push(q.afterId);
+    }
+    const rows = this.db.prepare(`SELECT * FROM labels WHERE ${parts.join(' AND ')} ORDER BY id LIMIT ?`).all(...args, q.limit) as LabelRecordRow[];
+    // Each logged event is read and parsed once per page, however many of its rows are labelled.
+    const seqs = [...new Set(rows.map((r) => r.pred_seq!))];
+    const events = new Map<number, { inputs: unknown; outputs: unknown }>();
+    const read = this.db.prepare(`SELECT seq, inputs, outputs FROM predictions WHERE seq = ?`);
+    for (const seq of seqs) {
+      const e = read.get(seq) as { seq: number; inputs: string; outputs: string } | undefined;
+      if (e) events.set(seq, { inputs: JSON.parse(e.inputs), outputs: JSON.parse(e.outputs) });
+    }
+    return rows.map((r) => {
+      const e = events.get(r.pred_seq!);
+      return {
+        id: r.id,
+        requestId: r.request_id!,
+        row: r.row!,
+        ...(r.key === null ? {} : { key: r.key }),
+        ts: r.pred_ts!,
+        outputs: e ? tensorRow(e.outputs, r.row!) : null,
+        inputs: e ? tensorRow(e.inputs, r.row!) : null,
+        label: JSON.parse(r.value) as LabelValue,
+        labelTs: r.label_ts,
+        source: r.source,
+        late: r.late === 1,
+      };
+    });
+  }
+
+  async labelStats(q: { model?: string; version?: number } = {}): Promise<LabelStats> {
+    this.db.transaction(() => this.rejoin()).immediate();
+    const parts: string[] = [];
+    const args: unknown[] = [];
+    if (q.model !== undefined) {
+      parts.push('model = ?');
+      args.push(q.model);
+    }
+    if (q.version !== undefined) {
+      parts.push('version = ?');
+      args.push(q.version);
+    }
+    const where = parts.length ? `WHERE ${parts.join(' AND ')}` : '';
+    const groups = this.db
+      .prepare(`SELECT source, matched, late, COUNT(*) AS n, SUM(duplicates) AS d FROM labels ${where} GROUP BY source, matched, late`)
+      .all(...args) as { source: LabelSource; matched: number; late: number; n: number; d: number }[];
+    const stats: LabelStats = { total: 0, matched: 0, unmatched: 0, duplicates: 0, late: 0, bySource: { human: 0, system: 0, model: 0 }, duplicateKeys: 0 };
+    for (const g of groups) {
+      stats.total += g.n;
+      if (g.matched === 1) stats.matched += g.n;
+      else stats.unmatched += g.n;
+      if (g.late === 1) stats.late += g.n;
+      stats.duplicates += g.d;
+      stats.bySource[g.source] = (stats.bySource[g.source] ?? 0) + g.n;
+    }
+    stats.duplicateKeys = (this.db.prepare(`SELECT COALESCE(SUM(n), 0) AS n FROM key_collisions ${where}`).get(...args) as { n: number }).n;
+    return stats;
   }
 
   async appendProfiles(records: readonly WindowProfileRecord[]): Promise<void> {
@@ -260,6 +675,7 @@ export class SqliteEventStore implements EventStore {
       inputs: JSON.parse(r.inputs),
       outputs: JSON.parse(r.outputs),
       ...(r.error === null ? {} : { error: r.error }),
+      ...(r.keys === null ? {} : { keys: JSON.parse(r.keys) as string[] }),
     }));
   }
 

@@ -4,7 +4,13 @@ import type {
   MetadataStore,
   ModelRecord,
   ModelVersionRecord,
+  NewReviewItem,
   ReferenceRecord,
+  ReviewItemQuery,
+  ReviewItemRecord,
+  ReviewPolicyRecord,
+  ReviewQueueStats,
+  ReviewReason,
   Role,
 } from '../ports.ts';
 import { openSqlite, type Migration, type SqliteDb } from './database.ts';
@@ -60,6 +66,35 @@ export const metadataMigrations: Migration[] = [
        created_at INTEGER NOT NULL,
        PRIMARY KEY (model, version),
        FOREIGN KEY (model, version) REFERENCES model_versions(model, version) ON DELETE CASCADE)`,
+  ],
+  // Human review queue (lifecycle/review). Items keep no foreign key: a prediction logged just before its
+  // model was deleted must not fail the insert of the batch it arrives in.
+  [
+    `CREATE TABLE review_policies (
+       model TEXT PRIMARY KEY REFERENCES models(name) ON DELETE CASCADE,
+       confidence_threshold REAL,
+       output TEXT,
+       sample_rate REAL,
+       max_queue INTEGER NOT NULL,
+       updated_at INTEGER NOT NULL)`,
+    `CREATE TABLE review_items (
+       id INTEGER PRIMARY KEY AUTOINCREMENT,
+       model TEXT NOT NULL,
+       version INTEGER NOT NULL,
+       request_id TEXT NOT NULL,
+       row INTEGER NOT NULL,
+       inputs TEXT NOT NULL,
+       prediction TEXT NOT NULL,
+       reason TEXT NOT NULL CHECK (reason IN ('low_confidence', 'active_learning')),
+       confidence REAL NOT NULL,
+       created_at INTEGER NOT NULL,
+       claimed_by TEXT,
+       claimed_at INTEGER,
+       label TEXT,
+       labelled_at INTEGER,
+       labelled_by TEXT)`,
+    `CREATE INDEX review_items_model ON review_items(model, id)`,
+    `CREATE INDEX review_items_pending ON review_items(model, created_at) WHERE labelled_at IS NULL`,
   ],
 ];
 
@@ -131,6 +166,62 @@ const toKey = (r: KeyRow): ApiKeyRecord => ({
   createdAt: r.created_at,
   ...(r.revoked_at === null ? {} : { revokedAt: r.revoked_at }),
 });
+
+interface PolicyRow {
+  model: string;
+  confidence_threshold: number | null;
+  output: string | null;
+  sample_rate: number | null;
+  max_queue: number;
+  updated_at: number;
+}
+
+const toPolicy = (r: PolicyRow): ReviewPolicyRecord => ({
+  model: r.model,
+  ...(r.confidence_threshold === null ? {} : { confidenceThreshold: r.confidence_threshold }),
+  ...(r.output === null ? {} : { output: r.output }),
+  ...(r.sample_rate === null ? {} : { sampleRate: r.sample_rate }),
+  maxQueue: r.max_queue,
+  updatedAt: r.updated_at,
+});
+
+interface ReviewItemRow {
+  id: number;
+  model: string;
+  version: number;
+  request_id: string;
+  row: number;
+  inputs: string;
+  prediction: string;
+  reason: ReviewReason;
+  confidence: number;
+  created_at: number;
+  claimed_by: string | null;
+  claimed_at: number | null;
+  label: string | null;
+  labelled_at: number | null;
+  labelled_by: string | null;
+}
+
+const toReviewItem = (r: ReviewItemRow): ReviewItemRecord => ({
+  id: r.id,
+  model: r.model,
+  version: r.version,
+  requestId: r.request_id,
+  row: r.row,
+  inputs: JSON.parse(r.inputs),
+  prediction: JSON.parse(r.prediction),
+  reason: r.reason,
+  confidence: r.confidence,
+  createdAt: r.created_at,
+  ...(r.claimed_by === null ? {} : { claimedBy: r.claimed_by }),
+  ...(r.claimed_at === null ? {} : { claimedAt: r.claimed_at }),
+  ...(r.labelled_at === null ? {} : { label: JSON.parse(r.label ?? 'null'), labelledAt: r.labelled_at }),
+  ...(r.labelled_by === null ? {} : { labelledBy: r.labelled_by }),
+});
+
+/** A claim the caller may take over: none, their own, or one older than the expiry (all as SQL on the row). */
+const CLAIMABLE = 'labelled_at IS NULL AND (claimed_by IS NULL OR claimed_by = @reviewer OR claimed_at < @expiredBefore)';
 
 /** MetadataStore on an embedded SQLite file. Calls are synchronous underneath; all are control-plane. */
 export class SqliteMetadataStore implements MetadataStore {
@@ -275,5 +366,91 @@ export class SqliteMetadataStore implements MetadataStore {
 
   async close(): Promise<void> {
     if (this.db.open) this.db.close();
+  }
+
+  async saveReviewPolicy(p: ReviewPolicyRecord): Promise<void> {
+    this.db
+      .prepare(
+        `INSERT INTO review_policies (model, confidence_threshold, output, sample_rate, max_queue, updated_at) VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT (model) DO UPDATE SET confidence_threshold = excluded.confidence_threshold, output = excluded.output,
+           sample_rate = excluded.sample_rate, max_queue = excluded.max_queue, updated_at = excluded.updated_at`,
+      )
+      .run(p.model, p.confidenceThreshold ?? null, p.output ?? null, p.sampleRate ?? null, p.maxQueue, p.updatedAt);
+  }
+
+  async getReviewPolicy(model: string): Promise<ReviewPolicyRecord | undefined> {
+    const r = this.db.prepare('SELECT * FROM review_policies WHERE model = ?').get(model) as PolicyRow | undefined;
+    return r && toPolicy(r);
+  }
+
+  async listReviewPolicies(): Promise<ReviewPolicyRecord[]> {
+    return (this.db.prepare('SELECT * FROM review_policies ORDER BY model').all() as PolicyRow[]).map(toPolicy);
+  }
+
+  async deleteReviewPolicy(model: string): Promise<boolean> {
+    return this.db.prepare('DELETE FROM review_policies WHERE model = ?').run(model).changes > 0;
+  }
+
+  async enqueueReviewItems(model: string, items: readonly NewReviewItem[], maxPending: number): Promise<number> {
+    if (items.length === 0) return 0;
+    return this.db.transaction(() => {
+      const { n } = this.db.prepare('SELECT COUNT(*) AS n FROM review_items WHERE model = ? AND labelled_at IS NULL').get(model) as { n: number };
+      const room = Math.max(0, Math.min(items.length, maxPending - n));
+      const insert = this.db.prepare(
+        `INSERT INTO review_items (model, version, request_id, row, inputs, prediction, reason, confidence, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      );
+      for (let i = 0; i < room; i++) {
+        const it = items[i]!;
+        insert.run(model, it.version, it.requestId, it.row, JSON.stringify(it.inputs ?? null), JSON.stringify(it.prediction ?? null), it.reason, it.confidence, it.createdAt);
+      }
+      return room;
+    }).immediate();
+  }
+
+  async getReviewItem(id: number): Promise<ReviewItemRecord | undefined> {
+    const r = this.db.prepare('SELECT * FROM review_items WHERE id = ?').get(id) as ReviewItemRow | undefined;
+    return r && toReviewItem(r);
+  }
+
+  async listReviewItems(q: ReviewItemQuery): Promise<ReviewItemRecord[]> {
+    const where: string[] = [];
+    const params: Record<string, unknown> = { limit: q.limit, expiredBefore: q.claimExpiredBefore ?? -1 };
+    if (q.model !== undefined) {
+      where.push('model = @model');
+      params.model = q.model;
+    }
+    if (q.status === 'open') where.push('labelled_at IS NULL AND (claimed_by IS NULL OR claimed_at < @expiredBefore)');
+    else if (q.status === 'claimed') where.push('labelled_at IS NULL AND claimed_by IS NOT NULL AND claimed_at >= @expiredBefore');
+    else if (q.status === 'labelled') where.push('labelled_at IS NOT NULL');
+    if (q.afterId !== undefined) {
+      where.push('id > @afterId');
+      params.afterId = q.afterId;
+    }
+    const sql = `SELECT * FROM review_items ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id LIMIT @limit`;
+    return (this.db.prepare(sql).all(params) as ReviewItemRow[]).map(toReviewItem);
+  }
+
+  async claimReviewItem(id: number, reviewer: string, now: number, claimExpiredBefore: number): Promise<ReviewItemRecord | undefined> {
+    const r = this.db
+      .prepare(`UPDATE review_items SET claimed_by = @reviewer, claimed_at = @now WHERE id = @id AND ${CLAIMABLE} RETURNING *`)
+      .get({ id, reviewer, now, expiredBefore: claimExpiredBefore }) as ReviewItemRow | undefined;
+    return r && toReviewItem(r);
+  }
+
+  async labelReviewItem(id: number, label: unknown, reviewer: string, now: number, claimExpiredBefore: number): Promise<ReviewItemRecord | undefined> {
+    const r = this.db
+      .prepare(
+        `UPDATE review_items SET label = @label, labelled_at = @now, labelled_by = @reviewer WHERE id = @id AND ${CLAIMABLE} RETURNING *`,
+      )
+      .get({ id, label: JSON.stringify(label ?? null), reviewer, now, expiredBefore: claimExpiredBefore }) as ReviewItemRow | undefined;
+    return r && toReviewItem(r);
+  }
+
+  async reviewQueueStats(): Promise<ReviewQueueStats[]> {
+    const rows = this.db
+      .prepare('SELECT model, COUNT(*) AS pending, MIN(created_at) AS oldest FROM review_items WHERE labelled_at IS NULL GROUP BY model ORDER BY model')
+      .all() as { model: string; pending: number; oldest: number }[];
+    return rows.map((r) => ({ model: r.model, pending: r.pending, oldestCreatedAt: r.oldest }));
   }
 }

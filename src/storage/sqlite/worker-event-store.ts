@@ -1,6 +1,12 @@
 import { Worker } from 'node:worker_threads';
 import type {
   EventStore,
+  LabelIngestOptions,
+  LabelIngestResult,
+  LabelInput,
+  LabelledQuery,
+  LabelledRow,
+  LabelStats,
   MonitorResultRecord,
   PredictionEvent,
   PredictionQuery,
@@ -102,6 +108,20 @@ export class SqliteWorkerEventStore implements EventStore {
 
   countPredictions(q: Omit<PredictionQuery, 'limit' | 'afterSeq'>): Promise<number> {
     return this.reader.countPredictions(q);
+  }
+
+  // Labels are written on this thread's connection, synchronously, so the API answers only once they are
+  // committed; a label batch is a few thousand small rows, not the prediction stream.
+  appendLabels(labels: readonly LabelInput[], now: number, opts?: LabelIngestOptions): Promise<LabelIngestResult> {
+    return this.reader.appendLabels(labels, now, opts);
+  }
+
+  queryLabelled(q: LabelledQuery): Promise<LabelledRow[]> {
+    return this.reader.queryLabelled(q);
+  }
+
+  labelStats(q?: { model?: string; version?: number }): Promise<LabelStats> {
+    return this.reader.labelStats(q);
   }
 
   /** Waits for pending writes, closes the worker's connection, then the reader. */
