@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { errorCatalogue } from '../../src/errors.ts';
 import { sharedDir, startTestServer, type TestServer } from '../helpers/server.ts';
+import { mulberry32 as prng } from '../../src/random.ts';
 
 const SEED = 0x5eed_2024;
 const STORM_SIZE = 1_500;
@@ -26,17 +27,6 @@ const logregBytes = readFileSync(path.join(sharedDir, 'models', 'bike_busy_logre
 const expected = JSON.parse(readFileSync(path.join(sharedDir, 'models', 'bike_gbr.expected.json'), 'utf8')) as Expected;
 const FEATURES = expected.features;
 
-/** mulberry32: a tiny seeded PRNG, so a failing storm can be replayed exactly. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** One malformed request and what its answer must say. */
 interface Case {

@@ -9,18 +9,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ActiveLearningSampler, CLAIM_TTL_MS, DIVERSITY_RADIUS, ReviewService, hashUnit, parseReviewPolicy, type ReviewItem } from '../../src/lifecycle/index.ts';
 import type { Registry } from '../../src/registry/index.ts';
 import { SqliteMetadataStore, type EventStore, type PredictionEvent } from '../../src/storage/index.ts';
+import { mulberry32 as rng } from '../../src/random.ts';
 
-/** A deterministic PRNG for synthetic rows (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const uncertainty = (p: number) => 1 - Math.abs(2 * p - 1);
 

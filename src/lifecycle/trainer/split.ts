@@ -1,3 +1,7 @@
+import { mulberry32 } from '../../random.ts';
+
+export { mulberry32 } from '../../random.ts';
+
 /** Row indices for training and for holdout metrics, each in ascending order. */
 export interface Split {
   train: number[];
@@ -21,13 +25,3 @@ export function holdoutSplit(n: number, fraction: number, seed: number): Split {
   return { holdout: order.slice(0, cut).sort(ascending), train: order.slice(cut).sort(ascending) };
 }
 
-/** mulberry32 by Tommy Ettinger: 32-bit state, uniform doubles in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}

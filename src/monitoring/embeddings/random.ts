@@ -4,18 +4,9 @@
  * Node versions and replicas. Not for cryptography.
  */
 
-/** mulberry32 by Tommy Ettinger: 32-bit state, uniform doubles in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Shuffles `values` in place with Fisher–Yates driven by `random`. */
+export { mulberry32 } from '../../random.ts';
 export function shuffleInPlace<T extends { length: number; [i: number]: number }>(values: T, random: () => number): T {
   for (let i = values.length - 1; i > 0; i--) {
     const j = Math.floor(random() * (i + 1));

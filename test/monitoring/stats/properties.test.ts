@@ -17,18 +17,8 @@ import {
   wassersteinFromWeights,
   wassersteinNormed,
 } from '../../../src/monitoring/drift/stats/index.ts';
+import { mulberry32 as rng } from '../../../src/random.ts';
 
-/** mulberry32: a small seeded PRNG. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function normals(r: () => number, n: number, mean = 0, sd = 1, decimals?: number): Float64Array {
   const out = new Float64Array(n);
