@@ -1,13 +1,13 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { WardenError } from '../errors.ts';
-import type { ReviewService } from '../lifecycle/index.ts';
+import type { GameDayService, ReviewService } from '../lifecycle/index.ts';
 import type { MonitoringService } from '../monitoring/index.ts';
 import type { Registry } from '../registry/index.ts';
 import type { KeyRing } from '../security/index.ts';
 import { requestIdFrom, type InferenceService, type ModelTable } from '../serving/index.ts';
 import type { Stores } from '../storage/index.ts';
-import type { PredictionLog, WardenMetrics } from '../telemetry/index.ts';
+import type { PredictionLog, Tracing, WardenMetrics } from '../telemetry/index.ts';
 import type { WardenConfig } from '../config.ts';
 import { makeGuard } from './auth.ts';
 import { errorHandler } from './errors.ts';
@@ -18,6 +18,7 @@ import { registerKeyRoutes } from './admin/keys.ts';
 import { registerMonitoringRoutes } from './admin/monitoring.ts';
 import { registerLabelRoutes } from './admin/labels.ts';
 import { registerReviewRoutes } from './admin/review.ts';
+import { registerGameDayRoutes } from './admin/gamedays.ts';
 
 export interface HttpDeps {
   config: WardenConfig;
@@ -31,7 +32,10 @@ export interface HttpDeps {
   log?: PredictionLog;
   monitoring?: MonitoringService;
   review?: ReviewService;
+  gamedays?: GameDayService;
   serverVersion: string;
+  /** Present when tracing is on (config.tracing.enabled). */
+  tracing?: Tracing;
 }
 
 /** Largest model file `POST /api/v1/models/{name}/versions` accepts. */
@@ -64,14 +68,24 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
     done();
   });
 
-  // `curl -d` sends form encoding by default; treat such bodies as the JSON they almost always are.
-  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => {
+  // Plain JSON.parse: Fastify's default parser also scans every body for `__proto__`/`constructor` keys,
+  // which guards code that merges request objects into others. Warden only reads fields of request bodies
+  // (never Object.assign/spread them into shared objects), so the scan buys nothing on the hot path.
+  // `curl -d` sends form encoding by default; such bodies are treated as the JSON they almost always are.
+  const parseJson = (_req: unknown, body: string | Buffer, done: (err: Error | null, value?: unknown) => void) => {
+    if (body === '' || body.length === 0) {
+      done(new WardenError('WARDEN_BAD_REQUEST', 'request body is empty; send a JSON object'));
+      return;
+    }
     try {
       done(null, JSON.parse(body as string));
     } catch (e) {
       done(new WardenError('WARDEN_BAD_REQUEST', `request body is not valid JSON: ${(e as Error).message}`), undefined);
     }
-  });
+  };
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, parseJson);
+  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, parseJson);
   // Reference data uploads: CSV as text, Parquet as bytes (JSON goes through the default parser).
   app.addContentTypeParser('text/csv', { parseAs: 'buffer', bodyLimit: ARTIFACT_LIMIT_BYTES }, (_req, body, done) => done(null, body));
   app.addContentTypeParser(['application/vnd.apache.parquet', 'application/x-parquet'], { parseAs: 'buffer', bodyLimit: ARTIFACT_LIMIT_BYTES }, (_req, body, done) =>
@@ -81,6 +95,8 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
     done(null, body),
   );
 
+  // Declared up front so traced requests keep one object shape; untraced servers skip even this.
+  if (deps.tracing) app.decorateRequest('trace', undefined);
   app.setErrorHandler(errorHandler(bodyLimit));
   app.setNotFoundHandler((req, reply) => {
     void reply.status(404).send({ error: `no route ${req.method} ${req.url.slice(0, 200)}; see docs/api.md`, code: 'WARDEN_NOT_FOUND' });
@@ -93,6 +109,7 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
     guard,
     serverVersion: deps.serverVersion,
     maxInflight: config.server.maxInflight,
+    ...(deps.tracing ? { tracing: deps.tracing } : {}),
   });
   registerModelRoutes(app, { registry: deps.registry, table: deps.table, guard, artifactLimitBytes: ARTIFACT_LIMIT_BYTES });
   registerPredictionRoutes(app, { events: deps.stores.events, guard, ...(deps.log ? { log: deps.log } : {}) });
@@ -100,6 +117,7 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
   registerMonitoringRoutes(app, { guard, ...(deps.monitoring ? { monitoring: deps.monitoring } : {}), ...(deps.log ? { log: deps.log } : {}) });
   registerLabelRoutes(app, { events: deps.stores.events, registry: deps.registry, guard });
   if (deps.review) registerReviewRoutes(app, { review: deps.review, guard });
+  if (deps.gamedays) registerGameDayRoutes(app, { gamedays: deps.gamedays, guard });
 
   app.get('/metrics', async (_req, reply) => {
     deps.metrics.predictionLogQueueDepth.set(deps.log?.depth() ?? 0);
