@@ -7,16 +7,18 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { pino, type Logger } from 'pino';
+import { AlertingService } from './alerting/index.ts';
 import type { WardenConfig } from './config.ts';
 import { WardenError } from './errors.ts';
 import { buildHttpServer } from './http/index.ts';
-import { ReviewService } from './lifecycle/index.ts';
+import { GameDayService, ReviewService } from './lifecycle/index.ts';
 import { MonitoringService } from './monitoring/index.ts';
 import { Registry } from './registry/index.ts';
 import { KeyRing } from './security/index.ts';
-import { InferenceService, ModelTable } from './serving/index.ts';
+import { SloService } from './slo/index.ts';
+import { FaultInjector, InferenceService, ModelTable } from './serving/index.ts';
 import { openStores, type Stores } from './storage/index.ts';
-import { PredictionLog, createMetrics, type WardenMetrics } from './telemetry/index.ts';
+import { PredictionLog, Tracing, createMetrics, type WardenMetrics } from './telemetry/index.ts';
 
 export interface Warden {
   config: WardenConfig;
@@ -28,7 +30,15 @@ export interface Warden {
   log: PredictionLog | undefined;
   monitoring: MonitoringService | undefined;
   review: ReviewService;
+  /** Alert rules, state, silences, suppressions and notifiers; undefined when config.alerting.enabled is false. */
+  alerting: AlertingService | undefined;
+  /** SLO definitions, recorded SLIs, error budgets and burn-rate alerts; undefined when config.slo.enabled is false. */
+  slo: SloService | undefined;
+  /** Game days: bounded fault injection into live traffic (docs/gameday.md). */
+  gamedays: GameDayService;
   keys: KeyRing;
+  /** OpenTelemetry traces; undefined when config.tracing.enabled is false. */
+  tracing: Tracing | undefined;
   http: FastifyInstance;
   /** Loads models and starts background loops; does not listen. */
   start(): Promise<void>;
@@ -71,6 +81,15 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
   const logger = opts.logger ?? pino({ level: config.logLevel, base: { service: 'warden' } });
   const stores = opts.stores ?? openStores(path.resolve(config.storage.dataDir));
   const metrics = createMetrics();
+  const tracing = config.tracing.enabled
+    ? new Tracing({
+        config: config.tracing,
+        serviceVersion: WARDEN_VERSION,
+        instanceId: `${hostname()}:${process.pid}`,
+        logger,
+        promRegistry: metrics.registry,
+      })
+    : undefined;
   const registry = new Registry({ metadata: stores.metadata, artifacts: stores.artifacts });
   const table = new ModelTable({
     registry,
@@ -100,7 +119,16 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
     signatureOf: (model, version) => table.peek(model, version)?.record.signature,
   });
   if (log) log.onBatch((batch) => review.onEvents(batch));
-  const inference = new InferenceService({ table, metrics, maxBatchRows: config.serving.maxBatchRows, review, ...(log ? { log } : {}) });
+  const faults = new FaultInjector();
+  const inference = new InferenceService({ table, metrics, maxBatchRows: config.serving.maxBatchRows, review, faults, ...(log ? { log } : {}) });
+  const gamedays = new GameDayService({
+    faults,
+    logger,
+    signatureOf: async (model) => {
+      const version = table.resolveNumber(model, undefined);
+      return (table.peek(model, version) ?? (await table.load(model, version))).record.signature;
+    },
+  });
   const keys = new KeyRing(stores.metadata);
   const monitoring = config.monitoring.enabled
     ? new MonitoringService({
@@ -115,6 +143,38 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
       })
     : undefined;
   if (monitoring && log) log.onBatch((batch) => monitoring.onEvents(batch));
+  // Set once listening, so notifications link back to this server when alerting.externalUrl is not set.
+  let listenUrl: string | undefined;
+  const alerting = config.alerting.enabled
+    ? new AlertingService({ metadata: stores.metadata, promRegistry: metrics.registry, logger, config: config.alerting, externalUrl: () => listenUrl })
+    : undefined;
+  const slo = config.slo.enabled
+    ? new SloService({
+        events: stores.events,
+        logger,
+        file: path.resolve(config.slo.file ?? path.join(config.storage.dataDir, 'slo.yaml')),
+        timeScale: config.slo.timeScale,
+        retentionDays: config.slo.retentionDays,
+        tickMs: config.slo.tickMs,
+        ...(config.slo.costPerCpuHour !== undefined ? { costPerCpuHour: config.slo.costPerCpuHour } : {}),
+        ...(monitoring
+          ? {
+              // Window SLIs read every version's evaluated windows of the deployment.
+              windows: async (deployment: string, q: { since: number; until: number }) => {
+                const versions = await registry.listVersions(deployment).catch((e: unknown) => {
+                  if (e instanceof WardenError && e.code === 'WARDEN_MODEL_NOT_FOUND') return [];
+                  throw e;
+                });
+                const out = [];
+                for (const v of versions) out.push(...(await monitoring.results(deployment, v.version, q)));
+                return out;
+              },
+            }
+          : {}),
+      })
+    : undefined;
+  if (slo && log) log.onBatch((batch) => slo.onEvents(batch));
+  if (slo && alerting) alerting.addSource(slo.alertSource());
   const http = buildHttpServer({
     config,
     logger,
@@ -128,6 +188,10 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
     ...(log ? { log } : {}),
     ...(monitoring ? { monitoring } : {}),
     review,
+    gamedays,
+    ...(tracing ? { tracing } : {}),
+    ...(alerting ? { alerting } : {}),
+    ...(slo ? { slo } : {}),
   });
 
   let started = false;
@@ -142,7 +206,11 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
     log,
     monitoring,
     review,
+    alerting,
+    slo,
+    gamedays,
     keys,
+    tracing,
     http,
     async start() {
       if (started) return;
@@ -151,6 +219,8 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
       await table.start();
       await monitoring?.start();
       await review.start();
+      await slo?.start();
+      await alerting?.start();
       log?.start();
     },
     async listen() {
@@ -159,13 +229,20 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
       const addr = http.server.address();
       const port = typeof addr === 'object' && addr ? addr.port : config.server.port;
       const host = config.server.host.includes(':') ? `[${config.server.host}]` : config.server.host;
-      return `http://${host}:${port}`;
+      listenUrl = `http://${host}:${port}`;
+      return listenUrl;
     },
     async close() {
       if (closed) return;
       closed = true;
+      gamedays.close();
       await http.close();
+      // Every request has ended its spans once http is closed: export what is queued.
+      await tracing?.shutdown();
       await log?.drain();
+      // After the drain: the last batches' counts are written.
+      await slo?.stop();
+      await alerting?.stop();
       await review.stop();
       await monitoring?.stop();
       keys.stop();

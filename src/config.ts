@@ -67,6 +67,104 @@ const monitoringSchema = z
   .strict()
   .default({});
 
+/** An HTTP header name (RFC 9110 token), for `tracing.headers`. */
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+const tracingSchema = z
+  .object({
+    /** Off by default: when off the request path makes no spans and calls no tracer. */
+    enabled: z.boolean().default(false),
+    /** OTLP/HTTP (JSON) traces endpoint, e.g. an OpenTelemetry Collector's `/v1/traces`. */
+    otlpEndpoint: z
+      .string()
+      .url()
+      .regex(/^https?:\/\//i, 'must be an http:// or https:// URL')
+      .default('http://127.0.0.1:4318/v1/traces'),
+    serviceName: z.string().min(1).max(256).default('warden'),
+    /** Share of new traces recorded; a request that carries a traceparent follows its caller's decision. */
+    sampleRatio: z.number().min(0).max(1).default(1),
+    /** Sent with every export (e.g. an authorization header for a hosted backend). */
+    headers: z.record(z.string().regex(HEADER_NAME, 'must be an HTTP header name'), z.string()).default({}),
+    /** Spans held in memory awaiting export; beyond it spans are dropped (OpenTelemetry's BatchSpanProcessor). */
+    maxQueueSize: z.number().int().min(1).max(1_000_000).default(2048),
+    /** Longest wait before queued spans are exported. */
+    scheduledDelayMs: z.number().int().min(1).max(60_000).default(5000),
+    /** Longest one export may take before it is abandoned. */
+    exportTimeoutMs: z.number().int().min(100).max(120_000).default(10_000),
+  })
+  .strict()
+  .default({});
+
+const alertReceiverSchema = z
+  .object({
+    name: z.string().min(1).max(128),
+    /** webhook: Alertmanager's webhook JSON (version 4); alertmanager: POST {url}/api/v2/alerts; slack: incoming webhook. */
+    type: z.enum(['webhook', 'alertmanager', 'slack']),
+    url: z.string().url().regex(/^https?:\/\//i, 'must be an http:// or https:// URL'),
+    /** Only alerts of these severities; default both. */
+    severities: z.array(z.enum(['page', 'ticket'])).min(1).optional(),
+    sendResolved: z.boolean().default(true),
+    timeoutMs: z.number().int().min(10).max(120_000).default(5000),
+    retries: z.number().int().min(0).max(10).default(2),
+    backoffMs: z.number().int().min(0).max(60_000).default(500),
+    /** Alerts per message; 0 = all. */
+    maxAlerts: z.number().int().min(0).max(10_000).default(0),
+    headers: z.record(z.string()).optional(),
+  })
+  .strict();
+
+const alertingSchema = z
+  .object({
+    enabled: z.boolean().default(true),
+    evaluationIntervalMs: z.number().int().min(10).max(3_600_000).default(15_000),
+    /** Labels alerts are grouped by for notification (Alertmanager group_by). */
+    groupBy: z.array(z.string().regex(/^[a-zA-Z_][a-zA-Z0-9_]*$/, 'must be a label name')).default(['deployment']),
+    groupWaitMs: z.number().int().min(0).max(3_600_000).default(10_000),
+    groupIntervalMs: z.number().int().min(1).max(86_400_000).default(300_000),
+    repeatIntervalMs: z.number().int().min(1).max(30 * 86_400_000).default(4 * 3_600_000),
+    /** Warden's built-in rules on its own metrics (drift, quality, performance, review queue, log drops). */
+    builtinRules: z.boolean().default(true),
+    /** Rules in the file format of docs/alerting.md, validated at start. */
+    rules: z.array(z.unknown()).default([]),
+    /** A YAML or JSON file of rules (`rules: [...]` or a list), read at start. */
+    rulesFile: z.string().min(1).optional(),
+    receivers: z
+      .array(alertReceiverSchema)
+      .default([])
+      .superRefine((rs, ctx) => {
+        const seen = new Set<string>();
+        rs.forEach((r, i) => {
+          if (seen.has(r.name)) ctx.addIssue({ code: z.ZodIssueCode.custom, path: [i, 'name'], message: `receiver name ${r.name} is used twice` });
+          seen.add(r.name);
+        });
+      }),
+    /** Prefix for relative runbook paths (e.g. https://git.example.com/warden/blob/main/). */
+    runbookBaseUrl: z.string().url().optional(),
+    /** Warden's URL as receivers should link to it (externalURL, generatorURL); default the listen address. */
+    externalUrl: z.string().url().optional(),
+    historyRetentionMs: z.number().int().min(60_000).default(30 * 86_400_000),
+  })
+  .strict()
+  .default({});
+
+const sloSchema = z
+  .object({
+    /** Record SLIs, serve /api/v1/slos and raise SLO burn-rate alerts (docs/slo.md). */
+    enabled: z.boolean().default(true),
+    /** The SLO definitions file; default `slo.yaml` in storage.dataDir. The API writes it too. */
+    file: z.string().min(1).optional(),
+    /** Multiplies every SLO duration (periods, burn windows, buckets, retention): 0.001 runs 30 days in 43 minutes. Tests and game days only. */
+    timeScale: z.number().min(0.0001).max(1).default(1),
+    /** Recorded SLI buckets older than this are deleted; an SLO's period may not exceed it. */
+    retentionDays: z.number().int().min(1).max(400).default(35),
+    /** Price of one CPU-hour (any currency) for `cost` SLIs; cost SLOs are refused without it. */
+    costPerCpuHour: z.number().positive().optional(),
+    /** How often counts are written and monitoring windows read (at most one bucket: a minute, scaled). */
+    tickMs: z.number().int().min(10).max(600_000).default(5000),
+  })
+  .strict()
+  .default({});
+
 export const configSchema = z
   .object({
     server: serverSchema,
@@ -75,6 +173,9 @@ export const configSchema = z
     auth: authSchema,
     serving: servingSchema,
     monitoring: monitoringSchema,
+    alerting: alertingSchema,
+    tracing: tracingSchema,
+    slo: sloSchema,
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     demo: z.boolean().default(false),
   })
@@ -83,8 +184,11 @@ export const configSchema = z
 export type WardenConfig = Readonly<z.infer<typeof configSchema>>;
 export type ConfigInput = z.input<typeof configSchema>;
 
+/** `headers`: `name=value,name=value` with URL-encoded values, as OTEL_EXPORTER_OTLP_HEADERS. */
+type EnvType = 'string' | 'number' | 'boolean' | 'headers';
+
 /** Environment variable → config path. Listed explicitly so a typo in WARDEN_* is an error, not a no-op. */
-const envKeys: Record<string, { path: string[]; type: 'string' | 'number' | 'boolean' }> = {
+const envKeys: Record<string, { path: string[]; type: EnvType }> = {
   WARDEN_HOST: { path: ['server', 'host'], type: 'string' },
   WARDEN_PORT: { path: ['server', 'port'], type: 'number' },
   WARDEN_BODY_LIMIT_BYTES: { path: ['server', 'bodyLimitBytes'], type: 'number' },
@@ -103,6 +207,25 @@ const envKeys: Record<string, { path: string[]; type: 'string' | 'number' | 'boo
   WARDEN_MONITORING_WINDOW_MS: { path: ['monitoring', 'windowMs'], type: 'number' },
   WARDEN_MONITORING_TICK_MS: { path: ['monitoring', 'tickMs'], type: 'number' },
   WARDEN_MONITORING_IDLE_CLOSE_MS: { path: ['monitoring', 'idleCloseMs'], type: 'number' },
+  WARDEN_TRACING_ENABLED: { path: ['tracing', 'enabled'], type: 'boolean' },
+  WARDEN_TRACING_OTLP_ENDPOINT: { path: ['tracing', 'otlpEndpoint'], type: 'string' },
+  WARDEN_TRACING_SERVICE_NAME: { path: ['tracing', 'serviceName'], type: 'string' },
+  WARDEN_TRACING_SAMPLE_RATIO: { path: ['tracing', 'sampleRatio'], type: 'number' },
+  WARDEN_TRACING_HEADERS: { path: ['tracing', 'headers'], type: 'headers' },
+  WARDEN_TRACING_MAX_QUEUE_SIZE: { path: ['tracing', 'maxQueueSize'], type: 'number' },
+  WARDEN_TRACING_SCHEDULED_DELAY_MS: { path: ['tracing', 'scheduledDelayMs'], type: 'number' },
+  WARDEN_TRACING_EXPORT_TIMEOUT_MS: { path: ['tracing', 'exportTimeoutMs'], type: 'number' },
+  WARDEN_ALERTING_ENABLED: { path: ['alerting', 'enabled'], type: 'boolean' },
+  WARDEN_ALERTING_EVALUATION_INTERVAL_MS: { path: ['alerting', 'evaluationIntervalMs'], type: 'number' },
+  WARDEN_ALERTING_RULES_FILE: { path: ['alerting', 'rulesFile'], type: 'string' },
+  WARDEN_ALERTING_EXTERNAL_URL: { path: ['alerting', 'externalUrl'], type: 'string' },
+  WARDEN_ALERTING_RUNBOOK_BASE_URL: { path: ['alerting', 'runbookBaseUrl'], type: 'string' },
+  WARDEN_SLO_ENABLED: { path: ['slo', 'enabled'], type: 'boolean' },
+  WARDEN_SLO_FILE: { path: ['slo', 'file'], type: 'string' },
+  WARDEN_SLO_TIME_SCALE: { path: ['slo', 'timeScale'], type: 'number' },
+  WARDEN_SLO_RETENTION_DAYS: { path: ['slo', 'retentionDays'], type: 'number' },
+  WARDEN_SLO_COST_PER_CPU_HOUR: { path: ['slo', 'costPerCpuHour'], type: 'number' },
+  WARDEN_SLO_TICK_MS: { path: ['slo', 'tickMs'], type: 'number' },
   WARDEN_LOG_LEVEL: { path: ['logLevel'], type: 'string' },
   WARDEN_DEMO: { path: ['demo'], type: 'boolean' },
 };
@@ -110,8 +233,9 @@ const envKeys: Record<string, { path: string[]; type: 'string' | 'number' | 'boo
 /** Names of every WARDEN_* variable the config understands (documented in docs/configuration.md). */
 export const configEnvNames = Object.keys(envKeys);
 
-function envValue(name: string, raw: string, type: 'string' | 'number' | 'boolean'): unknown {
+function envValue(name: string, raw: string, type: EnvType): unknown {
   if (type === 'string') return raw;
+  if (type === 'headers') return envHeaders(name, raw);
   if (type === 'number') {
     const n = Number(raw);
     if (raw.trim() === '' || !Number.isFinite(n)) {
@@ -122,6 +246,26 @@ function envValue(name: string, raw: string, type: 'string' | 'number' | 'boolea
   if (/^(1|true|yes|on)$/i.test(raw)) return true;
   if (/^(0|false|no|off)$/i.test(raw)) return false;
   throw new WardenError('WARDEN_CONFIG_INVALID', `${name}=${JSON.stringify(raw)} is not a boolean (use true or false)`);
+}
+
+/** Parses `name=value,name=value` (values URL-encoded, as the OpenTelemetry exporter variables take them). */
+function envHeaders(name: string, raw: string): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const [i, pair] of raw.split(',').entries()) {
+    if (pair.trim() === '') continue;
+    const eq = pair.indexOf('=');
+    let value: string | undefined;
+    try {
+      value = eq > 0 ? decodeURIComponent(pair.slice(eq + 1).trim()) : undefined;
+    } catch {
+      value = undefined;
+    }
+    if (value === undefined) {
+      throw new WardenError('WARDEN_CONFIG_INVALID', `${name} must be name=value pairs separated by commas (values URL-encoded); pair ${i + 1} is not (its text is not shown: it may hold a secret)`);
+    }
+    headers[pair.slice(0, eq).trim()] = value;
+  }
+  return headers;
 }
 
 function setPath(target: Record<string, unknown>, keys: string[], value: unknown): void {

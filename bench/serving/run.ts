@@ -1,6 +1,8 @@
 // bench/serving: HTTP keep-alive load on loopback against the demo model (batch 1), next to a bare
 // Fastify route returning the same JSON, plus the in-process onnxruntime `session.run` cost.
-// Usage: npm run bench:serving [-- --duration 10 --connections 16]
+// Usage: npm run bench:serving [-- --duration 10 --connections 16] [--tracing [--sample-ratio 1]]
+// --tracing runs Warden with OpenTelemetry tracing on (WARDEN_TRACING_ENABLED=true), exporting OTLP/HTTP to a
+// local sink (otlp-sink.ts) that acknowledges every batch; compare with a run without the flag.
 // Prints figures; it is not a test. Servers run as child processes so the load generator does not
 // share their event loop.
 import autocannon from 'autocannon';
@@ -19,6 +21,8 @@ const flag = (name: string, dflt: number) => {
 };
 const duration = flag('duration', 10);
 const connections = flag('connections', 16);
+const tracing = args.includes('--tracing');
+const sampleRatio = flag('sample-ratio', 1);
 const repo = path.resolve(import.meta.dirname, '../..');
 
 const row = { season: 3, mnth: 7, hr: 17, holiday: 0, weekday: 3, workingday: 1, weathersit: 1, temp: 0.7, atemp: 0.65, hum: 0.5, windspeed: 0.2 };
@@ -121,18 +125,25 @@ const bareMax = await maxLoad(bare.url, duration);
 bare.child.kill('SIGTERM');
 console.log(`bare Fastify route            ${fmt(bareMax)}`);
 
+const sink = tracing ? await startChild(process.execPath, ['--import', 'tsx', 'bench/serving/otlp-sink.ts', '0'], {}) : undefined;
+const tracingEnv: NodeJS.ProcessEnv = sink
+  ? { WARDEN_TRACING_ENABLED: 'true', WARDEN_TRACING_OTLP_ENDPOINT: `${sink.url}/v1/traces`, WARDEN_TRACING_SAMPLE_RATIO: String(sampleRatio) }
+  : {};
+
 const warden = await startChild(process.execPath, ['bin/warden.js', 'serve', '--demo', '--port', '0', '--data-dir', dataDir], {
   WARDEN_LOG_LEVEL: 'info',
+  ...tracingEnv,
 });
 await load(warden.url, 2);
 const wardenMax = await maxLoad(warden.url, duration);
-console.log(`Warden (log + metrics on)     ${fmt(wardenMax)}`);
+console.log(`Warden (log + metrics${tracing ? ` + tracing at ${sampleRatio}` : ''} on) ${fmt(wardenMax)}`);
 const half = Math.round(wardenMax.rps / 2);
 const wardenHalf = await load(warden.url, duration, half);
 console.log(`Warden at half max (${half}/s) ${fmt(wardenHalf)}`);
 const metrics = await (await fetch(`${warden.url}/metrics`)).text();
 const dropped = metrics.split('\n').find((l) => l.startsWith('warden_prediction_log_dropped_total'));
 const written = metrics.split('\n').find((l) => l.startsWith('warden_prediction_log_written_total'));
+const tracingLines = metrics.split('\n').filter((l) => l.startsWith('warden_tracing_spans_'));
 warden.child.kill('SIGTERM');
 await new Promise((r) => warden.child.on('exit', r));
 rmSync(dataDir, { recursive: true, force: true });
@@ -140,3 +151,9 @@ rmSync(dataDir, { recursive: true, force: true });
 console.log(`\nthroughput vs bare route: ${((100 * wardenMax.rps) / bareMax.rps).toFixed(1)} % (target ≥ 60 %)`);
 console.log(`p99 at half max rate: ${wardenHalf.p99} ms (target ≤ 5 ms)`);
 console.log(`prediction log: ${written ?? 'warden_prediction_log_written_total 0'}; ${dropped ?? 'warden_prediction_log_dropped_total 0'}`);
+if (sink) {
+  const got = (await (await fetch(`${sink.url}/stats`)).json()) as { posts: number; bytes: number };
+  // ended − exported = spans the bounded export queue dropped (or still held when /metrics was read).
+  console.log(`tracing: ${tracingLines.join('; ')}; sink received ${got.posts} exports, ${(got.bytes / 1e6).toFixed(1)} MB`);
+  sink.child.kill('SIGTERM');
+}

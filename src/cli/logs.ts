@@ -13,7 +13,8 @@ interface TailFlags {
 
 function line(e: StoredPredictionEvent): string {
   const ts = new Date(e.ts).toISOString();
-  const out = e.status === 'ok' ? JSON.stringify(e.outputs).slice(0, 160) : e.error ?? '';
+  // A served event with an `error` was touched by a game day: show the marker after the outputs.
+  const out = e.status === 'ok' ? `${JSON.stringify(e.outputs).slice(0, 160)}${e.error ? `  [${e.error}]` : ''}` : e.error ?? '';
   return `${ts}  ${e.requestId}  ${e.model} v${e.version}  ${e.status.padEnd(5)}  ${e.latencyMs.toFixed(2)}ms  ${out}`;
 }
 

@@ -10,6 +10,9 @@ import { registerServe } from './serve.ts';
 import { registerTrain } from './train.ts';
 import { registerReference } from './reference.ts';
 import { registerReview } from './review.ts';
+import { registerAlerts } from './alerts.ts';
+import { registerGameDay } from './gameday.ts';
+import { registerSlo } from './slo.ts';
 
 /** Builds the `warden` command tree. */
 export function buildProgram(): Command {
@@ -30,6 +33,9 @@ export function buildProgram(): Command {
   registerReference(program);
   registerLabels(program);
   registerReview(program);
+  registerAlerts(program);
+  registerGameDay(program);
+  registerSlo(program);
   return program;
 }
 

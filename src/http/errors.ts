@@ -36,7 +36,11 @@ export function toWardenError(err: unknown, bodyLimit: number): WardenError {
 export function errorHandler(bodyLimit: number) {
   return (err: unknown, req: FastifyRequest, reply: FastifyReply): void => {
     const we = toWardenError(err, bodyLimit);
-    if (we.status >= 500) req.log.error({ err, code: we.code }, we.message);
+    // Traced routes only (tracing on): the server span gets the code and the exception as thrown.
+    req.trace?.recordError(err, we.code);
+    // A game day's injected failures are deliberate: its start and end are logged at warn, not every request.
+    if (we.code === 'WARDEN_FAULT_INJECTED') req.log.debug({ code: we.code }, we.message);
+    else if (we.status >= 500) req.log.error({ err, code: we.code }, we.message);
     else req.log.warn({ code: we.code, msg: we.message.slice(0, 300) }, 'request refused');
     const body: ErrorBody = { error: we.message, code: we.code };
     void reply.status(we.status).send(body);

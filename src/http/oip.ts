@@ -1,7 +1,9 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { WardenError } from '../errors.ts';
 import type { InferenceService, ModelTable, RequestContext } from '../serving/index.ts';
+import type { Tracing } from '../telemetry/index.ts';
 import type { Guard } from './auth.ts';
+import { tracedRoute } from './tracing.ts';
 
 export interface OipRouteDeps {
   table: ModelTable;
@@ -9,6 +11,8 @@ export interface OipRouteDeps {
   guard: Guard;
   serverVersion: string;
   maxInflight: number;
+  /** Present when tracing is on: inference routes then get a SERVER span each. */
+  tracing?: Tracing;
 }
 
 interface ModelParams {
@@ -32,7 +36,9 @@ function jsonBody(req: FastifyRequest): unknown {
 }
 
 function context(req: FastifyRequest): RequestContext {
-  return { requestId: req.id, started: req.startedAt, ts: req.startedAtMs };
+  return req.trace
+    ? { requestId: req.id, started: req.startedAt, ts: req.startedAtMs, trace: req.trace }
+    : { requestId: req.id, started: req.startedAt, ts: req.startedAtMs };
 }
 
 declare module 'fastify' {
@@ -112,8 +118,13 @@ export function registerOipRoutes(app: FastifyInstance, deps: OipRouteDeps): voi
     void reply.header('x-model-version', res.model_version);
     return res;
   };
-  app.post<{ Params: ModelParams }>('/v2/models/:name/infer', { preHandler: guard('predictor') }, infer);
-  app.post<{ Params: ModelParams }>('/v2/models/:name/versions/:version/infer', { preHandler: guard('predictor') }, infer);
+  const traced = (route: string) => tracedRoute(deps.tracing, 'POST', route);
+  app.post<{ Params: ModelParams }>('/v2/models/:name/infer', { preHandler: guard('predictor'), ...traced('/v2/models/{name}/infer') }, infer);
+  app.post<{ Params: ModelParams }>(
+    '/v2/models/:name/versions/:version/infer',
+    { preHandler: guard('predictor'), ...traced('/v2/models/{name}/versions/{version}/infer') },
+    infer,
+  );
 
   // The `:predict` verb is part of the last path segment (`bike:predict`), as in Google-style custom methods.
   const predict = async (name: string, version: string | undefined, req: FastifyRequest, reply: FastifyReply) => {
@@ -125,12 +136,12 @@ export function registerOipRoutes(app: FastifyInstance, deps: OipRouteDeps): voi
     if (!segment.endsWith(':predict')) throw new WardenError('WARDEN_NOT_FOUND', `unknown method in ${JSON.stringify(segment.slice(0, 80))}; use {name}:predict`);
     return segment.slice(0, -':predict'.length);
   };
-  app.post<{ Params: { target: string } }>('/v1/models/:target', { preHandler: guard('predictor') }, (req, reply) =>
+  app.post<{ Params: { target: string } }>('/v1/models/:target', { preHandler: guard('predictor'), ...traced('/v1/models/{name}:predict') }, (req, reply) =>
     predict(splitVerb(req.params.target), undefined, req, reply),
   );
   app.post<{ Params: { name: string; target: string } }>(
     '/v1/models/:name/versions/:target',
-    { preHandler: guard('predictor') },
+    { preHandler: guard('predictor'), ...traced('/v1/models/{name}/versions/{version}:predict') },
     (req, reply) => predict(req.params.name, splitVerb(req.params.target), req, reply),
   );
 }

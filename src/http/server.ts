@@ -1,9 +1,11 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { WardenError } from '../errors.ts';
+import type { AlertingService } from '../alerting/index.ts';
 import type { GameDayService, ReviewService } from '../lifecycle/index.ts';
 import type { MonitoringService } from '../monitoring/index.ts';
 import type { Registry } from '../registry/index.ts';
+import type { SloService } from '../slo/index.ts';
 import type { KeyRing } from '../security/index.ts';
 import { requestIdFrom, type InferenceService, type ModelTable } from '../serving/index.ts';
 import type { Stores } from '../storage/index.ts';
@@ -19,6 +21,8 @@ import { registerMonitoringRoutes } from './admin/monitoring.ts';
 import { registerLabelRoutes } from './admin/labels.ts';
 import { registerReviewRoutes } from './admin/review.ts';
 import { registerGameDayRoutes } from './admin/gamedays.ts';
+import { registerAlertRoutes } from './admin/alerts.ts';
+import { registerSloRoutes } from './admin/slos.ts';
 
 export interface HttpDeps {
   config: WardenConfig;
@@ -33,6 +37,10 @@ export interface HttpDeps {
   monitoring?: MonitoringService;
   review?: ReviewService;
   gamedays?: GameDayService;
+  /** Absent when alerting is off; its routes then answer 409. */
+  alerting?: AlertingService;
+  /** Absent when SLOs are off; their routes then answer 409. */
+  slo?: SloService;
   serverVersion: string;
   /** Present when tracing is on (config.tracing.enabled). */
   tracing?: Tracing;
@@ -118,6 +126,8 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
   registerLabelRoutes(app, { events: deps.stores.events, registry: deps.registry, guard });
   if (deps.review) registerReviewRoutes(app, { review: deps.review, guard });
   if (deps.gamedays) registerGameDayRoutes(app, { gamedays: deps.gamedays, guard });
+  registerAlertRoutes(app, { guard, ...(deps.alerting ? { alerting: deps.alerting } : {}) });
+  registerSloRoutes(app, { guard, ...(deps.slo ? { slo: deps.slo } : {}) });
 
   app.get('/metrics', async (_req, reply) => {
     deps.metrics.predictionLogQueueDepth.set(deps.log?.depth() ?? 0);

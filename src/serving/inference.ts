@@ -1,8 +1,10 @@
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { WardenError, isWardenError } from '../errors.ts';
 import { decodeInstances, decodeTensor, type DecodedTensor } from '../quality/index.ts';
 import type { PredictionEvent } from '../storage/index.ts';
-import type { PredictionLog, WardenMetrics, Outcome } from '../telemetry/index.ts';
+import type { PredictionLog, RequestTrace, WardenMetrics, Outcome } from '../telemetry/index.ts';
+import { FaultInjector } from './faults.ts';
 import type { ModelTable, LoadedVersion } from './model-table.ts';
 import type { OutputTensor } from './runtimes/onnx.ts';
 
@@ -44,6 +46,8 @@ export interface RequestContext {
   started: bigint;
   /** Epoch ms when the request arrived. */
   ts: number;
+  /** The request's spans; absent when tracing is off, and then nothing here touches a tracer. */
+  trace?: RequestTrace;
 }
 
 export interface InferenceServiceOptions {
@@ -52,6 +56,8 @@ export interface InferenceServiceOptions {
   log?: PredictionLog;
   maxBatchRows: number;
   review?: ReviewFlagger;
+  /** Game-day fault injection (lifecycle/gameday arms it); costs one boolean check while nothing is armed. */
+  faults?: FaultInjector;
 }
 
 const REQUEST_ID = /^[\x21-\x7e]{1,128}$/;
@@ -77,7 +83,11 @@ export class InferenceService {
   /** prom-client children per label set: resolving labels costs more than the increment itself. */
   private readonly okMetrics = new Map<string, { requests: { inc(): void }; duration: { observe(v: number): void }; rows: { inc(n: number): void } }>();
 
-  constructor(private readonly opts: InferenceServiceOptions) {}
+  private readonly faults: FaultInjector;
+
+  constructor(private readonly opts: InferenceServiceOptions) {
+    this.faults = opts.faults ?? new FaultInjector();
+  }
 
   private okChildren(model: string, version: string, protocol: 'oip' | 'predict') {
     const k = `${model}\u0000${version}\u0000${protocol}`;
@@ -106,8 +116,13 @@ export class InferenceService {
   async infer(model: string, ref: string | undefined, body: unknown, ctx: RequestContext): Promise<OipInferResponse> {
     let lv: LoadedVersion | undefined;
     let inputsForLog: unknown = null;
+    const trace = ctx.trace;
     try {
+      trace?.setRequest(model, ref, 'oip');
       lv = await this.target(model, ref);
+      trace?.setVersion(lv.record.version);
+      trace?.startFeatureLookup();
+      trace?.startStep('validate');
       if (!isObject(body)) throw badRequest('request body must be a JSON object with an "inputs" array');
       const { inputs, outputs, id, parameters } = body;
       inputsForLog = inputs ?? null;
@@ -118,7 +133,13 @@ export class InferenceService {
       const rows = decoded[0]?.dims[0] ?? 1;
       const keys = parameters?.keys === undefined ? undefined : callerKeys(parameters.keys, rows);
       const outputNames = this.outputNames(lv, outputs);
+      trace?.endStep();
+      trace?.setRows(rows);
+      const fault = this.faults.armed ? this.faults.hit(model, decoded, lv.record.signature) : undefined;
+      trace?.startStep('model.run');
       const result = await (lv.batcher ?? lv.runtime).run(decoded, outputNames);
+      trace?.endStep();
+      if (fault?.delayMs) await sleep(fault.delayMs);
       const response: OipInferResponse = {
         model_name: model,
         model_version: lv.label,
@@ -128,9 +149,10 @@ export class InferenceService {
       const review = this.opts.review?.flag(model, result, rows);
       if (review) response.parameters = { review };
       // The log keeps the decoded tensors: flat typed arrays cost the event writer a memcpy to receive.
-      this.record(ctx, model, lv, 'oip', rows, decoded, result, keys);
+      this.record(ctx, model, lv, 'oip', rows, fault?.logged ?? decoded, result, keys, fault?.marker);
       return response;
     } catch (e) {
+      trace?.failStep(e);
       this.recordError(ctx, model, lv, e, 'oip', inputsForLog);
       throw e;
     }
@@ -140,8 +162,13 @@ export class InferenceService {
   async predict(model: string, ref: string | undefined, body: unknown, ctx: RequestContext): Promise<PredictResponse> {
     let lv: LoadedVersion | undefined;
     let inputsForLog: unknown = null;
+    const trace = ctx.trace;
     try {
+      trace?.setRequest(model, ref, 'predict');
       lv = await this.target(model, ref);
+      trace?.setVersion(lv.record.version);
+      trace?.startFeatureLookup();
+      trace?.startStep('validate');
       const features = lv.record.signature.features;
       if (!features?.length) {
         throw invalid(
@@ -157,14 +184,21 @@ export class InferenceService {
       const keys = body.parameters?.keys === undefined ? undefined : callerKeys(body.parameters.keys, rows);
       const input = lv.record.signature.inputs[0]!;
       const tensor: DecodedTensor = { name: input.name, datatype: 'FP32', dims: [rows, features.length], data: matrix };
+      trace?.endStep();
+      trace?.setRows(rows);
+      const fault = this.faults.armed ? this.faults.hit(model, [tensor], lv.record.signature) : undefined;
+      trace?.startStep('model.run');
       const result = await (lv.batcher ?? lv.runtime).run([tensor]);
+      trace?.endStep();
+      if (fault?.delayMs) await sleep(fault.delayMs);
       const predictions = toPredictions(result, rows);
-      this.record(ctx, model, lv, 'predict', rows, [tensor], result, keys);
+      this.record(ctx, model, lv, 'predict', rows, fault?.logged ?? [tensor], result, keys, fault?.marker);
       const response: PredictResponse = { model_name: model, model_version: lv.label, id: ctx.requestId, predictions };
       const review = this.opts.review?.flag(model, result, rows);
       if (review) response.review = review;
       return response;
     } catch (e) {
+      trace?.failStep(e);
       this.recordError(ctx, model, lv, e, 'predict', inputsForLog);
       throw e;
     }
@@ -222,6 +256,7 @@ export class InferenceService {
     inputs: unknown,
     outputs: OutputTensor[],
     keys: string[] | undefined,
+    faultMarker?: string,
   ): void {
     const seconds = Number(process.hrtime.bigint() - ctx.started) / 1e9;
     const children = this.okChildren(model, lv.label, protocol);
@@ -239,6 +274,9 @@ export class InferenceService {
       outputs,
     };
     if (keys !== undefined) event.keys = keys;
+    if (ctx.trace) event.traceId = ctx.trace.traceId;
+    // A served request a game day touched keeps status ok; the marker in `error` tells it apart later.
+    if (faultMarker !== undefined) event.error = faultMarker;
     this.opts.log?.enqueue(event);
   }
 
@@ -272,6 +310,7 @@ export class InferenceService {
       inputs: loggable(inputs),
       outputs: null,
       error: `${code}: ${(e as Error).message}`.slice(0, 2000),
+      ...(ctx.trace ? { traceId: ctx.trace.traceId } : {}),
     });
   }
 }

@@ -156,6 +156,60 @@ export interface ReviewQueueStats {
   oldestCreatedAt: number;
 }
 
+/** One entry of the alert history (alerting): an alert's state transition, or a notification attempt. */
+export interface AlertHistoryRecord {
+  /** Assigned by the store, increasing: also the paging cursor. */
+  id: number;
+  at: number;
+  kind: 'transition' | 'notification';
+  /** The alerts it is about (one for a transition, the group's for a notification). */
+  fingerprints: string[];
+  alertname?: string;
+  deployment?: string;
+  receiver?: string;
+  /** The transition or the delivery, as alerting records it. */
+  data: unknown;
+}
+
+export type NewAlertHistoryRecord = Omit<AlertHistoryRecord, 'id'>;
+
+export interface AlertHistoryQuery {
+  /** Epoch ms, inclusive. */
+  since?: number;
+  /** Epoch ms, exclusive. */
+  until?: number;
+  deployment?: string;
+  alertname?: string;
+  fingerprint?: string;
+  kind?: AlertHistoryRecord['kind'];
+  /** Entries with an id greater than this (forward paging). */
+  afterId?: number;
+  limit: number;
+}
+
+/** A silence (alerting): matchers are kept as alerting wrote them. */
+export interface SilenceRecord {
+  id: string;
+  matchers: unknown;
+  startsAt: number;
+  endsAt: number;
+  createdBy: string;
+  comment: string;
+  createdAt: number;
+  updatedAt: number;
+}
+
+/** A rollout suppression window of one deployment (alerting). */
+export interface SuppressionRecord {
+  id: string;
+  deployment: string;
+  startsAt: number;
+  until: number;
+  reason: string;
+  createdBy: string;
+  createdAt: number;
+}
+
 export interface MetadataStore {
   createModel(model: ModelRecord): Promise<void>;
   getModel(name: string): Promise<ModelRecord | undefined>;
@@ -213,6 +267,26 @@ export interface MetadataStore {
   labelReviewItem(id: number, label: unknown, reviewer: string, now: number, claimExpiredBefore: number): Promise<ReviewItemRecord | undefined>;
   /** Per model with unlabelled items: how many, and the oldest one's createdAt. */
   reviewQueueStats(): Promise<ReviewQueueStats[]>;
+
+  /** Appends alert history entries in one transaction, in order. */
+  appendAlertHistory(records: readonly NewAlertHistoryRecord[]): Promise<void>;
+  /** History entries in id order (oldest first). */
+  listAlertHistory(q: AlertHistoryQuery): Promise<AlertHistoryRecord[]>;
+  /** Removes entries older than `before`; returns how many. */
+  pruneAlertHistory(before: number): Promise<number>;
+  /** Creates or replaces a silence by id. */
+  saveSilence(s: SilenceRecord): Promise<void>;
+  getSilence(id: string): Promise<SilenceRecord | undefined>;
+  /** Silences in creation order. */
+  listSilences(): Promise<SilenceRecord[]>;
+  /** Creates or replaces a suppression by id. */
+  saveSuppression(s: SuppressionRecord): Promise<void>;
+  /** Suppressions in creation order. */
+  listSuppressions(): Promise<SuppressionRecord[]>;
+  /** The custom alert rules (as given to the API, validated by alerting), or undefined when never set. */
+  getAlertRules(): Promise<{ rules: unknown[]; updatedAt: number } | undefined>;
+  /** Replaces the custom alert rules. */
+  saveAlertRules(rules: readonly unknown[], now: number): Promise<void>;
 }
 
 export type PredictionStatus = 'ok' | 'error';
@@ -236,6 +310,8 @@ export interface PredictionEvent {
    * Absent when the caller sent none.
    */
   keys?: string[];
+  /** W3C trace id (32 hex digits) of the request's trace, when tracing is on; links the event to its spans. */
+  traceId?: string;
 }
 
 export interface StoredPredictionEvent extends PredictionEvent {
@@ -387,6 +463,32 @@ export interface LabelStats {
   duplicateKeys: number;
 }
 
+/** Good/total events of one SLO in one recording bucket, from one source (slo/). */
+export interface SliCountRecord {
+  slo: string;
+  /** Start of the bucket (epoch ms). */
+  ts: number;
+  /** What counted them: `traffic` (request events, added up) or one monitoring window's id (replaced on re-evaluation). */
+  source: string;
+  good: number;
+  total: number;
+}
+
+export interface SliQuery {
+  slo: string;
+  /** Buckets starting at or after (epoch ms). */
+  since?: number;
+  /** Buckets starting before (epoch ms). */
+  until?: number;
+}
+
+/** One bucket of an SLO's series, summed over sources. */
+export interface SliBucket {
+  ts: number;
+  good: number;
+  total: number;
+}
+
 export interface EventStore {
   appendProfiles(records: readonly WindowProfileRecord[]): Promise<void>;
   /** Profiles of windows in the range, oldest first. */
@@ -407,6 +509,15 @@ export interface EventStore {
   queryLabelled(q: LabelledQuery): Promise<LabelledRow[]>;
   /** Counters over stored labels, optionally of one model (and version). Joins waiting labels first. */
   labelStats(q?: { model?: string; version?: number }): Promise<LabelStats>;
+
+  /** Adds to the counts of each (slo, ts, source) bucket, in one transaction: replicas' traffic counts add up. */
+  addSliCounts(records: readonly SliCountRecord[]): Promise<void>;
+  /** Sets the counts of each (slo, ts, source) bucket, in one transaction: a re-evaluated window replaces its own. */
+  setSliCounts(records: readonly SliCountRecord[]): Promise<void>;
+  /** Buckets of one SLO in the range, summed over sources, oldest first. */
+  querySli(q: SliQuery): Promise<SliBucket[]>;
+  /** Removes buckets of one SLO, or older than `before` (both: the SLO's older ones); returns how many rows went. */
+  deleteSli(q: { slo?: string; before?: number }): Promise<number>;
   close(): Promise<void>;
 }
 

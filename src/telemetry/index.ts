@@ -1,8 +1,11 @@
 /**
  * Telemetry: what happens after the response is ready, off the caller's clock — Prometheus
- * metrics (prom-client on a registry passed in) and the batched, bounded prediction log.
+ * metrics (prom-client on a registry passed in), the batched, bounded prediction log, and
+ * OpenTelemetry traces (off by default; one TracerProvider per instance, exported over OTLP/HTTP).
  */
-export { createMetrics } from './metrics.ts';
+export { createMetrics, LATENCY_BUCKETS } from './metrics.ts';
 export type { WardenMetrics, Outcome } from './metrics.ts';
 export { PredictionLog } from './prediction-log.ts';
 export type { PredictionLogOptions, PredictionLogStats } from './prediction-log.ts';
+export { Tracing, RequestTrace, WardenAttr } from './tracing.ts';
+export type { TracingOptions } from './tracing.ts';

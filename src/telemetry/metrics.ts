@@ -7,7 +7,7 @@ export type Outcome = 'ok' | 'client_error' | 'server_error';
  * Latency buckets in seconds, dense under 10 ms where in-process ONNX inference lives, so p99
  * estimates at the SLO thresholds people actually set (5, 10, 25 ms) are not bucket-bound.
  */
-const LATENCY_BUCKETS = [0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+export const LATENCY_BUCKETS: readonly number[] = [0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
 export interface WardenMetrics {
   registry: Registry;
@@ -46,7 +46,7 @@ export function createMetrics(registry = new Registry(), opts: { defaultMetrics?
       name: 'warden_inference_duration_seconds',
       help: 'Time from request parsed to response ready, by model, version and outcome.',
       labelNames: ['model', 'version', 'outcome'],
-      buckets: LATENCY_BUCKETS,
+      buckets: [...LATENCY_BUCKETS],
       registers,
     }),
     inferenceRows: new Counter({

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { createWarden, type Warden } from '../../src/app.ts';
 import { parseConfig, type ConfigInput } from '../../src/config.ts';
 
@@ -14,8 +14,8 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-/** Starts a real Warden on an ephemeral loopback port with a fresh data directory. */
-export async function startTestServer(config: ConfigInput = {}): Promise<TestServer> {
+/** Starts a real Warden on an ephemeral loopback port with a fresh data directory; `opts.logger` captures its logs. */
+export async function startTestServer(config: ConfigInput = {}, opts: { logger?: Logger } = {}): Promise<TestServer> {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'warden-test-'));
   const cfg = parseConfig({
     ...config,
@@ -24,7 +24,7 @@ export async function startTestServer(config: ConfigInput = {}): Promise<TestSer
     auth: { required: false, ...config.auth },
     logLevel: config.logLevel ?? 'silent',
   });
-  const warden = createWarden(cfg, { logger: pino({ level: cfg.logLevel }) });
+  const warden = createWarden(cfg, { logger: opts.logger ?? pino({ level: cfg.logLevel }) });
   const url = await warden.listen();
   return {
     warden,

@@ -89,6 +89,8 @@ function event(i: number): PredictionEvent {
     inputs: [{ name: 'input', shape: [1, 2], datatype: 'FP32', data: [i, 0.5] }],
     outputs: error ? null : [{ name: 'probability', shape: [1, 1], datatype: 'FP32', data: [i / EVENT_COUNT] }],
     ...(error ? { error: `WARDEN_INVALID_INPUT: bad row ${i}` } : {}),
+    // Tracing on for some events only: the trace id round-trips where present and stays absent elsewhere.
+    ...(i % 3 === 0 ? { traceId: i.toString(16).padStart(32, '0') } : {}),
   };
 }
 
@@ -474,6 +476,107 @@ export function runStorageContract(name: string, open: () => Promise<StorageUnde
         expect([...first, ...rest].map((r) => `${r.requestId}/${r.row}`)).toEqual(['a/0', 'a/1', 'a/2', 'b/0', 'b/1', 'b/2']);
         const late = await s.events.queryLabelled({ model: 'm', version: 2, limit: 10, since: BASE_TS + 1, until: BASE_TS + 501 });
         expect(late.map((r) => r.requestId)).toEqual(['b', 'b', 'b']);
+      });
+    });
+
+    describe('EventStore: SLO series', () => {
+      const M = 60_000;
+      const T = BASE_TS - (BASE_TS % M);
+
+      it('adds traffic counts per (slo, bucket, source), sums sources on read, oldest first, in range', async () => {
+        const e = s.events;
+        await e.addSliCounts([
+          { slo: 'lat', ts: T + M, source: 'traffic', good: 9, total: 10 },
+          { slo: 'lat', ts: T, source: 'traffic', good: 5, total: 5 },
+          { slo: 'other', ts: T, source: 'traffic', good: 1, total: 2 },
+        ]);
+        // A second replica (or a later flush) adds to the same rows.
+        await e.addSliCounts([{ slo: 'lat', ts: T + M, source: 'traffic', good: 1, total: 3 }]);
+        await e.addSliCounts([]);
+        expect(await e.querySli({ slo: 'lat' })).toEqual([
+          { ts: T, good: 5, total: 5 },
+          { ts: T + M, good: 10, total: 13 },
+        ]);
+        expect(await e.querySli({ slo: 'lat', since: T + M })).toEqual([{ ts: T + M, good: 10, total: 13 }]);
+        expect(await e.querySli({ slo: 'lat', until: T + M })).toEqual([{ ts: T, good: 5, total: 5 }]);
+        expect(await e.querySli({ slo: 'none' })).toEqual([]);
+        // Fractional counts survive (REAL columns).
+        await e.addSliCounts([{ slo: 'frac', ts: T, source: 'traffic', good: 0.5, total: 1.5 }]);
+        expect(await e.querySli({ slo: 'frac' })).toEqual([{ ts: T, good: 0.5, total: 1.5 }]);
+      });
+
+      it('replaces window counts by source, and sums them with other sources of the bucket', async () => {
+        const e = s.events;
+        await e.setSliCounts([
+          { slo: 'acc', ts: T, source: 'v1/0-60000', good: 80, total: 100 },
+          { slo: 'acc', ts: T, source: 'v2/0-60000', good: 10, total: 10 },
+        ]);
+        // Late labels re-evaluate v1's window: its row is replaced, not added to.
+        await e.setSliCounts([{ slo: 'acc', ts: T, source: 'v1/0-60000', good: 150, total: 200 }]);
+        expect(await e.querySli({ slo: 'acc' })).toEqual([{ ts: T, good: 160, total: 210 }]);
+      });
+
+      it('deletes one SLO, or buckets older than a time, and counts the rows removed', async () => {
+        const e = s.events;
+        await e.addSliCounts([
+          { slo: 'a', ts: T, source: 'traffic', good: 1, total: 1 },
+          { slo: 'a', ts: T + M, source: 'traffic', good: 1, total: 1 },
+          { slo: 'b', ts: T, source: 'traffic', good: 1, total: 1 },
+          { slo: 'b', ts: T + 2 * M, source: 'traffic', good: 1, total: 1 },
+        ]);
+        expect(await e.deleteSli({})).toBe(0);
+        expect(await e.deleteSli({ before: T + M })).toBe(2);
+        expect(await e.querySli({ slo: 'a' })).toEqual([{ ts: T + M, good: 1, total: 1 }]);
+        expect(await e.deleteSli({ slo: 'b' })).toBe(1);
+        expect(await e.querySli({ slo: 'b' })).toEqual([]);
+        expect(await e.deleteSli({ slo: 'a', before: T })).toBe(0);
+        expect(await e.deleteSli({ slo: 'a', before: T + 2 * M })).toBe(1);
+      });
+    });
+
+    describe('MetadataStore: alerting', () => {
+      it('appends alert history in order and filters it by time, deployment, alertname, fingerprint and kind, paging by id', async () => {
+        const m = s.metadata;
+        await m.appendAlertHistory([
+          { at: 100, kind: 'transition', fingerprints: ['aaaa'], alertname: 'Drift', deployment: 'fraud', data: { from: 'inactive', to: 'pending' } },
+          { at: 200, kind: 'transition', fingerprints: ['bbbb'], alertname: 'Quality', deployment: 'churn', data: { from: 'pending', to: 'firing' } },
+          { at: 300, kind: 'notification', fingerprints: ['aaaa', 'bbbb'], deployment: 'fraud', receiver: 'hook', data: { ok: true, attempts: 1 } },
+        ]);
+        await m.appendAlertHistory([]);
+        const all = await m.listAlertHistory({ limit: 10 });
+        expect(all.map((e) => e.at)).toEqual([100, 200, 300]);
+        expect(all[2]).toEqual({ id: all[2]!.id, at: 300, kind: 'notification', fingerprints: ['aaaa', 'bbbb'], deployment: 'fraud', receiver: 'hook', data: { ok: true, attempts: 1 } });
+        expect(all[0]!.id).toBeLessThan(all[1]!.id);
+        expect((await m.listAlertHistory({ limit: 10, since: 200, until: 300 })).map((e) => e.at)).toEqual([200]);
+        expect((await m.listAlertHistory({ limit: 10, deployment: 'fraud' })).map((e) => e.at)).toEqual([100, 300]);
+        expect((await m.listAlertHistory({ limit: 10, alertname: 'Quality' })).map((e) => e.at)).toEqual([200]);
+        expect((await m.listAlertHistory({ limit: 10, fingerprint: 'bbbb' })).map((e) => e.at)).toEqual([200, 300]);
+        expect((await m.listAlertHistory({ limit: 10, fingerprint: 'bbb' })).map((e) => e.at)).toEqual([]);
+        expect((await m.listAlertHistory({ limit: 10, kind: 'notification' })).map((e) => e.at)).toEqual([300]);
+        expect((await m.listAlertHistory({ limit: 1, afterId: all[0]!.id })).map((e) => e.at)).toEqual([200]);
+        expect(await m.pruneAlertHistory(250)).toBe(2);
+        expect((await m.listAlertHistory({ limit: 10 })).map((e) => e.at)).toEqual([300]);
+      });
+
+      it('saves, replaces and lists silences and suppressions by id, and keeps custom rules', async () => {
+        const m = s.metadata;
+        const silence = { id: 's1', matchers: [{ name: 'deployment', value: 'fraud', isRegex: false, isEqual: true }], startsAt: 1, endsAt: 2, createdBy: 'ana', comment: 'c', createdAt: 1, updatedAt: 1 };
+        await m.saveSilence(silence);
+        await m.saveSilence({ ...silence, id: 's2', createdAt: 5, updatedAt: 5 });
+        await m.saveSilence({ ...silence, endsAt: 9, updatedAt: 3 });
+        expect(await m.getSilence('s1')).toEqual({ ...silence, endsAt: 9, updatedAt: 3 });
+        expect(await m.getSilence('nope')).toBeUndefined();
+        expect((await m.listSilences()).map((x) => x.id)).toEqual(['s1', 's2']);
+
+        const sup = { id: 'r1', deployment: 'fraud', startsAt: 1, until: 10, reason: 'rollout', createdBy: 'rollouts', createdAt: 1 };
+        await m.saveSuppression(sup);
+        await m.saveSuppression({ ...sup, until: 4 });
+        expect(await m.listSuppressions()).toEqual([{ ...sup, until: 4 }]);
+
+        expect(await m.getAlertRules()).toBeUndefined();
+        await m.saveAlertRules([{ name: 'X' }], 7);
+        await m.saveAlertRules([{ name: 'Y', threshold: 1 }], 8);
+        expect(await m.getAlertRules()).toEqual({ rules: [{ name: 'Y', threshold: 1 }], updatedAt: 8 });
       });
     });
 

@@ -12,6 +12,9 @@ import type {
   MonitorResultRecord,
   PredictionEvent,
   PredictionQuery,
+  SliBucket,
+  SliCountRecord,
+  SliQuery,
   StoredPredictionEvent,
   WindowProfileRecord,
   WindowQuery,
@@ -103,6 +106,20 @@ const migrations: Migration[] = [
     `CREATE INDEX labels_stats ON labels(model, version, source, matched, late, duplicates)`,
     `CREATE TABLE label_state (name TEXT PRIMARY KEY, value INTEGER NOT NULL)`,
   ],
+  // OpenTelemetry trace id of each prediction (when tracing is on), to go from an event to its spans.
+  [`ALTER TABLE predictions ADD COLUMN trace_id TEXT`],
+  // SLO series (slo/): good/total per SLO per recording bucket and source. Traffic counts of several replicas add
+  // up in one `traffic` row; each monitoring window has its own row, replaced when the window is re-evaluated.
+  [
+    `CREATE TABLE slo_series (
+       slo TEXT NOT NULL,
+       ts INTEGER NOT NULL,
+       source TEXT NOT NULL,
+       good REAL NOT NULL,
+       total REAL NOT NULL,
+       PRIMARY KEY (slo, ts, source)) WITHOUT ROWID`,
+    `CREATE INDEX slo_series_ts ON slo_series(ts)`,
+  ],
 ];
 
 interface ProfileRow {
@@ -154,6 +171,7 @@ interface Row {
   outputs: string;
   error: string | null;
   keys: string | null;
+  trace_id: string | null;
 }
 
 function whereClause(q: Omit<PredictionQuery, 'limit'>): { sql: string; args: unknown[] } {
@@ -235,6 +253,7 @@ function rowOf(e: PredictionEvent): unknown[] {
     encodeValue(e.outputs),
     e.error ?? null,
     e.keys === undefined ? null : JSON.stringify(e.keys),
+    e.traceId ?? null,
   ];
 }
 
@@ -296,8 +315,8 @@ export class SqliteEventStore implements EventStore {
   constructor(file: string) {
     this.db = openSqlite(file, migrations);
     this.insert = this.db.prepare(
-      `INSERT INTO predictions (request_id, ts, model, version, status, latency_ms, inputs, outputs, error, keys)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO predictions (request_id, ts, model, version, status, latency_ms, inputs, outputs, error, keys, trace_id)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     this.insertKey = this.db.prepare(
       `INSERT OR IGNORE INTO prediction_keys (key, request_id, row, model, version, ts, seq) VALUES (?, ?, ?, ?, ?, ?, ?)`,
@@ -676,12 +695,63 @@ export class SqliteEventStore implements EventStore {
       outputs: JSON.parse(r.outputs),
       ...(r.error === null ? {} : { error: r.error }),
       ...(r.keys === null ? {} : { keys: JSON.parse(r.keys) as string[] }),
+      ...(r.trace_id === null ? {} : { traceId: r.trace_id }),
     }));
   }
 
   async countPredictions(q: Omit<PredictionQuery, 'limit' | 'afterSeq'>): Promise<number> {
     const { sql, args } = whereClause(q);
     return (this.db.prepare(`SELECT COUNT(*) AS n FROM predictions ${sql}`).get(...args) as { n: number }).n;
+  }
+
+  async addSliCounts(records: readonly SliCountRecord[]): Promise<void> {
+    this.writeSli(records, 'good = good + excluded.good, total = total + excluded.total');
+  }
+
+  async setSliCounts(records: readonly SliCountRecord[]): Promise<void> {
+    this.writeSli(records, 'good = excluded.good, total = excluded.total');
+  }
+
+  private writeSli(records: readonly SliCountRecord[], onConflict: string): void {
+    if (records.length === 0) return;
+    const upsert = this.db.prepare(
+      `INSERT INTO slo_series (slo, ts, source, good, total) VALUES (?, ?, ?, ?, ?) ON CONFLICT (slo, ts, source) DO UPDATE SET ${onConflict}`,
+    );
+    this.db.transaction(() => {
+      for (const r of records) upsert.run(r.slo, r.ts, r.source, r.good, r.total);
+    })();
+  }
+
+  async querySli(q: SliQuery): Promise<SliBucket[]> {
+    const parts = ['slo = ?'];
+    const args: unknown[] = [q.slo];
+    if (q.since !== undefined) {
+      parts.push('ts >= ?');
+      args.push(q.since);
+    }
+    if (q.until !== undefined) {
+      parts.push('ts < ?');
+      args.push(q.until);
+    }
+    return this.db
+      .prepare(`SELECT ts, SUM(good) AS good, SUM(total) AS total FROM slo_series WHERE ${parts.join(' AND ')} GROUP BY ts ORDER BY ts`)
+      .all(...args) as SliBucket[];
+  }
+
+  async deleteSli(q: { slo?: string; before?: number }): Promise<number> {
+    const parts: string[] = [];
+    const args: unknown[] = [];
+    if (q.slo !== undefined) {
+      parts.push('slo = ?');
+      args.push(q.slo);
+    }
+    if (q.before !== undefined) {
+      parts.push('ts < ?');
+      args.push(q.before);
+    }
+    // Neither bound would delete every series: refuse rather than guess.
+    if (parts.length === 0) return 0;
+    return this.db.prepare(`DELETE FROM slo_series WHERE ${parts.join(' AND ')}`).run(...args).changes;
   }
 
   async close(): Promise<void> {

@@ -1,9 +1,12 @@
 import type {
+  AlertHistoryQuery,
+  AlertHistoryRecord,
   AliasRecord,
   ApiKeyRecord,
   MetadataStore,
   ModelRecord,
   ModelVersionRecord,
+  NewAlertHistoryRecord,
   NewReviewItem,
   ReferenceRecord,
   ReviewItemQuery,
@@ -12,6 +15,8 @@ import type {
   ReviewQueueStats,
   ReviewReason,
   Role,
+  SilenceRecord,
+  SuppressionRecord,
 } from '../ports.ts';
 import { openSqlite, type Migration, type SqliteDb } from './database.ts';
 
@@ -95,6 +100,40 @@ export const metadataMigrations: Migration[] = [
        labelled_by TEXT)`,
     `CREATE INDEX review_items_model ON review_items(model, id)`,
     `CREATE INDEX review_items_pending ON review_items(model, created_at) WHERE labelled_at IS NULL`,
+  ],
+  // Alerting: history of alert transitions and notification attempts, silences, rollout suppressions and the
+  // custom rules. `fingerprints` is space-delimited with a space at each end, so one alert's entries are found
+  // with LIKE '% fp %'.
+  [
+    `CREATE TABLE alert_history (
+       id INTEGER PRIMARY KEY AUTOINCREMENT,
+       at INTEGER NOT NULL,
+       kind TEXT NOT NULL CHECK (kind IN ('transition', 'notification')),
+       fingerprints TEXT NOT NULL,
+       alertname TEXT,
+       deployment TEXT,
+       receiver TEXT,
+       data TEXT NOT NULL)`,
+    `CREATE INDEX alert_history_at ON alert_history(at)`,
+    `CREATE INDEX alert_history_deployment ON alert_history(deployment, id)`,
+    `CREATE TABLE alert_silences (
+       id TEXT PRIMARY KEY,
+       matchers TEXT NOT NULL,
+       starts_at INTEGER NOT NULL,
+       ends_at INTEGER NOT NULL,
+       created_by TEXT NOT NULL,
+       comment TEXT NOT NULL,
+       created_at INTEGER NOT NULL,
+       updated_at INTEGER NOT NULL)`,
+    `CREATE TABLE alert_suppressions (
+       id TEXT PRIMARY KEY,
+       deployment TEXT NOT NULL,
+       starts_at INTEGER NOT NULL,
+       until INTEGER NOT NULL,
+       reason TEXT NOT NULL,
+       created_by TEXT NOT NULL,
+       created_at INTEGER NOT NULL)`,
+    `CREATE TABLE alert_rules (id INTEGER PRIMARY KEY CHECK (id = 1), rules TEXT NOT NULL, updated_at INTEGER NOT NULL)`,
   ],
 ];
 
@@ -222,6 +261,28 @@ const toReviewItem = (r: ReviewItemRow): ReviewItemRecord => ({
 
 /** A claim the caller may take over: none, their own, or one older than the expiry (all as SQL on the row). */
 const CLAIMABLE = 'labelled_at IS NULL AND (claimed_by IS NULL OR claimed_by = @reviewer OR claimed_at < @expiredBefore)';
+
+interface SilenceRow {
+  id: string;
+  matchers: string;
+  starts_at: number;
+  ends_at: number;
+  created_by: string;
+  comment: string;
+  created_at: number;
+  updated_at: number;
+}
+
+const toSilence = (r: SilenceRow): SilenceRecord => ({
+  id: r.id,
+  matchers: JSON.parse(r.matchers),
+  startsAt: r.starts_at,
+  endsAt: r.ends_at,
+  createdBy: r.created_by,
+  comment: r.comment,
+  createdAt: r.created_at,
+  updatedAt: r.updated_at,
+});
 
 /** MetadataStore on an embedded SQLite file. Calls are synchronous underneath; all are control-plane. */
 export class SqliteMetadataStore implements MetadataStore {
@@ -452,5 +513,110 @@ export class SqliteMetadataStore implements MetadataStore {
       .prepare('SELECT model, COUNT(*) AS pending, MIN(created_at) AS oldest FROM review_items WHERE labelled_at IS NULL GROUP BY model ORDER BY model')
       .all() as { model: string; pending: number; oldest: number }[];
     return rows.map((r) => ({ model: r.model, pending: r.pending, oldestCreatedAt: r.oldest }));
+  }
+
+  async appendAlertHistory(records: readonly NewAlertHistoryRecord[]): Promise<void> {
+    if (records.length === 0) return;
+    const insert = this.db.prepare('INSERT INTO alert_history (at, kind, fingerprints, alertname, deployment, receiver, data) VALUES (?, ?, ?, ?, ?, ?, ?)');
+    this.db.transaction(() => {
+      for (const r of records) {
+        insert.run(r.at, r.kind, ` ${r.fingerprints.join(' ')} `, r.alertname ?? null, r.deployment ?? null, r.receiver ?? null, JSON.stringify(r.data ?? null));
+      }
+    })();
+  }
+
+  async listAlertHistory(q: AlertHistoryQuery): Promise<AlertHistoryRecord[]> {
+    const where: string[] = [];
+    const params: Record<string, unknown> = { limit: q.limit };
+    const add = (sql: string, name: string, value: unknown) => {
+      if (value === undefined) return;
+      where.push(sql);
+      params[name] = value;
+    };
+    add('at >= @since', 'since', q.since);
+    add('at < @until', 'until', q.until);
+    add('deployment = @deployment', 'deployment', q.deployment);
+    add('alertname = @alertname', 'alertname', q.alertname);
+    add('kind = @kind', 'kind', q.kind);
+    add('id > @afterId', 'afterId', q.afterId);
+    add("fingerprints LIKE @fp ESCAPE '\\'", 'fp', q.fingerprint === undefined ? undefined : `% ${q.fingerprint.replace(/[\\%_]/g, (c) => `\\${c}`)} %`);
+    const sql = `SELECT * FROM alert_history ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id LIMIT @limit`;
+    const rows = this.db.prepare(sql).all(params) as {
+      id: number;
+      at: number;
+      kind: AlertHistoryRecord['kind'];
+      fingerprints: string;
+      alertname: string | null;
+      deployment: string | null;
+      receiver: string | null;
+      data: string;
+    }[];
+    return rows.map((r) => ({
+      id: r.id,
+      at: r.at,
+      kind: r.kind,
+      fingerprints: r.fingerprints.split(' ').filter(Boolean),
+      ...(r.alertname === null ? {} : { alertname: r.alertname }),
+      ...(r.deployment === null ? {} : { deployment: r.deployment }),
+      ...(r.receiver === null ? {} : { receiver: r.receiver }),
+      data: JSON.parse(r.data),
+    }));
+  }
+
+  async pruneAlertHistory(before: number): Promise<number> {
+    return this.db.prepare('DELETE FROM alert_history WHERE at < ?').run(before).changes;
+  }
+
+  async saveSilence(x: SilenceRecord): Promise<void> {
+    this.db
+      .prepare(
+        `INSERT INTO alert_silences (id, matchers, starts_at, ends_at, created_by, comment, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (id) DO UPDATE SET matchers = excluded.matchers, starts_at = excluded.starts_at, ends_at = excluded.ends_at,
+           created_by = excluded.created_by, comment = excluded.comment, updated_at = excluded.updated_at`,
+      )
+      .run(x.id, JSON.stringify(x.matchers), x.startsAt, x.endsAt, x.createdBy, x.comment, x.createdAt, x.updatedAt);
+  }
+
+  async getSilence(id: string): Promise<SilenceRecord | undefined> {
+    const r = this.db.prepare('SELECT * FROM alert_silences WHERE id = ?').get(id) as SilenceRow | undefined;
+    return r && toSilence(r);
+  }
+
+  async listSilences(): Promise<SilenceRecord[]> {
+    return (this.db.prepare('SELECT * FROM alert_silences ORDER BY created_at, id').all() as SilenceRow[]).map(toSilence);
+  }
+
+  async saveSuppression(x: SuppressionRecord): Promise<void> {
+    this.db
+      .prepare(
+        `INSERT INTO alert_suppressions (id, deployment, starts_at, until, reason, created_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (id) DO UPDATE SET deployment = excluded.deployment, starts_at = excluded.starts_at, until = excluded.until,
+           reason = excluded.reason, created_by = excluded.created_by`,
+      )
+      .run(x.id, x.deployment, x.startsAt, x.until, x.reason, x.createdBy, x.createdAt);
+  }
+
+  async listSuppressions(): Promise<SuppressionRecord[]> {
+    const rows = this.db.prepare('SELECT * FROM alert_suppressions ORDER BY created_at, id').all() as {
+      id: string;
+      deployment: string;
+      starts_at: number;
+      until: number;
+      reason: string;
+      created_by: string;
+      created_at: number;
+    }[];
+    return rows.map((r) => ({ id: r.id, deployment: r.deployment, startsAt: r.starts_at, until: r.until, reason: r.reason, createdBy: r.created_by, createdAt: r.created_at }));
+  }
+
+  async getAlertRules(): Promise<{ rules: unknown[]; updatedAt: number } | undefined> {
+    const r = this.db.prepare('SELECT rules, updated_at FROM alert_rules WHERE id = 1').get() as { rules: string; updated_at: number } | undefined;
+    return r && { rules: JSON.parse(r.rules) as unknown[], updatedAt: r.updated_at };
+  }
+
+  async saveAlertRules(rules: readonly unknown[], now: number): Promise<void> {
+    this.db
+      .prepare('INSERT INTO alert_rules (id, rules, updated_at) VALUES (1, ?, ?) ON CONFLICT (id) DO UPDATE SET rules = excluded.rules, updated_at = excluded.updated_at')
+      .run(JSON.stringify(rules), now);
   }
 }

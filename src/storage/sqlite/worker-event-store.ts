@@ -10,6 +10,9 @@ import type {
   MonitorResultRecord,
   PredictionEvent,
   PredictionQuery,
+  SliBucket,
+  SliCountRecord,
+  SliQuery,
   StoredPredictionEvent,
   WindowProfileRecord,
   WindowQuery,
@@ -122,6 +125,23 @@ export class SqliteWorkerEventStore implements EventStore {
 
   labelStats(q?: { model?: string; version?: number }): Promise<LabelStats> {
     return this.reader.labelStats(q);
+  }
+
+  // SLO series: a few upserts per SLO per tick from the control plane, on this thread's connection.
+  addSliCounts(records: readonly SliCountRecord[]): Promise<void> {
+    return this.reader.addSliCounts(records);
+  }
+
+  setSliCounts(records: readonly SliCountRecord[]): Promise<void> {
+    return this.reader.setSliCounts(records);
+  }
+
+  querySli(q: SliQuery): Promise<SliBucket[]> {
+    return this.reader.querySli(q);
+  }
+
+  deleteSli(q: { slo?: string; before?: number }): Promise<number> {
+    return this.reader.deleteSli(q);
   }
 
   /** Waits for pending writes, closes the worker's connection, then the reader. */

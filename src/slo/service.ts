@@ -1,0 +1,445 @@
+import type { Logger } from 'pino';
+import { WardenError } from '../errors.ts';
+import type { WindowResult } from '../monitoring/index.ts';
+import type { EventStore, PredictionEvent, SliCountRecord } from '../storage/index.ts';
+import { SloAlertSource } from './alert-source.ts';
+import {
+  bucketMs,
+  burnWindows,
+  errorBudget,
+  multiWindowAlerts,
+  scaledPeriodMs,
+  type BurnAlert,
+  type ErrorBudget,
+  type SliPoint,
+  type TimeOptions,
+} from './burn-rate.ts';
+import { describeSli, parseSlo, periodMs, sameSli, WINDOW_SLI_KINDS, type SloDefinition } from './definition.ts';
+import { costPer1k, requestCount, windowCount, type DeploymentUsage } from './sli.ts';
+import { SloFile } from './slo-file.ts';
+
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
+/** Bound on buckets waiting to be written (a replay spread over many buckets while the store is down). */
+const MAX_PENDING = 200_000;
+/** Bound on deployments tracked for cost attribution between two samples (unknown model names included). */
+const MAX_USAGE = 10_000;
+
+export interface SloServiceDeps {
+  events: Pick<EventStore, 'addSliCounts' | 'setSliCounts' | 'querySli' | 'deleteSli'>;
+  logger: Logger;
+  /** Path of the SLO definitions file (slo.yaml). */
+  file: string;
+  /** Multiplies every duration; 1 in production (see TimeOptions). */
+  timeScale: number;
+  /** Recorded buckets older than this (scaled) are deleted. */
+  retentionDays: number;
+  /** Price of one CPU-hour, for cost SLIs; cost SLOs are refused without it. */
+  costPerCpuHour?: number;
+  /** How often counts are written and windows polled (at most one bucket). */
+  tickMs: number;
+  /** Evaluated monitoring windows of a deployment (every version), starting in [since, until). */
+  windows?: (deployment: string, q: { since: number; until: number }) => Promise<WindowResult[]>;
+  now?: () => number;
+  /** Process CPU seconds used so far (user + system); default from process.cpuUsage(). */
+  cpuSeconds?: () => number;
+}
+
+/** What an SLO's status page shows: its SLI and error budget over the period, and the burn rate of every policy row. */
+export interface SloStatus {
+  slo: SloDefinition;
+  /** What the SLI counts as good. */
+  measures: string;
+  now: number;
+  timeScale: number;
+  /** The period after time scaling (ms). */
+  periodMs: number;
+  budget: ErrorBudget;
+  burnRates: BurnAlert[];
+  /** Names of the policy rows firing now (e.g. "1h/5m"). */
+  firing: string[];
+  /** Cost SLIs: the last cost per 1,000 inferences measured on this replica, and when. */
+  lastCost?: { costPer1k: number; at: number };
+}
+
+/** One deployment's outcome in a loop run: loops never die of one bad item. */
+export interface SloRunResult {
+  deployment: string;
+  ok: boolean;
+  error?: string;
+  windows?: number;
+}
+
+const cpuFromProcess = () => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+};
+
+/**
+ * SLOs per deployment: definitions in slo.yaml (also edited through the API), good/total counts recorded per
+ * bucket from the prediction log's batches (latency, availability, cost) and from evaluated monitoring windows
+ * (accuracy, drift_free, completeness), error budgets and multi-window burn rates read back from the store.
+ */
+export class SloService {
+  private slos: SloDefinition[] = [];
+  private byDeployment = new Map<string, SloDefinition[]>();
+  private readonly file: SloFile;
+  private fileMtime = 0;
+  private pending = new Map<string, SliCountRecord>();
+  private usage = new Map<string, DeploymentUsage>();
+  private costBucket: number | undefined;
+  private lastCpu = 0;
+  private readonly lastCost = new Map<string, { costPer1k: number; at: number }>();
+  /** Window SLOs whose whole period has been read from monitoring since they were (re)defined. */
+  private readonly backfilled = new Set<string>();
+  private lastWindowPoll = -Infinity;
+  private lastPrune = -Infinity;
+  private timer: NodeJS.Timeout | undefined;
+  private ticking: Promise<unknown> = Promise.resolve();
+  private writing: Promise<unknown> = Promise.resolve();
+  private flushing: Promise<void> | undefined;
+
+  constructor(private readonly deps: SloServiceDeps) {
+    this.file = new SloFile(deps.file);
+  }
+
+  private now(): number {
+    return (this.deps.now ?? Date.now)();
+  }
+
+  private get time(): TimeOptions {
+    return { timeScale: this.deps.timeScale };
+  }
+
+  /** Recording resolution (ms): a minute, scaled. */
+  get bucketMs(): number {
+    return bucketMs(this.time);
+  }
+
+  get timeScale(): number {
+    return this.deps.timeScale;
+  }
+
+  /** Path of the definitions file. */
+  get path(): string {
+    return this.file.file;
+  }
+
+  /** Loads slo.yaml (refusing to start on an invalid one) and starts the recording loop. */
+  async start(): Promise<void> {
+    try {
+      const state = await this.file.read();
+      state.slos.forEach((s) => this.check(s));
+      this.apply(state.slos);
+      this.fileMtime = state.mtimeMs;
+    } catch (e) {
+      throw new WardenError('WARDEN_CONFIG_INVALID', (e as Error).message);
+    }
+    this.lastCpu = (this.deps.cpuSeconds ?? cpuFromProcess)();
+    this.costBucket = Math.floor(this.now() / this.bucketMs) * this.bucketMs;
+    const every = Math.max(10, Math.min(this.deps.tickMs, this.bucketMs));
+    this.timer = setInterval(() => void this.tick().catch((err) => this.deps.logger.error({ err }, 'slo tick failed')), every);
+    this.timer.unref();
+  }
+
+  /** Stops the loop and writes what is counted (call after the prediction log has drained). */
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    await this.tick({ windows: false }).catch((err) => this.deps.logger.error({ err }, 'final slo flush failed'));
+  }
+
+  /** Checks what the schema cannot: the period fits the retention, cost SLOs have a price. */
+  private check(slo: SloDefinition): void {
+    if (periodMs(slo) > this.deps.retentionDays * DAY) {
+      throw new WardenError('WARDEN_BAD_REQUEST', `SLO ${slo.name}: period ${slo.period} is longer than the ${this.deps.retentionDays} days of recorded series (slo.retentionDays)`);
+    }
+    if (slo.sli.kind === 'cost' && this.deps.costPerCpuHour === undefined) {
+      throw new WardenError('WARDEN_BAD_REQUEST', `SLO ${slo.name}: a cost SLI needs slo.costPerCpuHour in the server config (the price of one CPU-hour)`);
+    }
+  }
+
+  /** Installs a new set of definitions; series of removed SLOs, and of SLOs whose SLI changed, are deleted. */
+  private apply(next: SloDefinition[]): string[] {
+    const before = new Map(this.slos.map((s) => [s.name, s]));
+    const reset: string[] = [];
+    for (const s of next) {
+      const old = before.get(s.name);
+      if (old && !sameSli(old, s)) reset.push(s.name);
+      if (!old || !sameSli(old, s)) this.backfilled.delete(s.name);
+    }
+    const names = new Set(next.map((s) => s.name));
+    for (const name of before.keys()) if (!names.has(name)) reset.push(name);
+    this.slos = next;
+    const by = new Map<string, SloDefinition[]>();
+    for (const s of next) by.set(s.deployment, [...(by.get(s.deployment) ?? []), s]);
+    this.byDeployment = by;
+    for (const [k, r] of this.pending) if (reset.includes(r.slo) || !names.has(r.slo)) this.pending.delete(k);
+    return reset;
+  }
+
+  private async resetSeries(names: readonly string[]): Promise<void> {
+    for (const slo of names) await this.deps.events.deleteSli({ slo });
+  }
+
+  /** Every SLO, in file order. */
+  list(): SloDefinition[] {
+    return [...this.slos];
+  }
+
+  /** One SLO, or WARDEN_NOT_FOUND. */
+  get(name: string): SloDefinition {
+    const slo = this.slos.find((s) => s.name === name);
+    if (!slo) throw new WardenError('WARDEN_NOT_FOUND', `no SLO named ${name}; list them with GET /api/v1/slos`);
+    return slo;
+  }
+
+  /**
+   * Creates or replaces the SLO `name` from an API body (its `name`, if given, must match) and writes slo.yaml.
+   * Changing the deployment or the SLI starts the SLO's series afresh; changing objective or period keeps it.
+   */
+  async put(name: string, body: unknown): Promise<{ slo: SloDefinition; created: boolean }> {
+    if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+      throw new WardenError('WARDEN_BAD_REQUEST', 'body must be a JSON object: {"deployment", "sli": {"kind", …}, "objective", "period"}');
+    }
+    const raw = body as Record<string, unknown>;
+    if (raw.name !== undefined && raw.name !== name) {
+      throw new WardenError('WARDEN_BAD_REQUEST', `body names SLO ${JSON.stringify(raw.name)} but the path names ${name}; leave "name" out or make them match`);
+    }
+    const slo = parseSlo({ ...raw, name });
+    this.check(slo);
+    return this.serialized(async () => {
+      const created = !this.slos.some((s) => s.name === name);
+      const state = await this.file.upsert(slo);
+      await this.resetSeries(this.apply(state.slos));
+      this.fileMtime = state.mtimeMs;
+      this.deps.logger.info({ slo: name, deployment: slo.deployment, created }, 'SLO saved');
+      return { slo, created };
+    });
+  }
+
+  /** Deletes the SLO and its recorded series. */
+  remove(name: string): Promise<void> {
+    return this.serialized(async () => {
+      this.get(name);
+      // Gone from the file already (edited by hand since the last reload) is as good as removed here.
+      await this.file.remove(name);
+      const state = await this.file.read();
+      await this.resetSeries(this.apply(state.slos));
+      this.fileMtime = state.mtimeMs;
+      this.deps.logger.info({ slo: name }, 'SLO deleted');
+    });
+  }
+
+  /** File edits one at a time, so two API calls cannot lose each other's change. */
+  private serialized<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.writing.then(fn);
+    this.writing = next.catch(() => undefined);
+    return next;
+  }
+
+  /** Counts a batch of the prediction log (called off the request path). */
+  onEvents(batch: readonly PredictionEvent[]): void {
+    if (this.slos.length === 0) return;
+    const bucket = this.bucketMs;
+    const costs = this.deps.costPerCpuHour !== undefined && this.slos.some((s) => s.sli.kind === 'cost');
+    for (const e of batch) {
+      if (costs) this.countUsage(e);
+      const slos = this.byDeployment.get(e.model);
+      if (!slos) continue;
+      for (const slo of slos) {
+        const c = requestCount(slo.sli, e);
+        if (!c) continue;
+        const ts = Math.floor(e.ts / bucket) * bucket;
+        this.add({ slo: slo.name, ts, source: 'traffic', good: c.good, total: c.total });
+      }
+    }
+  }
+
+  private countUsage(e: PredictionEvent): void {
+    let u = this.usage.get(e.model);
+    if (!u) {
+      if (this.usage.size >= MAX_USAGE) return;
+      u = { inferences: 0, busyMs: 0, requests: 0 };
+      this.usage.set(e.model, u);
+    }
+    u.requests++;
+    u.busyMs += Math.max(0, e.latencyMs);
+    if (e.status === 'ok') u.inferences++;
+  }
+
+  private add(r: SliCountRecord): void {
+    const k = `${r.slo}\u0000${r.ts}`;
+    const p = this.pending.get(k);
+    if (p) {
+      p.good += r.good;
+      p.total += r.total;
+    } else if (this.pending.size < MAX_PENDING) {
+      this.pending.set(k, { ...r });
+    }
+  }
+
+  /** Writes the counted buckets (added to what other replicas wrote); on failure they stay for the next flush. */
+  flush(): Promise<void> {
+    if (this.flushing) return this.flushing;
+    if (this.pending.size === 0) return Promise.resolve();
+    const batch = [...this.pending.values()];
+    this.pending = new Map();
+    const write = this.deps.events.addSliCounts(batch).catch((err: unknown) => {
+      for (const r of batch) this.add(r);
+      throw err;
+    });
+    this.flushing = write.finally(() => {
+      this.flushing = undefined;
+    });
+    return this.flushing;
+  }
+
+  /**
+   * One loop run: pick up edits of slo.yaml, take a cost sample at each bucket boundary, write the counts, poll
+   * monitoring for evaluated windows, prune old buckets. Returns the outcome per deployment polled.
+   */
+  tick(opts: { windows?: boolean } = {}): Promise<SloRunResult[]> {
+    const run = async (): Promise<SloRunResult[]> => {
+      const now = this.now();
+      await this.reload();
+      this.sampleCost(now, opts.windows === false);
+      await this.flush();
+      let results: SloRunResult[] = [];
+      const pollEvery = Math.max(this.deps.tickMs, Math.round(60_000 * this.deps.timeScale));
+      if (opts.windows !== false && now - this.lastWindowPoll >= pollEvery) {
+        this.lastWindowPoll = now;
+        results = await this.pollWindows(now);
+      }
+      if (now - this.lastPrune >= Math.max(this.deps.tickMs, HOUR * this.deps.timeScale)) {
+        this.lastPrune = now;
+        await this.deps.events.deleteSli({ before: now - this.deps.retentionDays * DAY * this.deps.timeScale });
+      }
+      return results;
+    };
+    const next = this.ticking.then(run);
+    this.ticking = next.catch(() => undefined);
+    return next;
+  }
+
+  /** Re-reads slo.yaml when it changed on disk (an edit, or another replica's API call on a shared file). */
+  private async reload(): Promise<void> {
+    const mtime = await this.file.mtime();
+    if (mtime === this.fileMtime) return;
+    await this.serialized(async () => {
+      try {
+        const state = await this.file.read();
+        state.slos.forEach((s) => this.check(s));
+        await this.resetSeries(this.apply(state.slos));
+        this.deps.logger.info({ file: this.file.file, slos: state.slos.length }, 'SLO file reloaded');
+      } catch (err) {
+        this.deps.logger.error({ err, file: this.file.file }, 'SLO file changed but is invalid; keeping the previous definitions');
+      }
+      this.fileMtime = mtime;
+    });
+  }
+
+  /**
+   * Cost SLIs: at each bucket boundary, the process CPU time since the last sample priced at costPerCpuHour and
+   * split across deployments (sli.ts costPer1k) gives each deployment's cost per 1,000 inferences; the bucket
+   * just ended gets one event, good when that cost is within the SLO's maxCostPer1k.
+   */
+  private sampleCost(now: number, force: boolean): void {
+    const price = this.deps.costPerCpuHour;
+    const costSlos = this.slos.filter((s) => s.sli.kind === 'cost');
+    const bucket = Math.floor(now / this.bucketMs) * this.bucketMs;
+    if (this.costBucket === undefined) this.costBucket = bucket;
+    if (price === undefined || (bucket === this.costBucket && !force)) return;
+    const cpu = (this.deps.cpuSeconds ?? cpuFromProcess)();
+    const costs = costPer1k(cpu - this.lastCpu, price, this.usage);
+    for (const slo of costSlos) {
+      if (slo.sli.kind !== 'cost') continue;
+      const c = costs.get(slo.deployment);
+      if (c === undefined) continue;
+      this.lastCost.set(slo.deployment, { costPer1k: c, at: now });
+      this.add({ slo: slo.name, ts: this.costBucket, source: 'traffic', good: c <= slo.sli.maxCostPer1k ? 1 : 0, total: 1 });
+    }
+    this.lastCpu = cpu;
+    this.usage = new Map();
+    this.costBucket = bucket;
+  }
+
+  /**
+   * Window SLIs: reads evaluated windows from monitoring — the whole period the first time an SLO is seen,
+   * then the last day (scaled), so windows re-evaluated after late labels are picked up — and sets one row per
+   * window (replacing that window's earlier counts).
+   */
+  private async pollWindows(now: number): Promise<SloRunResult[]> {
+    const fetch = this.deps.windows;
+    if (!fetch) return [];
+    const by = new Map<string, SloDefinition[]>();
+    for (const s of this.slos) if (WINDOW_SLI_KINDS.includes(s.sli.kind)) by.set(s.deployment, [...(by.get(s.deployment) ?? []), s]);
+    const lookback = Math.max(DAY * this.deps.timeScale, 3 * this.deps.tickMs);
+    const results: SloRunResult[] = [];
+    for (const [deployment, slos] of by) {
+      try {
+        const since = Math.min(...slos.map((s) => now - (this.backfilled.has(s.name) ? lookback : scaledPeriodMs(s, this.time))));
+        const windows = await fetch(deployment, { since, until: now + 1 });
+        const records: SliCountRecord[] = [];
+        for (const slo of slos) {
+          for (const w of windows) {
+            const c = windowCount(slo.sli, w);
+            if (!c) continue;
+            const ts = Math.floor((w.windowEnd - 1) / this.bucketMs) * this.bucketMs;
+            records.push({ slo: slo.name, ts, source: `v${w.version}/${w.windowStart}-${w.windowEnd}`, good: c.good, total: c.total });
+          }
+        }
+        await this.deps.events.setSliCounts(records);
+        for (const s of slos) this.backfilled.add(s.name);
+        results.push({ deployment, ok: true, windows: windows.length });
+      } catch (err) {
+        this.deps.logger.error({ err, deployment }, 'SLO window poll failed');
+        results.push({ deployment, ok: false, error: (err as Error).message });
+      }
+    }
+    return results;
+  }
+
+  /** Recorded buckets of an SLO in [since, until), this replica's unwritten counts included. */
+  async series(name: string, q: { since: number; until: number }): Promise<SliPoint[]> {
+    this.get(name);
+    await this.flush().catch((err) => this.deps.logger.warn({ err }, 'SLO counts not written yet'));
+    return this.deps.events.querySli({ slo: name, since: q.since, until: q.until });
+  }
+
+  /** How far back status and alerts read: the period, or the longest burn window if longer. */
+  lookbackMs(slo: SloDefinition): number {
+    return Math.max(scaledPeriodMs(slo, this.time), ...burnWindows(periodMs(slo), this.time).map((w) => w.longMs));
+  }
+
+  /** SLI, error budget and burn rates of one SLO now. */
+  async status(name: string): Promise<SloStatus> {
+    const slo = this.get(name);
+    const now = this.now();
+    const series = await this.series(name, { since: now - this.lookbackMs(slo), until: now });
+    const burnRates = multiWindowAlerts(slo, series, now, this.time);
+    const status: SloStatus = {
+      slo,
+      measures: describeSli(slo.sli),
+      now,
+      timeScale: this.deps.timeScale,
+      periodMs: scaledPeriodMs(slo, this.time),
+      budget: errorBudget(slo, series, now, this.time),
+      burnRates,
+      firing: burnRates.filter((b) => b.firing).map((b) => b.name),
+    };
+    const cost = this.lastCost.get(slo.deployment);
+    if (slo.sli.kind === 'cost' && cost) status.lastCost = cost;
+    return status;
+  }
+
+  /** The alert source to register with the alerting engine: SLOErrorBudgetBurn per SLO and policy row. */
+  alertSource(): SloAlertSource {
+    return new SloAlertSource({
+      list: () => this.list(),
+      series: (name, since, until) => this.series(name, { since, until }),
+      lookbackMs: (slo) => this.lookbackMs(slo),
+      timeScale: this.deps.timeScale,
+    });
+  }
+}
