@@ -173,3 +173,17 @@ describe('SQLite stores on disk', () => {
     expect(st.mode & 0o222).toBe(0);
   });
 });
+
+describe('SQLite event store encoding', () => {
+  it('stores plain arrays holding nulls as valid JSON (the fast tensor path must not write [1,,3])', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'warden-enc-'));
+    const store = new SqliteEventStore(path.join(dir, 'events.db'));
+    await store.appendPredictions([
+      { requestId: 'r1', ts: 1, model: 'm', version: 1, status: 'ok', latencyMs: 1, inputs: [{ name: 'input', datatype: 'FP32', dims: [1, 3], data: [1, null, 3] }], outputs: null },
+    ]);
+    const [e] = await store.queryPredictions({ requestId: 'r1', limit: 1 });
+    expect((e!.inputs as { data: unknown[] }[])[0]!.data).toEqual([1, null, 3]);
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+});

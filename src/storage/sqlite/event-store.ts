@@ -215,7 +215,9 @@ function encodeTensors(value: unknown): string | undefined {
   for (const t of value as TensorLike[]) {
     if (t === null || typeof t !== 'object' || typeof t.name !== 'string' || typeof t.datatype !== 'string') return undefined;
     const d = t.data;
-    const numeric = d instanceof Float32Array || d instanceof Float64Array || d instanceof Int32Array || (Array.isArray(d) && typeof d[0] === 'number');
+    // Plain arrays must hold numbers only: join() prints null and undefined as empty, which is not JSON.
+    const numeric =
+      d instanceof Float32Array || d instanceof Float64Array || d instanceof Int32Array || (Array.isArray(d) && d.length > 0 && d.every((x) => typeof x === 'number'));
     if (!numeric) return undefined;
     const dimsKey = t.dims ? 'dims' : 'shape';
     const dims = t.dims ?? t.shape ?? [];
