@@ -134,9 +134,14 @@ const warden = await startChild(process.execPath, ['bin/warden.js', 'serve', '--
   WARDEN_LOG_LEVEL: 'info',
   ...tracingEnv,
 });
+/** Warden's process CPU seconds (all threads), from its own /metrics. */
+const cpuSeconds = async (url: string) => Number(/^process_cpu_seconds_total (\S+)/m.exec(await (await fetch(`${url}/metrics`)).text())?.[1]);
 await load(warden.url, 2);
+const cpu0 = await cpuSeconds(warden.url);
 const wardenMax = await maxLoad(warden.url, duration);
-console.log(`Warden (log + metrics${tracing ? ` + tracing at ${sampleRatio}` : ''} on) ${fmt(wardenMax)}`);
+// CPU per request barely moves when other processes compete for the cores, unlike req/s: compare it across runs.
+const cpuPerRequestUs = ((await cpuSeconds(warden.url)) - cpu0) * 1e6 / (wardenMax.rps * duration);
+console.log(`Warden (log + metrics${tracing ? ` + tracing at ${sampleRatio}` : ''} on) ${fmt(wardenMax)}   CPU ${cpuPerRequestUs.toFixed(1)} µs/req`);
 const half = Math.round(wardenMax.rps / 2);
 const wardenHalf = await load(warden.url, duration, half);
 console.log(`Warden at half max (${half}/s) ${fmt(wardenHalf)}`);
