@@ -43,7 +43,7 @@ function context(req: FastifyRequest): RequestContext {
 
 declare module 'fastify' {
   interface FastifyRequest {
-    startedAt: bigint;
+    startedAt: number;
     startedAtMs: number;
   }
 }
