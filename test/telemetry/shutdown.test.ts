@@ -4,68 +4,22 @@
  * and leaves events.db readable.
  */
 import Database from 'better-sqlite3';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SqliteEventStore } from '../../src/storage/index.ts';
-import { repoRoot } from '../helpers/server.ts';
+import { startCliServer, type RunningCli } from '../helpers/cli-server.ts';
 
 const INSTANCE = { season: 3, mnth: 7, hr: 17, holiday: 0, weekday: 3, workingday: 1, weathersit: 1, temp: 0.7, atemp: 0.65, hum: 0.5, windspeed: 0.2 };
 const BODY = JSON.stringify({ instances: [INSTANCE] });
 
-interface Running {
-  child: ChildProcess;
-  url: string;
-  dataDir: string;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  output: () => string;
-}
+type Running = RunningCli;
 
 const started: Running[] = [];
 
 /** Starts `warden serve --demo --port 0` on a fresh data dir and waits for its "listening" log line. */
 async function startCli(flushIntervalMs: number): Promise<Running> {
-  const dataDir = mkdtempSync(path.join(tmpdir(), 'warden-shutdown-'));
-  // The child gets no WARDEN_* from this environment: an unknown one would fail its config.
-  const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('WARDEN_')));
-  Object.assign(env, {
-    WARDEN_DATA_DIR: dataDir,
-    WARDEN_PREDICTION_LOG_FLUSH_INTERVAL_MS: String(flushIntervalMs),
-    WARDEN_LOG_LEVEL: 'info',
-  });
-  const child = spawn(process.execPath, ['bin/warden.js', 'serve', '--demo', '--port', '0'], {
-    cwd: repoRoot,
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  let err = '';
-  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once('exit', (code, signal) => resolve({ code, signal })),
-  );
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no "url" log line within 20 s:\n${out}\n${err}`)), 20_000);
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      for (const line of out.split('\n')) {
-        if (!line.startsWith('{')) continue;
-        try {
-          const rec = JSON.parse(line) as { url?: string };
-          if (rec.url) {
-            clearTimeout(timer);
-            resolve(rec.url);
-          }
-        } catch {
-          /* a partial line; wait for the rest */
-        }
-      }
-    });
-    void exited.then(({ code }) => reject(new Error(`warden exited (${code}) before listening:\n${out}\n${err}`)));
-  });
-  const running = { child, url, dataDir, exited, output: () => `${out}\n${err}` };
+  const running = await startCliServer({ WARDEN_PREDICTION_LOG_FLUSH_INTERVAL_MS: String(flushIntervalMs) }, 'warden-shutdown-');
   started.push(running);
   return running;
 }

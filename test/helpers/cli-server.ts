@@ -1,0 +1,50 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { repoRoot } from './server.ts';
+
+/** A `warden serve` child process. */
+export interface RunningCli {
+  child: ChildProcess;
+  url: string;
+  dataDir: string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  output: () => string;
+}
+
+/**
+ * Starts `node bin/warden.js serve --demo --port 0` on a fresh data dir with the given WARDEN_* variables
+ * and waits for the JSON log line that carries its url. The child gets no WARDEN_* from this environment
+ * (an unknown one would fail its config).
+ */
+export async function startCliServer(env: Record<string, string>, dataDirPrefix = 'warden-cli-'): Promise<RunningCli> {
+  const dataDir = mkdtempSync(path.join(tmpdir(), dataDirPrefix));
+  const childEnv: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('WARDEN_')));
+  Object.assign(childEnv, { WARDEN_DATA_DIR: dataDir, WARDEN_LOG_LEVEL: 'info', ...env });
+  const child = spawn(process.execPath, ['bin/warden.js', 'serve', '--demo', '--port', '0'], { cwd: repoRoot, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no "url" log line within 20 s:\n${out}\n${err}`)), 20_000);
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      for (const line of out.split('\n')) {
+        if (!line.startsWith('{')) continue;
+        try {
+          const rec = JSON.parse(line) as { url?: string };
+          if (rec.url) {
+            clearTimeout(timer);
+            resolve(rec.url);
+          }
+        } catch {
+          /* a partial line; wait for the rest */
+        }
+      }
+    });
+    void exited.then(({ code }) => reject(new Error(`warden exited (${code}) before listening:\n${out}\n${err}`)));
+  });
+  return { child, url, dataDir, exited, output: () => `${out}\n${err}` };
+}
