@@ -137,7 +137,7 @@ function summary(windows: WindowResult[], faults: readonly FaultName[]): string 
     const failed = w.quality.checks.filter((c) => c.failed).map((c) => `${c.column}:${c.metric}=${Number(c.value.toPrecision(3))}`);
     const fault = faults.find((f) => Date.parse(FAULTS[f].week) >= w.windowStart && Date.parse(FAULTS[f].week) < w.windowEnd);
     lines.push(
-      `${start}  ${String(w.rows).padStart(4)}  ${w.drift.datasetDrift ? 'DRIFT' : 'ok   '} ${(100 * w.drift.driftShare).toFixed(0).padStart(3)}%  ${Number(temp?.score ?? NaN).toFixed(3).padStart(6)}   ${drifted.padEnd(32).slice(0, 32)} ${failed.join(' ')}${fault ? `   <- fault: ${FAULTS[fault].what}` : ''}`,
+      `${start}  ${String(w.rows).padStart(4)}  ${w.drift.datasetDrift ? 'DRIFT' : 'ok   '} ${(100 * w.drift.driftShare).toFixed(0).padStart(3)}%  ${Number(temp?.score ?? NaN).toFixed(3).padStart(6)}   ${drifted.padEnd(32)} ${failed.join(' ')}${fault ? `   <- fault: ${FAULTS[fault].what}` : ''}`,
     );
   }
   return lines.join('\n');

@@ -50,7 +50,11 @@ export function registerLogs(program: Command): void {
         if (page.events.length < 1000) break;
       }
       const shown = n === 0 ? [] : recent.slice(-n);
-      print(cmd, shown, () => shown.map(line).join('\n'));
+      if (shown.length === 0 && !cmd.optsWithGlobals<{ json?: boolean }>().json) {
+        process.stderr.write(`no predictions logged yet${o.model ? ` for ${o.model}` : ''}${o.follow ? '; waiting for new ones' : ''}\n`);
+      } else {
+        print(cmd, shown, () => shown.map(line).join('\n'));
+      }
       if (!o.follow) return;
       const interval = Math.max(100, Number(o.interval) || 1000);
       for (;;) {

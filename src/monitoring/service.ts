@@ -117,6 +117,9 @@ export class MonitoringService {
     for (const r of await this.deps.metadata.listReferences()) {
       try {
         this.activate(r);
+        // Gauges show the latest verdict from the moment the server is up, not only after new traffic.
+        const [latest] = await this.results(r.model, r.version, { limit: 1, order: 'newest' });
+        if (latest) publishWindow(this.metrics, r.model, r.version, latest.rows, latest.drift, latest.quality, latest);
       } catch (err) {
         this.deps.logger.error({ err, model: r.model, version: r.version }, 'monitoring reference could not be activated');
       }
@@ -411,7 +414,7 @@ export class MonitoringService {
   }
 
   /** Stored verdicts of a version's windows, oldest first. */
-  async results(model: string, version: number, q: { since?: number; until?: number; limit?: number } = {}): Promise<WindowResult[]> {
+  async results(model: string, version: number, q: { since?: number; until?: number; limit?: number; order?: 'oldest' | 'newest' } = {}): Promise<WindowResult[]> {
     const rows = await this.deps.events.listMonitorResults({ model, version, ...q });
     return rows.map((r) => ({
       model: r.model,

@@ -369,6 +369,8 @@ export interface WindowQuery {
   /** Windows starting before (epoch ms). */
   until?: number;
   limit?: number;
+  /** Monitor results only: 'newest' returns the latest windows first (default oldest first). */
+  order?: 'oldest' | 'newest';
 }
 
 /** A ground-truth value; stored as JSON. */

@@ -219,12 +219,12 @@ function encodeTensors(value: unknown): string | undefined {
     const numeric =
       d instanceof Float32Array || d instanceof Float64Array || d instanceof Int32Array || (Array.isArray(d) && d.length > 0 && d.every((x) => typeof x === 'number'));
     if (!numeric) return undefined;
-    const dimsKey = t.dims ? 'dims' : 'shape';
+    // Stored as OIP's `shape` whichever name the in-memory tensor used (decoded inputs carry `dims`).
     const dims = t.dims ?? t.shape ?? [];
     // Non-finite numbers cannot be JSON; fall back to the generic path, which writes null like JSON does.
     const joined = (d as ArrayLike<number> & { join(sep: string): string }).join(',');
     if (joined.includes('N') || joined.includes('I')) return undefined;
-    parts.push(`{"name":${JSON.stringify(t.name)},"datatype":${JSON.stringify(t.datatype)},"${dimsKey}":[${dims.join(',')}],"data":[${joined}]}`);
+    parts.push(`{"name":${JSON.stringify(t.name)},"datatype":${JSON.stringify(t.datatype)},"shape":[${dims.join(',')}],"data":[${joined}]}`);
   }
   return `[${parts.join(',')}]`;
 }
@@ -667,7 +667,7 @@ export class SqliteEventStore implements EventStore {
   async listMonitorResults(q: WindowQuery): Promise<MonitorResultRecord[]> {
     const { sql, args } = windowWhere(q);
     const rows = this.db
-      .prepare(`SELECT * FROM monitor_results ${sql} ORDER BY window_start, window_end LIMIT ?`)
+      .prepare(`SELECT * FROM monitor_results ${sql} ORDER BY window_start ${q.order === 'newest' ? 'DESC' : 'ASC'}, window_end LIMIT ?`)
       .all(...args, q.limit ?? 10_000) as ResultRow[];
     return rows.map((r) => ({
       model: r.model,
