@@ -1,5 +1,6 @@
 import { fingerprint, labelSetText, matchesAll, type Matcher } from './labels.ts';
 import type { AlertCondition, Severity } from './types.ts';
+import type { SuppressionRecord } from '../storage/index.ts';
 
 /** Where an alert is in its life: pending (holding, `for` not yet elapsed) or firing. */
 export type AlertState = 'pending' | 'firing';
@@ -21,15 +22,7 @@ export interface Silence {
 }
 
 /** A rollout window: alerts of the deployment are evaluated and recorded, but not notified, until `until`. */
-export interface Suppression {
-  id: string;
-  deployment: string;
-  startsAt: number;
-  until: number;
-  reason: string;
-  createdBy: string;
-  createdAt: number;
-}
+export type Suppression = SuppressionRecord;
 
 /** The annotations every alert carries (Prometheus' conventional names). */
 export interface AlertAnnotations {

@@ -17,19 +17,8 @@ import {
 } from '../../src/alerting/index.ts';
 import { createMonitoringMetrics } from '../../src/monitoring/metrics.ts';
 import { createMetrics } from '../../src/telemetry/index.ts';
+import { RUNBOOKS } from '../helpers/runbooks.ts';
 
-const RUNBOOKS = [
-  'data-drift.md',
-  'concept-drift.md',
-  'latency-spike.md',
-  'training-serving-skew.md',
-  'feedback-loop-bias.md',
-  'pipeline-failure-nans.md',
-  'resource-exhaustion.md',
-  'security-anomaly.md',
-  'embedding-drift.md',
-  'cost-runaway.md',
-];
 
 function setup() {
   const registry = new Registry();

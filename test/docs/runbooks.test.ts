@@ -10,22 +10,11 @@ import type { Command, Option } from 'commander';
 import { describe, expect, it } from 'vitest';
 import { buildProgram } from '../../src/cli/main.ts';
 import { repoRoot } from '../helpers/server.ts';
+import { RUNBOOKS } from '../helpers/runbooks.ts';
 
 const RUNBOOK_DIR = path.join(repoRoot, 'docs', 'runbooks');
 
 /** The runbooks issue 5 asks for. */
-const RUNBOOKS = [
-  'data-drift.md',
-  'concept-drift.md',
-  'latency-spike.md',
-  'training-serving-skew.md',
-  'feedback-loop-bias.md',
-  'pipeline-failure-nans.md',
-  'resource-exhaustion.md',
-  'security-anomaly.md',
-  'embedding-drift.md',
-  'cost-runaway.md',
-];
 
 /** Sections every runbook has, in this order. */
 const SECTIONS = ['What it means', 'Alerts and metrics', 'Severity', 'First 5 minutes', 'Diagnosis', 'Mitigation', 'Follow-up'];

@@ -1,0 +1,13 @@
+/** The runbooks issue 5 asks for, by file name under docs/runbooks/. */
+export const RUNBOOKS: readonly string[] = [
+  'data-drift.md',
+  'concept-drift.md',
+  'latency-spike.md',
+  'training-serving-skew.md',
+  'feedback-loop-bias.md',
+  'pipeline-failure-nans.md',
+  'resource-exhaustion.md',
+  'security-anomaly.md',
+  'embedding-drift.md',
+  'cost-runaway.md',
+];
