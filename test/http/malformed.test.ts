@@ -528,7 +528,7 @@ describe('malformed request storm', () => {
     // refused ones as sent, with a note in place of values nested too deep to store.
     const deepEvent = (await srv.json('GET', '/api/v1/predictions?requestId=after-storm-deep')).body.events[0];
     expect(deepEvent.inputs[0].name).toBe('input');
-    expect(deepEvent.inputs[0].data.length).toBe(deepEvent.inputs[0].dims[0] * 12);
+    expect(deepEvent.inputs[0].data.length).toBe(deepEvent.inputs[0].shape[0] * 12);
     const refusedEvent = (await srv.json('GET', `/api/v1/predictions?requestId=storm-${refusedDeep}`)).body.events[0];
     expect(JSON.stringify(refusedEvent.inputs)).toMatch(/not logged: nested deeper/);
 
