@@ -3,26 +3,17 @@
  * registry, the alerting loop fires the built-in drift ticket, and a webhook receiver on loopback gets it with its
  * runbook annotation; then the HTTP API (alerts, history, silences, suppressions, rules) and `warden alerts …`.
  */
-import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Gauge } from 'prom-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { repoRoot, startTestServer, type TestServer } from '../helpers/server.ts';
+import { startTestServer, type TestServer } from '../helpers/server.ts';
 import { startReceiver, type TestReceiver } from './receiver.ts';
+import { runWarden } from '../helpers/cli.ts';
 
-const BIN = path.join(repoRoot, 'bin', 'warden.js');
 
-function warden(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('WARDEN_')));
-  return new Promise((resolve, reject) => {
-    execFile(process.execPath, [BIN, ...args], { cwd: repoRoot, env: { ...env, NO_COLOR: '1' }, timeout: 20_000 }, (err, stdout, stderr) => {
-      if (err && typeof err.code !== 'number') return reject(new Error(`warden ${args.join(' ')}: ${err.message}; stderr: ${stderr}`));
-      resolve({ code: err ? (err.code as number) : 0, stdout, stderr });
-    });
-  });
-}
+const warden = (args: string[]) => runWarden(args);
 
 const driftGauge = (srv: TestServer) => srv.warden.metrics.registry.getSingleMetric('warden_dataset_drift') as Gauge<'model' | 'version'>;
 

@@ -5,13 +5,14 @@
  * errors print one line `warden: …` and exit 2 for bad input (4xx), 1 otherwise.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { repoRoot, sharedDir, startTestServer, type TestServer } from '../helpers/server.ts';
+import { runWarden } from '../helpers/cli.ts';
 
 const BIN = path.join(repoRoot, 'bin', 'warden.js');
 const VERSION = (JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { version: string }).version;
@@ -29,18 +30,7 @@ function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   return { ...env, NO_COLOR: '1', ...extra };
 }
 
-/** Runs `warden …args` to completion; never throws on a non-zero exit. */
-function warden(args: string[], extraEnv: Record<string, string> = {}): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    execFile(process.execPath, [BIN, ...args], { cwd: repoRoot, env: cleanEnv(extraEnv), timeout: 20_000 }, (err, stdout, stderr) => {
-      if (err && typeof err.code !== 'number') {
-        reject(new Error(`warden ${args.join(' ')} did not exit normally (${err.signal ?? err.code ?? err.message}); stderr: ${stderr}`));
-        return;
-      }
-      resolve({ code: err ? (err.code as number) : 0, stdout, stderr });
-    });
-  });
-}
+const warden = (args: string[], extraEnv: Record<string, string> = {}) => runWarden(args, extraEnv);
 
 const sha256 = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
 

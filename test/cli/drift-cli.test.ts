@@ -5,7 +5,6 @@
  * 2012 as the current data. docs/cli.md is the contract: progress on stderr, errors one line
  * `warden: …`, exit 2 for bad input.
  */
-import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -14,33 +13,13 @@ import { bikeRows } from '../../scripts/demo/monitoring-demo.ts';
 import { seedDemo } from '../../src/lifecycle/index.ts';
 import { tableFromCsv } from '../../src/monitoring/index.ts';
 import { repoRoot, startTestServer, type TestServer } from '../helpers/server.ts';
+import { runWarden } from '../helpers/cli.ts';
 
-const BIN = path.join(repoRoot, 'bin', 'warden.js');
 const COLUMNS = ['season', 'mnth', 'hr', 'holiday', 'weekday', 'workingday', 'weathersit', 'temp', 'atemp', 'hum', 'windspeed', 'cnt'];
 
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
-/** The environment without any WARDEN_* the developer's shell may carry. */
-function cleanEnv(): NodeJS.ProcessEnv {
-  return { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('WARDEN_'))), NO_COLOR: '1' };
-}
 
-/** Runs `warden …args` to completion; never throws on a non-zero exit. */
-function warden(...args: string[]): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    execFile(process.execPath, [BIN, ...args], { cwd: repoRoot, env: cleanEnv(), timeout: 30_000 }, (err, stdout, stderr) => {
-      if (err && typeof err.code !== 'number') {
-        reject(new Error(`warden ${args.join(' ')} did not exit normally (${err.signal ?? err.code ?? err.message}); stderr: ${stderr}`));
-        return;
-      }
-      resolve({ code: err ? (err.code as number) : 0, stdout, stderr });
-    });
-  });
-}
+const warden = (...args: string[]) => runWarden(args);
 
 /** The rows of hour.csv, as `COLUMNS` plus yr and mnth for filtering. */
 function bikeCsv(keep: (yr: number, mnth: number) => boolean): string {

@@ -2,34 +2,17 @@
  * `warden labels import` and `warden labels stats` end to end: the real binary (`node bin/warden.js`) against a
  * server started in this process. The import streams the CSV in requests of 5000 labels.
  */
-import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { repoRoot, sharedDir, startTestServer, type TestServer } from '../helpers/server.ts';
+import { sharedDir, startTestServer, type TestServer } from '../helpers/server.ts';
+import { runWarden } from '../helpers/cli.ts';
 
-const BIN = path.join(repoRoot, 'bin', 'warden.js');
 const modelBytes = readFileSync(path.join(sharedDir, 'models', 'bike_busy_logreg.onnx'));
 
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
-function warden(args: string[]): Promise<Result> {
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('WARDEN_')));
-  return new Promise((resolve, reject) => {
-    execFile(process.execPath, [BIN, ...args], { cwd: repoRoot, env: { ...env, NO_COLOR: '1' }, timeout: 30_000 }, (err, stdout, stderr) => {
-      if (err && typeof err.code !== 'number') {
-        reject(new Error(`warden ${args.join(' ')} did not exit normally (${err.signal ?? err.code}); stderr: ${stderr}`));
-        return;
-      }
-      resolve({ code: err ? (err.code as number) : 0, stdout, stderr });
-    });
-  });
-}
+const warden = (args: string[]) => runWarden(args);
 
 describe('warden labels', () => {
   let srv: TestServer;

@@ -4,13 +4,12 @@
  * claims (and is refused a second claim: exit 2, one `warden:` line) and labels them.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { labelValue } from '../../src/cli/review.ts';
-import { repoRoot, sharedDir, startTestServer, type TestServer } from '../helpers/server.ts';
+import { sharedDir, startTestServer, type TestServer } from '../helpers/server.ts';
+import { runWarden } from '../helpers/cli.ts';
 
-const BIN = path.join(repoRoot, 'bin', 'warden.js');
 const MODEL = readFileSync(path.join(sharedDir, 'models', 'bike_busy_logreg.onnx'));
 const probe = JSON.parse(readFileSync(path.join(sharedDir, 'models', 'bike_busy_logreg.expected.json'), 'utf8')) as { input: number[][] };
 
@@ -20,15 +19,7 @@ interface Result {
   stderr: string;
 }
 
-function warden(args: string[]): Promise<Result> {
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('WARDEN_')));
-  return new Promise((resolve, reject) => {
-    execFile(process.execPath, [BIN, ...args], { cwd: repoRoot, env: { ...env, NO_COLOR: '1' }, timeout: 20_000 }, (err, stdout, stderr) => {
-      if (err && typeof err.code !== 'number') return reject(new Error(`warden ${args.join(' ')}: ${err.message}; stderr: ${stderr}`));
-      resolve({ code: err ? (err.code as number) : 0, stdout, stderr });
-    });
-  });
-}
+const warden = (args: string[]) => runWarden(args);
 
 describe('label values typed on the command line', () => {
   it('reads numbers and booleans as JSON values, anything else (or --string) as text', () => {

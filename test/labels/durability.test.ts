@@ -3,11 +3,10 @@
  * `POST /api/v1/labels` has answered 200, its labels are committed — a SIGKILL right after the answer loses none.
  */
 import Database from 'better-sqlite3';
-import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SqliteEventStore } from '../../src/storage/index.ts';
-import { startCliServer, type RunningCli } from '../helpers/cli-server.ts';
+import { startCliServer, stopCliServers, type RunningCli } from '../helpers/cli.ts';
 
 const INSTANCE = { season: 3, mnth: 7, hr: 17, holiday: 0, weekday: 3, workingday: 1, weathersit: 1, temp: 0.7, atemp: 0.65, hum: 0.5, windspeed: 0.2 };
 
@@ -22,15 +21,7 @@ async function startCli(): Promise<Running> {
   return running;
 }
 
-afterEach(async () => {
-  for (const r of started.splice(0)) {
-    if (r.child.exitCode === null && r.child.signalCode === null) {
-      r.child.kill('SIGKILL');
-      await r.exited;
-    }
-    rmSync(r.dataDir, { recursive: true, force: true });
-  }
-});
+afterEach(() => stopCliServers(started));
 
 describe('label durability (real CLI, SIGKILL)', () => {
   it('keeps all 1,000 labels of a 200 answer when the process is killed -9 right after it', async () => {

@@ -3,24 +3,15 @@
  * recorded from real traffic — successes, client errors that must not burn availability, and a model whose run
  * fails with a 500 — status with budget and burn rates, the alert source registered with alerting, and the CLI.
  */
-import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { multiWindowAlerts } from '../../src/slo/index.ts';
-import { repoRoot, sharedDir, startTestServer, type TestServer } from '../helpers/server.ts';
+import { sharedDir, startTestServer, type TestServer } from '../helpers/server.ts';
+import { runWarden } from '../helpers/cli.ts';
 
-const BIN = path.join(repoRoot, 'bin', 'warden.js');
 
-function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('WARDEN_')));
-  return new Promise((resolve, reject) => {
-    execFile(process.execPath, [BIN, ...args], { cwd: repoRoot, env: { ...env, NO_COLOR: '1' }, timeout: 30_000 }, (err, stdout, stderr) => {
-      if (err && typeof err.code !== 'number') return reject(err);
-      resolve({ code: err ? (err.code as number) : 0, stdout, stderr });
-    });
-  });
-}
+const cli = (args: string[]) => runWarden(args);
 
 const good = { inputs: [{ name: 'input', shape: [1, 12], datatype: 'FP32', data: new Array(12).fill(0.25) }] };
 

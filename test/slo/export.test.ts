@@ -4,7 +4,7 @@
  * series, hand-computed firing times) must pass `promtool test rules` against rules regenerated from
  * test/fixtures/slo/slo.yaml — both run when promtool is installed (CI installs Debian's `prometheus`).
  */
-import { execFile, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -14,10 +14,10 @@ import { parse as parseYaml } from 'yaml';
 import { latencyBucket, parseSloFile, promDuration, prometheusRules, ratioRuleName, type SloDefinition } from '../../src/slo/index.ts';
 import { LATENCY_BUCKETS, createMetrics } from '../../src/telemetry/index.ts';
 import { repoRoot } from '../helpers/server.ts';
+import { runWarden } from '../helpers/cli.ts';
 
 const promtool = spawnSync('promtool', ['--version']).status === 0;
 const FIXTURES = path.join(repoRoot, 'test', 'fixtures', 'slo');
-const BIN = path.join(repoRoot, 'bin', 'warden.js');
 
 const fixture = (): SloDefinition[] => parseSloFile(parseYaml(readFileSync(path.join(FIXTURES, 'slo.yaml'), 'utf8')), 'slo.yaml');
 
@@ -132,14 +132,7 @@ describe.skipIf(!promtool)('promtool', () => {
 });
 
 describe('warden slo export', () => {
-  const run = (args: string[]) =>
-    new Promise<{ code: number; stdout: string; stderr: string }>((resolve, reject) => {
-      const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('WARDEN_')));
-      execFile(process.execPath, [BIN, ...args], { cwd: repoRoot, env, timeout: 30_000 }, (err, stdout, stderr) => {
-        if (err && typeof err.code !== 'number') return reject(err);
-        resolve({ code: err ? (err.code as number) : 0, stdout, stderr });
-      });
-    });
+  const run = (args: string[]) => runWarden(args);
 
   it('writes the rules of a slo.yaml to --out and says what it skipped', async () => {
     const out = path.join(dir, 'rules.yml');

@@ -4,11 +4,10 @@
  * and leaves events.db readable.
  */
 import Database from 'better-sqlite3';
-import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SqliteEventStore } from '../../src/storage/index.ts';
-import { startCliServer, type RunningCli } from '../helpers/cli-server.ts';
+import { startCliServer, stopCliServers, type RunningCli } from '../helpers/cli.ts';
 
 const INSTANCE = { season: 3, mnth: 7, hr: 17, holiday: 0, weekday: 3, workingday: 1, weathersit: 1, temp: 0.7, atemp: 0.65, hum: 0.5, windspeed: 0.2 };
 const BODY = JSON.stringify({ instances: [INSTANCE] });
@@ -46,15 +45,7 @@ async function loggedIds(dataDir: string): Promise<Set<string>> {
   }
 }
 
-afterEach(async () => {
-  for (const r of started.splice(0)) {
-    if (r.child.exitCode === null && r.child.signalCode === null) {
-      r.child.kill('SIGKILL');
-      await r.exited;
-    }
-    rmSync(r.dataDir, { recursive: true, force: true });
-  }
-});
+afterEach(() => stopCliServers(started));
 
 describe('prediction log across process shutdown (real CLI)', () => {
   it('SIGTERM: exits 0 and every acknowledged prediction is in events.db', async () => {

@@ -1,5 +1,5 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { repoRoot } from './server.ts';
@@ -47,4 +47,40 @@ export async function startCliServer(env: Record<string, string>, dataDirPrefix 
     void exited.then(({ code }) => reject(new Error(`warden exited (${code}) before listening:\n${out}\n${err}`)));
   });
   return { child, url, dataDir, exited, output: () => `${out}\n${err}` };
+}
+
+/** Exit code and output of one `warden` run. */
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** The environment without any WARDEN_* the developer's shell may carry, plus `extra`. */
+export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  return { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('WARDEN_'))), NO_COLOR: '1', ...extra };
+}
+
+/** Runs `node bin/warden.js …args` to completion; resolves with a non-zero exit, rejects only when it did not exit normally. */
+export function runWarden(args: string[], extraEnv: Record<string, string> = {}, timeoutMs = 30_000): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, [path.join(repoRoot, 'bin', 'warden.js'), ...args], { cwd: repoRoot, env: cleanEnv(extraEnv), timeout: timeoutMs }, (err, stdout, stderr) => {
+      if (err && typeof err.code !== 'number') {
+        reject(new Error(`warden ${args.join(' ')} did not exit normally (${err.signal ?? err.code ?? err.message}); stderr: ${stderr}`));
+        return;
+      }
+      resolve({ code: err ? (err.code as number) : 0, stdout, stderr });
+    });
+  });
+}
+
+/** Kills (SIGKILL) the servers that are still running and removes their data directories. */
+export async function stopCliServers(servers: RunningCli[]): Promise<void> {
+  for (const r of servers.splice(0)) {
+    if (r.child.exitCode === null && r.child.signalCode === null) {
+      r.child.kill('SIGKILL');
+      await r.exited;
+    }
+    rmSync(r.dataDir, { recursive: true, force: true });
+  }
 }
