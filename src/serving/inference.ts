@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { WardenError, isWardenError } from '../errors.ts';
 import { decodeInstances, decodeTensor, type DecodedTensor } from '../quality/index.ts';
@@ -58,13 +57,6 @@ export interface InferenceServiceOptions {
   review?: ReviewFlagger;
   /** Game-day fault injection (lifecycle/gameday arms it); costs one boolean check while nothing is armed. */
   faults?: FaultInjector;
-}
-
-const REQUEST_ID = /^[\x21-\x7e]{1,128}$/;
-
-/** Honours a caller's `x-request-id` when it is printable ASCII of sane length; else makes one. */
-export function requestIdFrom(header: unknown): string {
-  return typeof header === 'string' && REQUEST_ID.test(header) ? header : randomUUID();
 }
 
 const invalid = (msg: string) => new WardenError('WARDEN_INVALID_INPUT', msg);
