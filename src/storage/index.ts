@@ -10,6 +10,8 @@ import { SqliteWorkerEventStore } from './sqlite/worker-event-store.ts';
 import { LocalDirArtifactStore } from './artifacts/local-dir.ts';
 
 export type * from './ports.ts';
+export { PredictionBatch } from './prediction-batch.ts';
+export type { PredictionBatchMessage, StoredTensor } from './prediction-batch.ts';
 export { SqliteMetadataStore } from './sqlite/metadata-store.ts';
 export { SqliteEventStore } from './sqlite/event-store.ts';
 export { SqliteWorkerEventStore } from './sqlite/worker-event-store.ts';

@@ -3,6 +3,7 @@
  * so the embedded SQLite store and shared databases run the same domain code. Every adapter
  * passes the contract suite in test/storage/contract.ts.
  */
+import type { PredictionBatch } from './prediction-batch.ts';
 
 /** A tensor or feature description read from a model file. */
 export interface TensorSpec {
@@ -499,6 +500,8 @@ export interface EventStore {
   listMonitorResults(q: WindowQuery): Promise<MonitorResultRecord[]>;
 
   appendPredictions(events: readonly PredictionEvent[]): Promise<void>;
+  /** Appends a packed batch (what the prediction log hands over); same rows as appendPredictions of its events. */
+  appendBatch(batch: PredictionBatch): Promise<void>;
   queryPredictions(q: PredictionQuery): Promise<StoredPredictionEvent[]>;
   countPredictions(q: Omit<PredictionQuery, 'limit' | 'afterSeq'>): Promise<number>;
 

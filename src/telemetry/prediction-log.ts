@@ -1,10 +1,10 @@
 import type { Logger } from 'pino';
-import type { EventStore, PredictionEvent } from '../storage/index.ts';
+import { PredictionBatch, type EventStore, type PredictionEvent } from '../storage/index.ts';
 import type { WardenMetrics } from './metrics.ts';
 
 export interface PredictionLogOptions {
   /** Only appends are needed: the log never reads back. */
-  store: Pick<EventStore, 'appendPredictions'>;
+  store: Pick<EventStore, 'appendBatch'>;
   metrics: WardenMetrics;
   logger: Logger;
   capacity: number;
@@ -30,24 +30,36 @@ export interface PredictionLogStats {
 }
 
 /**
- * The prediction log: inference events go into a bounded in-memory queue on the request path
- * (an array push, nothing else) and are written to the event store in batches by a timer, never
- * on the caller's clock. When the queue is full the event is dropped and counted — a slow or
- * dead store must not slow or fail predictions. A crash (SIGKILL) loses at most what was queued
- * since the last flush: one flush interval of traffic.
+ * The prediction log: inference events are packed into a bounded in-memory batch on the request path
+ * (numbers copied into typed arrays, strings kept) and written to the event store in batches by a timer,
+ * never on the caller's clock. When the log is full — events waiting and events being written — the
+ * event is dropped and counted: a slow or dead store must not slow or fail predictions. A crash
+ * (SIGKILL) loses at most what was queued since the last flush: one flush interval of traffic.
+ *
+ * Listeners (window profiles, SLO counts, review sampling) get the event objects once per event-loop
+ * turn, before they are written; packing at once and handing events on within the turn lets every
+ * event object die young, where a queue of objects kept until the flush made the garbage collector
+ * copy and promote each of them.
  */
 export class PredictionLog {
-  private queue: PredictionEvent[] = [];
+  /** Batches sealed at batchSize (or by a flush), oldest first; the first may be at the store right now. */
+  private sealed: PredictionBatch[] = [];
+  private sealedEvents = 0;
+  private current: PredictionBatch;
+  /** Written batches kept for reuse: their buffers are already mapped and large enough. */
+  private spare: PredictionBatch[] = [];
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> | undefined;
   private retries = 0;
-  /** Events at the front of the queue that listeners have already seen (a retried batch). */
-  private redelivered = 0;
   private readonly listeners = new Set<(batch: readonly PredictionEvent[]) => void>();
+  /** Accepted events listeners have not seen yet, and whether a hand-over is scheduled. */
+  private fresh: PredictionEvent[] = [];
+  private dispatchScheduled = false;
   private readonly stats: PredictionLogStats = { enqueued: 0, written: 0, dropped: 0, depth: 0 };
 
   constructor(private readonly opts: PredictionLogOptions) {
     opts.metrics.predictionLogQueueCapacity.set(opts.capacity);
+    this.current = new PredictionBatch(Math.min(opts.batchSize, 4096));
   }
 
   start(): void {
@@ -56,31 +68,39 @@ export class PredictionLog {
     this.timer.unref();
   }
 
-  /** Calls `listener` with every batch as it is taken for writing, off the request path. */
+  /** Calls `listener` with every accepted event once, in small batches, off the request's own call. */
   onBatch(listener: (batch: readonly PredictionEvent[]) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }
 
-  /** Queues one event; returns false (and counts a drop) when the queue is full. */
+  /** Queues one event; returns false (and counts a drop) when the log is full. */
   enqueue(event: PredictionEvent): boolean {
     // Counted before the bound check so a refused event shows up in `enqueued` and `dropped` alike.
     this.stats.enqueued++;
-    if (this.queue.length >= this.opts.capacity) {
+    if (this.sealedEvents + this.current.length >= this.opts.capacity) {
       this.stats.dropped++;
       this.opts.metrics.predictionLogDropped.inc({ reason: 'queue_full' });
       return false;
     }
-    this.queue.push(event);
+    this.current.push(event);
+    if (this.current.length >= this.opts.batchSize) this.seal();
+    if (this.listeners.size > 0) {
+      this.fresh.push(event);
+      if (!this.dispatchScheduled) {
+        this.dispatchScheduled = true;
+        setImmediate(this.dispatch);
+      }
+    }
     return true;
   }
 
   depth(): number {
-    return this.queue.length;
+    return this.sealedEvents + this.current.length;
   }
 
   snapshot(): PredictionLogStats {
-    return { ...this.stats, depth: this.queue.length };
+    return { ...this.stats, depth: this.depth() };
   }
 
   /** Writes what is queued, in batches; concurrent calls share one flush. */
@@ -93,57 +113,72 @@ export class PredictionLog {
     return this.flushing;
   }
 
-  private async flushOnce(): Promise<void> {
-    const { store, metrics, logger, batchSize } = this.opts;
-    const maxRetries = this.opts.maxRetries ?? 5;
-    while (this.queue.length > 0) {
-      const batch = this.queue.length <= batchSize ? this.queue : this.queue.slice(0, batchSize);
-      // Take the batch out first so requests keep enqueueing into a fresh array while we write.
-      this.queue = batch === this.queue ? [] : this.queue.slice(batch.length);
-      // Listeners (window profiles) see each event once, even when its write is retried.
-      const seen = Math.min(this.redelivered, batch.length);
-      this.redelivered -= seen;
-      if (this.listeners.size > 0 && seen < batch.length) {
-        const fresh = seen === 0 ? batch : batch.slice(seen);
-        for (const l of this.listeners) {
-          try {
-            l(fresh);
-          } catch (err) {
-            logger.error({ err }, 'prediction log listener failed');
-          }
-        }
+  private seal(): void {
+    if (this.current.length === 0) return;
+    this.sealed.push(this.current);
+    this.sealedEvents += this.current.length;
+    this.current = this.spare.pop() ?? new PredictionBatch(Math.min(this.opts.batchSize, 4096));
+  }
+
+  /** A batch the store is done with (written or given up on) goes back to the spares. */
+  private recycle(batch: PredictionBatch): void {
+    if (this.spare.length >= 2) return;
+    batch.reset();
+    this.spare.push(batch);
+  }
+
+  private readonly dispatch = (): void => {
+    this.dispatchScheduled = false;
+    if (this.fresh.length === 0) return;
+    const batch = this.fresh;
+    this.fresh = [];
+    for (const l of this.listeners) {
+      try {
+        l(batch);
+      } catch (err) {
+        this.opts.logger.error({ err }, 'prediction log listener failed');
       }
+    }
+  };
+
+  private async flushOnce(): Promise<void> {
+    const { store, metrics, logger } = this.opts;
+    const maxRetries = this.opts.maxRetries ?? 5;
+    // Listeners see events before they are written, as on the timer path.
+    this.dispatch();
+    this.seal();
+    while (this.sealed.length > 0) {
+      // The batch stays in `sealed` (and counts toward capacity) until the store has it.
+      const batch = this.sealed[0]!;
       const started = process.hrtime.bigint();
       try {
-        await store.appendPredictions(batch);
+        await store.appendBatch(batch);
         this.retries = 0;
+        this.sealed.shift();
+        this.sealedEvents -= batch.length;
         this.stats.written += batch.length;
         metrics.predictionLogWritten.inc(batch.length);
         metrics.predictionLogFlushDuration.observe(Number(process.hrtime.bigint() - started) / 1e9);
+        this.recycle(batch);
       } catch (err) {
         this.retries++;
         if (this.retries > maxRetries) {
+          this.sealed.shift();
+          this.sealedEvents -= batch.length;
           this.stats.dropped += batch.length;
           metrics.predictionLogDropped.inc({ reason: 'store_error' }, batch.length);
           logger.error({ err, events: batch.length }, 'prediction log: store keeps failing; dropping batch');
           this.retries = 0;
+          this.recycle(batch);
         } else {
-          // Put the batch back in front, within capacity; what does not fit is dropped and counted.
-          const room = Math.max(0, this.opts.capacity - this.queue.length);
-          const keep = batch.slice(0, room);
-          const lost = batch.length - keep.length;
-          if (lost > 0) {
-            this.stats.dropped += lost;
-            metrics.predictionLogDropped.inc({ reason: 'queue_full' }, lost);
-          }
-          this.queue = keep.concat(this.queue);
-          this.redelivered += keep.length;
           logger.warn({ err, events: batch.length, attempt: this.retries }, 'prediction log: write failed; will retry');
         }
         break;
       }
+      // Events queued while the batch was at the store go in the next one.
+      if (this.sealed.length === 0) this.seal();
     }
-    metrics.predictionLogQueueDepth.set(this.queue.length);
+    metrics.predictionLogQueueDepth.set(this.depth());
   }
 
   /** Stops the timer and writes everything still queued (graceful shutdown). */
@@ -152,11 +187,13 @@ export class PredictionLog {
     this.timer = undefined;
     if (this.flushing) await this.flushing;
     let guard = 0;
-    while (this.queue.length > 0 && guard++ < 1000) await this.flush();
-    if (this.queue.length > 0) {
+    while (this.depth() > 0 && guard++ < 1000) await this.flush();
+    if (this.depth() > 0) {
       // The store failed for the whole drain: count what is left rather than lose it silently.
-      const left = this.queue.length;
-      this.queue = [];
+      const left = this.depth();
+      this.sealed = [];
+      this.sealedEvents = 0;
+      this.current = new PredictionBatch(Math.min(this.opts.batchSize, 4096));
       this.stats.dropped += left;
       this.opts.metrics.predictionLogDropped.inc({ reason: 'store_error' }, left);
       this.opts.metrics.predictionLogQueueDepth.set(0);

@@ -1,11 +1,11 @@
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import type { EventStore, PredictionEvent, PredictionQuery, StoredPredictionEvent } from '../../src/storage/index.ts';
+import type { EventStore, PredictionBatch, PredictionEvent, PredictionQuery, StoredPredictionEvent } from '../../src/storage/index.ts';
 import { PredictionLog, createMetrics, type PredictionLogOptions, type WardenMetrics } from '../../src/telemetry/index.ts';
 
 /** An in-memory EventStore whose appends can be made to fail or to wait. */
-class FakeEventStore implements Pick<EventStore, 'appendPredictions' | 'queryPredictions' | 'countPredictions' | 'close'> {
+class FakeEventStore implements Pick<EventStore, 'appendBatch' | 'queryPredictions' | 'countPredictions' | 'close'> {
   readonly batches: PredictionEvent[][] = [];
   /** Next appends fail while this is > 0 (decremented per failure); Infinity fails for ever. */
   failures = 0;
@@ -13,7 +13,8 @@ class FakeEventStore implements Pick<EventStore, 'appendPredictions' | 'queryPre
   gate: Promise<void> | undefined;
   calls = 0;
 
-  async appendPredictions(events: readonly PredictionEvent[]): Promise<void> {
+  async appendBatch(batch: PredictionBatch): Promise<void> {
+    const events = batch.toEvents();
     this.calls++;
     if (this.gate) await this.gate;
     if (this.failures > 0) {
@@ -136,24 +137,43 @@ describe('PredictionLog', () => {
     expectAccounted(log);
   });
 
-  it('counts events that no longer fit when a failed batch is put back', async () => {
+  it('counts a batch out at the store toward capacity, so a failed write is retried whole and newer events are refused', async () => {
     const { store, log, metrics } = setup({ capacity: 10, batchSize: 10 });
     for (let i = 0; i < 10; i++) log.enqueue(event(i));
     const { gate, open } = release();
     store.gate = gate;
     store.failures = 1;
     const flushing = log.flush();
-    // While the batch is out at the store, requests keep enqueueing into the emptied queue.
-    for (let i = 10; i < 16; i++) expect(log.enqueue(event(i))).toBe(true);
+    // The 10 events at the store still fill the log: requests meanwhile are refused and counted.
+    for (let i = 10; i < 16; i++) expect(log.enqueue(event(i))).toBe(false);
     open();
     await flushing;
     store.gate = undefined;
-    // 6 newer events + as many of the failed 10 as fit (4); the other 6 are dropped and counted.
     expect(log.snapshot()).toEqual({ enqueued: 16, written: 0, dropped: 6, depth: 10 });
     expect(await sample(metrics, 'warden_prediction_log_dropped_total', '{reason="queue_full"}')).toBe(6);
     await log.flush();
-    expect(store.written.map((e) => e.requestId)).toEqual(['r0', 'r1', 'r2', 'r3', 'r10', 'r11', 'r12', 'r13', 'r14', 'r15']);
+    expect(store.written.map((e) => e.requestId)).toEqual(Array.from({ length: 10 }, (_, i) => `r${i}`));
+    expect(log.enqueue(event(16))).toBe(true);
     expectAccounted(log);
+  });
+
+  it('hands every accepted event to listeners once, before it is written, however often the write is retried', async () => {
+    const { store, log } = setup({ maxRetries: 5, batchSize: 4 });
+    const seen: string[] = [];
+    log.onBatch((batch) => seen.push(...batch.map((e) => e.requestId)));
+    for (let i = 0; i < 6; i++) log.enqueue(event(i));
+    // Handed over on the next turn of the event loop, without waiting for a flush.
+    await new Promise((r) => setImmediate(r));
+    expect(seen).toEqual(['r0', 'r1', 'r2', 'r3', 'r4', 'r5']);
+    store.failures = 2;
+    log.enqueue(event(6));
+    // A flush hands over what is pending first, even within the same turn.
+    await log.flush();
+    expect(seen).toHaveLength(7);
+    await log.flush();
+    await log.flush();
+    expect(store.written.map((e) => e.requestId)).toEqual(['r0', 'r1', 'r2', 'r3', 'r4', 'r5', 'r6']);
+    expect(seen).toEqual(['r0', 'r1', 'r2', 'r3', 'r4', 'r5', 'r6']);
   });
 
   it('shares one flush between concurrent callers and picks up events queued meanwhile', async () => {

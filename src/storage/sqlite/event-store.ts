@@ -20,6 +20,7 @@ import type {
   WindowQuery,
 } from '../ports.ts';
 import { openSqlite, type Migration, type SqliteDb } from './database.ts';
+import { PredictionBatch } from '../prediction-batch.ts';
 
 const migrations: Migration[] = [
   [
@@ -197,65 +198,33 @@ function replacer(_key: string, value: unknown): unknown {
   return typeof value === 'bigint' ? Number(value) : value;
 }
 
-interface TensorLike {
-  name: string;
-  datatype: string;
-  dims?: number[];
-  shape?: number[];
-  data: unknown;
-}
-
 /**
- * The common payload — a list of numeric tensors — encoded without JSON.stringify's generic walk:
- * `join` prints the same shortest round-trip numbers. Returns undefined for anything else.
+ * Encodes a payload that was not packed as numeric tensors; a value that cannot be encoded is stored as a
+ * note, so one odd event never fails the batch it travels in.
  */
-function encodeTensors(value: unknown): string | undefined {
-  if (!Array.isArray(value)) return undefined;
-  const parts: string[] = [];
-  for (const t of value as TensorLike[]) {
-    if (t === null || typeof t !== 'object' || typeof t.name !== 'string' || typeof t.datatype !== 'string') return undefined;
-    const d = t.data;
-    // Plain arrays must hold numbers only: join() prints null and undefined as empty, which is not JSON.
-    const numeric =
-      d instanceof Float32Array || d instanceof Float64Array || d instanceof Int32Array || (Array.isArray(d) && d.length > 0 && d.every((x) => typeof x === 'number'));
-    if (!numeric) return undefined;
-    // Stored as OIP's `shape` whichever name the in-memory tensor used (decoded inputs carry `dims`).
-    const dims = t.dims ?? t.shape ?? [];
-    // Non-finite numbers cannot be JSON; fall back to the generic path, which writes null like JSON does.
-    const joined = (d as ArrayLike<number> & { join(sep: string): string }).join(',');
-    if (joined.includes('N') || joined.includes('I')) return undefined;
-    parts.push(`{"name":${JSON.stringify(t.name)},"datatype":${JSON.stringify(t.datatype)},"shape":[${dims.join(',')}],"data":[${joined}]}`);
-  }
-  return `[${parts.join(',')}]`;
-}
-
-/**
- * Encodes one event's payload; a value that cannot be encoded is stored as a note, so one odd event
- * never fails the batch it travels in.
- */
-function encodeValue(value: unknown): string {
+function encodeRaw(value: unknown): string {
   try {
-    const fast = encodeTensors(value);
-    if (fast !== undefined) return fast;
     return JSON.stringify(value ?? null, replacer) ?? 'null';
   } catch (e) {
     return JSON.stringify(`[not logged: ${(e as Error).message.slice(0, 200)}]`);
   }
 }
 
-function rowOf(e: PredictionEvent): unknown[] {
+/** One predictions row; packed tensors become OIP tensor JSON without JSON.stringify's generic walk. */
+function rowOf(b: PredictionBatch, i: number): unknown[] {
+  const keys = b.keys(i);
   return [
-    e.requestId,
-    e.ts,
-    e.model,
-    e.version,
-    e.status,
-    e.latencyMs,
-    encodeValue(e.inputs),
-    encodeValue(e.outputs),
-    e.error ?? null,
-    e.keys === undefined ? null : JSON.stringify(e.keys),
-    e.traceId ?? null,
+    b.requestId(i),
+    b.ts(i),
+    b.model(i),
+    b.version(i),
+    b.status(i),
+    b.latencyMs(i),
+    b.tensorsJson(i, 'inputs') ?? encodeRaw(b.inputs(i)),
+    b.tensorsJson(i, 'outputs') ?? encodeRaw(b.outputs(i)),
+    b.error(i) ?? null,
+    keys === undefined ? null : JSON.stringify(keys),
+    b.traceId(i) ?? null,
   ];
 }
 
@@ -294,7 +263,7 @@ interface LabelTarget {
 function tensorRow(tensors: unknown, row: number): Record<string, unknown[]> | null {
   if (!Array.isArray(tensors)) return null;
   const out: Record<string, unknown[]> = {};
-  for (const t of tensors as Partial<TensorLike>[]) {
+  for (const t of tensors as Partial<{ name: string; dims: number[]; shape: number[]; data: unknown }>[]) {
     if (t === null || typeof t !== 'object' || typeof t.name !== 'string' || !Array.isArray(t.data)) continue;
     const rows = (t.dims ?? t.shape)?.[0];
     if (typeof rows !== 'number' || rows <= 0 || row >= rows) continue;
@@ -326,18 +295,27 @@ export class SqliteEventStore implements EventStore {
   }
 
   async appendPredictions(events: readonly PredictionEvent[]): Promise<void> {
+    return this.appendBatch(PredictionBatch.of(events));
+  }
+
+  async appendBatch(batch: PredictionBatch): Promise<void> {
     this.db.transaction(() => {
       let collisions: Map<string, { model: string; version: number; n: number }> | undefined;
-      for (const e of events) {
-        const { lastInsertRowid } = this.insert.run(rowOf(e));
+      for (let i = 0; i < batch.length; i++) {
+        const { lastInsertRowid } = this.insert.run(rowOf(batch, i));
+        const keys = batch.keys(i);
         // Keys of failed requests name no prediction a label could join.
-        if (e.keys === undefined || e.status !== 'ok') continue;
-        for (let r = 0; r < e.keys.length; r++) {
+        if (keys === undefined || batch.status(i) !== 'ok') continue;
+        const requestId = batch.requestId(i);
+        const model = batch.model(i);
+        const version = batch.version(i);
+        const ts = batch.ts(i);
+        for (let r = 0; r < keys.length; r++) {
           // A key already taken stays with its first prediction; the collision is counted, not silent.
-          if (this.insertKey.run(e.keys[r], e.requestId, r, e.model, e.version, e.ts, lastInsertRowid).changes > 0) continue;
+          if (this.insertKey.run(keys[r], requestId, r, model, version, ts, lastInsertRowid).changes > 0) continue;
           collisions ??= new Map();
-          const k = `${e.model}\u0000${e.version}`;
-          const c = collisions.get(k) ?? { model: e.model, version: e.version, n: 0 };
+          const k = `${model}\u0000${version}`;
+          const c = collisions.get(k) ?? { model, version, n: 0 };
           c.n++;
           collisions.set(k, c);
         }

@@ -17,6 +17,7 @@ import type {
   WindowProfileRecord,
   WindowQuery,
 } from '../ports.ts';
+import { PredictionBatch } from '../prediction-batch.ts';
 import { SqliteEventStore } from './event-store.ts';
 
 interface Reply {
@@ -27,8 +28,8 @@ interface Reply {
 }
 
 /**
- * The SQLite event store with its writes in a worker thread. Appends are posted to the worker
- * (a structured clone, far cheaper than encoding and inserting), so a flush of thousands of events
+ * The SQLite event store with its writes in a worker thread. Packed batches are posted to the worker
+ * (a copy of a few buffers, far cheaper than encoding and inserting), so a flush of thousands of events
  * costs the serving thread well under a millisecond. Reads use a connection on this thread; WAL
  * lets them run while the worker writes.
  */
@@ -68,7 +69,11 @@ export class SqliteWorkerEventStore implements EventStore {
   }
 
   appendPredictions(events: readonly PredictionEvent[]): Promise<void> {
-    if (events.length === 0) return Promise.resolve();
+    return this.appendBatch(PredictionBatch.of(events));
+  }
+
+  appendBatch(batch: PredictionBatch): Promise<void> {
+    if (batch.length === 0) return Promise.resolve();
     this.worker ??= this.spawn();
     // The worker is unref'd so an idle store does not keep the process alive, but a write in
     // flight must: otherwise a graceful shutdown (http closed, timers unref'd) lets Node exit while
@@ -77,7 +82,8 @@ export class SqliteWorkerEventStore implements EventStore {
     const id = this.nextId++;
     const done = new Promise<void>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      this.worker!.postMessage({ id, events });
+      // The packed batch is a few typed arrays and string lists: the clone is a handful of copies.
+      this.worker!.postMessage({ id, batch: batch.toMessage() });
     });
     this.inflight.add(done);
     const forget = () => {
