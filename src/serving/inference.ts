@@ -59,6 +59,17 @@ export interface InferenceServiceOptions {
   faults?: FaultInjector;
 }
 
+interface OkMetrics {
+  model: string;
+  version: string;
+  protocol: 'oip' | 'predict';
+  requests: { inc(n: number): void };
+  duration: { observe(v: number): void };
+  rows: { inc(n: number): void };
+  pendingRequests: number;
+  pendingRows: number;
+}
+
 const invalid = (msg: string) => new WardenError('WARDEN_INVALID_INPUT', msg);
 const badRequest = (msg: string) => new WardenError('WARDEN_BAD_REQUEST', msg);
 
@@ -72,29 +83,55 @@ function isObject(v: unknown): v is Record<string, unknown> {
  * only an array push.
  */
 export class InferenceService {
-  /** prom-client children per label set: resolving labels costs more than the increment itself. */
-  private readonly okMetrics = new Map<string, { requests: { inc(): void }; duration: { observe(v: number): void }; rows: { inc(n: number): void } }>();
+  /**
+   * Metrics of successful requests per label set. Request and row counts are plain additions folded into
+   * prom-client when it collects (`metrics.beforeCollect`); the latency histogram is observed at once.
+   */
+  private readonly okMetrics = new Map<string, OkMetrics>();
+  /** Label sets of the most recent request, whose metrics need no key string or Map lookup. */
+  private lastOk: OkMetrics | undefined;
 
   private readonly faults: FaultInjector;
 
   constructor(private readonly opts: InferenceServiceOptions) {
     this.faults = opts.faults ?? new FaultInjector();
+    opts.metrics.beforeCollect(() => this.foldCounts());
   }
 
-  private okChildren(model: string, version: string, protocol: 'oip' | 'predict') {
+  private foldCounts(): void {
+    for (const c of this.okMetrics.values()) {
+      if (c.pendingRequests > 0) c.requests.inc(c.pendingRequests);
+      if (c.pendingRows > 0) c.rows.inc(c.pendingRows);
+      c.pendingRequests = 0;
+      c.pendingRows = 0;
+    }
+  }
+
+  private okChildren(model: string, version: string, protocol: 'oip' | 'predict'): OkMetrics {
+    const last = this.lastOk;
+    if (last && last.model === model && last.version === version && last.protocol === protocol) return last;
     const k = `${model}\u0000${version}\u0000${protocol}`;
     let c = this.okMetrics.get(k);
     if (!c) {
       const { metrics } = this.opts;
       c = {
+        model,
+        version,
+        protocol,
         requests: metrics.inferenceRequests.labels({ model, version, outcome: 'ok', protocol }),
         duration: metrics.inferenceDuration.labels({ model, version, outcome: 'ok' }),
         rows: metrics.inferenceRows.labels({ model, version }),
+        pendingRequests: 0,
+        pendingRows: 0,
       };
-      // Bounded by models × versions × 2 in practice; the cap guards against surprises.
-      if (this.okMetrics.size > 10_000) this.okMetrics.clear();
+      // Bounded by models × versions × 2 in practice; the cap guards against surprises (counts folded first).
+      if (this.okMetrics.size > 10_000) {
+        this.foldCounts();
+        this.okMetrics.clear();
+      }
       this.okMetrics.set(k, c);
     }
+    this.lastOk = c;
     return c;
   }
 
@@ -252,9 +289,9 @@ export class InferenceService {
   ): void {
     const seconds = (performance.now() - ctx.started) / 1000;
     const children = this.okChildren(model, lv.label, protocol);
-    children.requests.inc();
+    children.pendingRequests++;
+    children.pendingRows += rows;
     children.duration.observe(seconds);
-    children.rows.inc(rows);
     const event: PredictionEvent = {
       requestId: ctx.requestId,
       ts: ctx.ts,

@@ -44,6 +44,8 @@ export const DEFAULT_ALIAS = 'champion';
 export class ModelTable {
   private readonly models = new Map<string, ModelState>();
   private readonly loaded = new Map<string, LoadedVersion>();
+  /** The most recently used version: the last entry of `loaded`, so a hit on it needs no reordering. */
+  private mru: LoadedVersion | undefined;
   private readonly loading = new Map<string, Promise<LoadedVersion>>();
   private readonly unsubscribe: () => void;
   private refreshing: Promise<void> = Promise.resolve();
@@ -117,12 +119,16 @@ export class ModelTable {
 
   /** The warm session for a version if it is loaded; undefined otherwise (call `load`). */
   peek(model: string, version: number): LoadedVersion | undefined {
+    // The common case — the same version as the last request — costs no key string and no Map churn.
+    const mru = this.mru;
+    if (mru && mru.record.version === version && mru.record.model === model) return mru;
     const k = key(model, version);
     const hit = this.loaded.get(k);
     if (hit) {
       // Map order is insertion order: re-inserting marks it most recently used.
       this.loaded.delete(k);
       this.loaded.set(k, hit);
+      this.mru = hit;
     }
     return hit;
   }
@@ -151,6 +157,7 @@ export class ModelTable {
     const lv: LoadedVersion = { record, label: String(version), runtime };
     if (this.opts.maxBatchRows > 0 && Batcher.supports(record.signature)) lv.batcher = new Batcher(runtime, this.opts.maxBatchRows);
     this.loaded.set(key(model, version), lv);
+    this.mru = lv;
     this.evict();
     return lv;
   }
@@ -161,6 +168,7 @@ export class ModelTable {
       if (this.loaded.size <= this.opts.maxLoaded) break;
       if (this.defaultVersion(lv.record.model) === lv.record.version) continue;
       this.loaded.delete(k);
+      if (this.mru === lv) this.mru = undefined;
       void lv.runtime.release().catch(() => undefined);
     }
   }
@@ -189,6 +197,7 @@ export class ModelTable {
     for (const [k, lv] of this.loaded) {
       if (lv.record.model === model && predicate(lv.record.version)) {
         this.loaded.delete(k);
+        if (this.mru === lv) this.mru = undefined;
         void lv.runtime.release().catch(() => undefined);
       }
     }
@@ -206,6 +215,7 @@ export class ModelTable {
     await this.refreshing;
     for (const lv of this.loaded.values()) await lv.runtime.release().catch(() => undefined);
     this.loaded.clear();
+    this.mru = undefined;
   }
 }
 

@@ -83,21 +83,11 @@ function numberArray(d: unknown): d is number[] {
   return true;
 }
 
-function dimsOf(t: TensorLike): readonly number[] | undefined {
-  const dims = t.dims ?? t.shape;
-  if (!Array.isArray(dims) || dims.length > MAX_RANK) return undefined;
-  for (const d of dims) if (!Number.isInteger(d) || d < 0 || d > 0x7fffffff) return undefined;
-  return dims as number[];
-}
-
-/** True when `v` is a non-empty list of tensors with names, datatypes, integer dims and numeric data. */
-function packable(v: unknown): v is TensorLike[] {
-  if (!Array.isArray(v) || v.length === 0 || v.length > MAX_TENSORS) return false;
-  for (const t of v as unknown[]) {
-    if (t === null || typeof t !== 'object') return false;
-    const x = t as TensorLike;
-    if (typeof x.name !== 'string' || typeof x.datatype !== 'string' || dimsOf(x) === undefined) return false;
-    if (!exactTypedArray(x.data) && !numberArray(x.data)) return false;
+function validDims(dims: unknown): dims is number[] {
+  if (!Array.isArray(dims) || dims.length > MAX_RANK) return false;
+  for (let i = 0; i < dims.length; i++) {
+    const d: unknown = dims[i];
+    if (typeof d !== 'number' || !Number.isInteger(d) || d < 0 || d > 0x7fffffff) return false;
   }
   return true;
 }
@@ -311,33 +301,48 @@ export class PredictionBatch {
 
   /** Packs a tensor list and returns its offset in `meta`; anything else goes to `raw` as −(index + 1). */
   private pack(v: unknown): number {
-    if (!packable(v)) {
-      this.raw.push(v);
-      return -this.raw.length;
-    }
+    // One pass checks the list and sizes it: every tensor named and typed, integer dims, numeric data.
     let need = 1;
     let values = 0;
-    for (const t of v) {
-      need += 5 + dimsOf(t)!.length;
-      values += (t.data as ArrayLike<number>).length;
+    let ok = Array.isArray(v) && v.length > 0 && v.length <= MAX_TENSORS;
+    if (ok) {
+      for (const t of v as unknown[]) {
+        if (t === null || typeof t !== 'object') {
+          ok = false;
+          break;
+        }
+        const { name, datatype, data } = t as TensorLike;
+        const dims = (t as TensorLike).dims ?? (t as TensorLike).shape;
+        if (typeof name !== 'string' || typeof datatype !== 'string' || !validDims(dims) || !(Array.isArray(data) ? numberArray(data) : exactTypedArray(data))) {
+          ok = false;
+          break;
+        }
+        need += 5 + dims.length;
+        values += (data as ArrayLike<number>).length;
+      }
+    }
+    if (!ok) {
+      this.raw.push(v);
+      return -this.raw.length;
     }
     if (this.metaLen + need > this.meta.length) this.meta = grow(this.meta, this.metaLen + need);
     if (this.dataLen + values > this.data.length) this.data = grow(this.data, this.dataLen + values);
     const ref = this.metaLen;
     const meta = this.meta;
+    const out = this.data;
     let m = ref;
-    meta[m++] = v.length;
-    for (const t of v) {
-      const dims = dimsOf(t)!;
+    meta[m++] = (v as unknown[]).length;
+    for (const t of v as TensorLike[]) {
+      const dims = (t.dims ?? t.shape) as number[];
       const d = t.data as ArrayLike<number>;
       meta[m++] = this.intern(t.name as string);
       meta[m++] = this.intern(t.datatype as string);
       meta[m++] = dims.length;
-      for (const x of dims) meta[m++] = x;
+      for (let j = 0; j < dims.length; j++) meta[m++] = dims[j]!;
       meta[m++] = this.dataLen;
       meta[m++] = d.length;
-      if (exactTypedArray(d)) this.data.set(d, this.dataLen);
-      else for (let j = 0; j < d.length; j++) this.data[this.dataLen + j] = d[j]!;
+      if (Array.isArray(d)) for (let j = 0; j < d.length; j++) out[this.dataLen + j] = d[j]!;
+      else out.set(d as Float64Array, this.dataLen);
       this.dataLen += d.length;
     }
     this.metaLen = m;

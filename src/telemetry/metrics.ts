@@ -21,6 +21,12 @@ export interface WardenMetrics {
   predictionLogDropped: Counter<'reason'>;
   predictionLogWritten: Counter;
   predictionLogFlushDuration: Histogram;
+  /**
+   * Registers a function run before the request counters are read (a scrape, or `get()`): the request path
+   * keeps its counts as plain additions and folds them in there, instead of a prom-client label lookup and
+   * label validation per request. Returns the unregister function.
+   */
+  beforeCollect(fold: () => void): () => void;
 }
 
 /** Creates Warden's metrics on a registry of the caller's (never the global one: tests create many servers). */
@@ -34,13 +40,22 @@ export function createMetrics(registry = new Registry(), opts: { defaultMetrics?
     }
   }
   const registers = [registry];
+  const folds = new Set<() => void>();
+  const collect = () => {
+    for (const fold of folds) fold();
+  };
   return {
     registry,
+    beforeCollect(fold) {
+      folds.add(fold);
+      return () => folds.delete(fold);
+    },
     inferenceRequests: new Counter({
       name: 'warden_inference_requests_total',
       help: 'Inference requests by model, version, outcome and protocol (oip or predict).',
       labelNames: ['model', 'version', 'outcome', 'protocol'],
       registers,
+      collect,
     }),
     inferenceDuration: new Histogram({
       name: 'warden_inference_duration_seconds',
@@ -54,6 +69,7 @@ export function createMetrics(registry = new Registry(), opts: { defaultMetrics?
       help: 'Rows (batch entries) predicted, by model and version.',
       labelNames: ['model', 'version'],
       registers,
+      collect,
     }),
     inferenceErrors: new Counter({
       name: 'warden_inference_errors_total',

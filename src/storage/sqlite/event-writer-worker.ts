@@ -3,13 +3,18 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { PredictionBatch, type PredictionBatchMessage } from '../prediction-batch.ts';
 import { SqliteEventStore } from './event-store.ts';
+import { lowerThreadPriority } from './thread-priority.ts';
 
 interface AppendMessage {
   id: number;
   batch: PredictionBatchMessage;
 }
 
-const store = new SqliteEventStore((workerData as { file: string }).file);
+const { file, nice } = workerData as { file: string; nice?: number };
+// Writing the log is background work: under load it waits for a free core instead of taking one from
+// the serving thread or the clients. The bounded log queue (with counted drops) caps what can pile up.
+if (nice) lowerThreadPriority(nice);
+const store = new SqliteEventStore(file);
 parentPort!.on('message', (msg: AppendMessage | 'close') => {
   if (msg === 'close') {
     void store.close().then(() => parentPort!.postMessage({ closed: true }));

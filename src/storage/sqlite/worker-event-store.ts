@@ -47,7 +47,7 @@ export class SqliteWorkerEventStore implements EventStore {
 
   private spawn(): Worker {
     const worker = new Worker(new URL('./worker-boot.js', import.meta.url), {
-      workerData: { entry: new URL('./event-writer-worker.ts', import.meta.url).href, file: this.file },
+      workerData: { entry: new URL('./event-writer-worker.ts', import.meta.url).href, file: this.file, nice: 10 },
     });
     worker.on('message', (m: Reply) => {
       if (m.id === undefined) return;
