@@ -79,7 +79,7 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
     );
   }
   const logger = opts.logger ?? pino({ level: config.logLevel, base: { service: 'warden' } });
-  const stores = opts.stores ?? openStores(path.resolve(config.storage.dataDir));
+  const stores = opts.stores ?? openStores(path.resolve(config.storage.dataDir), { writerNice: config.predictionLog.writerNice });
   const metrics = createMetrics();
   const tracing = config.tracing.enabled
     ? new Tracing({

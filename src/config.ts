@@ -34,6 +34,11 @@ const predictionLogSchema = z
     queueCapacity: z.number().int().min(1).max(10_000_000).default(100_000),
     flushIntervalMs: z.number().int().min(10).max(60_000).default(200),
     batchSize: z.number().int().min(1).max(100_000).default(2_000),
+    /**
+     * Linux nice value of the thread that writes the log (0 = same as serving, 19 = lowest): background
+     * writing waits for a free core instead of taking one from the serving thread. Ignored off Linux.
+     */
+    writerNice: z.number().int().min(0).max(19).default(10),
   })
   .strict()
   .default({});
@@ -199,6 +204,7 @@ const envKeys: Record<string, { path: string[]; type: EnvType }> = {
   WARDEN_PREDICTION_LOG_QUEUE_CAPACITY: { path: ['predictionLog', 'queueCapacity'], type: 'number' },
   WARDEN_PREDICTION_LOG_FLUSH_INTERVAL_MS: { path: ['predictionLog', 'flushIntervalMs'], type: 'number' },
   WARDEN_PREDICTION_LOG_BATCH_SIZE: { path: ['predictionLog', 'batchSize'], type: 'number' },
+  WARDEN_PREDICTION_LOG_WRITER_NICE: { path: ['predictionLog', 'writerNice'], type: 'number' },
   WARDEN_AUTH_REQUIRED: { path: ['auth', 'required'], type: 'boolean' },
   WARDEN_SERVING_MAX_BATCH_ROWS: { path: ['serving', 'maxBatchRows'], type: 'number' },
   WARDEN_SERVING_INTRA_OP_THREADS: { path: ['serving', 'intraOpThreads'], type: 'number' },

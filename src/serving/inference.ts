@@ -135,10 +135,11 @@ export class InferenceService {
     return c;
   }
 
-  private async target(model: string, ref: string | undefined): Promise<LoadedVersion> {
+  /** The warm version a request names, without a promise when it is loaded (the common case). */
+  private target(model: string, ref: string | undefined): LoadedVersion | Promise<LoadedVersion> {
     const { table } = this.opts;
     const version = table.resolveNumber(model, ref);
-    return table.peek(model, version) ?? (await table.load(model, version));
+    return table.peek(model, version) ?? table.load(model, version);
   }
 
   /** OIP v2 `infer`: validates against the spec's request shape and the model signature. */
@@ -148,7 +149,8 @@ export class InferenceService {
     const trace = ctx.trace;
     try {
       trace?.setRequest(model, ref, 'oip');
-      lv = await this.target(model, ref);
+      const found = this.target(model, ref);
+      lv = found instanceof Promise ? await found : found;
       trace?.setVersion(lv.record.version);
       trace?.startFeatureLookup();
       trace?.startStep('validate');
@@ -194,7 +196,8 @@ export class InferenceService {
     const trace = ctx.trace;
     try {
       trace?.setRequest(model, ref, 'predict');
-      lv = await this.target(model, ref);
+      const found = this.target(model, ref);
+      lv = found instanceof Promise ? await found : found;
       trace?.setVersion(lv.record.version);
       trace?.startFeatureLookup();
       trace?.startStep('validate');

@@ -25,10 +25,10 @@ export interface Stores {
 }
 
 /** Opens the embedded stores under `dataDir`: metadata.db, events.db and artifacts/. */
-export function openStores(dataDir: string): Stores {
+export function openStores(dataDir: string, opts: { writerNice?: number } = {}): Stores {
   const metadata = new SqliteMetadataStore(path.join(dataDir, 'metadata.db'));
   // Prediction events are written from a worker thread so inserts never stall the request path.
-  const events = new SqliteWorkerEventStore(path.join(dataDir, 'events.db'));
+  const events = new SqliteWorkerEventStore(path.join(dataDir, 'events.db'), opts);
   const artifacts = new LocalDirArtifactStore(path.join(dataDir, 'artifacts'));
   return {
     metadata,

@@ -40,14 +40,18 @@ export class SqliteWorkerEventStore implements EventStore {
   private readonly pending = new Map<number, { resolve: () => void; reject: (e: Error) => void }>();
   private readonly inflight = new Set<Promise<void>>();
 
-  constructor(private readonly file: string) {
+  /** `writerNice`: Linux nice value for the writer thread (0–19; 0 leaves it as it is). */
+  constructor(
+    private readonly file: string,
+    private readonly opts: { writerNice?: number } = {},
+  ) {
     // Opening here first applies the migrations before the worker opens the same file.
     this.reader = new SqliteEventStore(file);
   }
 
   private spawn(): Worker {
     const worker = new Worker(new URL('./worker-boot.js', import.meta.url), {
-      workerData: { entry: new URL('./event-writer-worker.ts', import.meta.url).href, file: this.file, nice: 10 },
+      workerData: { entry: new URL('./event-writer-worker.ts', import.meta.url).href, file: this.file, nice: this.opts.writerNice ?? 0 },
     });
     worker.on('message', (m: Reply) => {
       if (m.id === undefined) return;
