@@ -149,6 +149,11 @@ export class PredictionBatch {
     return this.count;
   }
 
+  /** Tensor values packed so far (8 bytes each): the log seals a batch early when they add up. */
+  get values(): number {
+    return this.dataLen;
+  }
+
   /** Empties the batch for reuse, keeping its buffers. Only once no other thread reads them any more. */
   reset(): void {
     this.count = 0;

@@ -30,6 +30,12 @@ export interface PredictionLogStats {
 }
 
 /**
+ * Tensor values one batch holds before it is sealed whatever its event count (32 MB as float64): large
+ * requests make few, bounded batches instead of one huge buffer.
+ */
+const MAX_BATCH_VALUES = 4_000_000;
+
+/**
  * The prediction log: inference events are packed into a bounded in-memory batch on the request path
  * (numbers copied into typed arrays, strings kept) and written to the event store in batches by a timer,
  * never on the caller's clock. When the log is full — events waiting and events being written — the
@@ -84,7 +90,7 @@ export class PredictionLog {
       return false;
     }
     this.current.push(event);
-    if (this.current.length >= this.opts.batchSize) this.seal();
+    if (this.current.length >= this.opts.batchSize || this.current.values >= MAX_BATCH_VALUES) this.seal();
     if (this.listeners.size > 0) {
       this.fresh.push(event);
       if (!this.dispatchScheduled) {
