@@ -35,7 +35,7 @@ describe('config', () => {
     const cfg = await loadConfig({ env: {} });
     expect(cfg.server).toEqual({ host: '127.0.0.1', port: 8080, bodyLimitBytes: 8 * 1024 * 1024, maxInflight: 1024, requestTimeoutMs: 30_000 });
     expect(cfg.storage.dataDir).toBe('./.warden');
-    expect(cfg.predictionLog).toEqual({ enabled: true, queueCapacity: 100_000, flushIntervalMs: 200, batchSize: 2_000 });
+    expect(cfg.predictionLog).toEqual({ enabled: true, queueCapacity: 100_000, flushIntervalMs: 200, batchSize: 2_000, writerNice: 10 });
     expect(cfg.logLevel).toBe('info');
     expect(cfg.demo).toBe(false);
     expect(cfg.auth.required).toBe(true);
@@ -86,6 +86,7 @@ describe('config', () => {
     expect(await configError(() => loadConfig({ file: yamlFile('server:\n  port: eighty\n'), env: {} }))).toContain('server.port');
     expect(await configError(() => parseConfig({ server: { port: 70_000 } }))).toContain('server.port');
     expect(await configError(() => parseConfig({ predictionLog: { flushIntervalMs: 1 } }))).toContain('predictionLog.flushIntervalMs');
+    expect(await configError(() => parseConfig({ predictionLog: { writerNice: 20 } }))).toContain('predictionLog.writerNice');
     expect(await configError(() => parseConfig({ logLevel: 'loud' }))).toContain('logLevel');
     expect(await configError(() => parseConfig({ auth: { required: 'yes' } }))).toContain('auth.required');
     expect(await configError(() => loadConfig({ env: { WARDEN_PORT: 'abc' } }))).toContain('WARDEN_PORT');
