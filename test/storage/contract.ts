@@ -383,6 +383,24 @@ export function runStorageContract(name: string, open: () => Promise<StorageUnde
         expect(await s.events.queryLabelled({ model: 'm', version: 3, limit: 10 })).toEqual([]);
       });
 
+      it('joins each key to its own prediction in a batch of hundreds, across the rows of every write statement', async () => {
+        // 203 requests with distinct inputs, every third one refused (its keys name nothing), in one append.
+        const events = Array.from({ length: 203 }, (_, i): PredictionEvent => ({
+          ...threeRows(`req-${i}`, { keys: [`a${i}`, `b${i}`, `c${i}`] }),
+          inputs: [{ name: 'input', dims: [3, 2], datatype: 'FP32', data: [i, 0, i, 1, i, 2] }],
+          ...(i % 3 === 2 ? { status: 'error' as const, outputs: null, error: 'WARDEN_INVALID_INPUT: test' } : {}),
+        }));
+        await s.events.appendPredictions(events);
+        const picks = [0, 1, 63, 64, 65, 127, 128, 200, 201, 202];
+        const res = await s.events.appendLabels(picks.map((i) => ({ key: `b${i}`, value: i })), NOW);
+        const refused = picks.filter((i) => i % 3 === 2).length;
+        expect(res).toMatchObject({ accepted: picks.length, unmatched: refused, invalid: 0 });
+        const rows = await s.events.queryLabelled({ model: 'm', version: 2, limit: 100 });
+        expect(rows.map((r) => [r.requestId, r.row, r.inputs])).toEqual(
+          picks.filter((i) => i % 3 !== 2).map((i) => [`req-${i}`, 1, { input: [i, 1] }]),
+        );
+      });
+
       it('keeps the later label of a row and counts every duplicate; a label by key and one by request id of one row fold into one', async () => {
         await s.events.appendPredictions([threeRows('r1', { keys: ['k0', 'k1', 'k2'] })]);
         await s.events.appendLabels([{ requestId: 'r1', value: 1, ts: BASE_TS + 20 }], NOW);

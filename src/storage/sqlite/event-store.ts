@@ -210,6 +210,9 @@ function encodeRaw(value: unknown): string {
   }
 }
 
+/** Rows bound by one INSERT statement (11 parameters each; SQLite allows 32,766 per statement). */
+const ROWS_PER_INSERT = 64;
+
 /** One predictions row; packed tensors become OIP tensor JSON without JSON.stringify's generic walk. */
 function rowOf(b: PredictionBatch, i: number): unknown[] {
   const keys = b.keys(i);
@@ -298,11 +301,33 @@ export class SqliteEventStore implements EventStore {
     return this.appendBatch(PredictionBatch.of(events));
   }
 
+  /** Multi-row INSERT statements by row count: one call binds many rows (better-sqlite3's per-call cost shared). */
+  private readonly insertMany = new Map<number, ReturnType<SqliteDb['prepare']>>();
+
+  private insertRows(n: number) {
+    let stmt = this.insertMany.get(n);
+    if (!stmt) {
+      const values = Array.from({ length: n }, () => '(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ');
+      stmt = this.db.prepare(`INSERT INTO predictions (request_id, ts, model, version, status, latency_ms, inputs, outputs, error, keys, trace_id) VALUES ${values}`);
+      this.insertMany.set(n, stmt);
+    }
+    return stmt;
+  }
+
   async appendBatch(batch: PredictionBatch): Promise<void> {
     this.db.transaction(() => {
       let collisions: Map<string, { model: string; version: number; n: number }> | undefined;
+      const seqs = new Array<number>(batch.length);
+      for (let start = 0; start < batch.length; start += ROWS_PER_INSERT) {
+        const n = Math.min(ROWS_PER_INSERT, batch.length - start);
+        const args: unknown[] = [];
+        for (let i = start; i < start + n; i++) for (const v of rowOf(batch, i)) args.push(v);
+        // Rows of one INSERT get consecutive rowids, the last one reported.
+        const last = Number(this.insertRows(n).run(args).lastInsertRowid);
+        for (let j = 0; j < n; j++) seqs[start + j] = last - (n - 1 - j);
+      }
       for (let i = 0; i < batch.length; i++) {
-        const { lastInsertRowid } = this.insert.run(rowOf(batch, i));
+        const lastInsertRowid = seqs[i]!;
         const keys = batch.keys(i);
         // Keys of failed requests name no prediction a label could join.
         if (keys === undefined || batch.status(i) !== 'ok') continue;
