@@ -96,7 +96,7 @@ export function createMetrics(registry = new Registry(), opts: { defaultMetrics?
     }),
     predictionLogDropped: new Counter({
       name: 'warden_prediction_log_dropped_total',
-      help: 'Prediction events dropped, by reason (queue_full, store_error).',
+      help: 'Prediction events dropped, by reason (queue_full, store_error, pack_error).',
       labelNames: ['reason'],
       registers,
     }),

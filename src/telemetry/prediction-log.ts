@@ -35,6 +35,9 @@ export interface PredictionLogStats {
  */
 const MAX_BATCH_VALUES = 4_000_000;
 
+/** Events a new batch has room for before its buffers grow (doubling); reused batches keep what they grew to. */
+const FIRST_BATCH_EVENTS = 64;
+
 /**
  * The prediction log: inference events are packed into a bounded in-memory batch on the request path
  * (numbers copied into typed arrays, strings kept) and written to the event store in batches by a timer,
@@ -57,6 +60,7 @@ export class PredictionLog {
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> | undefined;
   private retries = 0;
+  private packErrors = 0;
   private readonly listeners = new Set<(batch: readonly PredictionEvent[]) => void>();
   /** Accepted events listeners have not seen yet, and whether a hand-over is scheduled. */
   private fresh: PredictionEvent[] = [];
@@ -65,7 +69,7 @@ export class PredictionLog {
 
   constructor(private readonly opts: PredictionLogOptions) {
     opts.metrics.predictionLogQueueCapacity.set(opts.capacity);
-    this.current = new PredictionBatch(Math.min(opts.batchSize, 4096));
+    this.current = new PredictionBatch(FIRST_BATCH_EVENTS);
   }
 
   start(): void {
@@ -89,7 +93,16 @@ export class PredictionLog {
       this.opts.metrics.predictionLogDropped.inc({ reason: 'queue_full' });
       return false;
     }
-    this.current.push(event);
+    try {
+      this.current.push(event);
+    } catch (err) {
+      // Packing copies into buffers that may need to grow; when memory runs out the prediction has still been
+      // served, so the event is dropped and counted rather than turning the response into an error.
+      this.stats.dropped++;
+      this.opts.metrics.predictionLogDropped.inc({ reason: 'pack_error' });
+      if (this.packErrors++ % 1000 === 0) this.opts.logger.error({ err }, 'prediction log: could not pack an event; dropped');
+      return false;
+    }
     if (this.current.length >= this.opts.batchSize || this.current.values >= MAX_BATCH_VALUES) this.seal();
     if (this.listeners.size > 0) {
       this.fresh.push(event);
@@ -123,7 +136,7 @@ export class PredictionLog {
     if (this.current.length === 0) return;
     this.sealed.push(this.current);
     this.sealedEvents += this.current.length;
-    this.current = this.spare.pop() ?? new PredictionBatch(Math.min(this.opts.batchSize, 4096));
+    this.current = this.spare.pop() ?? new PredictionBatch(FIRST_BATCH_EVENTS);
   }
 
   /** A batch the store is done with (written or given up on) goes back to the spares. */
@@ -152,7 +165,10 @@ export class PredictionLog {
     const maxRetries = this.opts.maxRetries ?? 5;
     // Listeners see events before they are written, as on the timer path.
     this.dispatch();
-    this.seal();
+    // While a failed batch waits for its retry, new events keep filling the current batch (up to batchSize)
+    // instead of each flush sealing a few of them into another batch: an outage costs memory per event,
+    // not per flush.
+    if (this.sealed.length === 0) this.seal();
     while (this.sealed.length > 0) {
       // The batch stays in `sealed` (and counts toward capacity) until the store has it.
       const batch = this.sealed[0]!;
@@ -199,7 +215,7 @@ export class PredictionLog {
       const left = this.depth();
       this.sealed = [];
       this.sealedEvents = 0;
-      this.current = new PredictionBatch(Math.min(this.opts.batchSize, 4096));
+      this.current = new PredictionBatch(FIRST_BATCH_EVENTS);
       this.stats.dropped += left;
       this.opts.metrics.predictionLogDropped.inc({ reason: 'store_error' }, left);
       this.opts.metrics.predictionLogQueueDepth.set(0);

@@ -176,6 +176,35 @@ describe('PredictionLog', () => {
     expect(seen).toEqual(['r0', 'r1', 'r2', 'r3', 'r4', 'r5', 'r6']);
   });
 
+  it('during a store outage keeps filling one batch instead of sealing a small batch per flush', async () => {
+    const { store, log } = setup({ maxRetries: 1_000, capacity: 1_000, batchSize: 500 });
+    store.failures = Infinity;
+    let i = 0;
+    for (let flush = 0; flush < 50; flush++) {
+      for (let k = 0; k < 5; k++) log.enqueue(event(i++));
+      await log.flush();
+    }
+    // Every flush retried the first batch (5 events) and nothing else was sealed meanwhile.
+    expect(store.calls).toBe(50);
+    store.failures = 0;
+    await log.flush();
+    expect(store.batches.map((b) => b.length)).toEqual([5, 245]);
+    expect(store.written.map((e) => e.requestId)).toEqual(Array.from({ length: 250 }, (_, k) => `r${k}`));
+    expectAccounted(log);
+  });
+
+  it('drops and counts an event it cannot pack, and keeps logging the others', async () => {
+    const { store, log, metrics } = setup();
+    const bad = { ...event(1), inputs: [{ get name(): string { throw new Error('boom'); }, datatype: 'FP32', shape: [1], data: [1] }] };
+    expect(log.enqueue(event(0))).toBe(true);
+    expect(log.enqueue(bad)).toBe(false);
+    expect(log.enqueue(event(2))).toBe(true);
+    await log.flush();
+    expect(store.written.map((e) => e.requestId)).toEqual(['r0', 'r2']);
+    expect(log.snapshot()).toEqual({ enqueued: 3, written: 2, dropped: 1, depth: 0 });
+    expect(await sample(metrics, 'warden_prediction_log_dropped_total', '{reason="pack_error"}')).toBe(1);
+  });
+
   it('shares one flush between concurrent callers and picks up events queued meanwhile', async () => {
     const { store, log } = setup({ batchSize: 100 });
     for (let i = 0; i < 3; i++) log.enqueue(event(i));

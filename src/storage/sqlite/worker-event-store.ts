@@ -29,15 +29,20 @@ interface Reply {
 
 /**
  * The SQLite event store with its writes in a worker thread. Packed batches are posted to the worker
- * (a copy of a few buffers, far cheaper than encoding and inserting), so a flush of thousands of events
+ * (their buffers shared, not copied; far cheaper than encoding and inserting), so a flush of thousands of events
  * costs the serving thread well under a millisecond. Reads use a connection on this thread; WAL
  * lets them run while the worker writes.
  */
 export class SqliteWorkerEventStore implements EventStore {
   private readonly reader: SqliteEventStore;
   private worker: Worker | undefined;
+  /**
+   * Writes posted to each worker and not yet answered. Per worker: when one dies, only its own writes fail —
+   * a write already posted to its replacement must not be rejected (and retried, so stored twice) by the
+   * dead worker's late `exit` event.
+   */
+  private readonly pending = new WeakMap<Worker, Map<number, { resolve: () => void; reject: (e: Error) => void }>>();
   private nextId = 1;
-  private readonly pending = new Map<number, { resolve: () => void; reject: (e: Error) => void }>();
   private readonly inflight = new Set<Promise<void>>();
 
   /** `writerNice`: Linux nice value for the writer thread (0–19; 0 leaves it as it is). */
@@ -53,17 +58,19 @@ export class SqliteWorkerEventStore implements EventStore {
     const worker = new Worker(new URL('./worker-boot.js', import.meta.url), {
       workerData: { entry: new URL('./event-writer-worker.ts', import.meta.url).href, file: this.file, nice: this.opts.writerNice ?? 0 },
     });
+    const pending = new Map<number, { resolve: () => void; reject: (e: Error) => void }>();
+    this.pending.set(worker, pending);
     worker.on('message', (m: Reply) => {
       if (m.id === undefined) return;
-      const p = this.pending.get(m.id);
+      const p = pending.get(m.id);
       if (!p) return;
-      this.pending.delete(m.id);
+      pending.delete(m.id);
       if (m.ok) p.resolve();
       else p.reject(new Error(`event store write failed: ${m.error}`));
     });
     const fail = (e: Error) => {
-      for (const p of this.pending.values()) p.reject(e);
-      this.pending.clear();
+      for (const p of pending.values()) p.reject(e);
+      pending.clear();
       if (this.worker === worker) this.worker = undefined;
     };
     worker.on('error', fail);
@@ -78,16 +85,16 @@ export class SqliteWorkerEventStore implements EventStore {
 
   appendBatch(batch: PredictionBatch): Promise<void> {
     if (batch.length === 0) return Promise.resolve();
-    this.worker ??= this.spawn();
+    const worker = (this.worker ??= this.spawn());
     // The worker is unref'd so an idle store does not keep the process alive, but a write in
     // flight must: otherwise a graceful shutdown (http closed, timers unref'd) lets Node exit while
     // the drain awaits the worker's reply, and the drained events are lost with exit code 0.
-    this.worker.ref();
+    worker.ref();
     const id = this.nextId++;
     const done = new Promise<void>((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
-      // The packed batch is a few typed arrays and string lists: the clone is a handful of copies.
-      this.worker!.postMessage({ id, batch: batch.toMessage() });
+      this.pending.get(worker)!.set(id, { resolve, reject });
+      // The batch's typed arrays live on SharedArrayBuffers: posting shares them; only its few lists are copied.
+      worker.postMessage({ id, batch: batch.toMessage() });
     });
     this.inflight.add(done);
     const forget = () => {
