@@ -154,6 +154,11 @@ export class PredictionBatch {
     return this.dataLen;
   }
 
+  /** Bytes its buffers take, used or not. */
+  get capacityBytes(): number {
+    return this.num.byteLength + this.meta.byteLength + this.data.byteLength + this.ids.byteLength;
+  }
+
   /** Empties the batch for reuse, keeping its buffers. Only once no other thread reads them any more. */
   reset(): void {
     this.count = 0;
