@@ -8,25 +8,28 @@ export type SqliteDb = Database.Database;
 export type Migration = readonly string[];
 
 /**
- * Opens a SQLite database in WAL mode and applies pending migrations in one transaction each.
+ * Opens a SQLite database in WAL mode and applies pending migrations in one transaction, under the write lock.
  * WAL lets readers (API pages, `logs tail`) run while the prediction log writes.
  */
 export function openSqlite(file: string, migrations: readonly Migration[]): SqliteDb {
   if (file !== ':memory:') mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
   const db = new Database(file);
+  // First, so every statement below (switching to WAL included) waits for another process's lock.
+  db.pragma('busy_timeout = 5000');
   db.pragma('journal_mode = WAL');
   // NORMAL with WAL survives a process crash (kill -9) without losing committed transactions;
   // only an OS crash or power loss can drop the last ones.
   db.pragma('synchronous = NORMAL');
   db.pragma('foreign_keys = ON');
-  db.pragma('busy_timeout = 5000');
-  const current = db.pragma('user_version', { simple: true }) as number;
-  for (let i = current; i < migrations.length; i++) {
-    const apply = db.transaction(() => {
+  // The version is read under the write lock (BEGIN IMMEDIATE): two processes opening a fresh file at once
+  // would otherwise both see version 0 and the second would fail creating tables the first made.
+  const migrate = db.transaction(() => {
+    const current = db.pragma('user_version', { simple: true }) as number;
+    for (let i = current; i < migrations.length; i++) {
       for (const stmt of migrations[i]!) db.exec(stmt);
       db.pragma(`user_version = ${i + 1}`);
-    });
-    apply();
-  }
+    }
+  });
+  migrate.immediate();
   return db;
 }

@@ -1,6 +1,7 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import { PredictionBatch, SqliteWorkerEventStore, type PredictionEvent } from '../../src/storage/index.ts';
 
@@ -64,4 +65,34 @@ describe('SqliteWorkerEventStore when its writer thread dies', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+});
+
+describe('openSqlite from several threads at once', () => {
+  it('migrates a fresh file exactly once: no thread fails on tables another one created', async () => {
+    const boot = new URL('../../src/storage/sqlite/worker-boot.js', import.meta.url);
+    const entry = new URL('../helpers/open-sqlite-thread.ts', import.meta.url).href;
+    const outcomes: string[] = [];
+    // Before the fix about one round in ten had a thread fail with "table … already exists".
+    for (let round = 0; round < 20; round++) {
+      const file = path.join(mkdtempSync(path.join(tmpdir(), 'warden-open-race-')), 'metadata.db');
+      const results = await Promise.all(
+        Array.from(
+          { length: 4 },
+          () =>
+            new Promise<string>((resolve) => {
+              const w = new Worker(boot, { workerData: { entry, file } });
+              w.once('message', (m: string) => {
+                resolve(m);
+                void w.terminate();
+              });
+              w.once('error', (e) => resolve(`error: ${e.message}`));
+            }),
+        ),
+      );
+      outcomes.push(...results);
+      rmSync(path.dirname(file), { recursive: true, force: true });
+    }
+    expect(outcomes.filter((o) => o !== 'ok')).toEqual([]);
+    expect(outcomes).toHaveLength(80);
+  }, 60_000);
 });
