@@ -1,27 +1,39 @@
-// Runs in a worker thread: owns the SQLite write connection for prediction events, so JSON encoding
-// and inserts never block the event loop that answers predictions.
+// Runs in a worker thread: owns the SQLite write connection of the event store, so JSON encoding, inserts
+// and waits for the write lock never block the event loop that answers predictions.
 import { parentPort, workerData } from 'node:worker_threads';
 import { PredictionBatch, type PredictionBatchMessage } from '../prediction-batch.ts';
 import { SqliteEventStore } from './event-store.ts';
 import { lowerThreadPriority } from './thread-priority.ts';
+import type { WriterCall } from './worker-event-store.ts';
 
-interface AppendMessage {
-  id: number;
-  batch: PredictionBatchMessage;
-}
+type Message = { id: number; batch: PredictionBatchMessage } | { id: number; call: WriterCall; args: unknown[] } | 'close';
 
 const { file, nice } = workerData as { file: string; nice?: number };
 // Writing the log is background work: under load it waits for a free core instead of taking one from
 // the serving thread or the clients. The bounded log queue (with counted drops) caps what can pile up.
 if (nice) lowerThreadPriority(nice);
 const store = new SqliteEventStore(file);
-parentPort!.on('message', (msg: AppendMessage | 'close') => {
+
+/** The store's methods by name, for calls posted from the main thread (their arguments came by structured clone). */
+const calls: Record<WriterCall, (...args: unknown[]) => Promise<unknown>> = {
+  appendProfiles: (...a) => store.appendProfiles(...(a as Parameters<SqliteEventStore['appendProfiles']>)),
+  saveMonitorResult: (...a) => store.saveMonitorResult(...(a as Parameters<SqliteEventStore['saveMonitorResult']>)),
+  appendLabels: (...a) => store.appendLabels(...(a as Parameters<SqliteEventStore['appendLabels']>)),
+  queryLabelled: (...a) => store.queryLabelled(...(a as Parameters<SqliteEventStore['queryLabelled']>)),
+  labelStats: (...a) => store.labelStats(...(a as Parameters<SqliteEventStore['labelStats']>)),
+  addSliCounts: (...a) => store.addSliCounts(...(a as Parameters<SqliteEventStore['addSliCounts']>)),
+  setSliCounts: (...a) => store.setSliCounts(...(a as Parameters<SqliteEventStore['setSliCounts']>)),
+  deleteSli: (...a) => store.deleteSli(...(a as Parameters<SqliteEventStore['deleteSli']>)),
+};
+
+parentPort!.on('message', (msg: Message) => {
   if (msg === 'close') {
     void store.close().then(() => parentPort!.postMessage({ closed: true }));
     return;
   }
-  store.appendBatch(PredictionBatch.fromMessage(msg.batch)).then(
-    () => parentPort!.postMessage({ id: msg.id, ok: true }),
+  const work = 'batch' in msg ? store.appendBatch(PredictionBatch.fromMessage(msg.batch)) : Promise.resolve().then(() => calls[msg.call](...msg.args));
+  work.then(
+    (value) => parentPort!.postMessage({ id: msg.id, ok: true, value }),
     (e: Error) => parentPort!.postMessage({ id: msg.id, ok: false, error: e.message }),
   );
 });

@@ -23,14 +23,20 @@ import { SqliteEventStore } from './event-store.ts';
 interface Reply {
   id?: number;
   ok?: boolean;
+  /** What a call returned (structured clone). */
+  value?: unknown;
   error?: string;
   closed?: boolean;
 }
 
+/** The writes (and join-then-read calls) the writer thread runs on its connection, by name. */
+export type WriterCall = 'appendProfiles' | 'saveMonitorResult' | 'appendLabels' | 'queryLabelled' | 'labelStats' | 'addSliCounts' | 'setSliCounts' | 'deleteSli';
+
 /**
  * The SQLite event store with its writes in a worker thread. Packed batches are posted to the worker
  * (their buffers shared, not copied; far cheaper than encoding and inserting), so a flush of thousands of events
- * costs the serving thread well under a millisecond. Reads use a connection on this thread; WAL
+ * costs the serving thread well under a millisecond. Every other write (labels, window profiles, results,
+ * SLO series) runs on the same thread's connection, in order. Reads use a connection on this thread; WAL
  * lets them run while the worker writes.
  */
 export class SqliteWorkerEventStore implements EventStore {
@@ -41,7 +47,7 @@ export class SqliteWorkerEventStore implements EventStore {
    * a write already posted to its replacement must not be rejected (and retried, so stored twice) by the
    * dead worker's late `exit` event.
    */
-  private readonly pending = new WeakMap<Worker, Map<number, { resolve: () => void; reject: (e: Error) => void }>>();
+  private readonly pending = new WeakMap<Worker, Map<number, { resolve: (value: unknown) => void; reject: (e: Error) => void }>>();
   private nextId = 1;
   private readonly inflight = new Set<Promise<void>>();
 
@@ -58,14 +64,14 @@ export class SqliteWorkerEventStore implements EventStore {
     const worker = new Worker(new URL('./worker-boot.js', import.meta.url), {
       workerData: { entry: new URL('./event-writer-worker.ts', import.meta.url).href, file: this.file, nice: this.opts.writerNice ?? 0 },
     });
-    const pending = new Map<number, { resolve: () => void; reject: (e: Error) => void }>();
+    const pending = new Map<number, { resolve: (value: unknown) => void; reject: (e: Error) => void }>();
     this.pending.set(worker, pending);
     worker.on('message', (m: Reply) => {
       if (m.id === undefined) return;
       const p = pending.get(m.id);
       if (!p) return;
       pending.delete(m.id);
-      if (m.ok) p.resolve();
+      if (m.ok) p.resolve(m.value);
       else p.reject(new Error(`event store write failed: ${m.error}`));
     });
     const fail = (e: Error) => {
@@ -85,29 +91,42 @@ export class SqliteWorkerEventStore implements EventStore {
 
   appendBatch(batch: PredictionBatch): Promise<void> {
     if (batch.length === 0) return Promise.resolve();
+    // The batch's typed arrays live on SharedArrayBuffers: posting shares them; only its few lists are copied.
+    return this.post<void>((id) => ({ id, batch: batch.toMessage() }));
+  }
+
+  /** Runs a store method on the writer thread's connection and resolves with what it returned, once committed. */
+  private call<T>(method: WriterCall, ...args: unknown[]): Promise<T> {
+    return this.post<T>((id) => ({ id, call: method, args }));
+  }
+
+  private post<T>(message: (id: number) => unknown): Promise<T> {
     const worker = (this.worker ??= this.spawn());
     // The worker is unref'd so an idle store does not keep the process alive, but a write in
     // flight must: otherwise a graceful shutdown (http closed, timers unref'd) lets Node exit while
     // the drain awaits the worker's reply, and the drained events are lost with exit code 0.
     worker.ref();
     const id = this.nextId++;
-    const done = new Promise<void>((resolve, reject) => {
-      this.pending.get(worker)!.set(id, { resolve, reject });
-      // The batch's typed arrays live on SharedArrayBuffers: posting shares them; only its few lists are copied.
-      worker.postMessage({ id, batch: batch.toMessage() });
+    const done = new Promise<T>((resolve, reject) => {
+      this.pending.get(worker)!.set(id, { resolve: resolve as (value: unknown) => void, reject });
+      worker.postMessage(message(id));
     });
-    this.inflight.add(done);
-    const forget = () => {
-      this.inflight.delete(done);
+    const settled = done.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.inflight.add(settled);
+    void settled.then(() => {
+      this.inflight.delete(settled);
       if (this.inflight.size === 0) this.worker?.unref();
-    };
-    done.then(forget, forget);
+    });
     return done;
   }
 
-  // Profiles and results are a few writes a minute from the control plane: this thread's connection does.
+  // Every write goes through the writer thread's connection, one after another. A write on this thread's
+  // connection would wait (busy_timeout) for the writer's transaction with the event loop blocked.
   appendProfiles(records: readonly WindowProfileRecord[]): Promise<void> {
-    return this.reader.appendProfiles(records);
+    return this.call('appendProfiles', records);
   }
 
   listProfiles(q: WindowQuery): Promise<WindowProfileRecord[]> {
@@ -115,7 +134,7 @@ export class SqliteWorkerEventStore implements EventStore {
   }
 
   saveMonitorResult(r: MonitorResultRecord): Promise<void> {
-    return this.reader.saveMonitorResult(r);
+    return this.call('saveMonitorResult', r);
   }
 
   listMonitorResults(q: WindowQuery): Promise<MonitorResultRecord[]> {
@@ -130,27 +149,26 @@ export class SqliteWorkerEventStore implements EventStore {
     return this.reader.countPredictions(q);
   }
 
-  // Labels are written on this thread's connection, synchronously, so the API answers only once they are
-  // committed; a label batch is a few thousand small rows, not the prediction stream.
+  // The promise resolves once the labels are committed, so the API answers only then.
   appendLabels(labels: readonly LabelInput[], now: number, opts?: LabelIngestOptions): Promise<LabelIngestResult> {
-    return this.reader.appendLabels(labels, now, opts);
+    return this.call('appendLabels', labels, now, opts);
   }
 
+  // These join waiting labels (a write) before reading.
   queryLabelled(q: LabelledQuery): Promise<LabelledRow[]> {
-    return this.reader.queryLabelled(q);
+    return this.call('queryLabelled', q);
   }
 
   labelStats(q?: { model?: string; version?: number }): Promise<LabelStats> {
-    return this.reader.labelStats(q);
+    return this.call('labelStats', q);
   }
 
-  // SLO series: a few upserts per SLO per tick from the control plane, on this thread's connection.
   addSliCounts(records: readonly SliCountRecord[]): Promise<void> {
-    return this.reader.addSliCounts(records);
+    return this.call('addSliCounts', records);
   }
 
   setSliCounts(records: readonly SliCountRecord[]): Promise<void> {
-    return this.reader.setSliCounts(records);
+    return this.call('setSliCounts', records);
   }
 
   querySli(q: SliQuery): Promise<SliBucket[]> {
@@ -158,7 +176,7 @@ export class SqliteWorkerEventStore implements EventStore {
   }
 
   deleteSli(q: { slo?: string; before?: number }): Promise<number> {
-    return this.reader.deleteSli(q);
+    return this.call('deleteSli', q);
   }
 
   /** Waits for pending writes, closes the worker's connection, then the reader. */
