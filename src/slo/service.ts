@@ -98,6 +98,7 @@ export class SloService {
   private ticking: Promise<unknown> = Promise.resolve();
   private writing: Promise<unknown> = Promise.resolve();
   private flushing: Promise<void> | undefined;
+  private flushAfter: Promise<void> | undefined;
 
   constructor(private readonly deps: SloServiceDeps) {
     this.file = new SloFile(deps.file);
@@ -281,7 +282,17 @@ export class SloService {
 
   /** Writes the counted buckets (added to what other replicas wrote); on failure they stay for the next flush. */
   flush(): Promise<void> {
-    if (this.flushing) return this.flushing;
+    // A write is at the store: counts added since must not be skipped by returning it. Wait for it, then write
+    // what is pending (one follow-up flush shared by every caller meanwhile).
+    if (this.flushing) {
+      this.flushAfter ??= this.flushing
+        .catch(() => undefined)
+        .then(() => {
+          this.flushAfter = undefined;
+          return this.flush();
+        });
+      return this.flushAfter;
+    }
     if (this.pending.size === 0) return Promise.resolve();
     const batch = [...this.pending.values()];
     this.pending = new Map();

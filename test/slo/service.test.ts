@@ -388,3 +388,22 @@ describe('SloAlertSource', () => {
     expect(lat.every((c) => !c.active && c.runbookUrl === 'docs/runbooks/latency-spike.md')).toBe(true);
   });
 });
+
+describe('SloService: reads include counts made while a write is at the store', () => {
+  it('a series read after a count waits for the write in flight and then writes the new count too', async () => {
+    writeFileSync(file(), SLO_YAML);
+    // A store whose writes take a turn of the event loop, as the writer thread's do.
+    const slow: typeof events = Object.create(events);
+    slow.addSliCounts = async (records) => {
+      await new Promise((r) => setTimeout(r, 20));
+      return events.addSliCounts(records);
+    };
+    const s = await service({ events: slow });
+    s.onEvents([event({ requestId: 'a' })]);
+    const first = s.series('busy-availability', { since: now - D, until: now + M });
+    s.onEvents([event({ requestId: 'b' })]);
+    const second = await s.series('busy-availability', { since: now - D, until: now + M });
+    await first;
+    expect(second.reduce((n, p) => n + p.total, 0)).toBe(2);
+  });
+});

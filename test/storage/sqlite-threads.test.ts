@@ -1,9 +1,12 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import Database from 'better-sqlite3';
 import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import { PredictionBatch, SqliteWorkerEventStore, type PredictionEvent } from '../../src/storage/index.ts';
+import { openSqlite } from '../../src/storage/sqlite/database.ts';
+import { metadataMigrations } from '../../src/storage/sqlite/metadata-store.ts';
 
 /** Nice value of each thread of this process, from /proc (field 19 of stat, after the parenthesised name). */
 function threadNices(): Map<number, number> {
@@ -95,4 +98,39 @@ describe('openSqlite from several threads at once', () => {
     expect(outcomes.filter((o) => o !== 'ok')).toEqual([]);
     expect(outcomes).toHaveLength(80);
   }, 60_000);
+});
+
+describe('opening and closing around other writers', () => {
+  it('opens an up-to-date file at once while another connection holds the write lock', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'warden-open-locked-'));
+    const file = path.join(dir, 'metadata.db');
+    try {
+      openSqlite(file, metadataMigrations).close();
+      const holder = new Database(file);
+      holder.pragma('busy_timeout = 0');
+      holder.exec('BEGIN IMMEDIATE');
+      const t0 = performance.now();
+      openSqlite(file, metadataMigrations).close();
+      // busy_timeout is 5 s: an open that waited for the lock would take that long, then fail.
+      expect(performance.now() - t0).toBeLessThan(1_000);
+      holder.exec('ROLLBACK');
+      holder.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a closed worker store refuses writes instead of starting a writer thread no one closes', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'warden-closed-store-'));
+    const store = new SqliteWorkerEventStore(path.join(dir, 'events.db'));
+    try {
+      await store.addSliCounts([{ slo: 'a', ts: 0, source: 'traffic', good: 1, total: 1 }]);
+      await store.close();
+      await expect(store.addSliCounts([{ slo: 'a', ts: 0, source: 'traffic', good: 1, total: 1 }])).rejects.toThrow(/closed/);
+      await expect(store.appendPredictions([{ requestId: 'r', ts: 1, model: 'm', version: 1, status: 'ok', latencyMs: 1, inputs: [], outputs: [] }])).rejects.toThrow(/closed/);
+      expect((store as unknown as { worker: unknown }).worker).toBeUndefined();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

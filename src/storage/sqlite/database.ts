@@ -21,15 +21,18 @@ export function openSqlite(file: string, migrations: readonly Migration[]): Sqli
   // only an OS crash or power loss can drop the last ones.
   db.pragma('synchronous = NORMAL');
   db.pragma('foreign_keys = ON');
-  // The version is read under the write lock (BEGIN IMMEDIATE): two processes opening a fresh file at once
-  // would otherwise both see version 0 and the second would fail creating tables the first made.
-  const migrate = db.transaction(() => {
-    const current = db.pragma('user_version', { simple: true }) as number;
-    for (let i = current; i < migrations.length; i++) {
-      for (const stmt of migrations[i]!) db.exec(stmt);
-      db.pragma(`user_version = ${i + 1}`);
-    }
-  });
-  migrate.immediate();
+  const version = () => db.pragma('user_version', { simple: true }) as number;
+  // An up-to-date file needs no lock. Otherwise the version is read again under the write lock (BEGIN
+  // IMMEDIATE): two processes opening a fresh file at once would both see version 0, and the second would
+  // fail creating tables the first made.
+  if (version() < migrations.length) {
+    const migrate = db.transaction(() => {
+      for (let i = version(); i < migrations.length; i++) {
+        for (const stmt of migrations[i]!) db.exec(stmt);
+        db.pragma(`user_version = ${i + 1}`);
+      }
+    });
+    migrate.immediate();
+  }
   return db;
 }

@@ -49,6 +49,7 @@ export class SqliteWorkerEventStore implements EventStore {
    */
   private readonly pending = new WeakMap<Worker, Map<number, { resolve: (value: unknown) => void; reject: (e: Error) => void }>>();
   private nextId = 1;
+  private closed = false;
   private readonly inflight = new Set<Promise<void>>();
 
   /** `writerNice`: Linux nice value for the writer thread (0–19; 0 leaves it as it is). */
@@ -101,15 +102,23 @@ export class SqliteWorkerEventStore implements EventStore {
   }
 
   private post<T>(message: (id: number) => unknown): Promise<T> {
+    if (this.closed) return Promise.reject(new Error('event store is closed'));
     const worker = (this.worker ??= this.spawn());
     // The worker is unref'd so an idle store does not keep the process alive, but a write in
     // flight must: otherwise a graceful shutdown (http closed, timers unref'd) lets Node exit while
     // the drain awaits the worker's reply, and the drained events are lost with exit code 0.
     worker.ref();
     const id = this.nextId++;
+    const pending = this.pending.get(worker)!;
     const done = new Promise<T>((resolve, reject) => {
-      this.pending.get(worker)!.set(id, { resolve: resolve as (value: unknown) => void, reject });
-      worker.postMessage(message(id));
+      pending.set(id, { resolve: resolve as (value: unknown) => void, reject });
+      try {
+        worker.postMessage(message(id));
+      } catch (e) {
+        // A value that cannot be cloned (a function, say): nothing was posted, so nothing will answer.
+        pending.delete(id);
+        reject(e as Error);
+      }
     });
     const settled = done.then(
       () => undefined,
@@ -181,6 +190,8 @@ export class SqliteWorkerEventStore implements EventStore {
 
   /** Waits for pending writes, closes the worker's connection, then the reader. */
   async close(): Promise<void> {
+    // Writes already posted are waited for; later ones are refused rather than starting a thread no one closes.
+    this.closed = true;
     const worker = this.worker;
     this.worker = undefined;
     if (worker) {
