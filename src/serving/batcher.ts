@@ -16,16 +16,21 @@ interface Waiting {
 }
 
 /**
- * Dynamic batching without added delay: while a run is in flight, requests for the same version wait;
- * when it finishes they run together as one batch (up to `maxRows`), and each gets its own rows back.
- * Under light load every request runs at once, alone; under concurrency the per-call cost of the
- * runtime (tensor setup, the hop to its thread) is shared. Only for versions whose inputs and outputs
- * all have a dynamic first (batch) dimension, since rows must be independent to be stacked.
+ * Dynamic batching without a timer: while a run is in flight, requests for the same version wait; when it
+ * finishes they run together as one batch (up to `maxRows`), and each gets its own rows back. Once a run
+ * has been shared, the first request of the next wave waits for the end of the event loop's I/O phase
+ * instead of running alone (see `run`). Under light load every request runs at once, alone; under
+ * concurrency the per-call cost of the runtime (tensor setup, its `setImmediate` hop) is shared. Only for
+ * versions whose inputs and outputs all have a dynamic first (batch) dimension, since rows must be
+ * independent to be stacked.
  */
 export class Batcher {
+  /** A run is in flight, or a deferred one is scheduled. */
   private busy = false;
   private queue: Waiting[] = [];
   private queuedRows = 0;
+  /** The last run stacked more than one request: concurrency is high enough to wait for company. */
+  private contended = false;
 
   constructor(
     private readonly runner: BatchRunner,
@@ -40,7 +45,14 @@ export class Batcher {
 
   run(inputs: readonly DecodedTensor[], outputNames?: readonly string[]): Promise<OutputTensor[]> {
     const rows = inputs[0]?.dims[0] ?? 0;
-    if (!this.busy) return this.runAlone(inputs, outputNames);
+    if (!this.busy) {
+      if (!this.contended) return this.runAlone(inputs, outputNames);
+      // Under concurrency, requests come in waves (a wave's answers bring the next wave's requests). Running the
+      // first one at once would run it alone and the rest of its wave one loop turn later; waiting for the end of
+      // this I/O phase (setImmediate) runs the whole wave as one batch. Idle traffic never waits.
+      this.busy = true;
+      setImmediate(() => this.drain());
+    }
     if (this.queuedRows + rows > this.maxRows) return this.runner.run(inputs, outputNames);
     return new Promise((resolve, reject) => {
       this.queue.push({ inputs, outputNames, rows, resolve, reject });
@@ -50,6 +62,7 @@ export class Batcher {
 
   private async runAlone(inputs: readonly DecodedTensor[], outputNames?: readonly string[]): Promise<OutputTensor[]> {
     this.busy = true;
+    this.contended = false;
     try {
       return await this.runner.run(inputs, outputNames);
     } finally {
@@ -79,6 +92,7 @@ export class Batcher {
   }
 
   private async runMerged(batch: Waiting[]): Promise<void> {
+    this.contended = true;
     const totalRows = batch.reduce((n, w) => n + w.rows, 0);
     const merged = batch[0]!.inputs.map((first) => {
       const parts = batch.map((w) => w.inputs.find((t) => t.name === first.name)!);

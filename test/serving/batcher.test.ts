@@ -116,9 +116,27 @@ describe('Batcher with a controlled runner', () => {
     await settle();
     expect(runner.calls).toHaveLength(2);
 
-    // Idle after the merged run: a new request runs at once.
-    void batcher.run(rowsOf([1, 1]));
+    // After a merged run (concurrent traffic comes in waves) the next request waits until the end of the
+    // event loop's I/O phase for the rest of its wave: the two below run as one batch, no lone run first.
+    const e = batcher.run(rowsOf([1, 1]));
+    const f = batcher.run(rowsOf([2, 2]));
+    expect(runner.calls).toHaveLength(2);
+    await settle();
     expect(runner.calls).toHaveLength(3);
+    expect(runner.calls[2]!.inputs[0]!.dims).toEqual([2, 2]);
+    runner.calls[2]!.finish();
+    await Promise.all([e, f]);
+    await settle();
+    // A request that waited and found no company runs alone; after that, traffic is idle and runs at once.
+    const g = batcher.run(rowsOf([3, 3]));
+    await settle();
+    expect(runner.calls).toHaveLength(4);
+    expect(runner.calls[3]!.inputs[0]!.dims).toEqual([1, 2]);
+    runner.calls[3]!.finish();
+    await g;
+    await settle();
+    void batcher.run(rowsOf([1, 1]));
+    expect(runner.calls).toHaveLength(5);
   });
 
   it('gives each member of a merged run only the outputs it asked for, in the order it asked', async () => {
