@@ -14,24 +14,18 @@ const { file, nice } = workerData as { file: string; nice?: number };
 if (nice) lowerThreadPriority(nice);
 const store = new SqliteEventStore(file);
 
-/** The store's methods by name, for calls posted from the main thread (their arguments came by structured clone). */
-const calls: Record<WriterCall, (...args: unknown[]) => Promise<unknown>> = {
-  appendProfiles: (...a) => store.appendProfiles(...(a as Parameters<SqliteEventStore['appendProfiles']>)),
-  saveMonitorResult: (...a) => store.saveMonitorResult(...(a as Parameters<SqliteEventStore['saveMonitorResult']>)),
-  appendLabels: (...a) => store.appendLabels(...(a as Parameters<SqliteEventStore['appendLabels']>)),
-  queryLabelled: (...a) => store.queryLabelled(...(a as Parameters<SqliteEventStore['queryLabelled']>)),
-  labelStats: (...a) => store.labelStats(...(a as Parameters<SqliteEventStore['labelStats']>)),
-  addSliCounts: (...a) => store.addSliCounts(...(a as Parameters<SqliteEventStore['addSliCounts']>)),
-  setSliCounts: (...a) => store.setSliCounts(...(a as Parameters<SqliteEventStore['setSliCounts']>)),
-  deleteSli: (...a) => store.deleteSli(...(a as Parameters<SqliteEventStore['deleteSli']>)),
-};
+/** Runs a store method posted from the main thread by name (its arguments came by structured clone). */
+function call(method: WriterCall, args: unknown[]): Promise<unknown> {
+  const fn = store[method] as (...a: unknown[]) => Promise<unknown>;
+  return fn.apply(store, args);
+}
 
 parentPort!.on('message', (msg: Message) => {
   if (msg === 'close') {
     void store.close().then(() => parentPort!.postMessage({ closed: true }));
     return;
   }
-  const work = 'batch' in msg ? store.appendBatch(PredictionBatch.fromMessage(msg.batch)) : Promise.resolve().then(() => calls[msg.call](...msg.args));
+  const work = 'batch' in msg ? store.appendBatch(PredictionBatch.fromMessage(msg.batch)) : Promise.resolve().then(() => call(msg.call, msg.args));
   work.then(
     (value) => parentPort!.postMessage({ id: msg.id, ok: true, value }),
     (e: Error) => parentPort!.postMessage({ id: msg.id, ok: false, error: e.message }),
