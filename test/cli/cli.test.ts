@@ -11,12 +11,12 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { repoRoot, sharedDir, startTestServer, type TestServer } from '../helpers/server.ts';
+import { repoRoot, fixturesDir, startTestServer, type TestServer } from '../helpers/server.ts';
 import { runWarden } from '../helpers/cli.ts';
 
 const BIN = path.join(repoRoot, 'bin', 'warden.js');
 const VERSION = (JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { version: string }).version;
-const GBR = path.join(sharedDir, 'models', 'bike_gbr.onnx');
+const GBR = path.join(fixturesDir, 'models', 'bike_gbr.onnx');
 
 interface Result {
   code: number;

@@ -6,10 +6,10 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sharedDir, startTestServer, type TestServer } from '../helpers/server.ts';
+import { fixturesDir, startTestServer, type TestServer } from '../helpers/server.ts';
 import { runWarden } from '../helpers/cli.ts';
 
-const modelBytes = readFileSync(path.join(sharedDir, 'models', 'bike_busy_logreg.onnx'));
+const modelBytes = readFileSync(path.join(fixturesDir, 'models', 'bike_busy_logreg.onnx'));
 
 
 const warden = (args: string[]) => runWarden(args);

@@ -7,11 +7,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { labelValue } from '../../src/cli/review.ts';
-import { sharedDir, startTestServer, type TestServer } from '../helpers/server.ts';
+import { fixturesDir, startTestServer, type TestServer } from '../helpers/server.ts';
 import { runWarden } from '../helpers/cli.ts';
 
-const MODEL = readFileSync(path.join(sharedDir, 'models', 'bike_busy_logreg.onnx'));
-const probe = JSON.parse(readFileSync(path.join(sharedDir, 'models', 'bike_busy_logreg.expected.json'), 'utf8')) as { input: number[][] };
+const MODEL = readFileSync(path.join(fixturesDir, 'models', 'bike_busy_logreg.onnx'));
+const probe = JSON.parse(readFileSync(path.join(fixturesDir, 'models', 'bike_busy_logreg.expected.json'), 'utf8')) as { input: number[][] };
 
 interface Result {
   code: number;

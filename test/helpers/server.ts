@@ -52,6 +52,6 @@ export async function startTestServer(config: ConfigInput = {}, opts: { logger?:
   };
 }
 
-/** Repo-relative and shared-folder paths used by tests. */
+/** Repo-relative paths used by tests: every file a test reads lives in the repo (test/fixtures, data/). */
 export const repoRoot = path.resolve(import.meta.dirname, '../..');
-export const sharedDir = path.resolve(repoRoot, '../shared');
+export const fixturesDir = path.join(repoRoot, 'test', 'fixtures');

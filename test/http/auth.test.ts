@@ -2,9 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { createApiKey } from '../../src/security/index.ts';
-import { sharedDir, startTestServer, type TestServer } from '../helpers/server.ts';
+import { fixturesDir, startTestServer, type TestServer } from '../helpers/server.ts';
 
-const modelBytes = readFileSync(path.join(sharedDir, 'models', 'bike_busy_logreg.onnx'));
+const modelBytes = readFileSync(path.join(fixturesDir, 'models', 'bike_busy_logreg.onnx'));
 
 describe('API keys and roles (auth.required: true)', () => {
   let srv: TestServer;

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { errorCatalogue } from '../../src/errors.ts';
-import { sharedDir, startTestServer, type TestServer } from '../helpers/server.ts';
+import { fixturesDir, startTestServer, type TestServer } from '../helpers/server.ts';
 import { mulberry32 as prng } from '../../src/random.ts';
 
 const SEED = 0x5eed_2024;
@@ -22,9 +22,9 @@ interface Expected {
   input: number[][];
   output: number[];
 }
-const gbrBytes = readFileSync(path.join(sharedDir, 'models', 'bike_gbr.onnx'));
-const logregBytes = readFileSync(path.join(sharedDir, 'models', 'bike_busy_logreg.onnx'));
-const expected = JSON.parse(readFileSync(path.join(sharedDir, 'models', 'bike_gbr.expected.json'), 'utf8')) as Expected;
+const gbrBytes = readFileSync(path.join(fixturesDir, 'models', 'bike_gbr.onnx'));
+const logregBytes = readFileSync(path.join(fixturesDir, 'models', 'bike_busy_logreg.onnx'));
+const expected = JSON.parse(readFileSync(path.join(fixturesDir, 'models', 'bike_gbr.expected.json'), 'utf8')) as Expected;
 const FEATURES = expected.features;
 
 

@@ -1,6 +1,6 @@
 /**
  * Warden against the Open Inference Protocol v2 REST specification (kserve/open-inference-protocol,
- * shared/reference): every endpoint of open_inference_rest.yaml, with and without `/versions/{v}`,
+ * test/fixtures/open-inference-protocol): every endpoint of open_inference_rest.yaml, with and without `/versions/{v}`,
  * answered over real HTTP, with status codes as inference_rest.md states them and every request and
  * response body validated against the OpenAPI document's component schemas.
  */
@@ -10,10 +10,10 @@ import path from 'node:path';
 import { Ajv, type ValidateFunction } from 'ajv';
 import onnxProto from 'onnx-proto';
 import { parse as parseYaml } from 'yaml';
-import { sharedDir, startTestServer, type TestServer } from '../helpers/server.ts';
+import { fixturesDir, startTestServer, type TestServer } from '../helpers/server.ts';
 
-const specDir = path.join(sharedDir, 'reference', 'open-inference-protocol');
-const modelsDir = path.join(sharedDir, 'models');
+const specDir = path.join(fixturesDir, 'open-inference-protocol');
+const modelsDir = path.join(fixturesDir, 'models');
 
 interface Expected {
   features: string[];

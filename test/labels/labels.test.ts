@@ -7,10 +7,10 @@ import { readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiKey } from '../../src/security/index.ts';
-import { sharedDir, startTestServer, type TestServer } from '../helpers/server.ts';
+import { fixturesDir, startTestServer, type TestServer } from '../helpers/server.ts';
 
-const modelBytes = readFileSync(path.join(sharedDir, 'models', 'bike_busy_logreg.onnx'));
-const FEATURES = (JSON.parse(readFileSync(path.join(sharedDir, 'models', 'bike_busy_logreg.expected.json'), 'utf8')) as { features: string[] }).features;
+const modelBytes = readFileSync(path.join(fixturesDir, 'models', 'bike_busy_logreg.onnx'));
+const FEATURES = (JSON.parse(readFileSync(path.join(fixturesDir, 'models', 'bike_busy_logreg.expected.json'), 'utf8')) as { features: string[] }).features;
 const DAY = 24 * 3600 * 1000;
 
 /** Input row r of a request: twelve values, distinct per row so a joined row can be told apart. */

@@ -7,10 +7,10 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { WardenError, type ErrorCode } from '../../src/errors.ts';
 import { Registry, type RegistryChange } from '../../src/registry/index.ts';
 import { LocalDirArtifactStore, SqliteMetadataStore } from '../../src/storage/index.ts';
-import { sharedDir, startTestServer } from '../helpers/server.ts';
+import { fixturesDir, startTestServer } from '../helpers/server.ts';
 
-const logreg = readFileSync(path.join(sharedDir, 'models', 'bike_busy_logreg.onnx'));
-const gbr = readFileSync(path.join(sharedDir, 'models', 'bike_gbr.onnx'));
+const logreg = readFileSync(path.join(fixturesDir, 'models', 'bike_busy_logreg.onnx'));
+const gbr = readFileSync(path.join(fixturesDir, 'models', 'bike_gbr.onnx'));
 const FEATURES = ['season', 'yr', 'mnth', 'hr', 'holiday', 'weekday', 'workingday', 'weathersit', 'temp', 'atemp', 'hum', 'windspeed'];
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 

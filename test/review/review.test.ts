@@ -10,21 +10,21 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Ajv } from 'ajv';
 import { parse as parseYaml } from 'yaml';
-import { repoRoot, sharedDir, startTestServer, type TestServer } from '../helpers/server.ts';
+import { repoRoot, fixturesDir, startTestServer, type TestServer } from '../helpers/server.ts';
 
 interface Probe {
   features: string[];
   input: number[][];
   output: number[];
 }
-const MODEL = readFileSync(path.join(sharedDir, 'models', 'bike_busy_logreg.onnx'));
-const probe = JSON.parse(readFileSync(path.join(sharedDir, 'models', 'bike_busy_logreg.expected.json'), 'utf8')) as Probe;
+const MODEL = readFileSync(path.join(fixturesDir, 'models', 'bike_busy_logreg.onnx'));
+const probe = JSON.parse(readFileSync(path.join(fixturesDir, 'models', 'bike_busy_logreg.expected.json'), 'utf8')) as Probe;
 const FEATURES = probe.features.map((name) => ({ name, datatype: 'FP32' }));
 
 /** OIP's inference_response schema: a flagged response must still be a valid one. */
 const SPEC_ID = 'https://warden.test/open_inference_rest.yaml';
 const ajv = new Ajv({ strict: false, allErrors: true });
-ajv.addSchema(parseYaml(readFileSync(path.join(sharedDir, 'reference', 'open-inference-protocol', 'open_inference_rest.yaml'), 'utf8')) as object, SPEC_ID);
+ajv.addSchema(parseYaml(readFileSync(path.join(fixturesDir, 'open-inference-protocol', 'open_inference_rest.yaml'), 'utf8')) as object, SPEC_ID);
 const inferenceResponse = ajv.getSchema(`${SPEC_ID}#/components/schemas/inference_response`)!;
 
 /** Rows of the 2011 bike-sharing hours in the model's feature order (distinct inputs for the active-learning sample). */

@@ -13,7 +13,7 @@ import type { DecodedTensor, TensorData } from '../../src/quality/index.ts';
 import { Batcher, type BatchRunner } from '../../src/serving/batcher.ts';
 import type { OutputTensor } from '../../src/serving/index.ts';
 import type { TensorSpec } from '../../src/storage/index.ts';
-import { sharedDir, startTestServer, type TestServer } from '../helpers/server.ts';
+import { fixturesDir, startTestServer, type TestServer } from '../helpers/server.ts';
 
 interface Call {
   inputs: readonly DecodedTensor[];
@@ -334,7 +334,7 @@ describe('Batcher.supports', () => {
 
 describe('dynamic batching over HTTP with bike_gbr.onnx', () => {
   const RELATIVE = 1e-5;
-  const expected = JSON.parse(readFileSync(path.join(sharedDir, 'models', 'bike_gbr.expected.json'), 'utf8')) as {
+  const expected = JSON.parse(readFileSync(path.join(fixturesDir, 'models', 'bike_gbr.expected.json'), 'utf8')) as {
     input: number[][];
     output: number[];
   };
@@ -342,7 +342,7 @@ describe('dynamic batching over HTTP with bike_gbr.onnx', () => {
 
   beforeAll(async () => {
     srv = await startTestServer();
-    await srv.warden.registry.push({ model: 'gbr', bytes: readFileSync(path.join(sharedDir, 'models', 'bike_gbr.onnx')), aliases: ['champion'] });
+    await srv.warden.registry.push({ model: 'gbr', bytes: readFileSync(path.join(fixturesDir, 'models', 'bike_gbr.onnx')), aliases: ['champion'] });
     await srv.warden.table.settled();
   });
   afterAll(() => srv?.close());

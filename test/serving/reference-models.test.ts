@@ -1,6 +1,6 @@
 /**
  * Served predictions against independent references, end to end over HTTP:
- * - the scikit-learn reference models in shared/models, whose `.expected.json` holds what scikit-learn
+ * - the scikit-learn reference models in test/fixtures/models, whose `.expected.json` holds what scikit-learn
  *   1.2.1 itself predicted (`estimator.predict` / `predict_proba[:, 1]`) for 64 probe rows;
  * - the built-in trainer's demo models, whose `TrainResult.predict` computes the graph in float32.
  * Closeness is |served − expected| ≤ 1e-5·|expected| (relative 1e-5, no absolute slack needed).
@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { BIKE_SHARING_CSV, bikeSharingDemoOptions, train, type TrainerKind, type TrainResult } from '../../src/lifecycle/index.ts';
-import { sharedDir, startTestServer, type TestServer } from '../helpers/server.ts';
+import { fixturesDir, startTestServer, type TestServer } from '../helpers/server.ts';
 
 const RELATIVE = 1e-5;
 
@@ -22,8 +22,8 @@ interface Expected {
 const reference = ['bike_gbr', 'bike_busy_logreg'].map((name) => ({
   name,
   model: name.replaceAll('_', '-'),
-  bytes: readFileSync(path.join(sharedDir, 'models', `${name}.onnx`)),
-  expected: JSON.parse(readFileSync(path.join(sharedDir, 'models', `${name}.expected.json`), 'utf8')) as Expected,
+  bytes: readFileSync(path.join(fixturesDir, 'models', `${name}.onnx`)),
+  expected: JSON.parse(readFileSync(path.join(fixturesDir, 'models', `${name}.expected.json`), 'utf8')) as Expected,
 }));
 
 /** Fails on the first element where `actual` is not within `RELATIVE` of `expected`, naming it. */

@@ -7,7 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { multiWindowAlerts } from '../../src/slo/index.ts';
-import { sharedDir, startTestServer, type TestServer } from '../helpers/server.ts';
+import { fixturesDir, startTestServer, type TestServer } from '../helpers/server.ts';
 import { runWarden } from '../helpers/cli.ts';
 
 
@@ -25,7 +25,7 @@ describe('SLO API and recording from real traffic', () => {
       serving: { dynamicBatching: false },
       slo: { tickMs: 50 },
     });
-    await srv.warden.registry.push({ model: 'busy', bytes: readFileSync(path.join(sharedDir, 'models', 'bike_busy_logreg.onnx')), aliases: ['champion'] });
+    await srv.warden.registry.push({ model: 'busy', bytes: readFileSync(path.join(fixturesDir, 'models', 'bike_busy_logreg.onnx')), aliases: ['champion'] });
     await srv.warden.table.settled();
   });
   afterAll(() => srv.close());
@@ -156,7 +156,7 @@ describe('time-scaled SLOs on a real server (slo.timeScale 0.001, as a game day 
   it('pages within seconds of failures and lets the fast page go once the 0.3 s short window is clean', async () => {
     const srv = await startTestServer({ predictionLog: { flushIntervalMs: 20 }, serving: { dynamicBatching: false }, slo: { timeScale: 0.001, tickMs: 20 } });
     try {
-      await srv.warden.registry.push({ model: 'busy', bytes: readFileSync(path.join(sharedDir, 'models', 'bike_busy_logreg.onnx')) });
+      await srv.warden.registry.push({ model: 'busy', bytes: readFileSync(path.join(fixturesDir, 'models', 'bike_busy_logreg.onnx')) });
       await srv.warden.table.settled();
       expect((await srv.json('PUT', '/api/v1/slos/avail', { deployment: 'busy', sli: { kind: 'availability' }, objective: 0.99, period: '30d' })).status).toBe(201);
       const lv = srv.warden.table.peek('busy', 1)!;

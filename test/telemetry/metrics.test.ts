@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sharedDir, startTestServer, type TestServer } from '../helpers/server.ts';
+import { fixturesDir, startTestServer, type TestServer } from '../helpers/server.ts';
 
 const promtool = spawnSync('promtool', ['--version']).status === 0;
 
@@ -23,7 +23,7 @@ describe('GET /metrics', () => {
     srv = await startTestServer({ predictionLog: { flushIntervalMs: 20 } });
     await srv.warden.registry.push({
       model: 'busy',
-      bytes: readFileSync(path.join(sharedDir, 'models', 'bike_busy_logreg.onnx')),
+      bytes: readFileSync(path.join(fixturesDir, 'models', 'bike_busy_logreg.onnx')),
       aliases: ['champion'],
     });
     await srv.warden.table.settled();

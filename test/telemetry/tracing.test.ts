@@ -12,7 +12,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.ts';
 import { WardenError } from '../../src/errors.ts';
-import { sharedDir, startTestServer, type TestServer } from '../helpers/server.ts';
+import { fixturesDir, startTestServer, type TestServer } from '../helpers/server.ts';
 
 /** One span as the OTLP/JSON exporter sends it, with attributes flattened and its resource's attributes. */
 interface OtlpSpan {
@@ -105,7 +105,7 @@ const INSTANCE = Object.fromEntries(FEATURES.map((f) => [f.name, 0.5]));
 async function pushBusy(srv: TestServer): Promise<void> {
   await srv.warden.registry.push({
     model: 'busy',
-    bytes: readFileSync(path.join(sharedDir, 'models', 'bike_busy_logreg.onnx')),
+    bytes: readFileSync(path.join(fixturesDir, 'models', 'bike_busy_logreg.onnx')),
     aliases: ['champion'],
     features: FEATURES,
   });
