@@ -1,5 +1,5 @@
 import { WardenError } from '../../errors.ts';
-import type { ModelSignature, ReviewPolicyRecord } from '../../storage/index.ts';
+import type { ModelSignature, ModelVersionRecord, ReviewPolicyRecord } from '../../storage/index.ts';
 import type { OutputTensor } from '../../serving/index.ts';
 
 /** Queue bound when a policy names none. */
@@ -73,6 +73,26 @@ export function probabilityOutputProblem(signature: ModelSignature, output: stri
   }
   return undefined;
 }
+
+/**
+ * Says why a version is a regression model, or undefined when nothing says so. Confidence is max(p, 1 − p) of a
+ * probability; a regression output (say 254 rentals) is never in [0, 1], so a policy on it would accept the
+ * request and then never flag or sample a row. Two signs are reliable enough to refuse on: the built-in
+ * trainer records `params.kind`, and `variable` is the output name both it and skl2onnx give regressors
+ * (their classifiers output `label` and `probabilities`). A model with neither sign is given the benefit of
+ * the doubt.
+ */
+export function regressionProblem(version: Pick<ModelVersionRecord, 'signature' | 'metadata'>, output: string | undefined): string | undefined {
+  const kind = version.metadata.params?.kind;
+  if (kind === 'linear') return 'it is a linear regression (warden train, params.kind = linear)';
+  const single = (shape: number[]) => shape.length === 1 || (shape.length === 2 && shape[1] === 1);
+  const chosen = output ?? version.signature.outputs.find((o) => FLOAT_TYPES.has(o.datatype) && single(o.shape))?.name;
+  if (chosen === 'variable') return 'its output "variable" is a regression output (the name warden train and skl2onnx give regressors)';
+  return undefined;
+}
+
+/** The label values a review item of a binary classifier takes; anything else would never count in live performance. */
+export const BINARY_LABELS: readonly (number | boolean)[] = [0, 1, false, true];
 
 /**
  * The tensor holding P(y = 1) in a response: the policy's named output, else the first floating-point output

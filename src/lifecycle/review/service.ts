@@ -7,6 +7,7 @@ import type {
   EventStore,
   MetadataStore,
   ModelSignature,
+  ModelVersionRecord,
   NewReviewItem,
   PredictionEvent,
   ReviewItemRecord,
@@ -14,7 +15,7 @@ import type {
   ReviewPolicyRecord,
   ReviewReason,
 } from '../../storage/index.ts';
-import { confidenceOf, parseReviewPolicy, policyRecord, probabilityOutputProblem, probabilityTensor } from './policy.ts';
+import { BINARY_LABELS, confidenceOf, parseReviewPolicy, policyRecord, probabilityOutputProblem, probabilityTensor, regressionProblem } from './policy.ts';
 import { ActiveLearningSampler } from './sampler.ts';
 
 /** A claim older than this has expired: someone else may claim or label the item. */
@@ -334,8 +335,15 @@ export class ReviewService {
   async setPolicy(model: string, body: unknown): Promise<ReviewPolicyRecord> {
     const input = parseReviewPolicy(body);
     await this.deps.registry.getModel(model);
-    const signature = await this.servedSignature(model);
-    const problem = signature && probabilityOutputProblem(signature, input.output);
+    const served = await this.servedVersion(model);
+    const regression = served && regressionProblem(served, input.output);
+    if (regression) {
+      throw new WardenError(
+        'WARDEN_INVALID_INPUT',
+        `review policy for ${model}: v${served.version} ${regression}. Review policies need a binary classifier's P(y = 1): confidence is max(p, 1 − p), and a regression output is not a probability, so no row would ever be flagged or sampled`,
+      );
+    }
+    const problem = served && probabilityOutputProblem(served.signature, input.output);
     if (problem) throw new WardenError('WARDEN_INVALID_INPUT', `review policy for ${model}: ${problem}`);
     const record = policyRecord(model, input, this.now());
     await this.deps.metadata.saveReviewPolicy(record);
@@ -358,12 +366,11 @@ export class ReviewService {
     if (!existed) throw new WardenError('WARDEN_NOT_FOUND', `model ${model} has no review policy`);
   }
 
-  /** The signature of the version requests get by default: the champion alias, else the latest. */
-  private async servedSignature(model: string): Promise<ModelSignature | undefined> {
+  /** The version requests get by default: the champion alias, else the latest. */
+  private async servedVersion(model: string): Promise<ModelVersionRecord | undefined> {
     const champion = (await this.deps.registry.listAliases(model)).find((a) => a.alias === 'champion');
     const versions = await this.deps.registry.listVersions(model);
-    const v = champion ? versions.find((x) => x.version === champion.version) : versions.at(-1);
-    return v?.signature;
+    return champion ? versions.find((x) => x.version === champion.version) : versions.at(-1);
   }
 
   private withStatus(item: ReviewItemRecord, now = this.now()): ReviewItem {
@@ -398,6 +405,14 @@ export class ReviewService {
    * reviewer is a no-op that forwards it again (a retry after a failed forward).
    */
   async label(id: number, value: number | string | boolean, reviewer: string): Promise<LabelOutcome> {
+    const target = await this.getItem(id);
+    // Items only come from binary classifiers (a policy needs P(y = 1)); live performance reads 0/1 or
+    // booleans and skips anything else, so a "yes" would be stored and then silently never count.
+    if (!BINARY_LABELS.includes(value as number | boolean)) {
+      throw badRequest(
+        `review item ${id} is a prediction of ${target.model}, a binary classifier: its label must be one of 0, 1, false, true; got ${JSON.stringify(value)}`,
+      );
+    }
     const now = this.now();
     let item = await this.deps.metadata.labelReviewItem(id, value, reviewer, now, now - this.claimTtlMs);
     if (!item) {
