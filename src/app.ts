@@ -98,7 +98,11 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
     maxLoaded: 64,
     maxBatchRows: config.serving.dynamicBatching ? config.serving.maxBatchRows : 0,
     logger,
-    onLoad: (model, version, seconds) => metrics.modelLoadDuration.observe({ model, version: String(version) }, seconds),
+    onLoad: (model, version, seconds) => {
+      metrics.modelLoadDuration.observe({ model, version: String(version) }, seconds);
+      // Before it serves: Prometheus' rate() skips a series' first sample, so exported SLO rules need the 0.
+      metrics.zeroVersionSeries(model, String(version));
+    },
   });
   const log = config.predictionLog.enabled
     ? new PredictionLog({

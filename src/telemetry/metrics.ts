@@ -2,6 +2,11 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 
 /** Request outcome label: bounded to these values so a flood of bad input cannot grow cardinality. */
 export type Outcome = 'ok' | 'client_error' | 'server_error';
+export const OUTCOMES: readonly Outcome[] = ['ok', 'client_error', 'server_error'];
+/** Request protocol label: the Open Inference Protocol routes, or the `:predict` form. */
+export const PROTOCOLS = ['oip', 'predict'] as const;
+/** The version label of failures that never reached a loaded version (it could not be resolved or loaded). */
+export const UNRESOLVED_VERSION = '_unresolved';
 
 /**
  * Latency buckets in seconds, dense under 10 ms where in-process ONNX inference lives, so p99
@@ -27,6 +32,14 @@ export interface WardenMetrics {
    * label validation per request. Returns the unregister function.
    */
   beforeCollect(fold: () => void): () => void;
+  /**
+   * Creates, at 0, every request series of a model version that the exported SLO rules read (`warden slo export`):
+   * `warden_inference_requests_total` for each outcome and protocol (and the model's `_unresolved` failures), and
+   * the `warden_inference_duration_seconds` histogram for each outcome. Prometheus' rate() and increase() need a
+   * sample before the first increment; a series born at its first error hides that error. Call on every load:
+   * counters add 0 and a histogram is zeroed only once, so a reload never resets counts.
+   */
+  zeroVersionSeries(model: string, version: string): void;
 }
 
 /** Creates Warden's metrics on a registry of the caller's (never the global one: tests create many servers). */
@@ -44,11 +57,25 @@ export function createMetrics(registry = new Registry(), opts: { defaultMetrics?
   const collect = () => {
     for (const fold of folds) fold();
   };
-  return {
+  const zeroedHistograms = new Set<string>();
+  const m: WardenMetrics = {
     registry,
     beforeCollect(fold) {
       folds.add(fold);
       return () => folds.delete(fold);
+    },
+    zeroVersionSeries(model, version) {
+      for (const protocol of PROTOCOLS) {
+        for (const outcome of OUTCOMES) m.inferenceRequests.inc({ model, version, outcome, protocol }, 0);
+        // Failures before a version is resolved carry this label; the availability rules count them too.
+        for (const outcome of ['client_error', 'server_error'] as const) m.inferenceRequests.inc({ model, version: UNRESOLVED_VERSION, outcome, protocol }, 0);
+      }
+      // prom-client's zero() overwrites a histogram's counts, so each is zeroed only the first time (the version's
+      // first load, before it can serve); later loads of an evicted version keep what it measured.
+      const key = `${model}\u0000${version}`;
+      if (zeroedHistograms.has(key)) return;
+      zeroedHistograms.add(key);
+      for (const outcome of OUTCOMES) m.inferenceDuration.zero({ model, version, outcome });
     },
     inferenceRequests: new Counter({
       name: 'warden_inference_requests_total',
@@ -112,4 +139,5 @@ export function createMetrics(registry = new Registry(), opts: { defaultMetrics?
       registers,
     }),
   };
+  return m;
 }
