@@ -54,6 +54,9 @@ export function registerTrain(program: Command): void {
             `sha256:   ${createHash('sha256').update(result.onnx).digest('hex')}`,
           ].join('\n') + '\n',
         );
+        // Last, on stderr: after the summary so it is not scrolled away by progress lines, and not in stdout,
+        // which scripts parse. The model is still written: leakage is a suspicion, the user decides.
+        for (const w of result.warnings) writeErr(`warning: ${w.message}\n`);
       } catch (err) {
         // Bad input is the user's to fix: a one-line message and exit code 2, no stack trace, and no
         // help text (the program's showHelpAfterError is inherited, but the usage was right).

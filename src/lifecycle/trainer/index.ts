@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { loadCsv, selectDataset } from './csv-dataset.ts';
 import { TrainerError } from './errors.ts';
 import { columnStats, standardize } from './linalg.ts';
+import { detectLeakage } from './leakage.ts';
 import { fitLinear, type StandardizedFit } from './linear.ts';
 import { fitLogistic } from './logistic.ts';
 import { classificationMetrics, regressionMetrics } from './metrics.ts';
@@ -18,6 +19,7 @@ import { holdoutSplit } from './split.ts';
 import type { FeatureSpec, TrainerKind, TrainOptions, TrainResult } from './types.ts';
 
 export type { FeatureSpec, TrainerKind, TrainOptions, TrainResult } from './types.ts';
+export { LEAKAGE_MAX_COLUMNS, LEAKAGE_THRESHOLD, type TrainWarning } from './leakage.ts';
 export { TrainerError, type TrainerErrorCode } from './errors.ts';
 export { readOnnxMetadataProps } from './onnx-writer.ts';
 
@@ -97,6 +99,25 @@ export async function train(opts: TrainOptions, onProgress: (msg: string) => voi
       : classificationMetrics(evaluated.y.map((v) => (v > threshold ? 1 : 0)), scores);
   onProgress(`${split.holdout.length > 0 ? 'holdout' : 'training'} metrics: ${formatMetrics(metrics)}`);
 
+  const leakage = detectLeakage({
+    kind,
+    target: opts.target,
+    featureNames: data.featureNames,
+    zFit: z,
+    yFit: fitRows.y,
+    zEval: evaluated === fitRows ? z : standardize(evaluated.x, evaluated.n, k, stats.mean, scale),
+    yEval: evaluated.y,
+    constant: Array.from(stats.std, (s) => !(s > 0)),
+    l2,
+    ...(threshold !== undefined ? { threshold } : {}),
+    metrics,
+    evaluatedOn: split.holdout.length > 0 ? 'holdout' : 'training',
+    ...(opts.features ? { features: opts.features } : { exclude: opts.exclude ?? [] }),
+  });
+  const warnings = leakage ? [leakage] : [];
+  // params is what the registry keeps as the version's metadata, so `warden models get` shows the warning.
+  if (leakage) Object.assign(params, { leakage_suspected: leakage.columns.join(','), leakage_warning: leakage.message });
+
   const features: FeatureSpec[] = data.featureNames.map((name, j) => ({
     name,
     datatype: 'FP32',
@@ -127,6 +148,7 @@ export async function train(opts: TrainOptions, onProgress: (msg: string) => voi
     metrics,
     params,
     trainingDataSha256: table.sha256,
+    warnings,
     predict,
   };
 }

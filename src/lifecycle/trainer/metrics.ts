@@ -44,7 +44,7 @@ export function classificationMetrics(labels: Float64Array, probability: Float32
 }
 
 /** ROC AUC as the Mann–Whitney U statistic over average ranks, so tied scores count one half. */
-export function rocAuc(labels: Float64Array, scores: Float32Array): number | undefined {
+export function rocAuc(labels: ArrayLike<number>, scores: ArrayLike<number>): number | undefined {
   const n = labels.length;
   const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => (scores[a] as number) - (scores[b] as number));
   let positiveRankSum = 0;

@@ -1,3 +1,5 @@
+import type { TrainWarning } from './leakage.ts';
+
 /** The two model families the built-in trainer fits. */
 export type TrainerKind = 'linear' | 'logistic';
 
@@ -44,6 +46,8 @@ export interface TrainResult {
   metrics: Record<string, number>;
   params: Record<string, string | number>;
   trainingDataSha256: string;
+  /** Things the caller should know before pushing the model (see leakage.ts); also in `params`. */
+  warnings: TrainWarning[];
   /** The model's outputs computed in float32 like onnxruntime; `rows` is row-major [N, k] or N arrays of k. */
   predict(rows: Float32Array | number[][]): Float32Array;
 }
