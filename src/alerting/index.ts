@@ -7,7 +7,7 @@
  */
 export type { AlertCondition, AlertSource, Severity } from './types.ts';
 export { AlertingService } from './service.ts';
-export type { AlertFilter, AlertingConfig, AlertingServiceDeps, EvaluationReport, SilenceView, SuppressionView } from './service.ts';
+export type { AlertFilter, AlertView, AlertingConfig, AlertingServiceDeps, EvaluationReport, SilenceView, SuppressionView } from './service.ts';
 export { AlertEngine, inhibitGroupOf, silenceActive, suppressionActive } from './engine.ts';
 export type {
   Alert,
@@ -26,9 +26,11 @@ export type {
   Suppression,
   Transition,
 } from './engine.ts';
-export { BUILTIN_RULES, MetricRuleSource, compare, expandTemplate, parseRule, parseRules, ruleInput } from './rules.ts';
+export { BUILTIN_RULES, MetricRuleSource, compare, expandTemplate, exportedMetricNames, parseRule, parseRules, ruleInput, unknownMetric } from './rules.ts';
 export type { AlertRule, RuleFn, RuleOp, RuleOrigin, RuleView } from './rules.ts';
-export { fingerprint, formatDuration, labelSetText, matcherText, matches, matchesAll, parseDuration, parseMatcherText, parseMatchers } from './labels.ts';
+export { fingerprint, formatDuration, invalidMatcher, labelSetText, matcherText, matches, matchesAll, parseDuration, parseMatcherText, parseMatchers } from './labels.ts';
+export { MAX_PATTERN_LENGTH, compileLabelRegex } from './regex.ts';
+export type { LabelRegex } from './regex.ts';
 export type { Matcher } from './labels.ts';
 export { ZERO_TIME, alertmanagerPayload, deliver, generatorUrl, requestFor, slackPayload, webhookPayload } from './notifiers.ts';
 export type { DeliveryResult, PostableAlert, ReceiverConfig, ReceiverType, WebhookPayload } from './notifiers.ts';

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { WardenError } from '../errors.ts';
+import { compileLabelRegex, type LabelRegex } from './regex.ts';
 
 /** One label matcher in Alertmanager's v2 API form: `isEqual: false` negates, `isRegex` matches the whole value. */
 export interface Matcher {
@@ -38,21 +39,44 @@ export function checkLabelName(name: string, where: string): string {
   return name;
 }
 
-function compile(m: Matcher, where: string): RegExp | undefined {
-  if (!m.isRegex) return undefined;
-  try {
-    // Anchored on both ends, as in Prometheus and Alertmanager.
-    return new RegExp(`^(?:${m.value})$`);
-  } catch (e) {
-    throw bad(`${where}: matcher ${m.name} has an invalid regular expression: ${(e as Error).message}`);
-  }
+const matcherWhat = (m: Matcher, where: string) => `${where === 'matcher' ? '' : `${where}: `}matcher ${m.name}${m.isEqual ? '=~' : '!~'}${JSON.stringify(m.value)}`;
+
+/** Refuses a regex matcher whose pattern RE2 cannot run (or is too long), naming the matcher. */
+function checkRegex(m: Matcher, where: string): void {
+  if (m.isRegex) regexFor(m.value, matcherWhat(m, where));
 }
 
-/** Parses `name=value`, `name!=value`, `name=~regex` or `name!~regex` (the value may be double-quoted). */
+const OPS = ['!=', '!~', '=~', '='] as const;
+
+/** The operator a typo such as `==`, `=!`, `~=` or `!==` most likely meant. */
+function intendedOp(run: string): string {
+  const negated = run.includes('!');
+  const regex = run.includes('~');
+  return negated ? (regex ? '!~' : '!=') : regex ? '=~' : '=';
+}
+
+function typo(text: string, where: string, name: string, run: string, rest: string): WardenError {
+  const literal = OPS.find((op) => run.startsWith(op));
+  const quoted = literal ? ` To match a value that really starts with ${JSON.stringify(run.slice(literal.length))}, quote it: ${name}${literal}${JSON.stringify(run.slice(literal.length) + rest)}.` : '';
+  return bad(`${where}: ${JSON.stringify(text)} has the operator ${JSON.stringify(run)}, which is not one of =, !=, =~, !~. Did you mean ${name}${intendedOp(run)}${rest}?${quoted}`);
+}
+
+/**
+ * Parses `name=value`, `name!=value`, `name=~regex` or `name!~regex` (the value may be double-quoted). An operator
+ * such as `==`, `=!`, `~=` or `!==` is refused with the likely intended one (`deployment==x` would otherwise match
+ * the value "=x" and silence nothing); a value that really starts with `=`, `!` or `~` is written quoted.
+ */
 export function parseMatcherText(text: string, where = 'matcher'): Matcher {
-  const m = /^\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*(.*?)\s*$/.exec(text);
-  if (!m) throw bad(`${where}: ${JSON.stringify(text)} is not a matcher; write name=value, name!=value, name=~regex or name!~regex`);
-  let value = m[3]!;
+  const t = text.trim();
+  const name = /^[a-zA-Z_][a-zA-Z0-9_]*/.exec(t)?.[0];
+  // The operator is the run of =, ! and ~ after the name, spaces included, so `a = = b` reads as the typo it is.
+  let at = name?.length ?? 0;
+  while (at < t.length && '=!~ \t'.includes(t[at]!)) at++;
+  const run = t.slice(name?.length ?? 0, at).replace(/[ \t]+/g, '');
+  if (!name || !run) throw bad(`${where}: ${JSON.stringify(text)} is not a matcher; write name=value, name!=value, name=~regex or name!~regex`);
+  const rest = t.slice(at);
+  if (!(OPS as readonly string[]).includes(run)) throw typo(text, where, name, run, rest);
+  let value = rest;
   if (value.length >= 2 && value.startsWith('"') && value.endsWith('"')) {
     try {
       value = JSON.parse(value) as string;
@@ -60,9 +84,8 @@ export function parseMatcherText(text: string, where = 'matcher'): Matcher {
       throw bad(`${where}: ${JSON.stringify(text)} has a badly quoted value`);
     }
   }
-  const op = m[2]!;
-  const matcher: Matcher = { name: m[1]!, value, isRegex: op === '=~' || op === '!~', isEqual: op === '=' || op === '=~' };
-  compile(matcher, where);
+  const matcher: Matcher = { name, value, isRegex: run === '=~' || run === '!~', isEqual: run === '=' || run === '=~' };
+  checkRegex(matcher, where);
   return matcher;
 }
 
@@ -91,27 +114,64 @@ export function parseMatchers(raw: unknown, where: string): Matcher[] {
     if (o.isRegex !== undefined && typeof o.isRegex !== 'boolean') throw bad(`${at}.isRegex must be a boolean`);
     if (o.isEqual !== undefined && typeof o.isEqual !== 'boolean') throw bad(`${at}.isEqual must be a boolean`);
     const m: Matcher = { name: o.name, value: o.value, isRegex: o.isRegex === true, isEqual: o.isEqual !== false };
-    compile(m, at);
+    checkRegex(m, at);
     return m;
   });
 }
 
-const regexCache = new Map<string, RegExp>();
+/** Compiled patterns by source; `null` for one that does not compile (a silence stored before RE2 was used). */
+const regexCache = new Map<string, LabelRegex | null>();
 
-/** True when the label set satisfies one matcher; a missing label reads as the empty string (Alertmanager's rule). */
+function regexFor(pattern: string, what: string): LabelRegex {
+  const cached = regexCache.get(pattern);
+  if (cached) return cached;
+  const re = compileLabelRegex(pattern, what);
+  if (regexCache.size >= 1000) regexCache.clear();
+  regexCache.set(pattern, re);
+  return re;
+}
+
+function cachedRegex(pattern: string): LabelRegex | null {
+  let re = regexCache.get(pattern);
+  if (re === undefined) {
+    try {
+      re = compileLabelRegex(pattern, 'matcher');
+    } catch {
+      re = null;
+    }
+    if (regexCache.size >= 1000) regexCache.clear();
+    regexCache.set(pattern, re);
+  }
+  return re;
+}
+
+/**
+ * True when the label set satisfies one matcher; a missing label reads as the empty string (Alertmanager's rule).
+ * A regex is matched by RE2 in time linear in the value. A pattern RE2 refuses (only possible for matchers stored
+ * before they were validated with RE2; `invalidMatcher` finds them) satisfies nothing, negated or not, so such a
+ * silence mutes no alert rather than every one.
+ */
 export function matches(m: Matcher, labels: Readonly<Record<string, string>>): boolean {
   const v = labels[m.name] ?? '';
   let hit: boolean;
   if (m.isRegex) {
-    let re = regexCache.get(m.value);
-    if (!re) {
-      re = new RegExp(`^(?:${m.value})$`);
-      if (regexCache.size > 1000) regexCache.clear();
-      regexCache.set(m.value, re);
-    }
+    const re = cachedRegex(m.value);
+    if (!re) return false;
     hit = re.test(v);
   } else hit = v === m.value;
   return m.isEqual ? hit : !hit;
+}
+
+/** Why one of the matchers cannot be used (a regex RE2 refuses), or undefined when they all can. */
+export function invalidMatcher(ms: readonly Matcher[], where: string): string | undefined {
+  for (const m of ms) {
+    try {
+      checkRegex(m, where);
+    } catch (e) {
+      return (e as Error).message;
+    }
+  }
+  return undefined;
 }
 
 /** True when the label set satisfies every matcher. */

@@ -234,6 +234,57 @@ export const BUILTIN_RULES: readonly AlertRule[] = parseRules(
   'builtin rules',
 );
 
+/**
+ * The names a rule's `metric` can take on this registry, as /metrics writes its samples: a counter or gauge by its
+ * name, a histogram as `_bucket`, `_sum` and `_count`, a summary by its name (quantiles), `_sum` and `_count`. Read
+ * from the registered metrics rather than their samples, so a labelled metric counts before its first series.
+ */
+export function exportedMetricNames(registry: PromRegistry): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const m of registry.getMetricsAsArray()) {
+    // prom-client's typings declare a numeric enum, but the objects carry the text type ('counter', 'histogram', …).
+    const type = String(m.type as unknown);
+    if (type === 'histogram') for (const suffix of ['_bucket', '_sum', '_count']) out.set(`${m.name}${suffix}`, type);
+    else if (type === 'summary') for (const suffix of ['', '_sum', '_count']) out.set(`${m.name}${suffix}`, type);
+    else out.set(m.name, type);
+  }
+  return out;
+}
+
+/** Levenshtein distance, for "did you mean" on a mistyped metric name (names are short: O(n·m) is nothing). */
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = cur;
+  }
+  return prev[b.length]!;
+}
+
+/**
+ * Why the rule's metric is not one this registry exports (it would match no series and never fire), with what to
+ * write instead; undefined when it is exported.
+ */
+export function unknownMetric(rule: Pick<AlertRule, 'metric'>, names: ReadonlyMap<string, string>, where: string): string | undefined {
+  const metric = rule.metric;
+  if (names.has(metric)) return undefined;
+  const hints: string[] = [];
+  if (names.has(`${metric}_count`)) hints.push(`${metric} is a ${names.get(`${metric}_count`)}: use ${metric}_count, ${metric}_sum or ${metric}_bucket`);
+  if (names.has(`${metric}_total`)) hints.push(`did you mean ${metric}_total? (counters end in _total)`);
+  else {
+    const near = [...names.keys()].filter((n) => editDistance(n, metric) <= 2);
+    if (near.length) hints.push(`did you mean ${near.join(' or ')}?`);
+  }
+  const own = [...names.keys()].filter((n) => n.startsWith('warden_')).sort();
+  const others = names.size - own.length;
+  return (
+    `${where}: metric ${metric} is not exported by this server, so the rule would match no series and never fire` +
+    (hints.length ? `; ${hints.join('; ')}` : '') +
+    `${hints.at(-1)?.endsWith('?') ? '' : '.'} Metrics it can use: ${own.join(', ')}${others ? ` (and ${others} process_* / nodejs_* metrics; see GET /metrics)` : ''}`
+  );
+}
+
 /** Replaces `{{ $labels.name }}` and `{{ $value }}` (Prometheus alert template syntax, the common subset). */
 export function expandTemplate(text: string, labels: Readonly<Record<string, string>>, value: number | undefined): string {
   return text

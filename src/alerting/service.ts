@@ -8,9 +8,9 @@ import type { WardenConfig } from '../config.ts';
 import { WardenError } from '../errors.ts';
 import type { AlertHistoryRecord, MetadataStore, NewAlertHistoryRecord, SilenceRecord, SuppressionRecord } from '../storage/index.ts';
 import { AlertEngine, silenceActive, suppressionActive, type Alert, type AlertStatus, type Notification, type Silence, type SourceResult, type Suppression, type Transition } from './engine.ts';
-import { matches, parseDuration, parseMatchers, type Matcher } from './labels.ts';
+import { invalidMatcher, matches, parseDuration, parseMatchers, type Matcher } from './labels.ts';
 import { deliver, type DeliveryResult, type ReceiverConfig } from './notifiers.ts';
-import { BUILTIN_RULES, MetricRuleSource, parseRules, ruleInput, type AlertRule, type RuleView } from './rules.ts';
+import { BUILTIN_RULES, MetricRuleSource, exportedMetricNames, parseRules, ruleInput, unknownMetric, type AlertRule, type RuleView } from './rules.ts';
 import type { AlertSource, Severity } from './types.ts';
 
 export type AlertingConfig = WardenConfig['alerting'];
@@ -30,6 +30,11 @@ export interface AlertingServiceDeps {
 /** A silence as the API shows it. */
 export interface SilenceView extends Silence {
   state: 'pending' | 'active' | 'expired';
+}
+
+/** An alert as the API shows it: with the receivers it is sent to while it fires unmuted (none: nobody is told). */
+export interface AlertView extends Alert {
+  receivers: string[];
 }
 
 /** A suppression as the API shows it. */
@@ -113,6 +118,8 @@ export class AlertingService {
   private timer: NodeJS.Timeout | undefined;
   private stopped = true;
   private lastPrune = 0;
+  /** Stored silences and rules already logged as unusable, so each is logged once, not at every evaluation. */
+  private readonly reported = new Set<string>();
   private readonly metrics: {
     alerts: Gauge<'alertname' | 'severity' | 'status'>;
     notifications: Counter<'receiver' | 'outcome'>;
@@ -225,8 +232,51 @@ export class AlertingService {
     return [...this.sources.keys()];
   }
 
+  /**
+   * What makes alerts reach nobody: no receiver at all, or severities no receiver takes. Alerts are still
+   * evaluated, listed and kept in the history; only notification is missing.
+   */
+  warnings(): string[] {
+    const receivers = [...this.receivers.values()];
+    if (receivers.length === 0) {
+      return [
+        'no receiver is configured (alerting.receivers is empty): alerts are evaluated, listed and kept in the history, but nobody is notified; ' +
+          'add a webhook, alertmanager or slack receiver (docs/alerting.md, "Receivers and payloads")',
+      ];
+    }
+    const out: string[] = [];
+    for (const severity of ['page', 'ticket'] as const) {
+      if (!receivers.some((r) => !r.severities || r.severities.includes(severity))) {
+        out.push(`no receiver takes ${severity} alerts (the severities of every receiver in alerting.receivers leave ${severity} out): ${severity} alerts are listed and kept in the history, but nobody is notified`);
+      }
+    }
+    return out;
+  }
+
+  /** The receivers a firing alert of this severity is sent to. */
+  private receiversOf(severity: Severity): string[] {
+    return [...this.receivers.values()].filter((r) => !r.severities || r.severities.includes(severity)).map((r) => r.name);
+  }
+
+  /** Rules whose metric this registry does not export: they can never fire. Logged once per rule and metric. */
+  private reportUnknownMetrics(rules: readonly AlertRule[], origin: string): void {
+    const names = exportedMetricNames(this.deps.promRegistry);
+    for (const r of rules) {
+      const key = `rule\u0000${origin}\u0000${r.name}\u0000${r.metric}`;
+      if (this.reported.has(key)) continue;
+      const why = unknownMetric(r, names, `${origin} rule ${r.name}`);
+      if (!why) continue;
+      this.reported.add(key);
+      this.deps.logger.warn({ rule: r.name, metric: r.metric }, `alerting: ${why}`);
+    }
+  }
+
   /** Loads rules, silences and suppressions from the store and starts the evaluation loop. */
   async start(): Promise<void> {
+    const warnings = this.warnings();
+    if (warnings.length) this.deps.logger.warn({ receivers: this.receivers.size }, `alerting: ${warnings.join('; ')}`);
+    // Every domain has registered its metrics by now (they do so when constructed, before any start).
+    this.reportUnknownMetrics(this.fileRules, 'config');
     await this.reload();
     this.stopped = false;
     this.schedule(this.deps.config.evaluationIntervalMs);
@@ -270,7 +320,17 @@ export class AlertingService {
       this.deps.logger.error({ err }, 'alerting: stored custom rules are invalid; keeping the previous ones');
     }
     this.recomputeRules();
+    this.reportUnknownMetrics(this.customRules, 'custom');
     this.silences = silences.map(toSilence);
+    for (const s of this.silences) {
+      const key = `silence\u0000${s.id}\u0000${s.updatedAt}`;
+      if (this.reported.has(key)) continue;
+      const why = invalidMatcher(s.matchers, `silence ${s.id}`);
+      if (!why) continue;
+      this.reported.add(key);
+      // Saved before matchers were checked with RE2 (a JavaScript-only regex): it mutes nothing until replaced.
+      this.deps.logger.warn({ silence: s.id, createdBy: s.createdBy }, `alerting: ${why}; the silence mutes nothing until it is replaced (PUT /api/v1/alerts/silences/${s.id})`);
+    }
     this.suppressions = suppressions;
   }
 
@@ -359,8 +419,8 @@ export class AlertingService {
     for (const a of this.engine.alerts()) this.metrics.alerts.inc({ alertname: a.alertname, severity: a.severity, status: a.status });
   }
 
-  /** Alerts pending or firing now (muted ones included, with what mutes them). */
-  alerts(filter: AlertFilter = {}): Alert[] {
+  /** Alerts pending or firing now (muted ones included, with what mutes them, and the receivers they go to). */
+  alerts(filter: AlertFilter = {}): AlertView[] {
     return this.engine
       .alerts()
       .filter(
@@ -369,7 +429,7 @@ export class AlertingService {
           (filter.status === undefined || a.status === filter.status) &&
           (filter.severity === undefined || a.severity === filter.severity),
       )
-      .map((a) => structuredClone(a));
+      .map((a) => ({ ...structuredClone(a), receivers: this.receiversOf(a.severity) }));
   }
 
   /** Notification groups and their timers. */
@@ -392,6 +452,9 @@ export class AlertingService {
   /** Validates and stores the custom rules (replacing all of them); returns the rules now in force. */
   async setRules(raw: unknown): Promise<RuleView[]> {
     const rules = parseRules(raw, 'rules');
+    const names = exportedMetricNames(this.deps.promRegistry);
+    const unknown = rules.map((r, i) => unknownMetric(r, names, `rules[${i}] (${r.name})`)).filter((x) => x !== undefined);
+    if (unknown.length) throw bad(unknown.join('\n'));
     await this.deps.metadata.saveAlertRules(rules.map(ruleInput), this.now());
     this.customRules = rules;
     this.recomputeRules();

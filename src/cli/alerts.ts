@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { readFile } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { parse as parseYaml } from 'yaml';
-import { matcherText, parseDuration, parseMatcherText, type Alert, type RuleView, type SilenceView, type SuppressionView } from '../alerting/index.ts';
+import { matcherText, parseDuration, parseMatcherText, type AlertView, type RuleView, type SilenceView, type SuppressionView } from '../alerting/index.ts';
 import type { AlertHistoryRecord } from '../storage/index.ts';
 import { clientFor, print } from './models.ts';
 import { CliError, table } from './output.ts';
@@ -36,7 +36,7 @@ function author(o: { author?: string }): string {
   }
 }
 
-function alertsTable(alerts: Alert[]): string {
+function alertsTable(alerts: AlertView[]): string {
   return table(
     alerts.map((a) => ({
       status: a.status,
@@ -49,6 +49,20 @@ function alertsTable(alerts: Alert[]): string {
     })),
     ['status', 'severity', 'alertname', 'deployment', 'since', 'value', 'summary'],
   );
+}
+
+/**
+ * Why some alerts reach nobody: the server's own warnings when it gives them, else the firing alerts that have no
+ * receiver (an alert lists the receivers it is sent to).
+ */
+export function alertWarnings(res: { alerts: AlertView[]; warnings?: string[] }): string[] {
+  if (res.warnings?.length) return res.warnings;
+  const out: string[] = [];
+  for (const severity of ['page', 'ticket'] as const) {
+    const n = res.alerts.filter((a) => a.status === 'firing' && a.severity === severity && Array.isArray(a.receivers) && a.receivers.length === 0).length;
+    if (n) out.push(`${n} firing ${severity} alert${n === 1 ? '' : 's'} reach${n === 1 ? 'es' : ''} no receiver: nobody is notified; configure alerting.receivers (docs/alerting.md, "Receivers and payloads")`);
+  }
+  return out;
 }
 
 function historyWhat(e: AlertHistoryRecord): string {
@@ -101,8 +115,10 @@ export function registerAlerts(program: Command): void {
       if (o.deployment) q.set('deployment', o.deployment);
       if (o.status) q.set('status', o.status);
       if (o.severity) q.set('severity', o.severity);
-      const res = await clientFor(cmd).request<{ alerts: Alert[] }>('GET', `/api/v1/alerts${q.size ? `?${q}` : ''}`);
+      const res = await clientFor(cmd).request<{ alerts: AlertView[]; warnings?: string[] }>('GET', `/api/v1/alerts${q.size ? `?${q}` : ''}`);
       print(cmd, res, () => (res.alerts.length === 0 ? 'no alerts pending or firing' : alertsTable(res.alerts)));
+      // On stderr, so a --json answer on stdout stays parseable.
+      for (const w of alertWarnings(res)) process.stderr.write(`warning: ${w}\n`);
     });
 
   alerts
