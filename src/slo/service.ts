@@ -43,6 +43,11 @@ export interface SloServiceDeps {
   now?: () => number;
   /** Process CPU seconds used so far (user + system); default from process.cpuUsage(). */
   cpuSeconds?: () => number;
+  /**
+   * Names of the registered models. With it, an API write of an SLO on an unknown deployment is refused, and SLOs of
+   * the file on unknown deployments are logged and flagged in their status; without it, deployments are not checked.
+   */
+  modelNames?: () => Promise<readonly string[]>;
 }
 
 /** What an SLO's status page shows: its SLI and error budget over the period, and the burn rate of every policy row. */
@@ -60,6 +65,8 @@ export interface SloStatus {
   firing: string[];
   /** Cost SLIs: the last cost per 1,000 inferences measured on this replica, and when. */
   lastCost?: { costPer1k: number; at: number };
+  /** Why the SLO may measure nothing (its deployment is not a registered model). */
+  warnings?: string[];
 }
 
 /** One deployment's outcome in a loop run: loops never die of one bad item. */
@@ -69,6 +76,9 @@ export interface SloRunResult {
   error?: string;
   windows?: number;
 }
+
+const unregisteredText = (slo: SloDefinition) =>
+  `SLO ${slo.name}: deployment ${slo.deployment} is not a registered model; the SLO counts no events (SLI 100%, never burning) until a model of that name is pushed (list models with 'warden models list')`;
 
 const cpuFromProcess = () => {
   const u = process.cpuUsage();
@@ -136,6 +146,7 @@ export class SloService {
     } catch (e) {
       throw new WardenError('WARDEN_CONFIG_INVALID', (e as Error).message);
     }
+    await this.warnUnknownDeployments(this.slos);
     this.lastCpu = (this.deps.cpuSeconds ?? cpuFromProcess)();
     this.costBucket = Math.floor(this.now() / this.bucketMs) * this.bucketMs;
     const every = Math.max(10, Math.min(this.deps.tickMs, this.bucketMs));
@@ -157,6 +168,29 @@ export class SloService {
     }
     if (slo.sli.kind === 'cost' && this.deps.costPerCpuHour === undefined) {
       throw new WardenError('WARDEN_BAD_REQUEST', `SLO ${slo.name}: a cost SLI needs slo.costPerCpuHour in the server config (the price of one CPU-hour)`);
+    }
+  }
+
+  /** The deployments of these SLOs that are not registered models (none when models are not known). */
+  private async unknownDeployments(slos: readonly SloDefinition[]): Promise<{ unknown: Set<string>; models: readonly string[] }> {
+    if (!this.deps.modelNames || slos.length === 0) return { unknown: new Set(), models: [] };
+    const models = await this.deps.modelNames();
+    return { unknown: new Set(slos.map((s) => s.deployment).filter((d) => !models.includes(d))), models };
+  }
+
+  /**
+   * SLOs of the file may lead their model (the file ships with the config, the model is pushed later), so they are
+   * kept, but each one whose deployment is not a registered model is logged at warn: until it is pushed, the SLO
+   * counts no events and can never burn.
+   */
+  private async warnUnknownDeployments(slos: readonly SloDefinition[]): Promise<void> {
+    try {
+      const { unknown } = await this.unknownDeployments(slos);
+      for (const s of slos) {
+        if (unknown.has(s.deployment)) this.deps.logger.warn({ slo: s.name, deployment: s.deployment, file: this.file.file }, unregisteredText(s));
+      }
+    } catch (err) {
+      this.deps.logger.warn({ err }, 'SLO deployments not checked: listing the registered models failed');
     }
   }
 
@@ -209,6 +243,18 @@ export class SloService {
     }
     const slo = parseSlo({ ...raw, name });
     this.check(slo);
+    const { unknown, models } = await this.unknownDeployments([slo]);
+    if (unknown.size) {
+      // Through the API a name that matches no model is almost always a typo, and the SLO would silently measure
+      // nothing (SLI 100%, never burning). An SLO that leads its model belongs in the SLO file, which only warns.
+      const shown = models.slice(0, 20).join(', ');
+      throw new WardenError(
+        'WARDEN_MODEL_NOT_FOUND',
+        `SLO ${name}: deployment ${slo.deployment} is not a registered model, so the SLO would count no events. ` +
+          `Registered models: ${models.length ? `${shown}${models.length > 20 ? `, … (${models.length} in all)` : ''}` : 'none'} (list them with 'warden models list' or GET /api/v1/models). ` +
+          `Push the model first ('warden push model.onnx --model ${slo.deployment}'), or define an SLO ahead of its model in ${this.file.file}`,
+      );
+    }
     return this.serialized(async () => {
       const created = !this.slos.some((s) => s.name === name);
       const state = await this.file.upsert(slo);
@@ -341,8 +387,10 @@ export class SloService {
       try {
         const state = await this.file.read();
         state.slos.forEach((s) => this.check(s));
+        const before = new Map(this.slos.map((x) => [x.name, x.deployment]));
         await this.resetSeries(this.apply(state.slos));
         this.deps.logger.info({ file: this.file.file, slos: state.slos.length }, 'SLO file reloaded');
+        await this.warnUnknownDeployments(state.slos.filter((x) => before.get(x.name) !== x.deployment));
       } catch (err) {
         this.deps.logger.error({ err, file: this.file.file }, 'SLO file changed but is invalid; keeping the previous definitions');
       }
@@ -441,6 +489,8 @@ export class SloService {
     };
     const cost = this.lastCost.get(slo.deployment);
     if (slo.sli.kind === 'cost' && cost) status.lastCost = cost;
+    const { unknown } = await this.unknownDeployments([slo]).catch(() => ({ unknown: new Set<string>() }));
+    if (unknown.size) status.warnings = [unregisteredText(slo)];
     return status;
   }
 
