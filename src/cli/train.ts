@@ -9,6 +9,7 @@ interface TrainFlags {
   target: string;
   model: string;
   out: string;
+  featuresOut?: string;
   features?: string;
   exclude?: string;
   where?: string;
@@ -27,6 +28,7 @@ export function registerTrain(program: Command): void {
     .requiredOption('--target <col>', 'column to predict')
     .requiredOption('--model <kind>', 'linear or logistic')
     .requiredOption('--out <file.onnx>', 'where to write the model')
+    .option('--features-out <file.json>', 'also write the feature list (name, datatype, training min, max, mean, std) in the format of warden push --features')
     .option('--features <cols>', 'comma-separated feature columns (default: every numeric column but the target)')
     .option('--exclude <cols>', 'comma-separated columns to leave out of the default features')
     .option('--where <col=value,...>', 'keep only rows where each column equals its value, e.g. yr=0,holiday=0')
@@ -41,6 +43,7 @@ export function registerTrain(program: Command): void {
       try {
         const result = await train(toOptions(flags), (msg) => writeErr(`${msg}\n`));
         await writeModel(flags.out, result.onnx);
+        if (flags.featuresOut) await writeModel(flags.featuresOut, `${JSON.stringify(result.features, null, 2)}\n`);
         const label = result.threshold === undefined ? result.target : `${result.target} > ${result.threshold}`;
         const where = result.params.where === undefined ? '' : ` (where ${result.params.where})`;
         const scored = result.params.metrics_on === 'train' ? 'train' : 'holdout';
@@ -51,6 +54,7 @@ export function registerTrain(program: Command): void {
             `features: ${result.features.map((f) => f.name).join(', ')} (${result.features.length})`,
             `${`${scored}:`.padEnd(9)} ${formatMetrics(result.metrics)}`,
             `wrote:    ${flags.out} (${result.onnx.length} bytes)`,
+            ...(flags.featuresOut ? [`wrote:    ${flags.featuresOut} (feature list for warden push --features)`] : []),
             `sha256:   ${createHash('sha256').update(result.onnx).digest('hex')}`,
           ].join('\n') + '\n',
         );
@@ -108,7 +112,7 @@ function badOption(message: string): TrainerError {
   return new TrainerError('WARDEN_TRAIN_BAD_OPTION', message);
 }
 
-async function writeModel(path: string, bytes: Uint8Array): Promise<void> {
+async function writeModel(path: string, bytes: Uint8Array | string): Promise<void> {
   try {
     await mkdir(dirname(path), { recursive: true });
     await writeFile(path, bytes);

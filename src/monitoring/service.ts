@@ -3,7 +3,7 @@ import type { Registry as PromRegistry } from 'prom-client';
 import { WardenError } from '../errors.ts';
 import type { Registry } from '../registry/index.ts';
 import type { ModelTable } from '../serving/index.ts';
-import type { EventStore, LabelledRow, MetadataStore, ModelSignature, MonitorResultRecord, PredictionEvent, ReferenceRecord } from '../storage/index.ts';
+import type { EventStore, LabelledRow, MetadataStore, MonitorResultRecord, PredictionEvent, ReferenceRecord } from '../storage/index.ts';
 import { WindowCollector, type ClosedWindow, type WindowSpec } from './collector.ts';
 import { columnLayout, eventRows, type ColumnLayout } from './columns.ts';
 import { alignedCounts, checkDriftConfig, evaluateDrift, type DriftReport } from './drift/engine.ts';
@@ -11,6 +11,7 @@ import { createMonitoringMetrics, publishWindow, type MonitoringMetrics } from '
 import { parseMonitoringConfig, type MonitoringConfig } from './monitor-config.ts';
 import { ProfileBuilder, inferSchema, mergeProfiles, type DatasetProfile, type ProfileSchema, type Table } from './profile/index.ts';
 import { evaluateQuality, type QualityReport } from './quality.ts';
+import { atTensorPrecision, checkNumericCells, signatureRanges } from './reference-table.ts';
 import { estimatePerformance, fitPerformance, realizedPerformance, type PerformanceModel, type WindowPerformance } from './performance-window.ts';
 import {
   checkEmbeddingConfig,
@@ -174,6 +175,7 @@ export class MonitoringService {
     let table: Table;
     let sourceInfo: Record<string, unknown>;
     if (source.kind === 'table') {
+      checkNumericCells(source.table, layout, version.signature);
       table = await this.withPredictions(model, version.version, layout, atTensorPrecision(source.table, layout, version.signature));
       sourceInfo = { kind: 'file', name: source.name, ...(source.sha256 ? { sha256: source.sha256 } : {}), rows: source.table.rows.length };
     } else {
@@ -189,7 +191,7 @@ export class MonitoringService {
     // Features first, then predictions: refused requests count only the leading feature columns.
     const ordered = [...layout.features.filter((c) => wanted.includes(c)), ...layout.predictions.filter((c) => wanted.includes(c))];
     if (ordered.length > MAX_MONITORED_COLUMNS) throw new WardenError('WARDEN_BAD_REQUEST', `at most ${MAX_MONITORED_COLUMNS} columns can be monitored per version`);
-    const ranges = Object.fromEntries((version.signature.features ?? []).filter((f) => f.min !== undefined || f.max !== undefined).map((f) => [f.name, { min: f.min, max: f.max }]));
+    const ranges = signatureRanges(version.signature);
     const schema = inferSchema(table, {
       columns: ordered,
       predictionColumns: layout.predictions.filter((c) => ordered.includes(c)),
@@ -436,31 +438,6 @@ export class MonitoringService {
     // Store what is open so a restart loses no profiled traffic.
     await this.tick({ flush: true }).catch((err) => this.deps.logger.error({ err }, 'final monitoring flush failed'));
   }
-}
-
-
-
-/**
- * Rounds a reference file's numeric cells to the precision of the tensors they feed. Served traffic is
- * profiled from the logged FP32 tensors, so a CSV's 0.02 arrives as 0.0199999996: profiled at float64,
- * the reference's minimum and bin edges would sit just above the same value sent by clients, and every
- * such value would count as out of range and land in the bin below.
- */
-function atTensorPrecision(table: Table, layout: ColumnLayout, signature: ModelSignature): Table {
-  const fp32 = [
-    ...layout.inputs.filter((_, i) => signature.inputs[i]?.datatype === 'FP32'),
-    ...layout.outputs.filter((_, i) => signature.outputs[i]?.datatype === 'FP32'),
-  ].flatMap((t) => t.columns);
-  const idx = fp32.map((c) => table.names.indexOf(c)).filter((j) => j >= 0);
-  if (idx.length === 0) return table;
-  return {
-    names: table.names,
-    rows: table.rows.map((r) => {
-      const out = [...r];
-      for (const j of idx) if (typeof out[j] === 'number') out[j] = Math.fround(out[j] as number);
-      return out;
-    }),
-  };
 }
 
 function windowHistograms(ref: ActiveReference, cur: DatasetProfile): WindowResult['histograms'] {

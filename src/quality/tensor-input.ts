@@ -110,11 +110,71 @@ function describeValue(v: unknown): string {
   return `${typeof v} ${String(v)}`;
 }
 
+/** A feature list's allowed bounds per column, ±Infinity where none is declared. */
+interface Bounds {
+  lo: Float64Array;
+  hi: Float64Array;
+}
+
+/** Bounds per feature list (a version's signature keeps the same array), so a request allocates nothing for them. */
+const boundsCache = new WeakMap<readonly FeatureSpec[], Bounds | null>();
+
+/**
+ * The allowed range of each feature column as the model receives it, or null when no feature declares one.
+ * The model gets float32: the door accepts v when fround(v) lies in [fround(min), fround(max)], so a value the
+ * model cannot tell from the bound (0.0199999996 for a minimum of 0.02) is inside, and monitoring, which sees the
+ * logged float32 values, rounds the bounds the same way.
+ */
+function featureBounds(features: readonly FeatureSpec[]): Bounds | null {
+  let b = boundsCache.get(features);
+  if (b !== undefined) return b;
+  b = null;
+  if (features.some((f) => f.min !== undefined || f.max !== undefined)) {
+    b = {
+      lo: Float64Array.from(features, (f) => (f.min === undefined ? -Infinity : Math.fround(f.min))),
+      hi: Float64Array.from(features, (f) => (f.max === undefined ? Infinity : Math.fround(f.max))),
+    };
+  }
+  boundsCache.set(features, b);
+  return b;
+}
+
+/** `of` names the feature when `where` does not (a tensor element is a row and a column). */
+function outOfRange(where: string, sent: number, f: FeatureSpec, below: boolean, of = ''): WardenError {
+  return below
+    ? invalid(`${where} = ${sent} is below the allowed minimum ${f.min}${of}`)
+    : invalid(`${where} = ${sent} is above the allowed maximum ${f.max}${of}`);
+}
+
+/**
+ * Refuses the first element of a decoded [rows, features] tensor outside its feature's allowed range. FP32
+ * elements are already float32, compared with float32 bounds; other types with the bounds as declared.
+ */
+function checkTensorRanges(name: string, data: TensorData, dims: readonly number[], features: readonly FeatureSpec[]): void {
+  const k = features.length;
+  if (dims.length !== 2 || dims[1] !== k || typeof data[0] === 'string' || typeof data[0] === 'boolean') return;
+  const b = featureBounds(features);
+  if (!b) return;
+  const fp32 = data instanceof Float32Array;
+  const rows = dims[0]!;
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < k; c++) {
+      const v = Number(data[r * k + c]);
+      const f = features[c]!;
+      const lo = fp32 ? b.lo[c]! : (f.min ?? -Infinity);
+      const hi = fp32 ? b.hi[c]! : (f.max ?? Infinity);
+      if (v < lo || v > hi) throw outOfRange(`input ${name}: row ${r}, column ${c}`, v, f, v < lo, ` of feature ${f.name}`);
+    }
+  }
+}
+
 /**
  * Turns one OIP request input into a typed tensor, checking it against the model's signature:
- * datatype, rank, fixed dimensions, element count, element types and ranges, finiteness.
+ * datatype, rank, fixed dimensions, element count, element types and ranges, finiteness. `features`
+ * (the signature's named features, for its first input) adds their allowed min/max per column, so the
+ * tensor form refuses what the named form refuses.
  */
-export function decodeTensor(raw: unknown, spec: TensorSpec, maxBatchRows: number): DecodedTensor {
+export function decodeTensor(raw: unknown, spec: TensorSpec, maxBatchRows: number, features?: readonly FeatureSpec[]): DecodedTensor {
   const input = raw as { name: string; datatype?: unknown; shape?: unknown; data?: unknown };
   const name = spec.name;
   if (input.datatype !== spec.datatype) {
@@ -196,6 +256,7 @@ export function decodeTensor(raw: unknown, spec: TensorSpec, maxBatchRows: numbe
   } else {
     throw invalid(`input ${name}: datatype ${dt} is not supported for inference`);
   }
+  if (features?.length) checkTensorRanges(name, data, dims, features);
   return { name, datatype: dt, dims, data };
 }
 
@@ -207,7 +268,8 @@ function checkCount(name: string, n: number, expected: number, dims: number[]): 
 
 /**
  * Builds the [rows, features] FP32 matrix for the named-feature form (`:predict` with instances),
- * in the signature's column order. Missing, unknown, non-numeric and out-of-range values are 400s.
+ * in the signature's column order. Missing, unknown, non-numeric and out-of-range values are 400s; the
+ * range is checked on the float32 value the model receives (see featureBounds).
  */
 export function decodeInstances(instances: unknown, features: readonly FeatureSpec[], maxBatchRows: number): Float32Array {
   if (!Array.isArray(instances) || instances.length === 0) throw invalid('instances must be a non-empty array of objects');
@@ -215,6 +277,7 @@ export function decodeInstances(instances: unknown, features: readonly FeatureSp
     throw invalid(`${instances.length} instances exceed the limit of ${maxBatchRows} per request (serving.maxBatchRows)`);
   }
   const k = features.length;
+  const bounds = featureBounds(features);
   const out = new Float32Array(instances.length * k);
   for (let r = 0; r < instances.length; r++) {
     const inst = instances[r];
@@ -227,9 +290,13 @@ export function decodeInstances(instances: unknown, features: readonly FeatureSp
       if (v === undefined) throw invalid(`instances[${r}]: missing feature ${f.name}`);
       if (typeof v !== 'number') throw invalid(`instances[${r}].${f.name} is ${describeValue(v)}; it needs a number`);
       if (!Number.isFinite(v)) throw invalid(`instances[${r}].${f.name} is not finite`);
-      if (f.min !== undefined && v < f.min) throw invalid(`instances[${r}].${f.name} = ${v} is below the allowed minimum ${f.min}`);
-      if (f.max !== undefined && v > f.max) throw invalid(`instances[${r}].${f.name} = ${v} is above the allowed maximum ${f.max}`);
       out[r * k + c] = v;
+      const x = out[r * k + c]!;
+      // Beyond float32's range the model would get ±Infinity.
+      if (!Number.isFinite(x)) throw invalid(`instances[${r}].${f.name} = ${v} overflows FP32`);
+      if (bounds) {
+        if (x < bounds.lo[c]! || x > bounds.hi[c]!) throw outOfRange(`instances[${r}].${f.name}`, v, f, x < bounds.lo[c]!);
+      }
       seen++;
     }
     if (Object.keys(row).length !== seen) {

@@ -247,6 +247,25 @@ describe('monitoring reference API', () => {
       bad(await putFile('temp,hum\n0.1,0.2\n0.3,0.4\n', 'text/csv'), 400, /lacks feature column\(s\) season, mnth, hr/);
     });
 
+    it('refuses a string in a column that feeds or holds an FP32 tensor, naming the row and column', async () => {
+      // Before the check, "warm" made temp a categorical column: drift on category counts, no range check.
+      const csv = toCsv(rows).split('\n');
+      const temp = FEATURES.indexOf('temp');
+      csv[3] = csv[3]!.split(',').map((v, j) => (j === temp ? 'warm' : v)).join(',');
+      bad(
+        await putFile(csv.join('\n'), 'text/csv'),
+        400,
+        /^reference data row 3, column "temp": "warm" is not a number, but the column feeds the model's FP32 input "input"; send numbers, or leave a cell empty for a missing value$/,
+      );
+      const twice = rows.map((r, i) => (i === 9 || i === 20 ? { ...r, hum: 'n/a' } : r));
+      bad(await srv.json('PUT', REF, { rows: twice }), 400, /^reference data row 10, column "hum": "n\/a" is not a number, .* \(1 more such cell in the file\);/);
+      const prediction = rows.map((r, i) => ({ ...r, variable: i === 0 ? true : 100 }));
+      bad(await srv.json('PUT', REF, { rows: prediction }), 400, /^reference data row 1, column "variable": true is not a number, but the column holds the model's FP32 output "variable"/);
+      // Empty cells are missing values, not type errors: the reference registers and counts them.
+      const gaps = toCsv(rows.map((r, i) => (i < 5 ? { ...r, temp: null } : r)));
+      expect((await putFile(gaps, 'text/csv')).status).toBe(201);
+    });
+
     it('refuses unsupported content types and malformed bodies', async () => {
       bad(await putFile('<rows/>', 'application/xml'), 415, /content-type/);
       bad(await putFile('temp 0.1', 'text/plain'), 415, /send reference data as text\/csv, application\/vnd\.apache\.parquet or application\/json/);
