@@ -551,7 +551,7 @@ export class AlertingService {
 
   /**
    * Opens a rollout window `{deployment, until, reason}`: until then, alerts of the deployment are evaluated and
-   * recorded but not notified. The rollouts engine calls this when a rollout starts.
+   * recorded but not notified. Warden has no rollout engine: a deployment pipeline calls this when a rollout starts.
    */
   async suppress(raw: unknown, createdBy = 'api'): Promise<SuppressionView> {
     const b = object(raw);
