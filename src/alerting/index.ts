@@ -29,7 +29,7 @@ export type {
 export { BUILTIN_RULES, MetricRuleSource, compare, expandTemplate, exportedMetricNames, parseRule, parseRules, ruleInput, unknownMetric } from './rules.ts';
 export type { AlertRule, RuleFn, RuleOp, RuleOrigin, RuleView } from './rules.ts';
 export { fingerprint, formatDuration, invalidMatcher, labelSetText, matcherText, matches, matchesAll, parseDuration, parseMatcherText, parseMatchers } from './labels.ts';
-export { MAX_PATTERN_LENGTH, compileLabelRegex } from './regex.ts';
+export { MAX_PATTERN_LENGTH, MAX_REPEAT_TOTAL, compileLabelRegex } from './regex.ts';
 export type { LabelRegex } from './regex.ts';
 export type { Matcher } from './labels.ts';
 export { ZERO_TIME, alertmanagerPayload, deliver, generatorUrl, requestFor, slackPayload, webhookPayload } from './notifiers.ts';

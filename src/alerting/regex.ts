@@ -7,6 +7,13 @@ import { WardenError } from '../errors.ts';
  */
 export const MAX_PATTERN_LENGTH = 1024;
 
+/**
+ * Most copies counted repetitions (`x{n}`, `x{n,m}`) may make in one pattern. RE2 expands them when compiling, so a
+ * 1,024-character pattern of `\pL{1000}` pieces would compile to 100,000 instructions and take about a second of the
+ * event loop to compile and first match; RE2 itself bounds a single (or nested) repetition at 1,000.
+ */
+export const MAX_REPEAT_TOTAL = 1000;
+
 /** A label regex compiled for full-value matching (Prometheus and Alertmanager anchor both ends). */
 export interface LabelRegex {
   test(value: string): boolean;
@@ -39,6 +46,12 @@ function rawError(pattern: string): string | undefined {
 export function compileLabelRegex(pattern: string, what: string): LabelRegex {
   if (pattern.length > MAX_PATTERN_LENGTH) {
     throw new WardenError('WARDEN_BAD_REQUEST', `${what}: the regular expression is ${pattern.length} characters long; at most ${MAX_PATTERN_LENGTH} are allowed`);
+  }
+  let repeats = 0;
+  // Counts every {n} / {n,m} / {n,} in the text: a brace that is really a literal only makes the bound stricter.
+  for (const m of pattern.matchAll(/\{(\d+)(?:,(\d*))?\}/g)) repeats += Number(m[2] ? m[2] : m[1]);
+  if (repeats > MAX_REPEAT_TOTAL) {
+    throw new WardenError('WARDEN_BAD_REQUEST', `${what}: the counted repetitions ({n}, {n,m}) of the regular expression add up to ${repeats}; at most ${MAX_REPEAT_TOTAL} are allowed`);
   }
   let re: RE2JS;
   try {

@@ -66,10 +66,16 @@ describe('label regexes run in linear time (RE2)', () => {
     expect(rule.message).toMatch(/^rules\[0\]\.labels\[0\]: matcher model=~/);
   });
 
-  it('bounds the pattern at 1,024 characters', () => {
+  it('bounds the pattern at 1,024 characters and its counted repetitions at 1,000', () => {
     expect(parseMatcherText(`deployment=~${'a'.repeat(1024)}`).value).toHaveLength(1024);
     const e = refusal(() => parseMatcherText(`deployment=~${'a'.repeat(1025)}`));
     expect(e.message).toContain('the regular expression is 1025 characters long; at most 1024 are allowed');
+    // Counted repetitions expand when RE2 compiles: 100 × \pL{1000} in 900 characters would take about a second.
+    expect(parseMatcherText('deployment=~\\pL{1000}').value).toBe('\\pL{1000}');
+    const t0 = performance.now();
+    const big = refusal(() => parseMatcherText(`deployment=~${'\\pL{1000}'.repeat(100)}`));
+    expect(performance.now() - t0).toBeLessThan(50);
+    expect(big.message).toContain('the counted repetitions ({n}, {n,m}) of the regular expression add up to 100000; at most 1000 are allowed');
   });
 
   it('a stored matcher RE2 refuses (saved before RE2) matches nothing and is reported', () => {
