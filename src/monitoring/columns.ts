@@ -49,8 +49,9 @@ function isTensorList(v: unknown): v is LoggedTensor[] {
 /**
  * Turns one logged event into rows of raw values in `columns` order (features then predictions).
  * Served events carry decoded tensors; refused `:predict` events carry the instances as sent, so
- * their missing, null and mistyped values reach data-quality counts. Returns the unknown feature
- * names seen (extra features) too. Refused tensor requests are not profiled: their layout is unknown.
+ * their missing, null and mistyped values reach data-quality counts (numbers rounded to float32, as
+ * served). Returns the unknown feature names seen (extra features) too. Refused tensor requests are not
+ * profiled: their layout is unknown.
  */
 export function eventRows(
   layout: ColumnLayout,
@@ -83,7 +84,9 @@ export function eventRows(
           const ci = index.get(k);
           if (ci === undefined) {
             if (!layout.features.includes(k)) extra.push(k);
-          } else row[ci] = v;
+            // `:predict` feeds instances to the model as float32, and served ones are profiled from that tensor:
+            // a refused 0.96 must compare with the bounds as the served 0.96 (0.9599999785) does.
+          } else row[ci] = typeof v === 'number' ? Math.fround(v) : v;
         }
       }
       return row;

@@ -244,7 +244,8 @@ describe('refused requests', () => {
     const [w] = col.takeClosed({ all: true });
     const [temp, hum, season, variable] = w!.profile.columns;
     expect(w!.rows).toBe(3);
-    expect(temp).toMatchObject({ count: 3, missing: 2, typeErrors: 0, min: 0.3, max: 0.3 });
+    // Numbers are profiled as the float32 the model would have received, like served values.
+    expect(temp).toMatchObject({ count: 3, missing: 2, typeErrors: 0, min: Math.fround(0.3), max: Math.fround(0.3) });
     expect(hum).toMatchObject({ count: 3, missing: 1, typeErrors: 1, min: 0.5, max: 0.5 });
     expect(season).toMatchObject({ count: 3, missing: 0, outOfRange: 1, newCategories: { 9: 1 } });
     expect(season!.categories).toMatchObject({ 1: 1, 2: 1 });
@@ -252,6 +253,20 @@ describe('refused requests', () => {
     expect(variable).toMatchObject({ count: 0, missing: 0 });
     expect(variable!.hist!.every((n) => n === 0)).toBe(true);
     expect(w!.extraFeatures).toEqual({ colour: 3, wind: 1 });
+  });
+
+  it('compare with the bounds at float32 like served values: a refused value at the reference maximum is in range', () => {
+    // A reference profiled at the tensor's precision: temp tops out at float32 0.96 = 0.9599999785.
+    const bounded = inferSchema(
+      { names: ['temp', 'hum', 'season', 'variable'], rows: [[Math.fround(0.02), 0.5, 1, 10], [Math.fround(0.96), 0.5, 2, 20]] },
+      { predictionColumns: ['variable'], numeric: ['temp'], sampleSize: 10 },
+    );
+    const col = new WindowCollector({ idleCloseMs: MINUTE, now: () => 0 });
+    col.setTarget(target({ kind: 'time', sizeMs: MINUTE }, { schema: bounded }));
+    // Refused for the null humidity; temp is sent as 0.96 and 0.02, the values the served log holds as float32.
+    col.add([refused([{ temp: 0.96, hum: null, season: 1 }, { temp: 0.02, hum: null, season: 2 }, { temp: 0.97, hum: null, season: 2 }])]);
+    const [w] = col.takeClosed({ all: true });
+    expect(w!.profile.columns[0]).toMatchObject({ count: 3, outOfRange: 1 });
   });
 
   it('do not report signature features that are not monitored as extra', () => {

@@ -61,6 +61,9 @@ describe('online monitoring: the 2012 replay against the 2011 reference, with fa
   let served: number;
   let refused: number;
   let metrics: string;
+  /** The refused requests in the prediction log, and their instances. */
+  let refusedEvents: { inputs: Record<string, unknown>[] }[];
+  let refusedRows: Record<string, unknown>[];
   const replayed = bikeRows(1).length;
 
   beforeAll(async () => {
@@ -68,10 +71,18 @@ describe('online monitoring: the 2012 replay against the 2011 reference, with fa
     await seedDemo(srv.warden.registry, srv.warden.logger);
     ({ windows, served, refused } = await runMonitoringDemo({ url: srv.url, faults: FAULT_NAMES }));
     metrics = await (await fetch(`${srv.url}/metrics`)).text();
+    refusedEvents = [];
+    for (let after = '0'; ; ) {
+      const page = (await srv.json('GET', `/api/v1/predictions?model=bike-demand&status=error&limit=1000&after=${after}`)).body;
+      refusedEvents.push(...page.events);
+      if (!page.nextCursor || page.events.length < 1000) break;
+      after = page.nextCursor;
+    }
+    refusedRows = refusedEvents.flatMap((e) => e.inputs);
   }, 20_000);
   afterAll(() => srv?.close());
 
-  it('evaluates 53 contiguous weekly windows, aligned to the epoch, that together hold every replayed row', () => {
+  it('evaluates 53 contiguous weekly windows, aligned to the epoch, that together hold every replayed row', async () => {
     // 2012-01-01 is a Sunday; epoch-aligned weeks start on Thursdays, so the first window opens on
     // 2011-12-29 and the last on 2012-12-27: 53 windows.
     expect(windows).toHaveLength(53);
@@ -86,7 +97,14 @@ describe('online monitoring: the 2012 replay against the 2011 reference, with fa
     expect(served + refused).toBe(replayed);
     expect(windows.reduce((n, w) => n + w.rows, 0)).toBe(replayed);
     const nullWeek = windows.find((w) => w.windowStart === faultStart('null_humidity'))!;
-    expect(refused).toBe(nullWeek.rows);
+    expect(refusedRows.filter((r) => r.hum === null)).toHaveLength(nullWeek.rows);
+    // Every refused request holds a null or a value outside the range the version's signature allows (when it
+    // declares one; the demo's versions declare none unless the registry takes the trainer's training ranges).
+    expect(refusedRows).toHaveLength(refused);
+    const features: { name: string; min?: number; max?: number }[] = (await srv.json('GET', '/api/v1/models/bike-demand/versions/champion')).body.signature.features;
+    const bad = (v: unknown, f: { min?: number; max?: number }) =>
+      v === null || (typeof v === 'number' && (Math.fround(v) < Math.fround(f.min ?? -Infinity) || Math.fround(v) > Math.fround(f.max ?? Infinity)));
+    for (const e of refusedEvents) expect(e.inputs.some((r) => features.some((f) => bad(r[f.name], f))), JSON.stringify(e.inputs[0])).toBe(true);
   });
 
   it.each(FAULT_NAMES)('catches %s in the window it starts', (f) => {
