@@ -160,6 +160,7 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
         timeScale: config.slo.timeScale,
         retentionDays: config.slo.retentionDays,
         tickMs: config.slo.tickMs,
+        modelNames: async () => (await registry.listModels()).map((m) => m.name),
         ...(config.slo.costPerCpuHour !== undefined ? { costPerCpuHour: config.slo.costPerCpuHour } : {}),
         ...(monitoring
           ? {

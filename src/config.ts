@@ -14,8 +14,18 @@ const serverSchema = z
   .object({
     host: z.string().min(1).default('127.0.0.1'),
     port: z.number().int().min(0).max(65535).default(8080),
+    /** Largest body of any route that names no limit of its own (JSON, labels, rules…). */
     bodyLimitBytes: z.number().int().min(1024).max(1024 * 1024 * 1024).default(8 * 1024 * 1024),
+    /** Largest model file `POST /api/v1/models/{name}/versions` takes; streamed to disk, never held whole while it arrives. */
+    uploadLimitBytes: z.number().int().min(1024).max(16 * 1024 * 1024 * 1024).default(1024 * 1024 * 1024),
+    /** Largest reference upload (CSV, Parquet, JSON rows): parsed in memory, so bounded lower than model files. */
+    referenceLimitBytes: z.number().int().min(1024).max(4 * 1024 * 1024 * 1024).default(256 * 1024 * 1024),
+    /** Model and reference uploads in flight at once; more → 429 before any byte of the body is read. */
+    maxUploads: z.number().int().min(1).max(1024).default(4),
+    /** Open TCP connections; beyond it new connections are closed at once (Node's server.maxConnections). */
+    maxConnections: z.number().int().min(1).max(1_000_000).default(4096),
     maxInflight: z.number().int().min(1).default(1024),
+    /** Time a client has to send a whole request, headers and body; a slower one is cut (408) within about a second of it. */
     requestTimeoutMs: z.number().int().min(100).default(30_000),
   })
   .strict()
@@ -197,6 +207,10 @@ const envKeys: Record<string, { path: string[]; type: EnvType }> = {
   WARDEN_HOST: { path: ['server', 'host'], type: 'string' },
   WARDEN_PORT: { path: ['server', 'port'], type: 'number' },
   WARDEN_BODY_LIMIT_BYTES: { path: ['server', 'bodyLimitBytes'], type: 'number' },
+  WARDEN_UPLOAD_LIMIT_BYTES: { path: ['server', 'uploadLimitBytes'], type: 'number' },
+  WARDEN_REFERENCE_LIMIT_BYTES: { path: ['server', 'referenceLimitBytes'], type: 'number' },
+  WARDEN_MAX_UPLOADS: { path: ['server', 'maxUploads'], type: 'number' },
+  WARDEN_MAX_CONNECTIONS: { path: ['server', 'maxConnections'], type: 'number' },
   WARDEN_MAX_INFLIGHT: { path: ['server', 'maxInflight'], type: 'number' },
   WARDEN_REQUEST_TIMEOUT_MS: { path: ['server', 'requestTimeoutMs'], type: 'number' },
   WARDEN_DATA_DIR: { path: ['storage', 'dataDir'], type: 'string' },

@@ -6,7 +6,10 @@
 
 export const errorCatalogue = {
   WARDEN_BAD_REQUEST: { status: 400, summary: 'The request is malformed (JSON syntax, missing fields, wrong field types).' },
-  WARDEN_BODY_TOO_LARGE: { status: 413, summary: 'The request body is larger than `server.bodyLimitBytes`.' },
+  WARDEN_BODY_TOO_LARGE: {
+    status: 413,
+    summary: "The request body is larger than the route's limit: `server.bodyLimitBytes`, or `server.uploadLimitBytes` for model files and `server.referenceLimitBytes` for reference data.",
+  },
   WARDEN_UNSUPPORTED_MEDIA_TYPE: { status: 415, summary: 'The request body is not JSON.' },
   WARDEN_INVALID_INPUT: { status: 400, summary: 'Inference inputs do not match the model signature (name, datatype, shape, value).' },
   WARDEN_MODEL_NOT_FOUND: { status: 404, summary: 'No model with that name is registered.' },
@@ -18,7 +21,12 @@ export const errorCatalogue = {
   WARDEN_ARTIFACT_TAMPERED: { status: 500, summary: 'A stored model file no longer matches its sha256 digest; it is refused.' },
   WARDEN_UNAUTHENTICATED: { status: 401, summary: 'The route needs an API key (header `authorization: Bearer <key>` or `x-api-key`).' },
   WARDEN_FORBIDDEN: { status: 403, summary: "The API key's role does not allow this action." },
-  WARDEN_RATE_LIMITED: { status: 429, summary: 'Too many requests in flight; retry with backoff.' },
+  WARDEN_RATE_LIMITED: { status: 429, summary: 'Too many requests or uploads in flight; retry after the `Retry-After` seconds.' },
+  WARDEN_SHUTTING_DOWN: { status: 503, summary: 'The server is shutting down; retry (another replica, or this one once restarted).' },
+  WARDEN_STORE_UNAVAILABLE: {
+    status: 503,
+    summary: 'A write could not be stored (disk full, read-only or missing data directory, store locked); the message names the cause and the fix. Predictions keep being served.',
+  },
   WARDEN_INFERENCE_FAILED: { status: 500, summary: 'The runtime failed while running the model.' },
   WARDEN_TRAIN_CSV_UNREADABLE: { status: 400, summary: 'The training CSV cannot be read or parsed.' },
   WARDEN_TRAIN_UNKNOWN_COLUMN: { status: 400, summary: 'A target, feature or filter column is not in the CSV header.' },

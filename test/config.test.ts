@@ -33,7 +33,17 @@ async function configError(load: () => Promise<unknown> | unknown): Promise<stri
 describe('config', () => {
   it('parses with no file and no environment: defaults only', async () => {
     const cfg = await loadConfig({ env: {} });
-    expect(cfg.server).toEqual({ host: '127.0.0.1', port: 8080, bodyLimitBytes: 8 * 1024 * 1024, maxInflight: 1024, requestTimeoutMs: 30_000 });
+    expect(cfg.server).toEqual({
+      host: '127.0.0.1',
+      port: 8080,
+      bodyLimitBytes: 8 * 1024 * 1024,
+      uploadLimitBytes: 1024 * 1024 * 1024,
+      referenceLimitBytes: 256 * 1024 * 1024,
+      maxUploads: 4,
+      maxConnections: 4096,
+      maxInflight: 1024,
+      requestTimeoutMs: 30_000,
+    });
     expect(cfg.storage.dataDir).toBe('./.warden');
     expect(cfg.predictionLog).toEqual({ enabled: true, queueCapacity: 100_000, flushIntervalMs: 200, batchSize: 2_000, writerNice: 10 });
     expect(cfg.logLevel).toBe('info');

@@ -2,6 +2,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { WardenError } from '../errors.ts';
 import { roleAllows, type KeyRing } from '../security/index.ts';
 import type { ApiKeyRecord, Role } from '../storage/index.ts';
+import type { UploadSlots } from './body.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -16,28 +17,55 @@ function presentedKey(req: FastifyRequest): string | undefined {
   return typeof header === 'string' ? header.trim() : undefined;
 }
 
+/** True when the client announced a body (a length or chunked transfer) that nobody has read yet. */
+function hasPendingBody(req: FastifyRequest): boolean {
+  const length = req.headers['content-length'];
+  return (length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined;
+}
+
 export type GuardHook = (req: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => void;
-export type Guard = (role: Role) => GuardHook | GuardHook[];
+export type Guard = (role: Role) => GuardHook;
 
 /**
- * Route guard factory. With auth off (allowed on loopback only) every route is open; with it on,
- * each route names the least role it needs.
+ * Route guard factory. Guards are `onRequest` hooks: they run before a byte of the body is read, so a caller without
+ * the right key costs the server nothing but the headers. With auth off (allowed on loopback only) every route is
+ * open; with it on, each route names the least role it needs. An upload route's guard then takes an upload slot.
  */
-export function makeGuard(keys: KeyRing, required: boolean): Guard {
-  const check = (req: FastifyRequest, role: Role): WardenError | undefined => {
-    const secret = presentedKey(req);
-    if (!secret) {
-      if (!required) return undefined;
-      return new WardenError('WARDEN_UNAUTHENTICATED', `this route needs an API key with role ${role} or above; send "authorization: Bearer <key>"`);
-    }
-    const key = keys.verify(secret);
+export function makeGuard(keys: KeyRing, required: boolean, uploads: UploadSlots): Guard {
+  const decide = (req: FastifyRequest, reply: FastifyReply, role: Role, key: ApiKeyRecord | undefined): WardenError | undefined => {
     if (!key) return new WardenError('WARDEN_UNAUTHENTICATED', 'API key is unknown or revoked');
     req.apiKey = key;
     if (required && !roleAllows(key.role, role)) {
       return new WardenError('WARDEN_FORBIDDEN', `key ${key.id} has role ${key.role}; this route needs ${role} or above`);
     }
-    return undefined;
+    return req.routeOptions.config.upload ? uploads.takeUploadSlot(req, reply) : undefined;
+  };
+  const finish = (req: FastifyRequest, reply: FastifyReply, err: WardenError | undefined, done: (err?: Error) => void) => {
+    // The body of a refused request is never read: close the connection rather than drain it for keep-alive.
+    if (err && hasPendingBody(req)) void reply.header('connection', 'close');
+    done(err);
   };
   // Callback-style hooks: on the inference route an async hook would add a promise per request.
-  return (role: Role) => (req, _reply, done) => done(check(req, role));
+  return (role: Role) => (req, reply, done) => {
+    const secret = presentedKey(req);
+    if (!secret) {
+      const err = required
+        ? new WardenError('WARDEN_UNAUTHENTICATED', `this route needs an API key with role ${role} or above; send "authorization: Bearer <key>"`)
+        : req.routeOptions.config.upload
+          ? uploads.takeUploadSlot(req, reply)
+          : undefined;
+      finish(req, reply, err, done);
+      return;
+    }
+    const key = keys.verify(secret);
+    if (key) {
+      finish(req, reply, decide(req, reply, role, key), done);
+      return;
+    }
+    // Only an unknown key pays for a store read; known keys stay on the synchronous path.
+    keys.verifyFresh(secret).then(
+      (fresh) => finish(req, reply, decide(req, reply, role, fresh), done),
+      (e: unknown) => done(e as Error),
+    );
+  };
 }

@@ -59,6 +59,7 @@ export function registerOipRoutes(app: FastifyInstance, deps: OipRouteDeps): voi
   app.get('/v2/health/live', async () => ({ live: true }));
   app.get('/v2/health/ready', async (_req, reply) => {
     const ready = table.allReady();
+    if (!ready) void reply.header('retry-after', '5');
     return reply.status(ready ? 200 : 503).send({ ready });
   });
   const serverMetadata = async () => ({ name: 'warden', version: deps.serverVersion, extensions: ['warden_predict'] });
@@ -80,8 +81,8 @@ export function registerOipRoutes(app: FastifyInstance, deps: OipRouteDeps): voi
       properties: { version: lv.label, sha256: lv.record.sha256 },
     };
   };
-  app.get<{ Params: ModelParams }>('/v2/models/:name', { preHandler: guard('viewer') }, modelMetadata);
-  app.get<{ Params: ModelParams }>('/v2/models/:name/versions/:version', { preHandler: guard('viewer') }, modelMetadata);
+  app.get<{ Params: ModelParams }>('/v2/models/:name', { onRequest: guard('viewer') }, modelMetadata);
+  app.get<{ Params: ModelParams }>('/v2/models/:name/versions/:version', { onRequest: guard('viewer') }, modelMetadata);
 
   const modelReady = async (req: FastifyRequest<{ Params: ModelParams }>, reply: FastifyReply) => {
     const { name, version } = req.params;
@@ -94,10 +95,11 @@ export function registerOipRoutes(app: FastifyInstance, deps: OipRouteDeps): voi
         () => false,
       );
     }
+    if (!ready) void reply.header('retry-after', '5');
     return reply.status(ready ? 200 : 503).send({ name, version: String(v), ready });
   };
-  app.get<{ Params: ModelParams }>('/v2/models/:name/ready', { preHandler: guard('viewer') }, modelReady);
-  app.get<{ Params: ModelParams }>('/v2/models/:name/versions/:version/ready', { preHandler: guard('viewer') }, modelReady);
+  app.get<{ Params: ModelParams }>('/v2/models/:name/ready', { onRequest: guard('viewer') }, modelReady);
+  app.get<{ Params: ModelParams }>('/v2/models/:name/versions/:version/ready', { onRequest: guard('viewer') }, modelReady);
 
   /** Past `maxInflight` concurrent inference requests callers get 429 instead of an ever-growing queue. */
   const admit = () => {
@@ -119,11 +121,16 @@ export function registerOipRoutes(app: FastifyInstance, deps: OipRouteDeps): voi
       inflight--;
     }
   };
-  const traced = (route: string) => tracedRoute(deps.tracing, 'POST', route);
-  app.post<{ Params: ModelParams }>('/v2/models/:name/infer', { preHandler: guard('predictor'), ...traced('/v2/models/{name}/infer') }, infer);
+  // The span starts first, so a refused key is recorded on it; the guard runs before the body is read.
+  const guarded = (route: string) => {
+    const t = tracedRoute(deps.tracing, 'POST', route);
+    const auth = guard('predictor');
+    return { ...t, onRequest: t.onRequest ? [t.onRequest, auth] : auth };
+  };
+  app.post<{ Params: ModelParams }>('/v2/models/:name/infer', guarded('/v2/models/{name}/infer'), infer);
   app.post<{ Params: ModelParams }>(
     '/v2/models/:name/versions/:version/infer',
-    { preHandler: guard('predictor'), ...traced('/v2/models/{name}/versions/{version}/infer') },
+    guarded('/v2/models/{name}/versions/{version}/infer'),
     infer,
   );
 
@@ -142,12 +149,12 @@ export function registerOipRoutes(app: FastifyInstance, deps: OipRouteDeps): voi
     if (!segment.endsWith(':predict')) throw new WardenError('WARDEN_NOT_FOUND', `unknown method in ${JSON.stringify(segment.slice(0, 80))}; use {name}:predict`);
     return segment.slice(0, -':predict'.length);
   };
-  app.post<{ Params: { target: string } }>('/v1/models/:target', { preHandler: guard('predictor'), ...traced('/v1/models/{name}:predict') }, (req, reply) =>
+  app.post<{ Params: { target: string } }>('/v1/models/:target', guarded('/v1/models/{name}:predict'), (req, reply) =>
     predict(splitVerb(req.params.target), undefined, req, reply),
   );
   app.post<{ Params: { name: string; target: string } }>(
     '/v1/models/:name/versions/:target',
-    { preHandler: guard('predictor'), ...traced('/v1/models/{name}/versions/{version}:predict') },
+    guarded('/v1/models/{name}/versions/{version}:predict'),
     (req, reply) => predict(req.params.name, splitVerb(req.params.target), req, reply),
   );
 }

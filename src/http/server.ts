@@ -1,3 +1,4 @@
+import path from 'node:path';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { WardenError } from '../errors.ts';
@@ -12,6 +13,7 @@ import type { Stores } from '../storage/index.ts';
 import type { PredictionLog, Tracing, WardenMetrics } from '../telemetry/index.ts';
 import type { WardenConfig } from '../config.ts';
 import { makeGuard } from './auth.ts';
+import { installBodyHandling } from './body.ts';
 import { errorHandler } from './errors.ts';
 import { registerOipRoutes } from './oip.ts';
 import { registerModelRoutes } from './admin/models.ts';
@@ -46,9 +48,6 @@ export interface HttpDeps {
   tracing?: Tracing;
 }
 
-/** Largest model file `POST /api/v1/models/{name}/versions` accepts. */
-export const ARTIFACT_LIMIT_BYTES = 1024 * 1024 * 1024;
-
 /** Builds the Fastify app: parsers, request ids, one error shape, and every route. */
 export function buildHttpServer(deps: HttpDeps): FastifyInstance {
   const { config } = deps;
@@ -60,19 +59,39 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'requestId' }),
     bodyLimit,
     requestTimeout: config.server.requestTimeoutMs,
+    // Node checks request and header timeouts on a timer (30 s by default), so a slow client used to be cut
+    // 30-60 s late; checking every second keeps the cut within about a second of requestTimeoutMs.
+    http: {
+      connectionsCheckingInterval: Math.min(1000, config.server.requestTimeoutMs),
+      headersTimeout: config.server.requestTimeoutMs,
+      requestTimeout: config.server.requestTimeoutMs,
+    },
     genReqId: (req) => requestIdFrom(req.headers['x-request-id']),
     // Route params are bounded so a huge path cannot make huge error messages or labels.
     routerOptions: { maxParamLength: 256 },
-    return503OnClosing: true,
+    // Refused in our own onRequest hook instead, so the answer has Warden's shape and a Retry-After.
+    return503OnClosing: false,
     // Errors Fastify raises before routing (bad percent-encoding, over-long params) get our shape too.
     frameworkErrors: (err, req, reply) => errorHandler(bodyLimit)(err, req, reply),
   });
+
+  let closing = false;
+  app.addHook('preClose', (done) => {
+    closing = true;
+    done();
+  });
+  app.server.maxConnections = config.server.maxConnections;
 
   // Callback style, not async: an async hook costs a promise and a microtask per request.
   app.addHook('onRequest', (req, reply, done) => {
     req.startedAt = performance.now();
     req.startedAtMs = Date.now();
     void reply.header('x-request-id', req.id);
+    if (closing) {
+      void reply.header('connection', 'close');
+      done(new WardenError('WARDEN_SHUTTING_DOWN', 'this server is shutting down; retry, and a load balancer will send you to another replica'));
+      return;
+    }
     done();
   });
 
@@ -94,14 +113,10 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'string' }, parseJson);
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, parseJson);
-  // Reference data uploads: CSV as text, Parquet as bytes (JSON goes through the default parser).
-  app.addContentTypeParser('text/csv', { parseAs: 'buffer', bodyLimit: ARTIFACT_LIMIT_BYTES }, (_req, body, done) => done(null, body));
-  app.addContentTypeParser(['application/vnd.apache.parquet', 'application/x-parquet'], { parseAs: 'buffer', bodyLimit: ARTIFACT_LIMIT_BYTES }, (_req, body, done) =>
-    done(null, body),
-  );
-  app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer', bodyLimit: ARTIFACT_LIMIT_BYTES }, (_req, body, done) =>
-    done(null, body),
-  );
+  const uploads = installBodyHandling(app, {
+    uploadDir: path.join(path.resolve(config.storage.dataDir), 'tmp', 'uploads'),
+    maxUploads: config.server.maxUploads,
+  });
 
   // Declared up front so traced requests keep one object shape; untraced servers skip even this.
   if (deps.tracing) app.decorateRequest('trace', undefined);
@@ -110,7 +125,7 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
     void reply.status(404).send({ error: `no route ${req.method} ${req.url.slice(0, 200)}; see docs/api.md`, code: 'WARDEN_NOT_FOUND' });
   });
 
-  const guard = makeGuard(deps.keys, config.auth.required);
+  const guard = makeGuard(deps.keys, config.auth.required, uploads);
   registerOipRoutes(app, {
     table: deps.table,
     inference: deps.inference,
@@ -119,10 +134,10 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
     maxInflight: config.server.maxInflight,
     ...(deps.tracing ? { tracing: deps.tracing } : {}),
   });
-  registerModelRoutes(app, { registry: deps.registry, table: deps.table, guard, artifactLimitBytes: ARTIFACT_LIMIT_BYTES });
+  registerModelRoutes(app, { registry: deps.registry, table: deps.table, guard, uploadLimitBytes: config.server.uploadLimitBytes });
   registerPredictionRoutes(app, { events: deps.stores.events, guard, ...(deps.log ? { log: deps.log } : {}) });
   registerKeyRoutes(app, { metadata: deps.stores.metadata, keys: deps.keys, guard });
-  registerMonitoringRoutes(app, { guard, ...(deps.monitoring ? { monitoring: deps.monitoring } : {}), ...(deps.log ? { log: deps.log } : {}) });
+  registerMonitoringRoutes(app, { guard, referenceLimitBytes: config.server.referenceLimitBytes, ...(deps.monitoring ? { monitoring: deps.monitoring } : {}), ...(deps.log ? { log: deps.log } : {}) });
   registerLabelRoutes(app, { events: deps.stores.events, registry: deps.registry, guard });
   if (deps.review) registerReviewRoutes(app, { review: deps.review, guard });
   if (deps.gamedays) registerGameDayRoutes(app, { gamedays: deps.gamedays, guard });

@@ -45,8 +45,20 @@ export async function createApiKey(store: MetadataStore, name: string, role: Rol
 export class KeyRing {
   private byHash = new Map<string, ApiKeyRecord>();
   private timer: NodeJS.Timeout | undefined;
+  private lastReloadAt = 0;
+  private pending: Promise<void> | undefined;
 
-  constructor(private readonly store: MetadataStore, private readonly refreshMs = 10_000) {}
+  /**
+   * `minMissReloadMs` bounds how often an unknown key makes the ring re-read the store: a key created a moment ago
+   * (by the CLI or another replica) works on its first request, and a caller spraying made-up keys costs at most one
+   * store read per interval.
+   */
+  constructor(
+    private readonly store: MetadataStore,
+    private readonly refreshMs = 10_000,
+    private readonly minMissReloadMs = 500,
+    private readonly now: () => number = Date.now,
+  ) {}
 
   async start(): Promise<void> {
     await this.reload();
@@ -55,6 +67,7 @@ export class KeyRing {
   }
 
   async reload(): Promise<void> {
+    this.lastReloadAt = this.now();
     const next = new Map<string, ApiKeyRecord>();
     for (const k of await this.store.listApiKeys()) if (k.revokedAt === undefined) next.set(k.hash, k);
     this.byHash = next;
@@ -63,6 +76,25 @@ export class KeyRing {
   /** The active key for a presented secret, if any. */
   verify(secret: string): ApiKeyRecord | undefined {
     return this.byHash.get(hashApiKey(secret));
+  }
+
+  /**
+   * Like {@link verify}, but a miss re-reads the store first (one read shared by every miss in flight, at most one
+   * per `minMissReloadMs`), so a key made after the last refresh is accepted at once instead of up to `refreshMs` later.
+   */
+  async verifyFresh(secret: string): Promise<ApiKeyRecord | undefined> {
+    const hit = this.verify(secret);
+    if (hit) return hit;
+    if (!this.pending) {
+      const wait = Math.max(0, this.lastReloadAt + this.minMissReloadMs - this.now());
+      this.pending = new Promise<void>((resolve) => setTimeout(resolve, wait))
+        .then(() => this.reload())
+        .finally(() => {
+          this.pending = undefined;
+        });
+    }
+    await this.pending;
+    return this.verify(secret);
   }
 
   stop(): void {

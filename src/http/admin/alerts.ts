@@ -40,8 +40,8 @@ const who = (req: FastifyRequest) => req.apiKey?.name;
  * silences, suppressions and evaluating now need deployer; replacing the custom rules needs admin.
  */
 export function registerAlertRoutes(app: FastifyInstance, deps: { alerting?: AlertingService; guard: Guard }): void {
-  const viewer = { preHandler: deps.guard('viewer') };
-  const deployer = { preHandler: deps.guard('deployer') };
+  const viewer = { onRequest: deps.guard('viewer') };
+  const deployer = { onRequest: deps.guard('deployer') };
   const base = '/api/v1/alerts';
 
   app.get<{ Querystring: { deployment?: string; status?: string; severity?: string } }>(base, viewer, async (req) => {
@@ -51,6 +51,7 @@ export function registerAlertRoutes(app: FastifyInstance, deps: { alerting?: Ale
     const severity = oneOf(q.severity, 'severity', SEVERITIES);
     return {
       alerts: alerting.alerts({ ...(q.deployment ? { deployment: q.deployment } : {}), ...(status ? { status } : {}), ...(severity ? { severity } : {}) }),
+      warnings: alerting.warnings(),
     };
   });
 
@@ -100,5 +101,5 @@ export function registerAlertRoutes(app: FastifyInstance, deps: { alerting?: Ale
   app.delete<{ Params: { id: string } }>(`${base}/suppressions/:id`, deployer, async (req) => alertingOf(deps.alerting).endSuppression(req.params.id));
 
   app.get(`${base}/rules`, viewer, async () => ({ rules: alertingOf(deps.alerting).rules() }));
-  app.put(`${base}/rules`, { preHandler: deps.guard('admin') }, async (req) => ({ rules: await alertingOf(deps.alerting).setRules(req.body) }));
+  app.put(`${base}/rules`, { onRequest: deps.guard('admin') }, async (req) => ({ rules: await alertingOf(deps.alerting).setRules(req.body) }));
 }

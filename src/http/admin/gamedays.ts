@@ -8,13 +8,13 @@ import type { Guard } from '../auth.ts';
  */
 export function registerGameDayRoutes(app: FastifyInstance, deps: { gamedays: GameDayService; guard: Guard }): void {
   const { gamedays, guard } = deps;
-  app.post('/api/v1/gamedays', { preHandler: guard('admin') }, async (req, reply) => {
+  app.post('/api/v1/gamedays', { onRequest: guard('admin') }, async (req, reply) => {
     const record = await gamedays.start(req.body, req.apiKey?.id);
     return reply.status(201).send(record);
   });
-  app.get<{ Querystring: { deployment?: string } }>('/api/v1/gamedays', { preHandler: guard('viewer') }, async (req) => ({
+  app.get<{ Querystring: { deployment?: string } }>('/api/v1/gamedays', { onRequest: guard('viewer') }, async (req) => ({
     gamedays: gamedays.list(req.query.deployment ? { deployment: req.query.deployment } : {}),
   }));
-  app.get<{ Params: { id: string } }>('/api/v1/gamedays/:id', { preHandler: guard('viewer') }, async (req) => gamedays.get(req.params.id));
-  app.delete<{ Params: { id: string } }>('/api/v1/gamedays/:id', { preHandler: guard('admin') }, async (req) => gamedays.stop(req.params.id));
+  app.get<{ Params: { id: string } }>('/api/v1/gamedays/:id', { onRequest: guard('viewer') }, async (req) => gamedays.get(req.params.id));
+  app.delete<{ Params: { id: string } }>('/api/v1/gamedays/:id', { onRequest: guard('admin') }, async (req) => gamedays.stop(req.params.id));
 }

@@ -6,7 +6,7 @@ import type { Guard } from '../auth.ts';
 
 /** API key administration (admin role): create (secret shown once), list, revoke. */
 export function registerKeyRoutes(app: FastifyInstance, deps: { metadata: MetadataStore; keys: KeyRing; guard: Guard }): void {
-  const admin = { preHandler: deps.guard('admin') };
+  const admin = { onRequest: deps.guard('admin') };
   app.get('/api/v1/keys', admin, async () => ({
     keys: (await deps.metadata.listApiKeys()).map(({ hash: _hash, ...rest }) => rest),
   }));

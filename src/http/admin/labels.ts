@@ -30,7 +30,7 @@ function timeParam(raw: string | undefined, name: string): number | undefined {
 export function registerLabelRoutes(app: FastifyInstance, deps: { events: EventStore; registry: Registry; guard: Guard }): void {
   const { events, registry, guard } = deps;
 
-  app.post<{ Body: unknown }>('/api/v1/labels', { preHandler: guard('predictor') }, async (req) => {
+  app.post<{ Body: unknown }>('/api/v1/labels', { onRequest: guard('predictor') }, async (req) => {
     const body = req.body as { labels?: unknown; lateAfterMs?: unknown } | null | undefined;
     if (body === null || typeof body !== 'object' || Array.isArray(body) || !Array.isArray(body.labels)) {
       throw bad('body must be {"labels": [{"requestId" or "key", "row", "value", "ts", "source"}, …]}');
@@ -49,14 +49,14 @@ export function registerLabelRoutes(app: FastifyInstance, deps: { events: EventS
     return events.appendLabels(body.labels as LabelInput[], Date.now(), lateAfterMs === undefined ? {} : { lateAfterMs });
   });
 
-  app.get<{ Querystring: { model?: string; version?: string } }>('/api/v1/labels/stats', { preHandler: guard('viewer') }, async (req) => {
+  app.get<{ Querystring: { model?: string; version?: string } }>('/api/v1/labels/stats', { onRequest: guard('viewer') }, async (req) => {
     const version = intParam(req.query.version, 'version', 0, 1e9);
     return events.labelStats({ ...(req.query.model ? { model: req.query.model } : {}), ...(version !== undefined ? { version } : {}) });
   });
 
   app.get<{ Params: { name: string; version: string }; Querystring: { since?: string; until?: string; limit?: string; after?: string } }>(
     '/api/v1/models/:name/versions/:version/labels',
-    { preHandler: guard('viewer') },
+    { onRequest: guard('viewer') },
     async (req) => {
       const { name, version: ref } = req.params;
       // A number is taken as is: labels outlive a deleted version. Aliases and `latest` resolve through the registry.

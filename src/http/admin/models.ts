@@ -1,15 +1,19 @@
+import { readFile } from 'node:fs/promises';
 import type { FastifyInstance } from 'fastify';
 import { WardenError } from '../../errors.ts';
 import type { Registry } from '../../registry/index.ts';
 import type { ModelTable } from '../../serving/index.ts';
 import type { Guard } from '../auth.ts';
+import { isUploadedFile, requireContentType } from '../body.ts';
+
+const ONNX_BODY_HINT = 'send the .onnx file as the body with content-type: application/octet-stream';
 
 export interface ModelRouteDeps {
   registry: Registry;
   table: ModelTable;
   guard: Guard;
-  /** Largest model file accepted by push. */
-  artifactLimitBytes: number;
+  /** Largest model file accepted by push (server.uploadLimitBytes). */
+  uploadLimitBytes: number;
 }
 
 function versionNumber(raw: string): number {
@@ -31,7 +35,7 @@ function parseJsonHeader(value: unknown, header: string): unknown {
 export function registerModelRoutes(app: FastifyInstance, deps: ModelRouteDeps): void {
   const { registry, table, guard } = deps;
 
-  app.get('/api/v1/models', { preHandler: guard('viewer') }, async () => {
+  app.get('/api/v1/models', { onRequest: guard('viewer') }, async () => {
     const models = await registry.listModels();
     const out = [];
     for (const m of models) {
@@ -42,7 +46,7 @@ export function registerModelRoutes(app: FastifyInstance, deps: ModelRouteDeps):
     return { models: out };
   });
 
-  app.post<{ Body: { name?: unknown; description?: unknown } }>('/api/v1/models', { preHandler: guard('deployer') }, async (req, reply) => {
+  app.post<{ Body: { name?: unknown; description?: unknown } }>('/api/v1/models', { onRequest: guard('deployer') }, async (req, reply) => {
     const body = req.body ?? {};
     if (typeof body.name !== 'string') throw new WardenError('WARDEN_BAD_REQUEST', 'body needs "name" (string)');
     if (body.description !== undefined && typeof body.description !== 'string') throw new WardenError('WARDEN_BAD_REQUEST', '"description" must be a string');
@@ -50,14 +54,14 @@ export function registerModelRoutes(app: FastifyInstance, deps: ModelRouteDeps):
     return reply.status(201).send(m);
   });
 
-  app.get<{ Params: { name: string } }>('/api/v1/models/:name', { preHandler: guard('viewer') }, async (req) => {
+  app.get<{ Params: { name: string } }>('/api/v1/models/:name', { onRequest: guard('viewer') }, async (req) => {
     const m = await registry.getModel(req.params.name);
     return { ...m, versions: await registry.listVersions(m.name), aliases: await registry.listAliases(m.name) };
   });
 
   app.delete<{ Params: { name: string }; Querystring: { force?: string } }>(
     '/api/v1/models/:name',
-    { preHandler: guard('admin') },
+    { onRequest: guard('admin') },
     async (req, reply) => {
       await registry.deleteModel(req.params.name, { force: req.query.force === 'true' });
       await table.settled();
@@ -65,25 +69,30 @@ export function registerModelRoutes(app: FastifyInstance, deps: ModelRouteDeps):
     },
   );
 
-  app.get<{ Params: { name: string } }>('/api/v1/models/:name/versions', { preHandler: guard('viewer') }, async (req) => ({
+  app.get<{ Params: { name: string } }>('/api/v1/models/:name/versions', { onRequest: guard('viewer') }, async (req) => ({
     versions: await registry.listVersions(req.params.name),
   }));
 
   // The ONNX file is the raw body; metadata and features ride in JSON headers so the upload
-  // streams as bytes with no base64 or multipart overhead.
+  // streams as bytes with no base64 or multipart overhead. It streams to a temp file (the route's
+  // `bodyToFile`), so a slow or large upload holds disk, not memory, until it has fully arrived.
   app.post<{ Params: { name: string }; Querystring: { alias?: string | string[] } }>(
     '/api/v1/models/:name/versions',
-    { preHandler: guard('deployer'), bodyLimit: deps.artifactLimitBytes },
+    {
+      onRequest: [guard('deployer'), requireContentType(['application/octet-stream'], ONNX_BODY_HINT)],
+      bodyLimit: deps.uploadLimitBytes,
+      config: { upload: true, bodyToFile: true },
+    },
     async (req, reply) => {
-      if (!Buffer.isBuffer(req.body)) {
-        throw new WardenError('WARDEN_UNSUPPORTED_MEDIA_TYPE', 'send the .onnx file as the body with content-type: application/octet-stream');
+      if (!isUploadedFile(req.body)) {
+        throw new WardenError('WARDEN_UNSUPPORTED_MEDIA_TYPE', ONNX_BODY_HINT);
       }
       const aliasParam = req.query.alias;
       const aliases = aliasParam === undefined ? [] : Array.isArray(aliasParam) ? aliasParam : aliasParam.split(',').filter(Boolean);
       const description = req.headers['x-warden-description'];
       const result = await registry.push({
         model: req.params.name,
-        bytes: req.body,
+        bytes: await readFile(req.body.path),
         metadata: parseJsonHeader(req.headers['x-warden-metadata'], 'x-warden-metadata'),
         features: parseJsonHeader(req.headers['x-warden-features'], 'x-warden-features'),
         aliases,
@@ -94,13 +103,13 @@ export function registerModelRoutes(app: FastifyInstance, deps: ModelRouteDeps):
     },
   );
 
-  app.get<{ Params: { name: string; version: string } }>('/api/v1/models/:name/versions/:version', { preHandler: guard('viewer') }, async (req) =>
+  app.get<{ Params: { name: string; version: string } }>('/api/v1/models/:name/versions/:version', { onRequest: guard('viewer') }, async (req) =>
     registry.resolve(req.params.name, req.params.version),
   );
 
   app.delete<{ Params: { name: string; version: string } }>(
     '/api/v1/models/:name/versions/:version',
-    { preHandler: guard('admin') },
+    { onRequest: guard('admin') },
     async (req, reply) => {
       await registry.deleteVersion(req.params.name, versionNumber(req.params.version));
       await table.settled();
@@ -108,13 +117,13 @@ export function registerModelRoutes(app: FastifyInstance, deps: ModelRouteDeps):
     },
   );
 
-  app.get<{ Params: { name: string } }>('/api/v1/models/:name/aliases', { preHandler: guard('viewer') }, async (req) => ({
+  app.get<{ Params: { name: string } }>('/api/v1/models/:name/aliases', { onRequest: guard('viewer') }, async (req) => ({
     aliases: await registry.listAliases(req.params.name),
   }));
 
   app.put<{ Params: { name: string; alias: string }; Body: { version?: unknown } }>(
     '/api/v1/models/:name/aliases/:alias',
-    { preHandler: guard('deployer') },
+    { onRequest: guard('deployer') },
     async (req) => {
       const v = req.body?.version;
       if (typeof v !== 'number' || !Number.isInteger(v)) throw new WardenError('WARDEN_BAD_REQUEST', 'body needs {"version": <integer>}');
@@ -126,7 +135,7 @@ export function registerModelRoutes(app: FastifyInstance, deps: ModelRouteDeps):
 
   app.delete<{ Params: { name: string; alias: string } }>(
     '/api/v1/models/:name/aliases/:alias',
-    { preHandler: guard('deployer') },
+    { onRequest: guard('deployer') },
     async (req, reply) => {
       await registry.deleteAlias(req.params.name, req.params.alias);
       await table.settled();

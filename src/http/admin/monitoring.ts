@@ -4,6 +4,10 @@ import { formatOf, readTable, tableFromJson, type MonitoringService, type Refere
 import { sha256Hex } from '../../storage/index.ts';
 import type { PredictionLog } from '../../telemetry/index.ts';
 import type { Guard } from '../auth.ts';
+import { requireContentType } from '../body.ts';
+
+const REFERENCE_TYPES = ['text/csv', 'application/vnd.apache.parquet', 'application/x-parquet', 'application/octet-stream', 'application/json'];
+const REFERENCE_HINT = 'send reference data as text/csv, application/vnd.apache.parquet or application/json';
 
 interface VersionParams {
   name: string;
@@ -40,22 +44,31 @@ function headerJson(req: FastifyRequest, name: string): unknown {
  * Monitoring API: register a reference per model version (CSV, Parquet or JSON rows uploaded, or a time
  * range of logged traffic), read it back, list evaluated windows, and flush open windows.
  */
-export function registerMonitoringRoutes(app: FastifyInstance, deps: { monitoring?: MonitoringService; log?: PredictionLog; guard: Guard }): void {
+export function registerMonitoringRoutes(
+  app: FastifyInstance,
+  deps: { monitoring?: MonitoringService; log?: PredictionLog; guard: Guard; referenceLimitBytes: number },
+): void {
   const base = '/api/v1/models/:name/versions/:version';
 
-  app.put<{ Params: VersionParams }>(`${base}/reference`, { preHandler: deps.guard('deployer') }, async (req, reply) => {
+  // Reference files are parsed in memory, so they have their own, lower limit than model files and hold an upload slot.
+  const referenceRoute = {
+    onRequest: [deps.guard('deployer'), requireContentType(REFERENCE_TYPES, REFERENCE_HINT)],
+    bodyLimit: deps.referenceLimitBytes,
+    config: { upload: true },
+  };
+  app.put<{ Params: VersionParams }>(`${base}/reference`, referenceRoute, async (req, reply) => {
     const monitoring = monitoringOf(deps.monitoring);
     const type = String(req.headers['content-type'] ?? '');
     let source: ReferenceSource;
     let config: unknown;
     if (Buffer.isBuffer(req.body)) {
       const format = formatOf(type) ?? (type.includes('octet-stream') ? 'parquet' : undefined);
-      if (!format) throw new WardenError('WARDEN_UNSUPPORTED_MEDIA_TYPE', 'send reference data as text/csv, application/vnd.apache.parquet or application/json');
+      if (!format) throw new WardenError('WARDEN_UNSUPPORTED_MEDIA_TYPE', REFERENCE_HINT);
       source = { kind: 'table', table: await readTable(req.body, format), name: String(req.headers['x-warden-filename'] ?? `upload.${format}`), sha256: sha256Hex(req.body) };
       config = headerJson(req, 'x-warden-monitoring');
     } else {
       // text/plain arrives parsed as a string: it is no reference format.
-      if (typeof req.body === 'string') throw new WardenError('WARDEN_UNSUPPORTED_MEDIA_TYPE', 'send reference data as text/csv, application/vnd.apache.parquet or application/json');
+      if (typeof req.body === 'string') throw new WardenError('WARDEN_UNSUPPORTED_MEDIA_TYPE', REFERENCE_HINT);
       const body = req.body as { rows?: unknown; columns?: unknown; traffic?: { since?: unknown; until?: unknown }; config?: unknown } | undefined;
       if (!body || typeof body !== 'object' || Array.isArray(body) || (body.rows === undefined && body.columns === undefined && body.traffic === undefined)) {
         throw new WardenError('WARDEN_BAD_REQUEST', 'body must be {"rows": [...]} , {"columns": {...}} or {"traffic": {"since", "until"}}, with optional "config"');
@@ -77,7 +90,7 @@ export function registerMonitoringRoutes(app: FastifyInstance, deps: { monitorin
     return reply.status(201).send(summary(record));
   });
 
-  app.get<{ Params: VersionParams }>(`${base}/reference`, { preHandler: deps.guard('viewer') }, async (req) => {
+  app.get<{ Params: VersionParams }>(`${base}/reference`, { onRequest: deps.guard('viewer') }, async (req) => {
     const monitoring = monitoringOf(deps.monitoring);
     const v = await resolveVersion(monitoring, req.params);
     const ref = monitoring.reference(req.params.name, v);
@@ -85,7 +98,7 @@ export function registerMonitoringRoutes(app: FastifyInstance, deps: { monitorin
     return { ...summary(ref.record), schema: ref.schema, profile: { rows: ref.profile.rows, columns: ref.profile.columns } };
   });
 
-  app.delete<{ Params: VersionParams }>(`${base}/reference`, { preHandler: deps.guard('deployer') }, async (req, reply) => {
+  app.delete<{ Params: VersionParams }>(`${base}/reference`, { onRequest: deps.guard('deployer') }, async (req, reply) => {
     const monitoring = monitoringOf(deps.monitoring);
     await monitoring.deleteReference(req.params.name, await resolveVersion(monitoring, req.params));
     return reply.status(204).send();
@@ -93,7 +106,7 @@ export function registerMonitoringRoutes(app: FastifyInstance, deps: { monitorin
 
   app.get<{ Params: VersionParams; Querystring: { since?: string; until?: string; limit?: string } }>(
     `${base}/monitoring/windows`,
-    { preHandler: deps.guard('viewer') },
+    { onRequest: deps.guard('viewer') },
     async (req) => {
       const monitoring = monitoringOf(deps.monitoring);
       const v = await resolveVersion(monitoring, req.params);
@@ -106,7 +119,7 @@ export function registerMonitoringRoutes(app: FastifyInstance, deps: { monitorin
     },
   );
 
-  app.post('/api/v1/monitoring/flush', { preHandler: deps.guard('deployer') }, async () => {
+  app.post('/api/v1/monitoring/flush', { onRequest: deps.guard('deployer') }, async () => {
     const monitoring = monitoringOf(deps.monitoring);
     // Queued predictions first, so they reach their windows before those close.
     await deps.log?.flush();

@@ -31,7 +31,7 @@ function timeParam(raw: string | undefined, name: string): number | undefined {
 
 /** Paged reads of the prediction log: `GET /api/v1/predictions?model=&after=<cursor>&limit=`. */
 export function registerPredictionRoutes(app: FastifyInstance, deps: { events: EventStore; log?: PredictionLog; guard: Guard }): void {
-  app.get<{ Querystring: Query }>('/api/v1/predictions', { preHandler: deps.guard('viewer') }, async (req) => {
+  app.get<{ Querystring: Query }>('/api/v1/predictions', { onRequest: deps.guard('viewer') }, async (req) => {
     const q = req.query;
     if (q.status !== undefined && q.status !== 'ok' && q.status !== 'error') throw new WardenError('WARDEN_BAD_REQUEST', 'status must be ok or error');
     const limit = intParam(q.limit, 'limit', 1, 1000) ?? 100;
@@ -52,5 +52,5 @@ export function registerPredictionRoutes(app: FastifyInstance, deps: { events: E
     return { events, nextCursor: last ? String(last.seq) : (q.after ?? null) };
   });
 
-  app.get('/api/v1/predictions/stats', { preHandler: deps.guard('viewer') }, async () => deps.log?.snapshot() ?? null);
+  app.get('/api/v1/predictions/stats', { onRequest: deps.guard('viewer') }, async () => deps.log?.snapshot() ?? null);
 }

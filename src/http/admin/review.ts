@@ -32,16 +32,16 @@ export function registerReviewRoutes(app: FastifyInstance, deps: { review: Revie
   const { review, guard } = deps;
   const policyPath = '/api/v1/models/:name/review-policy';
 
-  app.put<{ Params: { name: string } }>(policyPath, { preHandler: guard('deployer') }, async (req) => review.setPolicy(req.params.name, req.body));
-  app.get<{ Params: { name: string } }>(policyPath, { preHandler: guard('viewer') }, async (req) => review.getPolicy(req.params.name));
-  app.delete<{ Params: { name: string } }>(policyPath, { preHandler: guard('deployer') }, async (req, reply) => {
+  app.put<{ Params: { name: string } }>(policyPath, { onRequest: guard('deployer') }, async (req) => review.setPolicy(req.params.name, req.body));
+  app.get<{ Params: { name: string } }>(policyPath, { onRequest: guard('viewer') }, async (req) => review.getPolicy(req.params.name));
+  app.delete<{ Params: { name: string } }>(policyPath, { onRequest: guard('deployer') }, async (req, reply) => {
     await review.deletePolicy(req.params.name);
     return reply.status(204).send();
   });
 
   app.get<{ Querystring: { model?: string; status?: string; limit?: string; after?: string } }>(
     '/api/v1/review/items',
-    { preHandler: guard('viewer') },
+    { onRequest: guard('viewer') },
     async (req) => {
       const q = req.query;
       if (q.status !== undefined && q.status !== '' && !STATUSES.includes(q.status as ReviewItemStatus)) {
@@ -60,14 +60,14 @@ export function registerReviewRoutes(app: FastifyInstance, deps: { review: Revie
     },
   );
 
-  app.get<{ Params: { id: string } }>('/api/v1/review/items/:id', { preHandler: guard('viewer') }, async (req) => review.getItem(itemId(req.params.id)));
+  app.get<{ Params: { id: string } }>('/api/v1/review/items/:id', { onRequest: guard('viewer') }, async (req) => review.getItem(itemId(req.params.id)));
 
-  app.post<{ Params: { id: string } }>('/api/v1/review/items/:id/claim', { preHandler: guard('predictor') }, async (req) => {
+  app.post<{ Params: { id: string } }>('/api/v1/review/items/:id/claim', { onRequest: guard('predictor') }, async (req) => {
     const id = itemId(req.params.id);
     return review.claim(id, checkReviewer(body(req.body).reviewer));
   });
 
-  app.post<{ Params: { id: string } }>('/api/v1/review/items/:id/label', { preHandler: guard('predictor') }, async (req) => {
+  app.post<{ Params: { id: string } }>('/api/v1/review/items/:id/label', { onRequest: guard('predictor') }, async (req) => {
     const id = itemId(req.params.id);
     const b = body(req.body);
     return review.label(id, checkLabelValue(b.value), checkReviewer(b.reviewer));

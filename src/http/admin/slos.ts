@@ -24,28 +24,28 @@ function timeValue(raw: string | undefined, name: string): number | undefined {
  * good/total series. See docs/slo.md.
  */
 export function registerSloRoutes(app: FastifyInstance, deps: { slo?: SloService; guard: Guard }): void {
-  app.get('/api/v1/slos', { preHandler: deps.guard('viewer') }, async () => {
+  app.get('/api/v1/slos', { onRequest: deps.guard('viewer') }, async () => {
     const slo = sloOf(deps.slo);
     return { slos: slo.list(), file: slo.path, timeScale: slo.timeScale };
   });
 
-  app.get<{ Params: NameParams }>('/api/v1/slos/:name', { preHandler: deps.guard('viewer') }, async (req) => sloOf(deps.slo).get(req.params.name));
+  app.get<{ Params: NameParams }>('/api/v1/slos/:name', { onRequest: deps.guard('viewer') }, async (req) => sloOf(deps.slo).get(req.params.name));
 
-  app.put<{ Params: NameParams }>('/api/v1/slos/:name', { preHandler: deps.guard('deployer') }, async (req, reply) => {
+  app.put<{ Params: NameParams }>('/api/v1/slos/:name', { onRequest: deps.guard('deployer') }, async (req, reply) => {
     const { slo, created } = await sloOf(deps.slo).put(req.params.name, req.body);
     return reply.status(created ? 201 : 200).send(slo);
   });
 
-  app.delete<{ Params: NameParams }>('/api/v1/slos/:name', { preHandler: deps.guard('deployer') }, async (req, reply) => {
+  app.delete<{ Params: NameParams }>('/api/v1/slos/:name', { onRequest: deps.guard('deployer') }, async (req, reply) => {
     await sloOf(deps.slo).remove(req.params.name);
     return reply.status(204).send();
   });
 
-  app.get<{ Params: NameParams }>('/api/v1/slos/:name/status', { preHandler: deps.guard('viewer') }, async (req) => sloOf(deps.slo).status(req.params.name));
+  app.get<{ Params: NameParams }>('/api/v1/slos/:name/status', { onRequest: deps.guard('viewer') }, async (req) => sloOf(deps.slo).status(req.params.name));
 
   app.get<{ Params: NameParams; Querystring: { since?: string; until?: string } }>(
     '/api/v1/slos/:name/series',
-    { preHandler: deps.guard('viewer') },
+    { onRequest: deps.guard('viewer') },
     async (req) => {
       const slo = sloOf(deps.slo);
       const def = slo.get(req.params.name);

@@ -1,0 +1,224 @@
+/**
+ * Request bodies under bounds. Every route reads at most its own limit (the server's `bodyLimitBytes` unless it
+ * names a larger one), auth runs before the first byte is read (guards are `onRequest` hooks), model files stream to
+ * a temp file instead of memory, and uploads in flight are counted so that a crowd of them cannot exhaust the server.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { createWriteStream, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { WardenError } from '../errors.ts';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The route takes uploads: it holds one of `server.maxUploads` slots while its body arrives and is handled. */
+    upload?: boolean;
+    /** An `application/octet-stream` body is streamed to a temp file and arrives as an {@link UploadedFile}. */
+    bodyToFile?: boolean;
+  }
+}
+
+/** A body streamed to disk: where it is, how long it is and its sha256, computed as it arrived. */
+export interface UploadedFile {
+  kind: 'uploaded-file';
+  path: string;
+  sizeBytes: number;
+  sha256: string;
+}
+
+/** True for a body the octet-stream parser wrote to disk. */
+export function isUploadedFile(body: unknown): body is UploadedFile {
+  return typeof body === 'object' && body !== null && (body as { kind?: unknown }).kind === 'uploaded-file';
+}
+
+function tooLarge(limit: number, setting: string): WardenError {
+  return new WardenError('WARDEN_BODY_TOO_LARGE', `request body exceeds this route's limit of ${limit} bytes (${setting})`);
+}
+
+/** The setting that sets a route's limit, so a 413 names what to raise. */
+export function limitSetting(req: FastifyRequest): string {
+  if (req.routeOptions.config.bodyToFile) return 'server.uploadLimitBytes';
+  if (req.routeOptions.config.upload) return 'server.referenceLimitBytes';
+  return 'server.bodyLimitBytes';
+}
+
+/** A declared content-length over the limit is refused before reading; a body that grows past it is cut off. */
+function checkDeclaredLength(req: FastifyRequest, limit: number): void {
+  const declared = Number(req.headers['content-length']);
+  if (declared > limit) throw tooLarge(limit, limitSetting(req));
+}
+
+/** Reads a whole body into memory, up to the route's limit. */
+export function readBodyBuffer(req: FastifyRequest, payload: Readable): Promise<Buffer> {
+  const limit = req.routeOptions.bodyLimit;
+  return new Promise((resolve, reject) => {
+    try {
+      checkDeclaredLength(req, limit);
+    } catch (e) {
+      reject(e);
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const cleanup = () => {
+      payload.off('data', onData);
+      payload.off('end', onEnd);
+      payload.off('error', onError);
+    };
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        cleanup();
+        reject(tooLarge(limit, limitSetting(req)));
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = () => {
+      cleanup();
+      resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
+    };
+    const onError = (e: Error) => {
+      cleanup();
+      reject(e);
+    };
+    payload.on('data', onData);
+    payload.on('end', onEnd);
+    payload.on('error', onError);
+  });
+}
+
+/** Streams a body to `<dir>/<random>.upload`, hashing it on the way; the file is removed when anything fails. */
+export function streamBodyToFile(req: FastifyRequest, payload: Readable, dir: string): Promise<UploadedFile> {
+  const limit = req.routeOptions.bodyLimit;
+  return new Promise((resolve, reject) => {
+    try {
+      checkDeclaredLength(req, limit);
+    } catch (e) {
+      reject(e);
+      return;
+    }
+    const file = path.join(dir, `${randomBytes(8).toString('hex')}.upload`);
+    const out = createWriteStream(file, { flags: 'wx', mode: 0o600 });
+    const hash = createHash('sha256');
+    let size = 0;
+    let failed = false;
+    const fail = (e: Error) => {
+      if (failed) return;
+      failed = true;
+      payload.unpipe(out);
+      out.destroy();
+      void rm(file, { force: true });
+      reject(e);
+    };
+    payload.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        fail(tooLarge(limit, 'server.uploadLimitBytes'));
+        return;
+      }
+      hash.update(chunk);
+    });
+    payload.on('error', fail);
+    // A client that hangs up mid-upload leaves no partial file behind.
+    payload.on('aborted', () => fail(new WardenError('WARDEN_BAD_REQUEST', 'the upload was aborted by the client before it ended')));
+    out.on('error', (e) => fail(storeError(e)));
+    out.on('finish', () => {
+      if (!failed) resolve({ kind: 'uploaded-file', path: file, sizeBytes: size, sha256: hash.digest('hex') });
+    });
+    payload.pipe(out);
+  });
+}
+
+/** A write failure while storing an upload: say which and what to do, not "internal error". */
+function storeError(e: NodeJS.ErrnoException): WardenError {
+  return new WardenError('WARDEN_STORE_UNAVAILABLE', `cannot store the upload: ${e.code ?? e.message} (${e.message}); free disk space or fix the data directory's permissions`, {
+    cause: e.code ?? 'unknown',
+  });
+}
+
+/** Removes the temp file behind an uploaded body once its request has ended, whatever the route did with it. */
+export function discardUpload(req: FastifyRequest): void {
+  if (isUploadedFile(req.body)) void rm(req.body.path, { force: true });
+}
+
+/**
+ * A crash can leave partial uploads behind. Only old ones are removed: another server may share the data directory,
+ * and its uploads in flight are younger than any request may take.
+ */
+function removeStaleUploads(dir: string): void {
+  const cutoff = Date.now() - 3_600_000;
+  for (const name of readdirSync(dir)) {
+    if (!name.endsWith('.upload')) continue;
+    const file = path.join(dir, name);
+    try {
+      if (statSync(file).mtimeMs < cutoff) rmSync(file, { force: true });
+    } catch {
+      /* removed meanwhile by its owner */
+    }
+  }
+}
+
+/** The bound on uploads in flight, taken by an upload route's guard once the caller is authenticated. */
+export interface UploadSlots {
+  takeUploadSlot(req: FastifyRequest, reply: FastifyReply): WardenError | undefined;
+  uploadsInFlight(): number;
+}
+
+export interface BodyOptions {
+  /** Where uploads stream to; files older than an hour are removed at start (a crash can leave partial ones). */
+  uploadDir: string;
+  maxUploads: number;
+}
+
+/**
+ * Installs the body parsers and the upload bound. Every parser reads at most the route's limit; none sets a larger
+ * one of its own (a parser-level limit would let any route read that much).
+ */
+export function installBodyHandling(app: FastifyInstance, opts: BodyOptions): UploadSlots {
+  mkdirSync(opts.uploadDir, { recursive: true });
+  removeStaleUploads(opts.uploadDir);
+
+  const buffered = (req: FastifyRequest, payload: Readable) => readBodyBuffer(req, payload);
+  // Reference data: CSV as text bytes, Parquet as bytes (JSON goes through the JSON parser).
+  app.addContentTypeParser('text/csv', buffered);
+  app.addContentTypeParser(['application/vnd.apache.parquet', 'application/x-parquet'], buffered);
+  app.addContentTypeParser('application/octet-stream', (req: FastifyRequest, payload: Readable) =>
+    req.routeOptions.config.bodyToFile ? streamBodyToFile(req, payload, opts.uploadDir) : readBodyBuffer(req, payload),
+  );
+
+  let inFlight = 0;
+  const takeUploadSlot = (req: FastifyRequest, reply: FastifyReply): WardenError | undefined => {
+    if (inFlight >= opts.maxUploads) {
+      void reply.header('retry-after', '5');
+      return new WardenError('WARDEN_RATE_LIMITED', `${opts.maxUploads} uploads are already in flight (server.maxUploads); retry when one has finished`);
+    }
+    inFlight++;
+    // Freed when the response closes, however the request ends (answered, refused, or the client gone).
+    reply.raw.once('close', () => {
+      inFlight--;
+      discardUpload(req);
+    });
+    return undefined;
+  };
+  return { takeUploadSlot, uploadsInFlight: () => inFlight };
+}
+
+/**
+ * An onRequest hook that refuses a body of any other content-type before reading it, for routes that take large
+ * bodies: otherwise a JSON or text body could be read up to the route's large limit only to be refused after.
+ */
+export function requireContentType(types: readonly string[], hint: string) {
+  return (req: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void): void => {
+    const raw = req.headers['content-type'];
+    const type = typeof raw === 'string' ? raw.split(';', 1)[0]!.trim().toLowerCase() : '';
+    if (types.includes(type)) {
+      done();
+      return;
+    }
+    void reply.header('connection', 'close');
+    done(new WardenError('WARDEN_UNSUPPORTED_MEDIA_TYPE', `content-type ${JSON.stringify(type.slice(0, 80) || '(none)')} is not accepted here; ${hint}`));
+  };
+}
