@@ -48,6 +48,16 @@ export interface HttpDeps {
   tracing?: Tracing;
 }
 
+/** Query parameters a route may take more than once (`?alias=a&alias=b` on push). */
+const REPEATABLE_QUERY = new Set(['alias']);
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Every route this server answers (method and URL pattern), as registered: what the fuzz test walks. */
+    routeTable: { method: string; url: string }[];
+  }
+}
+
 /** Builds the Fastify app: parsers, request ids, one error shape, and every route. */
 export function buildHttpServer(deps: HttpDeps): FastifyInstance {
   const { config } = deps;
@@ -75,6 +85,12 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
     frameworkErrors: (err, req, reply) => errorHandler(bodyLimit)(err, req, reply),
   });
 
+  const routeTable: { method: string; url: string }[] = [];
+  app.decorate('routeTable', routeTable);
+  app.addHook('onRoute', (r) => {
+    for (const method of Array.isArray(r.method) ? r.method : [r.method]) if (method !== 'HEAD') routeTable.push({ method, url: r.url });
+  });
+
   let closing = false;
   app.addHook('preClose', (done) => {
     closing = true;
@@ -87,6 +103,14 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
     req.startedAt = performance.now();
     req.startedAtMs = Date.now();
     void reply.header('x-request-id', req.id);
+    // A parameter given twice arrives as an array, which no route but push's `alias` expects.
+    const query = req.query as Record<string, unknown>;
+    for (const name in query) {
+      if (Array.isArray(query[name]) && !REPEATABLE_QUERY.has(name)) {
+        done(new WardenError('WARDEN_BAD_REQUEST', `query parameter ${JSON.stringify(name.slice(0, 64))} is given ${(query[name] as unknown[]).length} times; give it once`));
+        return;
+      }
+    }
     if (closing) {
       void reply.header('connection', 'close');
       done(new WardenError('WARDEN_SHUTTING_DOWN', 'this server is shutting down; retry, and a load balancer will send you to another replica'));

@@ -87,3 +87,22 @@ export function checkLabel(raw: unknown, now: number): { label: CheckedLabel } |
     },
   };
 }
+
+const LABEL_FIELDS = ['requestId', 'key', 'row', 'value', 'ts', 'source'] as const;
+
+/**
+ * A copy of a label as sent that is safe to post to the writer thread: only its known fields, each a primitive or an
+ * empty stand-in of the same kind. A structured clone of a value nested 10,000 levels deep overflows the stack and
+ * failed the whole call, valid labels included; the stand-in gets the same per-item error from {@link checkLabel}.
+ */
+export function flatLabel(raw: unknown): unknown {
+  if (raw === null || typeof raw !== 'object') return raw;
+  if (Array.isArray(raw)) return [];
+  const out: Record<string, unknown> = {};
+  for (const f of LABEL_FIELDS) {
+    const v = (raw as Record<string, unknown>)[f];
+    if (v === undefined) continue;
+    out[f] = v === null || typeof v !== 'object' ? v : Array.isArray(v) ? [] : {};
+  }
+  return out;
+}

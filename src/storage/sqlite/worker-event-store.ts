@@ -18,6 +18,7 @@ import type {
   WindowQuery,
 } from '../ports.ts';
 import { PredictionBatch } from '../prediction-batch.ts';
+import { flatLabel } from '../label-input.ts';
 import { SqliteEventStore } from './event-store.ts';
 
 interface Reply {
@@ -160,7 +161,7 @@ export class SqliteWorkerEventStore implements EventStore {
 
   // The promise resolves once the labels are committed, so the API answers only then.
   appendLabels(labels: readonly LabelInput[], now: number, opts?: LabelIngestOptions): Promise<LabelIngestResult> {
-    return this.call('appendLabels', labels, now, opts);
+    return this.call('appendLabels', labels.map(flatLabel), now, opts);
   }
 
   // These join waiting labels (a write) before reading.
