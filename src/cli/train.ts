@@ -17,6 +17,7 @@ interface TrainFlags {
   holdout?: string;
   seed?: string;
   l2?: string;
+  rangeMargin?: string;
 }
 
 /** Adds `warden train`: fit a built-in linear or logistic model on a CSV and write it as an ONNX file. */
@@ -28,7 +29,7 @@ export function registerTrain(program: Command): void {
     .requiredOption('--target <col>', 'column to predict')
     .requiredOption('--model <kind>', 'linear or logistic')
     .requiredOption('--out <file.onnx>', 'where to write the model')
-    .option('--features-out <file.json>', 'also write the feature list (name, datatype, training min, max, mean, std) in the format of warden push --features')
+    .option('--features-out <file.json>', 'also write the feature list (name, datatype, allowed min and max, mean, std) in the format of warden push --features')
     .option('--features <cols>', 'comma-separated feature columns (default: every numeric column but the target)')
     .option('--exclude <cols>', 'comma-separated columns to leave out of the default features')
     .option('--where <col=value,...>', 'keep only rows where each column equals its value, e.g. yr=0,holiday=0')
@@ -36,6 +37,7 @@ export function registerTrain(program: Command): void {
     .option('--holdout <fraction>', 'fraction of rows held out for metrics', '0.2')
     .option('--seed <n>', 'seed of the holdout split', '42')
     .option('--l2 <penalty>', 'ridge penalty on standardized weights (default: 1e-6 linear, 1e-4 logistic)')
+    .option('--range-margin <share>', "widen each feature's allowed range beyond its training range by this share of its width (0 = exactly the training range)", '0.1')
     .action(async (flags: TrainFlags, cmd: Command) => {
       const output = cmd.configureOutput();
       const writeOut = output.writeOut ?? ((s: string) => process.stdout.write(s));
@@ -82,6 +84,7 @@ function toOptions(flags: TrainFlags): TrainOptions {
   if (flags.holdout !== undefined) opts.holdout = number('--holdout', flags.holdout);
   if (flags.seed !== undefined) opts.seed = number('--seed', flags.seed);
   if (flags.l2 !== undefined) opts.l2 = number('--l2', flags.l2);
+  if (flags.rangeMargin !== undefined) opts.rangeMargin = number('--range-margin', flags.rangeMargin);
   return opts;
 }
 

@@ -56,10 +56,12 @@ function parseFeatureProps(raw: string | undefined): FeatureSpec[] | undefined {
   try {
     const parsed = JSON.parse(raw) as { name: string; min?: number; max?: number; mean?: number; std?: number }[];
     if (!Array.isArray(parsed)) return undefined;
-    // The trainer records the range it saw, not a range to enforce: keep it as statistics.
+    // The trainer's min/max are the allowed range (training range plus its margin), enforced at the door.
     return parsed.map((f) => ({
       name: String(f.name),
       datatype: 'FP32',
+      ...(typeof f.min === 'number' && Number.isFinite(f.min) ? { min: f.min } : {}),
+      ...(typeof f.max === 'number' && Number.isFinite(f.max) ? { max: f.max } : {}),
       ...(typeof f.mean === 'number' ? { mean: f.mean } : {}),
       ...(typeof f.std === 'number' ? { std: f.std } : {}),
     }));

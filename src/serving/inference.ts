@@ -254,7 +254,8 @@ export class InferenceService {
       }
       if (seen.has(spec.name)) throw invalid(`input ${spec.name} is given twice`);
       seen.add(spec.name);
-      decoded.push(decodeTensor(raw, spec, this.opts.maxBatchRows));
+      // Named features describe the first input's columns; their allowed ranges hold in the tensor form too.
+      decoded.push(decodeTensor(raw, spec, this.opts.maxBatchRows, spec === specs[0] ? lv.record.signature.features : undefined));
     }
     const missing = specs.filter((s) => !seen.has(s.name));
     if (missing.length) throw invalid(`missing input ${missing.map((s) => s.name).join(', ')}`);

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bikeRows } from '../../scripts/demo/monitoring-demo.ts';
-import { BIKE_SHARING_CSV, BIKE_SHARING_EXCLUDE, bikeSharingDemoOptions, train, type TrainResult } from '../../src/lifecycle/index.ts';
+import { allowedRange, BIKE_SHARING_CSV, BIKE_SHARING_EXCLUDE, bikeSharingDemoOptions, train, type TrainResult } from '../../src/lifecycle/index.ts';
 import { decodeInstances, decodeTensor } from '../../src/quality/index.ts';
 import { runWarden } from '../helpers/cli.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
@@ -59,12 +59,12 @@ describe('a trained bike model on a real server', () => {
   beforeAll(async () => {
     srv = await startTestServer({ monitoring: { tickMs: 100, idleCloseMs: 200 }, predictionLog: { flushIntervalMs: 20 } });
     dir = await mkdtemp(join(tmpdir(), 'warden-ranges-'));
-    model = await train(bikeSharingDemoOptions('linear'));
+    model = await train({ ...bikeSharingDemoOptions('linear'), rangeMargin: 0 });
     // The chain as a user runs it: warden train writes the model and its feature list, warden push sends them.
     const [file, features] = [join(dir, 'bike.onnx'), join(dir, 'bike.features.json')];
     const trained = await runWarden([
       'train', '--csv', BIKE_SHARING_CSV, '--target', 'cnt', '--model', 'linear', '--where', 'yr=0',
-      '--exclude', BIKE_SHARING_EXCLUDE.join(','), '--out', file, '--features-out', features,
+      '--exclude', BIKE_SHARING_EXCLUDE.join(','), '--out', file, '--features-out', features, '--range-margin', '0',
     ]);
     expect(trained.code, trained.stderr).toBe(0);
     expect(trained.stdout).toContain(`wrote:    ${features} (feature list for warden push --features)`);
@@ -79,9 +79,23 @@ describe('a trained bike model on a real server', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('the trainer writes each feature\'s training min and max', () => {
+  it('the trainer writes each feature\'s training min and max (--range-margin 0), and widens them by default', () => {
     const temp = model.features.find((f) => f.name === 'temp');
     expect(temp).toMatchObject({ min: 0.02, max: 0.96 });
+    expect(allowedRange(0.02, 0.96, 0.1)).toEqual([0.02 - 0.094, 0.96 + 0.094]);
+    // A constant column is widened by its magnitude (at least 1), so a one-value feature still admits its value.
+    expect(allowedRange(5, 5, 0.1)).toEqual([4.5, 5.5]);
+    expect(allowedRange(0, 0, 0.1)).toEqual([-0.1, 0.1]);
+  });
+
+  it("the default margin serves 2012's hottest hour (temp 1.0 against 2011's 0.96) and refuses temp: 70", async () => {
+    const widened = await train(bikeSharingDemoOptions('linear'));
+    await srv.warden.registry.push({ model: 'bikes-default', bytes: widened.onnx });
+    await srv.warden.table.settled();
+    expect((await srv.json('POST', '/v1/models/bikes-default:predict', { instances: [instance({ temp: 1.0 })] })).status).toBe(200);
+    const res = await srv.json('POST', '/v1/models/bikes-default:predict', { instances: [instance({ temp: 70 })] });
+    expect(res.status).toBe(400);
+    expect(res.body.error).toMatch(/^instances\[0\]\.temp = 70 is above the allowed maximum 1\.05/);
   });
 
   it('refuses temp: 70 on :predict with 400 naming the feature and its training maximum', async () => {
@@ -91,18 +105,14 @@ describe('a trained bike model on a real server', () => {
     expect(res.body).toMatchObject({ code: 'WARDEN_INVALID_INPUT', error: 'instances[0].temp = 70 is above the allowed maximum 0.96' });
   });
 
-  // Fails until the registry keeps min and max from warden.features (src/registry/onnx-file.ts parseFeatureProps
-  // drops them today); then drop `.fails`.
-  it.fails('refuses temp: 70 when pushed without --features, from the ranges in the file', async () => {
+  it('refuses temp: 70 when pushed without --features, from the ranges in the file', async () => {
     const version = await srv.json('GET', '/api/v1/models/bikes/versions/1');
     expect(version.body.signature.features.find((f: { name: string }) => f.name === 'temp')).toMatchObject({ min: 0.02, max: 0.96 });
     const res = await srv.json('POST', '/v1/models/bikes:predict', { instances: [instance({ temp: 70 })] });
     expect(res.status).toBe(400);
   });
 
-  // Fails until serving passes the signature's features to decodeTensor for the first input
-  // (src/serving/inference.ts decodeInputs); then drop `.fails`.
-  it.fails('refuses temp: 70 on the OIP tensor form too', async () => {
+  it('refuses temp: 70 on the OIP tensor form too', async () => {
     const names = model.features.map((f) => f.name);
     const data = names.map((n) => (n === 'temp' ? 70 : instance()[n]!));
     const res = await srv.json('POST', '/v2/models/bikes-listed/infer', { inputs: [{ name: 'input', datatype: 'FP32', shape: [1, names.length], data }] });

@@ -41,7 +41,7 @@ const DEFAULT_L2: Record<TrainerKind, number> = { linear: 1e-6, logistic: 1e-4 }
 
 /** Reads the CSV, fits the model on the training rows, scores the holdout rows and serializes the ONNX graph. */
 export async function train(opts: TrainOptions, onProgress: (msg: string) => void = () => {}): Promise<TrainResult> {
-  const { kind, holdout, seed, l2 } = checkOptions(opts);
+  const { kind, holdout, seed, l2, rangeMargin } = checkOptions(opts);
   const table = await loadCsv(opts.csvPath);
   onProgress(`read ${table.rows.length} rows from ${opts.csvPath}`);
   const data = selectDataset(table, opts);
@@ -118,14 +118,10 @@ export async function train(opts: TrainOptions, onProgress: (msg: string) => voi
   // params is what the registry keeps as the version's metadata, so `warden models get` shows the warning.
   if (leakage) Object.assign(params, { leakage_suspected: leakage.columns.join(','), leakage_warning: leakage.message });
 
-  const features: FeatureSpec[] = data.featureNames.map((name, j) => ({
-    name,
-    datatype: 'FP32',
-    min: stats.min[j] as number,
-    max: stats.max[j] as number,
-    mean: stats.mean[j] as number,
-    std: stats.std[j] as number,
-  }));
+  const features: FeatureSpec[] = data.featureNames.map((name, j) => {
+    const [min, max] = allowedRange(stats.min[j] as number, stats.max[j] as number, rangeMargin);
+    return { name, datatype: 'FP32', min, max, mean: stats.mean[j] as number, std: stats.std[j] as number };
+  });
   const metadata: Record<string, string> = {
     'warden.kind': kind,
     'warden.target': opts.target,
@@ -160,7 +156,18 @@ export function formatMetrics(metrics: Record<string, number>): string {
     .join(' ');
 }
 
-function checkOptions(opts: TrainOptions): { kind: TrainerKind; holdout: number; seed: number; l2: number } {
+/**
+ * The range a served value may take: the training range widened by `margin` of its width on each side (of the value's
+ * magnitude, at least 1, for a constant column). Exactly the training range would refuse mild extrapolation (2012's
+ * bike data has two hours hotter than any of 2011); the margin still refuses unit errors and garbage (°F for a 0-1
+ * temperature, `temp: 70`).
+ */
+export function allowedRange(min: number, max: number, margin: number): [number, number] {
+  const width = max > min ? max - min : Math.max(Math.abs(min), 1);
+  return [min - margin * width, max + margin * width];
+}
+
+function checkOptions(opts: TrainOptions): { kind: TrainerKind; holdout: number; seed: number; l2: number; rangeMargin: number } {
   const bad = (message: string): never => {
     throw new TrainerError('WARDEN_TRAIN_BAD_OPTION', message);
   };
@@ -172,6 +179,8 @@ function checkOptions(opts: TrainOptions): { kind: TrainerKind; holdout: number;
   if (!Number.isInteger(seed)) bad(`seed must be an integer, got ${seed}`);
   const l2 = opts.l2 ?? DEFAULT_L2[kind];
   if (!(l2 >= 0 && Number.isFinite(l2))) bad(`l2 must be a finite number >= 0, got ${l2}`);
+  const rangeMargin = opts.rangeMargin ?? 0.1;
+  if (!(rangeMargin >= 0 && rangeMargin <= 100)) bad(`range margin must be in [0, 100], got ${rangeMargin}`);
   if (opts.threshold !== undefined) {
     if (kind !== 'logistic') bad('threshold only applies to the logistic model');
     if (!Number.isFinite(opts.threshold)) bad(`threshold must be a finite number, got ${opts.threshold}`);
@@ -179,7 +188,7 @@ function checkOptions(opts: TrainOptions): { kind: TrainerKind; holdout: number;
   for (const [name, value] of Object.entries(opts.where ?? {})) {
     if (!Number.isFinite(value)) bad(`where ${name} must compare to a number, got ${value}`);
   }
-  return { kind, holdout, seed, l2 };
+  return { kind, holdout, seed, l2, rangeMargin };
 }
 
 /** With l2 = 0 exactly collinear features make the system singular; say so instead of failing deep in Cholesky. */

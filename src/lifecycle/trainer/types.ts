@@ -21,6 +21,11 @@ export interface TrainOptions {
   seed?: number;
   /** Ridge penalty on standardized weights; default 1e-6 (linear) or 1e-4 (logistic). */
   l2?: number;
+  /**
+   * Each feature's allowed range is its training range widened by this share of its width on both sides (default 0.1;
+   * 0 = exactly the training range). Values outside it are refused at the door.
+   */
+  rangeMargin?: number;
 }
 
 /** One model input column with the training-row statistics that monitoring uses as its reference. */
