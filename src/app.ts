@@ -17,8 +17,8 @@ import { Registry } from './registry/index.ts';
 import { KeyRing } from './security/index.ts';
 import { SloService } from './slo/index.ts';
 import { FaultInjector, InferenceService, ModelTable } from './serving/index.ts';
-import { openStores, type Stores } from './storage/index.ts';
-import { PredictionLog, Tracing, createMetrics, type WardenMetrics } from './telemetry/index.ts';
+import { StoreHealth, openStores, watchWrites, type Stores } from './storage/index.ts';
+import { PredictionLog, Tracing, createMetrics, registerStoreHealthGauge, type WardenMetrics } from './telemetry/index.ts';
 
 export interface Warden {
   config: WardenConfig;
@@ -37,6 +37,8 @@ export interface Warden {
   /** Game days: bounded fault injection into live traffic (docs/gameday.md). */
   gamedays: GameDayService;
   keys: KeyRing;
+  /** What this replica knows of its stores' health (failed writes; warden_store_degraded). */
+  health: StoreHealth;
   /** OpenTelemetry traces; undefined when config.tracing.enabled is false. */
   tracing: Tracing | undefined;
   http: FastifyInstance;
@@ -79,8 +81,17 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
     );
   }
   const logger = opts.logger ?? pino({ level: config.logLevel, base: { service: 'warden' } });
-  const stores = opts.stores ?? openStores(path.resolve(config.storage.dataDir), { writerNice: config.predictionLog.writerNice });
+  const opened = opts.stores ?? openStores(path.resolve(config.storage.dataDir), { writerNice: config.predictionLog.writerNice });
+  const health = new StoreHealth();
+  // Every write any part of Warden makes tells the health of its store (warden_store_degraded, /v2/health/ready).
+  const stores: Stores = {
+    ...opened,
+    metadata: watchWrites(opened.metadata, 'metadata', health),
+    events: watchWrites(opened.events, 'events', health),
+    artifacts: watchWrites(opened.artifacts, 'artifacts', health),
+  };
   const metrics = createMetrics();
+  registerStoreHealthGauge(metrics.registry, health);
   const tracing = config.tracing.enabled
     ? new Tracing({
         config: config.tracing,
@@ -112,6 +123,7 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
         capacity: config.predictionLog.queueCapacity,
         flushIntervalMs: config.predictionLog.flushIntervalMs,
         batchSize: config.predictionLog.batchSize,
+        health,
       })
     : undefined;
   const review = new ReviewService({
@@ -190,6 +202,7 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
     metrics,
     keys,
     serverVersion: WARDEN_VERSION,
+    health,
     ...(log ? { log } : {}),
     ...(monitoring ? { monitoring } : {}),
     review,
@@ -215,6 +228,7 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
     slo,
     gamedays,
     keys,
+    health,
     tracing,
     http,
     async start() {
@@ -252,7 +266,7 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
       await monitoring?.stop();
       keys.stop();
       await table.close();
-      if (!opts.stores) await stores.close();
+      if (!opts.stores) await opened.close();
     },
   };
   return warden;

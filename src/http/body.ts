@@ -10,6 +10,7 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { WardenError } from '../errors.ts';
+import { classifyStoreError, storeUnavailable } from '../storage/index.ts';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -134,9 +135,9 @@ export function streamBodyToFile(req: FastifyRequest, payload: Readable, dir: st
 
 /** A write failure while storing an upload: say which and what to do, not "internal error". */
 function storeError(e: NodeJS.ErrnoException): WardenError {
-  return new WardenError('WARDEN_STORE_UNAVAILABLE', `cannot store the upload: ${e.code ?? e.message} (${e.message}); free disk space or fix the data directory's permissions`, {
-    cause: e.code ?? 'unknown',
-  });
+  const fault = classifyStoreError(e);
+  if (fault) return storeUnavailable('artifacts', fault);
+  return new WardenError('WARDEN_INTERNAL', `cannot store the upload: ${e.message}`);
 }
 
 /** Removes the temp file behind an uploaded body once its request has ended, whatever the route did with it. */

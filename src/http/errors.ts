@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { WardenError, isWardenError, type ErrorCode } from '../errors.ts';
+import { classifyStoreError, storeOfError, storeUnavailable, type StoreHealth, type StoreName } from '../storage/index.ts';
 import { limitSetting } from './body.ts';
 
 /** The error body every route answers with: OIP's `{"error": "..."}` plus Warden's stable code. */
@@ -26,6 +27,9 @@ export function retryAfterSeconds(code: ErrorCode, status: number): number | und
 /** Maps Fastify's own parse/limit errors onto Warden codes with messages a caller can act on. */
 export function toWardenError(err: unknown, bodyLimit: number, limitName = 'server.bodyLimitBytes'): WardenError {
   if (isWardenError(err)) return err;
+  // A store that refuses a write (disk full, read-only, I/O error) is not a bug: say which and what to do.
+  const fault = classifyStoreError(err);
+  if (fault) return storeUnavailable(storeOfError(err), fault);
   const fe = err as Partial<FastifyError> & { statusCode?: number };
   switch (fe.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
@@ -53,11 +57,16 @@ export function toWardenError(err: unknown, bodyLimit: number, limitName = 'serv
  * happened ("request refused"); the message sent to the caller is its own field, `reason`, so JSON log tools that
  * keep one `msg` per line lose neither.
  */
-export function errorHandler(bodyLimit: number) {
+export function errorHandler(bodyLimit: number, health?: StoreHealth) {
   return (err: unknown, req: FastifyRequest, reply: FastifyReply): void => {
     // Framework errors can come before routing, when there are no route options yet.
     const routed = req.routeOptions?.config !== undefined;
     const we = routed ? toWardenError(err, req.routeOptions.bodyLimit ?? bodyLimit, limitSetting(req)) : toWardenError(err, bodyLimit);
+    if (we.code === 'WARDEN_STORE_UNAVAILABLE' && health) {
+      const store = (we.details?.store ?? 'metadata') as StoreName;
+      const fault = classifyStoreError({ code: we.details?.cause }) ?? { code: String(we.details?.cause ?? 'unknown'), cause: we.message, fix: '' };
+      health.fault(store, fault);
+    }
     // Traced routes only (tracing on): the server span gets the code and the exception as thrown.
     req.trace?.recordError(err, we.code);
     // A game day's injected failures are deliberate: its start and end are logged at warn, not every request.

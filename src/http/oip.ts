@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { WardenError } from '../errors.ts';
 import type { InferenceService, ModelTable, RequestContext } from '../serving/index.ts';
+import type { StoreHealth } from '../storage/index.ts';
 import type { Tracing } from '../telemetry/index.ts';
 import type { Guard } from './auth.ts';
 import { tracedRoute } from './tracing.ts';
@@ -10,6 +11,7 @@ export interface OipRouteDeps {
   inference: InferenceService;
   guard: Guard;
   serverVersion: string;
+  health: StoreHealth;
   maxInflight: number;
   /** Present when tracing is on: inference routes then get a SERVER span each. */
   tracing?: Tracing;
@@ -57,10 +59,17 @@ export function registerOipRoutes(app: FastifyInstance, deps: OipRouteDeps): voi
   let inflight = 0;
 
   app.get('/v2/health/live', async () => ({ live: true }));
+  // A degraded store does not make the server unready: predictions are still served (only their log is at risk), and
+  // a single replica taken out of rotation would serve nothing. The answer and warden_store_degraded say so.
   app.get('/v2/health/ready', async (_req, reply) => {
     const ready = table.allReady();
     if (!ready) void reply.header('retry-after', '5');
-    return reply.status(ready ? 200 : 503).send({ ready });
+    const degraded = deps.health.degraded();
+    if (degraded.length === 0) return reply.status(ready ? 200 : 503).send({ ready });
+    return reply.status(ready ? 200 : 503).send({
+      ready,
+      degraded: degraded.map((d) => ({ store: d.store, code: d.code, cause: d.cause, fix: d.fix, since: new Date(d.since).toISOString() })),
+    });
   });
   const serverMetadata = async () => ({ name: 'warden', version: deps.serverVersion, extensions: ['warden_predict'] });
   app.get('/v2', serverMetadata);

@@ -9,7 +9,7 @@ import type { Registry } from '../registry/index.ts';
 import type { SloService } from '../slo/index.ts';
 import type { KeyRing } from '../security/index.ts';
 import { requestIdFrom, type InferenceService, type ModelTable } from '../serving/index.ts';
-import type { Stores } from '../storage/index.ts';
+import type { StoreHealth, Stores } from '../storage/index.ts';
 import type { PredictionLog, Tracing, WardenMetrics } from '../telemetry/index.ts';
 import type { WardenConfig } from '../config.ts';
 import { makeGuard } from './auth.ts';
@@ -44,6 +44,8 @@ export interface HttpDeps {
   /** Absent when SLOs are off; their routes then answer 409. */
   slo?: SloService;
   serverVersion: string;
+  /** What this replica knows of its stores' health: failed writes mark a store degraded. */
+  health: StoreHealth;
   /** Present when tracing is on (config.tracing.enabled). */
   tracing?: Tracing;
 }
@@ -82,7 +84,7 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
     // Refused in our own onRequest hook instead, so the answer has Warden's shape and a Retry-After.
     return503OnClosing: false,
     // Errors Fastify raises before routing (bad percent-encoding, over-long params) get our shape too.
-    frameworkErrors: (err, req, reply) => errorHandler(bodyLimit)(err, req, reply),
+    frameworkErrors: (err, req, reply) => errorHandler(bodyLimit, deps.health)(err, req, reply),
   });
 
   const routeTable: { method: string; url: string }[] = [];
@@ -144,7 +146,7 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
 
   // Declared up front so traced requests keep one object shape; untraced servers skip even this.
   if (deps.tracing) app.decorateRequest('trace', undefined);
-  app.setErrorHandler(errorHandler(bodyLimit));
+  app.setErrorHandler(errorHandler(bodyLimit, deps.health));
   app.setNotFoundHandler((req, reply) => {
     void reply.status(404).send({ error: `no route ${req.method} ${req.url.slice(0, 200)}; see docs/api.md`, code: 'WARDEN_NOT_FOUND' });
   });
@@ -155,6 +157,7 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
     inference: deps.inference,
     guard,
     serverVersion: deps.serverVersion,
+    health: deps.health,
     maxInflight: config.server.maxInflight,
     ...(deps.tracing ? { tracing: deps.tracing } : {}),
   });

@@ -16,6 +16,8 @@ export { SqliteMetadataStore } from './sqlite/metadata-store.ts';
 export { SqliteEventStore } from './sqlite/event-store.ts';
 export { SqliteWorkerEventStore } from './sqlite/worker-event-store.ts';
 export { LocalDirArtifactStore, sha256Hex } from './artifacts/local-dir.ts';
+export { StoreHealth, classifyStoreError, storeOfError, storeUnavailable, watchWrites } from './health.ts';
+export type { StoreFault, StoreName, StoreStatus } from './health.ts';
 
 export interface Stores {
   metadata: MetadataStore;

@@ -3,7 +3,7 @@
  * metrics (prom-client on a registry passed in), the batched, bounded prediction log, and
  * OpenTelemetry traces (off by default; one TracerProvider per instance, exported over OTLP/HTTP).
  */
-export { createMetrics, LATENCY_BUCKETS } from './metrics.ts';
+export { createMetrics, LATENCY_BUCKETS, registerStoreHealthGauge } from './metrics.ts';
 export type { WardenMetrics, Outcome } from './metrics.ts';
 export { PredictionLog } from './prediction-log.ts';
 export type { PredictionLogOptions, PredictionLogStats } from './prediction-log.ts';

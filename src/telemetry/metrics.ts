@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { StoreHealth, StoreName } from '../storage/index.ts';
 
 /** Request outcome label: bounded to these values so a flood of bad input cannot grow cardinality. */
 export type Outcome = 'ok' | 'client_error' | 'server_error';
@@ -141,3 +142,22 @@ export function createMetrics(registry = new Registry(), opts: { defaultMetrics?
   };
   return m;
 }
+
+/**
+ * `warden_store_degraded{store}`: 1 while a store refuses writes (disk full, read-only, I/O error), per the
+ * replica's {@link StoreHealth}; every store is exported, at 0 when healthy, so an alert sees the change.
+ */
+export function registerStoreHealthGauge(registry: Registry, health: StoreHealth): void {
+  new Gauge({
+    name: 'warden_store_degraded',
+    help: 'Whether writes to a store are failing (1) or not (0): disk full, read-only data directory, I/O error',
+    labelNames: ['store'],
+    registers: [registry],
+    collect() {
+      const degraded = new Set(health.degraded().map((s) => s.store));
+      for (const store of STORE_NAMES) this.set({ store }, degraded.has(store) ? 1 : 0);
+    },
+  });
+}
+
+const STORE_NAMES: readonly StoreName[] = ['metadata', 'events', 'artifacts'];

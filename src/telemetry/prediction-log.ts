@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { PredictionBatch, type EventStore, type PredictionEvent } from '../storage/index.ts';
+import { PredictionBatch, classifyStoreError, type EventStore, type PredictionEvent, type StoreHealth } from '../storage/index.ts';
 import type { WardenMetrics } from './metrics.ts';
 
 export interface PredictionLogOptions {
@@ -12,6 +12,8 @@ export interface PredictionLogOptions {
   batchSize: number;
   /** How many times a failed batch is retried before its events are dropped and counted. */
   maxRetries?: number;
+  /** Told of every write's outcome: the log writes each flush, so it is the first to see a full or read-only disk. */
+  health?: StoreHealth;
 }
 
 /**
@@ -183,6 +185,7 @@ export class PredictionLog {
       const started = process.hrtime.bigint();
       try {
         await store.appendBatch(batch);
+        this.opts.health?.ok('events');
         this.retries = 0;
         this.sealed.shift();
         this.sealedEvents -= batch.length;
@@ -191,6 +194,8 @@ export class PredictionLog {
         metrics.predictionLogFlushDuration.observe(Number(process.hrtime.bigint() - started) / 1e9);
         this.recycle(batch);
       } catch (err) {
+        const fault = classifyStoreError(err);
+        if (fault) this.opts.health?.fault('events', fault);
         this.retries++;
         if (this.retries > maxRetries) {
           this.sealed.shift();

@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { WardenError } from '../../errors.ts';
 import type { ArtifactStore } from '../ports.ts';
@@ -30,12 +31,29 @@ export class LocalDirArtifactStore implements ArtifactStore {
     // An intact copy makes this a no-op; a modified or unreadable one is replaced, so pushing the
     // original file again repairs a tampered artifact (the remedy the TAMPERED error suggests).
     if (!(await this.intact(sha256))) {
-      await mkdir(path.dirname(file), { recursive: true });
-      const tmp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
-      await writeFile(tmp, bytes, { mode: 0o444 });
-      await rename(tmp, file);
+      try {
+        await mkdir(path.dirname(file), { recursive: true });
+        const tmp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
+        await writeFile(tmp, bytes, { mode: 0o444 });
+        await rename(tmp, file);
+      } catch (e) {
+        throw await this.whyUnwritable(e);
+      }
     }
     return { sha256, sizeBytes: bytes.byteLength };
+  }
+
+  /**
+   * The real cause of a failed write: a recursive mkdir on a read-only filesystem reports ENOENT, so ask the kernel
+   * whether the root is writable at all (access(2) says EROFS even to root) and report that when it is not.
+   */
+  private async whyUnwritable(e: unknown): Promise<unknown> {
+    try {
+      await access(this.root, constants.W_OK);
+      return e;
+    } catch (probe) {
+      return Object.assign(probe as Error, { store: 'artifacts' });
+    }
   }
 
   async get(sha256: string): Promise<Uint8Array> {

@@ -28,6 +28,7 @@ parentPort!.on('message', (msg: Message) => {
   const work = 'batch' in msg ? store.appendBatch(PredictionBatch.fromMessage(msg.batch)) : Promise.resolve().then(() => call(msg.call, msg.args));
   work.then(
     (value) => parentPort!.postMessage({ id: msg.id, ok: true, value }),
-    (e: Error) => parentPort!.postMessage({ id: msg.id, ok: false, error: e.message }),
+    // The code (SQLITE_FULL, SQLITE_READONLY …) crosses too: it tells a full disk from a bug.
+    (e: Error & { code?: unknown }) => parentPort!.postMessage({ id: msg.id, ok: false, error: e.message, ...(typeof e.code === 'string' ? { code: e.code } : {}) }),
   );
 });

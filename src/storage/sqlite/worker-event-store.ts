@@ -27,6 +27,8 @@ interface Reply {
   /** What a call returned (structured clone). */
   value?: unknown;
   error?: string;
+  /** The store error's code, when it had one. */
+  code?: string;
   closed?: boolean;
 }
 
@@ -74,7 +76,7 @@ export class SqliteWorkerEventStore implements EventStore {
       if (!p) return;
       pending.delete(m.id);
       if (m.ok) p.resolve(m.value);
-      else p.reject(new Error(`event store write failed: ${m.error}`));
+      else p.reject(Object.assign(new Error(`event store write failed: ${m.error}`), { store: 'events', ...(m.code ? { code: m.code } : {}) }));
     });
     const fail = (e: Error) => {
       for (const p of pending.values()) p.reject(e);

@@ -1,0 +1,143 @@
+import { WardenError } from '../errors.ts';
+
+/** The stores a write can fail in. */
+export type StoreName = 'metadata' | 'events' | 'artifacts';
+
+/** Why a store refused a write, in words a caller can act on. */
+export interface StoreFault {
+  /** The error code the store gave (SQLITE_FULL, ENOSPC, EROFS …). */
+  code: string;
+  cause: string;
+  fix: string;
+}
+
+const FULL = { cause: 'the disk holding the data directory is full', fix: 'free space there or move storage.dataDir to a larger disk; writes succeed again as soon as there is room' };
+const READ_ONLY = {
+  cause: 'the data directory is read-only or not writable by the Warden process',
+  fix: 'make storage.dataDir writable by the user running Warden (or remount its filesystem read-write)',
+};
+const IO = { cause: 'the disk reported an I/O error', fix: "check the disk and the data directory's filesystem (dmesg, fsck)" };
+const GONE = { cause: 'a store file cannot be opened (the data directory was moved, removed or unmounted)', fix: 'restore storage.dataDir and restart Warden' };
+const LOCKED = { cause: 'the store is locked by another process', fix: 'stop other processes writing the data directory, or retry' };
+
+/** SQLite extended result codes and errno names → what happened. */
+function faultOf(code: string): Omit<StoreFault, 'code'> | undefined {
+  if (code === 'SQLITE_FULL' || code === 'ENOSPC' || code === 'EDQUOT') return FULL;
+  if (code.startsWith('SQLITE_READONLY') || code === 'EROFS' || code === 'EACCES' || code === 'EPERM') return READ_ONLY;
+  if (code.startsWith('SQLITE_IOERR') || code === 'EIO' || code === 'SQLITE_CORRUPT') return IO;
+  if (code.startsWith('SQLITE_CANTOPEN')) return GONE;
+  if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) return LOCKED;
+  return undefined;
+}
+
+/**
+ * Whether an error is the store refusing a write (disk full, read-only, I/O error, locked) rather than a bug: those
+ * reach callers as 503 WARDEN_STORE_UNAVAILABLE naming the cause, not as 500 "internal error". Errors that crossed
+ * the writer thread keep their code in `code` (see the worker event store).
+ */
+export function classifyStoreError(e: unknown): StoreFault | undefined {
+  if (typeof e !== 'object' || e === null) return undefined;
+  const code = (e as { code?: unknown }).code;
+  if (typeof code !== 'string') return undefined;
+  // A store's own probe found its folder missing (see the artifact store): the data directory is gone.
+  const fault = code === 'ENOENT' && (e as { store?: unknown }).store !== undefined ? GONE : faultOf(code);
+  return fault ? { code, ...fault } : undefined;
+}
+
+/** Which store an unclassified error came from: SQLite codes are a database's, errno names the artifact files'. */
+export function storeOfError(e: unknown): StoreName {
+  const code = String((e as { code?: unknown }).code ?? '');
+  const message = e instanceof Error ? e.message : '';
+  const tagged = (e as { store?: unknown }).store;
+  if (tagged === 'events' || tagged === 'artifacts' || tagged === 'metadata') return tagged;
+  if (message.startsWith('event store')) return 'events';
+  return code.startsWith('SQLITE') ? 'metadata' : 'artifacts';
+}
+
+/** The caller-facing error for a write a store refused. */
+export function storeUnavailable(store: StoreName, fault: StoreFault): WardenError {
+  return new WardenError('WARDEN_STORE_UNAVAILABLE', `cannot store this write: ${fault.cause} (${store} store, ${fault.code}); ${fault.fix}`, {
+    store,
+    cause: fault.code,
+  });
+}
+
+/** A store's degraded state: since when writes fail, the last failure and why. */
+export interface StoreStatus {
+  store: StoreName;
+  code: string;
+  cause: string;
+  fix: string;
+  since: number;
+  lastFailureAt: number;
+}
+
+/**
+ * What this replica knows of its stores' health, from the writes it makes: a store is degraded from a failed write
+ * until a write to it succeeds, or until `holdMs` pass with no further failure (a store nobody writes to is not
+ * probed). The prediction log writes every flush, so the events store's state follows the disk closely.
+ */
+export class StoreHealth {
+  private readonly state = new Map<StoreName, StoreStatus>();
+
+  constructor(
+    private readonly now: () => number = Date.now,
+    private readonly holdMs = 60_000,
+  ) {}
+
+  /** A write to `store` failed for `fault`. */
+  fault(store: StoreName, fault: StoreFault): void {
+    const at = this.now();
+    const prev = this.state.get(store);
+    this.state.set(store, { store, ...fault, since: prev?.since ?? at, lastFailureAt: at });
+  }
+
+  /** A write to `store` succeeded. */
+  ok(store: StoreName): void {
+    if (this.state.size) this.state.delete(store);
+  }
+
+  /** The degraded stores, oldest failure first. */
+  degraded(): StoreStatus[] {
+    const cutoff = this.now() - this.holdMs;
+    for (const [k, s] of this.state) if (s.lastFailureAt < cutoff) this.state.delete(k);
+    return [...this.state.values()].sort((a, b) => a.since - b.since);
+  }
+}
+
+/** Port methods that write (the rest read, and succeed on a full disk). */
+const WRITE_METHOD = /^(add|append|claim|create|delete|enqueue|label|prune|put|revoke|save|set)[A-Z]?/;
+
+/**
+ * The store with every write reported to `health`: a store refusing a write is marked degraded (whoever made the
+ * write, a route or a control loop), and a write that succeeds clears it. Reads are passed through untouched.
+ */
+export function watchWrites<T extends object>(store: T, name: StoreName, health: StoreHealth): T {
+  const failed = (e: unknown): never => {
+    const fault = classifyStoreError(e);
+    if (fault) health.fault(name, fault);
+    throw e;
+  };
+  return new Proxy(store, {
+    get(target, prop, receiver) {
+      const value: unknown = Reflect.get(target, prop, receiver);
+      if (typeof prop !== 'string' || typeof value !== 'function' || !WRITE_METHOD.test(prop)) return value;
+      return (...args: unknown[]) => {
+        let result: unknown;
+        try {
+          result = (value as (...a: unknown[]) => unknown).apply(target, args);
+        } catch (e) {
+          return failed(e);
+        }
+        if (result instanceof Promise) {
+          return result.then((v: unknown) => {
+            health.ok(name);
+            return v;
+          }, failed);
+        }
+        health.ok(name);
+        return result;
+      };
+    },
+  });
+}
