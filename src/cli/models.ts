@@ -144,7 +144,9 @@ export function registerModels(program: Command): void {
       const res = await client(cmd).request<PushResult>('POST', `/api/v1/models/${encodeURIComponent(o.model)}/versions${q}`, new Uint8Array(bytes), headers);
       print(cmd, res, () =>
         [
-          `${res.created ? 'registered' : 'already registered (same bytes)'} ${o.model} v${res.version.version}`,
+          res.created
+            ? `registered ${o.model} v${res.version.version}`
+            : `already registered (same bytes) ${o.model} v${res.version.version}${res.amended.length ? `; added ${res.amended.join(', ')}` : '; nothing new to add'}`,
           `sha256 ${res.version.sha256}`,
           ...res.aliases.map((a) => `alias ${a.alias} → v${a.version}`),
         ].join('\n'),

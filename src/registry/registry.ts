@@ -48,11 +48,16 @@ export interface PushResult {
   version: ModelVersionRecord;
   /** False when identical bytes were already registered for this model: the existing version is returned. */
   created: boolean;
+  /**
+   * With `created: false`: what this push added to the existing version (`features`, `metadata.params` …), which had
+   * none. Empty when it added nothing. What the version already has is never changed: a difference is refused.
+   */
+  amended: string[];
   aliases: AliasRecord[];
 }
 
 export type RegistryChange =
-  | { kind: 'version-created' | 'version-deleted'; model: string; version: number }
+  | { kind: 'version-created' | 'version-deleted' | 'version-amended'; model: string; version: number }
   | { kind: 'alias-set' | 'alias-deleted'; model: string; alias: string; version?: number }
   | { kind: 'model-deleted'; model: string };
 
@@ -125,6 +130,7 @@ export class Registry {
     checkModelName(input.model);
     for (const a of input.aliases ?? []) checkAliasName(a);
     const metadata: VersionMetadata = validateMetadata(input.metadata ?? {});
+    const givenMetadata: VersionMetadata = { ...metadata };
     const inspection = await inspectOnnx(input.bytes);
     const signature = inspection.signature;
     const explicitFeatures: FeatureSpec[] | undefined =
@@ -140,8 +146,15 @@ export class Registry {
     const existing = await this.metadata.findVersionBySha(input.model, sha256);
     let version: ModelVersionRecord;
     let created = false;
+    let amended: string[] = [];
     if (existing) {
+      const patch = amendment(existing, explicitFeatures, givenMetadata);
+      amended = patch.fields;
       version = existing;
+      if (patch.fields.length) {
+        version = await this.metadata.amendVersion(input.model, existing.version, { signature: patch.signature, metadata: patch.metadata });
+        this.emit({ kind: 'version-amended', model: input.model, version: existing.version });
+      }
     } else {
       version = await this.metadata.createVersion({
         model: input.model,
@@ -157,7 +170,7 @@ export class Registry {
     }
     const aliases: AliasRecord[] = [];
     for (const a of input.aliases ?? []) aliases.push(await this.setAlias(input.model, a, version.version));
-    return { version, created, aliases };
+    return { version, created, amended, aliases };
   }
 
   async listVersions(model: string): Promise<ModelVersionRecord[]> {
@@ -240,6 +253,55 @@ export class Registry {
   private async collectArtifact(sha256: string): Promise<void> {
     if ((await this.metadata.countVersionsWithSha(sha256)) === 0) await this.artifacts.delete(sha256);
   }
+}
+
+/**
+ * What a push of bytes already registered adds to their version: features or metadata fields it lacks. A value it
+ * already has is kept as is; a different one is refused naming it. Before, such a push answered "already registered"
+ * and dropped the features and metadata sent — the very fix the `:predict` error suggests.
+ */
+function amendment(
+  v: ModelVersionRecord,
+  features: FeatureSpec[] | undefined,
+  metadata: VersionMetadata,
+): { fields: string[]; signature: ModelVersionRecord['signature']; metadata: VersionMetadata } {
+  const fields: string[] = [];
+  const conflict = (what: string, had: unknown, sent: unknown) =>
+    new WardenError(
+      'WARDEN_CONFLICT',
+      `${v.model} v${v.version} has these bytes already, with a different ${what}: it has ${clip(had)}, this push sends ${clip(sent)}. ` +
+        `A version's ${what} cannot change once set: push under another model name, or delete v${v.version} and push again`,
+    );
+  let signature = v.signature;
+  if (features) {
+    if (!v.signature.features) {
+      signature = { ...v.signature, features };
+      fields.push('features');
+    } else if (!sameJson(v.signature.features, features)) {
+      throw conflict('feature list', v.signature.features, features);
+    }
+  }
+  const next: VersionMetadata = { ...v.metadata };
+  for (const [key, value] of Object.entries(metadata) as [keyof VersionMetadata, unknown][]) {
+    if (value === undefined) continue;
+    const had = v.metadata[key];
+    if (had === undefined) {
+      (next as Record<string, unknown>)[key] = value;
+      fields.push(`metadata.${key}`);
+    } else if (!sameJson(had, value)) {
+      throw conflict(`metadata.${key}`, had, value);
+    }
+  }
+  return { fields, signature, metadata: next };
+}
+
+function sameJson(a: unknown, b: unknown): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+function clip(v: unknown): string {
+  const s = JSON.stringify(v);
+  return s.length > 160 ? `${s.slice(0, 157)}...` : s;
 }
 
 function checkFeaturesFitSignature(features: FeatureSpec[], signature: { inputs: { name: string; shape: number[] }[] }): void {

@@ -204,6 +204,12 @@ export class ModelTable {
   }
 
   private async apply(c: RegistryChange): Promise<void> {
+    if (c.kind === 'version-amended') {
+      // Same bytes, same session: only the record (features, metadata) changed, so swap it in place.
+      const lv = this.loaded.get(key(c.model, c.version));
+      const record = lv && (await this.opts.metadata.getVersion(c.model, c.version));
+      if (lv && record) lv.record = record;
+    }
     await this.refreshModel(c.model);
     const v = this.defaultVersion(c.model);
     // Warm the new default before requests need it, so a promotion costs callers no load time.

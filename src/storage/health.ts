@@ -106,7 +106,7 @@ export class StoreHealth {
 }
 
 /** Port methods that write (the rest read, and succeed on a full disk). */
-const WRITE_METHOD = /^(add|append|claim|create|delete|enqueue|label|prune|put|revoke|save|set)[A-Z]?/;
+const WRITE_METHOD = /^(add|amend|append|claim|create|delete|enqueue|label|prune|put|revoke|save|set)[A-Z]?/;
 
 /**
  * The store with every write reported to `health`: a store refusing a write is marked degraded (whoever made the

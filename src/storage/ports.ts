@@ -222,6 +222,8 @@ export interface MetadataStore {
   createVersion(v: Omit<ModelVersionRecord, 'version'>): Promise<ModelVersionRecord>;
   getVersion(model: string, version: number): Promise<ModelVersionRecord | undefined>;
   findVersionBySha(model: string, sha256: string): Promise<ModelVersionRecord | undefined>;
+  /** Replaces a version's signature and metadata (the registry only adds what it lacked); returns the stored record. */
+  amendVersion(model: string, version: number, patch: { signature: ModelSignature; metadata: VersionMetadata }): Promise<ModelVersionRecord>;
   listVersions(model: string): Promise<ModelVersionRecord[]>;
   deleteVersion(model: string, version: number): Promise<boolean>;
   /** How many versions, across all models, reference this artifact. */

@@ -181,6 +181,16 @@ export function runStorageContract(name: string, open: () => Promise<StorageUnde
         expect(await s.metadata.listVersions('ghost')).toEqual([]);
       });
 
+      it('amends a version: signature and metadata replaced, the rest (sha, number, size) kept', async () => {
+        const m = s.metadata;
+        const v = await m.createVersion(versionInput('m', 'e'.repeat(64)));
+        const signature = { ...v.signature, features: [{ name: 'a', datatype: 'FP32', min: 0, max: 1 }] };
+        const amended = await m.amendVersion('m', v.version, { signature, metadata: { sourceCommit: 'abc' } });
+        expect(amended).toEqual({ ...v, signature, metadata: { sourceCommit: 'abc' } });
+        expect(await m.getVersion('m', v.version)).toEqual(amended);
+        await rejection(m.amendVersion('m', 99, { signature, metadata: {} }));
+      });
+
       it('finds a version by sha256 within one model and counts references across models', async () => {
         const m = s.metadata;
         const shared = 'c'.repeat(64);

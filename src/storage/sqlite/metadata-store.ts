@@ -5,6 +5,7 @@ import type {
   ApiKeyRecord,
   MetadataStore,
   ModelRecord,
+  ModelSignature,
   ModelVersionRecord,
   NewAlertHistoryRecord,
   NewReviewItem,
@@ -17,6 +18,7 @@ import type {
   Role,
   SilenceRecord,
   SuppressionRecord,
+  VersionMetadata,
 } from '../ports.ts';
 import { openSqlite, type Migration, type SqliteDb } from './database.ts';
 
@@ -338,6 +340,14 @@ export class SqliteMetadataStore implements MetadataStore {
   async getVersion(model: string, version: number): Promise<ModelVersionRecord | undefined> {
     const r = this.db.prepare('SELECT * FROM model_versions WHERE model = ? AND version = ?').get(model, version) as VersionRow | undefined;
     return r && toVersion(r);
+  }
+
+  async amendVersion(model: string, version: number, patch: { signature: ModelSignature; metadata: VersionMetadata }): Promise<ModelVersionRecord> {
+    const r = this.db
+      .prepare('UPDATE model_versions SET signature = ?, metadata = ? WHERE model = ? AND version = ? RETURNING *')
+      .get(JSON.stringify(patch.signature), JSON.stringify(patch.metadata), model, version) as VersionRow | undefined;
+    if (!r) throw new Error(`cannot amend ${model} v${version}: no such version`);
+    return toVersion(r);
   }
 
   async findVersionBySha(model: string, sha256: string): Promise<ModelVersionRecord | undefined> {
