@@ -51,16 +51,10 @@ function checkDeclaredLength(req: FastifyRequest, limit: number): void {
   if (declared > limit) throw tooLarge(limit, limitSetting(req));
 }
 
-/** Reads a whole body into memory, up to the route's limit. */
+/** Reads a whole body into memory, up to the route's limit (its declared length was checked by the parser). */
 export function readBodyBuffer(req: FastifyRequest, payload: Readable): Promise<Buffer> {
   const limit = req.routeOptions.bodyLimit;
   return new Promise((resolve, reject) => {
-    try {
-      checkDeclaredLength(req, limit);
-    } catch (e) {
-      reject(e);
-      return;
-    }
     const chunks: Buffer[] = [];
     let size = 0;
     const cleanup = () => {
@@ -95,12 +89,6 @@ export function readBodyBuffer(req: FastifyRequest, payload: Readable): Promise<
 export function streamBodyToFile(req: FastifyRequest, payload: Readable, dir: string): Promise<UploadedFile> {
   const limit = req.routeOptions.bodyLimit;
   return new Promise((resolve, reject) => {
-    try {
-      checkDeclaredLength(req, limit);
-    } catch (e) {
-      reject(e);
-      return;
-    }
     const file = path.join(dir, `${randomBytes(8).toString('hex')}.upload`);
     const out = createWriteStream(file, { flags: 'wx', mode: 0o600 });
     const hash = createHash('sha256');
@@ -182,13 +170,18 @@ export function installBodyHandling(app: FastifyInstance, opts: BodyOptions): Up
   mkdirSync(opts.uploadDir, { recursive: true });
   removeStaleUploads(opts.uploadDir);
 
-  const buffered = (req: FastifyRequest, payload: Readable) => readBodyBuffer(req, payload);
+  // A declared length over the limit is refused before any byte is read (a parser that throws answers at once).
+  const buffered = (req: FastifyRequest, payload: Readable) => {
+    checkDeclaredLength(req, req.routeOptions.bodyLimit);
+    return readBodyBuffer(req, payload);
+  };
   // Reference data: CSV as text bytes, Parquet as bytes (JSON goes through the JSON parser).
   app.addContentTypeParser('text/csv', buffered);
   app.addContentTypeParser(['application/vnd.apache.parquet', 'application/x-parquet'], buffered);
-  app.addContentTypeParser('application/octet-stream', (req: FastifyRequest, payload: Readable) =>
-    req.routeOptions.config.bodyToFile ? streamBodyToFile(req, payload, opts.uploadDir) : readBodyBuffer(req, payload),
-  );
+  app.addContentTypeParser('application/octet-stream', (req: FastifyRequest, payload: Readable) => {
+    checkDeclaredLength(req, req.routeOptions.bodyLimit);
+    return req.routeOptions.config.bodyToFile ? streamBodyToFile(req, payload, opts.uploadDir) : readBodyBuffer(req, payload);
+  });
 
   let inFlight = 0;
   const takeUploadSlot = (req: FastifyRequest, reply: FastifyReply): WardenError | undefined => {

@@ -55,3 +55,18 @@ export async function startTestServer(config: ConfigInput = {}, opts: { logger?:
 /** Repo-relative paths used by tests: every file a test reads lives in the repo (test/fixtures, data/). */
 export const repoRoot = path.resolve(import.meta.dirname, '../..');
 export const fixturesDir = path.join(repoRoot, 'test', 'fixtures');
+
+/** Runs `fn` while the loaded version's model run throws (a crashed session), so its requests answer 500. */
+export async function withCrashingRuntime(srv: TestServer, model: string, version: number, fn: () => Promise<void>): Promise<void> {
+  const lv = srv.warden.table.peek(model, version);
+  if (!lv) throw new Error(`${model} v${version} is not loaded`);
+  const run = lv.runtime.run;
+  lv.runtime.run = async () => {
+    throw new Error('session crashed');
+  };
+  try {
+    await fn();
+  } finally {
+    lv.runtime.run = run;
+  }
+}

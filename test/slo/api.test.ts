@@ -7,7 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { multiWindowAlerts } from '../../src/slo/index.ts';
-import { fixturesDir, startTestServer, type TestServer } from '../helpers/server.ts';
+import { fixturesDir, startTestServer, type TestServer, withCrashingRuntime } from '../helpers/server.ts';
 import { runWarden } from '../helpers/cli.ts';
 
 
@@ -81,16 +81,9 @@ describe('SLO API and recording from real traffic', () => {
     expect((await srv.json('POST', '/v2/models/busy/infer', { inputs: [{ ...good.inputs[0], shape: [1, 3], data: [1, 2, 3] }] })).status).toBe(400);
     expect((await srv.json('POST', '/v2/models/nope/infer', good)).status).toBe(404);
     // A model whose run fails: the runtime throws, the caller gets a 500.
-    const lv = srv.warden.table.peek('busy', 1)!;
-    const run = lv.runtime.run;
-    lv.runtime.run = async () => {
-      throw new Error('session crashed');
-    };
-    try {
+    await withCrashingRuntime(srv, 'busy', 1, async () => {
       for (let i = 0; i < 2; i++) expect((await srv.json('POST', '/v2/models/busy/infer', good)).status).toBe(500);
-    } finally {
-      lv.runtime.run = run;
-    }
+    });
     await srv.warden.log!.flush();
 
     const st = await srv.json('GET', '/api/v1/slos/busy-availability/status');

@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { parseSloFile, prometheusRules } from '../../src/slo/index.ts';
 import { LATENCY_BUCKETS } from '../../src/telemetry/index.ts';
-import { fixturesDir, repoRoot, startTestServer, type TestServer } from '../helpers/server.ts';
+import { fixturesDir, repoRoot, startTestServer, type TestServer, withCrashingRuntime } from '../helpers/server.ts';
 
 const promtool = spawnSync('promtool', ['--version']).status === 0;
 const FIXTURES = path.join(repoRoot, 'test', 'fixtures', 'slo');
@@ -87,16 +87,9 @@ describe('request series exist at 0 from the moment a version loads', () => {
   it.skipIf(!promtool)('the first two server errors it exported give a non-zero error ratio and page in Prometheus (promtool)', async () => {
     // The traffic after the load: two more successes, then two requests whose model run fails (500).
     for (let i = 0; i < 2; i++) expect((await srv.json('POST', '/v2/models/busy/infer', good)).status).toBe(200);
-    const lv = srv.warden.table.peek('busy', 1)!;
-    const run = lv.runtime.run;
-    lv.runtime.run = async () => {
-      throw new Error('session crashed');
-    };
-    try {
+    await withCrashingRuntime(srv, 'busy', 1, async () => {
       for (let i = 0; i < 2; i++) expect((await srv.json('POST', '/v2/models/busy/infer', good)).status).toBe(500);
-    } finally {
-      lv.runtime.run = run;
-    }
+    });
     const later = samples(await (await fetch(`${srv.url}/metrics`)).text(), 'busy');
     expect(later.get('warden_inference_requests_total{model="busy",version="1",outcome="server_error",protocol="oip"}')).toBe(2);
 
