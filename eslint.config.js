@@ -1,4 +1,4 @@
-// Lint: typescript-eslint's recommended rules plus the domain boundary rule from ARCHITECTURE.md —
+// Lint: typescript-eslint's recommended rules plus the domain boundary rule:
 // a domain folder imports another only through that folder's index.ts.
 import tseslint from 'typescript-eslint';
 
@@ -14,7 +14,7 @@ const boundary = (domain) => ({
           .filter((d) => d !== domain)
           .map((d) => ({
             regex: `^(\\.\\./)+(${d})/(?!index\\.ts$).+`,
-            message: `import the ${d} domain through ${d}/index.ts only (ARCHITECTURE.md)`,
+            message: `import the ${d} domain through ${d}/index.ts only (domains import each other through their index.ts)`,
           })),
       },
     ],

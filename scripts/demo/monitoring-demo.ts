@@ -1,7 +1,7 @@
 // The monitoring demo: register 2011 as the reference of the bike-demand model, replay 2012 hour by hour
 // through the HTTP API with each row's real timestamp, optionally inject faults, and print what each
 // weekly window showed. Run against `npm start`:  npm run demo:monitoring [-- --faults] [--url URL]
-import { readFileSync } from 'node:fs';
+import { readFileSync, realpathSync } from 'node:fs';
 import path from 'node:path';
 import { tableFromCsv, type WindowResult } from '../../src/monitoring/index.ts';
 
@@ -143,7 +143,8 @@ function summary(windows: WindowResult[], faults: readonly FaultName[]): string 
   return lines.join('\n');
 }
 
-if (process.argv[1] && path.resolve(process.argv[1]) === path.resolve(import.meta.filename)) {
+// Real paths on both sides: run through a symlinked folder, the script must still know it is the entry point.
+if (process.argv[1] && realpathSync(process.argv[1]) === realpathSync(import.meta.filename)) {
   const args = process.argv.slice(2);
   const url = args.includes('--url') ? args[args.indexOf('--url') + 1]! : (process.env.WARDEN_URL ?? 'http://127.0.0.1:8080');
   const faults = args.includes('--faults') ? (Object.keys(FAULTS) as FaultName[]) : [];

@@ -2,7 +2,7 @@
 // Its reference (2011, with the true counts) calibrates CBPE; 2012 is replayed with each hour's timestamp and a
 // caller key; the estimated accuracy is there at once, and once the delayed labels are sent the realized accuracy
 // appears next to it. Run against `npm start`:  npm run demo:performance [-- --url URL]
-import path from 'node:path';
+import { realpathSync } from 'node:fs';
 import { FEATURES, bikeRows } from './monitoring-demo.ts';
 
 const FOUR_WEEKS = 28 * 24 * 3600 * 1000;
@@ -92,7 +92,8 @@ export async function runPerformanceDemo(o: Options) {
 
 const pct = (x: number | undefined) => (x === undefined || !Number.isFinite(x) ? '   –  ' : `${(100 * x).toFixed(1).padStart(5)}%`);
 
-if (process.argv[1] && path.resolve(process.argv[1]) === path.resolve(import.meta.filename)) {
+// Real paths on both sides: run through a symlinked folder, the script must still know it is the entry point.
+if (process.argv[1] && realpathSync(process.argv[1]) === realpathSync(import.meta.filename)) {
   const args = process.argv.slice(2);
   const url = args.includes('--url') ? args[args.indexOf('--url') + 1]! : (process.env.WARDEN_URL ?? 'http://127.0.0.1:8080');
   const { after } = await runPerformanceDemo({ url, ...(process.env.WARDEN_API_KEY ? { apiKey: process.env.WARDEN_API_KEY } : {}), log: (m) => console.error(m) });

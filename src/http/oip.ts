@@ -23,15 +23,14 @@ interface ModelParams {
 }
 
 /**
- * The request body as parsed JSON. Fastify parses text/plain as a string and application/octet-stream as
- * bytes; inference needs JSON, so such bodies get a 415 that names the content-type instead of a
+ * The request body as parsed JSON. CSV, Parquet and octet-stream bodies arrive as bytes (their parsers serve the
+ * upload routes); inference needs JSON, so such bodies get a 415 that names the content-type instead of a
  * misleading complaint about missing fields.
  */
 function jsonBody(req: FastifyRequest): unknown {
   const body: unknown = req.body;
-  const type = String(req.headers['content-type'] ?? '').slice(0, 80);
-  // A string parsed from JSON (`"x"`) is only a wrong body; a string from the text/plain parser is a wrong content-type.
-  if (body instanceof Uint8Array || (typeof body === 'string' && /^\s*text\//i.test(type))) {
+  if (body instanceof Uint8Array) {
+    const type = String(req.headers['content-type'] ?? '').slice(0, 80);
     throw new WardenError('WARDEN_UNSUPPORTED_MEDIA_TYPE', `content-type ${JSON.stringify(type)} is not JSON; send the body as JSON with content-type: application/json`);
   }
   return body;

@@ -137,6 +137,9 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
     }
   };
   app.removeContentTypeParser('application/json');
+  // No route takes plain text: without the parser such bodies get the same 415 on every route (they used to reach
+  // the non-inference routes as a string and fail there as a 400 about missing fields).
+  app.removeContentTypeParser('text/plain');
   app.addContentTypeParser('application/json', { parseAs: 'string' }, parseJson);
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, parseJson);
   const uploads = installBodyHandling(app, {

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { Registry } from '../registry/index.ts';
 import { bikeSharingDemoOptions, train, type TrainerKind } from './trainer/index.ts';
 
-/** The demo models: hourly rentals (regression) and busy-hour (cnt above the 2011 median) classifier. */
+/** The demo models: hourly rentals (regression) and busy-hour (cnt above the median of its training rows, 108) classifier. */
 export const DEMO_MODELS: readonly { name: string; kind: TrainerKind; description: string }[] = [
   {
     name: 'bike-demand',
@@ -12,7 +12,7 @@ export const DEMO_MODELS: readonly { name: string; kind: TrainerKind; descriptio
   {
     name: 'bike-busy',
     kind: 'logistic',
-    description: 'Probability that an hour is busy (cnt above the 2011 median), trained on 2011 (UCI Bike Sharing)',
+    description: 'Probability that an hour is busy (cnt above 108, the median of its 2011 training rows), trained on 2011 (UCI Bike Sharing)',
   },
 ];
 

@@ -67,8 +67,6 @@ export function registerMonitoringRoutes(
       source = { kind: 'table', table: await readTable(req.body, format), name: String(req.headers['x-warden-filename'] ?? `upload.${format}`), sha256: sha256Hex(req.body) };
       config = headerJson(req, 'x-warden-monitoring');
     } else {
-      // text/plain arrives parsed as a string: it is no reference format.
-      if (typeof req.body === 'string') throw new WardenError('WARDEN_UNSUPPORTED_MEDIA_TYPE', REFERENCE_HINT);
       const body = req.body as { rows?: unknown; columns?: unknown; traffic?: { since?: unknown; until?: unknown }; config?: unknown } | undefined;
       if (!body || typeof body !== 'object' || Array.isArray(body) || (body.rows === undefined && body.columns === undefined && body.traffic === undefined)) {
         throw new WardenError('WARDEN_BAD_REQUEST', 'body must be {"rows": [...]} , {"columns": {...}} or {"traffic": {"since", "until"}}, with optional "config"');

@@ -340,7 +340,7 @@ export class ReviewService {
     if (regression) {
       throw new WardenError(
         'WARDEN_INVALID_INPUT',
-        `review policy for ${model}: v${served.version} ${regression}. Review policies need a binary classifier's P(y = 1): confidence is max(p, 1 − p), and a regression output is not a probability, so no row would ever be flagged or sampled`,
+        `review policy for ${model}: v${served.version} is served, and ${regression}. Review policies need a binary classifier's P(y = 1): confidence is max(p, 1 − p), and a regression output is not a probability, so no row would ever be flagged or sampled`,
       );
     }
     const problem = served && probabilityOutputProblem(served.signature, input.output);
