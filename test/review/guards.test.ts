@@ -38,7 +38,7 @@ describe('review guards', () => {
     const res = await srv.json('PUT', '/api/v1/models/demand-linear/review-policy', { confidenceThreshold: 0.7 });
     expect(res.status).toBe(400);
     expect(res.body.code).toBe('WARDEN_INVALID_INPUT');
-    expect(res.body.error).toContain('v1 it is a linear regression (warden train, params.kind = linear)');
+    expect(res.body.error).toContain('v1 is served, and it is a linear regression (warden train, params.kind = linear)');
     expect(res.body.error).toContain("Review policies need a binary classifier's P(y = 1)");
     expect((await srv.json('GET', '/api/v1/models/demand-linear/review-policy')).status).toBe(404);
   });
