@@ -24,7 +24,8 @@ function hasPendingBody(req: FastifyRequest): boolean {
 }
 
 export type GuardHook = (req: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => void;
-export type Guard = (role: Role) => GuardHook;
+/** `upload`: the route takes uploads, so once the caller is let in the guard takes one of `server.maxUploads` slots. */
+export type Guard = (role: Role, opts?: { upload?: boolean }) => GuardHook;
 
 /**
  * Route guard factory. Guards are `onRequest` hooks: they run before a byte of the body is read, so a caller without
@@ -32,40 +33,44 @@ export type Guard = (role: Role) => GuardHook;
  * open; with it on, each route names the least role it needs. An upload route's guard then takes an upload slot.
  */
 export function makeGuard(keys: KeyRing, required: boolean, uploads: UploadSlots): Guard {
-  const decide = (req: FastifyRequest, reply: FastifyReply, role: Role, key: ApiKeyRecord | undefined): WardenError | undefined => {
+  const decide = (req: FastifyRequest, reply: FastifyReply, role: Role, upload: boolean, key: ApiKeyRecord | undefined): WardenError | undefined => {
     if (!key) return new WardenError('WARDEN_UNAUTHENTICATED', 'API key is unknown or revoked');
     req.apiKey = key;
     if (required && !roleAllows(key.role, role)) {
       return new WardenError('WARDEN_FORBIDDEN', `key ${key.id} has role ${key.role}; this route needs ${role} or above`);
     }
-    return req.routeOptions.config.upload ? uploads.takeUploadSlot(req, reply) : undefined;
+    return upload ? uploads.takeUploadSlot(req, reply) : undefined;
   };
   const finish = (req: FastifyRequest, reply: FastifyReply, err: WardenError | undefined, done: (err?: Error) => void) => {
     // The body of a refused request is never read: close the connection rather than drain it for keep-alive.
     if (err && hasPendingBody(req)) void reply.header('connection', 'close');
     done(err);
   };
-  // Callback-style hooks: on the inference route an async hook would add a promise per request.
-  return (role: Role) => (req, reply, done) => {
-    const secret = presentedKey(req);
-    if (!secret) {
-      const err = required
-        ? new WardenError('WARDEN_UNAUTHENTICATED', `this route needs an API key with role ${role} or above; send "authorization: Bearer <key>"`)
-        : req.routeOptions.config.upload
-          ? uploads.takeUploadSlot(req, reply)
-          : undefined;
-      finish(req, reply, err, done);
-      return;
-    }
-    const key = keys.verify(secret);
-    if (key) {
-      finish(req, reply, decide(req, reply, role, key), done);
-      return;
-    }
-    // Only an unknown key pays for a store read; known keys stay on the synchronous path.
-    keys.verifyFresh(secret).then(
-      (fresh) => finish(req, reply, decide(req, reply, role, fresh), done),
-      (e: unknown) => done(e as Error),
-    );
+  // Callback-style hooks: on the inference route an async hook would add a promise per request. Whether the route
+  // takes uploads is fixed when the route is made: reading req.routeOptions would build an object per request.
+  return (role: Role, opts: { upload?: boolean } = {}) => {
+    const upload = opts.upload === true;
+    return (req, reply, done) => {
+      const secret = presentedKey(req);
+      if (!secret) {
+        const err = required
+          ? new WardenError('WARDEN_UNAUTHENTICATED', `this route needs an API key with role ${role} or above; send "authorization: Bearer <key>"`)
+          : upload
+            ? uploads.takeUploadSlot(req, reply)
+            : undefined;
+        finish(req, reply, err, done);
+        return;
+      }
+      const key = keys.verify(secret);
+      if (key) {
+        finish(req, reply, decide(req, reply, role, upload, key), done);
+        return;
+      }
+      // Only an unknown key pays for a store read; known keys stay on the synchronous path.
+      keys.verifyFresh(secret).then(
+        (fresh) => finish(req, reply, decide(req, reply, role, upload, fresh), done),
+        (e: unknown) => done(e as Error),
+      );
+    };
   };
 }

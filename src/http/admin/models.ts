@@ -79,7 +79,7 @@ export function registerModelRoutes(app: FastifyInstance, deps: ModelRouteDeps):
   app.post<{ Params: { name: string }; Querystring: { alias?: string | string[] } }>(
     '/api/v1/models/:name/versions',
     {
-      onRequest: [guard('deployer'), requireContentType(['application/octet-stream'], ONNX_BODY_HINT)],
+      onRequest: [guard('deployer', { upload: true }), requireContentType(['application/octet-stream'], ONNX_BODY_HINT)],
       bodyLimit: deps.uploadLimitBytes,
       config: { upload: true, bodyToFile: true },
     },

@@ -52,7 +52,7 @@ export function registerMonitoringRoutes(
 
   // Reference files are parsed in memory, so they have their own, lower limit than model files and hold an upload slot.
   const referenceRoute = {
-    onRequest: [deps.guard('deployer'), requireContentType(REFERENCE_TYPES, REFERENCE_HINT)],
+    onRequest: [deps.guard('deployer', { upload: true }), requireContentType(REFERENCE_TYPES, REFERENCE_HINT)],
     bodyLimit: deps.referenceLimitBytes,
     config: { upload: true },
   };
