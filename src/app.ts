@@ -14,6 +14,7 @@ import { buildHttpServer } from './http/index.ts';
 import { GameDayService, ReviewService } from './lifecycle/index.ts';
 import { MonitoringService } from './monitoring/index.ts';
 import { Registry } from './registry/index.ts';
+import { DeploymentService } from './rollouts/index.ts';
 import { KeyRing } from './security/index.ts';
 import { SloService } from './slo/index.ts';
 import { FaultInjector, InferenceService, ModelTable } from './serving/index.ts';
@@ -37,6 +38,8 @@ export interface Warden {
   /** Game days: bounded fault injection into live traffic (docs/gameday.md). */
   gamedays: GameDayService;
   keys: KeyRing;
+  /** Deployments: stable versions, deploys, rollbacks and their history. */
+  deployments: DeploymentService;
   /** What this replica knows of its stores' health (failed writes; warden_store_degraded). */
   health: StoreHealth;
   /** OpenTelemetry traces; undefined when config.tracing.enabled is false. */
@@ -192,7 +195,9 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
     : undefined;
   if (slo && log) log.onBatch((batch) => slo.onEvents(batch));
   if (slo && alerting) alerting.addSource(slo.alertSource());
+  const deployments = new DeploymentService({ registry, table, metadata: stores.metadata, logger });
   const http = buildHttpServer({
+    deployments,
     config,
     logger,
     stores,
@@ -229,6 +234,7 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
     gamedays,
     keys,
     health,
+    deployments,
     tracing,
     http,
     async start() {

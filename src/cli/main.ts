@@ -13,12 +13,15 @@ import { registerReview } from './review.ts';
 import { registerAlerts } from './alerts.ts';
 import { registerGameDay } from './gameday.ts';
 import { registerSlo } from './slo.ts';
+import { registerDeploy } from './deploy.ts';
 
 /** Builds the `warden` command tree. */
 export function buildProgram(): Command {
   const program = new Command('warden')
     .description('Warden: serve ONNX models over the Open Inference Protocol and keep them healthy')
-    .version(WARDEN_VERSION)
+    // Only -V as commander's flag: a program-level --version would swallow `warden deploy NAME --version V`;
+    // `warden --version` alone is answered in main().
+    .version(WARDEN_VERSION, '-V', 'print the version (also: warden --version)')
     .option('--url <url>', 'Warden server URL for client commands (env WARDEN_URL)', undefined)
     .option('--api-key <key>', 'API key for client commands (env WARDEN_API_KEY)')
     .option('--json', 'print JSON instead of text')
@@ -36,11 +39,16 @@ export function buildProgram(): Command {
   registerAlerts(program);
   registerGameDay(program);
   registerSlo(program);
+  registerDeploy(program);
   return program;
 }
 
 /** CLI entry: runs one command; errors print one line and set the exit code. */
 export async function main(argv: string[]): Promise<void> {
+  if (argv.length === 3 && argv[2] === '--version') {
+    process.stdout.write(`${WARDEN_VERSION}\n`);
+    return;
+  }
   try {
     await buildProgram().parseAsync(argv);
   } catch (e) {

@@ -6,6 +6,7 @@ import type { AlertingService } from '../alerting/index.ts';
 import type { GameDayService, ReviewService } from '../lifecycle/index.ts';
 import type { MonitoringService } from '../monitoring/index.ts';
 import type { Registry } from '../registry/index.ts';
+import type { DeploymentService } from '../rollouts/index.ts';
 import type { SloService } from '../slo/index.ts';
 import type { KeyRing } from '../security/index.ts';
 import { requestIdFrom, type InferenceService, type ModelTable } from '../serving/index.ts';
@@ -25,6 +26,7 @@ import { registerReviewRoutes } from './admin/review.ts';
 import { registerGameDayRoutes } from './admin/gamedays.ts';
 import { registerAlertRoutes } from './admin/alerts.ts';
 import { registerSloRoutes } from './admin/slos.ts';
+import { registerDeploymentRoutes } from './admin/deployments.ts';
 
 export interface HttpDeps {
   config: WardenConfig;
@@ -41,6 +43,7 @@ export interface HttpDeps {
   gamedays?: GameDayService;
   /** Absent when alerting is off; its routes then answer 409. */
   alerting?: AlertingService;
+  deployments: DeploymentService;
   /** Absent when SLOs are off; their routes then answer 409. */
   slo?: SloService;
   serverVersion: string;
@@ -173,6 +176,7 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
   if (deps.gamedays) registerGameDayRoutes(app, { gamedays: deps.gamedays, guard });
   registerAlertRoutes(app, { guard, ...(deps.alerting ? { alerting: deps.alerting } : {}) });
   registerSloRoutes(app, { guard, ...(deps.slo ? { slo: deps.slo } : {}) });
+  registerDeploymentRoutes(app, { deployments: deps.deployments, guard });
 
   app.get('/metrics', async (_req, reply) => {
     deps.metrics.predictionLogQueueDepth.set(deps.log?.depth() ?? 0);

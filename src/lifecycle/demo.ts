@@ -31,6 +31,7 @@ export async function seedDemo(registry: Registry, logger: Logger): Promise<stri
       bytes: result.onnx,
       description: demo.description,
       aliases: ['champion'],
+      actor: 'warden serve --demo',
       metadata: { description: demo.description, tags: { demo: 'true', dataset: 'uci-bike-sharing-2011' } },
     });
     logger.info({ model: demo.name, version: pushed.version.version, metrics: result.metrics }, 'demo model trained and deployed as champion');

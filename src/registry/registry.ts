@@ -2,6 +2,8 @@ import { WardenError, isWardenError } from '../errors.ts';
 import type {
   AliasRecord,
   ArtifactStore,
+  DeploymentEventKind,
+  NewDeploymentEvent,
   FeatureSpec,
   MetadataStore,
   ModelRecord,
@@ -12,6 +14,17 @@ import { inspectOnnx } from './onnx-file.ts';
 import { validateFeatures, validateMetadata } from './validation.ts';
 
 const NAME = /^[a-z0-9][a-z0-9._-]{0,127}$/;
+
+/** The alias that names a deployment's stable version: what callers get when they name no version. */
+export const STABLE_ALIAS = 'champion';
+
+/** Who or what changes an alias, and why; recorded in the deployment history when the alias is `champion`. */
+export interface AliasChangeContext {
+  actor?: string;
+  reason?: string;
+  kind?: DeploymentEventKind;
+  data?: Record<string, unknown>;
+}
 const ALIAS = /^[a-z][a-z0-9_-]{0,63}$/;
 
 /** Names must be safe in URLs, metric labels and file names. */
@@ -42,6 +55,8 @@ export interface PushInput {
   /** Aliases to point at the new version once it is stored. */
   aliases?: string[];
   description?: string;
+  /** Who pushes: recorded when the push moves the `champion` alias. */
+  actor?: string;
 }
 
 export interface PushResult {
@@ -169,7 +184,9 @@ export class Registry {
       this.emit({ kind: 'version-created', model: input.model, version: version.version });
     }
     const aliases: AliasRecord[] = [];
-    for (const a of input.aliases ?? []) aliases.push(await this.setAlias(input.model, a, version.version));
+    for (const a of input.aliases ?? []) {
+      aliases.push(await this.setAlias(input.model, a, version.version, { actor: input.actor ?? 'unknown', reason: `push with --alias ${a}` }));
+    }
     return { version, created, amended, aliases };
   }
 
@@ -221,17 +238,17 @@ export class Registry {
   }
 
   /** Points an alias at a version in one atomic write; readers see the old or the new target, never neither. */
-  async setAlias(model: string, alias: string, version: number): Promise<AliasRecord> {
+  async setAlias(model: string, alias: string, version: number, ctx: AliasChangeContext = {}): Promise<AliasRecord> {
     checkAliasName(alias);
     await this.getVersion(model, version);
-    const record = await this.metadata.setAlias(model, alias, version, this.now());
+    const record = await this.metadata.setAlias(model, alias, version, this.now(), stableEvent(alias, ctx));
     this.emit({ kind: 'alias-set', model, alias, version });
     return record;
   }
 
-  async deleteAlias(model: string, alias: string): Promise<void> {
+  async deleteAlias(model: string, alias: string, ctx: AliasChangeContext = {}): Promise<void> {
     await this.getModel(model);
-    if (!(await this.metadata.deleteAlias(model, alias))) {
+    if (!(await this.metadata.deleteAlias(model, alias, this.now(), stableEvent(alias, { reason: `${STABLE_ALIAS} alias deleted`, ...ctx })))) {
       throw new WardenError('WARDEN_VERSION_NOT_FOUND', `model ${model} has no alias ${JSON.stringify(alias)}`);
     }
     this.emit({ kind: 'alias-deleted', model, alias });
@@ -253,6 +270,12 @@ export class Registry {
   private async collectArtifact(sha256: string): Promise<void> {
     if ((await this.metadata.countVersionsWithSha(sha256)) === 0) await this.artifacts.delete(sha256);
   }
+}
+
+/** A change of the stable alias goes into the deployment history, whoever makes it; other aliases do not. */
+function stableEvent(alias: string, ctx: AliasChangeContext): NewDeploymentEvent | undefined {
+  if (alias !== STABLE_ALIAS) return undefined;
+  return { kind: ctx.kind ?? 'alias', strategy: 'direct', actor: ctx.actor ?? 'unknown', reason: ctx.reason ?? `${STABLE_ALIAS} alias set`, data: ctx.data ?? {} };
 }
 
 /**

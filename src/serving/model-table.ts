@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { WardenError } from '../errors.ts';
-import type { Registry, RegistryChange } from '../registry/index.ts';
+import { STABLE_ALIAS, type Registry, type RegistryChange } from '../registry/index.ts';
 import type { MetadataStore, ModelVersionRecord } from '../storage/index.ts';
 import { Batcher } from './batcher.ts';
 import { OnnxModel } from './runtimes/onnx.ts';
@@ -34,7 +34,7 @@ export interface ModelTableOptions {
 }
 
 /** The alias a request without a version resolves to when it exists; otherwise the latest version. */
-export const DEFAULT_ALIAS = 'champion';
+export const DEFAULT_ALIAS = STABLE_ALIAS;
 
 /**
  * The in-memory serving table: which versions and aliases each model has, and the warm sessions.

@@ -66,6 +66,31 @@ export interface AliasRecord {
   updatedAt: number;
 }
 
+/** What moved a deployment's stable version: a deploy, a rollback, or an alias write to `champion`. */
+export type DeploymentEventKind = 'deploy' | 'rollback' | 'alias';
+
+/**
+ * One change of a deployment's stable version (its `champion` alias), stored in the same transaction as the alias
+ * write, so the history is complete: who or what made it, when, why, and what was checked.
+ */
+export interface DeploymentEventRecord {
+  id: number;
+  deployment: string;
+  at: number;
+  kind: DeploymentEventKind;
+  /** The stable version before; null when none was set. */
+  fromVersion: number | null;
+  /** The stable version after; null when the alias was deleted (the latest version serves). */
+  toVersion: number | null;
+  strategy: 'direct';
+  actor: string;
+  reason: string;
+  /** What the change measured or checked (warm-up time, signature comparison …). */
+  data: Record<string, unknown>;
+}
+
+export type NewDeploymentEvent = Omit<DeploymentEventRecord, 'id' | 'deployment' | 'fromVersion' | 'toVersion' | 'at'>;
+
 export type Role = 'admin' | 'deployer' | 'predictor' | 'viewer';
 
 export interface ApiKeyRecord {
@@ -229,11 +254,17 @@ export interface MetadataStore {
   /** How many versions, across all models, reference this artifact. */
   countVersionsWithSha(sha256: string): Promise<number>;
 
-  /** Creates or moves an alias in one statement (atomic). */
-  setAlias(model: string, alias: string, version: number, now: number): Promise<AliasRecord>;
+  /**
+   * Creates or moves an alias in one statement (atomic). With `event`, the move is also appended to the model's
+   * deployment history in the same transaction (from and to versions filled in from the alias itself).
+   */
+  setAlias(model: string, alias: string, version: number, now: number, event?: NewDeploymentEvent): Promise<AliasRecord>;
   getAlias(model: string, alias: string): Promise<AliasRecord | undefined>;
   listAliases(model: string): Promise<AliasRecord[]>;
-  deleteAlias(model: string, alias: string): Promise<boolean>;
+  /** Deletes an alias; with `event`, records it in the deployment history in the same transaction. */
+  deleteAlias(model: string, alias: string, now?: number, event?: NewDeploymentEvent): Promise<boolean>;
+  /** A deployment's history, oldest first: events after `afterId`, at or before `until`, at most `limit`. */
+  listDeploymentEvents(deployment: string, q: { afterId?: number; until?: number; limit: number; newestFirst?: boolean }): Promise<DeploymentEventRecord[]>;
 
   /** Creates or replaces the reference of a model version. */
   saveReference(r: ReferenceRecord): Promise<void>;

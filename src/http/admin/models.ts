@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { WardenError } from '../../errors.ts';
 import type { Registry } from '../../registry/index.ts';
 import type { ModelTable } from '../../serving/index.ts';
+import { actorOf } from '../actor.ts';
 import type { Guard } from '../auth.ts';
 import { isUploadedFile, requireContentType } from '../body.ts';
 
@@ -96,6 +97,7 @@ export function registerModelRoutes(app: FastifyInstance, deps: ModelRouteDeps):
         metadata: parseJsonHeader(req.headers['x-warden-metadata'], 'x-warden-metadata'),
         features: parseJsonHeader(req.headers['x-warden-features'], 'x-warden-features'),
         aliases,
+        actor: actorOf(req),
         ...(typeof description === 'string' ? { description } : {}),
       });
       await table.settled();
@@ -127,7 +129,7 @@ export function registerModelRoutes(app: FastifyInstance, deps: ModelRouteDeps):
     async (req) => {
       const v = req.body?.version;
       if (typeof v !== 'number' || !Number.isInteger(v)) throw new WardenError('WARDEN_BAD_REQUEST', 'body needs {"version": <integer>}');
-      const record = await registry.setAlias(req.params.name, req.params.alias, v);
+      const record = await registry.setAlias(req.params.name, req.params.alias, v, { actor: actorOf(req), reason: `PUT alias ${req.params.alias}` });
       await table.settled();
       return record;
     },
@@ -137,7 +139,7 @@ export function registerModelRoutes(app: FastifyInstance, deps: ModelRouteDeps):
     '/api/v1/models/:name/aliases/:alias',
     { onRequest: guard('deployer') },
     async (req, reply) => {
-      await registry.deleteAlias(req.params.name, req.params.alias);
+      await registry.deleteAlias(req.params.name, req.params.alias, { actor: actorOf(req) });
       await table.settled();
       return reply.status(204).send();
     },

@@ -6,6 +6,8 @@ import type {
   MetadataStore,
   ModelRecord,
   ModelSignature,
+  DeploymentEventRecord,
+  NewDeploymentEvent,
   ModelVersionRecord,
   NewAlertHistoryRecord,
   NewReviewItem,
@@ -137,7 +139,48 @@ export const metadataMigrations: Migration[] = [
        created_at INTEGER NOT NULL)`,
     `CREATE TABLE alert_rules (id INTEGER PRIMARY KEY CHECK (id = 1), rules TEXT NOT NULL, updated_at INTEGER NOT NULL)`,
   ],
+  // Deployments: every change of a model's stable version (its champion alias), written with the alias change.
+  [
+    `CREATE TABLE deployment_events (
+       id INTEGER PRIMARY KEY AUTOINCREMENT,
+       deployment TEXT NOT NULL,
+       at INTEGER NOT NULL,
+       kind TEXT NOT NULL CHECK (kind IN ('deploy', 'rollback', 'alias')),
+       from_version INTEGER,
+       to_version INTEGER,
+       strategy TEXT NOT NULL,
+       actor TEXT NOT NULL,
+       reason TEXT NOT NULL,
+       data TEXT NOT NULL)`,
+    `CREATE INDEX deployment_events_at ON deployment_events(deployment, at, id)`,
+  ],
 ];
+
+interface DeploymentEventRow {
+  id: number;
+  deployment: string;
+  at: number;
+  kind: DeploymentEventRecord['kind'];
+  from_version: number | null;
+  to_version: number | null;
+  strategy: 'direct';
+  actor: string;
+  reason: string;
+  data: string;
+}
+
+const toDeploymentEvent = (r: DeploymentEventRow): DeploymentEventRecord => ({
+  id: r.id,
+  deployment: r.deployment,
+  at: r.at,
+  kind: r.kind,
+  fromVersion: r.from_version,
+  toVersion: r.to_version,
+  strategy: r.strategy,
+  actor: r.actor,
+  reason: r.reason,
+  data: JSON.parse(r.data) as Record<string, unknown>,
+});
 
 interface ReferenceRow {
   model: string;
@@ -317,6 +360,8 @@ export class SqliteMetadataStore implements MetadataStore {
   async deleteModel(name: string): Promise<boolean> {
     return this.db.transaction(() => {
       this.db.prepare('DELETE FROM model_aliases WHERE model = ?').run(name);
+      // A model pushed again under the name starts over (versions from 1), and so does its deployment history.
+      this.db.prepare('DELETE FROM deployment_events WHERE deployment = ?').run(name);
       return this.db.prepare('DELETE FROM models WHERE name = ?').run(name).changes > 0;
     })();
   }
@@ -370,14 +415,42 @@ export class SqliteMetadataStore implements MetadataStore {
     return (this.db.prepare('SELECT COUNT(*) AS n FROM model_versions WHERE sha256 = ?').get(sha256) as { n: number }).n;
   }
 
-  async setAlias(model: string, alias: string, version: number, now: number): Promise<AliasRecord> {
+  async setAlias(model: string, alias: string, version: number, now: number, event?: NewDeploymentEvent): Promise<AliasRecord> {
+    this.db.transaction(() => {
+      const from = event ? this.aliasVersion(model, alias) : null;
+      this.db
+        .prepare(
+          `INSERT INTO model_aliases (model, alias, version, updated_at) VALUES (?, ?, ?, ?)
+           ON CONFLICT (model, alias) DO UPDATE SET version = excluded.version, updated_at = excluded.updated_at`,
+        )
+        .run(model, alias, version, now);
+      if (event) this.insertDeploymentEvent(model, now, from, version, event);
+    }).immediate();
+    return { model, alias, version, updatedAt: now };
+  }
+
+  private aliasVersion(model: string, alias: string): number | null {
+    const r = this.db.prepare('SELECT version FROM model_aliases WHERE model = ? AND alias = ?').get(model, alias) as { version: number } | undefined;
+    return r?.version ?? null;
+  }
+
+  private insertDeploymentEvent(model: string, at: number, from: number | null, to: number | null, e: NewDeploymentEvent): void {
     this.db
       .prepare(
-        `INSERT INTO model_aliases (model, alias, version, updated_at) VALUES (?, ?, ?, ?)
-         ON CONFLICT (model, alias) DO UPDATE SET version = excluded.version, updated_at = excluded.updated_at`,
+        `INSERT INTO deployment_events (deployment, at, kind, from_version, to_version, strategy, actor, reason, data)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
-      .run(model, alias, version, now);
-    return { model, alias, version, updatedAt: now };
+      .run(model, at, e.kind, from, to, e.strategy, e.actor, e.reason, JSON.stringify(e.data));
+  }
+
+  async listDeploymentEvents(deployment: string, q: { afterId?: number; until?: number; limit: number; newestFirst?: boolean }): Promise<DeploymentEventRecord[]> {
+    const rows = this.db
+      .prepare(
+        `SELECT * FROM deployment_events WHERE deployment = ? AND id > ? AND at <= ?
+         ORDER BY at ${q.newestFirst ? 'DESC' : 'ASC'}, id ${q.newestFirst ? 'DESC' : 'ASC'} LIMIT ?`,
+      )
+      .all(deployment, q.afterId ?? 0, q.until ?? Number.MAX_SAFE_INTEGER, q.limit) as DeploymentEventRow[];
+    return rows.map(toDeploymentEvent);
   }
 
   async getAlias(model: string, alias: string): Promise<AliasRecord | undefined> {
@@ -389,8 +462,13 @@ export class SqliteMetadataStore implements MetadataStore {
     return (this.db.prepare('SELECT * FROM model_aliases WHERE model = ? ORDER BY alias').all(model) as AliasRow[]).map(toAlias);
   }
 
-  async deleteAlias(model: string, alias: string): Promise<boolean> {
-    return this.db.prepare('DELETE FROM model_aliases WHERE model = ? AND alias = ?').run(model, alias).changes > 0;
+  async deleteAlias(model: string, alias: string, now = Date.now(), event?: NewDeploymentEvent): Promise<boolean> {
+    return this.db.transaction(() => {
+      const from = event ? this.aliasVersion(model, alias) : null;
+      const deleted = this.db.prepare('DELETE FROM model_aliases WHERE model = ? AND alias = ?').run(model, alias).changes > 0;
+      if (deleted && event) this.insertDeploymentEvent(model, now, from, null, event);
+      return deleted;
+    }).immediate();
   }
 
   async saveReference(r: ReferenceRecord): Promise<void> {

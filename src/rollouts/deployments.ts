@@ -1,0 +1,181 @@
+import type { Logger } from 'pino';
+import { WardenError, isWardenError } from '../errors.ts';
+import { STABLE_ALIAS, type Registry } from '../registry/index.ts';
+import type { ModelTable } from '../serving/index.ts';
+import type { DeploymentEventKind, DeploymentEventRecord, MetadataStore } from '../storage/index.ts';
+import { signatureDifferences } from './compatibility.ts';
+
+/** The strategies a deploy may name; only `direct` is built (the others are refused, never accepted and ignored). */
+export const STRATEGIES = ['direct', 'shadow', 'canary', 'ab'] as const;
+export type Strategy = (typeof STRATEGIES)[number];
+
+/** A deployment as callers and operators see it: the name callers use and what serves under it. */
+export interface DeploymentState {
+  name: string;
+  /** The version a request without a version gets. */
+  stable: { version: number; since: number | null; pinned: boolean } | null;
+  /** At most one candidate; none until progressive strategies exist. */
+  candidate: null;
+  strategy: 'direct';
+  versions: number[];
+  lastChange: DeploymentEventRecord | null;
+}
+
+export interface DeployRequest {
+  /** A version number, an alias or `latest`. */
+  version: string | number;
+  strategy?: string;
+  reason?: string;
+  actor: string;
+  /** Deploy even when the candidate's signature differs from the stable version's. */
+  force?: boolean;
+}
+
+export interface RollbackRequest {
+  /** Default: the version that was stable before the current one. */
+  to?: string | number;
+  reason?: string;
+  actor: string;
+}
+
+export interface DeployResult {
+  deployment: DeploymentState;
+  /** False when the version was already stable: nothing changed and nothing was recorded. */
+  changed: boolean;
+  event: DeploymentEventRecord | null;
+}
+
+export interface DeploymentServiceDeps {
+  registry: Registry;
+  table: ModelTable;
+  metadata: MetadataStore;
+  logger: Logger;
+}
+
+const conflict = (msg: string) => new WardenError('WARDEN_CONFLICT', msg);
+const bad = (msg: string) => new WardenError('WARDEN_BAD_REQUEST', msg);
+
+/**
+ * Deployments: a deployment is the model name callers address; its stable version is the `champion` alias (or the
+ * latest version while none is set). Deploying warms the version and checks its signature against the stable one
+ * before a single request reaches it, then moves the alias and records the change in one transaction. Every change
+ * of the alias, by a deploy, a rollback or a plain alias write, is in the history, so "which version served at T"
+ * has an answer.
+ */
+export class DeploymentService {
+  constructor(private readonly deps: DeploymentServiceDeps) {}
+
+  async list(): Promise<DeploymentState[]> {
+    const out: DeploymentState[] = [];
+    for (const m of await this.deps.registry.listModels()) out.push(await this.get(m.name));
+    return out;
+  }
+
+  async get(name: string): Promise<DeploymentState> {
+    const versions = (await this.deps.registry.listVersions(name)).map((v) => v.version);
+    const alias = await this.deps.metadata.getAlias(name, STABLE_ALIAS);
+    const [last] = await this.deps.metadata.listDeploymentEvents(name, { limit: 1, newestFirst: true });
+    const latest = versions.at(-1);
+    const stable = alias
+      ? { version: alias.version, since: alias.updatedAt, pinned: true }
+      : latest !== undefined
+        ? { version: latest, since: null, pinned: false }
+        : null;
+    return { name, stable, candidate: null, strategy: 'direct', versions, lastChange: last ?? null };
+  }
+
+  /** Makes `version` the stable version at once (strategy `direct`), once it is loaded and its signature fits. */
+  async deploy(name: string, req: DeployRequest): Promise<DeployResult> {
+    const strategy = req.strategy ?? 'direct';
+    if (!(STRATEGIES as readonly string[]).includes(strategy)) throw bad(`strategy must be one of ${STRATEGIES.join(', ')}, got ${JSON.stringify(String(strategy).slice(0, 40))}`);
+    if (strategy !== 'direct') {
+      throw bad(`strategy ${strategy} is not available in this version of Warden: only direct deploys exist (docs/rollouts.md); nothing was changed`);
+    }
+    const target = await this.resolve(name, req.version);
+    return this.switchTo(name, target, 'deploy', req.actor, req.reason ?? `deploy v${target}`, req.force === true);
+  }
+
+  /** Makes the previous stable version (or `to`) stable again. */
+  async rollback(name: string, req: RollbackRequest): Promise<DeployResult> {
+    const current = await this.get(name);
+    let target: number;
+    if (req.to !== undefined) target = await this.resolve(name, req.to);
+    else {
+      const previous = await this.previousStable(name, current.stable?.version);
+      if (previous === undefined) {
+        throw conflict(`${name} has no earlier stable version in its history to roll back to; name one with --to (versions: ${current.versions.join(', ') || 'none'})`);
+      }
+      target = previous;
+    }
+    // A version that served before is known to fit its callers; one named with --to that never did is checked.
+    const servedBefore = (await this.deps.metadata.listDeploymentEvents(name, { limit: 10_000 })).some((e) => e.toVersion === target || e.fromVersion === target);
+    return this.switchTo(name, target, 'rollback', req.actor, req.reason ?? `roll back to v${target}`, servedBefore);
+  }
+
+  /** The history, oldest first, after the cursor `afterId`. */
+  async history(name: string, q: { afterId?: number; limit: number }): Promise<DeploymentEventRecord[]> {
+    await this.deps.registry.getModel(name);
+    return this.deps.metadata.listDeploymentEvents(name, q);
+  }
+
+  /**
+   * Which version served requests without a version at time `at`: the stable version set by the last change at or
+   * before it. Before the first recorded change, and after the alias was deleted, the latest version then served;
+   * the answer says which rule gave it.
+   */
+  async servedAt(name: string, at: number): Promise<{ deployment: string; at: number; version: number | null; basis: string; event: DeploymentEventRecord | null }> {
+    await this.deps.registry.getModel(name);
+    const [event] = await this.deps.metadata.listDeploymentEvents(name, { until: at, limit: 1, newestFirst: true });
+    if (event && event.toVersion !== null) return { deployment: name, at, version: event.toVersion, basis: 'the last change at or before this time', event };
+    const versions = (await this.deps.registry.listVersions(name)).filter((v) => v.createdAt <= at);
+    const latest = versions.at(-1)?.version ?? null;
+    const basis = event ? `${STABLE_ALIAS} was deleted at or before this time, so the latest version then served` : 'no change recorded at or before this time, so the latest version then served';
+    return { deployment: name, at, version: latest, basis, event: event ?? null };
+  }
+
+  private async resolve(name: string, ref: string | number): Promise<number> {
+    if (typeof ref === 'number') {
+      if (!Number.isInteger(ref) || ref < 1) throw bad(`version must be a positive integer, an alias or latest, got ${ref}`);
+      return (await this.deps.registry.getVersion(name, ref)).version;
+    }
+    if (typeof ref !== 'string' || ref.length === 0 || ref.length > 64) throw bad('version must be a positive integer, an alias or latest');
+    return (await this.deps.registry.resolve(name, ref)).version;
+  }
+
+  private async previousStable(name: string, current: number | undefined): Promise<number | undefined> {
+    const events = await this.deps.metadata.listDeploymentEvents(name, { limit: 1000, newestFirst: true });
+    for (const e of events) if (e.toVersion === current && e.fromVersion !== null && e.fromVersion !== current) return e.fromVersion;
+    return undefined;
+  }
+
+  private async switchTo(name: string, version: number, kind: DeploymentEventKind, actor: string, reason: string, skipSignature: boolean): Promise<DeployResult> {
+    const { registry, table, logger } = this.deps;
+    const before = await this.get(name);
+    if (before.stable?.pinned && before.stable.version === version) return { deployment: before, changed: false, event: null };
+    const record = await registry.getVersion(name, version);
+    const data: Record<string, unknown> = {};
+    if (before.stable) {
+      const stable = await registry.getVersion(name, before.stable.version);
+      const diffs = signatureDifferences(stable.signature, record.signature);
+      if (diffs.length && !skipSignature) {
+        throw conflict(`${name} v${version} does not take what v${stable.version} takes, so callers would fail: ${diffs.join('; ')}. Deploy with force to switch anyway`);
+      }
+      // A forced switch (or a rollback to a version that served before) keeps what differed, for the history.
+      if (diffs.length) Object.assign(data, { signature: 'differs', differences: diffs });
+      else data.signature = 'compatible';
+    }
+    // Warm first: the version serves from the first request it gets, and one that cannot load never gets any.
+    const started = performance.now();
+    try {
+      await table.load(name, version);
+    } catch (e) {
+      throw conflict(`${name} v${version} cannot be loaded, so it gets no traffic: ${isWardenError(e) ? e.message : (e as Error).message}`);
+    }
+    data.warmMs = Math.round((performance.now() - started) * 10) / 10;
+    await registry.setAlias(name, STABLE_ALIAS, version, { kind, actor, reason, data });
+    await table.settled();
+    const after = await this.get(name);
+    logger.info({ deployment: name, kind, from: before.stable?.version ?? null, to: version, actor }, `deployment ${kind}`);
+    return { deployment: after, changed: true, event: after.lastChange };
+  }
+}
