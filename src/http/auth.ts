@@ -2,7 +2,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { WardenError } from '../errors.ts';
 import { roleAllows, type KeyRing } from '../security/index.ts';
 import type { ApiKeyRecord, Role } from '../storage/index.ts';
-import type { UploadSlots } from './body.ts';
+import { bodyPending, type UploadSlots } from './body.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -15,12 +15,6 @@ function presentedKey(req: FastifyRequest): string | undefined {
   if (typeof auth === 'string' && auth.startsWith('Bearer ')) return auth.slice(7).trim();
   const header = req.headers['x-api-key'];
   return typeof header === 'string' ? header.trim() : undefined;
-}
-
-/** True when the client announced a body (a length or chunked transfer) that nobody has read yet. */
-function hasPendingBody(req: FastifyRequest): boolean {
-  const length = req.headers['content-length'];
-  return (length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined;
 }
 
 export type GuardHook = (req: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => void;
@@ -43,7 +37,7 @@ export function makeGuard(keys: KeyRing, required: boolean, uploads: UploadSlots
   };
   const finish = (req: FastifyRequest, reply: FastifyReply, err: WardenError | undefined, done: (err?: Error) => void) => {
     // The body of a refused request is never read: close the connection rather than drain it for keep-alive.
-    if (err && hasPendingBody(req)) void reply.header('connection', 'close');
+    if (err && bodyPending(req)) void reply.header('connection', 'close');
     done(err);
   };
   // Callback-style hooks: on the inference route an async hook would add a promise per request. Whether the route

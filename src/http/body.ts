@@ -21,6 +21,16 @@ declare module 'fastify' {
   }
 }
 
+/**
+ * True while the client is still sending a body nobody has read: a refusal then closes the connection, since keeping
+ * it alive would make Node read and discard the rest of that body first.
+ */
+export function bodyPending(req: FastifyRequest): boolean {
+  if (req.raw.complete) return false;
+  const length = req.headers['content-length'];
+  return (length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined;
+}
+
 /** A body streamed to disk: where it is, how long it is and its sha256, computed as it arrived. */
 export interface UploadedFile {
   kind: 'uploaded-file';
@@ -89,6 +99,11 @@ export function readBodyBuffer(req: FastifyRequest, payload: Readable): Promise<
 export function streamBodyToFile(req: FastifyRequest, payload: Readable, dir: string): Promise<UploadedFile> {
   const limit = req.routeOptions.bodyLimit;
   return new Promise((resolve, reject) => {
+    // A client already gone (during an async key check, say) gets no file opened for it.
+    if (payload.destroyed || req.raw.destroyed) {
+      reject(new WardenError('WARDEN_BAD_REQUEST', 'the upload was aborted by the client before it ended'));
+      return;
+    }
     const file = path.join(dir, `${randomBytes(8).toString('hex')}.upload`);
     const out = createWriteStream(file, { flags: 'wx', mode: 0o600 });
     const hash = createHash('sha256');
@@ -112,7 +127,11 @@ export function streamBodyToFile(req: FastifyRequest, payload: Readable, dir: st
     });
     payload.on('error', fail);
     // A client that hangs up mid-upload leaves no partial file behind.
-    payload.on('aborted', () => fail(new WardenError('WARDEN_BAD_REQUEST', 'the upload was aborted by the client before it ended')));
+    const aborted = () => fail(new WardenError('WARDEN_BAD_REQUEST', 'the upload was aborted by the client before it ended'));
+    payload.on('aborted', aborted);
+    payload.on('close', () => {
+      if (!req.raw.complete) aborted();
+    });
     out.on('error', (e) => fail(storeError(e)));
     out.on('finish', () => {
       if (!failed) resolve({ kind: 'uploaded-file', path: file, sizeBytes: size, sha256: hash.digest('hex') });
@@ -147,6 +166,38 @@ function removeStaleUploads(dir: string): void {
     } catch {
       /* removed meanwhile by its owner */
     }
+  }
+}
+
+/** One upload's hold on a slot of `server.maxUploads`. */
+interface UploadSlot {
+  responseClosed: boolean;
+  handlerRunning: boolean;
+  released: boolean;
+  release(): void;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    uploadSlot?: UploadSlot;
+  }
+}
+
+/**
+ * Runs an upload route's handler while it holds the request's slot: the slot (and the temp file) is released only
+ * when both the handler has finished and the response has closed. A request whose client left before the handler
+ * started is refused at once (nobody reads the answer).
+ */
+export async function withUploadSlot<T>(req: FastifyRequest, handler: () => Promise<T>): Promise<T> {
+  const slot = req.uploadSlot;
+  if (!slot) return handler();
+  if (slot.released) throw new WardenError('WARDEN_BAD_REQUEST', 'the client went away before its upload was handled');
+  slot.handlerRunning = true;
+  try {
+    return await handler();
+  } finally {
+    slot.handlerRunning = false;
+    if (slot.responseClosed) slot.release();
   }
 }
 
@@ -185,15 +236,28 @@ export function installBodyHandling(app: FastifyInstance, opts: BodyOptions): Up
 
   let inFlight = 0;
   const takeUploadSlot = (req: FastifyRequest, reply: FastifyReply): WardenError | undefined => {
+    // The client may have gone while its key was checked: no slot for a request nobody waits for.
+    if (req.raw.destroyed || reply.raw.destroyed || reply.raw.writableEnded) {
+      return new WardenError('WARDEN_BAD_REQUEST', 'the client went away before its upload started');
+    }
     if (inFlight >= opts.maxUploads) {
       void reply.header('retry-after', '5');
       return new WardenError('WARDEN_RATE_LIMITED', `${opts.maxUploads} uploads are already in flight (server.maxUploads); retry when one has finished`);
     }
     inFlight++;
-    // Freed when the response closes, however the request ends (answered, refused, or the client gone).
-    reply.raw.once('close', () => {
+    const slot: UploadSlot = { responseClosed: false, handlerRunning: false, released: false, release: () => undefined };
+    slot.release = () => {
+      if (slot.released) return;
+      slot.released = true;
       inFlight--;
       discardUpload(req);
+    };
+    req.uploadSlot = slot;
+    // Freed when the response has closed and the handler, if it started, has finished with the upload: a client
+    // that hangs up after sending its body must not free the slot while its model is still being validated.
+    reply.raw.once('close', () => {
+      slot.responseClosed = true;
+      if (!slot.handlerRunning) slot.release();
     });
     return undefined;
   };

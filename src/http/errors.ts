@@ -1,7 +1,7 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { WardenError, isWardenError, type ErrorCode } from '../errors.ts';
 import { classifyStoreError, storeOfError, storeUnavailable, type StoreHealth, type StoreName } from '../storage/index.ts';
-import { limitSetting } from './body.ts';
+import { bodyPending, limitSetting } from './body.ts';
 
 /** The error body every route answers with: OIP's `{"error": "..."}` plus Warden's stable code. */
 export interface ErrorBody {
@@ -73,6 +73,9 @@ export function errorHandler(bodyLimit: number, health?: StoreHealth) {
     if (we.code === 'WARDEN_FAULT_INJECTED') req.log.debug({ code: we.code, reason: we.message }, 'injected fault');
     else if (we.status >= 500) req.log.error({ err, code: we.code, reason: we.message.slice(0, 300) }, 'request failed');
     else req.log.warn({ code: we.code, reason: we.message.slice(0, 300) }, 'request refused');
+    // A body the client is still sending is not read to keep the connection: refuse and close (the guard does the
+    // same for refused keys).
+    if (bodyPending(req) && !reply.hasHeader('connection')) void reply.header('connection', 'close');
     const retryAfter = retryAfterSeconds(we.code, we.status);
     if (retryAfter !== undefined && !reply.hasHeader('retry-after')) void reply.header('retry-after', String(retryAfter));
     const body: ErrorBody = { error: we.message, code: we.code };

@@ -14,7 +14,7 @@ import type { StoreHealth, Stores } from '../storage/index.ts';
 import type { PredictionLog, Tracing, WardenMetrics } from '../telemetry/index.ts';
 import type { WardenConfig } from '../config.ts';
 import { makeGuard } from './auth.ts';
-import { installBodyHandling } from './body.ts';
+import { bodyPending, installBodyHandling } from './body.ts';
 import { errorHandler } from './errors.ts';
 import { registerOipRoutes } from './oip.ts';
 import { registerModelRoutes } from './admin/models.ts';
@@ -51,6 +51,10 @@ export interface HttpDeps {
   health: StoreHealth;
   /** Present when tracing is on (config.tracing.enabled). */
   tracing?: Tracing;
+}
+
+function notFound(method: string, url: string): WardenError {
+  return new WardenError('WARDEN_NOT_FOUND', `no route ${method} ${url.slice(0, 200)}; see docs/api.md`);
 }
 
 /** Query parameters a route may take more than once (`?alias=a&alias=b` on push). */
@@ -108,6 +112,12 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
     req.startedAt = performance.now();
     req.startedAtMs = Date.now();
     void reply.header('x-request-id', req.id);
+    // An unknown route is answered now: Fastify would otherwise run a content-type parser and read its body first.
+    if (req.is404) {
+      if (bodyPending(req)) void reply.header('connection', 'close');
+      done(notFound(req.method, req.url));
+      return;
+    }
     // A parameter given twice arrives as an array, which no route but push's `alias` expects.
     const query = req.query as Record<string, unknown>;
     for (const name in query) {
@@ -154,7 +164,9 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
   if (deps.tracing) app.decorateRequest('trace', undefined);
   app.setErrorHandler(errorHandler(bodyLimit, deps.health));
   app.setNotFoundHandler((req, reply) => {
-    void reply.status(404).send({ error: `no route ${req.method} ${req.url.slice(0, 200)}; see docs/api.md`, code: 'WARDEN_NOT_FOUND' });
+    if (bodyPending(req)) void reply.header('connection', 'close');
+    const e = notFound(req.method, req.url);
+    void reply.status(404).send({ error: e.message, code: e.code });
   });
 
   const guard = makeGuard(deps.keys, config.auth.required, uploads);

@@ -5,7 +5,7 @@ import type { Registry } from '../../registry/index.ts';
 import type { ModelTable } from '../../serving/index.ts';
 import { actorOf } from '../actor.ts';
 import type { Guard } from '../auth.ts';
-import { isUploadedFile, requireContentType } from '../body.ts';
+import { isUploadedFile, requireContentType, withUploadSlot } from '../body.ts';
 
 const ONNX_BODY_HINT = 'send the .onnx file as the body with content-type: application/octet-stream';
 
@@ -84,25 +84,26 @@ export function registerModelRoutes(app: FastifyInstance, deps: ModelRouteDeps):
       bodyLimit: deps.uploadLimitBytes,
       config: { upload: true, bodyToFile: true },
     },
-    async (req, reply) => {
-      if (!isUploadedFile(req.body)) {
-        throw new WardenError('WARDEN_UNSUPPORTED_MEDIA_TYPE', ONNX_BODY_HINT);
-      }
-      const aliasParam = req.query.alias;
-      const aliases = aliasParam === undefined ? [] : Array.isArray(aliasParam) ? aliasParam : aliasParam.split(',').filter(Boolean);
-      const description = req.headers['x-warden-description'];
-      const result = await registry.push({
-        model: req.params.name,
-        bytes: await readFile(req.body.path),
-        metadata: parseJsonHeader(req.headers['x-warden-metadata'], 'x-warden-metadata'),
-        features: parseJsonHeader(req.headers['x-warden-features'], 'x-warden-features'),
-        aliases,
-        actor: actorOf(req),
-        ...(typeof description === 'string' ? { description } : {}),
-      });
-      await table.settled();
-      return reply.status(result.created ? 201 : 200).send(result);
-    },
+    async (req, reply) =>
+      withUploadSlot(req, async () => {
+        if (!isUploadedFile(req.body)) {
+          throw new WardenError('WARDEN_UNSUPPORTED_MEDIA_TYPE', ONNX_BODY_HINT);
+        }
+        const aliasParam = req.query.alias;
+        const aliases = aliasParam === undefined ? [] : Array.isArray(aliasParam) ? aliasParam : aliasParam.split(',').filter(Boolean);
+        const description = req.headers['x-warden-description'];
+        const result = await registry.push({
+          model: req.params.name,
+          bytes: await readFile(req.body.path),
+          metadata: parseJsonHeader(req.headers['x-warden-metadata'], 'x-warden-metadata'),
+          features: parseJsonHeader(req.headers['x-warden-features'], 'x-warden-features'),
+          aliases,
+          actor: actorOf(req),
+          ...(typeof description === 'string' ? { description } : {}),
+        });
+        await table.settled();
+        return reply.status(result.created ? 201 : 200).send(result);
+      }),
   );
 
   app.get<{ Params: { name: string; version: string } }>('/api/v1/models/:name/versions/:version', { onRequest: guard('viewer') }, async (req) =>

@@ -4,7 +4,7 @@ import { formatOf, readTable, tableFromJson, type MonitoringService, type Refere
 import { sha256Hex } from '../../storage/index.ts';
 import type { PredictionLog } from '../../telemetry/index.ts';
 import type { Guard } from '../auth.ts';
-import { requireContentType } from '../body.ts';
+import { requireContentType, withUploadSlot } from '../body.ts';
 
 const REFERENCE_TYPES = ['text/csv', 'application/vnd.apache.parquet', 'application/x-parquet', 'application/octet-stream', 'application/json'];
 const REFERENCE_HINT = 'send reference data as text/csv, application/vnd.apache.parquet or application/json';
@@ -56,37 +56,39 @@ export function registerMonitoringRoutes(
     bodyLimit: deps.referenceLimitBytes,
     config: { upload: true },
   };
-  app.put<{ Params: VersionParams }>(`${base}/reference`, referenceRoute, async (req, reply) => {
-    const monitoring = monitoringOf(deps.monitoring);
-    const type = String(req.headers['content-type'] ?? '');
-    let source: ReferenceSource;
-    let config: unknown;
-    if (Buffer.isBuffer(req.body)) {
-      const format = formatOf(type) ?? (type.includes('octet-stream') ? 'parquet' : undefined);
-      if (!format) throw new WardenError('WARDEN_UNSUPPORTED_MEDIA_TYPE', REFERENCE_HINT);
-      source = { kind: 'table', table: await readTable(req.body, format), name: String(req.headers['x-warden-filename'] ?? `upload.${format}`), sha256: sha256Hex(req.body) };
-      config = headerJson(req, 'x-warden-monitoring');
-    } else {
-      const body = req.body as { rows?: unknown; columns?: unknown; traffic?: { since?: unknown; until?: unknown }; config?: unknown } | undefined;
-      if (!body || typeof body !== 'object' || Array.isArray(body) || (body.rows === undefined && body.columns === undefined && body.traffic === undefined)) {
-        throw new WardenError('WARDEN_BAD_REQUEST', 'body must be {"rows": [...]} , {"columns": {...}} or {"traffic": {"since", "until"}}, with optional "config"');
-      }
-      const headerConfig = headerJson(req, 'x-warden-monitoring');
-      if (headerConfig !== undefined && body.config !== undefined) {
-        throw new WardenError('WARDEN_BAD_REQUEST', 'monitoring config given both in "config" and in header x-warden-monitoring; give it once');
-      }
-      // The header is documented for file bodies; honour it with JSON bodies too rather than ignore it.
-      config = body.config ?? headerConfig;
-      if (body.traffic) {
-        source = { kind: 'traffic', since: timeValue(body.traffic.since, 'traffic.since'), until: timeValue(body.traffic.until, 'traffic.until') };
+  app.put<{ Params: VersionParams }>(`${base}/reference`, referenceRoute, async (req, reply) =>
+    withUploadSlot(req, async () => {
+      const monitoring = monitoringOf(deps.monitoring);
+      const type = String(req.headers['content-type'] ?? '');
+      let source: ReferenceSource;
+      let config: unknown;
+      if (Buffer.isBuffer(req.body)) {
+        const format = formatOf(type) ?? (type.includes('octet-stream') ? 'parquet' : undefined);
+        if (!format) throw new WardenError('WARDEN_UNSUPPORTED_MEDIA_TYPE', REFERENCE_HINT);
+        source = { kind: 'table', table: await readTable(req.body, format), name: String(req.headers['x-warden-filename'] ?? `upload.${format}`), sha256: sha256Hex(req.body) };
+        config = headerJson(req, 'x-warden-monitoring');
       } else {
-        const table = tableFromJson(body.rows !== undefined ? body.rows : { columns: body.columns });
-        source = { kind: 'table', table, name: 'request.json' };
+        const body = req.body as { rows?: unknown; columns?: unknown; traffic?: { since?: unknown; until?: unknown }; config?: unknown } | undefined;
+        if (!body || typeof body !== 'object' || Array.isArray(body) || (body.rows === undefined && body.columns === undefined && body.traffic === undefined)) {
+          throw new WardenError('WARDEN_BAD_REQUEST', 'body must be {"rows": [...]} , {"columns": {...}} or {"traffic": {"since", "until"}}, with optional "config"');
+        }
+        const headerConfig = headerJson(req, 'x-warden-monitoring');
+        if (headerConfig !== undefined && body.config !== undefined) {
+          throw new WardenError('WARDEN_BAD_REQUEST', 'monitoring config given both in "config" and in header x-warden-monitoring; give it once');
+        }
+        // The header is documented for file bodies; honour it with JSON bodies too rather than ignore it.
+        config = body.config ?? headerConfig;
+        if (body.traffic) {
+          source = { kind: 'traffic', since: timeValue(body.traffic.since, 'traffic.since'), until: timeValue(body.traffic.until, 'traffic.until') };
+        } else {
+          const table = tableFromJson(body.rows !== undefined ? body.rows : { columns: body.columns });
+          source = { kind: 'table', table, name: 'request.json' };
+        }
       }
-    }
-    const record = await monitoring.setReference(req.params.name, req.params.version, source, config);
-    return reply.status(201).send(summary(record));
-  });
+      const record = await monitoring.setReference(req.params.name, req.params.version, source, config);
+      return reply.status(201).send(summary(record));
+    }),
+  );
 
   app.get<{ Params: VersionParams }>(`${base}/reference`, { onRequest: deps.guard('viewer') }, async (req) => {
     const monitoring = monitoringOf(deps.monitoring);
