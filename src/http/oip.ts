@@ -38,8 +38,8 @@ function jsonBody(req: FastifyRequest): unknown {
 
 function context(req: FastifyRequest): RequestContext {
   return req.trace
-    ? { requestId: req.id, started: req.startedAt, ts: req.startedAtMs, trace: req.trace }
-    : { requestId: req.id, started: req.startedAt, ts: req.startedAtMs };
+    ? { requestId: req.id, started: req.startedAt, ts: req.startedAtMs, trace: req.trace, bodyText: req.bodyText }
+    : { requestId: req.id, started: req.startedAt, ts: req.startedAtMs, bodyText: req.bodyText };
 }
 
 declare module 'fastify' {

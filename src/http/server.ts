@@ -1,5 +1,5 @@
 import path from 'node:path';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { WardenError } from '../errors.ts';
 import type { AlertingService } from '../alerting/index.ts';
@@ -61,6 +61,10 @@ function notFound(method: string, url: string): WardenError {
 const REPEATABLE_QUERY = new Set(['alias']);
 
 declare module 'fastify' {
+  interface FastifyRequest {
+    /** The JSON body's text as received, for a refused request's log excerpt. */
+    bodyText: string | undefined;
+  }
   interface FastifyInstance {
     /** Every route this server answers (method and URL pattern), as registered: what the fuzz test walks. */
     routeTable: { method: string; url: string }[];
@@ -138,7 +142,9 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
   // which guards code that merges request objects into others. Warden only reads fields of request bodies
   // (never Object.assign/spread them into shared objects), so the scan buys nothing on the hot path.
   // `curl -d` sends form encoding by default; such bodies are treated as the JSON they almost always are.
-  const parseJson = (_req: unknown, body: string | Buffer, done: (err: Error | null, value?: unknown) => void) => {
+  const parseJson = (req: FastifyRequest, body: string | Buffer, done: (err: Error | null, value?: unknown) => void) => {
+    // Kept by reference (no copy) for a refused request's log excerpt; it lives as long as the request.
+    if (typeof body === 'string') req.bodyText = body;
     if (body === '' || body.length === 0) {
       done(new WardenError('WARDEN_BAD_REQUEST', 'request body is empty; send a JSON object'));
       return;
@@ -160,6 +166,8 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
     maxUploads: config.server.maxUploads,
   });
 
+  // Declared up front so every request keeps one object shape.
+  app.decorateRequest('bodyText', undefined);
   // Declared up front so traced requests keep one object shape; untraced servers skip even this.
   if (deps.tracing) app.decorateRequest('trace', undefined);
   app.setErrorHandler(errorHandler(bodyLimit, deps.health));

@@ -318,8 +318,15 @@ function amendment(
   return { fields, signature, metadata: next };
 }
 
+/** Equal as JSON values, whatever order an object's keys came in (a re-push need not repeat the first's order). */
 function sameJson(a: unknown, b: unknown): boolean {
-  return JSON.stringify(a) === JSON.stringify(b);
+  return JSON.stringify(canonical(a)) === JSON.stringify(canonical(b));
+}
+
+function canonical(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(canonical);
+  if (v === null || typeof v !== 'object') return v;
+  return Object.fromEntries(Object.keys(v).sort().map((k) => [k, canonical((v as Record<string, unknown>)[k])]));
 }
 
 function clip(v: unknown): string {

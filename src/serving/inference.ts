@@ -47,6 +47,8 @@ export interface RequestContext {
   ts: number;
   /** The request's spans; absent when tracing is off, and then nothing here touches a tracer. */
   trace?: RequestTrace;
+  /** The body as received (JSON text), when the HTTP layer has it: a refused request's log excerpt is cut from it. */
+  bodyText?: string;
 }
 
 export interface InferenceServiceOptions {
@@ -340,7 +342,7 @@ export class InferenceService {
       version: lv?.record.version ?? 0,
       status: 'error',
       latencyMs: seconds * 1000,
-      inputs: loggable(inputs),
+      inputs: loggable(inputs, ctx.bodyText),
       outputs: null,
       error: `${code}: ${(e as Error).message}`.slice(0, 2000),
       ...(ctx.trace ? { traceId: ctx.trace.traceId } : {}),
@@ -365,14 +367,20 @@ export const REFUSED_INPUTS_MAX_CHARS = 65_536;
 export const REFUSED_EXCERPT_CHARS = 4_096;
 
 /**
- * What the log keeps of a refused request's inputs: the value as sent when it is small and shallow enough, else the
- * start of its JSON as a string with how much was left out (a string is not profiled by monitoring).
+ * What the log keeps of a refused request's inputs: the value as sent when it is small and shallow enough, else an
+ * excerpt, the start of the body's text, as a string with how much was left out (a string is not profiled by
+ * monitoring). With the body's text at hand nothing is walked: a body of 700,000 keys cost 0.5 s to measure.
  */
-function loggable(inputs: unknown): unknown {
-  const size = jsonSizeWithin(inputs, LOG_MAX_DEPTH, REFUSED_INPUTS_MAX_CHARS);
-  if (size !== undefined) return inputs;
+function loggable(inputs: unknown, bodyText?: string): unknown {
+  const small = bodyText === undefined || bodyText.length <= REFUSED_INPUTS_MAX_CHARS;
+  if (small && jsonSizeWithin(inputs, LOG_MAX_DEPTH, REFUSED_INPUTS_MAX_CHARS) !== undefined) return inputs;
+  const what = `refused request over ${REFUSED_INPUTS_MAX_CHARS} characters of JSON or nested deeper than ${LOG_MAX_DEPTH} levels`;
+  if (bodyText !== undefined) {
+    const excerpt = bodyText.slice(0, REFUSED_EXCERPT_CHARS);
+    return `[excerpt: ${what}; the first ${excerpt.length} of its body's ${bodyText.length} characters follow] ${excerpt}`;
+  }
   const excerpt = jsonExcerpt(inputs, REFUSED_EXCERPT_CHARS);
-  return `[excerpt: refused inputs over ${REFUSED_INPUTS_MAX_CHARS} characters of JSON or nested deeper than ${LOG_MAX_DEPTH} levels; the first ${excerpt.length} characters follow] ${excerpt}`;
+  return `[excerpt: ${what}; the first ${excerpt.length} characters of its inputs follow] ${excerpt}`;
 }
 
 /**
@@ -385,19 +393,24 @@ function jsonSizeWithin(value: unknown, maxDepth: number, maxChars: number): num
   let size = 0;
   for (let top = stack.pop(); top; top = stack.pop()) {
     const { v, depth } = top;
-    if (typeof v === 'string') size += v.length + 2;
-    else if (typeof v === 'number') size += String(v).length;
+    if (typeof v === 'string') {
+      // Escapes count too: only a string short enough to fit is serialized, so the cost stays within the budget.
+      if (size + v.length + 2 > maxChars) return undefined;
+      size += JSON.stringify(v).length;
+    } else if (typeof v === 'number') size += String(v).length;
     else if (v === null || typeof v !== 'object') size += 5;
     else {
       if (depth >= maxDepth) return undefined;
       size += 2;
       if (Array.isArray(v)) {
+        // Each element costs at least a character and a comma: a longer array cannot fit, and is not walked.
+        if (size + 2 * v.length > maxChars) return undefined;
         for (const c of v) stack.push({ v: c, depth: depth + 1 });
-        size += v.length;
       } else {
-        for (const [k, c] of Object.entries(v)) {
+        for (const k in v) {
           size += k.length + 4;
-          stack.push({ v: c, depth: depth + 1 });
+          if (size > maxChars) return undefined;
+          stack.push({ v: (v as Record<string, unknown>)[k], depth: depth + 1 });
         }
       }
     }
@@ -429,7 +442,12 @@ function jsonExcerpt(value: unknown, maxChars: number): string {
       }
       out += '[';
     } else {
-      const entries = Object.entries(v).slice(0, maxChars);
+      // Only as many keys as can show: a wide object is not listed whole.
+      const entries: [string, unknown][] = [];
+      for (const k in v) {
+        if (entries.length >= maxChars) break;
+        entries.push([k, (v as Record<string, unknown>)[k]]);
+      }
       todo.push('}');
       for (let i = entries.length - 1; i >= 0; i--) {
         todo.push({ v: entries[i]![1] });

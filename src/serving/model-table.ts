@@ -205,7 +205,9 @@ export class ModelTable {
 
   private async apply(c: RegistryChange): Promise<void> {
     if (c.kind === 'version-amended') {
-      // Same bytes, same session: only the record (features, metadata) changed, so swap it in place.
+      // Same bytes, same session: only the record (features, metadata) changed, so swap it in place — after a load
+      // in progress, which read the record before the amendment.
+      await this.loading.get(key(c.model, c.version))?.catch(() => undefined);
       const lv = this.loaded.get(key(c.model, c.version));
       const record = lv && (await this.opts.metadata.getVersion(c.model, c.version));
       if (lv && record) lv.record = record;

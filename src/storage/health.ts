@@ -105,39 +105,62 @@ export class StoreHealth {
   }
 }
 
-/** Port methods that write (the rest read, and succeed on a full disk). */
-const WRITE_METHOD = /^(add|amend|append|claim|create|delete|enqueue|label|prune|put|revoke|save|set)[A-Z]?/;
+/**
+ * The port methods that write, by store. A success of one of these clears the store's degraded state; any method's
+ * failure with a store fault marks it. Join-then-read calls (`queryLabelled`, `labelStats`) may write nothing, so
+ * their successes prove nothing and are not listed; a name-based guess got that wrong (labelStats looked like a
+ * label write and cleared a full disk's state on every read).
+ */
+const WRITES: Record<StoreName, ReadonlySet<string>> = {
+  metadata: new Set([
+    'createModel', 'deleteModel', 'createVersion', 'amendVersion', 'deleteVersion', 'setAlias', 'deleteAlias', 'saveReference',
+    'deleteReference', 'createApiKey', 'revokeApiKey', 'saveReviewPolicy', 'deleteReviewPolicy', 'enqueueReviewItems',
+    'claimReviewItem', 'labelReviewItem', 'appendAlertHistory', 'pruneAlertHistory', 'saveSilence', 'saveSuppression', 'saveAlertRules',
+  ]),
+  events: new Set(['appendBatch', 'appendPredictions', 'appendLabels', 'appendProfiles', 'saveMonitorResult', 'addSliCounts', 'setSliCounts', 'deleteSli']),
+  artifacts: new Set(['put', 'delete']),
+};
+
+/** An artifact `put` of bytes already stored writes nothing: only one that wrote proves the disk takes writes. */
+function wroteSomething(method: string, result: unknown): boolean {
+  return !(method === 'put' && typeof result === 'object' && result !== null && (result as { written?: unknown }).written === false);
+}
 
 /**
- * The store with every write reported to `health`: a store refusing a write is marked degraded (whoever made the
- * write, a route or a control loop), and a write that succeeds clears it. Reads are passed through untouched.
+ * The store with its calls reported to \`health\`: a call failing with a store fault marks the store degraded
+ * (whoever made it, a route or a control loop), and a write that succeeded clears it.
  */
 export function watchWrites<T extends object>(store: T, name: StoreName, health: StoreHealth): T {
+  const writes = WRITES[name];
   const failed = (e: unknown): never => {
     const fault = classifyStoreError(e);
     if (fault) health.fault(name, fault);
     throw e;
   };
+  const succeeded = (method: string, v: unknown): unknown => {
+    if (writes.has(method) && wroteSomething(method, v)) health.ok(name);
+    return v;
+  };
+  const wrapped = new Map<string, unknown>();
   return new Proxy(store, {
     get(target, prop, receiver) {
       const value: unknown = Reflect.get(target, prop, receiver);
-      if (typeof prop !== 'string' || typeof value !== 'function' || !WRITE_METHOD.test(prop)) return value;
-      return (...args: unknown[]) => {
-        let result: unknown;
-        try {
-          result = (value as (...a: unknown[]) => unknown).apply(target, args);
-        } catch (e) {
-          return failed(e);
-        }
-        if (result instanceof Promise) {
-          return result.then((v: unknown) => {
-            health.ok(name);
-            return v;
-          }, failed);
-        }
-        health.ok(name);
-        return result;
-      };
+      if (typeof prop !== 'string' || typeof value !== 'function' || prop === 'close' || prop === 'constructor') return value;
+      let fn = wrapped.get(prop);
+      if (!fn) {
+        fn = (...args: unknown[]) => {
+          let result: unknown;
+          try {
+            result = (value as (...a: unknown[]) => unknown).apply(target, args);
+          } catch (e) {
+            return failed(e);
+          }
+          if (result instanceof Promise) return result.then((v: unknown) => succeeded(prop, v), failed);
+          return succeeded(prop, result);
+        };
+        wrapped.set(prop, fn);
+      }
+      return fn;
     },
   });
 }

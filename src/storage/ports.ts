@@ -561,7 +561,8 @@ export interface EventStore {
 
 export interface ArtifactStore {
   /** Stores bytes under their sha256 and returns it; storing the same bytes twice is a no-op. */
-  put(bytes: Uint8Array): Promise<{ sha256: string; sizeBytes: number }>;
+  /** `written` is false when an intact copy was already stored (nothing was written). */
+  put(bytes: Uint8Array): Promise<{ sha256: string; sizeBytes: number; written?: boolean }>;
   /** Reads and verifies the bytes; throws WARDEN_ARTIFACT_TAMPERED when they no longer match. */
   get(sha256: string): Promise<Uint8Array>;
   has(sha256: string): Promise<boolean>;

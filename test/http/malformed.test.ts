@@ -530,7 +530,7 @@ describe('malformed request storm', () => {
     expect(deepEvent.inputs[0].name).toBe('input');
     expect(deepEvent.inputs[0].data.length).toBe(deepEvent.inputs[0].shape[0] * 12);
     const refusedEvent = (await srv.json('GET', `/api/v1/predictions?requestId=storm-${refusedDeep}`)).body.events[0];
-    expect(JSON.stringify(refusedEvent.inputs)).toMatch(/^"\[excerpt: refused inputs over .* nested deeper than 64 levels/);
+    expect(JSON.stringify(refusedEvent.inputs)).toMatch(/^"\[excerpt: refused request over .* nested deeper than 64 levels/);
 
     const metrics = await fetch(`${srv.url}/metrics`);
     expect(metrics.status).toBe(200);

@@ -25,12 +25,13 @@ export class LocalDirArtifactStore implements ArtifactStore {
     return path.join(this.root, 'sha256', sha256.slice(0, 2), sha256);
   }
 
-  async put(bytes: Uint8Array): Promise<{ sha256: string; sizeBytes: number }> {
+  async put(bytes: Uint8Array): Promise<{ sha256: string; sizeBytes: number; written: boolean }> {
     const sha256 = sha256Hex(bytes);
     const file = this.pathOf(sha256);
     // An intact copy makes this a no-op; a modified or unreadable one is replaced, so pushing the
     // original file again repairs a tampered artifact (the remedy the TAMPERED error suggests).
-    if (!(await this.intact(sha256))) {
+    const written = !(await this.intact(sha256));
+    if (written) {
       try {
         await mkdir(path.dirname(file), { recursive: true });
         const tmp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
@@ -40,7 +41,7 @@ export class LocalDirArtifactStore implements ArtifactStore {
         throw await this.whyUnwritable(e);
       }
     }
-    return { sha256, sizeBytes: bytes.byteLength };
+    return { sha256, sizeBytes: bytes.byteLength, written };
   }
 
   /**
