@@ -3,14 +3,14 @@
  * names a larger one), auth runs before the first byte is read (guards are `onRequest` hooks), model files stream to
  * a temp file instead of memory, and uploads in flight are counted so that a crowd of them cannot exhaust the server.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { createWriteStream, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { WardenError } from '../errors.ts';
-import { classifyStoreError, storeUnavailable } from '../storage/index.ts';
+import { classifyStoreError, storeUnavailable, type StoreHealth } from '../storage/index.ts';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -31,12 +31,10 @@ export function bodyPending(req: FastifyRequest): boolean {
   return (length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined;
 }
 
-/** A body streamed to disk: where it is, how long it is and its sha256, computed as it arrived. */
+/** A body streamed to disk: where it is (the registry hashes the bytes when it stores them). */
 export interface UploadedFile {
   kind: 'uploaded-file';
   path: string;
-  sizeBytes: number;
-  sha256: string;
 }
 
 /** True for a body the octet-stream parser wrote to disk. */
@@ -62,7 +60,7 @@ function checkDeclaredLength(req: FastifyRequest, limit: number): void {
 }
 
 /** Reads a whole body into memory, up to the route's limit (its declared length was checked by the parser). */
-export function readBodyBuffer(req: FastifyRequest, payload: Readable): Promise<Buffer> {
+function readBodyBuffer(req: FastifyRequest, payload: Readable): Promise<Buffer> {
   const limit = req.routeOptions.bodyLimit;
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -95,8 +93,8 @@ export function readBodyBuffer(req: FastifyRequest, payload: Readable): Promise<
   });
 }
 
-/** Streams a body to `<dir>/<random>.upload`, hashing it on the way; the file is removed when anything fails. */
-export function streamBodyToFile(req: FastifyRequest, payload: Readable, dir: string): Promise<UploadedFile> {
+/** Streams a body to `<dir>/<random>.upload`; the file is removed when anything fails. */
+function streamBodyToFile(req: FastifyRequest, payload: Readable, dir: string, health: StoreHealth | undefined): Promise<UploadedFile> {
   const limit = req.routeOptions.bodyLimit;
   return new Promise((resolve, reject) => {
     // A client already gone (during an async key check, say) gets no file opened for it.
@@ -106,7 +104,6 @@ export function streamBodyToFile(req: FastifyRequest, payload: Readable, dir: st
     }
     const file = path.join(dir, `${randomBytes(8).toString('hex')}.upload`);
     const out = createWriteStream(file, { flags: 'wx', mode: 0o600 });
-    const hash = createHash('sha256');
     let size = 0;
     let failed = false;
     const fail = (e: Error) => {
@@ -121,9 +118,7 @@ export function streamBodyToFile(req: FastifyRequest, payload: Readable, dir: st
       size += chunk.length;
       if (size > limit) {
         fail(tooLarge(limit, 'server.uploadLimitBytes'));
-        return;
       }
-      hash.update(chunk);
     });
     payload.on('error', fail);
     // A client that hangs up mid-upload leaves no partial file behind.
@@ -132,19 +127,23 @@ export function streamBodyToFile(req: FastifyRequest, payload: Readable, dir: st
     payload.on('close', () => {
       if (!req.raw.complete) aborted();
     });
-    out.on('error', (e) => fail(storeError(e)));
+    out.on('error', (e) => fail(storeError(e, health)));
     out.on('finish', () => {
-      if (!failed) resolve({ kind: 'uploaded-file', path: file, sizeBytes: size, sha256: hash.digest('hex') });
+      if (!failed) resolve({ kind: 'uploaded-file', path: file });
     });
     payload.pipe(out);
   });
 }
 
-/** A write failure while storing an upload: say which and what to do, not "internal error". */
-function storeError(e: NodeJS.ErrnoException): WardenError {
+/**
+ * A write failure while storing an upload: say which and what to do, not "internal error". The temp file is not a
+ * store port, so its fault is reported to the store health here (the ports report their own).
+ */
+function storeError(e: NodeJS.ErrnoException, health: StoreHealth | undefined): WardenError {
   const fault = classifyStoreError(e);
-  if (fault) return storeUnavailable('artifacts', fault);
-  return new WardenError('WARDEN_INTERNAL', `cannot store the upload: ${e.message}`);
+  if (!fault) return new WardenError('WARDEN_INTERNAL', `cannot store the upload: ${e.message}`);
+  health?.fault('artifacts', fault);
+  return storeUnavailable('artifacts', fault);
 }
 
 /** Removes the temp file behind an uploaded body once its request has ended, whatever the route did with it. */
@@ -204,13 +203,14 @@ export async function withUploadSlot<T>(req: FastifyRequest, handler: () => Prom
 /** The bound on uploads in flight, taken by an upload route's guard once the caller is authenticated. */
 export interface UploadSlots {
   takeUploadSlot(req: FastifyRequest, reply: FastifyReply): WardenError | undefined;
-  uploadsInFlight(): number;
 }
 
 export interface BodyOptions {
   /** Where uploads stream to; files older than an hour are removed at start (a crash can leave partial ones). */
   uploadDir: string;
   maxUploads: number;
+  /** Told when the upload's temp file cannot be written (disk full, read-only). */
+  health?: StoreHealth;
 }
 
 /**
@@ -231,7 +231,7 @@ export function installBodyHandling(app: FastifyInstance, opts: BodyOptions): Up
   app.addContentTypeParser(['application/vnd.apache.parquet', 'application/x-parquet'], buffered);
   app.addContentTypeParser('application/octet-stream', (req: FastifyRequest, payload: Readable) => {
     checkDeclaredLength(req, req.routeOptions.bodyLimit);
-    return req.routeOptions.config.bodyToFile ? streamBodyToFile(req, payload, opts.uploadDir) : readBodyBuffer(req, payload);
+    return req.routeOptions.config.bodyToFile ? streamBodyToFile(req, payload, opts.uploadDir, opts.health) : readBodyBuffer(req, payload);
   });
 
   let inFlight = 0;
@@ -261,7 +261,7 @@ export function installBodyHandling(app: FastifyInstance, opts: BodyOptions): Up
     });
     return undefined;
   };
-  return { takeUploadSlot, uploadsInFlight: () => inFlight };
+  return { takeUploadSlot };
 }
 
 /**

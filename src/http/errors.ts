@@ -1,6 +1,6 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { WardenError, isWardenError, type ErrorCode } from '../errors.ts';
-import { classifyStoreError, storeOfError, storeUnavailable, type StoreHealth, type StoreName } from '../storage/index.ts';
+import { classifyStoreError, storeOfError, storeUnavailable } from '../storage/index.ts';
 import { bodyPending, limitSetting } from './body.ts';
 
 /** The error body every route answers with: OIP's `{"error": "..."}` plus Warden's stable code. */
@@ -57,16 +57,11 @@ export function toWardenError(err: unknown, bodyLimit: number, limitName = 'serv
  * happened ("request refused"); the message sent to the caller is its own field, `reason`, so JSON log tools that
  * keep one `msg` per line lose neither.
  */
-export function errorHandler(bodyLimit: number, health?: StoreHealth) {
+export function errorHandler(bodyLimit: number) {
   return (err: unknown, req: FastifyRequest, reply: FastifyReply): void => {
     // Framework errors can come before routing, when there are no route options yet.
     const routed = req.routeOptions?.config !== undefined;
     const we = routed ? toWardenError(err, req.routeOptions.bodyLimit ?? bodyLimit, limitSetting(req)) : toWardenError(err, bodyLimit);
-    if (we.code === 'WARDEN_STORE_UNAVAILABLE' && health) {
-      const store = (we.details?.store ?? 'metadata') as StoreName;
-      const fault = classifyStoreError({ code: we.details?.cause }) ?? { code: String(we.details?.cause ?? 'unknown'), cause: we.message, fix: '' };
-      health.fault(store, fault);
-    }
     // Traced routes only (tracing on): the server span gets the code and the exception as thrown.
     req.trace?.recordError(err, we.code);
     // A game day's injected failures are deliberate: its start and end are logged at warn, not every request.

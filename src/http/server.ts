@@ -95,7 +95,7 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
     // Refused in our own onRequest hook instead, so the answer has Warden's shape and a Retry-After.
     return503OnClosing: false,
     // Errors Fastify raises before routing (bad percent-encoding, over-long params) get our shape too.
-    frameworkErrors: (err, req, reply) => errorHandler(bodyLimit, deps.health)(err, req, reply),
+    frameworkErrors: (err, req, reply) => errorHandler(bodyLimit)(err, req, reply),
   });
 
   const routeTable: { method: string; url: string }[] = [];
@@ -164,13 +164,14 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
   const uploads = installBodyHandling(app, {
     uploadDir: path.join(path.resolve(config.storage.dataDir), 'tmp', 'uploads'),
     maxUploads: config.server.maxUploads,
+    health: deps.health,
   });
 
   // Declared up front so every request keeps one object shape.
   app.decorateRequest('bodyText', undefined);
   // Declared up front so traced requests keep one object shape; untraced servers skip even this.
   if (deps.tracing) app.decorateRequest('trace', undefined);
-  app.setErrorHandler(errorHandler(bodyLimit, deps.health));
+  app.setErrorHandler(errorHandler(bodyLimit));
   app.setNotFoundHandler((req, reply) => {
     if (bodyPending(req)) void reply.header('connection', 'close');
     const e = notFound(req.method, req.url);

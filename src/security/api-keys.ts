@@ -87,7 +87,7 @@ export class KeyRing {
     if (hit) return hit;
     if (!this.pending) {
       const wait = Math.max(0, this.lastReloadAt + this.minMissReloadMs - this.now());
-      this.pending = new Promise<void>((resolve) => setTimeout(resolve, wait))
+      this.pending = new Promise<void>((resolve) => setTimeout(resolve, wait).unref())
         .then(() => this.reload())
         .finally(() => {
           this.pending = undefined;

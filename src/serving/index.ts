@@ -2,7 +2,7 @@
  * Serving: the in-memory table of warm model sessions (onnxruntime-node), version/alias
  * resolution without store reads, and the inference request path for OIP v2 and named features.
  */
-export { ModelTable, DEFAULT_ALIAS } from './model-table.ts';
+export { ModelTable } from './model-table.ts';
 export type { LoadedVersion, ModelTableOptions } from './model-table.ts';
 export { InferenceService } from './inference.ts';
 export { requestIdFrom, timeOrderedId } from './request-id.ts';

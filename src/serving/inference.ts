@@ -375,12 +375,10 @@ function loggable(inputs: unknown, bodyText?: string): unknown {
   const small = bodyText === undefined || bodyText.length <= REFUSED_INPUTS_MAX_CHARS;
   if (small && jsonSizeWithin(inputs, LOG_MAX_DEPTH, REFUSED_INPUTS_MAX_CHARS) !== undefined) return inputs;
   const what = `refused request over ${REFUSED_INPUTS_MAX_CHARS} characters of JSON or nested deeper than ${LOG_MAX_DEPTH} levels`;
-  if (bodyText !== undefined) {
-    const excerpt = bodyText.slice(0, REFUSED_EXCERPT_CHARS);
-    return `[excerpt: ${what}; the first ${excerpt.length} of its body's ${bodyText.length} characters follow] ${excerpt}`;
-  }
-  const excerpt = jsonExcerpt(inputs, REFUSED_EXCERPT_CHARS);
-  return `[excerpt: ${what}; the first ${excerpt.length} characters of its inputs follow] ${excerpt}`;
+  // Without the text (a caller in-process, not over HTTP) there is nothing cheap to cut from: say so instead.
+  if (bodyText === undefined) return `[not kept: ${what}]`;
+  const excerpt = bodyText.slice(0, REFUSED_EXCERPT_CHARS);
+  return `[excerpt: ${what}; the first ${excerpt.length} of its body's ${bodyText.length} characters follow] ${excerpt}`;
 }
 
 /**
@@ -417,47 +415,6 @@ function jsonSizeWithin(value: unknown, maxDepth: number, maxChars: number): num
     if (size > maxChars) return undefined;
   }
   return size;
-}
-
-/** The first `maxChars` characters of `value`'s JSON, written without serializing the rest (or recursing). */
-function jsonExcerpt(value: unknown, maxChars: number): string {
-  let out = '';
-  // Tokens still to write, in order: a value to serialize, or literal punctuation.
-  const todo: ({ v: unknown } | string)[] = [{ v: value }];
-  while (todo.length && out.length < maxChars) {
-    const t = todo.pop()!;
-    if (typeof t === 'string') {
-      out += t;
-      continue;
-    }
-    const v = t.v;
-    if (v === null || typeof v !== 'object') {
-      out += typeof v === 'string' ? JSON.stringify(v.length > maxChars ? v.slice(0, maxChars) : v) : String(JSON.stringify(v) ?? 'null');
-    } else if (Array.isArray(v)) {
-      todo.push(']');
-      // Each element writes at least a character, so no more than maxChars of them can show.
-      for (let i = Math.min(v.length, maxChars) - 1; i >= 0; i--) {
-        todo.push({ v: v[i] });
-        if (i > 0) todo.push(',');
-      }
-      out += '[';
-    } else {
-      // Only as many keys as can show: a wide object is not listed whole.
-      const entries: [string, unknown][] = [];
-      for (const k in v) {
-        if (entries.length >= maxChars) break;
-        entries.push([k, (v as Record<string, unknown>)[k]]);
-      }
-      todo.push('}');
-      for (let i = entries.length - 1; i >= 0; i--) {
-        todo.push({ v: entries[i]![1] });
-        todo.push(`${JSON.stringify(entries[i]![0].slice(0, 256))}:`);
-        if (i > 0) todo.push(',');
-      }
-      out += '{';
-    }
-  }
-  return out.length > maxChars ? out.slice(0, maxChars) : out;
 }
 
 /** Latest event time accepted: a little ahead of the clock for skew, never far in the future. */

@@ -33,8 +33,6 @@ export interface ModelTableOptions {
   onLoad?: (model: string, version: number, seconds: number) => void;
 }
 
-/** The alias a request without a version resolves to when it exists; otherwise the latest version. */
-export const DEFAULT_ALIAS = STABLE_ALIAS;
 
 /**
  * The in-memory serving table: which versions and aliases each model has, and the warm sessions.
@@ -176,7 +174,7 @@ export class ModelTable {
   private defaultVersion(model: string): number | undefined {
     const state = this.models.get(model);
     if (!state) return undefined;
-    return state.aliases.get(DEFAULT_ALIAS) ?? (state.latest || undefined);
+    return state.aliases.get(STABLE_ALIAS) ?? (state.latest || undefined);
   }
 
   private async refreshModel(model: string): Promise<void> {
