@@ -292,6 +292,8 @@ export class SloService {
     const costs = this.deps.costPerCpuHour !== undefined && this.slos.some((s) => s.sli.kind === 'cost');
     for (const e of batch) {
       if (costs) this.countUsage(e);
+      // A shadow answer is never returned to a caller: it costs CPU (counted above) but is no part of the service.
+      if (e.status === 'shadow') continue;
       const slos = this.byDeployment.get(e.model);
       if (!slos) continue;
       for (const slo of slos) {

@@ -116,8 +116,9 @@ const WRITES: Record<StoreName, ReadonlySet<string>> = {
     'createModel', 'deleteModel', 'createVersion', 'amendVersion', 'deleteVersion', 'setAlias', 'deleteAlias', 'saveReference',
     'deleteReference', 'createApiKey', 'revokeApiKey', 'saveReviewPolicy', 'deleteReviewPolicy', 'enqueueReviewItems',
     'claimReviewItem', 'labelReviewItem', 'appendAlertHistory', 'pruneAlertHistory', 'saveSilence', 'saveSuppression', 'saveAlertRules',
+    'createRollout', 'updateRollout', 'appendRolloutDecisions', 'acquireLease', 'releaseLease',
   ]),
-  events: new Set(['appendBatch', 'appendPredictions', 'appendLabels', 'appendProfiles', 'saveMonitorResult', 'addSliCounts', 'setSliCounts', 'deleteSli']),
+  events: new Set(['appendBatch', 'appendPredictions', 'appendLabels', 'appendProfiles', 'saveMonitorResult', 'addSliCounts', 'setSliCounts', 'deleteSli', 'appendOutcomes']),
   artifacts: new Set(['put', 'delete']),
 };
 

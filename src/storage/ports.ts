@@ -67,7 +67,16 @@ export interface AliasRecord {
 }
 
 /** What moved a deployment's stable version: a deploy, a rollback, or an alias write to `champion`. */
-export type DeploymentEventKind = 'deploy' | 'rollback' | 'alias';
+export type DeploymentEventKind =
+  | 'deploy'
+  | 'rollback'
+  | 'alias'
+  | 'rollout-start'
+  | 'rollout-step'
+  | 'rollout-pause'
+  | 'rollout-resume'
+  | 'rollout-promote'
+  | 'rollout-abort';
 
 /**
  * One change of a deployment's stable version (its `champion` alias), stored in the same transaction as the alias
@@ -82,14 +91,73 @@ export interface DeploymentEventRecord {
   fromVersion: number | null;
   /** The stable version after; null when the alias was deleted (the latest version serves). */
   toVersion: number | null;
-  strategy: 'direct';
+  strategy: 'direct' | RolloutStrategy;
   actor: string;
   reason: string;
-  /** What the change measured or checked (warm-up time, signature comparison …). */
+  /** What the change measured or checked (warm-up time, signature comparison, the analysis behind it …). */
   data: Record<string, unknown>;
 }
 
 export type NewDeploymentEvent = Omit<DeploymentEventRecord, 'id' | 'deployment' | 'fromVersion' | 'toVersion' | 'at'>;
+
+/** Progressive strategies: a candidate beside the stable version. */
+export type RolloutStrategy = 'shadow' | 'canary' | 'ab';
+/** running and paused are active (at most one per deployment); promoted and aborted are final. */
+export type RolloutState = 'running' | 'paused' | 'promoted' | 'aborted';
+
+/**
+ * A rollout: a candidate version served beside a deployment's stable version under a strategy, stepping through its
+ * spec. `revision` increases with every update, so two controllers (or an operator and a controller) cannot both
+ * apply a change made against the same state.
+ */
+export interface RolloutRecord {
+  id: number;
+  deployment: string;
+  strategy: RolloutStrategy;
+  stableVersion: number;
+  candidateVersion: number;
+  state: RolloutState;
+  /** Index of the current step in the spec. */
+  step: number;
+  stepStartedAt: number;
+  /** The rollout's spec (steps, analysis, experiment), validated by rollouts/. */
+  spec: Record<string, unknown>;
+  /** What the controller carries between intervals (running p-values, counts of failed and inconclusive runs …). */
+  status: Record<string, unknown>;
+  createdAt: number;
+  updatedAt: number;
+  endedAt: number | null;
+  actor: string;
+  reason: string;
+  revision: number;
+}
+
+export type NewRollout = Omit<RolloutRecord, 'id' | 'revision' | 'endedAt' | 'updatedAt'>;
+export type RolloutPatch = Partial<Pick<RolloutRecord, 'state' | 'step' | 'stepStartedAt' | 'spec' | 'status' | 'endedAt' | 'reason'>>;
+
+/** One measured metric of one analysis run: the number, the threshold it was held to and the data behind it. */
+export interface RolloutDecisionRecord {
+  id: number;
+  rolloutId: number;
+  at: number;
+  step: number;
+  metric: string;
+  verdict: 'success' | 'failure' | 'inconclusive';
+  value: number | null;
+  threshold: number | null;
+  nStable: number;
+  nCandidate: number;
+  detail: Record<string, unknown>;
+}
+
+export type NewRolloutDecision = Omit<RolloutDecisionRecord, 'id'>;
+
+/** A lease: who holds a named role (e.g. the rollout controller) until when. */
+export interface LeaseRecord {
+  name: string;
+  holder: string;
+  expiresAt: number;
+}
 
 export type Role = 'admin' | 'deployer' | 'predictor' | 'viewer';
 
@@ -266,6 +334,34 @@ export interface MetadataStore {
   /** A deployment's history, oldest first: events after `afterId`, at or before `until`, at most `limit`. */
   listDeploymentEvents(deployment: string, q: { afterId?: number; until?: number; limit: number; newestFirst?: boolean }): Promise<DeploymentEventRecord[]>;
 
+  /** Creates a rollout; WARDEN_CONFLICT when the deployment already has an active (running or paused) one. */
+  createRollout(r: NewRollout, event: NewDeploymentEvent): Promise<RolloutRecord>;
+  getRollout(id: number): Promise<RolloutRecord | undefined>;
+  /** The deployment's running or paused rollout. */
+  activeRollout(deployment: string): Promise<RolloutRecord | undefined>;
+  /** Rollouts newest first: of one deployment, or (active) every running or paused one. */
+  listRollouts(q: { deployment?: string; active?: boolean; limit: number }): Promise<RolloutRecord[]>;
+  /**
+   * Applies `patch` when the rollout is still at `revision`, in one transaction with the history entry and, with
+   * `stable`, the move of the deployment's stable alias (a promotion). Undefined when someone else changed it first.
+   */
+  updateRollout(
+    id: number,
+    revision: number,
+    patch: RolloutPatch,
+    now: number,
+    change?: { event: NewDeploymentEvent; stable?: { alias: string; version: number } },
+  ): Promise<RolloutRecord | undefined>;
+  appendRolloutDecisions(records: readonly NewRolloutDecision[]): Promise<void>;
+  /** A rollout's decisions in id order after `afterId`. */
+  listRolloutDecisions(rolloutId: number, q: { afterId?: number; limit: number }): Promise<RolloutDecisionRecord[]>;
+  /**
+   * Takes or renews a lease in one statement: granted when free, expired, or already the holder's. Returns the
+   * lease as it stands after the attempt (another holder's when not granted).
+   */
+  acquireLease(name: string, holder: string, ttlMs: number, now: number): Promise<LeaseRecord & { acquired: boolean }>;
+  releaseLease(name: string, holder: string): Promise<void>;
+
   /** Creates or replaces the reference of a model version. */
   saveReference(r: ReferenceRecord): Promise<void>;
   getReference(model: string, version: number): Promise<ReferenceRecord | undefined>;
@@ -323,7 +419,11 @@ export interface MetadataStore {
   saveAlertRules(rules: readonly unknown[], now: number): Promise<void>;
 }
 
-export type PredictionStatus = 'ok' | 'error';
+/** `shadow`: a candidate's answer to a mirrored request, logged for comparison and never returned to the caller. */
+export type PredictionStatus = 'ok' | 'error' | 'shadow';
+
+/** Which side of a rollout served a request the rollout routed (absent for requests that named a version). */
+export type PredictionRoute = 'stable' | 'candidate';
 
 /** One served (or refused) inference, as the prediction log keeps it. */
 export interface PredictionEvent {
@@ -346,6 +446,8 @@ export interface PredictionEvent {
   keys?: string[];
   /** W3C trace id (32 hex digits) of the request's trace, when tracing is on; links the event to its spans. */
   traceId?: string;
+  /** Set when a rollout routed the request (its analysis counts only these). */
+  route?: PredictionRoute;
 }
 
 export interface StoredPredictionEvent extends PredictionEvent {
@@ -357,6 +459,7 @@ export interface PredictionQuery {
   model?: string;
   version?: number;
   status?: PredictionStatus;
+  route?: PredictionRoute;
   requestId?: string;
   /** Epoch ms, inclusive. */
   since?: number;
@@ -525,6 +628,32 @@ export interface SliBucket {
   total: number;
 }
 
+/** A business outcome posted after the prediction (a conversion, revenue …), named by the caller key of its row. */
+export interface OutcomeInput {
+  key: string;
+  metric: string;
+  value: number;
+  /** Epoch ms of the outcome. */
+  ts: number;
+}
+
+export interface OutcomeIngestResult {
+  accepted: number;
+  matched: number;
+  unmatched: number;
+  /** Up to 20 of the keys that matched no prediction. */
+  unknownKeys: string[];
+}
+
+export interface OutcomeStatsRow {
+  version: number;
+  route: PredictionRoute | null;
+  metric: string;
+  n: number;
+  sum: number;
+  sumSq: number;
+}
+
 export interface EventStore {
   appendProfiles(records: readonly WindowProfileRecord[]): Promise<void>;
   /** Profiles of windows in the range, oldest first. */
@@ -547,6 +676,16 @@ export interface EventStore {
   queryLabelled(q: LabelledQuery): Promise<LabelledRow[]>;
   /** Counters over stored labels, optionally of one model (and version). Joins waiting labels first. */
   labelStats(q?: { model?: string; version?: number }): Promise<LabelStats>;
+
+  /**
+   * Stores business outcomes (A/B experiments) in one transaction, each joined to the prediction its key names
+   * (`parameters.keys`); one with a key no prediction carries is stored unmatched and counted in the result.
+   */
+  appendOutcomes(outcomes: readonly OutcomeInput[], now: number): Promise<OutcomeIngestResult>;
+  /** Count, sum and sum of squares of matched outcomes per version, route and metric, by prediction time. */
+  outcomeStats(q: { model: string; since: number; until?: number }): Promise<OutcomeStatsRow[]>;
+  /** Outcomes received since `since` whose key matched no prediction. */
+  unmatchedOutcomes(since: number): Promise<number>;
 
   /** Adds to the counts of each (slo, ts, source) bucket, in one transaction: replicas' traffic counts add up. */
   addSliCounts(records: readonly SliCountRecord[]): Promise<void>;

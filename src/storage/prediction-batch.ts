@@ -1,4 +1,4 @@
-import type { PredictionEvent } from './ports.ts';
+import type { PredictionEvent, PredictionRoute } from './ports.ts';
 
 /**
  * What a batch carries to another thread. The typed arrays live on SharedArrayBuffers, so `postMessage`
@@ -9,7 +9,7 @@ export interface PredictionBatchMessage {
   /** Request ids, UTF-8, one after another (offsets in `num`). */
   ids: Uint8Array;
   /**
-   * Per event, `STRIDE` numbers: ts, version, latencyMs, status (0 ok, 1 error), model index, inputs ref,
+   * Per event, `STRIDE` numbers: ts, version, latencyMs, status and route (status index + 3 × route index), model index, inputs ref,
    * outputs ref, request id offset and byte length.
    */
   num: Float64Array;
@@ -41,6 +41,9 @@ export interface StoredTensor {
 }
 
 const STRIDE = 9;
+const STATUSES: readonly PredictionEvent['status'][] = ['ok', 'error', 'shadow'];
+/** Index 0 is no route (a request that named its version, or no rollout running). */
+const ROUTES: readonly (PredictionRoute | undefined)[] = [undefined, 'stable', 'candidate'];
 const TS = 0;
 const VERSION = 1;
 const LATENCY = 2;
@@ -180,7 +183,7 @@ export class PredictionBatch {
     num[o + TS] = e.ts;
     num[o + VERSION] = e.version;
     num[o + LATENCY] = e.latencyMs;
-    num[o + STATUS] = e.status === 'ok' ? 0 : 1;
+    num[o + STATUS] = STATUSES.indexOf(e.status) + 3 * (e.route === undefined ? 0 : ROUTES.indexOf(e.route));
     num[o + MODEL] = this.intern(e.model);
     num[o + INPUTS] = this.pack(e.inputs);
     num[o + OUTPUTS] = this.pack(e.outputs);
@@ -233,7 +236,10 @@ export class PredictionBatch {
     return this.num[i * STRIDE + LATENCY]!;
   }
   status(i: number): PredictionEvent['status'] {
-    return this.num[i * STRIDE + STATUS] === 0 ? 'ok' : 'error';
+    return STATUSES[this.num[i * STRIDE + STATUS]! % 3]!;
+  }
+  route(i: number): PredictionRoute | undefined {
+    return ROUTES[Math.floor(this.num[i * STRIDE + STATUS]! / 3)];
   }
   error(i: number): string | undefined {
     return this.extrasOf(i)?.error;
@@ -282,6 +288,8 @@ export class PredictionBatch {
       inputs: this.inputs(i),
       outputs: this.outputs(i),
     };
+    const route = this.route(i);
+    if (route !== undefined) e.route = route;
     const x = this.extrasOf(i);
     if (x?.error !== undefined) e.error = x.error;
     if (x?.keys !== undefined) e.keys = x.keys;

@@ -9,6 +9,10 @@ import type {
   LabelSource,
   LabelStats,
   LabelValue,
+  OutcomeInput,
+  OutcomeIngestResult,
+  OutcomeStatsRow,
+  PredictionRoute,
   MonitorResultRecord,
   PredictionEvent,
   PredictionQuery,
@@ -121,6 +125,23 @@ const migrations: Migration[] = [
        PRIMARY KEY (slo, ts, source)) WITHOUT ROWID`,
     `CREATE INDEX slo_series_ts ON slo_series(ts)`,
   ],
+  // Rollouts: which side of a rollout served each routed request, and business outcomes posted by caller key
+  // (A/B experiments), each joined at ingest to the prediction its key names.
+  [
+    `ALTER TABLE predictions ADD COLUMN route TEXT`,
+    `CREATE TABLE outcomes (
+       id INTEGER PRIMARY KEY,
+       key TEXT NOT NULL,
+       metric TEXT NOT NULL,
+       value REAL NOT NULL,
+       ts INTEGER NOT NULL,
+       received_ts INTEGER NOT NULL,
+       model TEXT,
+       version INTEGER,
+       route TEXT,
+       pred_ts INTEGER)`,
+    `CREATE INDEX outcomes_model ON outcomes(model, metric, pred_ts)`,
+  ],
 ];
 
 interface ProfileRow {
@@ -166,7 +187,8 @@ interface Row {
   ts: number;
   model: string;
   version: number;
-  status: 'ok' | 'error';
+  status: PredictionEvent['status'];
+  route: PredictionRoute | null;
   latency_ms: number;
   inputs: string;
   outputs: string;
@@ -185,6 +207,7 @@ function whereClause(q: Omit<PredictionQuery, 'limit'>): { sql: string; args: un
   if (q.model !== undefined) add('model = ?', q.model);
   if (q.version !== undefined) add('version = ?', q.version);
   if (q.status !== undefined) add('status = ?', q.status);
+  if (q.route !== undefined) add('route = ?', q.route);
   if (q.requestId !== undefined) add('request_id = ?', q.requestId);
   if (q.since !== undefined) add('ts >= ?', q.since);
   if (q.until !== undefined) add('ts < ?', q.until);
@@ -210,7 +233,7 @@ function encodeRaw(value: unknown): string {
   }
 }
 
-/** Rows bound by one INSERT statement (11 parameters each; SQLite allows 32,766 per statement). */
+/** Rows bound by one INSERT statement (12 parameters each; SQLite allows 32,766 per statement). */
 const ROWS_PER_INSERT = 64;
 
 /** One predictions row; packed tensors become OIP tensor JSON without JSON.stringify's generic walk. */
@@ -228,6 +251,7 @@ function rowOf(b: PredictionBatch, i: number): unknown[] {
     b.error(i) ?? null,
     keys === undefined ? null : JSON.stringify(keys),
     b.traceId(i) ?? null,
+    b.route(i) ?? null,
   ];
 }
 
@@ -289,8 +313,8 @@ export class SqliteEventStore implements EventStore {
   constructor(file: string) {
     this.db = openSqlite(file, migrations);
     this.insert = this.db.prepare(
-      `INSERT INTO predictions (request_id, ts, model, version, status, latency_ms, inputs, outputs, error, keys, trace_id)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO predictions (request_id, ts, model, version, status, latency_ms, inputs, outputs, error, keys, trace_id, route)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     this.insertKey = this.db.prepare(
       `INSERT OR IGNORE INTO prediction_keys (key, request_id, row, model, version, ts, seq) VALUES (?, ?, ?, ?, ?, ?, ?)`,
@@ -307,8 +331,8 @@ export class SqliteEventStore implements EventStore {
   private insertRows(n: number) {
     let stmt = this.insertMany.get(n);
     if (!stmt) {
-      const values = Array.from({ length: n }, () => '(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ');
-      stmt = this.db.prepare(`INSERT INTO predictions (request_id, ts, model, version, status, latency_ms, inputs, outputs, error, keys, trace_id) VALUES ${values}`);
+      const values = Array.from({ length: n }, () => '(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ');
+      stmt = this.db.prepare(`INSERT INTO predictions (request_id, ts, model, version, status, latency_ms, inputs, outputs, error, keys, trace_id, route) VALUES ${values}`);
       this.insertMany.set(n, stmt);
     }
     return stmt;
@@ -701,7 +725,42 @@ export class SqliteEventStore implements EventStore {
       ...(r.error === null ? {} : { error: r.error }),
       ...(r.keys === null ? {} : { keys: JSON.parse(r.keys) as string[] }),
       ...(r.trace_id === null ? {} : { traceId: r.trace_id }),
+      ...(r.route === null ? {} : { route: r.route }),
     }));
+  }
+
+  async appendOutcomes(outcomes: readonly OutcomeInput[], now: number): Promise<OutcomeIngestResult> {
+    const find = this.db.prepare(
+      `SELECT k.model, k.version, k.ts, p.route FROM prediction_keys k JOIN predictions p ON p.seq = k.seq WHERE k.key = ?`,
+    );
+    const insert = this.db.prepare(
+      `INSERT INTO outcomes (key, metric, value, ts, received_ts, model, version, route, pred_ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    let matched = 0;
+    const unknownKeys: string[] = [];
+    this.db.transaction(() => {
+      for (const o of outcomes) {
+        const hit = find.get(o.key) as { model: string; version: number; ts: number; route: PredictionRoute | null } | undefined;
+        if (hit) matched++;
+        else if (unknownKeys.length < 20) unknownKeys.push(o.key);
+        insert.run(o.key, o.metric, o.value, o.ts, now, hit?.model ?? null, hit?.version ?? null, hit?.route ?? null, hit?.ts ?? null);
+      }
+    })();
+    return { accepted: outcomes.length, matched, unmatched: outcomes.length - matched, unknownKeys };
+  }
+
+  async outcomeStats(q: { model: string; since: number; until?: number }): Promise<OutcomeStatsRow[]> {
+    const rows = this.db
+      .prepare(
+        `SELECT version, route, metric, COUNT(*) AS n, SUM(value) AS sum, SUM(value * value) AS sum_sq FROM outcomes
+         WHERE model = ? AND pred_ts >= ? AND pred_ts < ? GROUP BY version, route, metric`,
+      )
+      .all(q.model, q.since, q.until ?? Number.MAX_SAFE_INTEGER) as { version: number; route: PredictionRoute | null; metric: string; n: number; sum: number; sum_sq: number }[];
+    return rows.map((r) => ({ version: r.version, route: r.route, metric: r.metric, n: r.n, sum: r.sum, sumSq: r.sum_sq }));
+  }
+
+  async unmatchedOutcomes(since: number): Promise<number> {
+    return (this.db.prepare('SELECT COUNT(*) AS n FROM outcomes WHERE model IS NULL AND received_ts >= ?').get(since) as { n: number }).n;
   }
 
   async countPredictions(q: Omit<PredictionQuery, 'limit' | 'afterSeq'>): Promise<number> {

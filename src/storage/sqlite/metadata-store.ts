@@ -8,6 +8,12 @@ import type {
   ModelSignature,
   DeploymentEventRecord,
   NewDeploymentEvent,
+  LeaseRecord,
+  NewRollout,
+  NewRolloutDecision,
+  RolloutDecisionRecord,
+  RolloutPatch,
+  RolloutRecord,
   ModelVersionRecord,
   NewAlertHistoryRecord,
   NewReviewItem,
@@ -22,6 +28,7 @@ import type {
   SuppressionRecord,
   VersionMetadata,
 } from '../ports.ts';
+import { WardenError } from '../../errors.ts';
 import { openSqlite, type Migration, type SqliteDb } from './database.ts';
 
 /** Schema history, applied in order by `openSqlite` (exported so upgrade tests can stop part-way). */
@@ -154,7 +161,114 @@ export const metadataMigrations: Migration[] = [
        data TEXT NOT NULL)`,
     `CREATE INDEX deployment_events_at ON deployment_events(deployment, at, id)`,
   ],
+  // Rollouts: progressive delivery state, every analysis decision, and leases. The history's kind is no longer a
+  // fixed list (rollout steps joined it), so the table is rebuilt without the CHECK.
+  [
+    `CREATE TABLE deployment_events_v2 (
+       id INTEGER PRIMARY KEY AUTOINCREMENT,
+       deployment TEXT NOT NULL,
+       at INTEGER NOT NULL,
+       kind TEXT NOT NULL,
+       from_version INTEGER,
+       to_version INTEGER,
+       strategy TEXT NOT NULL,
+       actor TEXT NOT NULL,
+       reason TEXT NOT NULL,
+       data TEXT NOT NULL)`,
+    `INSERT INTO deployment_events_v2 SELECT * FROM deployment_events`,
+    `DROP TABLE deployment_events`,
+    `ALTER TABLE deployment_events_v2 RENAME TO deployment_events`,
+    `CREATE INDEX deployment_events_at ON deployment_events(deployment, at, id)`,
+    `CREATE TABLE rollouts (
+       id INTEGER PRIMARY KEY AUTOINCREMENT,
+       deployment TEXT NOT NULL,
+       strategy TEXT NOT NULL CHECK (strategy IN ('shadow', 'canary', 'ab')),
+       stable_version INTEGER NOT NULL,
+       candidate_version INTEGER NOT NULL,
+       state TEXT NOT NULL CHECK (state IN ('running', 'paused', 'promoted', 'aborted')),
+       step INTEGER NOT NULL,
+       step_started_at INTEGER NOT NULL,
+       spec TEXT NOT NULL,
+       status TEXT NOT NULL,
+       created_at INTEGER NOT NULL,
+       updated_at INTEGER NOT NULL,
+       ended_at INTEGER,
+       actor TEXT NOT NULL,
+       reason TEXT NOT NULL,
+       revision INTEGER NOT NULL)`,
+    // At most one active rollout per deployment, enforced by the store so replicas cannot both start one.
+    `CREATE UNIQUE INDEX rollouts_active ON rollouts(deployment) WHERE state IN ('running', 'paused')`,
+    `CREATE INDEX rollouts_deployment ON rollouts(deployment, id)`,
+    `CREATE TABLE rollout_decisions (
+       id INTEGER PRIMARY KEY AUTOINCREMENT,
+       rollout_id INTEGER NOT NULL,
+       at INTEGER NOT NULL,
+       step INTEGER NOT NULL,
+       metric TEXT NOT NULL,
+       verdict TEXT NOT NULL CHECK (verdict IN ('success', 'failure', 'inconclusive')),
+       value REAL,
+       threshold REAL,
+       n_stable INTEGER NOT NULL,
+       n_candidate INTEGER NOT NULL,
+       detail TEXT NOT NULL)`,
+    `CREATE INDEX rollout_decisions_rollout ON rollout_decisions(rollout_id, id)`,
+    `CREATE TABLE leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, expires_at INTEGER NOT NULL)`,
+  ],
 ];
+
+interface RolloutRow {
+  id: number;
+  deployment: string;
+  strategy: RolloutRecord['strategy'];
+  stable_version: number;
+  candidate_version: number;
+  state: RolloutRecord['state'];
+  step: number;
+  step_started_at: number;
+  spec: string;
+  status: string;
+  created_at: number;
+  updated_at: number;
+  ended_at: number | null;
+  actor: string;
+  reason: string;
+  revision: number;
+}
+
+function toRollout(r: RolloutRow): RolloutRecord {
+  return {
+    id: r.id,
+    deployment: r.deployment,
+    strategy: r.strategy,
+    stableVersion: r.stable_version,
+    candidateVersion: r.candidate_version,
+    state: r.state,
+    step: r.step,
+    stepStartedAt: r.step_started_at,
+    spec: JSON.parse(r.spec) as Record<string, unknown>,
+    status: JSON.parse(r.status) as Record<string, unknown>,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+    endedAt: r.ended_at,
+    actor: r.actor,
+    reason: r.reason,
+    revision: r.revision,
+  };
+}
+
+interface DecisionRow {
+  id: number;
+  rollout_id: number;
+  at: number;
+  step: number;
+  metric: string;
+  verdict: RolloutDecisionRecord['verdict'];
+  value: number | null;
+  threshold: number | null;
+  n_stable: number;
+  n_candidate: number;
+  detail: string;
+}
 
 interface DeploymentEventRow {
   id: number;
@@ -163,7 +277,7 @@ interface DeploymentEventRow {
   kind: DeploymentEventRecord['kind'];
   from_version: number | null;
   to_version: number | null;
-  strategy: 'direct';
+  strategy: DeploymentEventRecord['strategy'];
   actor: string;
   reason: string;
   data: string;
@@ -362,6 +476,8 @@ export class SqliteMetadataStore implements MetadataStore {
       this.db.prepare('DELETE FROM model_aliases WHERE model = ?').run(name);
       // A model pushed again under the name starts over (versions from 1), and so does its deployment history.
       this.db.prepare('DELETE FROM deployment_events WHERE deployment = ?').run(name);
+      this.db.prepare('DELETE FROM rollout_decisions WHERE rollout_id IN (SELECT id FROM rollouts WHERE deployment = ?)').run(name);
+      this.db.prepare('DELETE FROM rollouts WHERE deployment = ?').run(name);
       return this.db.prepare('DELETE FROM models WHERE name = ?').run(name).changes > 0;
     })();
   }
@@ -451,6 +567,142 @@ export class SqliteMetadataStore implements MetadataStore {
       )
       .all(deployment, q.afterId ?? 0, q.until ?? Number.MAX_SAFE_INTEGER, q.limit) as DeploymentEventRow[];
     return rows.map(toDeploymentEvent);
+  }
+
+  async createRollout(r: NewRollout, event: NewDeploymentEvent): Promise<RolloutRecord> {
+    const run = this.db.transaction(() => {
+      const id = Number(
+        this.db
+          .prepare(
+            `INSERT INTO rollouts (deployment, strategy, stable_version, candidate_version, state, step, step_started_at, spec, status,
+               created_at, updated_at, ended_at, actor, reason, revision) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, 1)`,
+          )
+          .run(r.deployment, r.strategy, r.stableVersion, r.candidateVersion, r.state, r.step, r.stepStartedAt, JSON.stringify(r.spec), JSON.stringify(r.status), r.createdAt, r.createdAt, r.actor, r.reason)
+          .lastInsertRowid,
+      );
+      this.insertDeploymentEvent(r.deployment, r.createdAt, r.stableVersion, r.stableVersion, { ...event, data: { rollout: id, ...event.data } });
+      return id;
+    });
+    let id: number;
+    try {
+      id = run.immediate();
+    } catch (e) {
+      if ((e as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') {
+        const active = await this.activeRollout(r.deployment);
+        throw new WardenError(
+          'WARDEN_CONFLICT',
+          `${r.deployment} already has a ${active?.state ?? 'running'} ${active?.strategy ?? ''} rollout${active ? ` (#${active.id}, v${active.candidateVersion})` : ''}; promote or abort it first`,
+        );
+      }
+      throw e;
+    }
+    return (await this.getRollout(id))!;
+  }
+
+  async getRollout(id: number): Promise<RolloutRecord | undefined> {
+    const r = this.db.prepare('SELECT * FROM rollouts WHERE id = ?').get(id) as RolloutRow | undefined;
+    return r && toRollout(r);
+  }
+
+  async activeRollout(deployment: string): Promise<RolloutRecord | undefined> {
+    const r = this.db.prepare(`SELECT * FROM rollouts WHERE deployment = ? AND state IN ('running', 'paused')`).get(deployment) as RolloutRow | undefined;
+    return r && toRollout(r);
+  }
+
+  async listRollouts(q: { deployment?: string; active?: boolean; limit: number }): Promise<RolloutRecord[]> {
+    const where: string[] = [];
+    const args: unknown[] = [];
+    if (q.deployment !== undefined) {
+      where.push('deployment = ?');
+      args.push(q.deployment);
+    }
+    if (q.active) where.push(`state IN ('running', 'paused')`);
+    const rows = this.db
+      .prepare(`SELECT * FROM rollouts ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ?`)
+      .all(...args, q.limit) as RolloutRow[];
+    return rows.map(toRollout);
+  }
+
+  async updateRollout(
+    id: number,
+    revision: number,
+    patch: RolloutPatch,
+    now: number,
+    change?: { event: NewDeploymentEvent; stable?: { alias: string; version: number } },
+  ): Promise<RolloutRecord | undefined> {
+    const run = this.db.transaction((): boolean => {
+      const cur = this.db.prepare('SELECT * FROM rollouts WHERE id = ?').get(id) as RolloutRow | undefined;
+      if (!cur || cur.revision !== revision) return false;
+      const next = { ...toRollout(cur), ...patch };
+      this.db
+        .prepare(
+          `UPDATE rollouts SET state = ?, step = ?, step_started_at = ?, spec = ?, status = ?, ended_at = ?, reason = ?, updated_at = ?,
+             revision = revision + 1 WHERE id = ? AND revision = ?`,
+        )
+        .run(next.state, next.step, next.stepStartedAt, JSON.stringify(next.spec), JSON.stringify(next.status), next.endedAt, next.reason, now, id, revision);
+      if (change) {
+        const from = this.aliasVersion(cur.deployment, change.stable?.alias ?? 'champion') ?? cur.stable_version;
+        if (change.stable) {
+          this.db
+            .prepare(
+              `INSERT INTO model_aliases (model, alias, version, updated_at) VALUES (?, ?, ?, ?)
+               ON CONFLICT (model, alias) DO UPDATE SET version = excluded.version, updated_at = excluded.updated_at`,
+            )
+            .run(cur.deployment, change.stable.alias, change.stable.version, now);
+        }
+        this.insertDeploymentEvent(cur.deployment, now, from, change.stable?.version ?? from, { ...change.event, data: { rollout: id, ...change.event.data } });
+      }
+      return true;
+    });
+    if (!run.immediate()) return undefined;
+    return this.getRollout(id);
+  }
+
+  async appendRolloutDecisions(records: readonly NewRolloutDecision[]): Promise<void> {
+    const stmt = this.db.prepare(
+      `INSERT INTO rollout_decisions (rollout_id, at, step, metric, verdict, value, threshold, n_stable, n_candidate, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    this.db.transaction(() => {
+      for (const d of records) {
+        const num = (x: number | null) => (x === null || !Number.isFinite(x) ? null : x);
+        stmt.run(d.rolloutId, d.at, d.step, d.metric, d.verdict, num(d.value), num(d.threshold), d.nStable, d.nCandidate, JSON.stringify(d.detail));
+      }
+    })();
+  }
+
+  async listRolloutDecisions(rolloutId: number, q: { afterId?: number; limit: number }): Promise<RolloutDecisionRecord[]> {
+    const rows = this.db
+      .prepare('SELECT * FROM rollout_decisions WHERE rollout_id = ? AND id > ? ORDER BY id LIMIT ?')
+      .all(rolloutId, q.afterId ?? 0, q.limit) as DecisionRow[];
+    return rows.map((r) => ({
+      id: r.id,
+      rolloutId: r.rollout_id,
+      at: r.at,
+      step: r.step,
+      metric: r.metric,
+      verdict: r.verdict,
+      value: r.value,
+      threshold: r.threshold,
+      nStable: r.n_stable,
+      nCandidate: r.n_candidate,
+      detail: JSON.parse(r.detail) as Record<string, unknown>,
+    }));
+  }
+
+  async acquireLease(name: string, holder: string, ttlMs: number, now: number): Promise<LeaseRecord & { acquired: boolean }> {
+    this.db
+      .prepare(
+        `INSERT INTO leases (name, holder, expires_at) VALUES (?, ?, ?)
+         ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
+         WHERE leases.holder = excluded.holder OR leases.expires_at <= ?`,
+      )
+      .run(name, holder, now + ttlMs, now);
+    const r = this.db.prepare('SELECT holder, expires_at FROM leases WHERE name = ?').get(name) as { holder: string; expires_at: number };
+    return { name, holder: r.holder, expiresAt: r.expires_at, acquired: r.holder === holder };
+  }
+
+  async releaseLease(name: string, holder: string): Promise<void> {
+    this.db.prepare('DELETE FROM leases WHERE name = ? AND holder = ?').run(name, holder);
   }
 
   async getAlias(model: string, alias: string): Promise<AliasRecord | undefined> {

@@ -4,6 +4,9 @@ import type {
   LabelIngestOptions,
   LabelIngestResult,
   LabelInput,
+  OutcomeInput,
+  OutcomeIngestResult,
+  OutcomeStatsRow,
   LabelledQuery,
   LabelledRow,
   LabelStats,
@@ -33,7 +36,7 @@ interface Reply {
 }
 
 /** The writes (and join-then-read calls) the writer thread runs on its connection, by name. */
-export type WriterCall = 'appendProfiles' | 'saveMonitorResult' | 'appendLabels' | 'queryLabelled' | 'labelStats' | 'addSliCounts' | 'setSliCounts' | 'deleteSli';
+export type WriterCall = 'appendProfiles' | 'saveMonitorResult' | 'appendLabels' | 'queryLabelled' | 'labelStats' | 'addSliCounts' | 'setSliCounts' | 'deleteSli' | 'appendOutcomes';
 
 /**
  * The SQLite event store with its writes in a worker thread. Packed batches are posted to the worker
@@ -173,6 +176,18 @@ export class SqliteWorkerEventStore implements EventStore {
 
   labelStats(q?: { model?: string; version?: number }): Promise<LabelStats> {
     return this.call('labelStats', q);
+  }
+
+  appendOutcomes(outcomes: readonly OutcomeInput[], now: number): Promise<OutcomeIngestResult> {
+    return this.call('appendOutcomes', outcomes, now);
+  }
+
+  outcomeStats(q: { model: string; since: number; until?: number }): Promise<OutcomeStatsRow[]> {
+    return this.reader.outcomeStats(q);
+  }
+
+  unmatchedOutcomes(since: number): Promise<number> {
+    return this.reader.unmatchedOutcomes(since);
   }
 
   addSliCounts(records: readonly SliCountRecord[]): Promise<void> {
