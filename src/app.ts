@@ -14,10 +14,10 @@ import { buildHttpServer } from './http/index.ts';
 import { GameDayService, ReviewService } from './lifecycle/index.ts';
 import { MonitoringService } from './monitoring/index.ts';
 import { Registry } from './registry/index.ts';
-import { DeploymentService } from './rollouts/index.ts';
+import { DeploymentService, RolloutService } from './rollouts/index.ts';
 import { KeyRing } from './security/index.ts';
 import { SloService } from './slo/index.ts';
-import { FaultInjector, InferenceService, ModelTable } from './serving/index.ts';
+import { FaultInjector, InferenceService, ModelTable, Router, ShadowRunner } from './serving/index.ts';
 import { StoreHealth, openStores, watchWrites, type Stores } from './storage/index.ts';
 import { PredictionLog, Tracing, createMetrics, registerStoreHealthGauge, type WardenMetrics } from './telemetry/index.ts';
 
@@ -40,6 +40,10 @@ export interface Warden {
   keys: KeyRing;
   /** Deployments: stable versions, deploys, rollbacks and their history. */
   deployments: DeploymentService;
+  /** Rollouts: shadow, canary and A/B beside the stable version, their analysis and the controller lease. */
+  rollouts: RolloutService;
+  router: Router;
+  shadow: ShadowRunner;
   /** What this replica knows of its stores' health (failed writes; warden_store_degraded). */
   health: StoreHealth;
   /** OpenTelemetry traces; undefined when config.tracing.enabled is false. */
@@ -139,7 +143,15 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
   });
   if (log) log.onBatch((batch) => review.onEvents(batch));
   const faults = new FaultInjector();
-  const inference = new InferenceService({ table, metrics, maxBatchRows: config.serving.maxBatchRows, review, faults, ...(log ? { log } : {}) });
+  const router = new Router();
+  const shadow = new ShadowRunner({
+    table,
+    promRegistry: metrics.registry,
+    capacity: config.serving.shadowQueueCapacity,
+    concurrency: config.serving.shadowConcurrency,
+    ...(log ? { log } : {}),
+  });
+  const inference = new InferenceService({ table, metrics, maxBatchRows: config.serving.maxBatchRows, review, faults, router, shadow, ...(log ? { log } : {}) });
   const gamedays = new GameDayService({
     faults,
     logger,
@@ -196,8 +208,25 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
   if (slo && log) log.onBatch((batch) => slo.onEvents(batch));
   if (slo && alerting) alerting.addSource(slo.alertSource());
   const deployments = new DeploymentService({ registry, table, metadata: stores.metadata, logger });
+  const rollouts = new RolloutService({
+    metadata: stores.metadata,
+    events: stores.events,
+    registry,
+    table,
+    router,
+    logger,
+    promRegistry: metrics.registry,
+    holder: `${hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`,
+    syncMs: config.rollouts.syncMs,
+    leaseMs: config.rollouts.leaseMs,
+    ...(alerting ? { alerting } : {}),
+    ...(monitoring ? { windows: (model: string, version: number, since: number, until: number) => monitoring.results(model, version, { since, until, limit: 1000 }) } : {}),
+  });
+  deployments.useRollouts(rollouts);
+  if (alerting) alerting.addSource(rollouts.alertSource());
   const http = buildHttpServer({
     deployments,
+    rollouts,
     config,
     logger,
     stores,
@@ -235,6 +264,9 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
     keys,
     health,
     deployments,
+    rollouts,
+    router,
+    shadow,
     tracing,
     http,
     async start() {
@@ -246,6 +278,7 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
       await review.start();
       await slo?.start();
       await alerting?.start();
+      await rollouts.start();
       log?.start();
     },
     async listen() {
@@ -262,6 +295,8 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
       closed = true;
       gamedays.close();
       await http.close();
+      await rollouts.stop();
+      await shadow.drained();
       // Every request has ended its spans once http is closed: export what is queued.
       await tracing?.shutdown();
       await log?.drain();

@@ -67,6 +67,20 @@ const servingSchema = z
     intraOpThreads: z.number().int().min(0).max(256).default(1),
     /** Stack concurrent requests for one version into one model run (no added delay). */
     dynamicBatching: z.boolean().default(true),
+    /** Mirrored requests that may wait for a shadow candidate; more are dropped and counted, never slowing callers. */
+    shadowQueueCapacity: z.number().int().min(1).max(1_000_000).default(1000),
+    /** Shadow candidate runs in flight at once. */
+    shadowConcurrency: z.number().int().min(1).max(64).default(2),
+  })
+  .strict()
+  .default({});
+
+const rolloutsSchema = z
+  .object({
+    /** How often every replica re-reads rollout state (and the lease holder runs the analyses that are due). */
+    syncMs: z.number().int().min(50).max(60_000).default(1000),
+    /** Lifetime of the controller lease; another replica takes over this long after the holder stops renewing. */
+    leaseMs: z.number().int().min(500).max(600_000).default(10_000),
   })
   .strict()
   .default({});
@@ -191,6 +205,7 @@ export const configSchema = z
     alerting: alertingSchema,
     tracing: tracingSchema,
     slo: sloSchema,
+    rollouts: rolloutsSchema,
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     demo: z.boolean().default(false),
   })

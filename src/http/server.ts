@@ -6,7 +6,7 @@ import type { AlertingService } from '../alerting/index.ts';
 import type { GameDayService, ReviewService } from '../lifecycle/index.ts';
 import type { MonitoringService } from '../monitoring/index.ts';
 import type { Registry } from '../registry/index.ts';
-import type { DeploymentService } from '../rollouts/index.ts';
+import type { DeploymentService, RolloutService } from '../rollouts/index.ts';
 import type { SloService } from '../slo/index.ts';
 import type { KeyRing } from '../security/index.ts';
 import { requestIdFrom, type InferenceService, type ModelTable } from '../serving/index.ts';
@@ -44,6 +44,7 @@ export interface HttpDeps {
   /** Absent when alerting is off; its routes then answer 409. */
   alerting?: AlertingService;
   deployments: DeploymentService;
+  rollouts: RolloutService;
   /** Absent when SLOs are off; their routes then answer 409. */
   slo?: SloService;
   serverVersion: string;
@@ -197,7 +198,7 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
   if (deps.gamedays) registerGameDayRoutes(app, { gamedays: deps.gamedays, guard });
   registerAlertRoutes(app, { guard, ...(deps.alerting ? { alerting: deps.alerting } : {}) });
   registerSloRoutes(app, { guard, ...(deps.slo ? { slo: deps.slo } : {}) });
-  registerDeploymentRoutes(app, { deployments: deps.deployments, guard });
+  registerDeploymentRoutes(app, { deployments: deps.deployments, rollouts: deps.rollouts, events: deps.stores.events, guard });
 
   app.get('/metrics', async (_req, reply) => {
     deps.metrics.predictionLogQueueDepth.set(deps.log?.depth() ?? 0);

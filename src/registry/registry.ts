@@ -246,6 +246,11 @@ export class Registry {
     return record;
   }
 
+  /** Tells listeners (the serving table) of an alias another domain moved in its own store transaction (a promotion). */
+  announceAlias(model: string, alias: string, version: number): void {
+    this.emit({ kind: 'alias-set', model, alias, version });
+  }
+
   async deleteAlias(model: string, alias: string, ctx: AliasChangeContext = {}): Promise<void> {
     await this.getModel(model);
     if (!(await this.metadata.deleteAlias(model, alias, this.now(), stableEvent(alias, { reason: `${STABLE_ALIAS} alias deleted`, ...ctx })))) {

@@ -2,10 +2,11 @@ import type { Logger } from 'pino';
 import { WardenError, isWardenError } from '../errors.ts';
 import { STABLE_ALIAS, type Registry } from '../registry/index.ts';
 import type { ModelTable } from '../serving/index.ts';
-import type { DeploymentEventKind, DeploymentEventRecord, MetadataStore } from '../storage/index.ts';
+import type { DeploymentEventKind, DeploymentEventRecord, MetadataStore, RolloutStrategy } from '../storage/index.ts';
 import { signatureDifferences } from './compatibility.ts';
+import type { RolloutService, RolloutView } from './rollouts.ts';
 
-/** The strategies a deploy may name; only `direct` is built (the others are refused, never accepted and ignored). */
+/** The strategies a deploy may name: direct switches at once; the others start a rollout (rollouts.ts). */
 export const STRATEGIES = ['direct', 'shadow', 'canary', 'ab'] as const;
 export type Strategy = (typeof STRATEGIES)[number];
 
@@ -14,9 +15,9 @@ export interface DeploymentState {
   name: string;
   /** The version a request without a version gets. */
   stable: { version: number; since: number | null; pinned: boolean } | null;
-  /** At most one candidate; none until progressive strategies exist. */
-  candidate: null;
-  strategy: 'direct';
+  /** At most one candidate: the version a running or paused rollout serves beside the stable one. */
+  candidate: { version: number; rollout: number; state: 'running' | 'paused'; weight: number; mirror: number; step: number; steps: number } | null;
+  strategy: Strategy;
   versions: number[];
   lastChange: DeploymentEventRecord | null;
 }
@@ -29,6 +30,8 @@ export interface DeployRequest {
   actor: string;
   /** Deploy even when the candidate's signature differs from the stable version's. */
   force?: boolean;
+  /** Steps, analysis and experiment settings of a progressive strategy (rollouts/spec.ts). */
+  spec?: unknown;
 }
 
 export interface RollbackRequest {
@@ -40,6 +43,8 @@ export interface RollbackRequest {
 
 export interface DeployResult {
   deployment: DeploymentState;
+  /** The rollout a progressive deploy started. */
+  rollout?: RolloutView;
   /** False when the version was already stable: nothing changed and nothing was recorded. */
   changed: boolean;
   event: DeploymentEventRecord | null;
@@ -63,7 +68,14 @@ const bad = (msg: string) => new WardenError('WARDEN_BAD_REQUEST', msg);
  * has an answer.
  */
 export class DeploymentService {
+  private rollouts: RolloutService | undefined;
+
   constructor(private readonly deps: DeploymentServiceDeps) {}
+
+  /** Progressive strategies need the rollout controller (wired after both exist). */
+  useRollouts(rollouts: RolloutService): void {
+    this.rollouts = rollouts;
+  }
 
   async list(): Promise<DeploymentState[]> {
     const out: DeploymentState[] = [];
@@ -76,27 +88,60 @@ export class DeploymentService {
     const alias = await this.deps.metadata.getAlias(name, STABLE_ALIAS);
     const [last] = await this.deps.metadata.listDeploymentEvents(name, { limit: 1, newestFirst: true });
     const latest = versions.at(-1);
+    const active = await this.deps.metadata.activeRollout(name);
+    const view = active && this.rollouts?.view(active);
+    const candidate =
+      active && view
+        ? { version: active.candidateVersion, rollout: active.id, state: active.state as 'running' | 'paused', weight: view.weight, mirror: view.mirror, step: active.step + 1, steps: view.steps.length }
+        : null;
     const stable = alias
       ? { version: alias.version, since: alias.updatedAt, pinned: true }
       : latest !== undefined
         ? { version: latest, since: null, pinned: false }
         : null;
-    return { name, stable, candidate: null, strategy: 'direct', versions, lastChange: last ?? null };
+    return { name, stable, candidate, strategy: active?.strategy ?? 'direct', versions, lastChange: last ?? null };
   }
 
   /** Makes `version` the stable version at once (strategy `direct`), once it is loaded and its signature fits. */
   async deploy(name: string, req: DeployRequest): Promise<DeployResult> {
     const strategy = req.strategy ?? 'direct';
     if (!(STRATEGIES as readonly string[]).includes(strategy)) throw bad(`strategy must be one of ${STRATEGIES.join(', ')}, got ${JSON.stringify(String(strategy).slice(0, 40))}`);
-    if (strategy !== 'direct') {
-      throw bad(`strategy ${strategy} is not available in this version of Warden: only direct deploys exist (docs/rollouts.md); nothing was changed`);
-    }
+    if (strategy === 'direct' && req.spec !== undefined) throw bad('a direct deploy takes no spec: steps, analysis and experiment belong to strategies shadow, canary and ab');
     const target = await this.resolve(name, req.version);
-    return this.switchTo(name, target, 'deploy', req.actor, req.reason ?? `deploy v${target}`, req.force === true);
+    const active = await this.deps.metadata.activeRollout(name);
+    if (active) {
+      throw conflict(`${name} has a ${active.state} ${active.strategy} rollout of v${active.candidateVersion} (#${active.id}); promote or abort it first (warden rollout promote|abort ${name})`);
+    }
+    if (strategy === 'direct') return this.switchTo(name, target, 'deploy', req.actor, req.reason ?? `deploy v${target}`, req.force === true);
+    if (!this.rollouts) throw bad(`strategy ${strategy} needs the rollout controller, which this server does not run`);
+    const before = await this.get(name);
+    if (!before.stable) throw conflict(`${name} has no stable version to compare v${target} with; deploy it with --strategy direct`);
+    const data = await this.checkAndWarm(name, before.stable.version, target, req.force === true);
+    const rollout = await this.rollouts.begin(name, {
+      stable: before.stable.version,
+      candidate: target,
+      strategy: strategy as RolloutStrategy,
+      spec: req.spec,
+      actor: req.actor,
+      reason: req.reason ?? `${strategy} of v${target}`,
+      data,
+    });
+    const after = await this.get(name);
+    return { deployment: after, changed: true, event: after.lastChange, rollout };
   }
 
-  /** Makes the previous stable version (or `to`) stable again. */
+  /**
+   * Makes the previous stable version (or `to`) stable again. While a rollout runs, rolling back is aborting it:
+   * the stable version gets all traffic back.
+   */
   async rollback(name: string, req: RollbackRequest): Promise<DeployResult> {
+    const active = await this.deps.metadata.activeRollout(name);
+    if (active && this.rollouts) {
+      if (req.to !== undefined) throw conflict(`${name} has a ${active.strategy} rollout of v${active.candidateVersion} running: roll back without --to to abort it (v${active.stableVersion} keeps all traffic), then roll back further`);
+      const rollout = await this.rollouts.abort(name, { actor: req.actor, reason: req.reason ?? 'rolled back' });
+      const after = await this.get(name);
+      return { deployment: after, changed: true, event: after.lastChange, rollout };
+    }
     const current = await this.get(name);
     let target: number;
     if (req.to !== undefined) target = await this.resolve(name, req.to);
@@ -148,14 +193,16 @@ export class DeploymentService {
     return undefined;
   }
 
-  private async switchTo(name: string, version: number, kind: DeploymentEventKind, actor: string, reason: string, skipSignature: boolean): Promise<DeployResult> {
-    const { registry, table, logger } = this.deps;
-    const before = await this.get(name);
-    if (before.stable?.pinned && before.stable.version === version) return { deployment: before, changed: false, event: null };
+  /**
+   * Checks the candidate's signature against the stable version's and loads it: one that would break callers or
+   * cannot load never gets a request (409 naming why). Returns what was checked, for the history.
+   */
+  private async checkAndWarm(name: string, stableVersion: number | undefined, version: number, skipSignature: boolean): Promise<Record<string, unknown>> {
+    const { registry, table } = this.deps;
     const record = await registry.getVersion(name, version);
     const data: Record<string, unknown> = {};
-    if (before.stable) {
-      const stable = await registry.getVersion(name, before.stable.version);
+    if (stableVersion !== undefined) {
+      const stable = await registry.getVersion(name, stableVersion);
       const diffs = signatureDifferences(stable.signature, record.signature);
       if (diffs.length && !skipSignature) {
         throw conflict(`${name} v${version} does not take what v${stable.version} takes, so callers would fail: ${diffs.join('; ')}. Deploy with force to switch anyway`);
@@ -172,6 +219,14 @@ export class DeploymentService {
       throw conflict(`${name} v${version} cannot be loaded, so it gets no traffic: ${isWardenError(e) ? e.message : (e as Error).message}`);
     }
     data.warmMs = Math.round((performance.now() - started) * 10) / 10;
+    return data;
+  }
+
+  private async switchTo(name: string, version: number, kind: DeploymentEventKind, actor: string, reason: string, skipSignature: boolean): Promise<DeployResult> {
+    const { registry, table, logger } = this.deps;
+    const before = await this.get(name);
+    if (before.stable?.pinned && before.stable.version === version) return { deployment: before, changed: false, event: null };
+    const data = await this.checkAndWarm(name, before.stable?.version, version, skipSignature);
     await registry.setAlias(name, STABLE_ALIAS, version, { kind, actor, reason, data });
     await table.settled();
     const after = await this.get(name);

@@ -10,3 +10,7 @@ export type { OipInferResponse, PredictResponse, RequestContext, ReviewFlag, Rev
 export type { OutputTensor } from './runtimes/onnx.ts';
 export { FaultInjector, FAULT_KINDS, LATENCY_STEP_MS, DRIFT_STD_STEP, SCHEMA_EXTRA_FEATURE, faultColumns, faultEffect, faultShare } from './faults.ts';
 export type { ArmedFault, FaultCounts, FaultHit, FaultKind } from './faults.ts';
+export { Router, assignmentBucket } from './router.ts';
+export type { RouteChoice, RoutePolicy } from './router.ts';
+export { ShadowRunner } from './shadow.ts';
+export type { ShadowRunnerOptions, ShadowDropReason } from './shadow.ts';

@@ -1,10 +1,12 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { WardenError, isWardenError } from '../errors.ts';
 import { decodeInstances, decodeTensor, type DecodedTensor } from '../quality/index.ts';
-import type { PredictionEvent } from '../storage/index.ts';
+import type { PredictionEvent, PredictionRoute } from '../storage/index.ts';
 import type { PredictionLog, RequestTrace, WardenMetrics, Outcome } from '../telemetry/index.ts';
 import { FaultInjector } from './faults.ts';
 import type { ModelTable, LoadedVersion } from './model-table.ts';
+import type { RouteChoice, Router } from './router.ts';
+import type { ShadowRunner } from './shadow.ts';
 import type { OutputTensor } from './runtimes/onnx.ts';
 
 /** OIP v2 inference response body. */
@@ -59,6 +61,9 @@ export interface InferenceServiceOptions {
   review?: ReviewFlagger;
   /** Game-day fault injection (lifecycle/gameday arms it); costs one boolean check while nothing is armed. */
   faults?: FaultInjector;
+  /** Rollout routing (canary weights, A/B arms, shadow mirroring); rollouts/ keeps it in step with the store. */
+  router?: Router;
+  shadow?: ShadowRunner;
 }
 
 interface OkMetrics {
@@ -138,20 +143,49 @@ export class InferenceService {
   }
 
   /** The warm version a request names, without a promise when it is loaded (the common case). */
-  private target(model: string, ref: string | undefined): LoadedVersion | Promise<LoadedVersion> {
+  private target(model: string, ref: string | undefined, routed: RouteChoice | undefined): LoadedVersion | Promise<LoadedVersion> {
     const { table } = this.opts;
-    const version = table.resolveNumber(model, ref);
+    const version = routed ? routed.version : table.resolveNumber(model, ref);
     return table.peek(model, version) ?? table.load(model, version);
+  }
+
+  /**
+   * The rollout's choice for a request that names no version; undefined when none routes the deployment or the
+   * request names a version. An A/B experiment assigns by the caller's key and refuses a request without one
+   * (unless its spec sends unkeyed requests to the stable version, unrouted).
+   */
+  private routeOf(model: string, ref: string | undefined, parameters: unknown): RouteChoice | undefined {
+    const router = this.opts.router;
+    if (router === undefined || (ref !== undefined && ref !== '')) return undefined;
+    const policy = router.get(model);
+    if (policy === undefined) return undefined;
+    if (policy.strategy !== 'ab') return router.pick(model);
+    const key = assignmentKey(parameters);
+    if (key === undefined) {
+      if (policy.unkeyed === 'stable') return undefined;
+      throw badRequest(
+        `${model} runs an A/B experiment, which assigns callers by key: send parameters.keys (one per row; the first assigns the request) or parameters.assignment_key, or name a version`,
+      );
+    }
+    return router.pick(model, key);
+  }
+
+  private mirror(model: string, routed: RouteChoice | undefined, requestId: string, ts: number, inputs: DecodedTensor[], outputNames: string[] | undefined, keys: string[] | undefined): void {
+    const { router, shadow } = this.opts;
+    if (routed === undefined || routed.route !== 'stable' || !shadow || !router!.mirror(model)) return;
+    shadow.offer(model, router!.get(model)!.candidate, requestId, ts, inputs, outputNames, keys);
   }
 
   /** OIP v2 `infer`: validates against the spec's request shape and the model signature. */
   async infer(model: string, ref: string | undefined, body: unknown, ctx: RequestContext): Promise<OipInferResponse> {
     let lv: LoadedVersion | undefined;
+    let routed: RouteChoice | undefined;
     let inputsForLog: unknown = null;
     const trace = ctx.trace;
     try {
       trace?.setRequest(model, ref, 'oip');
-      const found = this.target(model, ref);
+      routed = this.routeOf(model, ref, isObject(body) ? body.parameters : undefined);
+      const found = this.target(model, ref, routed);
       lv = found instanceof Promise ? await found : found;
       trace?.setVersion(lv.record.version);
       trace?.startFeatureLookup();
@@ -182,11 +216,12 @@ export class InferenceService {
       const review = this.opts.review?.flag(model, result, rows);
       if (review) response.parameters = { review };
       // The log keeps the decoded tensors: flat typed arrays cost the event writer a memcpy to receive.
-      this.record(ctx, model, lv, 'oip', rows, fault?.logged ?? decoded, result, keys, fault?.marker);
+      this.record(ctx, model, lv, 'oip', rows, fault?.logged ?? decoded, result, keys, fault?.marker, routed?.route);
+      this.mirror(model, routed, ctx.requestId, ctx.ts, decoded, outputNames, keys);
       return response;
     } catch (e) {
       trace?.failStep(e);
-      this.recordError(ctx, model, lv, e, 'oip', inputsForLog);
+      this.recordError(ctx, model, lv, e, 'oip', inputsForLog, routed?.route);
       throw e;
     }
   }
@@ -194,11 +229,13 @@ export class InferenceService {
   /** Named-feature form: `{"instances": [{feature: value, …}]}` mapped through the signature's features. */
   async predict(model: string, ref: string | undefined, body: unknown, ctx: RequestContext): Promise<PredictResponse> {
     let lv: LoadedVersion | undefined;
+    let routed: RouteChoice | undefined;
     let inputsForLog: unknown = null;
     const trace = ctx.trace;
     try {
       trace?.setRequest(model, ref, 'predict');
-      const found = this.target(model, ref);
+      routed = this.routeOf(model, ref, isObject(body) ? body.parameters : undefined);
+      const found = this.target(model, ref, routed);
       lv = found instanceof Promise ? await found : found;
       trace?.setVersion(lv.record.version);
       trace?.startFeatureLookup();
@@ -226,14 +263,15 @@ export class InferenceService {
       trace?.endStep();
       if (fault?.delayMs) await sleep(fault.delayMs);
       const predictions = toPredictions(result, rows);
-      this.record(ctx, model, lv, 'predict', rows, fault?.logged ?? [tensor], result, keys, fault?.marker);
+      this.record(ctx, model, lv, 'predict', rows, fault?.logged ?? [tensor], result, keys, fault?.marker, routed?.route);
+      this.mirror(model, routed, ctx.requestId, ctx.ts, [tensor], undefined, keys);
       const response: PredictResponse = { model_name: model, model_version: lv.label, id: ctx.requestId, predictions };
       const review = this.opts.review?.flag(model, result, rows);
       if (review) response.review = review;
       return response;
     } catch (e) {
       trace?.failStep(e);
-      this.recordError(ctx, model, lv, e, 'predict', inputsForLog);
+      this.recordError(ctx, model, lv, e, 'predict', inputsForLog, routed?.route);
       throw e;
     }
   }
@@ -291,7 +329,8 @@ export class InferenceService {
     inputs: unknown,
     outputs: OutputTensor[],
     keys: string[] | undefined,
-    faultMarker?: string,
+    faultMarker: string | undefined,
+    route: PredictionRoute | undefined,
   ): void {
     const seconds = (performance.now() - ctx.started) / 1000;
     const children = this.okChildren(model, lv.label, protocol);
@@ -309,6 +348,7 @@ export class InferenceService {
       outputs,
     };
     if (keys !== undefined) event.keys = keys;
+    if (route !== undefined) event.route = route;
     if (ctx.trace) event.traceId = ctx.trace.traceId;
     // A served request a game day touched keeps status ok; the marker in `error` tells it apart later.
     if (faultMarker !== undefined) event.error = faultMarker;
@@ -322,6 +362,7 @@ export class InferenceService {
     e: unknown,
     protocol: 'oip' | 'predict',
     inputs: unknown,
+    route: PredictionRoute | undefined,
   ): void {
     const seconds = (performance.now() - ctx.started) / 1000;
     const code = isWardenError(e) ? e.code : 'WARDEN_INTERNAL';
@@ -346,8 +387,22 @@ export class InferenceService {
       outputs: null,
       error: `${code}: ${(e as Error).message}`.slice(0, 2000),
       ...(ctx.trace ? { traceId: ctx.trace.traceId } : {}),
+      ...(route !== undefined && lv ? { route } : {}),
     });
   }
+}
+
+/** The caller key that assigns a request to an A/B arm: `parameters.assignment_key`, else the first of `parameters.keys`. */
+function assignmentKey(parameters: unknown): string | undefined {
+  if (!isObject(parameters)) return undefined;
+  const a = parameters.assignment_key;
+  if (a !== undefined) {
+    if (typeof a !== 'string' || a.length === 0 || a.length > MAX_KEY_LENGTH) throw badRequest(`parameters.assignment_key must be a non-empty string of at most ${MAX_KEY_LENGTH} characters`);
+    return a;
+  }
+  const keys = parameters.keys;
+  if (Array.isArray(keys) && typeof keys[0] === 'string' && keys[0].length > 0 && keys[0].length <= MAX_KEY_LENGTH) return keys[0];
+  return undefined;
 }
 
 /**

@@ -71,6 +71,17 @@ export class ModelTable {
     }
   }
 
+  /**
+   * Re-reads a model's versions and aliases from the store and warms its default version: for changes another
+   * replica made (a promotion there), which this replica's registry never announced.
+   */
+  refresh(model: string): Promise<void> {
+    this.refreshing = this.refreshing.then(() => this.apply({ kind: 'alias-set', model, alias: STABLE_ALIAS, version: 0 })).catch((e) => {
+      this.opts.logger.error({ err: e, model }, 'serving table refresh failed');
+    });
+    return this.refreshing;
+  }
+
   /** Waits for pending registry changes to be applied (tests and the admin API use it). */
   async settled(): Promise<void> {
     await this.refreshing;

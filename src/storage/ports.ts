@@ -686,6 +686,8 @@ export interface EventStore {
   outcomeStats(q: { model: string; since: number; until?: number }): Promise<OutcomeStatsRow[]>;
   /** Outcomes received since `since` whose key matched no prediction. */
   unmatchedOutcomes(since: number): Promise<number>;
+  /** Distinct caller keys logged for a model version's served predictions, by prediction time in [since, until). */
+  countKeys(q: { model: string; version: number; since: number; until?: number }): Promise<number>;
 
   /** Adds to the counts of each (slo, ts, source) bucket, in one transaction: replicas' traffic counts add up. */
   addSliCounts(records: readonly SliCountRecord[]): Promise<void>;

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { WardenError } from '../../errors.ts';
-import type { DeploymentService } from '../../rollouts/index.ts';
+import type { DeploymentService, RolloutService } from '../../rollouts/index.ts';
+import type { EventStore, OutcomeInput } from '../../storage/index.ts';
 import { actorOf } from '../actor.ts';
 import type { Guard } from '../auth.ts';
 
@@ -32,9 +33,29 @@ function timeParam(raw: string | undefined): number {
   return n;
 }
 
+/** Most outcomes one call may post. */
+export const OUTCOME_BATCH_LIMIT = 5000;
+const METRIC_NAME = /^[A-Za-z_][A-Za-z0-9_.:-]{0,63}$/;
+
+function outcomeOf(raw: unknown, i: number, now: number): OutcomeInput {
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw bad(`outcomes[${i}] must be an object with key, metric and value`);
+  const o = raw as Record<string, unknown>;
+  for (const k of Object.keys(o)) if (!['key', 'metric', 'value', 'ts'].includes(k)) throw bad(`outcomes[${i}]: unknown field "${k.slice(0, 40)}"; an outcome has key, metric, value and ts`);
+  if (typeof o.key !== 'string' || o.key.length === 0 || o.key.length > 256) throw bad(`outcomes[${i}].key must be the caller key (parameters.keys) of the prediction, 1 to 256 characters`);
+  if (typeof o.metric !== 'string' || !METRIC_NAME.test(o.metric)) throw bad(`outcomes[${i}].metric must be a metric name (letters, digits, _.:-, at most 64), e.g. "conversion"`);
+  const value = typeof o.value === 'boolean' ? Number(o.value) : o.value;
+  if (typeof value !== 'number' || !Number.isFinite(value)) throw bad(`outcomes[${i}].value must be a finite number (1/0 for a conversion, an amount for revenue)`);
+  let ts = now;
+  if (o.ts !== undefined) {
+    ts = typeof o.ts === 'number' ? o.ts : typeof o.ts === 'string' ? Date.parse(o.ts) : NaN;
+    if (!Number.isFinite(ts) || ts < 0 || ts > now + 86_400_000) throw bad(`outcomes[${i}].ts must be epoch milliseconds or an ISO-8601 time, not in the future`);
+  }
+  return { key: o.key, metric: o.metric, value, ts };
+}
+
 /** Deployments API (docs/rollouts.md): state, deploy, roll back, history, and the version served at a time. */
-export function registerDeploymentRoutes(app: FastifyInstance, deps: { deployments: DeploymentService; guard: Guard }): void {
-  const { deployments, guard } = deps;
+export function registerDeploymentRoutes(app: FastifyInstance, deps: { deployments: DeploymentService; rollouts: RolloutService; events: EventStore; guard: Guard }): void {
+  const { deployments, rollouts, guard } = deps;
   const base = '/api/v1/deployments';
 
   app.get(base, { onRequest: guard('viewer') }, async () => ({ deployments: await deployments.list() }));
@@ -46,12 +67,14 @@ export function registerDeploymentRoutes(app: FastifyInstance, deps: { deploymen
     const version = versionRef(b.version, 'version');
     if (version === undefined) throw bad('body needs "version": a version number, an alias or "latest"');
     if (b.force !== undefined && typeof b.force !== 'boolean') throw bad('force must be true or false');
+    for (const k of Object.keys(b)) if (!['version', 'strategy', 'reason', 'force', 'spec'].includes(k)) throw bad(`unknown field "${k.slice(0, 40)}"; a deploy takes version, strategy, reason, force and spec`);
     const strategy = optionalString(b, 'strategy', 40);
     const reason = optionalString(b, 'reason');
     return deployments.deploy(req.params.name, {
       version,
       actor: actorOf(req),
       force: b.force === true,
+      ...(b.spec !== undefined ? { spec: b.spec } : {}),
       ...(strategy !== undefined ? { strategy } : {}),
       ...(reason !== undefined ? { reason } : {}),
     });
@@ -71,6 +94,57 @@ export function registerDeploymentRoutes(app: FastifyInstance, deps: { deploymen
     if (!Number.isSafeInteger(after) || after < 0) throw bad('after must be a cursor from an earlier answer (an integer ≥ 0)');
     const events = await deployments.history(req.params.name, { afterId: after, limit });
     return { events, nextCursor: events.length ? String(events.at(-1)!.id) : (req.query.after ?? null) };
+  });
+
+  app.get<{ Params: { name: string } }>(`${base}/:name/rollout`, { onRequest: guard('viewer') }, async (req) => rollouts.status(req.params.name));
+
+  app.get<{ Params: { name: string }; Querystring: { after?: string; limit?: string; rollout?: string } }>(`${base}/:name/rollout/decisions`, { onRequest: guard('viewer') }, async (req) => {
+    const limit = req.query.limit === undefined ? 500 : Number(req.query.limit);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 5000) throw bad('limit must be an integer in [1, 5000]');
+    const after = req.query.after === undefined || req.query.after === '' ? 0 : Number(req.query.after);
+    if (!Number.isSafeInteger(after) || after < 0) throw bad('after must be a cursor from an earlier answer (an integer ≥ 0)');
+    const rollout = req.query.rollout === undefined ? undefined : Number(req.query.rollout);
+    if (rollout !== undefined && (!Number.isSafeInteger(rollout) || rollout < 1)) throw bad('rollout must be a rollout id');
+    const out = await rollouts.decisionsOf(req.params.name, { afterId: after, limit, ...(rollout !== undefined ? { rollout } : {}) });
+    return { ...out, nextCursor: out.decisions.length ? String(out.decisions.at(-1)!.id) : (req.query.after ?? null) };
+  });
+
+  for (const action of ['promote', 'pause', 'resume', 'abort'] as const) {
+    app.post<{ Params: { name: string } }>(`${base}/:name/rollout/${action}`, { onRequest: guard('deployer') }, async (req) => {
+      const b = bodyObject(req.body);
+      for (const k of Object.keys(b)) if (!['reason', ...(action === 'promote' ? ['full'] : [])].includes(k)) throw bad(`unknown field "${k.slice(0, 40)}"; ${action} takes reason${action === 'promote' ? ' and full' : ''}`);
+      if (b.full !== undefined && typeof b.full !== 'boolean') throw bad('full must be true or false');
+      const reason = optionalString(b, 'reason');
+      const o = { actor: actorOf(req), ...(reason !== undefined ? { reason } : {}) };
+      const rollout =
+        action === 'promote'
+          ? await rollouts.promote(req.params.name, { ...o, full: b.full === true })
+          : action === 'pause'
+            ? await rollouts.pause(req.params.name, o)
+            : action === 'resume'
+              ? await rollouts.resume(req.params.name, o)
+              : await rollouts.abort(req.params.name, o);
+      return { rollout, deployment: await deployments.get(req.params.name) };
+    });
+  }
+
+  app.get<{ Params: { name: string } }>(`${base}/:name/experiment`, { onRequest: guard('viewer') }, async (req) => rollouts.experiment(req.params.name));
+
+  app.get<{ Querystring: { deployment?: string; limit?: string } }>('/api/v1/rollouts', { onRequest: guard('viewer') }, async (req) => {
+    const limit = req.query.limit === undefined ? 100 : Number(req.query.limit);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw bad('limit must be an integer in [1, 1000]');
+    return { rollouts: await rollouts.list({ limit, ...(req.query.deployment ? { deployment: req.query.deployment } : {}) }) };
+  });
+
+  app.post('/api/v1/outcomes', { onRequest: guard('predictor') }, async (req) => {
+    const b = bodyObject(req.body);
+    if (!Array.isArray(b.outcomes)) throw bad('body must be {"outcomes": [{"key", "metric", "value", "ts"?}, …]}');
+    if (b.outcomes.length === 0 || b.outcomes.length > OUTCOME_BATCH_LIMIT) throw bad(`send 1 to ${OUTCOME_BATCH_LIMIT} outcomes per call, got ${b.outcomes.length}`);
+    const now = Date.now();
+    const outcomes = b.outcomes.map((o, i) => outcomeOf(o, i, now));
+    const result = await deps.events.appendOutcomes(outcomes, now);
+    rollouts.countOutcomes(result.matched, result.unmatched);
+    return result;
   });
 
   app.get<{ Params: { name: string }; Querystring: { at?: string } }>(`${base}/:name/served`, { onRequest: guard('viewer') }, async (req) =>

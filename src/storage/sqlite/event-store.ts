@@ -759,6 +759,12 @@ export class SqliteEventStore implements EventStore {
     return rows.map((r) => ({ version: r.version, route: r.route, metric: r.metric, n: r.n, sum: r.sum, sumSq: r.sum_sq }));
   }
 
+  async countKeys(q: { model: string; version: number; since: number; until?: number }): Promise<number> {
+    return (
+      this.db.prepare('SELECT COUNT(*) AS n FROM prediction_keys WHERE model = ? AND version = ? AND ts >= ? AND ts < ?').get(q.model, q.version, q.since, q.until ?? Number.MAX_SAFE_INTEGER) as { n: number }
+    ).n;
+  }
+
   async unmatchedOutcomes(since: number): Promise<number> {
     return (this.db.prepare('SELECT COUNT(*) AS n FROM outcomes WHERE model IS NULL AND received_ts >= ?').get(since) as { n: number }).n;
   }

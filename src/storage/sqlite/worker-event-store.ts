@@ -186,6 +186,10 @@ export class SqliteWorkerEventStore implements EventStore {
     return this.reader.outcomeStats(q);
   }
 
+  countKeys(q: { model: string; version: number; since: number; until?: number }): Promise<number> {
+    return this.reader.countKeys(q);
+  }
+
   unmatchedOutcomes(since: number): Promise<number> {
     return this.reader.unmatchedOutcomes(since);
   }
