@@ -30,3 +30,4 @@ export type { EmbeddingConfig, EmbeddingDrift, MultivariateConfig, MultivariateD
 export * as performance from './performance/index.ts';
 export { fitPerformance, realizedPerformance, estimatePerformance } from './performance-window.ts';
 export type { PerformanceConfig, PerformanceModel, WindowPerformance, ConceptDrift } from './performance-window.ts';
+export { ksStatisticSorted } from './drift/stats/ks.ts';

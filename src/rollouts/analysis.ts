@@ -1,5 +1,4 @@
-import { ksStatisticSorted } from '../monitoring/drift/stats/ks.ts';
-import type { WindowResult } from '../monitoring/index.ts';
+import { ksStatisticSorted, type WindowResult } from '../monitoring/index.ts';
 import type { EventStore, ModelSignature, NewRolloutDecision, StoredPredictionEvent } from '../storage/index.ts';
 import type { AnalysisSpec, RolloutStep } from './spec.ts';
 import { sampleRatioMismatch, sequentialMeanDifference, sequentialProportionDifference } from './stats/index.ts';

@@ -51,7 +51,6 @@ async function until<T>(fn: () => Promise<T | undefined>, ms: number, what: stri
 describe('rollouts', () => {
   let srv: TestServer;
   let traffic = true;
-  let sent = 0;
   const served = new Map<string, number>();
   let failures = 0;
   let loop: Promise<void> = Promise.resolve();
@@ -70,7 +69,6 @@ describe('rollouts', () => {
     const caller = async (c: number) => {
       for (let i = c; traffic; i += 4) {
         const r = await srv.json('POST', '/v1/models/bike:predict', { instances: [instanceAt(i)] });
-        sent++;
         if (r.status !== 200) failures++;
         else served.set(r.body.model_version, (served.get(r.body.model_version) ?? 0) + 1);
       }
