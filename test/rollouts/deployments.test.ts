@@ -113,7 +113,7 @@ describe('deployments', () => {
       [{ version: 'nope' }, 404, /no version or alias "nope"/],
       [{ version: 1.5 }, 400, /positive integer/],
       [{}, 400, /needs "version"/],
-      [{ version: 1, strategy: 'canary' }, 400, /strategy canary is not available .* only direct deploys exist/],
+      [{ version: 1, strategy: 'canary', spec: { steps: 'x' } }, 400, /steps must be a list of 1 to 20 steps/],
       [{ version: 1, strategy: 'blue-green' }, 400, /strategy must be one of direct, shadow, canary, ab/],
       [{ version: 1, force: 'yes' }, 400, /force must be true or false/],
       [[1], 400, /body must be a JSON object/],
@@ -172,8 +172,23 @@ describe('deployments', () => {
     expect(hist.stdout).toMatch(/deploy .*from the CLI/);
     const served = await runWarden(['deployments', 'served', 'busy', '--at', new Date().toISOString()], env);
     expect(served.stdout).toMatch(/^busy at .*: v1 \(the last change at or before this time\)/);
-    const bad = await runWarden(['deploy', 'busy', '--version', '2', '--strategy', 'canary'], env);
+    const bad = await runWarden(['deploy', 'busy', '--version', '2', '--strategy', 'canary', '--steps', '10:soon'], env);
     expect(bad.code).toBe(2);
-    expect(bad.stderr).toMatch(/strategy canary is not available/);
+    expect(bad.stderr).toMatch(/steps\[0\]\.pause: "soon" is not a duration/);
+    const canary = await runWarden(['deploy', 'busy', '--version', '2', '--strategy', 'canary', '--steps', '0%100:-,10:1h', '--interval', '10s', '--reason', 'try v2'], env);
+    expect(canary.code, canary.stderr).toBe(0);
+    expect(canary.stdout).toMatch(/^rollout #\d+ of busy: canary of v2 beside v1 — running/m);
+    expect(canary.stdout).toMatch(/steps: ▶ weight 0%, mirror 100%, until promoted → weight 10%, 1h/);
+    const status = await runWarden(['rollout', 'status', 'busy'], env);
+    expect(status.stdout).toMatch(/traffic: v2 0%, v1 100%; 100% mirrored to v2/);
+    const promoted = await runWarden(['rollout', 'promote', 'busy'], env);
+    expect(promoted.stdout).toMatch(/step 2\/2: weight 10%, 1h/);
+    const got = await runWarden(['deployments', 'get', 'busy'], env);
+    expect(got.stdout).toMatch(/candidate: v2 \(running, weight 10%, step 2\/2\)/);
+    const aborted = await runWarden(['rollback', 'busy', '--reason', 'not today'], env);
+    expect(aborted.stdout).toMatch(/rollout #\d+ of v2 aborted; v1 serves all traffic/);
+    const after = await runWarden(['rollout', 'status', 'busy'], env);
+    expect(after.stdout).toMatch(/— aborted/);
+    expect(after.stdout).toMatch(/outcome: not today/);
   }, 60_000);
 });
