@@ -207,7 +207,7 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
     : undefined;
   if (slo && log) log.onBatch((batch) => slo.onEvents(batch));
   if (slo && alerting) alerting.addSource(slo.alertSource());
-  const deployments = new DeploymentService({ registry, table, metadata: stores.metadata, logger });
+  const deployments = new DeploymentService({ registry, table, metadata: stores.metadata, logger, ...(monitoring ? { monitoring } : {}) });
   const rollouts = new RolloutService({
     metadata: stores.metadata,
     events: stores.events,

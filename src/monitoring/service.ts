@@ -227,6 +227,29 @@ export class MonitoringService {
     return record;
   }
 
+  /**
+   * Gives a new version of a deployment the monitoring of the version it replaces: the same config, on the old
+   * reference's sample of rows, with predictions re-profiled by running the new version on them. Undefined when the
+   * old version has no reference or the new one already has its own (kept). Performance estimation is not carried:
+   * it is fitted on the old version's predictions and needs the reference's ground truth, which a sample lacks.
+   */
+  async inheritReference(model: string, fromVersion: number, toVersion: number): Promise<{ rows: number; dropped: string[] } | undefined> {
+    const from = this.reference(model, fromVersion);
+    if (!from || this.reference(model, toVersion)) return undefined;
+    const target = await this.deps.registry.getVersion(model, toVersion);
+    const features = columnLayout(target.signature).features;
+    const names = from.schema.columns.map((c) => c.name);
+    const keep = features.filter((f) => names.includes(f));
+    const idx = keep.map((f) => names.indexOf(f));
+    // Categorical columns keep their sampled values as category keys ("1"); the model takes them as numbers.
+    const cell = (c: unknown) => (typeof c === 'string' && c.trim() !== '' && Number.isFinite(Number(c)) ? Number(c) : (c ?? null));
+    const rows = from.profile.sample.map((r) => idx.map((j) => cell(r[j])));
+    const { performance: _performance, ...config } = from.config;
+    const dropped = _performance ? ['performance (fitted on the old version; set a reference with the target to estimate it)'] : [];
+    await this.setReference(model, String(toVersion), { kind: 'table', table: { names: keep, rows }, name: `inherited from v${fromVersion}` }, config);
+    return { rows: rows.length, dropped };
+  }
+
   async deleteReference(model: string, version: number): Promise<void> {
     if (!(await this.deps.metadata.deleteReference(model, version))) {
       throw new WardenError('WARDEN_NOT_FOUND', `model ${model} v${version} has no monitoring reference`);

@@ -32,6 +32,8 @@ export interface DeployRequest {
   force?: boolean;
   /** Steps, analysis and experiment settings of a progressive strategy (rollouts/spec.ts). */
   spec?: unknown;
+  /** False keeps the new version without the stable version's monitoring reference (default: inherited). */
+  inheritMonitoring?: boolean;
 }
 
 export interface RollbackRequest {
@@ -51,6 +53,8 @@ export interface DeployResult {
 }
 
 export interface DeploymentServiceDeps {
+  /** Present when monitoring runs: a new version inherits the stable version's reference. */
+  monitoring?: { inheritReference(model: string, from: number, to: number): Promise<{ rows: number; dropped: string[] } | undefined> };
   registry: Registry;
   table: ModelTable;
   metadata: MetadataStore;
@@ -112,16 +116,18 @@ export class DeploymentService {
     if (active) {
       throw conflict(`${name} has a ${active.state} ${active.strategy} rollout of v${active.candidateVersion} (#${active.id}); promote or abort it first (warden rollout promote|abort ${name})`);
     }
-    if (strategy === 'direct') return this.switchTo(name, target, 'deploy', req.actor, req.reason ?? `deploy v${target}`, req.force === true);
+    if (strategy === 'direct') return this.switchTo(name, target, 'deploy', req.actor, req.reason ?? `deploy v${target}`, req.force === true, req.inheritMonitoring !== false);
     if (!this.rollouts) throw bad(`strategy ${strategy} needs the rollout controller, which this server does not run`);
     const before = await this.get(name);
     if (!before.stable) throw conflict(`${name} has no stable version to compare v${target} with; deploy it with --strategy direct`);
+    const spec = this.rollouts.prepare(name, { stable: before.stable.version, candidate: target, strategy: strategy as RolloutStrategy, spec: req.spec });
     const data = await this.checkAndWarm(name, before.stable.version, target, req.force === true);
+    data.monitoring = await this.inherit(name, before.stable.version, target, req.inheritMonitoring !== false);
     const rollout = await this.rollouts.begin(name, {
       stable: before.stable.version,
       candidate: target,
       strategy: strategy as RolloutStrategy,
-      spec: req.spec,
+      spec,
       actor: req.actor,
       reason: req.reason ?? `${strategy} of v${target}`,
       data,
@@ -222,11 +228,28 @@ export class DeploymentService {
     return data;
   }
 
-  private async switchTo(name: string, version: number, kind: DeploymentEventKind, actor: string, reason: string, skipSignature: boolean): Promise<DeployResult> {
+  /** Carries monitoring over to the new version and says what happened, for the history (never silently nothing). */
+  private async inherit(name: string, from: number | undefined, to: number, wanted: boolean): Promise<string> {
+    const monitoring = this.deps.monitoring;
+    if (!monitoring) return 'monitoring is off on this server';
+    if (!wanted) return 'not inherited (asked not to)';
+    if (from === undefined || from === to) return 'nothing to inherit';
+    try {
+      const r = await monitoring.inheritReference(name, from, to);
+      if (!r) return `v${to} keeps its own reference, or v${from} had none`;
+      return `inherited v${from}'s reference: ${r.rows} sampled rows re-profiled with v${to}'s predictions${r.dropped.length ? `; not carried: ${r.dropped.join(', ')}` : ''}`;
+    } catch (e) {
+      this.deps.logger.warn({ err: e, deployment: name, from, to }, 'monitoring reference could not be inherited');
+      return `not inherited: ${(e as Error).message}`;
+    }
+  }
+
+  private async switchTo(name: string, version: number, kind: DeploymentEventKind, actor: string, reason: string, skipSignature: boolean, inheritMonitoring = false): Promise<DeployResult> {
     const { registry, table, logger } = this.deps;
     const before = await this.get(name);
     if (before.stable?.pinned && before.stable.version === version) return { deployment: before, changed: false, event: null };
     const data = await this.checkAndWarm(name, before.stable?.version, version, skipSignature);
+    if (kind === 'deploy') data.monitoring = await this.inherit(name, before.stable?.version, version, inheritMonitoring);
     await registry.setAlias(name, STABLE_ALIAS, version, { kind, actor, reason, data });
     await table.settled();
     const after = await this.get(name);

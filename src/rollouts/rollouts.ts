@@ -210,9 +210,8 @@ export class RolloutService {
   // ---- operator actions
 
   /** Starts a rollout of `candidate` beside the stable version (called by DeploymentService for non-direct deploys). */
-  async begin(deployment: string, o: { stable: number; candidate: number; strategy: RolloutStrategy; spec: unknown; actor: string; reason: string; data: Record<string, unknown> }): Promise<RolloutView> {
-    if (o.stable === o.candidate) throw conflict(`v${o.candidate} is already the stable version of ${deployment}; deploy another version`);
-    const spec = parseRolloutSpec(o.strategy, o.spec, randomUUID());
+  async begin(deployment: string, o: { stable: number; candidate: number; strategy: RolloutStrategy; spec: RolloutSpec; actor: string; reason: string; data: Record<string, unknown> }): Promise<RolloutView> {
+    const spec = o.spec;
     const now = this.now();
     const status: RolloutStatus = { runs: 0, lastRunAt: null, stepRuns: { success: 0, failure: 0, inconclusive: 0 }, pValues: {}, lastVerdict: null, lastSummary: null, suppressionId: null, outcome: null };
     const r = await this.deps.metadata.createRollout(
@@ -247,6 +246,12 @@ export class RolloutService {
     await this.sync();
     this.deps.logger.info({ deployment, rollout: r.id, strategy: o.strategy, candidate: o.candidate }, 'rollout started');
     return this.view((await this.deps.metadata.getRollout(r.id))!);
+  }
+
+  /** Validates a rollout request before anything is loaded, inherited or stored (a refused request changes nothing). */
+  prepare(deployment: string, o: { stable: number; candidate: number; strategy: RolloutStrategy; spec: unknown }): RolloutSpec {
+    if (o.stable === o.candidate) throw conflict(`v${o.candidate} is already the stable version of ${deployment}; deploy another version`);
+    return parseRolloutSpec(o.strategy, o.spec, randomUUID());
   }
 
   async active(deployment: string): Promise<RolloutView | undefined> {

@@ -65,6 +65,9 @@ describe('rollouts', () => {
     await push((await train({ ...bikeSharingDemoOptions('linear'), seed: 2 })).onnx);
     await push((await train({ ...bikeSharingDemoOptions('linear', celsiusCsv()), seed: 1 })).onnx);
     await srv.warden.table.settled();
+    // v1 is monitored against 2011; a new version must inherit that, not stop being monitored.
+    const refRows = rows.slice(0, 2000).map((r) => FEATURES.map((f) => Number(r[f])));
+    await srv.warden.monitoring!.setReference('bike', '1', { kind: 'table', table: { names: FEATURES, rows: refRows }, name: '2011' }, {});
     // Steady traffic: 4 callers in a loop, each request a real row of 2011.
     const caller = async (c: number) => {
       for (let i = c; traffic; i += 4) {
@@ -111,6 +114,11 @@ describe('rollouts', () => {
     expect(start.status).toBe(200);
     expect(start.body.rollout).toMatchObject({ strategy: 'canary', state: 'running', stable: 1, candidate: 2, weight: 30, mirror: 100 });
     expect(start.body.deployment.candidate).toMatchObject({ version: 2, weight: 30, step: 1, steps: 2 });
+    // Monitoring follows the deployment: v2 got v1's reference, re-profiled with its own predictions.
+    expect(start.body.event.data.monitoring).toMatch(/^inherited v1's reference: \d+ sampled rows re-profiled with v2's predictions/);
+    const inherited = srv.warden.monitoring!.reference('bike', 2);
+    expect(inherited?.record.source.name).toBe('inherited from v1');
+    expect(inherited?.schema.columns.map((c) => c.name)).toEqual(srv.warden.monitoring!.reference('bike', 1)?.schema.columns.map((c) => c.name));
     // A second rollout on a busy deployment is refused.
     const busy = await srv.json('POST', '/api/v1/deployments/bike/deploy', { version: 3, strategy: 'canary' });
     expect(busy.status).toBe(409);

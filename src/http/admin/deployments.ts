@@ -67,7 +67,8 @@ export function registerDeploymentRoutes(app: FastifyInstance, deps: { deploymen
     const version = versionRef(b.version, 'version');
     if (version === undefined) throw bad('body needs "version": a version number, an alias or "latest"');
     if (b.force !== undefined && typeof b.force !== 'boolean') throw bad('force must be true or false');
-    for (const k of Object.keys(b)) if (!['version', 'strategy', 'reason', 'force', 'spec'].includes(k)) throw bad(`unknown field "${k.slice(0, 40)}"; a deploy takes version, strategy, reason, force and spec`);
+    for (const k of Object.keys(b)) if (!['version', 'strategy', 'reason', 'force', 'spec', 'inheritMonitoring'].includes(k)) throw bad(`unknown field "${k.slice(0, 40)}"; a deploy takes version, strategy, reason, force, spec and inheritMonitoring`);
+    if (b.inheritMonitoring !== undefined && typeof b.inheritMonitoring !== 'boolean') throw bad('inheritMonitoring must be true or false');
     const strategy = optionalString(b, 'strategy', 40);
     const reason = optionalString(b, 'reason');
     return deployments.deploy(req.params.name, {
@@ -75,6 +76,7 @@ export function registerDeploymentRoutes(app: FastifyInstance, deps: { deploymen
       actor: actorOf(req),
       force: b.force === true,
       ...(b.spec !== undefined ? { spec: b.spec } : {}),
+      ...(b.inheritMonitoring === false ? { inheritMonitoring: false } : {}),
       ...(strategy !== undefined ? { strategy } : {}),
       ...(reason !== undefined ? { reason } : {}),
     });

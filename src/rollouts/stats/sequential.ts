@@ -87,8 +87,8 @@ function checkOptions(fn: string, opts: SequentialOptions): number {
 
 /**
  * The mSPRT at null value 0 and its confidence sequence for an estimate θ̂ with variance V under the
- * mixture N(0, τ²). V = 0 (both arms constant) is the limit V → 0: Λ = ∞ and a zero-width CS when
- * θ̂ ≠ 0, Λ = 0 when θ̂ = 0.
+ * mixture N(0, τ²). V = 0 (both arms constant) is the limit V → 0: a zero-width CS at θ̂, with Λ = ∞
+ * when θ̂ ≠ 0 and Λ = 0 when θ̂ = 0.
  */
 export function mixtureSprt(
   estimate: number,
@@ -97,12 +97,13 @@ export function mixtureSprt(
   alpha: number,
   previousP: number,
 ): { lower: number; upper: number; pValue: number; lambda: number } {
-  if (variance === 0) {
+  const t2 = tau * tau;
+  const ratio = t2 / variance; // τ²/V
+  if (!Number.isFinite(ratio)) {
+    // V = 0 (or so small that τ²/V overflows)
     const lambda = estimate === 0 ? 0 : Infinity;
     return { lower: estimate, upper: estimate, pValue: Math.min(previousP, lambda === Infinity ? 0 : 1), lambda };
   }
-  const t2 = tau * tau;
-  const ratio = t2 / variance; // τ²/V
   // ln Λ = −½ ln(1 + τ²/V) + θ̂²τ² / (2V(V + τ²))
   const logLambda = -0.5 * Math.log1p(ratio) + (estimate * estimate * ratio) / (2 * (variance + t2));
   const lambda = Math.exp(logLambda);
