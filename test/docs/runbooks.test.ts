@@ -181,6 +181,6 @@ describe('runbooks', () => {
     expect(checkCommandLine(program, 'warden models alias bike-demand champion')).toMatch(/needs 3 argument/);
     expect(checkCommandLine(program, 'warden labels')).toMatch(/needs a subcommand/);
     expect(checkCommandLine(program, 'warden train --csv a.csv --target cnt --out m.onnx')).toMatch(/needs --model/);
-    expect(checkCommandLine(program, 'warden rollout promote bike-demand')).toMatch(/no subcommand "rollout"/);
+    expect(checkCommandLine(program, 'warden rollout advance bike-demand')).toMatch(/"rollout" has no subcommand "advance"/);
   });
 });

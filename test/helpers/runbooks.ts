@@ -10,4 +10,5 @@ export const RUNBOOKS: readonly string[] = [
   'security-anomaly.md',
   'embedding-drift.md',
   'cost-runaway.md',
+  'rollout-aborted.md',
 ];
