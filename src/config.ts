@@ -261,6 +261,10 @@ const envKeys: Record<string, { path: string[]; type: EnvType }> = {
   WARDEN_SLO_RETENTION_DAYS: { path: ['slo', 'retentionDays'], type: 'number' },
   WARDEN_SLO_COST_PER_CPU_HOUR: { path: ['slo', 'costPerCpuHour'], type: 'number' },
   WARDEN_SLO_TICK_MS: { path: ['slo', 'tickMs'], type: 'number' },
+  WARDEN_ROLLOUTS_SYNC_MS: { path: ['rollouts', 'syncMs'], type: 'number' },
+  WARDEN_ROLLOUTS_LEASE_MS: { path: ['rollouts', 'leaseMs'], type: 'number' },
+  WARDEN_SERVING_SHADOW_QUEUE_CAPACITY: { path: ['serving', 'shadowQueueCapacity'], type: 'number' },
+  WARDEN_SERVING_SHADOW_CONCURRENCY: { path: ['serving', 'shadowConcurrency'], type: 'number' },
   WARDEN_LOG_LEVEL: { path: ['logLevel'], type: 'string' },
   WARDEN_DEMO: { path: ['demo'], type: 'boolean' },
 };
