@@ -169,7 +169,10 @@ export class RolloutService {
       seen.add(r.deployment);
       const policy = this.policyOf(r);
       const current = this.deps.router.get(r.deployment);
-      if (current && current.rolloutId === policy.rolloutId && current.weight === policy.weight && current.mirror === policy.mirror) continue;
+      if (current && current.rolloutId === policy.rolloutId && current.weight === policy.weight && current.mirror === policy.mirror) {
+        this.setWeights(r, current.weight);
+        continue;
+      }
       if (policy.weight > 0 || policy.mirror > 0) {
         try {
           await this.deps.table.load(r.deployment, r.candidateVersion);
@@ -181,17 +184,32 @@ export class RolloutService {
         }
       }
       this.deps.router.set(r.deployment, policy);
-      this.weightGauge.set({ deployment: r.deployment, version: String(r.candidateVersion) }, policy.weight);
-      this.weightGauge.set({ deployment: r.deployment, version: String(r.stableVersion) }, 100 - policy.weight);
+      this.setWeights(r, policy.weight);
     }
     for (const d of this.deps.router.deployments()) {
       if (!seen.has(d)) {
         // Ended, maybe on another replica: the stable alias may have moved there, so the table reads it first.
         await this.deps.table.refresh(d);
         this.deps.router.set(d, undefined);
-        this.weightGauge.reset();
+        this.clearWeights(d);
       }
     }
+  }
+
+  private readonly weighted = new Map<string, Set<string>>();
+
+  private setWeights(r: RolloutRecord, weight: number): void {
+    const versions = this.weighted.get(r.deployment) ?? new Set<string>();
+    this.weighted.set(r.deployment, versions);
+    for (const [v, w] of [[String(r.candidateVersion), weight], [String(r.stableVersion), 100 - weight]] as const) {
+      versions.add(v);
+      this.weightGauge.set({ deployment: r.deployment, version: v }, w);
+    }
+  }
+
+  private clearWeights(deployment: string): void {
+    for (const v of this.weighted.get(deployment) ?? []) this.weightGauge.remove({ deployment, version: v });
+    this.weighted.delete(deployment);
   }
 
   private policyOf(r: RolloutRecord): RoutePolicy {
@@ -433,13 +451,14 @@ export class RolloutService {
       ...(stable ? { stable } : {}),
     });
     if (!updated) throw conflict(`rollout #${r.id} of ${r.deployment} changed while this ${state === 'promoted' ? 'promotion' : 'abort'} was applied; look again with warden rollout status ${r.deployment}`);
-    // Traffic goes back (or over) at once on this replica; the others follow within a sync.
-    this.deps.router.set(r.deployment, undefined);
-    this.weightGauge.reset();
+    // A promotion reaches the serving table before the router lets go, so no request falls back to the old
+    // stable version in between; an abort lets go at once. Other replicas follow within a sync.
     if (stable) {
       this.deps.registry.announceAlias(r.deployment, STABLE_ALIAS, r.candidateVersion);
       await this.deps.table.settled();
     }
+    this.deps.router.set(r.deployment, undefined);
+    this.clearWeights(r.deployment);
     const sid = s.suppressionId;
     if (sid && this.deps.alerting) await this.deps.alerting.endSuppression(sid).catch((err: unknown) => this.deps.logger.error({ err }, 'could not end the rollout suppression'));
     if (state === 'aborted' && byController) this.aborted.set(r.deployment, { at: now, rollout: r.id, candidate: r.candidateVersion, summary: reason });
