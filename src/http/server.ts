@@ -189,7 +189,7 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
     maxInflight: config.server.maxInflight,
     ...(deps.tracing ? { tracing: deps.tracing } : {}),
   });
-  registerModelRoutes(app, { registry: deps.registry, table: deps.table, guard, uploadLimitBytes: config.server.uploadLimitBytes });
+  registerModelRoutes(app, { registry: deps.registry, table: deps.table, guard, uploadLimitBytes: config.server.uploadLimitBytes, deployments: deps.deployments });
   registerPredictionRoutes(app, { events: deps.stores.events, guard, ...(deps.log ? { log: deps.log } : {}) });
   registerKeyRoutes(app, { metadata: deps.stores.metadata, keys: deps.keys, guard });
   registerMonitoringRoutes(app, { guard, referenceLimitBytes: config.server.referenceLimitBytes, ...(deps.monitoring ? { monitoring: deps.monitoring } : {}), ...(deps.log ? { log: deps.log } : {}) });

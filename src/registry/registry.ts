@@ -144,6 +144,7 @@ export class Registry {
   async push(input: PushInput): Promise<PushResult> {
     checkModelName(input.model);
     for (const a of input.aliases ?? []) checkAliasName(a);
+    if (input.aliases?.includes(STABLE_ALIAS)) await this.refuseDuringRollout(input.model);
     const metadata: VersionMetadata = validateMetadata(input.metadata ?? {});
     const givenMetadata: VersionMetadata = { ...metadata };
     const inspection = await inspectOnnx(input.bytes);
@@ -238,8 +239,23 @@ export class Registry {
   }
 
   /** Points an alias at a version in one atomic write; readers see the old or the new target, never neither. */
+  /**
+   * While a rollout runs, its controller owns the stable alias (promotion moves it; abort keeps it): a hand-made move
+   * would change what the analysis compares against under it.
+   */
+  private async refuseDuringRollout(model: string): Promise<void> {
+    const active = await this.metadata.activeRollout(model);
+    if (active) {
+      throw new WardenError(
+        'WARDEN_CONFLICT',
+        `${model} has a ${active.state} ${active.strategy} rollout of v${active.candidateVersion} (#${active.id}), which owns ${STABLE_ALIAS}: promote or abort it (warden rollout promote|abort ${model}) instead of moving the alias`,
+      );
+    }
+  }
+
   async setAlias(model: string, alias: string, version: number, ctx: AliasChangeContext = {}): Promise<AliasRecord> {
     checkAliasName(alias);
+    if (alias === STABLE_ALIAS) await this.refuseDuringRollout(model);
     await this.getVersion(model, version);
     const record = await this.metadata.setAlias(model, alias, version, this.now(), stableEvent(alias, ctx));
     this.emit({ kind: 'alias-set', model, alias, version });
@@ -253,6 +269,7 @@ export class Registry {
 
   async deleteAlias(model: string, alias: string, ctx: AliasChangeContext = {}): Promise<void> {
     await this.getModel(model);
+    if (alias === STABLE_ALIAS) await this.refuseDuringRollout(model);
     if (!(await this.metadata.deleteAlias(model, alias, this.now(), stableEvent(alias, { reason: `${STABLE_ALIAS} alias deleted`, ...ctx })))) {
       throw new WardenError('WARDEN_VERSION_NOT_FOUND', `model ${model} has no alias ${JSON.stringify(alias)}`);
     }

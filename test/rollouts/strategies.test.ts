@@ -63,6 +63,13 @@ describe('rollout strategies', () => {
     const start = await srv.json('POST', '/api/v1/deployments/bike/deploy', { version: 2, strategy: 'shadow', spec: { mirror: 100, analysis: { interval: '1s', minSamples: 30 } } });
     expect(start.status).toBe(200);
     expect(start.body.rollout).toMatchObject({ strategy: 'shadow', weight: 0, mirror: 100 });
+    // The aliases show the deployment's state; the rollout owns champion until it ends.
+    const aliases = await srv.json('GET', '/api/v1/models/bike/aliases');
+    expect(aliases.body.deployment).toMatchObject({ stable: 1, strategy: 'shadow', candidate: { version: 2, state: 'running', weight: 0, mirror: 100 } });
+    const moved = await srv.json('PUT', '/api/v1/models/bike/aliases/champion', { version: 2 });
+    expect(moved.status).toBe(409);
+    expect(moved.body.error).toMatch(/running shadow rollout of v2 .* owns champion: promote or abort it/);
+    expect((await srv.json('PUT', '/api/v1/models/bike/aliases/challenger', { version: 2 })).status).toBe(200);
     const versions = new Set<string>();
     for (let i = 0; i < 800; i++) {
       const r = await predict('bike', i);

@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import type { FastifyInstance } from 'fastify';
+import type { DeploymentService } from '../../rollouts/index.ts';
 import { WardenError } from '../../errors.ts';
 import type { Registry } from '../../registry/index.ts';
 import type { ModelTable } from '../../serving/index.ts';
@@ -15,6 +16,8 @@ export interface ModelRouteDeps {
   guard: Guard;
   /** Largest model file accepted by push (server.uploadLimitBytes). */
   uploadLimitBytes: number;
+  /** Shows the deployment's state beside its aliases. */
+  deployments?: DeploymentService;
 }
 
 function versionNumber(raw: string): number {
@@ -120,9 +123,12 @@ export function registerModelRoutes(app: FastifyInstance, deps: ModelRouteDeps):
     },
   );
 
-  app.get<{ Params: { name: string } }>('/api/v1/models/:name/aliases', { onRequest: guard('viewer') }, async (req) => ({
-    aliases: await registry.listAliases(req.params.name),
-  }));
+  app.get<{ Params: { name: string } }>('/api/v1/models/:name/aliases', { onRequest: guard('viewer') }, async (req) => {
+    const aliases = await registry.listAliases(req.params.name);
+    // The aliases show what the deployment serves: champion is its stable version, and a rollout's candidate beside it.
+    const d = deps.deployments ? await deps.deployments.get(req.params.name) : undefined;
+    return { aliases, ...(d ? { deployment: { stable: d.stable?.version ?? null, strategy: d.strategy, candidate: d.candidate } } : {}) };
+  });
 
   app.put<{ Params: { name: string; alias: string }; Body: { version?: unknown } }>(
     '/api/v1/models/:name/aliases/:alias',
