@@ -212,10 +212,12 @@ export async function analyse(input: AnalysisInput): Promise<AnalysisRun> {
     });
   }
 
-  // Latency p99: only requests each version answered (a shadow run's time is not a caller's latency).
-  if (limits.latencyP99.enabled && canary) {
+  // Latency p99: requests each version answered. In a shadow step the candidate's time is its model run alone (no
+  // parsing, no queueing), held to the stable version's whole-request latency: it can show a candidate slower than
+  // that, never prove one as fast, so there it does not hold the step.
+  if (limits.latencyP99.enabled && (canary || shadowing)) {
     const sl = Float64Array.from(stableEvents.filter((e) => e.status === 'ok').map((e) => e.latencyMs)).sort();
-    const cl = Float64Array.from(candidateEvents.filter((e) => e.status === 'ok').map((e) => e.latencyMs)).sort();
+    const cl = Float64Array.from((canary ? candidateEvents.filter((e) => e.status === 'ok') : shadowEvents.filter((e) => e.error === undefined)).map((e) => e.latencyMs)).sort();
     const p99s = quantile(sl, 0.99);
     const p99c = quantile(cl, 0.99);
     const limit = Math.max(p99s * (1 + limits.latencyP99.maxIncrease), p99s + limits.latencyP99.slackMs);
@@ -230,8 +232,16 @@ export async function analyse(input: AnalysisInput): Promise<AnalysisRun> {
       threshold: Number.isFinite(limit) ? limit : null,
       nStable: sl.length,
       nCandidate: cl.length,
-      blocking: true,
-      detail: { stableP99Ms: Number.isFinite(p99s) ? p99s : null, slowShareDifference: r.estimate, lower: r.lower, upper: r.upper, rule: 'share of requests above the limit, candidate minus stable, must stay within 1 point', ...(enough ? {} : { reason: `fewer than ${min} requests on a side` }) },
+      blocking: canary,
+      detail: {
+        stableP99Ms: Number.isFinite(p99s) ? p99s : null,
+        slowShareDifference: r.estimate,
+        lower: r.lower,
+        upper: r.upper,
+        rule: 'share of requests above the limit, candidate minus stable, must stay within 1 point',
+        source: canary ? 'canary' : 'shadow (the candidate\'s model run time against the stable version\'s request latency)',
+        ...(enough ? {} : { reason: `fewer than ${min} requests on a side` }),
+      },
     });
   }
 
