@@ -7,14 +7,14 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { parse } from 'csv-parse/sync';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIKE_SHARING_CSV, bikeSharingDemoOptions, train } from '../../src/lifecycle/index.ts';
+import { BIKE_FEATURES, BIKE_ROWS_2011, bikeInstance, until } from '../helpers/rollouts.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 
-const rows = (parse(readFileSync(BIKE_SHARING_CSV), { columns: true }) as Record<string, string>[]).filter((r) => r.yr === '0');
-const FEATURES = ['season', 'mnth', 'hr', 'holiday', 'weekday', 'workingday', 'weathersit', 'temp', 'atemp', 'hum', 'windspeed'];
-const instanceAt = (i: number) => Object.fromEntries(FEATURES.map((f) => [f, Number(rows[i % rows.length]![f])]));
+const rows = BIKE_ROWS_2011;
+const FEATURES = BIKE_FEATURES;
+const instanceAt = bikeInstance;
 
 /** The bike CSV with temperatures in °C (temp × 41, atemp × 50, as the dataset's README defines them). */
 function celsiusCsv(): string {
@@ -38,15 +38,6 @@ function celsiusCsv(): string {
 
 const fast = { interval: '1s', minSamples: 40 };
 
-async function until<T>(fn: () => Promise<T | undefined>, ms: number, what: string): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 describe('rollouts', () => {
   let srv: TestServer;

@@ -4,26 +4,14 @@
  * without traffic is inconclusive, pauses after its limit and never fails; a page-level alert of the deployment
  * aborts its rollout within an interval.
  */
-import { readFileSync } from 'node:fs';
-import { parse } from 'csv-parse/sync';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AlertCondition } from '../../src/alerting/index.ts';
-import { BIKE_SHARING_CSV, bikeSharingDemoOptions, train } from '../../src/lifecycle/index.ts';
+import { bikeSharingDemoOptions, train } from '../../src/lifecycle/index.ts';
+import { bikeInstance, until } from '../helpers/rollouts.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 
-const rows = (parse(readFileSync(BIKE_SHARING_CSV), { columns: true }) as Record<string, string>[]).filter((r) => r.yr === '0');
-const FEATURES = ['season', 'mnth', 'hr', 'holiday', 'weekday', 'workingday', 'weathersit', 'temp', 'atemp', 'hum', 'windspeed'];
-const instanceAt = (i: number) => Object.fromEntries(FEATURES.map((f) => [f, Number(rows[i % rows.length]![f])]));
+const instanceAt = bikeInstance;
 
-async function until<T>(fn: () => Promise<T | undefined>, ms: number, what: string): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 describe('rollout strategies', () => {
   let srv: TestServer;
