@@ -6,7 +6,7 @@ import { WardenError } from '../errors.ts';
 import type { WindowResult } from '../monitoring/index.ts';
 import { STABLE_ALIAS, type Registry } from '../registry/index.ts';
 import type { ModelTable, RoutePolicy, Router } from '../serving/index.ts';
-import type { DeploymentEventKind, EventStore, MetadataStore, RolloutPatch, RolloutRecord, RolloutStrategy } from '../storage/index.ts';
+import type { DeploymentEventKind, EventStore, LeaseFence, MetadataStore, RolloutPatch, RolloutRecord, RolloutStrategy } from '../storage/index.ts';
 import { analyse, decisionsOf, type AnalysisRun } from './analysis.ts';
 import { experimentResult, type ExperimentResult } from './experiment.ts';
 import { describeStep, parseRolloutSpec, type RolloutSpec, type RolloutStep } from './spec.ts';
@@ -369,7 +369,7 @@ export class RolloutService {
     const now = this.now();
     const page = spec.abortOnPage ? this.firingPage(r.deployment) : undefined;
     if (page) {
-      await this.finish(r, 'aborted', 'rollout controller', `a page-level alert fired: ${page}`, { alert: page }, true);
+      await this.finish(r, 'aborted', 'rollout controller', `a page-level alert fired: ${page}`, { alert: page }, true, undefined, this.fence());
       return;
     }
     if (s.lastRunAt !== null && now - s.lastRunAt < spec.analysis.intervalMs) return;
@@ -394,28 +394,38 @@ export class RolloutService {
     const stepRuns = { ...s.stepRuns, [run.verdict]: s.stepRuns[run.verdict] + 1 };
     const next: RolloutStatus = { ...s, runs: s.runs + 1, lastRunAt: now, stepRuns, pValues: { ...s.pValues, ...run.pValues }, lastVerdict: run.verdict, lastSummary: run.summary };
     const measured = { analysis: run.summary, metrics: run.metrics.map((m) => ({ metric: m.metric, verdict: m.verdict, value: m.value, threshold: m.threshold, nStable: m.nStable, nCandidate: m.nCandidate })) };
-    // The decisions are stored first: whatever the controller does next, the numbers behind it are on record.
-    await this.deps.metadata.appendRolloutDecisions(decisionsOf(r.id, r.step, run));
+    // The decisions are stored first: whatever the controller does next, the numbers behind it are on record. Every
+    // write is fenced by the lease: a controller that stalled past it (a long analysis) stops here.
+    if (!(await this.deps.metadata.appendRolloutDecisions(decisionsOf(r.id, r.step, run), this.fence()))) {
+      this.leader = false;
+      this.deps.logger.warn({ deployment: r.deployment, rollout: r.id }, 'rollout controller lease lapsed during the analysis; the run is dropped');
+      return;
+    }
     for (const m of run.metrics) {
       this.decisions.inc({ deployment: r.deployment, metric: m.metric, verdict: m.verdict });
       if (m.value !== null) this.lastValue.set({ deployment: r.deployment, metric: m.metric }, m.value);
     }
     const statusPatch = next as unknown as Record<string, unknown>;
     if (stepRuns.failure > spec.analysis.failureLimit) {
-      await this.finish({ ...r }, 'aborted', 'rollout controller', `analysis failed at step ${r.step + 1} (${describeStep(step)}): ${run.summary}`, measured, true, statusPatch);
+      await this.finish({ ...r }, 'aborted', 'rollout controller', `analysis failed at step ${r.step + 1} (${describeStep(step)}): ${run.summary}`, measured, true, statusPatch, this.fence());
       return;
     }
     const pauseOver = step.pauseMs !== null && now - r.stepStartedAt >= step.pauseMs;
     if (run.verdict === 'success' && pauseOver) {
-      if (r.step >= spec.steps.length - 1) await this.finish(r, 'promoted', 'rollout controller', `every step passed its analysis: ${run.summary}`, measured, false, statusPatch);
-      else await this.advance(r, 'rollout controller', `step ${r.step + 1} passed its analysis: ${run.summary}`, measured, statusPatch);
+      if (r.step >= spec.steps.length - 1) await this.finish(r, 'promoted', 'rollout controller', `every step passed its analysis: ${run.summary}`, measured, false, statusPatch, this.fence());
+      else await this.advance(r, 'rollout controller', `step ${r.step + 1} passed its analysis: ${run.summary}`, measured, statusPatch, this.fence());
       return;
     }
     if (run.verdict === 'inconclusive' && (pauseOver || step.pauseMs === null) && stepRuns.inconclusive > spec.analysis.inconclusiveLimit) {
-      await this.apply(r, { state: 'paused', status: { ...next, outcome: 'inconclusive' } as unknown as Record<string, unknown> }, 'rollout-pause', 'rollout controller', `analysis stayed inconclusive for ${stepRuns.inconclusive} runs (limit ${spec.analysis.inconclusiveLimit}): ${run.summary}; promote, resume or abort`, measured);
+      await this.apply(r, { state: 'paused', status: { ...next, outcome: 'inconclusive' } as unknown as Record<string, unknown> }, 'rollout-pause', 'rollout controller', `analysis stayed inconclusive for ${stepRuns.inconclusive} runs (limit ${spec.analysis.inconclusiveLimit}): ${run.summary}; promote, resume or abort`, measured, this.fence());
       return;
     }
-    await this.deps.metadata.updateRollout(r.id, r.revision, { status: statusPatch }, now);
+    await this.deps.metadata.updateRollout(r.id, r.revision, { status: statusPatch }, now, undefined, this.fence());
+  }
+
+  /** The condition every controller write carries: this replica still holds the controller lease. */
+  private fence(): LeaseFence {
+    return { lease: CONTROLLER_LEASE, holder: this.deps.holder, now: this.now() };
   }
 
   /** The first firing page-severity alert of the deployment (an SLO burning fast), other than the rollout's own. */
@@ -425,7 +435,7 @@ export class RolloutService {
     return a ? `${a.alertname}${a.labels.slo ? ` (slo ${a.labels.slo}, window ${a.labels.window ?? '?'})` : ''}: ${a.annotations.summary ?? ''}`.trim() : undefined;
   }
 
-  private async advance(r: RolloutRecord, actor: string, reason: string, measured: Record<string, unknown>, status?: Record<string, unknown>): Promise<RolloutView> {
+  private async advance(r: RolloutRecord, actor: string, reason: string, measured: Record<string, unknown>, status?: Record<string, unknown>, fence?: LeaseFence): Promise<RolloutView> {
     const spec = specOf(r);
     const s = status ? (status as unknown as RolloutStatus) : statusOf(r);
     const nextStep = spec.steps[r.step + 1]!;
@@ -436,11 +446,20 @@ export class RolloutService {
       // A step reads only its own traffic; the sequential p-values restart with it.
       status: { ...s, stepRuns: { success: 0, failure: 0, inconclusive: 0 }, pValues: {}, outcome: null } as unknown as Record<string, unknown>,
     };
-    return this.apply(r, patch, 'rollout-step', actor, reason, { ...measured, from: describeStep(spec.steps[r.step]!), to: describeStep(nextStep), step: r.step + 2 });
+    return this.apply(r, patch, 'rollout-step', actor, reason, { ...measured, from: describeStep(spec.steps[r.step]!), to: describeStep(nextStep), step: r.step + 2 }, fence);
   }
 
   /** Ends a rollout: promoted (the candidate becomes stable) or aborted (the stable version keeps all traffic). */
-  private async finish(r: RolloutRecord, state: 'promoted' | 'aborted', actor: string, reason: string, measured: Record<string, unknown>, byController = false, status?: Record<string, unknown>): Promise<RolloutView> {
+  private async finish(
+    r: RolloutRecord,
+    state: 'promoted' | 'aborted',
+    actor: string,
+    reason: string,
+    measured: Record<string, unknown>,
+    byController = false,
+    status?: Record<string, unknown>,
+    fence?: LeaseFence,
+  ): Promise<RolloutView> {
     const now = this.now();
     const s = status ? (status as unknown as RolloutStatus) : statusOf(r);
     const patch: RolloutPatch = { state, endedAt: now, status: { ...s, outcome: reason } as unknown as Record<string, unknown> };
@@ -449,7 +468,7 @@ export class RolloutService {
     const updated = await this.deps.metadata.updateRollout(r.id, r.revision, patch, now, {
       event: { kind, strategy: r.strategy, actor, reason, data: { candidate: r.candidateVersion, ...measured } },
       ...(stable ? { stable } : {}),
-    });
+    }, fence);
     if (!updated) throw conflict(`rollout #${r.id} of ${r.deployment} changed while this ${state === 'promoted' ? 'promotion' : 'abort'} was applied; look again with warden rollout status ${r.deployment}`);
     // A promotion reaches the serving table before the router lets go, so no request falls back to the old
     // stable version in between; an abort lets go at once. Other replicas follow within a sync.
@@ -467,8 +486,8 @@ export class RolloutService {
     return this.view(updated);
   }
 
-  private async apply(r: RolloutRecord, patch: RolloutPatch, kind: DeploymentEventKind, actor: string, reason: string, data: Record<string, unknown>): Promise<RolloutView> {
-    const updated = await this.deps.metadata.updateRollout(r.id, r.revision, patch, this.now(), { event: { kind, strategy: r.strategy, actor, reason, data: { candidate: r.candidateVersion, ...data } } });
+  private async apply(r: RolloutRecord, patch: RolloutPatch, kind: DeploymentEventKind, actor: string, reason: string, data: Record<string, unknown>, fence?: LeaseFence): Promise<RolloutView> {
+    const updated = await this.deps.metadata.updateRollout(r.id, r.revision, patch, this.now(), { event: { kind, strategy: r.strategy, actor, reason, data: { candidate: r.candidateVersion, ...data } } }, fence);
     if (!updated) throw conflict(`rollout #${r.id} of ${r.deployment} changed meanwhile; look again with warden rollout status ${r.deployment}`);
     this.actions.inc({ deployment: r.deployment, action: kind.replace('rollout-', '') });
     this.deps.logger.info({ deployment: r.deployment, rollout: r.id, kind, actor, reason }, `rollout ${kind.replace('rollout-', '')}`);

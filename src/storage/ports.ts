@@ -152,6 +152,16 @@ export interface RolloutDecisionRecord {
 
 export type NewRolloutDecision = Omit<RolloutDecisionRecord, 'id'>;
 
+/**
+ * A write made on behalf of a lease applies only while that lease is still unexpired and the holder's, checked in the
+ * write's own transaction: a controller that stalled past its lease cannot act beside the one that took over.
+ */
+export interface LeaseFence {
+  lease: string;
+  holder: string;
+  now: number;
+}
+
 /** A lease: who holds a named role (e.g. the rollout controller) until when. */
 export interface LeaseRecord {
   name: string;
@@ -351,8 +361,10 @@ export interface MetadataStore {
     patch: RolloutPatch,
     now: number,
     change?: { event: NewDeploymentEvent; stable?: { alias: string; version: number } },
+    fence?: LeaseFence,
   ): Promise<RolloutRecord | undefined>;
-  appendRolloutDecisions(records: readonly NewRolloutDecision[]): Promise<void>;
+  /** Stores decisions in one transaction; with `fence`, only while the lease is still the holder's (false otherwise). */
+  appendRolloutDecisions(records: readonly NewRolloutDecision[], fence?: LeaseFence): Promise<boolean>;
   /** A rollout's decisions in id order after `afterId`. */
   listRolloutDecisions(rolloutId: number, q: { afterId?: number; limit: number }): Promise<RolloutDecisionRecord[]>;
   /**

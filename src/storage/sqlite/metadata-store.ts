@@ -8,6 +8,7 @@ import type {
   ModelSignature,
   DeploymentEventRecord,
   NewDeploymentEvent,
+  LeaseFence,
   LeaseRecord,
   NewRollout,
   NewRolloutDecision,
@@ -629,8 +630,10 @@ export class SqliteMetadataStore implements MetadataStore {
     patch: RolloutPatch,
     now: number,
     change?: { event: NewDeploymentEvent; stable?: { alias: string; version: number } },
+    fence?: LeaseFence,
   ): Promise<RolloutRecord | undefined> {
     const run = this.db.transaction((): boolean => {
+      if (fence && !this.holds(fence)) return false;
       const cur = this.db.prepare('SELECT * FROM rollouts WHERE id = ?').get(id) as RolloutRow | undefined;
       if (!cur || cur.revision !== revision) return false;
       const next = { ...toRollout(cur), ...patch };
@@ -658,16 +661,23 @@ export class SqliteMetadataStore implements MetadataStore {
     return this.getRollout(id);
   }
 
-  async appendRolloutDecisions(records: readonly NewRolloutDecision[]): Promise<void> {
+  private holds(f: LeaseFence): boolean {
+    const r = this.db.prepare('SELECT holder, expires_at FROM leases WHERE name = ?').get(f.lease) as { holder: string; expires_at: number } | undefined;
+    return r !== undefined && r.holder === f.holder && r.expires_at > f.now;
+  }
+
+  async appendRolloutDecisions(records: readonly NewRolloutDecision[], fence?: LeaseFence): Promise<boolean> {
     const stmt = this.db.prepare(
       `INSERT INTO rollout_decisions (rollout_id, at, step, metric, verdict, value, threshold, n_stable, n_candidate, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
-    this.db.transaction(() => {
+    return this.db.transaction((): boolean => {
+      if (fence && !this.holds(fence)) return false;
       for (const d of records) {
         const num = (x: number | null) => (x === null || !Number.isFinite(x) ? null : x);
         stmt.run(d.rolloutId, d.at, d.step, d.metric, d.verdict, num(d.value), num(d.threshold), d.nStable, d.nCandidate, JSON.stringify(d.detail));
       }
-    })();
+      return true;
+    }).immediate();
   }
 
   async listRolloutDecisions(rolloutId: number, q: { afterId?: number; limit: number }): Promise<RolloutDecisionRecord[]> {
