@@ -1,0 +1,253 @@
+// bench/rollouts/shadow: what a 100 % shadow rollout costs the callers of the stable version.
+// Starts `warden serve` (child process) with v1 (stable) and v2 of a bike model, finds the max rate with no
+// rollout (autocannon, fixed connections, best of --max-runs), then at half that rate (autocannon overallRate)
+// measures the callers' latency with no rollout and with a shadow rollout of v2 (strategy shadow, mirror 100),
+// alternating (A B B A …). Per run: req/s, p50/p99 as autocannon reports them (whole ms, corrected for
+// coordinated omission) and exact ones from every response's own time; shadow runs and drops (from /metrics, after
+// the shadow queue drained); Warden's CPU per request and per thread; the whole machine's busy share.
+// Usage: npm run bench:shadow [-- --duration 10 --connections 16 --reps 4 --max-runs 2 --queue-capacity N --shadow-concurrency N]
+// Prints figures; it is not a test.
+import autocannon from 'autocannon';
+import { readFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import {
+  abortRollout,
+  args,
+  cpuBetween,
+  flag,
+  inferPath,
+  machine,
+  median,
+  metricSum,
+  metricsText,
+  MODEL,
+  oipBody,
+  pushBikeVersions,
+  rolloutState,
+  snapshot,
+  startRollout,
+  startWarden,
+  type Server,
+} from './routing.ts';
+
+const duration = flag('duration', 10);
+const connections = flag('connections', 16);
+const reps = flag('reps', 4);
+const maxRuns = flag('max-runs', 2);
+/** Server config to try (serving.shadowQueueCapacity, serving.shadowConcurrency); the defaults (1000, 2) when not given. */
+const serverEnv: NodeJS.ProcessEnv = {};
+if (args.includes('--queue-capacity')) serverEnv.WARDEN_SERVING_SHADOW_QUEUE_CAPACITY = String(flag('queue-capacity', 1000));
+if (args.includes('--shadow-concurrency')) serverEnv.WARDEN_SERVING_SHADOW_CONCURRENCY = String(flag('shadow-concurrency', 2));
+
+/** Busy and total jiffies of all cores, from /proc/stat. */
+function machineCpu(): { busy: number; total: number } {
+  try {
+    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+    const total = f.reduce((a, b) => a + b, 0);
+    const idle = f[3]! + (f[4] ?? 0); // idle + iowait
+    return { busy: total - idle, total };
+  } catch {
+    return { busy: NaN, total: NaN };
+  }
+}
+
+interface Run {
+  rps: number;
+  /** autocannon's own percentiles: whole milliseconds, with synthetic values for coordinated omission at a fixed rate. */
+  acP50: number;
+  acP99: number;
+  /** Percentiles of every response's measured time (µs resolution), no synthetic values. */
+  p50: number;
+  p99: number;
+  p999: number;
+  max: number;
+  /** Share of 10 ms slots in which a response arrived: autocannon's rate limit sends each connection's quota at the start of each second, then waits. */
+  busySlots: number;
+  errors: number;
+  non2xx: number;
+}
+
+function quantile(sorted: Float64Array, q: number): number {
+  return sorted.length ? sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]! : NaN;
+}
+
+async function load(url: string, seconds: number, rate?: number): Promise<Run> {
+  let times = new Float64Array(1 << 20);
+  let n = 0;
+  const slots = new Set<number>();
+  const t0 = performance.now();
+  let done!: (r: autocannon.Result) => void;
+  let failed!: (e: unknown) => void;
+  const finished = new Promise<autocannon.Result>((resolve, reject) => ((done = resolve), (failed = reject)));
+  const inst = autocannon(
+    {
+      url: `${url}${inferPath}`,
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: oipBody,
+      connections,
+      duration: seconds,
+      ...(rate ? { overallRate: rate } : {}),
+    },
+    (err, result) => (err ? failed(err) : done(result)),
+  );
+  // Each response with its own time (ms, fractional): autocannon's histogram keeps whole milliseconds.
+  inst.on('response', (_client, status, _bytes, ms) => {
+    if (status < 200 || status >= 300) return;
+    if (n === times.length) {
+      const bigger = new Float64Array(times.length * 2);
+      bigger.set(times);
+      times = bigger;
+    }
+    times[n++] = ms;
+    slots.add(Math.floor((performance.now() - t0) / 10));
+  });
+  const r = await finished;
+  const sorted = times.subarray(0, n).sort();
+  return {
+    rps: r.requests.average,
+    acP50: r.latency.p50,
+    acP99: r.latency.p99,
+    p50: quantile(sorted, 0.5),
+    p99: quantile(sorted, 0.99),
+    p999: quantile(sorted, 0.999),
+    max: sorted[n - 1] ?? NaN,
+    busySlots: slots.size / Math.ceil((performance.now() - t0) / 10),
+    errors: r.errors,
+    non2xx: r.non2xx,
+  };
+}
+
+const fmt = (r: Run) =>
+  `${r.rps.toFixed(0).padStart(6)} req/s   p50 ${r.p50.toFixed(2)} ms   p99 ${r.p99.toFixed(2).padStart(6)} ms   p99.9 ${r.p999.toFixed(2).padStart(6)} ms   max ${r.max.toFixed(1).padStart(6)} ms   autocannon p50/p99 ${r.acP50}/${r.acP99} ms   busy 10-ms slots ${(100 * r.busySlots).toFixed(0)} %   errors ${r.errors} non-2xx ${r.non2xx}`;
+
+async function queueDrained(url: string): Promise<number> {
+  const end = performance.now() + 10_000;
+  for (;;) {
+    const depth = metricSum(await metricsText(url), 'warden_shadow_queue_depth');
+    if (depth === 0 || performance.now() > end) return depth;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+interface Measured {
+  run: Run;
+  cpuUs: number;
+  cores: number;
+  threads: string;
+  machineBusy: number;
+  loadGenCores: number;
+  shadowOk: number;
+  shadowErr: number;
+  droppedFull: number;
+  droppedNotLoaded: number;
+  logDropped: number;
+  served: number;
+  state: string;
+  /** The serving thread's garbage collections (prom-client's nodejs_gc_duration_seconds): minor (scavenges) and major. */
+  gcMinorN: number;
+  gcMinorMs: number;
+  gcMajorMs: number;
+}
+
+/** One measured run; counters are read after the shadow queue drained, so every mirrored copy is accounted for. */
+async function measure(srv: Server, rate: number | undefined): Promise<Measured> {
+  const state = await rolloutState(srv.url);
+  const a = await snapshot(srv);
+  const m0 = machineCpu();
+  const u0 = process.cpuUsage();
+  const w0 = performance.now();
+  const run = await load(srv.url, duration, rate);
+  const u1 = process.cpuUsage(u0);
+  const wall = (performance.now() - w0) / 1000;
+  const m1 = machineCpu();
+  const b = await snapshot(srv);
+  await queueDrained(srv.url);
+  const c = await metricsText(srv.url);
+  const d = (name: string, labels: Record<string, string> = {}) => metricSum(c, name, labels) - metricSum(a.text, name, labels);
+  const cpu = cpuBetween(a, b);
+  return {
+    run,
+    cpuUs: cpu.usPerRequest,
+    cores: cpu.cores,
+    threads: cpu.threads,
+    machineBusy: (m1.busy - m0.busy) / (m1.total - m0.total),
+    loadGenCores: (u1.user + u1.system) / 1e6 / wall,
+    shadowOk: d('warden_shadow_requests_total', { model: MODEL, outcome: 'ok' }),
+    shadowErr: d('warden_shadow_requests_total', { model: MODEL, outcome: 'error' }),
+    droppedFull: d('warden_shadow_dropped_total', { model: MODEL, reason: 'queue_full' }),
+    droppedNotLoaded: d('warden_shadow_dropped_total', { model: MODEL, reason: 'not_loaded' }),
+    logDropped: d('warden_prediction_log_dropped_total'),
+    served: b.served - a.served,
+    state,
+    gcMinorN: metricSum(b.text, 'nodejs_gc_duration_seconds_count', { kind: 'minor' }) - metricSum(a.text, 'nodejs_gc_duration_seconds_count', { kind: 'minor' }),
+    gcMinorMs: 1000 * (metricSum(b.text, 'nodejs_gc_duration_seconds_sum', { kind: 'minor' }) - metricSum(a.text, 'nodejs_gc_duration_seconds_sum', { kind: 'minor' })),
+    gcMajorMs: 1000 * (metricSum(b.text, 'nodejs_gc_duration_seconds_sum', { kind: 'major' }) - metricSum(a.text, 'nodejs_gc_duration_seconds_sum', { kind: 'major' })),
+  };
+}
+
+function print(label: string, m: Measured): void {
+  console.log(`${label.padEnd(10)} ${fmt(m.run)}`);
+  console.log(
+    `${''.padEnd(10)} served ${m.served}, shadow runs ok ${m.shadowOk} error ${m.shadowErr}, dropped queue_full ${m.droppedFull} not_loaded ${m.droppedNotLoaded}; prediction log dropped ${m.logDropped}; ` +
+      `Warden CPU ${m.cpuUs.toFixed(1)} µs/req, ${m.cores.toFixed(2)} cores [${m.threads}]; serving-thread GC: ${m.gcMinorN} scavenges, ${m.gcMinorMs.toFixed(0)} ms (${(m.gcMinorMs / m.gcMinorN).toFixed(2)} ms each), major ${m.gcMajorMs.toFixed(0)} ms; load generator ${m.loadGenCores.toFixed(2)} cores; machine busy ${(100 * m.machineBusy).toFixed(0)} % of 2 cores; rollout ${m.state}`,
+  );
+}
+
+console.log(`bench/rollouts/shadow: ${machine()}`);
+console.log(
+  `autocannon at ${connections} connections, ${duration} s per run; ${MODEL} v1 (seed 1, stable) and v2 (seed 2), OIP infer, batch 1; server env ${JSON.stringify(serverEnv)} (empty: shadowQueueCapacity 1000, shadowConcurrency 2)`,
+);
+const srv = await startWarden(serverEnv);
+try {
+  await pushBikeVersions(srv.url);
+  await load(srv.url, 5); // warm-up
+  let max = 0;
+  for (let i = 0; i < maxRuns; i++) {
+    const m = await measure(srv, undefined);
+    print('max rate', m);
+    max = Math.max(max, m.run.rps);
+  }
+  const half = Math.round(max / 2);
+  console.log(`\nmax rate (best of ${maxRuns}): ${max.toFixed(0)} req/s; half: ${half} req/s (overallRate)\n`);
+  const shadowSpec = { mirror: 100 };
+  const got: Record<'none' | 'shadow', Measured[]> = { none: [], shadow: [] };
+  for (let r = 0; r < reps; r++) {
+    const order: ('none' | 'shadow')[] = r % 2 === 0 ? ['none', 'shadow'] : ['shadow', 'none'];
+    for (const which of order) {
+      if (which === 'shadow') await startRollout(srv.url, 'shadow', shadowSpec);
+      const m = await measure(srv, half);
+      if (which === 'shadow') await abortRollout(srv.url);
+      print(which === 'none' ? 'no shadow' : 'shadow', m);
+      got[which].push(m);
+    }
+  }
+  // The same shadow at the max rate: how much of the capacity it takes, and whether its queue keeps up.
+  await startRollout(srv.url, 'shadow', shadowSpec);
+  const atMax = await measure(srv, undefined);
+  await abortRollout(srv.url);
+  print('shadow, max', atMax);
+
+  const p99 = (xs: Measured[]) => median(xs.map((x) => x.run.p99));
+  const none = p99(got.none);
+  const shadow = p99(got.shadow);
+  const ratio = shadow / none;
+  console.log(`\nat half the max rate (${half} req/s), ${reps} runs each:`);
+  console.log(`  caller p99, no shadow: ${got.none.map((x) => x.run.p99.toFixed(2)).join(', ')} ms (median ${none.toFixed(2)}; autocannon ${got.none.map((x) => x.run.acP99).join(', ')})`);
+  console.log(`  caller p99, shadow   : ${got.shadow.map((x) => x.run.p99.toFixed(2)).join(', ')} ms (median ${shadow.toFixed(2)}; autocannon ${got.shadow.map((x) => x.run.acP99).join(', ')})`);
+  console.log(`  caller p50: ${median(got.none.map((x) => x.run.p50)).toFixed(2)} vs ${median(got.shadow.map((x) => x.run.p50)).toFixed(2)} ms`);
+  const pairs = got.none.map((x, i) => got.shadow[i]!.run.p99 / x.run.p99);
+  console.log(`  p99 ratio shadow / none: ${ratio.toFixed(3)} (medians; per pair ${pairs.map((x) => x.toFixed(2)).join(', ')}) → ${ratio <= 1.1 ? 'within' : 'NOT within'} 10 %`);
+  const sum = (xs: Measured[], f: (m: Measured) => number) => xs.reduce((a, m) => a + f(m), 0);
+  console.log(
+    `  shadow runs ok ${sum(got.shadow, (m) => m.shadowOk)} of ${sum(got.shadow, (m) => m.served)} served; dropped queue_full ${sum(got.shadow, (m) => m.droppedFull)}, not_loaded ${sum(got.shadow, (m) => m.droppedNotLoaded)}; prediction log dropped ${sum([...got.none, ...got.shadow], (m) => m.logDropped)}`,
+  );
+  const gc = (xs: Measured[]) => `${median(xs.map((x) => x.gcMinorMs)).toFixed(0)} ms in scavenges (${median(xs.map((x) => x.gcMinorMs / x.gcMinorN)).toFixed(2)} ms each), ${median(xs.map((x) => x.gcMajorMs)).toFixed(0)} ms major`;
+  console.log(`  serving-thread GC per ${duration} s run: ${gc(got.none)} vs ${gc(got.shadow)}`);
+  console.log(
+    `  Warden CPU per request: ${median(got.none.map((x) => x.cpuUs)).toFixed(1)} vs ${median(got.shadow.map((x) => x.cpuUs)).toFixed(1)} µs; cores ${median(got.none.map((x) => x.cores)).toFixed(2)} vs ${median(got.shadow.map((x) => x.cores)).toFixed(2)}; machine busy ${(100 * median(got.none.map((x) => x.machineBusy))).toFixed(0)} vs ${(100 * median(got.shadow.map((x) => x.machineBusy))).toFixed(0)} %`,
+  );
+} finally {
+  await srv.stop();
+}
+console.log(`\nload average at the end: ${loadavg().map((l) => l.toFixed(2)).join(' / ')}`);
