@@ -26,6 +26,9 @@ export interface ShadowRunnerOptions {
   concurrency: number;
 }
 
+/** Most copies one wave hands to the candidate at once (its batcher stacks them into one run, up to maxBatchRows). */
+const SHADOW_WAVE = 256;
+
 /** Why a mirrored copy was not run. */
 export type ShadowDropReason = 'queue_full' | 'not_loaded';
 
@@ -98,9 +101,20 @@ export class ShadowRunner {
     return item;
   }
 
+  /**
+   * Drains the queue in waves: every copy waiting (up to SHADOW_WAVE) is handed to the candidate at once, so its
+   * batcher stacks them into one model run instead of one run per copy, and the loop yields to I/O between waves,
+   * so callers' requests are read and answered before more shadow work.
+   */
   private async work(): Promise<void> {
     try {
-      for (let item = this.next(); item; item = this.next()) await this.runOne(item);
+      for (;;) {
+        const wave: ShadowItem[] = [];
+        for (let item = this.next(); item; item = wave.length < SHADOW_WAVE ? this.next() : undefined) wave.push(item);
+        if (wave.length === 0) break;
+        await Promise.all(wave.map((item) => this.runOne(item)));
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      }
     } finally {
       this.running--;
       if (this.running === 0 && this.queue.length === this.head) {
@@ -126,7 +140,8 @@ export class ShadowRunner {
       // No route: the status says it is a shadow copy, and the rollout's served-request counts stay exact.
       status: 'shadow',
       latencyMs: 0,
-      inputs: item.inputs,
+      // The inputs are the stable request's, logged under the same request id: not logged twice.
+      inputs: null,
       outputs: null,
     };
     if (item.keys !== undefined) event.keys = item.keys;
