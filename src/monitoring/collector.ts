@@ -85,8 +85,7 @@ export class WindowCollector {
       const { rows, extra } = eventRows(target.layout, columns, e);
       if (rows.length === 0 && extra.length === 0) continue;
       const w = this.windowFor(target, tk, e.ts, now);
-      // Features come first in the schema; a refused request has no predictions to count. A shadow answer is the
-      // candidate's own prediction on live rows: it is profiled like a served one, under the candidate's version.
+      // Features come first in the schema; a refused request has no predictions to count.
       const upto = e.status !== 'error' ? columns.length : featureCount(target);
       for (let r = 0; r < rows.length; r++) w.builder.add(rows[r]!, `${e.requestId}:${r}`, upto);
       for (const name of extra) if (w.extra.has(name) || w.extra.size < 50) w.extra.set(name, (w.extra.get(name) ?? 0) + 1);
