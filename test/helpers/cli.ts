@@ -19,10 +19,18 @@ export interface RunningCli {
  * (an unknown one would fail its config).
  */
 export async function startCliServer(env: Record<string, string>, dataDirPrefix = 'warden-cli-'): Promise<RunningCli> {
-  const dataDir = mkdtempSync(path.join(tmpdir(), dataDirPrefix));
+  return launchWarden(['serve', '--demo', '--port', '0'], mkdtempSync(path.join(tmpdir(), dataDirPrefix)), env);
+}
+
+/**
+ * Starts `node bin/warden.js <args>` on `dataDir` (shared or not) with only the given WARDEN_* variables and waits
+ * for the JSON log line that carries its url; `onSpawn` sees the child at once (to kill it whatever happens next).
+ */
+export async function launchWarden(args: string[], dataDir: string, env: Record<string, string>, onSpawn?: (child: ChildProcess) => void): Promise<RunningCli> {
   const childEnv: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('WARDEN_')));
   Object.assign(childEnv, { WARDEN_DATA_DIR: dataDir, WARDEN_LOG_LEVEL: 'info', ...env });
-  const child = spawn(process.execPath, ['bin/warden.js', 'serve', '--demo', '--port', '0'], { cwd: repoRoot, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['bin/warden.js', ...args], { cwd: repoRoot, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  onSpawn?.(child);
   let out = '';
   let err = '';
   child.stderr!.on('data', (d: Buffer) => (err += d.toString()));

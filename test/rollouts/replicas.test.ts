@@ -5,7 +5,7 @@
  * it is killed (SIGKILL, so it cannot release the lease) the other takes the lease once it expires and finishes the
  * rollout, and the history shows every step exactly once.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -13,8 +13,7 @@ import Database from 'better-sqlite3';
 import { parse } from 'csv-parse/sync';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIKE_SHARING_CSV, bikeSharingDemoOptions, train } from '../../src/lifecycle/index.ts';
-import { stopCliServers, type RunningCli } from '../helpers/cli.ts';
-import { repoRoot } from '../helpers/server.ts';
+import { launchWarden, stopCliServers, type RunningCli } from '../helpers/cli.ts';
 
 const rows = (parse(readFileSync(BIKE_SHARING_CSV), { columns: true }) as Record<string, string>[]).filter((r) => r.yr === '0');
 const FEATURES = ['season', 'mnth', 'hr', 'holiday', 'weekday', 'workingday', 'weathersit', 'temp', 'atemp', 'hum', 'windspeed'];
@@ -40,42 +39,18 @@ async function until<T>(fn: () => Promise<T | undefined> | T | undefined, ms: nu
 
 /** `warden serve` on a given (shared) data directory, auth off on loopback, with fast rollout settings. */
 async function serve(dataDir: string, started: ChildProcess[]): Promise<RunningCli> {
-  const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('WARDEN_')));
-  Object.assign(env, {
-    WARDEN_DATA_DIR: dataDir,
-    WARDEN_HOST: '127.0.0.1',
-    WARDEN_AUTH_REQUIRED: 'false',
-    WARDEN_LOG_LEVEL: 'info',
-    WARDEN_ROLLOUTS_SYNC_MS: String(SYNC_MS),
-    WARDEN_ROLLOUTS_LEASE_MS: String(LEASE_MS),
-    WARDEN_PREDICTION_LOG_FLUSH_INTERVAL_MS: '50',
-  });
-  const child = spawn(process.execPath, ['bin/warden.js', 'serve', '--port', '0'], { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  started.push(child);
-  let out = '';
-  let err = '';
-  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no "url" log line within 20 s:\n${out}\n${err}`)), 20_000);
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      for (const line of out.split('\n')) {
-        if (!line.startsWith('{')) continue;
-        try {
-          const rec = JSON.parse(line) as { url?: string };
-          if (rec.url) {
-            clearTimeout(timer);
-            resolve(rec.url);
-          }
-        } catch {
-          /* a partial line */
-        }
-      }
-    });
-    void exited.then(({ code }) => reject(new Error(`warden exited (${code}) before listening:\n${out}\n${err}`)));
-  });
-  return { child, url, dataDir, exited, output: () => `${out}\n${err}` };
+  return launchWarden(
+    ['serve', '--port', '0'],
+    dataDir,
+    {
+      WARDEN_HOST: '127.0.0.1',
+      WARDEN_AUTH_REQUIRED: 'false',
+      WARDEN_ROLLOUTS_SYNC_MS: String(SYNC_MS),
+      WARDEN_ROLLOUTS_LEASE_MS: String(LEASE_MS),
+      WARDEN_PREDICTION_LOG_FLUSH_INTERVAL_MS: '50',
+    },
+    (child) => started.push(child),
+  );
 }
 
 /** The JSON log lines of a process with the given msg. */
