@@ -38,7 +38,14 @@ export function sloConditions(slo: SloDefinition, series: readonly SliPoint[], n
     const exhaustsIn = b.longBurnRate > 0 ? duration(Math.round(period / b.longBurnRate)) : 'never';
     return {
       alertname: SLO_ALERTNAME,
-      labels: { deployment: slo.deployment, slo: slo.name, window: b.name, sli: slo.sli.kind, inhibit_group: `${SLO_ALERTNAME}:${slo.name}` },
+      labels: {
+        deployment: slo.deployment,
+        slo: slo.name,
+        window: b.name,
+        sli: slo.sli.kind,
+        inhibit_group: `${SLO_ALERTNAME}:${slo.name}`,
+        ...(slo.version !== undefined ? { version: String(slo.version) } : {}),
+      },
       severity: b.severity,
       active: b.firing,
       value: b.longBurnRate,

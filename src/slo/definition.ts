@@ -55,6 +55,8 @@ const sloBody = z
   .object({
     name: z.string().regex(NAME, 'must be 1-64 characters of a-z, 0-9, "_", "." or "-", starting with a letter or digit'),
     deployment: z.string().min(1).max(256),
+    /** Only this version's requests or windows count (a candidate's own SLO during a rollout); default every version. */
+    version: z.number().int().positive().max(1e9).optional(),
     description: z.string().max(1000).optional(),
     sli: sliSchema,
     objective: z
@@ -69,7 +71,11 @@ const sloBody = z
       { message: 'must be a duration between 1h and 400d such as "30d", "28d" or "7d"' },
     ),
   })
-  .strict();
+  .strict()
+  .refine((s) => s.version === undefined || s.sli.kind !== 'cost', {
+    message: 'a cost SLO is per deployment: its CPU time is not split by version; drop "version"',
+    path: ['version'],
+  });
 
 /** One SLO: a target share of good events for one SLI of one deployment (model name), over a rolling period. */
 export type SloDefinition = z.output<typeof sloBody>;

@@ -62,7 +62,7 @@ export function latencyBucket(thresholdMs: number): number | undefined {
 /** PromQL of an SLO's error ratio (bad / valid events) over a window. */
 function errorRatioExpr(slo: SloDefinition, windowMs: number, le: number | undefined): string {
   const w = promDuration(windowMs);
-  const model = `model=${quote(slo.deployment)}`;
+  const model = `model=${quote(slo.deployment)}${slo.version !== undefined ? `,version=${quote(String(slo.version))}` : ''}`;
   if (slo.sli.kind === 'availability') {
     // Client errors (4xx) are the caller's: they are neither good nor bad events (docs/slo.md).
     return [

@@ -297,6 +297,7 @@ export class SloService {
       const slos = this.byDeployment.get(e.model);
       if (!slos) continue;
       for (const slo of slos) {
+        if (slo.version !== undefined && e.version !== slo.version) continue;
         const c = requestCount(slo.sli, e);
         if (!c) continue;
         const ts = Math.floor(e.ts / bucket) * bucket;
@@ -444,6 +445,7 @@ export class SloService {
         const records: SliCountRecord[] = [];
         for (const slo of slos) {
           for (const w of windows) {
+            if (slo.version !== undefined && w.version !== slo.version) continue;
             const c = windowCount(slo.sli, w);
             if (!c) continue;
             const ts = Math.floor((w.windowEnd - 1) / this.bucketMs) * this.bucketMs;

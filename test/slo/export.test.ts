@@ -61,6 +61,13 @@ describe('prometheusRules', () => {
     expect(lat.expr).toContain('warden_inference_duration_seconds_count{model="busy",outcome="ok"}[5m]');
   });
 
+  it("restricts an SLO of one version to that version's series", () => {
+    const one = fixture()[0]!;
+    const { text: v } = prometheusRules([{ ...one, name: 'busy-v2', version: 2 }]);
+    expect(v).toContain('warden_inference_requests_total{model="busy",version="2",outcome="server_error"}[5m]');
+    expect(v).not.toContain('{model="busy",outcome=');
+  });
+
   it('alerts on both windows of each policy row, with severity, window and runbook', () => {
     const alerts = file.groups[0]!.rules.filter((r) => r.alert);
     expect(alerts.map((a) => [a.alert, a.labels?.severity, a.labels?.window])).toEqual([

@@ -191,6 +191,26 @@ describe('SloService: recording', () => {
     expect((await events.querySli({ slo: 'busy-availability', until: T0 + 1 }))[0]).toEqual({ ts: T0, good: 3, total: 4 });
   });
 
+  it('an SLO of one version counts only that version (a candidate during a rollout); shadow copies count for none', async () => {
+    writeFileSync(
+      file(),
+      `${SLO_YAML}  - name: busy-v2-availability\n    deployment: busy\n    version: 2\n    sli: { kind: availability }\n    objective: 0.99\n    period: 7d\n`,
+    );
+    const s = await service();
+    s.onEvents([
+      event({ version: 1 }),
+      event({ version: 1, status: 'error', error: 'WARDEN_INFERENCE_FAILED: x' }),
+      event({ version: 2 }),
+      event({ version: 2, status: 'error', error: 'WARDEN_INFERENCE_FAILED: x' }),
+      event({ version: 2 }),
+      event({ version: 2, status: 'shadow' }),
+    ]);
+    await s.tick();
+    expect(await events.querySli({ slo: 'busy-v2-availability' })).toEqual([{ ts: T0, good: 2, total: 3 }]);
+    expect(await events.querySli({ slo: 'busy-availability' })).toEqual([{ ts: T0, good: 3, total: 5 }]);
+    await expect(s.put('busy-v2-cost', { deployment: 'busy', version: 2, sli: { kind: 'cost', maxCostPer1k: 1 }, objective: 0.9, period: '7d' })).rejects.toThrow(/a cost SLO is per deployment/);
+  });
+
   it('reports SLI, budget and burn rates; status includes counts not written yet', async () => {
     const s = await service();
     // 1000 requests a minute for an hour; 20 server errors a minute in the last 5 minutes.
