@@ -134,7 +134,7 @@ export function periodMs(slo: Pick<SloDefinition, 'period'>): number {
 
 /** True when two definitions measure the same thing (same deployment and SLI): their recorded series stay valid. */
 export function sameSli(a: SloDefinition, b: SloDefinition): boolean {
-  return a.deployment === b.deployment && JSON.stringify(a.sli) === JSON.stringify(b.sli);
+  return a.deployment === b.deployment && a.version === b.version && JSON.stringify(a.sli) === JSON.stringify(b.sli);
 }
 
 /** Runbook of each SLI kind (relative to the repository, as the alerting engine expects). */
