@@ -70,7 +70,7 @@ const servingSchema = z
     /** Mirrored requests that may wait for a shadow candidate; more are dropped and counted, never slowing callers. */
     shadowQueueCapacity: z.number().int().min(1).max(1_000_000).default(1000),
     /** Shadow candidate runs in flight at once. */
-    shadowConcurrency: z.number().int().min(1).max(64).default(2),
+    shadowConcurrency: z.number().int().min(1).max(64).default(1),
   })
   .strict()
   .default({});

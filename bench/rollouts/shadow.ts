@@ -34,7 +34,7 @@ const duration = flag('duration', 10);
 const connections = flag('connections', 16);
 const reps = flag('reps', 4);
 const maxRuns = flag('max-runs', 2);
-/** Server config to try (serving.shadowQueueCapacity, serving.shadowConcurrency); the defaults (1000, 2) when not given. */
+/** Server config to try (serving.shadowQueueCapacity, serving.shadowConcurrency); the defaults (1000, 1) when not given. */
 const serverEnv: NodeJS.ProcessEnv = {};
 if (args.includes('--queue-capacity')) serverEnv.WARDEN_SERVING_SHADOW_QUEUE_CAPACITY = String(flag('queue-capacity', 1000));
 if (args.includes('--shadow-concurrency')) serverEnv.WARDEN_SERVING_SHADOW_CONCURRENCY = String(flag('shadow-concurrency', 2));
@@ -196,7 +196,7 @@ function print(label: string, m: Measured): void {
 
 console.log(`bench/rollouts/shadow: ${machine()}`);
 console.log(
-  `autocannon at ${connections} connections, ${duration} s per run; ${MODEL} v1 (seed 1, stable) and v2 (seed 2), OIP infer, batch 1; server env ${JSON.stringify(serverEnv)} (empty: shadowQueueCapacity 1000, shadowConcurrency 2)`,
+  `autocannon at ${connections} connections, ${duration} s per run; ${MODEL} v1 (seed 1, stable) and v2 (seed 2), OIP infer, batch 1; server env ${JSON.stringify(serverEnv)} (empty: shadowQueueCapacity 1000, shadowConcurrency 1)`,
 );
 const srv = await startWarden(serverEnv);
 try {
