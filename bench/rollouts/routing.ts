@@ -9,16 +9,15 @@
 //          --configs none,canary0,canary50 --no-e2e]
 // Prints figures; it is not a test. The helpers below are shared with bench/rollouts/shadow.ts.
 import autocannon from 'autocannon';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { bikeSharingDemoOptions, train } from '../../src/lifecycle/index.ts';
 import { Router, type RoutePolicy } from '../../src/serving/router.ts';
+import { startChild } from '../serving/child.ts';
 
-export const repo = path.resolve(import.meta.dirname, '../..');
 export const args = process.argv.slice(2);
 export const flag = (name: string, dflt: number): number => {
   const i = args.indexOf(`--${name}`);
@@ -55,29 +54,11 @@ export interface Server {
 /** `warden serve` on a fresh data dir, auth off (loopback), as a child process: the load generator keeps its own event loop. `nodeArgs` go to node (e.g. --cpu-prof). */
 export async function startWarden(env: NodeJS.ProcessEnv = {}, nodeArgs: string[] = []): Promise<Server> {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'warden-bench-rollouts-'));
-  const child = spawn(process.execPath, [...nodeArgs, 'bin/warden.js', 'serve', '--port', '0', '--data-dir', dataDir], {
-    cwd: repo,
-    env: { ...process.env, WARDEN_AUTH_REQUIRED: 'false', WARDEN_LOG_LEVEL: 'info', ...env },
-    stdio: ['ignore', 'pipe', 'inherit'],
+  const { child, url } = await startChild(process.execPath, [...nodeArgs, 'bin/warden.js', 'serve', '--port', '0', '--data-dir', dataDir], {
+    WARDEN_AUTH_REQUIRED: 'false',
+    WARDEN_LOG_LEVEL: 'info',
+    ...env,
   });
-  const lines = createInterface({ input: child.stdout! });
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('server did not start in 60 s')), 60_000);
-    lines.on('line', (l) => {
-      try {
-        const parsed = JSON.parse(l) as { url?: string };
-        if (parsed.url) {
-          clearTimeout(timer);
-          resolve(parsed.url);
-        }
-      } catch {
-        /* not a JSON log line */
-      }
-    });
-    child.on('exit', (code) => reject(new Error(`server exited with ${code}`)));
-  });
-  lines.removeAllListeners('line');
-  child.stdout!.resume();
   return {
     child,
     url,

@@ -8,13 +8,13 @@
 // Prints figures; it is not a test. Servers run as child processes so the load generator does not
 // share their event loop.
 import autocannon from 'autocannon';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import ort from 'onnxruntime-node';
 import { bikeSharingDemoOptions, train } from '../../src/lifecycle/index.ts';
+import { startChild } from './child.ts';
 
 const args = process.argv.slice(2);
 const flag = (name: string, dflt: number) => {
@@ -33,33 +33,9 @@ const connectionList = (() => {
 const connections = connectionList[0]!;
 const tracing = args.includes('--tracing');
 const sampleRatio = flag('sample-ratio', 1);
-const repo = path.resolve(import.meta.dirname, '../..');
 
 const row = { season: 3, mnth: 7, hr: 17, holiday: 0, weekday: 3, workingday: 1, weathersit: 1, temp: 0.7, atemp: 0.65, hum: 0.5, windspeed: 0.2 };
 const oipBody = JSON.stringify({ inputs: [{ name: 'input', shape: [1, 11], datatype: 'FP32', data: Object.values(row) }] });
-
-async function startChild(cmd: string, argv: string[], env: NodeJS.ProcessEnv): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(cmd, argv, { cwd: repo, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
-  const lines = createInterface({ input: child.stdout! });
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('server did not start in 60 s')), 60_000);
-    lines.on('line', (l) => {
-      try {
-        const parsed = JSON.parse(l) as { url?: string };
-        if (parsed.url) {
-          clearTimeout(timer);
-          resolve(parsed.url);
-        }
-      } catch {
-        /* not a JSON log line */
-      }
-    });
-    child.on('exit', (code) => reject(new Error(`server exited with ${code}`)));
-  });
-  lines.removeAllListeners('line');
-  child.stdout!.resume();
-  return { child, url };
-}
 
 interface Load {
   connections?: number;

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEMO_MODELS } from '../../src/lifecycle/demo.ts';
 import { BIKE_SHARING_CSV, bikeSharingDemoOptions, formatMetrics, train, type TrainResult } from '../../src/lifecycle/trainer/index.ts';
+import type { RolloutDecisionRecord } from '../../src/storage/index.ts';
 
 export const MODEL = 'bike-demand';
 const FEATURES = ['season', 'mnth', 'hr', 'holiday', 'weekday', 'workingday', 'weathersit', 'temp', 'atemp', 'hum', 'windspeed'];
@@ -290,18 +291,8 @@ class Traffic {
 
 // ---------------------------------------------------------------- printing
 
-interface Decision {
-  id: number;
-  at: number;
-  step: number;
-  metric: string;
-  verdict: 'success' | 'failure' | 'inconclusive';
-  value: number | null;
-  threshold: number | null;
-  nStable: number;
-  nCandidate: number;
-  detail: DecisionDetail;
-}
+/** A decision as the API answers it, with the detail fields the demo prints. */
+type Decision = Omit<RolloutDecisionRecord, 'detail'> & { detail: DecisionDetail };
 
 /** The parts of a decision's detail (rollouts/analysis.ts) the timeline prints. */
 interface DecisionDetail {

@@ -157,10 +157,6 @@ export class RolloutService {
     return this.ticking;
   }
 
-  isLeader(): boolean {
-    return this.leader;
-  }
-
   /** Makes the router match the store: one policy per active rollout, candidates warm before they get traffic. */
   async sync(): Promise<void> {
     const active = await this.deps.metadata.listRollouts({ active: true, limit: 10_000 });
@@ -272,20 +268,15 @@ export class RolloutService {
     return parseRolloutSpec(o.strategy, o.spec, randomUUID());
   }
 
-  async active(deployment: string): Promise<RolloutView | undefined> {
-    const r = await this.deps.metadata.activeRollout(deployment);
-    return r && this.view(r);
-  }
-
   /** The active rollout, else the latest one; 404 when the deployment never had one. */
   async status(deployment: string): Promise<{ rollout: RolloutView; decisions: Awaited<ReturnType<MetadataStore['listRolloutDecisions']>> }> {
     await this.deps.registry.getModel(deployment);
     const r = (await this.deps.metadata.activeRollout(deployment)) ?? (await this.deps.metadata.listRollouts({ deployment, limit: 1 }))[0];
     if (!r) throw notFound(`${deployment} has no rollout; start one with warden deploy ${deployment} --version V --strategy canary`);
-    const all = await this.deps.metadata.listRolloutDecisions(r.id, { limit: 100_000 });
-    // The latest run's metrics: every decision at the last analysed time.
-    const lastAt = all.at(-1)?.at;
-    return { rollout: this.view(r), decisions: all.filter((d) => d.at === lastAt) };
+    // The latest run's metrics: every decision stored at the newest decision's time.
+    const [last] = await this.deps.metadata.listRolloutDecisions(r.id, { newestFirst: true, limit: 1 });
+    const decisions = last ? await this.deps.metadata.listRolloutDecisions(r.id, { at: last.at, limit: 1000 }) : [];
+    return { rollout: this.view(r), decisions };
   }
 
   async list(q: { deployment?: string; limit: number }): Promise<RolloutView[]> {
@@ -338,9 +329,7 @@ export class RolloutService {
     await this.deps.registry.getModel(deployment);
     const r = (await this.deps.metadata.listRollouts({ deployment, limit: 50 })).find((x) => x.strategy === 'ab');
     if (!r) throw notFound(`${deployment} has no A/B experiment; start one with warden deploy ${deployment} --version V --strategy ab`);
-    const spec = specOf(r);
-    const result = await experimentResult(r, spec.experiment!, this.deps.events, this.now(), {});
-    return result;
+    return experimentResult(r, specOf(r).experiment!, this.deps.events, this.now(), {});
   }
 
   /** Counts posted outcomes by whether their key matched a prediction (warden_outcomes_total). */

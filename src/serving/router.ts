@@ -76,11 +76,6 @@ export class Router {
     return [...this.policies.keys()];
   }
 
-  /** True when the deployment's requests need a caller key to be routed (an A/B experiment runs). */
-  needsKey(deployment: string): boolean {
-    return this.policies.get(deployment)?.strategy === 'ab';
-  }
-
   /**
    * The version that answers a request without a version, or undefined when no rollout routes the deployment.
    * `key` is the caller's assignment key (A/B); canary and shadow draw at random.

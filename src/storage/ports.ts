@@ -365,8 +365,8 @@ export interface MetadataStore {
   ): Promise<RolloutRecord | undefined>;
   /** Stores decisions in one transaction; with `fence`, only while the lease is still the holder's (false otherwise). */
   appendRolloutDecisions(records: readonly NewRolloutDecision[], fence?: LeaseFence): Promise<boolean>;
-  /** A rollout's decisions in id order after `afterId`. */
-  listRolloutDecisions(rolloutId: number, q: { afterId?: number; limit: number }): Promise<RolloutDecisionRecord[]>;
+  /** A rollout's decisions in id order (or newest first) after `afterId`; with `at`, only those of the run at that time. */
+  listRolloutDecisions(rolloutId: number, q: { afterId?: number; at?: number; newestFirst?: boolean; limit: number }): Promise<RolloutDecisionRecord[]>;
   /**
    * Takes or renews a lease in one statement: granted when free, expired, or already the holder's. Returns the
    * lease as it stands after the attempt (another holder's when not granted).

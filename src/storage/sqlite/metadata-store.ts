@@ -680,10 +680,12 @@ export class SqliteMetadataStore implements MetadataStore {
     }).immediate();
   }
 
-  async listRolloutDecisions(rolloutId: number, q: { afterId?: number; limit: number }): Promise<RolloutDecisionRecord[]> {
+  async listRolloutDecisions(rolloutId: number, q: { afterId?: number; at?: number; newestFirst?: boolean; limit: number }): Promise<RolloutDecisionRecord[]> {
     const rows = this.db
-      .prepare('SELECT * FROM rollout_decisions WHERE rollout_id = ? AND id > ? ORDER BY id LIMIT ?')
-      .all(rolloutId, q.afterId ?? 0, q.limit) as DecisionRow[];
+      .prepare(
+        `SELECT * FROM rollout_decisions WHERE rollout_id = ? AND id > ?${q.at !== undefined ? ' AND at = ?' : ''} ORDER BY id ${q.newestFirst ? 'DESC' : 'ASC'} LIMIT ?`,
+      )
+      .all(rolloutId, q.afterId ?? 0, ...(q.at !== undefined ? [q.at] : []), q.limit) as DecisionRow[];
     return rows.map((r) => ({
       id: r.id,
       rolloutId: r.rollout_id,
