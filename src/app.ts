@@ -149,6 +149,7 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
     promRegistry: metrics.registry,
     capacity: config.serving.shadowQueueCapacity,
     concurrency: config.serving.shadowConcurrency,
+    maxBatchRows: config.serving.maxBatchRows,
     ...(log ? { log } : {}),
   });
   const inference = new InferenceService({ table, metrics, maxBatchRows: config.serving.maxBatchRows, review, faults, router, shadow, ...(log ? { log } : {}) });

@@ -1,20 +1,13 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import type { DecodedTensor } from '../quality/index.ts';
+import type { DecodedTensor, TensorData } from '../quality/index.ts';
 import type { PredictionEvent } from '../storage/index.ts';
 import type { PredictionLog } from '../telemetry/index.ts';
 import { LATENCY_BUCKETS } from '../telemetry/index.ts';
 import type { ModelTable } from './model-table.ts';
+import type { OutputTensor } from './runtimes/onnx.ts';
 
-/** One mirrored request waiting for the candidate. */
-interface ShadowItem {
-  model: string;
-  version: number;
-  requestId: string;
-  ts: number;
-  inputs: DecodedTensor[];
-  outputNames: string[] | undefined;
-  keys: string[] | undefined;
-}
+type NumericData = Exclude<TensorData, string[] | boolean[]>;
+type NumericCtor = new (n: number) => NumericData;
 
 export interface ShadowRunnerOptions {
   table: ModelTable;
@@ -24,100 +17,296 @@ export interface ShadowRunnerOptions {
   capacity: number;
   /** Candidate runs in flight at once. */
   concurrency: number;
+  /** Most rows one candidate run stacks (serving.maxBatchRows). */
+  maxBatchRows?: number;
+  /**
+   * Callers come first: while copies keep arriving (one came less than `quietMs` ago) the worker waits, and runs
+   * the candidate in the gaps of the callers' traffic. Default 1 ms.
+   */
+  quietMs?: number;
+  /** A copy waits at most this long for a gap; past it (or with the queue over 3/4 full) it runs anyway. Default 1000 ms. */
+  maxWaitMs?: number;
 }
 
-/** Most copies one wave hands to the candidate at once (its batcher stacks them into one run, up to maxBatchRows). */
+/** Most copies one wave hands to the candidate at once. */
 const SHADOW_WAVE = 256;
 
 /** Why a mirrored copy was not run. */
 export type ShadowDropReason = 'queue_full' | 'not_loaded';
 
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
 /**
- * Runs a candidate on copies of live requests, off the caller's clock: the request path pushes a copy of the
- * decoded inputs (already in memory) and returns; a bounded queue feeds at most `concurrency` candidate runs. The
- * candidate's answers go to the prediction log with status `shadow` and the caller's request id, so the analysis
- * compares them with what the stable version answered on the same rows. Nothing here can fail a caller's request.
+ * The copies waiting for one candidate version whose inputs share names, datatypes and per-row shape: their
+ * values are packed into one growing typed array per input, so a waiting copy costs the garbage collector no
+ * objects of its own (copies held across a young collection were copied and promoted, and lengthened every
+ * scavenge, a pause for the callers), and a wave is one model run on arrays already stacked.
+ */
+class Lane {
+  readonly names: string[];
+  readonly datatypes: string[];
+  /** Per input, the dimensions after the first (batch) one, and the values per row. */
+  readonly rowDims: number[][];
+  readonly widths: number[];
+  private readonly ctors: NumericCtor[];
+  private buffers: NumericData[];
+  /** Rows packed so far. */
+  rows = 0;
+  requestIds: string[] = [];
+  ts: number[] = [];
+  rowCounts: number[] = [];
+  keys: (string[] | undefined)[] = [];
+  /** performance.now() when the oldest waiting copy was packed. */
+  oldest = 0;
+
+  constructor(
+    readonly model: string,
+    readonly version: number,
+    readonly outputNames: string[] | undefined,
+    first: readonly DecodedTensor[],
+  ) {
+    this.names = first.map((t) => t.name);
+    this.datatypes = first.map((t) => t.datatype);
+    this.rowDims = first.map((t) => t.dims.slice(1));
+    this.widths = this.rowDims.map((d) => d.reduce((a, b) => a * b, 1));
+    this.ctors = first.map((t) => t.data.constructor as NumericCtor);
+    this.buffers = this.ctors.map((C, i) => new C(64 * Math.max(1, this.widths[i]!)));
+  }
+
+  get copies(): number {
+    return this.requestIds.length;
+  }
+
+  /** True when `inputs` stack with this lane's: same names, datatypes and per-row shape, numeric data. */
+  fits(inputs: readonly DecodedTensor[], outputNames: string[] | undefined): boolean {
+    if (inputs.length !== this.names.length || !sameNames(outputNames, this.outputNames)) return false;
+    for (let i = 0; i < inputs.length; i++) {
+      const t = inputs[i]!;
+      if (t.name !== this.names[i] || t.datatype !== this.datatypes[i] || t.data.constructor !== this.ctors[i]) return false;
+      const d = this.rowDims[i]!;
+      if (t.dims.length !== d.length + 1) return false;
+      for (let j = 0; j < d.length; j++) if (t.dims[j + 1] !== d[j]) return false;
+    }
+    return true;
+  }
+
+  push(requestId: string, ts: number, inputs: readonly DecodedTensor[], keys: string[] | undefined, now: number): void {
+    const rows = inputs[0]!.dims[0]!;
+    for (let i = 0; i < inputs.length; i++) {
+      const width = this.widths[i]!;
+      let buf = this.buffers[i]!;
+      const need = (this.rows + rows) * width;
+      if (need > buf.length) {
+        const grown = new this.ctors[i]!(Math.max(need, buf.length * 2));
+        (grown as Float32Array).set(buf.subarray(0, this.rows * width) as Float32Array);
+        this.buffers[i] = buf = grown;
+      }
+      (buf as Float32Array).set(inputs[i]!.data as Float32Array, this.rows * width);
+    }
+    if (this.requestIds.length === 0) this.oldest = now;
+    this.rows += rows;
+    this.requestIds.push(requestId);
+    this.ts.push(ts);
+    this.rowCounts.push(rows);
+    this.keys.push(keys);
+  }
+
+  /** Takes every waiting copy (or as many as `maxRows` and SHADOW_WAVE allow, at least one) as stacked tensors. */
+  take(maxRows: number): Wave {
+    let copies = 0;
+    let rows = 0;
+    while (copies < this.requestIds.length && copies < SHADOW_WAVE && (copies === 0 || rows + this.rowCounts[copies]! <= maxRows)) rows += this.rowCounts[copies++]!;
+    const inputs: DecodedTensor[] = this.names.map((name, i) => ({
+      name,
+      datatype: this.datatypes[i]!,
+      dims: [rows, ...this.rowDims[i]!],
+      // A copy of exactly the wave's values: the lane's buffer is reused for the next copies while this one runs.
+      data: this.buffers[i]!.slice(0, rows * this.widths[i]!),
+    }));
+    const wave: Wave = {
+      lane: this,
+      inputs,
+      rows,
+      requestIds: this.requestIds.slice(0, copies),
+      ts: this.ts.slice(0, copies),
+      rowCounts: this.rowCounts.slice(0, copies),
+      keys: this.keys.slice(0, copies),
+    };
+    if (copies === this.requestIds.length) {
+      this.requestIds = [];
+      this.ts = [];
+      this.rowCounts = [];
+      this.keys = [];
+      this.rows = 0;
+    } else {
+      for (let i = 0; i < this.names.length; i++) {
+        const w = this.widths[i]!;
+        (this.buffers[i] as Float32Array).copyWithin(0, rows * w, this.rows * w);
+      }
+      this.requestIds.splice(0, copies);
+      this.ts.splice(0, copies);
+      this.rowCounts.splice(0, copies);
+      this.keys.splice(0, copies);
+      this.rows -= rows;
+      this.oldest = performance.now();
+    }
+    return wave;
+  }
+}
+
+interface Wave {
+  lane: Lane;
+  inputs: DecodedTensor[];
+  rows: number;
+  requestIds: string[];
+  ts: number[];
+  rowCounts: number[];
+  keys: (string[] | undefined)[];
+}
+
+interface SingleCopy {
+  model: string;
+  version: number;
+  requestId: string;
+  ts: number;
+  inputs: DecodedTensor[];
+  outputNames: string[] | undefined;
+  keys: string[] | undefined;
+  queuedAt: number;
+}
+
+function sameNames(a: string[] | undefined, b: string[] | undefined): boolean {
+  if (a === undefined || a.length === 0) return b === undefined || b.length === 0;
+  return b !== undefined && a.length === b.length && a.every((n, i) => n === b[i]);
+}
+
+function numeric(inputs: readonly DecodedTensor[]): boolean {
+  return inputs.length > 0 && inputs.every((t) => !Array.isArray(t.data) && t.dims.length >= 1);
+}
+
+/**
+ * Runs a candidate on copies of live requests, off the caller's clock: the request path packs a copy of the
+ * decoded inputs (already in memory) into the candidate's lane and returns; a bounded queue feeds at most
+ * `concurrency` candidate runs. The candidate's answers go to the prediction log with status `shadow` and the
+ * caller's request id, so the analysis compares them with what the stable version answered on the same rows.
+ * Nothing here can fail a caller's request.
  */
 export class ShadowRunner {
-  private readonly queue: ShadowItem[] = [];
-  private head = 0;
+  /** Lanes in the order their first waiting copy arrived; a lane with no copies is removed. */
+  private readonly lanes = new Map<string, Lane>();
+  /** Copies whose inputs do not stack (strings, booleans, scalars), oldest first: one model run each. */
+  private single: SingleCopy[] = [];
+  private waiting = 0;
   private running = 0;
   private readonly dropped: Counter<'model' | 'reason'>;
   private readonly runs: Counter<'model' | 'version' | 'outcome'>;
   private readonly duration: Histogram<'model' | 'version'>;
-  private readonly depth: Gauge;
   private readonly counts = { offered: 0, run: 0, failed: 0, dropped: 0 };
   private idle: (() => void)[] = [];
+  /** When the last copy was offered (performance.now()): the callers' traffic is busy while copies keep coming. */
+  private lastOffer = 0;
+  private readonly quietMs: number;
+  private readonly maxWaitMs: number;
+  private readonly highWater: number;
+  private readonly maxRows: number;
 
   constructor(private readonly opts: ShadowRunnerOptions) {
     const reg = [opts.promRegistry];
     this.dropped = new Counter({ name: 'warden_shadow_dropped_total', help: 'Mirrored requests not run on the candidate, by reason (queue_full: the bounded shadow queue was full; not_loaded: the candidate was not warm).', labelNames: ['model', 'reason'], registers: reg });
     this.runs = new Counter({ name: 'warden_shadow_requests_total', help: 'Mirrored requests the candidate answered (outcome ok) or failed (error); never returned to callers.', labelNames: ['model', 'version', 'outcome'], registers: reg });
-    this.duration = new Histogram({ name: 'warden_shadow_duration_seconds', help: "The candidate's run time on mirrored requests.", labelNames: ['model', 'version'], buckets: [...LATENCY_BUCKETS], registers: reg });
-    this.depth = new Gauge({ name: 'warden_shadow_queue_depth', help: 'Mirrored requests waiting for the candidate.', registers: reg, collect: () => this.depth.set(this.queue.length - this.head) });
+    this.duration = new Histogram({ name: 'warden_shadow_duration_seconds', help: "The candidate's run time on mirrored requests (one observation per request; the requests of one wave share a run).", labelNames: ['model', 'version'], buckets: [...LATENCY_BUCKETS], registers: reg });
+    const depth: Gauge = new Gauge({ name: 'warden_shadow_queue_depth', help: 'Mirrored requests waiting for the candidate.', registers: reg, collect: () => depth.set(this.waiting) });
     const capacity = new Gauge({ name: 'warden_shadow_queue_capacity', help: 'Bound of the shadow queue (serving.shadowQueueCapacity).', registers: reg });
     capacity.set(opts.capacity);
+    this.quietMs = opts.quietMs ?? 1;
+    this.maxWaitMs = opts.maxWaitMs ?? 1000;
+    this.highWater = Math.max(1, Math.floor(opts.capacity * 0.75));
+    this.maxRows = opts.maxBatchRows ?? 10_000;
   }
 
   /** Counters since start: offered = run + failed + dropped + waiting. */
   stats(): { offered: number; run: number; failed: number; dropped: number; waiting: number } {
-    return { ...this.counts, waiting: this.queue.length - this.head };
+    return { ...this.counts, waiting: this.waiting };
   }
 
   /** Queues a copy for the candidate; never throws, never waits. */
   offer(model: string, version: number, requestId: string, ts: number, inputs: DecodedTensor[], outputNames: string[] | undefined, keys: string[] | undefined): void {
     this.counts.offered++;
-    if (this.queue.length - this.head >= this.opts.capacity) {
+    if (this.waiting >= this.opts.capacity) {
       this.drop(model, 'queue_full');
       return;
     }
-    this.queue.push({ model, version, requestId, ts, inputs, outputNames, keys });
+    const now = (this.lastOffer = performance.now());
+    const lane = this.laneFor(model, version, inputs, outputNames);
+    if (!lane) {
+      this.single.push({ model, version, requestId, ts, inputs, outputNames, keys, queuedAt: now });
+    } else {
+      lane.push(requestId, ts, inputs, keys, now);
+    }
+    this.waiting++;
     if (this.running < this.opts.concurrency) {
       this.running++;
       setImmediate(() => void this.work());
     }
   }
 
+  private laneFor(model: string, version: number, inputs: readonly DecodedTensor[], outputNames: string[] | undefined): Lane | undefined {
+    if (!numeric(inputs)) return undefined;
+    const key = `${version}\u0000${model}`;
+    let lane = this.lanes.get(key);
+    if (lane && !lane.fits(inputs, outputNames)) {
+      // Another shape or output selection than the copies waiting: run those first, then start a lane for this one.
+      return undefined;
+    }
+    if (!lane) {
+      lane = new Lane(model, version, outputNames, inputs);
+      this.lanes.set(key, lane);
+    }
+    return lane;
+  }
+
   /** Resolves once nothing is queued or running (tests, shutdown). */
   drained(): Promise<void> {
-    if (this.running === 0 && this.queue.length === this.head) return Promise.resolve();
+    if (this.running === 0 && this.waiting === 0) return Promise.resolve();
     return new Promise((resolve) => this.idle.push(resolve));
   }
 
-  private drop(model: string, reason: ShadowDropReason): void {
-    this.counts.dropped++;
-    this.dropped.inc({ model, reason });
+  private drop(model: string, reason: ShadowDropReason, n = 1): void {
+    this.counts.dropped += n;
+    this.dropped.inc({ model, reason }, n);
   }
 
-  private next(): ShadowItem | undefined {
-    if (this.head >= this.queue.length) return undefined;
-    const item = this.queue[this.head]!;
-    this.queue[this.head++] = undefined as unknown as ShadowItem;
-    // Compact now and then instead of shift() per item (O(n) each).
-    if (this.head > 1024 && this.head * 2 > this.queue.length) {
-      this.queue.splice(0, this.head);
-      this.head = 0;
-    }
-    return item;
+  /** performance.now() when the oldest waiting copy was queued. */
+  private oldest(): number {
+    let oldest = Infinity;
+    for (const lane of this.lanes.values()) if (lane.copies > 0 && lane.oldest < oldest) oldest = lane.oldest;
+    if (this.single.length > 0 && this.single[0]!.queuedAt < oldest) oldest = this.single[0]!.queuedAt;
+    return oldest;
   }
 
   /**
-   * Drains the queue in waves: every copy waiting (up to SHADOW_WAVE) is handed to the candidate at once, so its
-   * batcher stacks them into one model run instead of one run per copy, and the loop yields to I/O between waves,
-   * so callers' requests are read and answered before more shadow work.
+   * Drains the queue in waves, in the gaps of the callers' traffic. A copy costs the serving thread what the
+   * model run of a caller's request does (without the HTTP work), and running copies as they came slowed the
+   * callers' bursts on 2 cores (p99 +13 % in bench/rollouts/shadow.ts). The worker waits while copies keep
+   * arriving, and runs when none came for `quietMs`, when the oldest has waited `maxWaitMs`, or when the queue is
+   * over 3/4 full; each wave is one model run on a lane's stacked copies, and the loop yields to I/O between waves.
    */
   private async work(): Promise<void> {
     try {
-      for (;;) {
-        const wave: ShadowItem[] = [];
-        for (let item = this.next(); item; item = wave.length < SHADOW_WAVE ? this.next() : undefined) wave.push(item);
-        if (wave.length === 0) break;
-        await Promise.all(wave.map((item) => this.runOne(item)));
+      while (this.waiting > 0) {
+        const now = performance.now();
+        if (this.waiting < this.highWater && now - this.lastOffer < this.quietMs && now - this.oldest() < this.maxWaitMs) {
+          await sleep(this.quietMs);
+          continue;
+        }
+        const lane = this.nextLane();
+        if (lane) await this.runWave(lane.take(this.maxRows));
+        else await this.runSingle();
         await new Promise<void>((resolve) => setImmediate(resolve));
       }
     } finally {
       this.running--;
-      if (this.running === 0 && this.queue.length === this.head) {
+      if (this.running === 0 && this.waiting === 0) {
         const waiting = this.idle;
         this.idle = [];
         for (const resolve of waiting) resolve();
@@ -125,38 +314,128 @@ export class ShadowRunner {
     }
   }
 
-  private async runOne(item: ShadowItem): Promise<void> {
-    const lv = this.opts.table.peek(item.model, item.version);
+  /** The lane holding the oldest copy, unless a copy that does not stack is older. */
+  private nextLane(): Lane | undefined {
+    let best: Lane | undefined;
+    for (const [key, lane] of this.lanes) {
+      if (lane.copies === 0) {
+        this.lanes.delete(key);
+        continue;
+      }
+      if (!best || lane.oldest < best.oldest) best = lane;
+    }
+    if (this.single.length > 0 && (!best || this.single[0]!.queuedAt < best.oldest)) return undefined;
+    return best;
+  }
+
+  private async runWave(wave: Wave): Promise<void> {
+    const { lane } = wave;
+    const copies = wave.requestIds.length;
+    this.waiting -= copies;
+    const lv = this.opts.table.peek(lane.model, lane.version);
     if (!lv) {
-      this.drop(item.model, 'not_loaded');
+      this.drop(lane.model, 'not_loaded', copies);
       return;
     }
     const started = performance.now();
+    let outputs: OutputTensor[] | undefined;
+    let error: string | undefined;
+    // A signature without a dynamic batch dimension (no batcher) cannot stack rows.
+    const stackable = lv.batcher !== undefined || copies === 1;
+    if (stackable) {
+      try {
+        outputs = await lv.runtime.run(wave.inputs, lane.outputNames);
+        if (copies > 1 && outputs.some((o) => o.shape[0] !== wave.rows)) outputs = undefined;
+      } catch (e) {
+        error = (e as Error).message;
+      }
+    }
+    if (!outputs && copies > 1) {
+      // One bad copy must not fail the others, a model whose outputs do not keep the batch dimension cannot be
+      // split, and one without a batch dimension takes one copy at a time: run each copy alone.
+      let offset = 0;
+      const runs: Promise<void>[] = [];
+      for (let c = 0; c < copies; c++) {
+        const rows = wave.rowCounts[c]!;
+        const inputs = wave.inputs.map((t, i) => ({ ...t, dims: [rows, ...lane.rowDims[i]!], data: t.data.slice(offset * lane.widths[i]!, (offset + rows) * lane.widths[i]!) as TensorData }));
+        offset += rows;
+        runs.push(this.runAlone(lane.model, lane.version, wave.requestIds[c]!, wave.ts[c]!, inputs, lane.outputNames, wave.keys[c]));
+      }
+      await Promise.all(runs);
+      return;
+    }
+    const seconds = (performance.now() - started) / 1000;
+    const version = lv.label;
+    const duration = this.duration.labels(lane.model, version);
+    let offset = 0;
+    for (let c = 0; c < copies; c++) {
+      const rows = wave.rowCounts[c]!;
+      const event = this.event(lane.model, lane.version, wave.requestIds[c]!, wave.ts[c]!, wave.keys[c], seconds);
+      if (outputs) {
+        event.outputs = copies === 1 ? outputs : outputs.map((o) => {
+          const width = o.data.length / wave.rows;
+          return { name: o.name, datatype: o.datatype, shape: [rows, ...o.shape.slice(1)], data: o.data.slice(offset * width, (offset + rows) * width) as OutputTensor['data'] };
+        });
+      } else {
+        event.error = `WARDEN_INFERENCE_FAILED: ${error ?? 'the output lost its batch dimension'}`.slice(0, 2000);
+      }
+      offset += rows;
+      duration.observe(seconds);
+      this.opts.log?.enqueue(event);
+    }
+    if (outputs) {
+      this.counts.run += copies;
+      this.runs.inc({ model: lane.model, version, outcome: 'ok' }, copies);
+    } else {
+      this.counts.failed += copies;
+      this.runs.inc({ model: lane.model, version, outcome: 'error' }, copies);
+    }
+  }
+
+  private async runSingle(): Promise<void> {
+    const item = this.single.shift();
+    if (!item) return;
+    this.waiting--;
+    await this.runAlone(item.model, item.version, item.requestId, item.ts, item.inputs, item.outputNames, item.keys);
+  }
+
+  private async runAlone(model: string, version: number, requestId: string, ts: number, inputs: readonly DecodedTensor[], outputNames: string[] | undefined, keys: string[] | undefined): Promise<void> {
+    const lv = this.opts.table.peek(model, version);
+    if (!lv) {
+      this.drop(model, 'not_loaded');
+      return;
+    }
+    const started = performance.now();
+    const event = this.event(model, version, requestId, ts, keys, 0);
+    try {
+      event.outputs = await lv.runtime.run(inputs, outputNames);
+      this.counts.run++;
+      this.runs.inc({ model, version: lv.label, outcome: 'ok' });
+    } catch (e) {
+      this.counts.failed++;
+      event.error = `WARDEN_INFERENCE_FAILED: ${(e as Error).message}`.slice(0, 2000);
+      this.runs.inc({ model, version: lv.label, outcome: 'error' });
+    }
+    const seconds = (performance.now() - started) / 1000;
+    event.latencyMs = seconds * 1000;
+    this.duration.observe({ model, version: lv.label }, seconds);
+    this.opts.log?.enqueue(event);
+  }
+
+  private event(model: string, version: number, requestId: string, ts: number, keys: string[] | undefined, seconds: number): PredictionEvent {
     const event: PredictionEvent = {
-      requestId: item.requestId,
-      ts: item.ts,
-      model: item.model,
-      version: item.version,
+      requestId,
+      ts,
+      model,
+      version,
       // No route: the status says it is a shadow copy, and the rollout's served-request counts stay exact.
       status: 'shadow',
-      latencyMs: 0,
+      latencyMs: seconds * 1000,
       // The inputs are the stable request's, logged under the same request id: not logged twice.
       inputs: null,
       outputs: null,
     };
-    if (item.keys !== undefined) event.keys = item.keys;
-    try {
-      event.outputs = await (lv.batcher ?? lv.runtime).run(item.inputs, item.outputNames);
-      this.counts.run++;
-      this.runs.inc({ model: item.model, version: lv.label, outcome: 'ok' });
-    } catch (e) {
-      this.counts.failed++;
-      event.error = `WARDEN_INFERENCE_FAILED: ${(e as Error).message}`.slice(0, 2000);
-      this.runs.inc({ model: item.model, version: lv.label, outcome: 'error' });
-    }
-    const seconds = (performance.now() - started) / 1000;
-    event.latencyMs = seconds * 1000;
-    this.duration.observe({ model: item.model, version: lv.label }, seconds);
-    this.opts.log?.enqueue(event);
+    if (keys !== undefined) event.keys = keys;
+    return event;
   }
 }
