@@ -17,6 +17,7 @@ function step(name, cmd, args) {
 
 for (const [name, tool, args] of [
   ['typecheck', 'tsc', ['--noEmit', '-p', '.']],
+  ['typecheck web', 'tsc', ['--noEmit', '-p', 'web']],
   ['lint', 'eslint', ['.']],
 ]) {
   if (step(name, bin(tool), args)) passed++;

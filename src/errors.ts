@@ -37,6 +37,7 @@ export const errorCatalogue = {
   WARDEN_TOO_MANY_LABELS: { status: 413, summary: 'A label batch holds more than 10,000 labels; split it into several calls.' },
   WARDEN_FAULT_INJECTED: { status: 503, summary: 'A game day deliberately failed this request (fault `errors`); see `GET /api/v1/gamedays`.' },
   WARDEN_GAMEDAY_RUNNING: { status: 409, summary: 'A game day is already running on this deployment; stop it (`DELETE /api/v1/gamedays/{id}`) or wait for it to end.' },
+  WARDEN_DASHBOARD_NOT_BUILT: { status: 503, summary: 'The dashboard has not been built on this install; run `npm run build:web` (npm install and npm start build it).' },
   WARDEN_CONFIG_INVALID: { status: 500, summary: 'The configuration file or WARDEN_* environment is invalid; the server refuses to start.' },
   WARDEN_INTERNAL: { status: 500, summary: 'An unexpected server error; the log has the details under the request id.' },
 } as const satisfies Record<string, { status: number; summary: string }>;

@@ -27,6 +27,8 @@ import { registerGameDayRoutes } from './admin/gamedays.ts';
 import { registerAlertRoutes } from './admin/alerts.ts';
 import { registerSloRoutes } from './admin/slos.ts';
 import { registerDeploymentRoutes } from './admin/deployments.ts';
+import { registerSessionRoutes } from './admin/session.ts';
+import { registerDashboard } from './dashboard.ts';
 
 export interface HttpDeps {
   config: WardenConfig;
@@ -199,6 +201,9 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
   registerAlertRoutes(app, { guard, ...(deps.alerting ? { alerting: deps.alerting } : {}) });
   registerSloRoutes(app, { guard, ...(deps.slo ? { slo: deps.slo } : {}) });
   registerDeploymentRoutes(app, { deployments: deps.deployments, rollouts: deps.rollouts, events: deps.stores.events, guard });
+
+  registerSessionRoutes(app, { guard, authRequired: config.auth.required });
+  registerDashboard(app);
 
   app.get('/metrics', async (_req, reply) => {
     deps.metrics.predictionLogQueueDepth.set(deps.log?.depth() ?? 0);
