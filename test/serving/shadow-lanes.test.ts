@@ -1,0 +1,124 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { Registry } from 'prom-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { DecodedTensor } from '../../src/quality/index.ts';
+import { ShadowRunner, type ModelTable } from '../../src/serving/index.ts';
+import type { PredictionEvent } from '../../src/storage/index.ts';
+import type { PredictionLog } from '../../src/telemetry/index.ts';
+import { fixturesDir, startTestServer, type TestServer } from '../helpers/server.ts';
+
+// The shadow runner's paths other than the common one (same-shape copies stacked into one run): copies of other
+// shapes, inputs that do not stack, a wave with a bad copy, and a model that takes one copy at a time. Each is
+// run on the real bike regressor in onnxruntime; every copy's logged outputs must equal that copy run alone.
+
+const MODEL = 'bike';
+let srv: TestServer;
+let table: ModelTable;
+
+const rowsOf = (n: number, seed: number): Float32Array => {
+  const data = new Float32Array(n * 12);
+  for (let i = 0; i < data.length; i++) data[i] = ((i * 7 + seed * 13) % 17) / 17;
+  return data;
+};
+const tensor = (data: Float32Array, rows: number, width = 12): DecodedTensor => ({ name: 'input', datatype: 'FP32', dims: [rows, width], data }) as DecodedTensor;
+
+function runner(t: ModelTable, events: PredictionEvent[]) {
+  const log = { enqueue: (e: PredictionEvent) => void events.push(e) } as unknown as PredictionLog;
+  return new ShadowRunner({ table: t, log, promRegistry: new Registry(), capacity: 1000, concurrency: 1, quietMs: 1, maxWaitMs: 50 });
+}
+
+async function drained(r: ShadowRunner, offered: number) {
+  const end = Date.now() + 10_000;
+  for (;;) {
+    const s = r.stats();
+    if (s.run + s.failed + s.dropped === offered && s.waiting === 0) return s;
+    if (Date.now() > end) throw new Error(`shadow queue not drained: ${JSON.stringify(s)}`);
+    await new Promise((res) => setTimeout(res, 10));
+  }
+}
+
+async function alone(inputs: DecodedTensor[]): Promise<number[]> {
+  const lv = table.peek(MODEL, 1)!;
+  const out = await lv.runtime.run(inputs, undefined);
+  return Array.from(out[0]!.data as Float32Array);
+}
+
+beforeAll(async () => {
+  srv = await startTestServer();
+  const onnx = readFileSync(path.join(fixturesDir, 'models', 'bike_gbr.onnx'));
+  const res = await fetch(`${srv.url}/api/v1/models/${MODEL}/versions`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: onnx });
+  expect(res.status).toBe(201);
+  expect((await srv.json('GET', `/v2/models/${MODEL}/ready`)).status).toBe(200);
+  table = srv.warden.table;
+  expect(table.peek(MODEL, 1)?.batcher).toBeDefined();
+});
+afterAll(async () => srv?.close());
+
+describe('shadow runner lanes', () => {
+  it('copies of 1 and 3 rows stack into one lane, and each copy gets its own rows back', async () => {
+    const events: PredictionEvent[] = [];
+    const r = runner(table, events);
+    const copies = [1, 3, 1, 2].map((rows, i) => ({ id: `m${i}`, rows, data: rowsOf(rows, i) }));
+    for (const c of copies) r.offer(MODEL, 1, c.id, 1000, [tensor(c.data, c.rows)], undefined, undefined);
+    expect((await drained(r, copies.length)).run).toBe(copies.length);
+    for (const c of copies) {
+      const e = events.find((x) => x.requestId === c.id)!;
+      expect(e.status).toBe('shadow');
+      expect(e.outputs![0]!.shape).toEqual([c.rows, 1]);
+      expect(Array.from(e.outputs![0]!.data as Float32Array)).toEqual(await alone([tensor(c.data, c.rows)]));
+    }
+  });
+
+  it('a copy of another row shape waits in the single queue; it fails alone and the others are served', async () => {
+    const events: PredictionEvent[] = [];
+    const r = runner(table, events);
+    const good = rowsOf(2, 5);
+    r.offer(MODEL, 1, 'good-1', 1000, [tensor(good, 2)], undefined, undefined);
+    // 10 columns: does not fit the lane of 12-wide rows, and the model refuses it.
+    r.offer(MODEL, 1, 'narrow', 1000, [tensor(new Float32Array(10), 1, 10)], undefined, undefined);
+    r.offer(MODEL, 1, 'good-2', 1000, [tensor(good, 2)], undefined, undefined);
+    const s = await drained(r, 3);
+    expect(s).toMatchObject({ run: 2, failed: 1, dropped: 0 });
+    expect(events.find((e) => e.requestId === 'narrow')!.error).toMatch(/^WARDEN_INFERENCE_FAILED: /);
+    const expected = await alone([tensor(good, 2)]);
+    for (const id of ['good-1', 'good-2']) expect(Array.from(events.find((e) => e.requestId === id)!.outputs![0]!.data as Float32Array)).toEqual(expected);
+  });
+
+  it('inputs that do not stack (booleans) are run one at a time, never packed', async () => {
+    const events: PredictionEvent[] = [];
+    const r = runner(table, events);
+    const bools = { name: 'input', datatype: 'BOOL', dims: [1, 12], data: new Array(12).fill(true) } as unknown as DecodedTensor;
+    r.offer(MODEL, 1, 'bool', 1000, [bools], undefined, undefined);
+    r.offer(MODEL, 1, 'num', 1000, [tensor(rowsOf(1, 9), 1)], undefined, undefined);
+    const s = await drained(r, 2);
+    expect(s.run + s.failed).toBe(2);
+    // The numeric copy is served whatever the model makes of the boolean one.
+    expect(events.find((e) => e.requestId === 'num')!.outputs).not.toBeNull();
+    expect(events.find((e) => e.requestId === 'bool')).toBeDefined();
+  });
+
+  it('a version without a batcher (no dynamic batch dimension) runs each copy of a wave alone', async () => {
+    const lv = table.peek(MODEL, 1)!;
+    const runs: number[] = [];
+    // The same loaded runtime, seen without its batcher, counting the rows of each model run.
+    const unbatched = { ...lv, batcher: undefined, runtime: { ...lv.runtime, run: (inputs: DecodedTensor[], names: string[] | undefined) => (runs.push(inputs[0]!.dims[0]!), lv.runtime.run(inputs, names)) } };
+    const t = { peek: () => unbatched } as unknown as ModelTable;
+    const events: PredictionEvent[] = [];
+    const r = runner(t, events);
+    const copies = [2, 1, 3].map((rows, i) => ({ id: `u${i}`, rows, data: rowsOf(rows, 20 + i) }));
+    for (const c of copies) r.offer(MODEL, 1, c.id, 1000, [tensor(c.data, c.rows)], undefined, undefined);
+    expect((await drained(r, copies.length)).run).toBe(3);
+    expect(runs.sort()).toEqual([1, 2, 3]);
+    for (const c of copies) expect(Array.from(events.find((e) => e.requestId === c.id)!.outputs![0]!.data as Float32Array)).toEqual(await alone([tensor(c.data, c.rows)]));
+  });
+
+  it('a candidate that is not loaded drops its copies and counts them', async () => {
+    const events: PredictionEvent[] = [];
+    const r = runner({ peek: () => undefined } as unknown as ModelTable, events);
+    r.offer(MODEL, 1, 'x', 1000, [tensor(rowsOf(1, 1), 1)], undefined, undefined);
+    r.offer(MODEL, 1, 'y', 1000, [tensor(rowsOf(1, 2), 1)], undefined, undefined);
+    expect(await drained(r, 2)).toMatchObject({ dropped: 2, run: 0 });
+    expect(events).toHaveLength(0);
+  });
+});
