@@ -28,6 +28,13 @@ function runner(t: ModelTable, events: PredictionEvent[]) {
   return new ShadowRunner({ table: t, log, promRegistry: new Registry(), capacity: 1000, concurrency: 1, quietMs: 1, maxWaitMs: 50 });
 }
 
+/** A logged shadow event's first output: its shape and values. */
+const out0 = (e: PredictionEvent | undefined): { shape: number[]; data: number[] } => {
+  const o = (e?.outputs as { shape: number[]; data: ArrayLike<number> }[] | null | undefined)?.[0];
+  if (!o) throw new Error(`no outputs logged for ${e?.requestId ?? 'a missing event'}`);
+  return { shape: o.shape, data: Array.from(o.data) };
+};
+
 async function drained(r: ShadowRunner, offered: number) {
   const end = Date.now() + 10_000;
   for (;;) {
@@ -41,7 +48,7 @@ async function drained(r: ShadowRunner, offered: number) {
 async function alone(inputs: DecodedTensor[]): Promise<number[]> {
   const lv = table.peek(MODEL, 1)!;
   const out = await lv.runtime.run(inputs, undefined);
-  return Array.from(out[0]!.data as Float32Array);
+  return Array.from(out[0]!.data as unknown as Float32Array);
 }
 
 beforeAll(async () => {
@@ -65,8 +72,8 @@ describe('shadow runner lanes', () => {
     for (const c of copies) {
       const e = events.find((x) => x.requestId === c.id)!;
       expect(e.status).toBe('shadow');
-      expect(e.outputs![0]!.shape).toEqual([c.rows, 1]);
-      expect(Array.from(e.outputs![0]!.data as Float32Array)).toEqual(await alone([tensor(c.data, c.rows)]));
+      expect(out0(e).shape).toEqual([c.rows, 1]);
+      expect(out0(e).data).toEqual(await alone([tensor(c.data, c.rows)]));
     }
   });
 
@@ -82,7 +89,7 @@ describe('shadow runner lanes', () => {
     expect(s).toMatchObject({ run: 2, failed: 1, dropped: 0 });
     expect(events.find((e) => e.requestId === 'narrow')!.error).toMatch(/^WARDEN_INFERENCE_FAILED: /);
     const expected = await alone([tensor(good, 2)]);
-    for (const id of ['good-1', 'good-2']) expect(Array.from(events.find((e) => e.requestId === id)!.outputs![0]!.data as Float32Array)).toEqual(expected);
+    for (const id of ['good-1', 'good-2']) expect(out0(events.find((e) => e.requestId === id)).data).toEqual(expected);
   });
 
   it('inputs that do not stack (booleans) are run one at a time, never packed', async () => {
@@ -110,7 +117,7 @@ describe('shadow runner lanes', () => {
     for (const c of copies) r.offer(MODEL, 1, c.id, 1000, [tensor(c.data, c.rows)], undefined, undefined);
     expect((await drained(r, copies.length)).run).toBe(3);
     expect(runs.sort()).toEqual([1, 2, 3]);
-    for (const c of copies) expect(Array.from(events.find((e) => e.requestId === c.id)!.outputs![0]!.data as Float32Array)).toEqual(await alone([tensor(c.data, c.rows)]));
+    for (const c of copies) expect(out0(events.find((e) => e.requestId === c.id)).data).toEqual(await alone([tensor(c.data, c.rows)]));
   });
 
   it('a candidate that is not loaded drops its copies and counts them', async () => {
