@@ -48,7 +48,7 @@ export function registerServe(program: Command): void {
       logger.info({ url, dataDir: config.storage.dataDir, models: warden.table.modelNames() }, `Warden listening on ${url}`);
       if (config.demo) {
         process.stderr.write(
-          `\nTry:\n  curl -s ${url}/v1/models/bike-demand:predict -H 'content-type: application/json' \\\n` +
+          `\nDashboard: ${url}/\n\nTry:\n  curl -s ${url}/v1/models/bike-demand:predict -H 'content-type: application/json' \\\n` +
             `    -d '{"instances":[{"season":3,"mnth":7,"hr":17,"holiday":0,"weekday":3,"workingday":1,"weathersit":1,"temp":0.7,"atemp":0.65,"hum":0.5,"windspeed":0.2}]}'\n\n`,
         );
       }
