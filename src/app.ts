@@ -19,7 +19,7 @@ import { KeyRing } from './security/index.ts';
 import { SloService } from './slo/index.ts';
 import { FaultInjector, InferenceService, ModelTable, Router, ShadowRunner } from './serving/index.ts';
 import { StoreHealth, openStores, watchWrites, type Stores } from './storage/index.ts';
-import { PredictionLog, Tracing, createMetrics, registerStoreHealthGauge, type WardenMetrics } from './telemetry/index.ts';
+import { PredictionLog, Tracing, TrafficAggregator, createMetrics, registerStoreHealthGauge, type WardenMetrics } from './telemetry/index.ts';
 
 export interface Warden {
   config: WardenConfig;
@@ -29,6 +29,8 @@ export interface Warden {
   table: ModelTable;
   metrics: WardenMetrics;
   log: PredictionLog | undefined;
+  /** Per-deployment traffic series (minute and hour buckets); undefined when config.traffic.enabled is false. */
+  traffic: TrafficAggregator | undefined;
   monitoring: MonitoringService | undefined;
   review: ReviewService;
   /** Alert rules, state, silences, suppressions and notifiers; undefined when config.alerting.enabled is false. */
@@ -142,6 +144,15 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
     signatureOf: (model, version) => table.peek(model, version)?.record.signature,
   });
   if (log) log.onBatch((batch) => review.onEvents(batch));
+  const traffic = config.traffic.enabled
+    ? new TrafficAggregator({
+        events: stores.events,
+        logger,
+        flushIntervalMs: config.traffic.flushIntervalMs,
+        minuteRetentionDays: config.traffic.minuteRetentionDays,
+        hourRetentionDays: config.traffic.hourRetentionDays,
+      })
+    : undefined;
   const faults = new FaultInjector();
   const router = new Router();
   const shadow = new ShadowRunner({
@@ -151,8 +162,19 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
     concurrency: config.serving.shadowConcurrency,
     maxBatchRows: config.serving.maxBatchRows,
     ...(log ? { log } : {}),
+    ...(traffic ? { traffic } : {}),
   });
-  const inference = new InferenceService({ table, metrics, maxBatchRows: config.serving.maxBatchRows, review, faults, router, shadow, ...(log ? { log } : {}) });
+  const inference = new InferenceService({
+    table,
+    metrics,
+    maxBatchRows: config.serving.maxBatchRows,
+    review,
+    faults,
+    router,
+    shadow,
+    ...(log ? { log } : {}),
+    ...(traffic ? { traffic } : {}),
+  });
   const gamedays = new GameDayService({
     faults,
     logger,
@@ -239,6 +261,7 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
     serverVersion: WARDEN_VERSION,
     health,
     ...(log ? { log } : {}),
+    ...(traffic ? { traffic } : {}),
     ...(monitoring ? { monitoring } : {}),
     review,
     gamedays,
@@ -257,6 +280,7 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
     table,
     metrics,
     log,
+    traffic,
     monitoring,
     review,
     alerting,
@@ -281,6 +305,7 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
       await alerting?.start();
       await rollouts.start();
       log?.start();
+      traffic?.start();
     },
     async listen() {
       await warden.start();
@@ -298,6 +323,8 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
       await http.close();
       await rollouts.stop();
       await shadow.drained();
+      // Every request and shadow copy has been counted: write the last counts before the store closes.
+      await traffic?.close();
       // Every request has ended its spans once http is closed: export what is queued.
       await tracing?.shutdown();
       await log?.drain();

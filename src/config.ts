@@ -194,6 +194,20 @@ const sloSchema = z
   .strict()
   .default({});
 
+const trafficSchema = z
+  .object({
+    /** Count requests per deployment per minute and hour for GET /api/v1/deployments/{name}/traffic (docs/monitoring.md). */
+    enabled: z.boolean().default(true),
+    /** How often the counts are written to the event store (and at shutdown). */
+    flushIntervalMs: z.number().int().min(100).max(600_000).default(10_000),
+    /** Minute buckets older than this are deleted. */
+    minuteRetentionDays: z.number().int().min(1).max(400).default(14),
+    /** Hour buckets older than this are deleted. */
+    hourRetentionDays: z.number().int().min(1).max(3650).default(400),
+  })
+  .strict()
+  .default({});
+
 export const configSchema = z
   .object({
     server: serverSchema,
@@ -205,6 +219,7 @@ export const configSchema = z
     alerting: alertingSchema,
     tracing: tracingSchema,
     slo: sloSchema,
+    traffic: trafficSchema,
     rollouts: rolloutsSchema,
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     demo: z.boolean().default(false),
@@ -261,6 +276,10 @@ const envKeys: Record<string, { path: string[]; type: EnvType }> = {
   WARDEN_SLO_RETENTION_DAYS: { path: ['slo', 'retentionDays'], type: 'number' },
   WARDEN_SLO_COST_PER_CPU_HOUR: { path: ['slo', 'costPerCpuHour'], type: 'number' },
   WARDEN_SLO_TICK_MS: { path: ['slo', 'tickMs'], type: 'number' },
+  WARDEN_TRAFFIC_ENABLED: { path: ['traffic', 'enabled'], type: 'boolean' },
+  WARDEN_TRAFFIC_FLUSH_INTERVAL_MS: { path: ['traffic', 'flushIntervalMs'], type: 'number' },
+  WARDEN_TRAFFIC_MINUTE_RETENTION_DAYS: { path: ['traffic', 'minuteRetentionDays'], type: 'number' },
+  WARDEN_TRAFFIC_HOUR_RETENTION_DAYS: { path: ['traffic', 'hourRetentionDays'], type: 'number' },
   WARDEN_ROLLOUTS_SYNC_MS: { path: ['rollouts', 'syncMs'], type: 'number' },
   WARDEN_ROLLOUTS_LEASE_MS: { path: ['rollouts', 'leaseMs'], type: 'number' },
   WARDEN_SERVING_SHADOW_QUEUE_CAPACITY: { path: ['serving', 'shadowQueueCapacity'], type: 'number' },

@@ -11,7 +11,7 @@ import type { SloService } from '../slo/index.ts';
 import type { KeyRing } from '../security/index.ts';
 import { requestIdFrom, type InferenceService, type ModelTable } from '../serving/index.ts';
 import type { StoreHealth, Stores } from '../storage/index.ts';
-import type { PredictionLog, Tracing, WardenMetrics } from '../telemetry/index.ts';
+import type { PredictionLog, Tracing, TrafficAggregator, WardenMetrics } from '../telemetry/index.ts';
 import type { WardenConfig } from '../config.ts';
 import { makeGuard } from './auth.ts';
 import { bodyPending, installBodyHandling } from './body.ts';
@@ -27,6 +27,7 @@ import { registerGameDayRoutes } from './admin/gamedays.ts';
 import { registerAlertRoutes } from './admin/alerts.ts';
 import { registerSloRoutes } from './admin/slos.ts';
 import { registerDeploymentRoutes } from './admin/deployments.ts';
+import { registerTrafficRoutes } from './admin/traffic.ts';
 import { registerSessionRoutes } from './admin/session.ts';
 import { registerDashboard } from './dashboard.ts';
 
@@ -40,6 +41,8 @@ export interface HttpDeps {
   metrics: WardenMetrics;
   keys: KeyRing;
   log?: PredictionLog;
+  /** The traffic series' counts (flushed before the traffic route reads); absent when config.traffic.enabled is false. */
+  traffic?: TrafficAggregator;
   monitoring?: MonitoringService;
   review?: ReviewService;
   gamedays?: GameDayService;
@@ -201,6 +204,13 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
   registerAlertRoutes(app, { guard, ...(deps.alerting ? { alerting: deps.alerting } : {}) });
   registerSloRoutes(app, { guard, ...(deps.slo ? { slo: deps.slo } : {}) });
   registerDeploymentRoutes(app, { deployments: deps.deployments, rollouts: deps.rollouts, events: deps.stores.events, guard });
+  registerTrafficRoutes(app, {
+    events: deps.stores.events,
+    registry: deps.registry,
+    guard,
+    costPerCpuHour: config.slo.costPerCpuHour,
+    ...(deps.traffic ? { traffic: deps.traffic } : {}),
+  });
 
   registerSessionRoutes(app, { guard, authRequired: config.auth.required });
   registerDashboard(app);

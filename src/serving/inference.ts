@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { WardenError, isWardenError } from '../errors.ts';
 import { decodeInstances, decodeTensor, type DecodedTensor } from '../quality/index.ts';
 import type { PredictionEvent, PredictionRoute } from '../storage/index.ts';
-import type { PredictionLog, RequestTrace, WardenMetrics, Outcome } from '../telemetry/index.ts';
+import type { PredictionLog, RequestTrace, TrafficAggregator, WardenMetrics, Outcome } from '../telemetry/index.ts';
 import { FaultInjector } from './faults.ts';
 import type { ModelTable, LoadedVersion } from './model-table.ts';
 import type { RouteChoice, Router } from './router.ts';
@@ -64,6 +64,8 @@ export interface InferenceServiceOptions {
   /** Rollout routing (canary weights, A/B arms, shadow mirroring); rollouts/ keeps it in step with the store. */
   router?: Router;
   shadow?: ShadowRunner;
+  /** The per-deployment traffic series (GET /api/v1/deployments/{name}/traffic). */
+  traffic?: TrafficAggregator;
 }
 
 interface OkMetrics {
@@ -337,6 +339,7 @@ export class InferenceService {
     children.pendingRequests++;
     children.pendingRows += rows;
     children.duration.observe(seconds);
+    this.opts.traffic?.request(model, lv.record.version, 'ok', rows, seconds * 1000);
     const event: PredictionEvent = {
       requestId: ctx.requestId,
       ts: ctx.ts,
@@ -376,6 +379,8 @@ export class InferenceService {
     metrics.inferenceRequests.inc({ model: modelLabel, version, outcome, protocol });
     metrics.inferenceDuration.observe({ model: modelLabel, version, outcome }, seconds);
     metrics.inferenceErrors.inc({ model: modelLabel, version, code });
+    // Unknown names are not deployments: counting them would let any caller grow the series.
+    if (known) this.opts.traffic?.request(model, lv?.record.version ?? 0, outcome, 0, seconds * 1000, code);
     log?.enqueue({
       requestId: ctx.requestId,
       ts: ctx.ts,

@@ -1,7 +1,7 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { DecodedTensor, TensorData } from '../quality/index.ts';
 import type { PredictionEvent } from '../storage/index.ts';
-import type { PredictionLog } from '../telemetry/index.ts';
+import type { PredictionLog, TrafficAggregator } from '../telemetry/index.ts';
 import { LATENCY_BUCKETS } from '../telemetry/index.ts';
 import type { ModelTable } from './model-table.ts';
 import type { OutputTensor } from './runtimes/onnx.ts';
@@ -12,6 +12,8 @@ type NumericCtor = new (n: number) => NumericData;
 export interface ShadowRunnerOptions {
   table: ModelTable;
   log?: PredictionLog;
+  /** Counts the copies run into the candidate's traffic series (as shadow copies, not requests). */
+  traffic?: TrafficAggregator;
   promRegistry: Registry;
   /** Mirrored requests that may wait; past it a copy is dropped and counted (the caller is never slowed). */
   capacity: number;
@@ -383,6 +385,8 @@ export class ShadowRunner {
       duration.observe(seconds);
       this.opts.log?.enqueue(event);
     }
+    // One run served the wave: its time counts once towards the candidate's share of CPU.
+    this.opts.traffic?.shadow(lane.model, lane.version, copies, seconds * 1000);
     if (outputs) {
       this.counts.run += copies;
       this.runs.inc({ model: lane.model, version, outcome: 'ok' }, copies);
@@ -419,6 +423,7 @@ export class ShadowRunner {
     const seconds = (performance.now() - started) / 1000;
     event.latencyMs = seconds * 1000;
     this.duration.observe({ model, version: lv.label }, seconds);
+    this.opts.traffic?.shadow(model, version, 1, seconds * 1000);
     this.opts.log?.enqueue(event);
   }
 

@@ -118,7 +118,7 @@ const WRITES: Record<StoreName, ReadonlySet<string>> = {
     'claimReviewItem', 'labelReviewItem', 'appendAlertHistory', 'pruneAlertHistory', 'saveSilence', 'saveSuppression', 'saveAlertRules',
     'createRollout', 'updateRollout', 'appendRolloutDecisions', 'acquireLease', 'releaseLease',
   ]),
-  events: new Set(['appendBatch', 'appendPredictions', 'appendLabels', 'appendProfiles', 'saveMonitorResult', 'addSliCounts', 'setSliCounts', 'deleteSli', 'appendOutcomes']),
+  events: new Set(['appendBatch', 'appendPredictions', 'appendLabels', 'appendProfiles', 'saveMonitorResult', 'addSliCounts', 'setSliCounts', 'deleteSli', 'appendOutcomes', 'addTraffic', 'pruneTraffic']),
   artifacts: new Set(['put', 'delete']),
 };
 

@@ -666,6 +666,48 @@ export interface OutcomeStatsRow {
   sumSq: number;
 }
 
+/** Resolution of a traffic bucket: one minute or one hour. */
+export type TrafficStep = 'minute' | 'hour';
+
+/**
+ * Request counts of one model version in one minute or hour (telemetry/traffic): what the request path counted,
+ * summed over replicas. `histogram` holds latency counts on the fixed log-spaced bins of telemetry/traffic
+ * (dense, trailing zeros may be cut); `errors` counts by error code (at most a few dozen, the rest as `other`).
+ */
+export interface TrafficBucketRecord {
+  model: string;
+  /** 0 for requests that failed before a version was resolved. */
+  version: number;
+  step: TrafficStep;
+  /** Start of the bucket (epoch ms, a multiple of the step). */
+  ts: number;
+  requests: number;
+  ok: number;
+  clientErrors: number;
+  serverErrors: number;
+  /** Shadow copies the candidate ran (not requests: no caller saw them). */
+  shadow: number;
+  rows: number;
+  latencySumMs: number;
+  /** Smallest and largest request latency of the bucket (ms); 0 when it had no requests. */
+  minMs: number;
+  maxMs: number;
+  /** Process CPU time attributed to this version's requests (ms). */
+  cpuMs: number;
+  histogram: number[];
+  errors: Record<string, number>;
+}
+
+export interface TrafficQuery {
+  model: string;
+  step: TrafficStep;
+  /** Buckets starting at or after (epoch ms). */
+  since: number;
+  /** Buckets starting before (epoch ms). */
+  until: number;
+  version?: number;
+}
+
 export interface EventStore {
   appendProfiles(records: readonly WindowProfileRecord[]): Promise<void>;
   /** Profiles of windows in the range, oldest first. */
@@ -709,6 +751,15 @@ export interface EventStore {
   querySli(q: SliQuery): Promise<SliBucket[]>;
   /** Removes buckets of one SLO, or older than `before` (both: the SLO's older ones); returns how many rows went. */
   deleteSli(q: { slo?: string; before?: number }): Promise<number>;
+  /**
+   * Adds each record to its stored (model, version, step, ts) bucket in one transaction: counts, sums and histogram
+   * bins add, min/max merge. Several replicas write the same bucket.
+   */
+  addTraffic(records: readonly TrafficBucketRecord[]): Promise<void>;
+  /** Buckets of one model in the range (of one version, or all), oldest first, then by version. */
+  queryTraffic(q: TrafficQuery): Promise<TrafficBucketRecord[]>;
+  /** Removes buckets of a step older than `before`; returns how many went. */
+  pruneTraffic(q: { step: TrafficStep; before: number }): Promise<number>;
   close(): Promise<void>;
 }
 

@@ -20,6 +20,9 @@ import type {
   SliCountRecord,
   SliQuery,
   StoredPredictionEvent,
+  TrafficBucketRecord,
+  TrafficQuery,
+  TrafficStep,
   WindowProfileRecord,
   WindowQuery,
 } from '../ports.ts';
@@ -142,7 +145,78 @@ const migrations: Migration[] = [
        pred_ts INTEGER)`,
     `CREATE INDEX outcomes_model ON outcomes(model, metric, pred_ts)`,
   ],
+  // Request traffic per model version per minute and per hour (telemetry/traffic), added up across replicas.
+  // `step` is the bucket length in ms; `histogram` a JSON array of latency bin counts, `errors` code → count.
+  [
+    `CREATE TABLE traffic (
+       model TEXT NOT NULL,
+       step INTEGER NOT NULL,
+       ts INTEGER NOT NULL,
+       version INTEGER NOT NULL,
+       requests INTEGER NOT NULL,
+       ok INTEGER NOT NULL,
+       client_errors INTEGER NOT NULL,
+       server_errors INTEGER NOT NULL,
+       shadow INTEGER NOT NULL,
+       rows INTEGER NOT NULL,
+       latency_sum_ms REAL NOT NULL,
+       min_ms REAL NOT NULL,
+       max_ms REAL NOT NULL,
+       cpu_ms REAL NOT NULL,
+       histogram TEXT NOT NULL,
+       errors TEXT NOT NULL,
+       PRIMARY KEY (model, step, ts, version)) WITHOUT ROWID`,
+    `CREATE INDEX traffic_step_ts ON traffic(step, ts)`,
+  ],
+  // A compact summary of each window's report (per-feature drift verdicts, no histograms), written beside it so
+  // listing a year of windows reads no full report. Rows written before this have NULL and are summarised on read.
+  [`ALTER TABLE monitor_results ADD COLUMN summary TEXT`],
 ];
+
+const STEP_MS: Record<TrafficStep, number> = { minute: 60_000, hour: 3_600_000 };
+
+interface TrafficRow {
+  model: string;
+  step: number;
+  ts: number;
+  version: number;
+  requests: number;
+  ok: number;
+  client_errors: number;
+  server_errors: number;
+  shadow: number;
+  rows: number;
+  latency_sum_ms: number;
+  min_ms: number;
+  max_ms: number;
+  cpu_ms: number;
+  histogram: string;
+  errors: string;
+}
+
+function addInto(into: number[], add: readonly number[]): number[] {
+  for (let i = 0; i < add.length; i++) into[i] = (into[i] ?? 0) + (add[i] ?? 0);
+  return into;
+}
+
+/** Adds two buckets' error counts, keeping at most `max` codes (the smallest folded into `other`). */
+function mergeErrors(a: Record<string, number>, b: Record<string, number>, max = 32): Record<string, number> {
+  const out: Record<string, number> = { ...a };
+  for (const [k, v] of Object.entries(b)) out[k] = (out[k] ?? 0) + v;
+  const keys = Object.keys(out);
+  if (keys.length <= max) return out;
+  const other = out.other ?? 0;
+  delete out.other;
+  const sorted = Object.entries(out).sort((x, y) => y[1] - x[1]);
+  const kept: Record<string, number> = {};
+  let rest = other;
+  sorted.forEach(([k, v], i) => {
+    if (i < max - 1) kept[k] = v;
+    else rest += v;
+  });
+  kept.other = rest;
+  return kept;
+}
 
 interface ProfileRow {
   model: string;
@@ -824,7 +898,91 @@ export class SqliteEventStore implements EventStore {
     return this.db.prepare(`DELETE FROM slo_series WHERE ${parts.join(' AND ')}`).run(...args).changes;
   }
 
+  async addTraffic(records: readonly TrafficBucketRecord[]): Promise<void> {
+    if (records.length === 0) return;
+    const get = this.db.prepare(`SELECT * FROM traffic WHERE model = ? AND step = ? AND ts = ? AND version = ?`);
+    const put = this.db.prepare(
+      `INSERT OR REPLACE INTO traffic (model, step, ts, version, requests, ok, client_errors, server_errors, shadow, rows, latency_sum_ms, min_ms, max_ms, cpu_ms, histogram, errors)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    // Read, merge, write under the write lock (IMMEDIATE): another replica's add to the same bucket waits for it.
+    this.db
+      .transaction(() => {
+        for (const r of records) {
+          const step = STEP_MS[r.step];
+          const old = get.get(r.model, step, r.ts, r.version) as TrafficRow | undefined;
+          const m = old ? mergeTraffic(rowToTraffic(old), r) : r;
+          put.run(
+            m.model, step, m.ts, m.version, m.requests, m.ok, m.clientErrors, m.serverErrors, m.shadow, m.rows,
+            m.latencySumMs, m.minMs, m.maxMs, m.cpuMs, JSON.stringify(trimZeros(m.histogram)), JSON.stringify(m.errors),
+          );
+        }
+      })
+      .immediate();
+  }
+
+  async queryTraffic(q: TrafficQuery): Promise<TrafficBucketRecord[]> {
+    const args: unknown[] = [q.model, STEP_MS[q.step], q.since, q.until];
+    let sql = `SELECT * FROM traffic WHERE model = ? AND step = ? AND ts >= ? AND ts < ?`;
+    if (q.version !== undefined) {
+      sql += ' AND version = ?';
+      args.push(q.version);
+    }
+    return (this.db.prepare(`${sql} ORDER BY ts, version`).all(...args) as TrafficRow[]).map(rowToTraffic);
+  }
+
+  async pruneTraffic(q: { step: TrafficStep; before: number }): Promise<number> {
+    return this.db.prepare(`DELETE FROM traffic WHERE step = ? AND ts < ?`).run(STEP_MS[q.step], q.before).changes;
+  }
+
   async close(): Promise<void> {
     if (this.db.open) this.db.close();
   }
+}
+
+function rowToTraffic(r: TrafficRow): TrafficBucketRecord {
+  return {
+    model: r.model,
+    version: r.version,
+    step: r.step === STEP_MS.hour ? 'hour' : 'minute',
+    ts: r.ts,
+    requests: r.requests,
+    ok: r.ok,
+    clientErrors: r.client_errors,
+    serverErrors: r.server_errors,
+    shadow: r.shadow,
+    rows: r.rows,
+    latencySumMs: r.latency_sum_ms,
+    minMs: r.min_ms,
+    maxMs: r.max_ms,
+    cpuMs: r.cpu_ms,
+    histogram: JSON.parse(r.histogram) as number[],
+    errors: JSON.parse(r.errors) as Record<string, number>,
+  };
+}
+
+/** Two records of one bucket added up (min/max over those that saw requests). */
+function mergeTraffic(a: TrafficBucketRecord, b: TrafficBucketRecord): TrafficBucketRecord {
+  const served = (x: TrafficBucketRecord) => x.requests > 0;
+  return {
+    ...a,
+    requests: a.requests + b.requests,
+    ok: a.ok + b.ok,
+    clientErrors: a.clientErrors + b.clientErrors,
+    serverErrors: a.serverErrors + b.serverErrors,
+    shadow: a.shadow + b.shadow,
+    rows: a.rows + b.rows,
+    latencySumMs: a.latencySumMs + b.latencySumMs,
+    minMs: served(a) && served(b) ? Math.min(a.minMs, b.minMs) : served(a) ? a.minMs : b.minMs,
+    maxMs: Math.max(a.maxMs, b.maxMs),
+    cpuMs: a.cpuMs + b.cpuMs,
+    histogram: addInto([...a.histogram], b.histogram),
+    errors: mergeErrors(a.errors, b.errors),
+  };
+}
+
+function trimZeros(h: readonly number[]): number[] {
+  let n = h.length;
+  while (n > 0 && !h[n - 1]) n--;
+  return h.slice(0, n);
 }

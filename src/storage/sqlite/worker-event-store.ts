@@ -17,6 +17,9 @@ import type {
   SliCountRecord,
   SliQuery,
   StoredPredictionEvent,
+  TrafficBucketRecord,
+  TrafficQuery,
+  TrafficStep,
   WindowProfileRecord,
   WindowQuery,
 } from '../ports.ts';
@@ -36,7 +39,7 @@ interface Reply {
 }
 
 /** The writes (and join-then-read calls) the writer thread runs on its connection, by name. */
-export type WriterCall = 'appendProfiles' | 'saveMonitorResult' | 'appendLabels' | 'queryLabelled' | 'labelStats' | 'addSliCounts' | 'setSliCounts' | 'deleteSli' | 'appendOutcomes';
+export type WriterCall = 'appendProfiles' | 'saveMonitorResult' | 'appendLabels' | 'queryLabelled' | 'labelStats' | 'addSliCounts' | 'setSliCounts' | 'deleteSli' | 'appendOutcomes' | 'addTraffic' | 'pruneTraffic';
 
 /**
  * The SQLite event store with its writes in a worker thread. Packed batches are posted to the worker
@@ -208,6 +211,18 @@ export class SqliteWorkerEventStore implements EventStore {
 
   deleteSli(q: { slo?: string; before?: number }): Promise<number> {
     return this.call('deleteSli', q);
+  }
+
+  addTraffic(records: readonly TrafficBucketRecord[]): Promise<void> {
+    return this.call('addTraffic', records);
+  }
+
+  queryTraffic(q: TrafficQuery): Promise<TrafficBucketRecord[]> {
+    return this.reader.queryTraffic(q);
+  }
+
+  pruneTraffic(q: { step: TrafficStep; before: number }): Promise<number> {
+    return this.call('pruneTraffic', q);
   }
 
   /** Waits for pending writes, closes the worker's connection, then the reader. */
