@@ -1,6 +1,5 @@
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { repoRoot } from '../helpers/server.ts';
@@ -29,11 +28,11 @@ export interface BrowserSession {
  */
 export async function openBrowser(opts: { colorScheme?: 'light' | 'dark'; viewport?: { width: number; height: number } } = {}): Promise<BrowserSession> {
   if (!chromiumPath) throw new Error('no Chromium: install Debian package chromium (or set CHROMIUM_PATH)');
-  const profile = mkdtempSync(path.join(tmpdir(), 'warden-chromium-'));
+  // Playwright gives launch() a fresh temporary profile of its own (it refuses a --user-data-dir argument).
   const browser = await chromium.launch({
     executablePath: chromiumPath,
     headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', `--user-data-dir=${profile}`],
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });
   const context = await browser.newContext({ viewport: opts.viewport ?? { width: 1400, height: 1000 }, colorScheme: opts.colorScheme ?? 'light' });
   const page = await context.newPage();
@@ -49,7 +48,6 @@ export async function openBrowser(opts: { colorScheme?: 'light' | 'dark'; viewpo
     problems,
     async close() {
       await browser.close();
-      rmSync(profile, { recursive: true, force: true });
     },
   };
 }
