@@ -1,5 +1,679 @@
+import { useEffect, useRef, useState } from 'preact/hooks';
 import type { ViewProps } from '../app.tsx';
+import { ApiError, api, enc, query } from '../api.ts';
+import { fmtAgo, fmtNum, fmtPct, fmtTime } from '../format.ts';
+import { useApi, useInterval } from '../refresh.ts';
+import { href, navigate } from '../router.ts';
+import { useCan, useSession } from '../session.ts';
+import { Badge, Empty, ErrorNote, Loading, Panel, Stat } from '../components/ui.tsx';
+import './labeling.css';
 
-export function LabelingView(_props: ViewProps) {
-  return <h1>Labeling</h1>;
+/**
+ * How long a claim holds: the server's CLAIM_TTL_MS (src/lifecycle/review/service.ts). No route reports it, so
+ * the countdown uses the same constant; an item's claim ends at `claimedAt + CLAIM_TTL_MS`.
+ */
+export const CLAIM_TTL_MS = 15 * 60 * 1000;
+
+/** `GET /api/v1/review/items` answers at most this many items per page: counts above it are shown as "1,000+". */
+const PAGE = 1000;
+
+export interface ReviewItem {
+  id: number;
+  model: string;
+  version: number;
+  requestId: string;
+  row: number;
+  inputs: unknown;
+  prediction: unknown;
+  reason: 'low_confidence' | 'active_learning';
+  confidence: number;
+  createdAt: number;
+  status: 'open' | 'claimed' | 'labelled';
+  claimedBy?: string;
+  claimedAt?: number;
+  label?: unknown;
+  labelledAt?: number;
+  labelledBy?: string;
+}
+
+interface ItemPage {
+  items: ReviewItem[];
+  nextCursor: string | null;
+}
+
+interface Policy {
+  model: string;
+  confidenceThreshold?: number;
+  sampleRate?: number;
+  output?: string;
+  maxQueue: number;
+}
+
+interface LabelStats {
+  total: number;
+  matched: number;
+  bySource: Record<string, number>;
+}
+
+interface LabelOutcome {
+  item: ReviewItem;
+  forwarded: boolean;
+  forwardError?: string;
+}
+
+type Note = { tone: 'ok' | 'warn' | 'bad' | 'info'; text: string };
+
+/** Every model with its review policy (or null when it has none), read from the public routes one model at a time. */
+function usePolicies(): { models: { name: string; policy: Policy | null }[] | undefined; error: ApiError | undefined } {
+  const list = useApi<{ models: { name: string }[] }>('/api/v1/models');
+  const names = list.data?.models.map((m) => m.name).join('\n');
+  const [state, setState] = useState<{ key?: string; models?: { name: string; policy: Policy | null }[]; error?: ApiError }>({});
+  useEffect(() => {
+    if (names === undefined) return;
+    let live = true;
+    const ms = names === '' ? [] : names.split('\n');
+    void Promise.all(
+      ms.map((name) =>
+        api<Policy>(`/api/v1/models/${enc(name)}/review-policy`).then(
+          (policy) => ({ name, policy }),
+          (e: unknown) => {
+            if (e instanceof ApiError && e.status === 404) return { name, policy: null };
+            throw e;
+          },
+        ),
+      ),
+    ).then(
+      (models) => live && setState({ key: names, models }),
+      (e: unknown) => live && setState({ key: names, error: e instanceof ApiError ? e : new ApiError(0, 'CLIENT', String(e)) }),
+    );
+    return () => {
+      live = false;
+    };
+  }, [names]);
+  return { models: state.key === names ? state.models : undefined, error: list.error ?? state.error };
+}
+
+function count(page: ItemPage | undefined): string {
+  if (!page) return '—';
+  return page.items.length >= PAGE ? `${fmtNum(PAGE)}+` : fmtNum(page.items.length);
+}
+
+function describePolicy(p: Policy): string {
+  const parts: string[] = [];
+  if (p.confidenceThreshold !== undefined) parts.push(`confidence below ${fmtPct(p.confidenceThreshold, 0)}`);
+  if (p.sampleRate) parts.push(`${fmtPct(p.sampleRate, p.sampleRate < 0.01 ? 2 : 1)} active-learning sample`);
+  return `${parts.join(' + ')}; at most ${fmtNum(p.maxQueue)} unlabelled`;
+}
+
+const REASONS: Record<ReviewItem['reason'], { text: string; tone: 'warn' | 'info' }> = {
+  low_confidence: { text: 'low confidence', tone: 'warn' },
+  active_learning: { text: 'active-learning sample', tone: 'info' },
+};
+
+function ReasonBadge(props: { reason: ReviewItem['reason'] }) {
+  const r = REASONS[props.reason] ?? { text: props.reason, tone: 'info' as const };
+  return <Badge tone={r.tone}>{r.text}</Badge>;
+}
+
+export function LabelingView({ route }: ViewProps) {
+  const { models, error } = usePolicies();
+  const asked = route.params.get('model') ?? '';
+  const withPolicy = models?.filter((m) => m.policy) ?? [];
+  const model = asked || withPolicy[0]?.name || '';
+  const policy = models?.find((m) => m.name === model)?.policy ?? null;
+  const without = models ? models.length - withPolicy.length : 0;
+  // A model named in the link stays selectable even without a policy: its earlier items may still be queued.
+  const options = models ? [...withPolicy.map((m) => m.name), ...(asked && !withPolicy.some((m) => m.name === asked) ? [asked] : [])] : [];
+
+  return (
+    <>
+      <div class="view-head">
+        <h1>Labeling</h1>
+        {options.length > 0 ? (
+          <label class="row">
+            Model
+            <select value={model} onChange={(e) => navigate('/labeling', { model: (e.target as HTMLSelectElement).value })} data-testid="labeling-model">
+              {options.map((n) => (
+                <option key={n} value={n}>
+                  {n}
+                </option>
+              ))}
+            </select>
+          </label>
+        ) : null}
+        {policy ? (
+          <span class="muted" data-testid="labeling-policy">
+            Policy: {describePolicy(policy)}
+          </span>
+        ) : null}
+      </div>
+      {error ? (
+        <Panel title="Review queues" wide>
+          <ErrorNote error={error} what="Cannot list the models and their review policies" />
+        </Panel>
+      ) : !models ? (
+        <Panel title="Review queues" wide>
+          <Loading what="models and review policies" />
+        </Panel>
+      ) : !model ? (
+        <Panel title="Review queues" wide>
+          <Empty>
+            No model has a review policy, so nothing is queued for people to label{without ? ` (${fmtNum(without)} models without one)` : ''}. A deployer sets one with{' '}
+            <code>warden review policy &lt;model&gt; --confidence 0.7</code> or <code>PUT /api/v1/models/&lt;model&gt;/review-policy</code>; it works for binary
+            classifiers (see docs/review.md).
+          </Empty>
+        </Panel>
+      ) : (
+        <Queue key={model} model={model} hasPolicy={policy !== null} />
+      )}
+    </>
+  );
+}
+
+function Queue(props: { model: string; hasPolicy: boolean }) {
+  const { model } = props;
+  const canLabel = useCan('predictor');
+  const open = useApi<ItemPage>(`/api/v1/review/items${query({ model, status: 'open', limit: PAGE })}`);
+  const claimed = useApi<ItemPage>(`/api/v1/review/items${query({ model, status: 'claimed', limit: PAGE })}`);
+  const labelled = useApi<ItemPage>(`/api/v1/review/items${query({ model, status: 'labelled', limit: PAGE })}`);
+  const stats = useApi<LabelStats>(`/api/v1/labels/stats${query({ model })}`);
+  const reload = () => {
+    open.reload();
+    claimed.reload();
+    labelled.reload();
+    stats.reload();
+  };
+  const oldest = open.data?.items[0]?.createdAt;
+  const me = useSession().key?.name;
+  const mine = me ? claimed.data?.items.filter((i) => i.claimedBy === me).length : undefined;
+  const loadError = open.error ?? claimed.error ?? labelled.error;
+
+  return (
+    <>
+      <Panel title={`Queue of ${model}`} id="queue" wide>
+        <div class="stats">
+          <Stat label="Open" value={count(open.data)} hint="unlabelled, nobody holds a claim" testid="queue-open" />
+          <Stat
+            label="Claimed"
+            value={count(claimed.data)}
+            hint={mine !== undefined && mine > 0 ? `${fmtNum(mine)} by you; a claim holds 15 min` : 'a claim holds 15 min'}
+            testid="queue-claimed"
+          />
+          <Stat label="Labelled" value={count(labelled.data)} hint="by reviewers, on the item" testid="queue-labelled" />
+          <Stat
+            label="Human labels"
+            value={stats.data ? fmtNum(stats.data.bySource.human ?? 0) : '—'}
+            hint="in the labels store: feed live accuracy"
+            testid="human-labels"
+          />
+          <Stat label="Oldest open" value={oldest !== undefined ? fmtAgo(oldest) : '—'} hint="age of the next item" testid="queue-oldest" />
+        </div>
+        <ErrorNote error={loadError} what="Cannot read the review queue" />
+        <ErrorNote error={stats.error} what="Cannot read the label counters" />
+        {!props.hasPolicy ? <p class="muted">This model has no review policy now: no new items are queued; the ones below were queued before.</p> : null}
+      </Panel>
+      {canLabel ? <Reviewer model={model} onChange={reload} /> : <ReadOnlyNote />}
+      <Panel title="Next open items" id="open-items" wide>
+        {open.data ? <ItemTable items={open.data.items.slice(0, 10)} total={open.data.items.length} /> : open.error ? null : <Loading what="open items" />}
+      </Panel>
+    </>
+  );
+}
+
+function ReadOnlyNote() {
+  const s = useSession();
+  return (
+    <Panel title="Review" id="review" wide>
+      <p data-testid="labeling-readonly">
+        Your key{s.key ? ` (${s.key.name})` : ''} has the <strong>{s.role}</strong> role: you can read the queue, but claiming and labelling items need a predictor
+        key. Sign out and sign in with one to review.
+      </p>
+    </Panel>
+  );
+}
+
+function ItemTable(props: { items: ReviewItem[]; total: number }) {
+  if (props.items.length === 0) return <Empty>No open items: every queued prediction is labelled or claimed. New low-confidence predictions appear here as they are served.</Empty>;
+  return (
+    <table data-testid="open-items">
+      <caption>
+        Oldest first; {fmtNum(props.items.length)} of {props.total >= PAGE ? `${fmtNum(PAGE)}+` : fmtNum(props.total)} shown
+      </caption>
+      <thead>
+        <tr>
+          <th scope="col">Item</th>
+          <th scope="col">Reason</th>
+          <th scope="col" class="num">
+            Confidence
+          </th>
+          <th scope="col">Version</th>
+          <th scope="col">Request</th>
+          <th scope="col">Queued</th>
+        </tr>
+      </thead>
+      <tbody>
+        {props.items.map((i) => (
+          <tr key={i.id}>
+            <td>#{i.id}</td>
+            <td>
+              <ReasonBadge reason={i.reason} />
+            </td>
+            <td class="num">{fmtPct(i.confidence)}</td>
+            <td>v{i.version}</td>
+            <td>
+              <a href={href(`/requests/${enc(i.requestId)}`)}>{i.requestId}</a> row {i.row}
+            </td>
+            <td title={fmtTime(i.createdAt)}>{fmtAgo(i.createdAt)}</td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
+
+/** The probability of y = 1 the item was queued for: the policy's output, else its only numeric output. */
+function probabilityOf(item: ReviewItem): { name: string; p: number } | undefined {
+  if (item.prediction === null || typeof item.prediction !== 'object') return undefined;
+  for (const [name, raw] of Object.entries(item.prediction as Record<string, unknown>)) {
+    const v = Array.isArray(raw) && raw.length === 1 ? raw[0] : raw;
+    if (typeof v === 'number' && v >= 0 && v <= 1) return { name, p: v };
+  }
+  return undefined;
+}
+
+function fmtValue(v: unknown): string {
+  if (typeof v === 'number') return Number.isInteger(v) ? String(v) : String(Number(v.toPrecision(6)));
+  if (Array.isArray(v)) return v.map(fmtValue).join(', ');
+  if (typeof v === 'string') return v;
+  return JSON.stringify(v);
+}
+
+function isTyping(t: EventTarget | null): boolean {
+  const el = t as HTMLElement | null;
+  if (!el || !el.tagName) return false;
+  return el.isContentEditable || ['INPUT', 'TEXTAREA', 'SELECT'].includes(el.tagName);
+}
+
+function mmss(ms: number): string {
+  const s = Math.max(0, Math.ceil(ms / 1000));
+  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
+}
+
+/** A value typed in the field: a number or true/false when it reads as one, else the text. */
+function parseValue(raw: string): number | boolean | string {
+  const t = raw.trim();
+  if (t === 'true' || t === 'false') return t === 'true';
+  if (t !== '' && Number.isFinite(Number(t))) return Number(t);
+  return t;
+}
+
+type Phase = 'idle' | 'claiming' | 'reviewing' | 'saving' | 'empty';
+
+function Reviewer(props: { model: string; onChange: () => void }) {
+  const { model } = props;
+  const session = useSession();
+  const [typedName, setTypedName] = useState(() => localStorage.getItem('warden.reviewer') ?? '');
+  // With keys the reviewer is the key's name (what the audit trail should say); with auth off, a name typed here.
+  const reviewer = session.key?.name ?? typedName.trim();
+  const [phase, setPhase] = useState<Phase>('idle');
+  const [item, setItem] = useState<ReviewItem | undefined>();
+  const [notes, setNotes] = useState<Note[]>([]);
+  const [error, setError] = useState<ApiError | undefined>();
+  const [retry, setRetry] = useState<{ item: ReviewItem; value: unknown } | undefined>();
+  const [done, setDone] = useState(0);
+  const [now, setNow] = useState(Date.now());
+  const [typed, setTyped] = useState('');
+  const skipped = useRef(new Set<number>());
+  const busy = useRef(false);
+  useInterval(() => setNow(Date.now()), item ? 1000 : null);
+
+  const note = (n: Note) => setNotes((ns) => [n, ...ns].slice(0, 4));
+
+  /** Claims the oldest item this reviewer may take: its own live claims first (a reload), then open ones, minus skipped. */
+  const claimNext = async () => {
+    if (busy.current) return;
+    if (!reviewer) {
+      note({ tone: 'bad', text: 'Type your reviewer name first: labels record who gave them.' });
+      return;
+    }
+    busy.current = true;
+    setPhase('claiming');
+    setError(undefined);
+    setRetry(undefined);
+    try {
+      for (let round = 0; round < 5; round++) {
+        const [mine, open] = await Promise.all([
+          api<ItemPage>(`/api/v1/review/items${query({ model, status: 'claimed', limit: PAGE })}`),
+          api<ItemPage>(`/api/v1/review/items${query({ model, status: 'open', limit: PAGE })}`),
+        ]);
+        const candidates = [...mine.items.filter((i) => i.claimedBy === reviewer), ...open.items].filter((i) => !skipped.current.has(i.id));
+        if (candidates.length === 0) break;
+        for (const c of candidates.slice(0, 20)) {
+          try {
+            const claimed = await api<ReviewItem>(`/api/v1/review/items/${c.id}/claim`, { method: 'POST', body: { reviewer } });
+            setItem(claimed);
+            setNow(Date.now());
+            setTyped('');
+            setPhase('reviewing');
+            props.onChange();
+            return;
+          } catch (e) {
+            if (!(e instanceof ApiError) || e.status !== 409) throw e;
+            // Someone else took it (or labelled it) between the list and the claim: leave it to them.
+            skipped.current.add(c.id);
+            note({ tone: 'warn', text: `Item #${c.id} was taken by someone else (${e.message}); moved to the next.` });
+          }
+        }
+      }
+      setItem(undefined);
+      setPhase('empty');
+      props.onChange();
+    } catch (e) {
+      setError(e instanceof ApiError ? e : new ApiError(0, 'CLIENT', String(e)));
+      setPhase(item ? 'reviewing' : 'idle');
+    } finally {
+      busy.current = false;
+    }
+  };
+
+  const submit = async (target: ReviewItem, value: unknown) => {
+    if (busy.current) return;
+    busy.current = true;
+    setPhase('saving');
+    setError(undefined);
+    let next = false;
+    try {
+      const out = await api<LabelOutcome>(`/api/v1/review/items/${target.id}/label`, { method: 'POST', body: { value, reviewer } });
+      if (out.forwarded) {
+        setDone((d) => d + 1);
+        setRetry(undefined);
+        note({ tone: 'ok', text: `Labelled #${target.id} as ${fmtValue(value)}; it is in the labels store as a human label.` });
+        next = true;
+      } else {
+        // The label is kept on the item; sending the same value again retries the forward (docs/review.md).
+        setRetry({ item: target, value });
+        note({ tone: 'bad', text: `Labelled #${target.id} as ${fmtValue(value)}, but it did not reach the labels store: ${out.forwardError ?? 'unknown error'}. Press "Retry forwarding".` });
+        setPhase('reviewing');
+      }
+    } catch (e) {
+      if (e instanceof ApiError && e.status === 409) {
+        skipped.current.add(target.id);
+        note({ tone: 'warn', text: `Item #${target.id} could not be labelled: ${e.message}. Moved to the next.` });
+        next = true;
+      } else {
+        setError(e instanceof ApiError ? e : new ApiError(0, 'CLIENT', String(e)));
+        setPhase('reviewing');
+      }
+    } finally {
+      busy.current = false;
+    }
+    if (next) await claimNext();
+  };
+
+  const skip = async () => {
+    if (!item || busy.current) return;
+    // Skipping keeps the claim (it lapses after 15 min): the item is not handed straight back to someone else.
+    skipped.current.add(item.id);
+    note({ tone: 'info', text: `Skipped #${item.id}; it stays claimed by you until its claim expires.` });
+    await claimNext();
+  };
+
+  const prob = item ? probabilityOf(item) : undefined;
+  const binary = prob !== undefined;
+
+  const onKey = useRef<(e: KeyboardEvent) => void>(() => {});
+  onKey.current = (e: KeyboardEvent) => {
+    if (e.defaultPrevented || e.ctrlKey || e.metaKey || e.altKey || isTyping(e.target)) return;
+    const k = e.key.toLowerCase();
+    if (phase === 'reviewing' && item) {
+      if (binary && (k === '1' || k === 'y')) void submit(item, 1);
+      else if (binary && (k === '0' || k === 'n')) void submit(item, 0);
+      else if (k === 's') void skip();
+      else return;
+      e.preventDefault();
+    } else if ((phase === 'idle' || phase === 'empty') && k === 'c') {
+      e.preventDefault();
+      void claimNext();
+    }
+  };
+  useEffect(() => {
+    const h = (e: KeyboardEvent) => onKey.current(e);
+    document.addEventListener('keydown', h);
+    return () => document.removeEventListener('keydown', h);
+  }, []);
+
+  const expiresAt = item?.claimedAt !== undefined ? item.claimedAt + CLAIM_TTL_MS : undefined;
+  const left = expiresAt !== undefined ? expiresAt - now : undefined;
+  const working = phase === 'claiming' || phase === 'saving';
+
+  return (
+    <Panel
+      title="Review"
+      id="review"
+      wide
+      actions={
+        <span class="muted" data-testid="labelled-this-session">
+          {fmtNum(done)} labelled in this session
+        </span>
+      }
+    >
+      {!session.key ? (
+        <p class="row">
+          <label for="reviewer-name">Reviewer name</label>
+          <input
+            id="reviewer-name"
+            value={typedName}
+            maxLength={128}
+            autoComplete="off"
+            onInput={(e) => {
+              const v = (e.target as HTMLInputElement).value;
+              setTypedName(v);
+              localStorage.setItem('warden.reviewer', v);
+            }}
+          />
+          <span class="muted">Auth is off, so no key names you: labels record this name.</span>
+        </p>
+      ) : null}
+      <div class="lab-notes" aria-live="polite" data-testid="lab-notes">
+        {notes.map((n, i) => (
+          <p key={`${i}-${n.text}`} class={`lab-note lab-note-${n.tone}`}>
+            {n.text}
+          </p>
+        ))}
+      </div>
+      <ErrorNote error={error} what="The review call failed" />
+      {!item || phase === 'empty' ? (
+        <div class="lab-start">
+          {phase === 'empty' ? (
+            <p data-testid="lab-empty">
+              {skipped.current.size > 0
+                ? `Nothing left to claim in ${model}'s queue apart from the ${fmtNum(skipped.current.size)} items you skipped or others hold.`
+                : `Nothing to claim in ${model}'s queue: every item is labelled or claimed by someone else. New low-confidence predictions are queued as they are served.`}
+            </p>
+          ) : (
+            <p>Claim the oldest open item; after each label the next one is claimed for you.</p>
+          )}
+          <div class="row">
+            <button type="button" class="primary" onClick={() => void claimNext()} disabled={working || !reviewer} data-testid="claim-next">
+              {phase === 'claiming' ? 'Claiming…' : phase === 'empty' ? 'Check again' : 'Claim next item'} <kbd>c</kbd>
+            </button>
+            {phase === 'empty' && skipped.current.size > 0 ? (
+              <button
+                type="button"
+                onClick={() => {
+                  skipped.current.clear();
+                  void claimNext();
+                }}
+              >
+                Include skipped items
+              </button>
+            ) : null}
+          </div>
+        </div>
+      ) : (
+        <ItemCard
+          item={item}
+          prob={prob}
+          left={left}
+          working={working}
+          binary={binary}
+          typed={typed}
+          setTyped={setTyped}
+          retry={retry?.item.id === item.id ? () => void submit(retry.item, retry.value) : undefined}
+          onLabel={(v) => void submit(item, v)}
+          onSkip={() => void skip()}
+          onRenew={() => {
+            skipped.current.delete(item.id);
+            void (async () => {
+              try {
+                setItem(await api<ReviewItem>(`/api/v1/review/items/${item.id}/claim`, { method: 'POST', body: { reviewer } }));
+                setNow(Date.now());
+              } catch (e) {
+                if (e instanceof ApiError && e.status === 409) {
+                  note({ tone: 'warn', text: `Item #${item.id} is no longer yours: ${e.message}. Moved to the next.` });
+                  skipped.current.add(item.id);
+                  void claimNext();
+                } else setError(e as ApiError);
+              }
+            })();
+          }}
+        />
+      )}
+    </Panel>
+  );
+}
+
+function ItemCard(props: {
+  item: ReviewItem;
+  prob: { name: string; p: number } | undefined;
+  left: number | undefined;
+  working: boolean;
+  binary: boolean;
+  typed: string;
+  setTyped: (v: string) => void;
+  retry: (() => void) | undefined;
+  onLabel: (v: unknown) => void;
+  onSkip: () => void;
+  onRenew: () => void;
+}) {
+  const { item, prob, left } = props;
+  const inputs = item.inputs !== null && typeof item.inputs === 'object' && !Array.isArray(item.inputs) ? Object.entries(item.inputs as Record<string, unknown>) : undefined;
+  const outputs = item.prediction !== null && typeof item.prediction === 'object' ? Object.entries(item.prediction as Record<string, unknown>) : [];
+  const expired = left !== undefined && left <= 0;
+  const predicted = prob ? (prob.p >= 0.5 ? 1 : 0) : undefined;
+  const first = useRef<HTMLButtonElement>(null);
+  // Focus follows the new item so Tab starts from its buttons; the keys work wherever focus is (outside fields).
+  useEffect(() => first.current?.focus(), [item.id]);
+
+  return (
+    <div class="lab-item" data-testid="current-item" data-item-id={item.id}>
+      <div class="lab-item-head">
+        <h3>
+          Item <span data-testid="current-item-id">#{item.id}</span>
+        </h3>
+        <ReasonBadge reason={item.reason} />
+        <span class="muted">
+          {item.model} v{item.version} · request <a href={href(`/requests/${enc(item.requestId)}`)}>{item.requestId}</a> row {item.row} · queued {fmtAgo(item.createdAt)}
+        </span>
+        <span class={`lab-expiry${expired ? ' lab-expiry-bad' : left !== undefined && left < 60_000 ? ' lab-expiry-warn' : ''}`} data-testid="claim-expiry" role="timer">
+          {left === undefined ? 'claim time unknown' : expired ? 'Your claim expired: label it now if nobody else claimed it, or renew' : `Your claim expires in ${mmss(left)}`}
+        </span>
+        <button type="button" onClick={props.onRenew} disabled={props.working} data-testid="renew-claim">
+          Renew claim
+        </button>
+      </div>
+      <div class="lab-item-body">
+        <div>
+          <h4>Inputs</h4>
+          {inputs ? (
+            <table class="lab-inputs" data-testid="item-inputs">
+              <thead>
+                <tr>
+                  <th scope="col">Feature</th>
+                  <th scope="col" class="num">
+                    Value
+                  </th>
+                </tr>
+              </thead>
+              <tbody>
+                {inputs.map(([k, v]) => (
+                  <tr key={k}>
+                    <th scope="row">{k}</th>
+                    <td class="num">{fmtValue(v)}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          ) : (
+            <pre>{JSON.stringify(item.inputs, null, 2)}</pre>
+          )}
+        </div>
+        <div>
+          <h4>What the model said</h4>
+          <dl class="lab-pred">
+            {outputs.map(([k, v]) => (
+              <div key={k}>
+                <dt>{k}</dt>
+                <dd data-testid={`item-output-${k}`}>{fmtValue(v)}</dd>
+              </div>
+            ))}
+            {prob ? (
+              <div>
+                <dt>predicted class</dt>
+                <dd data-testid="item-predicted">
+                  {predicted} (P(y = 1) = {fmtPct(prob.p)})
+                </dd>
+              </div>
+            ) : null}
+            <div>
+              <dt>confidence</dt>
+              <dd data-testid="item-confidence">{fmtPct(item.confidence)}</dd>
+            </div>
+          </dl>
+          <h4>Your label</h4>
+          {props.retry ? (
+            <p>
+              <button type="button" class="primary" onClick={props.retry} disabled={props.working}>
+                Retry forwarding
+              </button>
+            </p>
+          ) : null}
+          {props.binary ? (
+            <div class="lab-keys">
+              <button type="button" class="primary lab-label" ref={first} onClick={() => props.onLabel(1)} disabled={props.working} data-testid="label-1">
+                <kbd>1</kbd> or <kbd>y</kbd> — label 1 (positive)
+              </button>
+              <button type="button" class="primary lab-label" onClick={() => props.onLabel(0)} disabled={props.working} data-testid="label-0">
+                <kbd>0</kbd> or <kbd>n</kbd> — label 0 (negative)
+              </button>
+              <button type="button" onClick={props.onSkip} disabled={props.working} data-testid="skip">
+                <kbd>s</kbd> skip
+              </button>
+            </div>
+          ) : (
+            <form
+              class="row"
+              onSubmit={(e) => {
+                e.preventDefault();
+                if (props.typed.trim()) props.onLabel(parseValue(props.typed));
+              }}
+            >
+              <label for="label-value">Label value</label>
+              <input id="label-value" value={props.typed} onInput={(e) => props.setTyped((e.target as HTMLInputElement).value)} autoComplete="off" />
+              <button type="submit" class="primary" disabled={props.working || !props.typed.trim()} data-testid="label-submit">
+                Label <kbd>Enter</kbd>
+              </button>
+              <button type="button" ref={first} onClick={props.onSkip} disabled={props.working} data-testid="skip">
+                <kbd>s</kbd> skip
+              </button>
+            </form>
+          )}
+          <p class="muted lab-help">
+            Keys work anywhere on the page except while typing in a field. Skipping keeps your claim until it expires ({CLAIM_TTL_MS / 60_000} min), so the
+            item is not handed straight to someone else.
+          </p>
+        </div>
+      </div>
+    </div>
+  );
 }
