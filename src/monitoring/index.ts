@@ -6,6 +6,8 @@
 export { MonitoringService, MAX_MONITORED_COLUMNS } from './service.ts';
 export type { ActiveReference, MonitoringDefaults, MonitoringServiceDeps, ReferenceSource, WindowResult } from './service.ts';
 export { parseMonitoringConfig } from './monitor-config.ts';
+export { summarizeWindow, worstFirst } from './summary.ts';
+export type { FeatureDriftSummary, WindowSummary } from './summary.ts';
 export type { MonitoringConfig } from './monitor-config.ts';
 export { evaluateDrift, checkDriftConfig, alignedCounts } from './drift/engine.ts';
 export type { ColumnDrift, DriftConfig, DriftReport, DriftSide } from './drift/engine.ts';

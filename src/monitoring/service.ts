@@ -11,6 +11,7 @@ import { createMonitoringMetrics, publishWindow, type MonitoringMetrics } from '
 import { parseMonitoringConfig, type MonitoringConfig } from './monitor-config.ts';
 import { ProfileBuilder, inferSchema, mergeProfiles, type DatasetProfile, type ProfileSchema, type Table } from './profile/index.ts';
 import { evaluateQuality, type QualityReport } from './quality.ts';
+import { summarizeWindow, type WindowSummary } from './summary.ts';
 import { atTensorPrecision, checkNumericCells, signatureRanges } from './reference-table.ts';
 import { estimatePerformance, fitPerformance, realizedPerformance, type PerformanceModel, type WindowPerformance } from './performance-window.ts';
 import {
@@ -394,6 +395,7 @@ export class MonitoringService {
       report: { drift, quality, extraFeatures: extra, ...vectors, histograms },
       createdAt: this.now(),
     };
+    record.summary = summarizeWindow(record, record.report);
     await this.deps.events.saveMonitorResult(record);
     publishWindow(this.metrics, model, version, merged.rows, drift, quality, vectors);
     return result;
@@ -449,6 +451,15 @@ export class MonitoringService {
       rows: r.rows,
       ...(r.report as Pick<WindowResult, 'drift' | 'quality' | 'extraFeatures' | 'histograms' | 'embeddings' | 'multivariate' | 'performance'>),
     }));
+  }
+
+  /**
+   * Windows without histograms (GET …/monitoring/windows?summary=true): each window's stored summary, so a year of
+   * hourly windows is read without parsing 8,760 full reports; windows stored before summaries are summarised here.
+   */
+  async summaries(model: string, version: number, q: { since?: number; until?: number; limit?: number; order?: 'oldest' | 'newest' } = {}): Promise<WindowSummary[]> {
+    const rows = await this.deps.events.listMonitorSummaries({ model, version, ...q });
+    return rows.map((r) => (r.summary !== undefined ? (r.summary as WindowSummary) : summarizeWindow(r, r.report)));
   }
 
   openWindows(): number {

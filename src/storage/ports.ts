@@ -507,6 +507,23 @@ export interface MonitorResultRecord {
   datasetDrift: boolean;
   qualityFailures: number;
   report: unknown;
+  /** A compact summary of the report (monitoring/summary), stored beside it so listings need not parse the report. */
+  summary?: unknown;
+  createdAt: number;
+}
+
+/** A monitor result without its full report: the stored summary, or the report where none was stored (older rows). */
+export interface MonitorSummaryRecord {
+  model: string;
+  version: number;
+  windowStart: number;
+  windowEnd: number;
+  rows: number;
+  datasetDrift: boolean;
+  qualityFailures: number;
+  /** Exactly one of summary and report is set. */
+  summary?: unknown;
+  report?: unknown;
   createdAt: number;
 }
 
@@ -714,6 +731,8 @@ export interface EventStore {
   listProfiles(q: WindowQuery): Promise<WindowProfileRecord[]>;
   saveMonitorResult(r: MonitorResultRecord): Promise<void>;
   listMonitorResults(q: WindowQuery): Promise<MonitorResultRecord[]>;
+  /** As listMonitorResults, reading each window's stored summary instead of its report when it has one. */
+  listMonitorSummaries(q: WindowQuery): Promise<MonitorSummaryRecord[]>;
 
   appendPredictions(events: readonly PredictionEvent[]): Promise<void>;
   /** Appends a packed batch (what the prediction log hands over); same rows as appendPredictions of its events. */

@@ -104,7 +104,7 @@ export function registerMonitoringRoutes(
     return reply.status(204).send();
   });
 
-  app.get<{ Params: VersionParams; Querystring: { since?: string; until?: string; limit?: string } }>(
+  app.get<{ Params: VersionParams; Querystring: { since?: string; until?: string; limit?: string; summary?: string } }>(
     `${base}/monitoring/windows`,
     { onRequest: deps.guard('viewer') },
     async (req) => {
@@ -112,9 +112,15 @@ export function registerMonitoringRoutes(
       const v = await resolveVersion(monitoring, req.params);
       const since = optionalTime(req.query.since, 'since');
       const until = optionalTime(req.query.until, 'until');
-      const limit = req.query.limit === undefined ? 1000 : Number(req.query.limit);
+      const s = req.query.summary;
+      if (s !== undefined && s !== '' && s !== 'true' && s !== 'false') throw new WardenError('WARDEN_BAD_REQUEST', 'summary must be true or false');
+      const summary = s === 'true';
+      // A year of hourly summaries (8,760) fits one call; full windows carry histograms and stay at 1000 by default.
+      const limit = req.query.limit === undefined ? (summary ? 10_000 : 1000) : Number(req.query.limit);
       if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) throw new WardenError('WARDEN_BAD_REQUEST', 'limit must be an integer in [1, 10000]');
-      const windows = await monitoring.results(req.params.name, v, { ...(since !== undefined ? { since } : {}), ...(until !== undefined ? { until } : {}), limit });
+      const q = { ...(since !== undefined ? { since } : {}), ...(until !== undefined ? { until } : {}), limit };
+      if (summary) return { windows: await monitoring.summaries(req.params.name, v, q) };
+      const windows = await monitoring.results(req.params.name, v, q);
       return { windows };
     },
   );

@@ -14,6 +14,7 @@ import type {
   OutcomeStatsRow,
   PredictionRoute,
   MonitorResultRecord,
+  MonitorSummaryRecord,
   PredictionEvent,
   PredictionQuery,
   SliBucket,
@@ -238,6 +239,7 @@ interface ResultRow {
   dataset_drift: number;
   quality_failures: number;
   report: string;
+  summary: string | null;
   created_at: number;
 }
 
@@ -757,12 +759,38 @@ export class SqliteEventStore implements EventStore {
   async saveMonitorResult(r: MonitorResultRecord): Promise<void> {
     this.db
       .prepare(
-        `INSERT INTO monitor_results (model, version, window_start, window_end, rows, dataset_drift, quality_failures, report, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+        `INSERT INTO monitor_results (model, version, window_start, window_end, rows, dataset_drift, quality_failures, report, summary, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (model, version, window_start, window_end) DO UPDATE SET rows = excluded.rows, dataset_drift = excluded.dataset_drift,
-           quality_failures = excluded.quality_failures, report = excluded.report, created_at = excluded.created_at`,
+           quality_failures = excluded.quality_failures, report = excluded.report, summary = excluded.summary, created_at = excluded.created_at`,
       )
-      .run(r.model, r.version, r.windowStart, r.windowEnd, r.rows, r.datasetDrift ? 1 : 0, r.qualityFailures, JSON.stringify(r.report), r.createdAt);
+      .run(
+        r.model, r.version, r.windowStart, r.windowEnd, r.rows, r.datasetDrift ? 1 : 0, r.qualityFailures, JSON.stringify(r.report),
+        r.summary === undefined ? null : JSON.stringify(r.summary), r.createdAt,
+      );
+  }
+
+  async listMonitorSummaries(q: WindowQuery): Promise<MonitorSummaryRecord[]> {
+    const { sql, args } = windowWhere(q);
+    // The report is read only for rows stored before summaries were (NULL summary).
+    const rows = this.db
+      .prepare(
+        `SELECT model, version, window_start, window_end, rows, dataset_drift, quality_failures, created_at, summary,
+           CASE WHEN summary IS NULL THEN report END AS report
+         FROM monitor_results ${sql} ORDER BY window_start ${q.order === 'newest' ? 'DESC' : 'ASC'}, window_end LIMIT ?`,
+      )
+      .all(...args, q.limit ?? 10_000) as (Omit<ResultRow, 'report'> & { report: string | null; summary: string | null })[];
+    return rows.map((r) => ({
+      model: r.model,
+      version: r.version,
+      windowStart: r.window_start,
+      windowEnd: r.window_end,
+      rows: r.rows,
+      datasetDrift: r.dataset_drift === 1,
+      qualityFailures: r.quality_failures,
+      ...(r.summary !== null ? { summary: JSON.parse(r.summary) } : { report: JSON.parse(r.report ?? 'null') }),
+      createdAt: r.created_at,
+    }));
   }
 
   async listMonitorResults(q: WindowQuery): Promise<MonitorResultRecord[]> {

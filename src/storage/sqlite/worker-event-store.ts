@@ -11,6 +11,7 @@ import type {
   LabelledRow,
   LabelStats,
   MonitorResultRecord,
+  MonitorSummaryRecord,
   PredictionEvent,
   PredictionQuery,
   SliBucket,
@@ -157,6 +158,10 @@ export class SqliteWorkerEventStore implements EventStore {
 
   listMonitorResults(q: WindowQuery): Promise<MonitorResultRecord[]> {
     return this.reader.listMonitorResults(q);
+  }
+
+  listMonitorSummaries(q: WindowQuery): Promise<MonitorSummaryRecord[]> {
+    return this.reader.listMonitorSummaries(q);
   }
 
   queryPredictions(q: PredictionQuery): Promise<StoredPredictionEvent[]> {
