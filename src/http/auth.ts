@@ -17,6 +17,25 @@ function presentedKey(req: FastifyRequest): string | undefined {
   return typeof header === 'string' ? header.trim() : undefined;
 }
 
+/**
+ * Whether a browser sent this request from another site's page. Browsers mark cross-site requests with
+ * `sec-fetch-site` and `origin`; curl, the CLI and other scripts send neither. A page elsewhere can send a keyless
+ * "simple" POST (a form, or fetch with mode no-cors) to a server on loopback, so with auth off such a request
+ * would change state: it is refused instead (CSRF). Navigations and other GETs stay allowed: they change nothing.
+ */
+function crossSite(req: FastifyRequest): boolean {
+  if (req.method === 'GET' || req.method === 'HEAD') return false;
+  const site = req.headers['sec-fetch-site'];
+  if (site !== undefined) return site !== 'same-origin' && site !== 'none';
+  const origin = req.headers.origin;
+  if (origin === undefined) return false;
+  try {
+    return new URL(origin).host !== req.headers.host;
+  } catch {
+    return true;
+  }
+}
+
 export type GuardHook = (req: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => void;
 /** `upload`: the route takes uploads, so once the caller is let in the guard takes one of `server.maxUploads` slots. */
 export type Guard = (role: Role, opts?: { upload?: boolean }) => GuardHook;
@@ -49,7 +68,12 @@ export function makeGuard(keys: KeyRing, required: boolean, uploads: UploadSlots
       if (!secret) {
         const err = required
           ? new WardenError('WARDEN_UNAUTHENTICATED', `this route needs an API key with role ${role} or above; send "authorization: Bearer <key>"`)
-          : upload
+          : crossSite(req)
+            ? new WardenError(
+                'WARDEN_FORBIDDEN',
+                "a page on another site sent this request; with auth off Warden takes changes only from its own dashboard and from clients that are not browsers (curl, the CLI); send an API key or turn auth on",
+              )
+            : upload
             ? uploads.takeUploadSlot(req, reply)
             : undefined;
         finish(req, reply, err, done);
