@@ -12,6 +12,8 @@ export interface Series {
   fmt?: (v: number) => string;
   scale?: string;
   dash?: number[];
+  /** Draw a dot at every value: a value between two empty buckets has no line to show it otherwise. */
+  points?: boolean;
 }
 
 export interface Marker {
@@ -55,6 +57,7 @@ export function TimeChart(props: { ts: number[]; series: Series[]; height?: numb
           spanGaps: false,
           ...(s.scale ? { scale: s.scale } : {}),
           ...(s.dash ? { dash: s.dash } : {}),
+          ...(s.points ? { points: { show: true, size: 5 } } : {}),
           value: (_u: uPlot, v: number | null) => (v === null || v === undefined ? '—' : s.fmt ? s.fmt(v) : String(Math.round(v * 1000) / 1000)),
         })),
       ],
