@@ -1,0 +1,43 @@
+/** What the debug and request views share about the prediction log (`GET /api/v1/predictions`). */
+
+export interface PredictionEvent {
+  seq: number;
+  requestId: string;
+  ts: number;
+  model: string;
+  /** 0 when the request never resolved to a version. */
+  version: number;
+  /** `shadow`: a candidate's answer to a mirrored copy, never returned to the caller. */
+  status: 'ok' | 'error' | 'shadow';
+  latencyMs: number;
+  inputs: unknown;
+  outputs: unknown;
+  /** `WARDEN_CODE: message` for failures; a game-day marker on a served request. */
+  error?: string;
+  keys?: string[];
+  traceId?: string;
+  route?: 'stable' | 'candidate';
+}
+
+/** The log's `error` is `CODE: message`. */
+export function parseError(error: string | undefined): { code: string; message: string } {
+  if (!error) return { code: 'none', message: '' };
+  const m = /^([A-Z][A-Z0-9_]+): ?([\s\S]*)$/.exec(error);
+  return m ? { code: m[1]!, message: m[2]! } : { code: 'unknown', message: error };
+}
+
+/** Codes Warden answers with a 5xx (src/errors.ts): Warden failed; every other code refused the caller's request (4xx). */
+const SERVER_CODES = new Set(['WARDEN_MODEL_NOT_READY', 'WARDEN_ARTIFACT_TAMPERED', 'WARDEN_SHUTTING_DOWN', 'WARDEN_STORE_UNAVAILABLE', 'WARDEN_INFERENCE_FAILED', 'WARDEN_FAULT_INJECTED', 'WARDEN_INTERNAL']);
+
+export function errorKind(code: string): 'failing' | 'refused' | 'other' {
+  if (SERVER_CODES.has(code)) return 'failing';
+  return code.startsWith('WARDEN_') ? 'refused' : 'other';
+}
+
+/** A drift score or threshold: p-values span many decades, so 3 significant digits. */
+export function fmtScore(v: number | null | undefined): string {
+  if (v === null || v === undefined || !Number.isFinite(v)) return '—';
+  if (v === 0) return '0';
+  const a = Math.abs(v);
+  return a >= 1000 || a < 0.001 ? v.toExponential(2) : String(Number(v.toPrecision(3)));
+}
