@@ -13,7 +13,8 @@ const DAY = 86_400_000;
 
 function timeParam(raw: string | undefined, name: string): number | undefined {
   if (raw === undefined || raw === '') return undefined;
-  const n = /^[0-9]+$/.test(raw) ? Number(raw) : Date.parse(raw);
+  // Date.parse takes odd forms ("-5" is a year); an ISO-8601 time starts with its date.
+  const n = /^[0-9]+$/.test(raw) ? Number(raw) : /^\d{4}-\d{2}-\d{2}/.test(raw) ? Date.parse(raw) : NaN;
   if (!Number.isFinite(n) || n < 0) throw bad(`${name} must be epoch milliseconds or an ISO-8601 time, e.g. ${name}=2026-01-31T00:00:00Z`);
   return n;
 }
