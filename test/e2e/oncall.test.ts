@@ -6,11 +6,11 @@
  * keyboard (GET /api/v1/alerts/silences then has it and the alert's status is silenced); a viewer sees no Silence
  * button. axe finds nothing in light or dark, and the page logs no error.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fmtMs, fmtNum, fmtPct } from '../../web/src/format.ts';
-import { repoRoot } from '../helpers/server.ts';
+import { fixturesDir, repoRoot } from '../helpers/server.ts';
 import { axe, chromiumPath, describeViolations, openBrowser, screenshot, type BrowserSession } from './browser.ts';
 import { BUSY, CSP_PROBE, DEMAND, RULE_NAME, RUNBOOK, buildDashboard, cspViolations, seed, signIn, until, type Seeded } from './ops-seed.ts';
 
@@ -177,6 +177,39 @@ describe.skipIf(!chromiumPath)(`on-call view${chromiumPath ? '' : ' (skipped: no
     expect(await b.page.getByTestId('silence-open').count()).toBe(0);
     expect(await b.page.getByRole('button', { name: /Silence/ }).count()).toBe(0);
     expect(await text('session-role')).toBe('vera · viewer');
+    expect(b.problems).toEqual([]);
+  });
+
+  it('marks a rollout\'s start and steps on the charts and lists them', async () => {
+    // A second version under bike-busy (the regressor's file: its output differs, hence force) in a canary.
+    const push = await fetch(`${s.srv.url}/api/v1/models/${BUSY}/versions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/octet-stream', ...s.as('admin') },
+      body: readFileSync(path.join(fixturesDir, 'models', 'bike_gbr.onnx')),
+    });
+    expect(push.status, await push.clone().text()).toBe(201);
+    const deploy = await s.srv.json(
+      'POST',
+      `/api/v1/deployments/${BUSY}/deploy`,
+      { version: 2, strategy: 'canary', force: true, inheritMonitoring: false, spec: { steps: [{ weight: 10 }, { weight: 50 }], abortOnPage: false }, reason: 'e2e canary' },
+      s.as('admin'),
+    );
+    expect(deploy.status, JSON.stringify(deploy.body)).toBe(200);
+    const promote = await s.srv.json('POST', `/api/v1/deployments/${BUSY}/rollout/promote`, { reason: 'next step' }, s.as('admin'));
+    expect(promote.status, JSON.stringify(promote.body)).toBe(200);
+    await b.page.getByRole('button', { name: 'Refresh', exact: true }).click();
+
+    const history = (await s.get(`/api/v1/deployments/${BUSY}/history`)).events as { kind: string }[];
+    expect(history.map((e) => e.kind)).toEqual(expect.arrayContaining(['rollout-start', 'rollout-step']));
+    const table = b.page.getByTestId('oncall-history');
+    await expect.poll(() => table.locator('tbody tr').count()).toBe(history.length);
+    // Newest first: the step to 50 %, then the start.
+    expect(await table.locator('tbody tr').nth(0).textContent()).toContain('step 2 → 50%');
+    expect(await table.locator('tbody tr').nth(1).textContent()).toContain('rollout start v2');
+    const summary = await b.page.getByTestId('oncall-chart-latency').locator('[role="img"]').getAttribute('aria-label');
+    expect(summary).toContain('step 2 → 50% at');
+    await expect.poll(() => b.page.locator('#oncall-now').textContent()).toContain('canary v2 running, step 2/2 · 50 %');
+    expect((await s.srv.json('POST', `/api/v1/deployments/${BUSY}/rollout/abort`, { reason: 'done' }, s.as('admin'))).status).toBe(200);
     expect(b.problems).toEqual([]);
   });
 

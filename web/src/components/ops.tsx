@@ -27,6 +27,7 @@ export interface DeploymentEvent {
 export interface Deployment {
   name: string;
   stable: { version: number; since: number | null; pinned: boolean } | null;
+  /** `step` counts from 1. */
   candidate: { version: number; rollout: number; state: 'running' | 'paused'; weight: number; mirror: number; step: number; steps: number } | null;
   strategy: string;
   versions: number[];
@@ -383,10 +384,20 @@ export function alertOrder(a: Alert, b: Alert): number {
 export function eventLabel(e: DeploymentEvent): string {
   const to = e.toVersion !== null ? ` v${e.toVersion}` : '';
   if (e.kind === 'rollout-step') {
-    const step = (e.data.rollout as { step?: number; weight?: number } | undefined) ?? {};
-    return `step${step.step !== undefined ? ` ${step.step}` : ''}${step.weight !== undefined ? ` ${step.weight}%` : ''}`;
+    // data.step is the step now entered (1-based), data.to its description ("weight 50%, 5m").
+    const step = typeof e.data.step === 'number' ? ` ${e.data.step}` : '';
+    const weight = typeof e.data.to === 'string' ? /weight (\d+(?:\.\d+)?)%/.exec(e.data.to)?.[1] : undefined;
+    return `step${step}${weight !== undefined ? ` → ${weight}%` : ''}`;
   }
-  return `${e.kind.replace(/^rollout-/, '')}${to}`;
+  // A rollout's events keep the stable version in from/to; the version being rolled out is data.candidate.
+  const candidate = typeof e.data.candidate === 'number' ? ` v${e.data.candidate}` : to;
+  return e.kind.startsWith('rollout-') ? `${e.kind.replace(/^rollout-/, 'rollout ')}${candidate}` : `${e.kind}${to}`;
+}
+
+/** The versions an event moved between, as shown in the deploys table. */
+export function eventVersions(e: DeploymentEvent): string {
+  const move = `${e.fromVersion !== null && e.fromVersion !== e.toVersion ? `v${e.fromVersion} → ` : ''}${e.toVersion !== null ? `v${e.toVersion}` : ''}`;
+  return typeof e.data.candidate === 'number' ? `stable ${move} · candidate v${e.data.candidate}` : move;
 }
 
 export function eventMarkers(events: DeploymentEvent[]): Marker[] {

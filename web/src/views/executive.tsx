@@ -146,7 +146,7 @@ function DeploymentCard(props: { deployment: Deployment; range: Range; slos: Slo
         <>
           {d.stable ? <Badge tone="info">stable v{d.stable.version}</Badge> : <Badge tone="muted">no version</Badge>}
           {d.candidate ? (
-            <Badge tone="warn" title={`rollout ${d.candidate.rollout}, step ${d.candidate.step + 1} of ${d.candidate.steps}`}>
+            <Badge tone="warn" title={`rollout ${d.candidate.rollout}, step ${d.candidate.step} of ${d.candidate.steps}`}>
               {d.strategy} v{d.candidate.version} {d.candidate.state} · {d.candidate.weight} %
             </Badge>
           ) : null}

@@ -7,6 +7,7 @@ import {
   denseTraffic,
   eventLabel,
   eventMarkers,
+  eventVersions,
   get,
   hasIsolated,
   historySince,
@@ -139,15 +140,15 @@ function DeploymentOnCall(props: { d: Deployment; range: Range }) {
   }
   const rangeText = RANGES.find((r) => r.value === range)!.label;
   return (
-    <>
+    <div class="ops-grid">
       <NowPanel d={d} data={data} rangeText={rangeText} />
+      <AlertsPanel d={d} alerts={data.alerts} reload={load.reload} />
       <LatencyPanel data={data} markers={markers} rangeText={rangeText} />
       <ErrorRatePanel data={data} markers={markers} rangeText={rangeText} />
-      <AlertsPanel d={d} alerts={data.alerts} reload={load.reload} />
       <DriftPanel data={data} />
       <CompletenessPanel data={data} />
       <DeploysPanel d={d} data={data} rangeText={rangeText} />
-    </>
+    </div>
   );
 }
 
@@ -172,7 +173,7 @@ function NowPanel(props: { d: Deployment; data: OnCallData; rangeText: string })
           {d.stable ? <Badge tone="info">stable v{d.stable.version}</Badge> : <Badge tone="muted">no version</Badge>}
           {d.candidate ? (
             <Badge tone="warn">
-              {d.strategy} v{d.candidate.version} {d.candidate.state}, step {d.candidate.step + 1}/{d.candidate.steps} · {d.candidate.weight} %
+              {d.strategy} v{d.candidate.version} {d.candidate.state}, step {d.candidate.step}/{d.candidate.steps} · {d.candidate.weight} %
             </Badge>
           ) : null}
         </>
@@ -366,7 +367,12 @@ function AlertItem(props: { alert: Alert; silence: Silence | undefined; onSilenc
         </span>
       </div>
       {a.annotations.summary ? <div>{a.annotations.summary}</div> : null}
-      {a.annotations.description ? <div class="muted oncall-desc">{a.annotations.description}</div> : null}
+      {a.annotations.description ? (
+        <details class="oncall-desc">
+          <summary>Details</summary>
+          <p>{a.annotations.description}</p>
+        </details>
+      ) : null}
       <div class="row">
         {runbook ? (
           <a href={runbook} target="_blank" rel="noopener noreferrer" data-testid="runbook">
@@ -535,7 +541,7 @@ function DriftBody(props: { w: WindowSummary }) {
       </div>
       {drifted.length > 0 ? (
         <table>
-          <caption>Drifted features, worst first</caption>
+          <caption>Drifted features, worst first (a p-value drifts below its threshold, a distance above it)</caption>
           <thead>
             <tr>
               <th scope="col">feature</th>
@@ -553,7 +559,7 @@ function DriftBody(props: { w: WindowSummary }) {
               <tr key={f.column}>
                 <th scope="row">{f.column}</th>
                 <td>
-                  {f.test} <span class="muted">({f.scoreKind === 'p_value' ? 'p-value, lower is worse' : 'distance, higher is worse'})</span>
+                  {f.test} <span class="muted">{f.scoreKind === 'p_value' ? 'p-value' : 'distance'}</span>
                 </td>
                 <td class="num" data-testid={`oncall-drift-score-${f.column}`}>
                   {fmtNum(f.score, 4)}
@@ -660,10 +666,7 @@ function DeploysPanel(props: { d: Deployment; data: OnCallData; rangeText: strin
                   {fmtTime(e.at)} <span class="muted">({fmtAgo(e.at)})</span>
                 </td>
                 <td>{eventLabel(e)}</td>
-                <td>
-                  {e.fromVersion !== null ? `v${e.fromVersion} → ` : ''}
-                  {e.toVersion !== null ? `v${e.toVersion}` : ''}
-                </td>
+                <td>{eventVersions(e)}</td>
                 <td>{e.actor}</td>
                 <td>{e.reason ?? ''}</td>
               </tr>
