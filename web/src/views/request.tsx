@@ -66,7 +66,7 @@ export function RequestView({ route }: ViewProps) {
             </thead>
             <tbody>
               {shadows.map((s) => (
-                <tr key={s.seq}>
+                <tr key={s.seq} data-shadow={s.seq}>
                   <td>
                     <a href={href('/debug', { deployment: s.model, version: String(s.version) })}>v{s.version}</a>
                   </td>
@@ -75,7 +75,7 @@ export function RequestView({ route }: ViewProps) {
                     {fmtMs(s.latencyMs)}
                   </td>
                   <td>
-                    <Value v={s.outputs} />
+                    <Value v={s.outputs} where={`shadow copy #${s.seq} outputs`} />
                   </td>
                   <td>{s.error ? <code>{s.error}</code> : <span class="muted">none</span>}</td>
                 </tr>
@@ -155,24 +155,24 @@ function EventPanels(props: { e: PredictionEvent; title: string }) {
       </Panel>
       <Panel title="Inputs" id={`inputs-${e.seq}`} wide>
         <div data-testid="request-inputs">
-          <Value v={e.inputs} columns={features} />
+          <Value v={e.inputs} columns={features} where={`event #${e.seq} inputs`} />
         </div>
       </Panel>
       <Panel title="Outputs" id={`outputs-${e.seq}`} wide>
-        <div data-testid="request-outputs">{e.outputs === null || e.outputs === undefined ? <Empty>No outputs: the request failed before the model answered.</Empty> : <Value v={e.outputs} />}</div>
+        <div data-testid="request-outputs">{e.outputs === null || e.outputs === undefined ? <Empty>No outputs: the request failed before the model answered.</Empty> : <Value v={e.outputs} where={`event #${e.seq} outputs`} />}</div>
       </Panel>
     </>
   );
 }
 
-function TensorView(props: { t: Tensor; columns: string[] | undefined }) {
+function TensorView(props: { t: Tensor; columns: string[] | undefined; where: string }) {
   const { t } = props;
   const n = t.shape.length === 0 ? 1 : t.shape[0]!;
   const k = t.shape.length === 2 ? t.shape[1]! : 1;
   if (n * k !== t.data.length || n > 200 || k > 64) return <pre tabIndex={0}>{JSON.stringify(t, null, 2)}</pre>;
   const cols = props.columns?.length === k ? props.columns : k === 1 ? [t.name] : Array.from({ length: k }, (_, j) => `${t.name}[${j}]`);
   return (
-    <div class="table-scroll" tabIndex={0} role="region" aria-label={`tensor ${t.name}`}>
+    <div class="table-scroll" tabIndex={0} role="region" aria-label={`${props.where}: tensor ${t.name}`}>
       <table class="value-table" data-tensor={t.name}>
         <caption>
           <code>{t.name}</code> {t.datatype} [{t.shape.join(', ')}]
@@ -216,13 +216,13 @@ const isFlat = (v: unknown): v is Record<string, Scalar> => typeof v === 'object
 const show = (v: Scalar) => (v === null ? 'null' : String(v));
 
 /** Tensors as tables (one row per batch row), rows of named values as a table, anything else as JSON. */
-function Value(props: { v: unknown; columns?: string[] | undefined }) {
+function Value(props: { v: unknown; columns?: string[] | undefined; where: string }) {
   const { v } = props;
   if (isTensorList(v) && v.every((t) => t.shape.length <= 2)) {
     return (
       <>
         {v.map((t, i) => (
-          <TensorView key={t.name} t={t} columns={i === 0 ? props.columns : undefined} />
+          <TensorView key={t.name} t={t} columns={i === 0 ? props.columns : undefined} where={props.where} />
         ))}
       </>
     );
@@ -232,7 +232,7 @@ function Value(props: { v: unknown; columns?: string[] | undefined }) {
     const cols = [...new Set(rows.flatMap((r) => Object.keys(r)))];
     if (cols.length <= 40) {
       return (
-        <div class="table-scroll" tabIndex={0} role="region" aria-label="values">
+        <div class="table-scroll" tabIndex={0} role="region" aria-label={props.where}>
           <table class="value-table">
             <thead>
               <tr>
