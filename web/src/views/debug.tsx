@@ -383,8 +383,8 @@ function FailingRequests(props: { deployment: string; tick: number }) {
         {errors.error ? <ErrorNote error={errors.error} what="Could not read failed requests from the prediction log" /> : null}
         {traffic.data ? (
           <p class="muted">
-            {fmtNum(traffic.data.totals.requests)} requests: {fmtNum(traffic.data.totals.serverErrors)} failed (server errors), {fmtNum(traffic.data.totals.clientErrors)} refused (client errors), error rate{' '}
-            {fmtPct(traffic.data.totals.errorRate, 2)}.
+            <span data-testid="traffic-requests">{fmtNum(traffic.data.totals.requests)}</span> requests: <span data-testid="traffic-server-errors">{fmtNum(traffic.data.totals.serverErrors)}</span> failed (server errors),{' '}
+            <span data-testid="traffic-client-errors">{fmtNum(traffic.data.totals.clientErrors)}</span> refused (client errors), error rate {fmtPct(traffic.data.totals.errorRate, 2)}.
           </p>
         ) : null}
         {!traffic.data && !errors.data && (traffic.loading || errors.loading) ? <Loading what="errors" /> : null}
