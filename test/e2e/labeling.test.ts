@@ -5,14 +5,13 @@
  * as a human label (GET /api/v1/labels/stats). A viewer sees the queue without claim or label buttons. Keys do
  * nothing while typing in a field (the reviewer-name field of a server with auth off).
  */
-import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiKey } from '../../src/security/index.ts';
 import { fixturesDir, repoRoot, startTestServer, type TestServer } from '../helpers/server.ts';
 import { axe, chromiumPath, describeViolations, openBrowser, screenshot, type BrowserSession } from './browser.ts';
+import { CSP_PROBE, buildDashboard, cspViolations } from './ops-seed.ts';
 
 const MODEL = readFileSync(path.join(fixturesDir, 'models', 'bike_busy_logreg.onnx'));
 const probe = JSON.parse(readFileSync(path.join(fixturesDir, 'models', 'bike_busy_logreg.expected.json'), 'utf8')) as { features: string[]; input: number[][] };
@@ -30,10 +29,6 @@ interface Item {
   confidence: number;
 }
 
-/** Records CSP violations in the page (a blocked inline script or style would show here, not just in the console). */
-const CSP_PROBE = `window.__csp = []; document.addEventListener('securitypolicyviolation', (e) => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));`;
-const cspViolations = (page: Page) => page.evaluate(() => (window as unknown as { __csp: string[] }).__csp);
-
 async function seed(srv: TestServer, auth: Record<string, string>, name: string, threshold: number): Promise<void> {
   const push = await fetch(`${srv.url}/api/v1/models/${name}/versions?alias=champion`, {
     method: 'POST',
@@ -46,18 +41,6 @@ async function seed(srv: TestServer, auth: Record<string, string>, name: string,
   expect(infer.status).toBe(200);
   await srv.warden.log!.flush();
   await srv.warden.review.settled();
-}
-
-/**
- * Rebuilds web/dist when its sources are newer (a no-op after npm install). A failed build leaves the last one in
- * place and is reported by the web typecheck, so the browser tests still run against what is built.
- */
-function buildDashboard(): void {
-  try {
-    execFileSync(process.execPath, [path.join(repoRoot, 'scripts', 'build-web.js')], { stdio: 'inherit' });
-  } catch {
-    console.warn('the dashboard build failed; testing the last build in web/dist');
-  }
 }
 
 function fmtPct(v: number): string {
