@@ -79,7 +79,7 @@ describe.skipIf(!chromiumPath)(`executive view${chromiumPath ? '' : ' (skipped: 
     const d = await traffic(DEMAND, 7);
     expect(await text(`exec-requests-${DEMAND}`)).toBe(fmtNum(d.totals.requests));
     expect(await text(`exec-accuracy-${DEMAND}`)).toBe('—');
-    expect(await b.page.locator(`#deployment-${DEMAND}`).textContent()).toContain('no evaluated window in the last 7 d');
+    expect(await b.page.locator(`#deployment-${DEMAND}`).textContent()).toContain('no evaluated window in the last 400 days');
     expect(await text(`exec-budget-${DEMAND}`)).toBe('—');
     expect(await b.page.locator(`#deployment-${DEMAND}`).textContent()).toContain('no SLO for this deployment');
 
@@ -120,9 +120,9 @@ describe.skipIf(!chromiumPath)(`executive view${chromiumPath ? '' : ' (skipped: 
   });
 });
 
-describe.skipIf(!chromiumPath)('executive view without a CPU price', () => {
-  it('shows CPU ms per 1,000 inferences and says slo.costPerCpuHour is not set', async () => {
-    const s = await seed();
+describe.skipIf(!chromiumPath)('executive view without a CPU price or labels', () => {
+  it('shows CPU ms per 1,000 inferences (slo.costPerCpuHour is not set) and the CBPE estimate, saying so', async () => {
+    const s = await seed({}, { labels: false });
     const b = await openBrowser({ viewport: { width: 1400, height: 900 } });
     try {
       await signIn(b.page, b.problems, `${s.srv.url}/#/`, s.keys.viewer);
@@ -133,6 +133,11 @@ describe.skipIf(!chromiumPath)('executive view without a CPU price', () => {
       await expect.poll(() => card.textContent()).toContain('slo.costPerCpuHour is not set');
       expect(await card.textContent()).toContain('CPU / 1,000 inferences');
       expect(await b.page.getByTestId(`exec-cost-${BUSY}`).textContent()).toMatch(/^[\d,]+\.\d ms$/);
+      // No window has labels: the newest window's estimate, named as such.
+      const windows = (await s.get(`/api/v1/models/${BUSY}/versions/1/monitoring/windows?summary=true`)).windows as { performance?: { realized?: unknown; estimated?: { accuracy: number } } }[];
+      expect(windows.some((w) => w.performance?.realized)).toBe(false);
+      expect(await card.textContent()).toContain('Estimated accuracy (CBPE, no labels yet)');
+      expect(await b.page.getByTestId(`exec-accuracy-${BUSY}`).textContent()).toBe(fmtPct(windows.at(-1)!.performance!.estimated!.accuracy, 1));
       expect(b.problems).toEqual([]);
     } finally {
       await b.close();

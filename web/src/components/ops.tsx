@@ -233,6 +233,22 @@ export function windowsPath(name: string, version: number, q: { since?: number; 
   return `/api/v1/models/${enc(name)}/versions/${version}/monitoring/windows${query({ summary: q.summary ? 'true' : undefined, since: q.since, limit: q.limit })}`;
 }
 
+/** How far back newestWindows looks, widening only while it finds nothing (hourly windows: the first try). */
+const NEWEST_LOOKBACKS_MS = [2, 35, 400].map((d) => d * 86_400_000);
+
+/**
+ * The summaries of the newest windows of a version: the windows route lists oldest first and filters on the
+ * window start, so it is asked for a short range first and a longer one only when that is empty (windows may be
+ * four weeks long). Empty when none started in the last 400 days.
+ */
+export async function newestWindows(name: string, version: number, signal: AbortSignal): Promise<WindowSummary[]> {
+  for (const back of NEWEST_LOOKBACKS_MS) {
+    const r = await get<{ windows: WindowSummary[] }>(windowsPath(name, version, { summary: true, since: Date.now() - back, limit: 10_000 }), signal);
+    if (r.windows.length > 0) return r.windows;
+  }
+  return [];
+}
+
 /** The deployment's history events at or after `since`, oldest first (pages through the route). */
 export async function historySince(name: string, since: number, signal: AbortSignal): Promise<DeploymentEvent[]> {
   const out: DeploymentEvent[] = [];

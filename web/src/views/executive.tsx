@@ -8,6 +8,7 @@ import {
   hasIsolated,
   get,
   liveQuality,
+  newestWindows,
   settle,
   sloState,
   stateTone,
@@ -113,9 +114,16 @@ interface CardData {
   since: number;
   until: number;
   traffic: Result<Traffic>;
-  windows: Result<{ windows: WindowSummary[] }> | null;
+  /** The range's window summaries; `older` holds the newest windows before it when the range has none. */
+  windows: Result<{ windows: WindowSummary[]; older: WindowSummary[] }> | null;
   version: Result<VersionRecord> | null;
   statuses: { slo: Slo; status: Result<SloStatus> }[];
+}
+
+/** The range's window summaries, and when the range has none, the newest before it (long windows, a quiet week). */
+async function windowsOf(name: string, v: number, since: number, signal: AbortSignal): Promise<{ windows: WindowSummary[]; older: WindowSummary[] }> {
+  const r = await get<{ windows: WindowSummary[] }>(windowsPath(name, v, { summary: true, since, limit: 10_000 }), signal);
+  return { windows: r.windows, older: r.windows.length > 0 ? [] : await newestWindows(name, v, signal) };
 }
 
 function DeploymentCard(props: { deployment: Deployment; range: Range; slos: Slo[] | null; alerts: Alert[] | null }) {
@@ -129,7 +137,7 @@ function DeploymentCard(props: { deployment: Deployment; range: Range; slos: Slo
     const since = until - days * DAY;
     const [traffic, windows, version, statuses] = await Promise.all([
       settle(get<Traffic>(trafficPath(d.name, since, until, 'hour'), signal)),
-      v === null ? null : settle(get<{ windows: WindowSummary[] }>(windowsPath(d.name, v, { summary: true, since, limit: 10_000 }), signal)),
+      v === null ? null : settle(windowsOf(d.name, v, since, signal)),
       v === null ? null : settle(get<VersionRecord>(`/api/v1/models/${enc(d.name)}/versions/${v}`, signal)),
       Promise.all(slos.map(async (slo) => ({ slo, status: await settle(get<SloStatus>(`/api/v1/slos/${enc(slo.name)}/status`, signal)) }))),
     ]);
@@ -165,7 +173,8 @@ function CardBody(props: { d: Deployment; data: CardData; alerts: Alert[] | null
   const traffic = data.traffic.ok ? data.traffic.data : null;
   const windows = data.windows?.ok ? data.windows.data.windows : null;
   const offlineMetrics = data.version?.ok ? data.version.data.metadata.metrics : undefined;
-  const quality = windows ? liveQuality(windows, offlineMetrics) : null;
+  const older = data.windows?.ok ? data.windows.data.older : [];
+  const quality = windows ? (liveQuality(windows, offlineMetrics) ?? liveQuality(older, offlineMetrics)) : null;
   const statuses = data.statuses.flatMap((s) => (s.status.ok ? [{ slo: s.slo, status: s.status.data }] : []));
   const worstBudget = statuses.reduce<{ slo: Slo; status: SloStatus } | null>((w, s) => (!w || s.status.budget.remaining < w.status.budget.remaining ? s : w), null);
   const state = worstState(statuses.map((s) => sloState(s.status)));
@@ -176,7 +185,7 @@ function CardBody(props: { d: Deployment; data: CardData; alerts: Alert[] | null
   return (
     <>
       <div class="stats exec-stats">
-        <QualityStats quality={quality} windows={windows} data={data} rangeText={rangeText} tid={tid} />
+        <QualityStats quality={quality} windows={windows} data={data} rangeText={rangeText} since={data.since} tid={tid} />
         <Stat
           label="Availability"
           value={t && t.requests > 0 ? fmtPct(t.availability, 2) : '—'}
@@ -236,7 +245,7 @@ function fmtMetric(metric: 'accuracy' | 'rmse', v: number | null | undefined): s
   return metric === 'accuracy' ? fmtPct(v, 1) : fmtNum(v, 2);
 }
 
-function QualityStats(props: { quality: Quality | null; windows: WindowSummary[] | null; data: CardData; rangeText: string; tid: (what: string) => string }) {
+function QualityStats(props: { quality: Quality | null; windows: WindowSummary[] | null; data: CardData; rangeText: string; since: number; tid: (what: string) => string }) {
   const q = props.quality;
   const { tid } = props;
   if (!q) {
@@ -244,8 +253,8 @@ function QualityStats(props: { quality: Quality | null; windows: WindowSummary[]
       ? 'no version serves'
       : !props.windows
         ? 'windows unavailable'
-        : props.windows.length === 0
-          ? `no evaluated window in the last ${props.rangeText}`
+        : props.windows.length === 0 && (props.data.windows?.ok ? props.data.windows.data.older.length : 0) === 0
+          ? 'no evaluated window in the last 400 days (is a reference registered?)'
           : 'no performance config on the reference (docs/performance.md)';
     return <Stat label="Live accuracy" value="—" hint={why} testid={tid('accuracy')} />;
   }
@@ -256,7 +265,7 @@ function QualityStats(props: { quality: Quality | null; windows: WindowSummary[]
       <Stat
         label={label}
         value={fmtMetric(q.metric, q.value)}
-        hint={`window ending ${fmtTime(q.windowEnd)}${q.basis === 'realized' ? ` · ${fmtNum(q.labelled)} labels` : ''}`}
+        hint={`window ending ${fmtTime(q.windowEnd)}${q.windowEnd < props.since ? ' (before this range)' : ''}${q.basis === 'realized' ? ` · ${fmtNum(q.labelled)} labels` : ''}`}
         tone={q.healthy === null ? undefined : q.healthy ? 'ok' : 'bad'}
         testid={tid('accuracy')}
       />

@@ -11,6 +11,7 @@ import {
   get,
   hasIsolated,
   historySince,
+  newestWindows,
   runbookHref,
   settle,
   Toggle,
@@ -40,8 +41,6 @@ const RANGES: { value: Range; label: string }[] = [
   { value: '24h', label: '24 h' },
 ];
 const RANGE_MS: Record<Range, number> = { '1h': HOUR, '6h': 6 * HOUR, '24h': DAY };
-/** How far back the drift and quality panels look for the newest evaluated window. */
-const WINDOW_LOOKBACK_MS = 7 * DAY;
 
 interface OnCallData {
   since: number;
@@ -114,8 +113,7 @@ function DeploymentOnCall(props: { d: Deployment; range: Range }) {
     const since = until - RANGE_MS[range];
     const latestWindow = async () => {
       if (v === null) return null;
-      const s = await get<{ windows: WindowSummary[] }>(windowsPath(d.name, v, { summary: true, since: until - WINDOW_LOOKBACK_MS, limit: 10_000 }), signal);
-      const summary = s.windows.at(-1) ?? null;
+      const summary = (await newestWindows(d.name, v, signal)).at(-1) ?? null;
       if (!summary) return { summary, full: null };
       // The route lists oldest first, so the newest window is the one starting at its windowStart.
       const f = await get<{ windows: WindowFull[] }>(windowsPath(d.name, v, { since: summary.windowStart, limit: 1 }), signal);
@@ -516,7 +514,7 @@ function DriftPanel(props: { data: OnCallData }) {
       ) : !latest.ok ? (
         <ErrorNote error={latest.error} what="Monitoring windows" />
       ) : !latest.data.summary ? (
-        <Empty>No monitoring window evaluated in the last 7 days. Register a reference (PUT …/reference) to monitor drift and quality.</Empty>
+        <Empty>No monitoring window of this version was evaluated in the last 400 days. Register a reference (PUT /api/v1/models/&#123;name&#125;/versions/&#123;v&#125;/reference) to monitor drift and quality.</Empty>
       ) : (
         <DriftBody w={latest.data.summary} />
       )}
