@@ -383,7 +383,7 @@ function AlertItem(props: { alert: Alert; silence: Silence | undefined; onSilenc
         ) : (
           <span class="muted">No runbook.</span>
         )}
-        {a.receivers.length === 0 && a.status === 'firing' ? <span class="muted">· no receiver: nobody was notified</span> : null}
+        {a.receivers.length === 0 && a.status === 'firing' ? <span class="muted">No receiver: nobody was notified.</span> : null}
         {canSilence && a.status !== 'silenced' ? (
           <button type="button" ref={button} onClick={() => (open ? close() : setOpen(true))} aria-expanded={open} aria-controls={open ? formId : undefined} data-testid="silence-open">
             Silence…
@@ -590,11 +590,11 @@ function CompletenessPanel(props: { data: OnCallData }) {
         <>
           <table>
             <caption>
-              Share of non-missing values per feature, window ending {fmtTime(full.windowEnd)} (incomplete first)
+              Share of non-missing values per column, window ending {fmtTime(full.windowEnd)} (incomplete first)
             </caption>
             <thead>
               <tr>
-                <th scope="col">feature</th>
+                <th scope="col">column</th>
                 <th scope="col" class="num">
                   complete
                 </th>
