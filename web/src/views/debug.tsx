@@ -5,7 +5,7 @@ import { HistogramBars, TimeChart, type Series } from '../components/chart.tsx';
 import { DeploymentSelect, paramsOf, useDeployments } from '../components/deployments.tsx';
 import { errorKind, fmtScore, parseError, type PredictionEvent } from '../components/predictions.tsx';
 import { Badge, Empty, ErrorNote, Loading, Panel } from '../components/ui.tsx';
-import { DAY, fmtMs, fmtNum, fmtPct, fmtTime } from '../format.ts';
+import { DAY, HOUR, fmtMs, fmtNum, fmtPct, fmtTime } from '../format.ts';
 import { RefreshContext, useApi } from '../refresh.ts';
 import { href, navigate } from '../router.ts';
 import './debug.css';
@@ -62,17 +62,14 @@ const RANGES: { key: string; label: string; ms: number | null }[] = [
 ];
 
 /**
- * How far past its threshold a column's drift is, comparable across tests: ≥ 1 means drift. A p-value drifts
- * below its threshold (ratio of logs), a distance above it (ratio of values). Skipped columns sort last.
+ * How far past its threshold a column's drift is, on one scale for every test (as the windows summary's
+ * `severity`): distance / threshold, or threshold / p-value; above 1 is drift. Sorted as the summary's `features`: drifted first,
+ * then by severity, skipped last.
  */
 export function severity(c: Pick<ColumnDrift, 'score' | 'threshold' | 'scoreKind' | 'skipped'>): number {
   if (c.skipped || !Number.isFinite(c.score)) return -1;
-  if (c.scoreKind === 'p_value') {
-    if (c.score <= 0) return Number.MAX_VALUE;
-    if (c.threshold <= 0 || c.threshold >= 1) return 1 - c.score;
-    return Math.log(c.score) / Math.log(c.threshold);
-  }
-  return c.threshold > 0 ? c.score / c.threshold : c.score;
+  const s = c.scoreKind === 'p_value' ? (c.score > 0 ? c.threshold / c.score : 1e9) : c.threshold > 0 ? c.score / c.threshold : c.score > 0 ? 1e9 : 0;
+  return Math.min(1e9, s);
 }
 
 /** A summary window from either answer shape (the summary, or a full window when the server predates it). */
@@ -103,6 +100,9 @@ function minuteAgo(ms: number, tick: number): number {
   void tick;
   return Math.floor((Date.now() - ms) / 60_000) * 60_000;
 }
+
+/** Failed requests read from the log for examples. */
+const EXAMPLES = 200;
 
 export function DebugView({ route }: ViewProps) {
   const deps = useDeployments();
@@ -227,7 +227,7 @@ function DriftPanels(props: {
 }) {
   const { windows, win, chosen } = props;
   const who = `${props.deployment} v${props.version}`;
-  const ranked = useMemo(() => (win ? [...win.drift.columns].sort((a, b) => severity(b) - severity(a) || a.column.localeCompare(b.column)) : []), [win]);
+  const ranked = useMemo(() => (win ? [...win.drift.columns].sort((a, b) => Number(b.drift) - Number(a.drift) || severity(b) - severity(a) || a.column.localeCompare(b.column)) : []), [win]);
   const column = ranked.find((c) => c.column === props.column) ?? ranked[0];
 
   if (props.summaries.error) {
@@ -363,9 +363,14 @@ function ColumnPanel(props: { column: ColumnDrift; win: FullWindow; windows: Win
 
 function FailingRequests(props: { deployment: string; tick: number }) {
   const since = useMemo(() => minuteAgo(DAY, props.tick), [props.tick]);
+  const hourAgo = useMemo(() => minuteAgo(HOUR, props.tick), [props.tick]);
   const traffic = useApi<Traffic>(`/api/v1/deployments/${enc(props.deployment)}/traffic${query({ since })}`);
-  // The log pages oldest first; a day of errors at ≤ 1000 covers any sane day, and the newest are shown.
-  const errors = useApi<{ events: PredictionEvent[]; nextCursor: string | null }>(`/api/v1/predictions${query({ model: props.deployment, status: 'error', since, limit: 1000 })}`);
+  // The log pages oldest first and events carry their inputs, so examples come from the last hour (a short scan,
+  // the freshest failures); only a quiet hour widens the search to the day.
+  const recent = useApi<{ events: PredictionEvent[] }>(`/api/v1/predictions${query({ model: props.deployment, status: 'error', since: hourAgo, limit: EXAMPLES })}`);
+  const widen = recent.data !== undefined && recent.data.events.length === 0;
+  const day = useApi<{ events: PredictionEvent[] }>(widen ? `/api/v1/predictions${query({ model: props.deployment, status: 'error', since, limit: EXAMPLES })}` : null);
+  const errors = widen ? day : recent;
   const events = errors.data?.events ?? [];
   const byCode = new Map<string, PredictionEvent[]>();
   for (const e of events) {
@@ -375,7 +380,7 @@ function FailingRequests(props: { deployment: string; tick: number }) {
   const counts = traffic.data?.totals.errors ?? [...byCode.entries()].map(([code, es]) => ({ code, count: es.length }));
   const sorted = [...counts].sort((a, b) => b.count - a.count);
   const latest = events.slice(-15).reverse();
-  const truncated = events.length >= 1000;
+  const truncated = events.length >= EXAMPLES;
   return (
     <>
       <Panel title="Failing and refused requests, last 24 h" id="failing" wide>
@@ -413,7 +418,7 @@ function FailingRequests(props: { deployment: string; tick: number }) {
                     <td class="num" data-testid={`error-count-${code}`}>
                       {fmtNum(count)}
                     </td>
-                    <td>{ex[0] ? parseError(ex[0].error).message : <span class="muted">none in the log sample</span>}</td>
+                    <td>{ex[0] ? parseError(ex[0].error).message : <span class="muted">{widen ? 'no example in the log' : 'none in the last hour'}</span>}</td>
                     <td>
                       {ex.map((e) => (
                         <a key={e.seq} class="mono req-link" href={href(`/requests/${enc(e.requestId)}`)}>
@@ -430,7 +435,10 @@ function FailingRequests(props: { deployment: string; tick: number }) {
       </Panel>
       {latest.length > 0 ? (
         <Panel title="Latest failed and refused requests" id="latest-errors" wide>
-          {truncated ? <p class="muted">The day has more than 1,000 failed requests; the newest of the first 1,000 are shown.</p> : null}
+          <p class="muted">
+            From the prediction log{widen ? ' of the last 24 h' : ' of the last hour'}
+            {truncated ? `; more than ${EXAMPLES} failed in that time, and the newest of the first ${EXAMPLES} are shown` : ''}.
+          </p>
           <table data-testid="latest-errors">
             <thead>
               <tr>
