@@ -43,17 +43,16 @@ describe.skipIf(!chromiumPath)(`executive view${chromiumPath ? '' : ' (skipped: 
     await loaded();
     const ms = Date.now() - t0;
     // A tiny store: every call answers at once; the 1 s budget of the big store is bench/dashboard's to measure.
-    expect(ms).toBeLessThan(5000);
+    expect(ms).toBeLessThan(10_000);
 
     const t = await traffic(BUSY, 7);
     expect(t.totals.requests).toBe(24);
     expect(await text(`exec-requests-${BUSY}`)).toBe(fmtNum(t.totals.requests));
     expect(await text(`exec-availability-${BUSY}`)).toBe(fmtPct(t.totals.availability, 2));
-    // CPU keeps being charged to the current minute's traffic, so compare with a fresh read of both.
-    const cost = await text(`exec-cost-${BUSY}`);
-    expect(cost).toMatch(/^\d+\.\d{4}$/);
-    const costNow = (await traffic(BUSY, 7)).totals.costPer1k as number;
-    expect(Math.abs(Number(cost) - costNow) / costNow).toBeLessThan(0.2);
+    // Process CPU is charged to the requests counted since the last flush (the route flushes first), so with no
+    // request since the page's read the figure is the same.
+    expect(t.totals.costPer1k).toBeGreaterThan(0);
+    expect(await text(`exec-cost-${BUSY}`)).toBe(fmtNum(t.totals.costPer1k, 4));
 
     const status = await s.get(`/api/v1/slos/${SLO_NAME}/status`);
     expect(await text(`exec-budget-${BUSY}`)).toBe(fmtPct(status.budget.remaining, 1));

@@ -145,9 +145,9 @@ export async function seed(config: ConfigInput = {}, opts: { labels?: boolean } 
     const w = (await get(`/api/v1/models/${BUSY}/versions/1/monitoring/windows?summary=true`)).windows as { performance?: { labelled: number } }[];
     if (opts.labels === false) return w.length >= 4 ? true : undefined;
     return w.filter((x) => (x.performance?.labelled ?? 0) > 0).length >= 2 ? true : undefined;
-  }, 15_000, 'the evaluated windows');
+  }, 30_000, 'the evaluated windows');
   // The SLO's series reach the store every tickMs; wait until it counts the server errors, then evaluate alerts.
-  await until(async () => ((await get(`/api/v1/slos/${SLO_NAME}/status`)).budget.bad >= 3 ? true : undefined), 10_000, 'the SLO to count the errors');
+  await until(async () => ((await get(`/api/v1/slos/${SLO_NAME}/status`)).budget.bad >= 3 ? true : undefined), 30_000, 'the SLO to count the errors');
   await call('POST', '/api/v1/alerts/evaluate', {});
   return { srv, keys, as, get };
 }
