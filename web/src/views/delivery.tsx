@@ -1,7 +1,7 @@
-import { useState } from 'preact/hooks';
+import { useMemo, useState } from 'preact/hooks';
 import { ApiError, api, enc, query } from '../api.ts';
 import type { ViewProps } from '../app.tsx';
-import { DeploymentSelect, paramsOf, useDeployments, type Deployment, type DeploymentEvent } from '../components/deployments.tsx';
+import { DeploymentSelect, paramsOf, useAppendOnly, useDeployments, type Deployment, type DeploymentEvent } from '../components/deployments.tsx';
 import { Badge, Empty, ErrorNote, Loading, Panel } from '../components/ui.tsx';
 import { fmtAgo, fmtDuration, fmtNum, fmtTime } from '../format.ts';
 import { useApi } from '../refresh.ts';
@@ -47,6 +47,9 @@ interface Decision {
 }
 
 type Action = 'promote' | 'pause' | 'resume' | 'abort';
+
+/** Decision rows shown at first, and added by each "Show older". */
+const SHOWN = 200;
 
 /** A measured value: rates and distances are small, latencies and counts are not. */
 export function fmtValue(v: number | null | undefined): string {
@@ -142,12 +145,13 @@ function DeploymentDetail(props: { name: string; rolloutParam: string | null; on
   // …/rollout answers 404 for a deployment that never had one; the list says so first, without an error.
   const any = (rollouts.data?.rollouts.length ?? 0) > 0;
   const status = useApi<{ rollout: Rollout; decisions: Decision[] }>(any ? `${base}/rollout` : null);
-  const history = useApi<{ events: DeploymentEvent[] }>(`${base}/history${query({ limit: 1000 })}`);
+  const history = useAppendOnly<DeploymentEvent>(`${base}/history`, 'events', 1000);
   const none = (rollouts.data && !any) || status.error?.status === 404;
   const current = status.data?.rollout;
   const chosenId = props.rolloutParam ?? (current ? String(current.id) : null);
-  const [limit, setLimit] = useState(500);
-  const decisions = useApi<{ decisions: Decision[]; nextCursor: string | null }>(chosenId ? `${base}/rollout/decisions${query({ rollout: chosenId, limit })}` : null);
+  const [shown, setShown] = useState(SHOWN);
+  const decisions = useAppendOnly<Decision>(chosenId ? `${base}/rollout/decisions${query({ rollout: chosenId })}` : null, 'decisions', 5000);
+  const newest = useMemo(() => [...decisions.items].reverse(), [decisions.items]);
   const reloadAll = () => {
     status.reload();
     rollouts.reload();
@@ -195,17 +199,18 @@ function DeploymentDetail(props: { name: string; rolloutParam: string | null; on
           }
         >
           <ErrorNote error={decisions.error} what="Could not read the decisions" />
-          {!decisions.data && decisions.loading ? <Loading what="decisions" /> : null}
-          {decisions.data && decisions.data.decisions.length === 0 ? <Empty>No analysis decisions recorded for rollout #{chosenId}.</Empty> : null}
-          {decisions.data && decisions.data.decisions.length > 0 ? (
+          {decisions.items.length === 0 && decisions.loading ? <Loading what="decisions" /> : null}
+          {!decisions.loading && !decisions.error && decisions.items.length === 0 ? <Empty>No analysis decisions recorded for rollout #{chosenId}.</Empty> : null}
+          {decisions.items.length > 0 ? (
             <>
               <p class="muted">
-                {fmtNum(decisions.data.decisions.length)} decisions, oldest first. Each row is one metric of one analysis run: the candidate measured against the stable version.
+                {fmtNum(decisions.items.length)} decisions{decisions.capped ? ' (the first ones; the rollout has more than the page can load)' : ''}, newest first. Each row is one metric of one analysis run: the candidate measured
+                against the stable version.
               </p>
-              <DecisionTable decisions={decisions.data.decisions} testid="decisions" label={`Every decision of rollout #${chosenId}`} />
-              {decisions.data.decisions.length >= limit && limit < 5000 ? (
-                <button type="button" onClick={() => setLimit((l) => Math.min(5000, l + 500))}>
-                  Show 500 more
+              <DecisionTable decisions={newest.slice(0, shown)} testid="decisions" label={`Every decision of rollout #${chosenId}`} />
+              {newest.length > shown ? (
+                <button type="button" onClick={() => setShown((n) => n + SHOWN)}>
+                  Show {fmtNum(Math.min(SHOWN, newest.length - shown))} older
                 </button>
               ) : null}
             </>
@@ -214,9 +219,9 @@ function DeploymentDetail(props: { name: string; rolloutParam: string | null; on
       ) : null}
       <Panel title={`${props.name}: history`} id="history" wide>
         <ErrorNote error={history.error} what="Could not read the deployment history" />
-        {!history.data && history.loading ? <Loading what="history" /> : null}
-        {history.data && history.data.events.length === 0 ? <Empty>No deploys, rollbacks or rollout actions recorded for {props.name} yet.</Empty> : null}
-        {history.data && history.data.events.length > 0 ? <HistoryTable events={history.data.events} /> : null}
+        {history.items.length === 0 && history.loading ? <Loading what="history" /> : null}
+        {!history.loading && !history.error && history.items.length === 0 ? <Empty>No deploys, rollbacks or rollout actions recorded for {props.name} yet.</Empty> : null}
+        {history.items.length > 0 ? <HistoryTable events={history.items} /> : null}
       </Panel>
     </>
   );
@@ -421,36 +426,45 @@ function Detail(props: { d: Record<string, unknown> | null | undefined }) {
 }
 
 function HistoryTable(props: { events: DeploymentEvent[] }) {
-  const events = [...props.events].reverse();
+  const [shown, setShown] = useState(SHOWN);
+  const all = useMemo(() => [...props.events].reverse(), [props.events]);
+  const events = all.slice(0, shown);
   return (
-    <table data-testid="history">
-      <thead>
-        <tr>
-          <th scope="col">time</th>
-          <th scope="col">change</th>
-          <th scope="col">versions</th>
-          <th scope="col">strategy</th>
-          <th scope="col">by</th>
-          <th scope="col">reason</th>
-        </tr>
-      </thead>
-      <tbody>
-        {events.map((e) => (
-          <tr key={e.id} data-kind={e.kind}>
-            <td class="nowrap">{fmtTime(e.at)}</td>
-            <th scope="row">{e.kind}</th>
-            <td>
-              {e.fromVersion !== null ? `v${e.fromVersion}` : '—'} → {e.toVersion !== null ? `v${e.toVersion}` : '—'}
-            </td>
-            <td>{e.strategy ?? ''}</td>
-            <td>{e.actor}</td>
-            <td>
-              {e.reason ?? ''}
-              {typeof e.data?.monitoring === 'string' ? <div class="muted">{e.data.monitoring}</div> : null}
-            </td>
+    <>
+      <table data-testid="history">
+        <thead>
+          <tr>
+            <th scope="col">time</th>
+            <th scope="col">change</th>
+            <th scope="col">versions</th>
+            <th scope="col">strategy</th>
+            <th scope="col">by</th>
+            <th scope="col">reason</th>
           </tr>
-        ))}
-      </tbody>
-    </table>
+        </thead>
+        <tbody>
+          {events.map((e) => (
+            <tr key={e.id} data-kind={e.kind}>
+              <td class="nowrap">{fmtTime(e.at)}</td>
+              <th scope="row">{e.kind}</th>
+              <td>
+                {e.fromVersion !== null ? `v${e.fromVersion}` : '—'} → {e.toVersion !== null ? `v${e.toVersion}` : '—'}
+              </td>
+              <td>{e.strategy ?? ''}</td>
+              <td>{e.actor}</td>
+              <td>
+                {e.reason ?? ''}
+                {typeof e.data?.monitoring === 'string' ? <div class="muted">{e.data.monitoring}</div> : null}
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      {all.length > shown ? (
+        <button type="button" onClick={() => setShown((n) => n + SHOWN)}>
+          Show {fmtNum(Math.min(SHOWN, all.length - shown))} older
+        </button>
+      ) : null}
+    </>
   );
 }
