@@ -277,6 +277,36 @@ describe.skipIf(!chromiumPath)('registry and delivery views', () => {
     expect(await page.getByRole('button', { name: /Promote|Pause|Resume|Abort/ }).count()).toBe(0);
   });
 
+  it('an A/B experiment shows each metric per arm with the numbers the experiment route gives', async () => {
+    const { page } = b;
+    const start = await srv.json('POST', '/api/v1/deployments/bike/deploy', { version: 2, strategy: 'ab', spec: { experiment: { weight: 50, metrics: ['conversion'], mde: 0.5, unkeyed: 'stable' } } }, as('deployer'));
+    expect(start.status, JSON.stringify(start.body)).toBe(200);
+    const arm = new Map<string, string>();
+    for (let u = 0; u < 120; u++) {
+      const r = await srv.json('POST', '/v1/models/bike:predict', { instances: [bikeInstance(u)], parameters: { keys: [`user-${u}`] } }, as('admin'));
+      expect(r.status).toBe(200);
+      arm.set(`user-${u}`, r.body.model_version);
+    }
+    await srv.warden.log!.flush();
+    const outcomes = [...arm].map(([key, v], i) => ({ key, metric: 'conversion', value: (v === '2' ? i % 5 < 2 : i % 10 === 0) ? 1 : 0 }));
+    expect((await srv.json('POST', '/api/v1/outcomes', { outcomes }, as('admin'))).status).toBe(200);
+    await open('#/delivery?deployment=bike');
+    await page.getByTestId('experiment').waitFor();
+    const exp = await get('/api/v1/deployments/bike/experiment');
+    const m = exp.metrics[0];
+    const row = page.getByTestId('experiment').locator('tr[data-metric=conversion]');
+    expect(await row.locator('[data-field=stableMean]').textContent()).toBe(`${fmtValue(m.stable.mean)} (${m.stable.units})`);
+    expect(await row.locator('[data-field=candidateMean]').textContent()).toBe(`${fmtValue(m.candidate.mean)} (${m.candidate.units})`);
+    expect(await row.locator('[data-field=difference]').textContent()).toBe(`${fmtValue(m.difference)} [${fmtValue(m.lower)}, ${fmtValue(m.upper)}]`);
+    expect(await row.locator('[data-field=p]').textContent()).toBe(`${fmtValue(m.pValue)} (${fmtValue(m.adjustedPValue)})`);
+    expect(await page.getByTestId('exp-verdict').textContent()).toBe(exp.verdict);
+    expect(await page.getByTestId('exp-srm').textContent()).toContain(`p = ${fmtValue(exp.sampleRatio.pValue)}`);
+    await screenshot(page, 'delivery-ab');
+    const v = await axe(page);
+    expect(v, describeViolations(v)).toEqual([]);
+    expect((await srv.json('POST', '/api/v1/deployments/bike/rollout/abort', {}, as('deployer'))).status).toBe(200);
+  });
+
   it('has no accessibility violations in light and dark, no CSP violation or console error', async () => {
     const { page } = b;
     await startCanary();

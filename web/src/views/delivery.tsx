@@ -46,6 +46,48 @@ interface Decision {
   detail: Record<string, unknown>;
 }
 
+interface Arm {
+  version: number;
+  requests: number;
+  units: number;
+  mean: number | null;
+  sd: number | null;
+  observations: number;
+}
+
+/** GET /api/v1/deployments/{name}/experiment (src/rollouts/experiment.ts ExperimentResult). */
+interface Experiment {
+  rollout: number;
+  state: string;
+  stable: number;
+  candidate: number;
+  weight: number;
+  since: number;
+  until: number;
+  sampleRatio: { pValue: number; chi2PValue: number; observedShares: number[]; expectedShares: number[]; mismatch: boolean };
+  correction: string;
+  alpha: number;
+  metrics: {
+    metric: string;
+    source: 'outcomes' | 'labels';
+    stable: Arm;
+    candidate: Arm;
+    difference: number | null;
+    lower: number | null;
+    upper: number | null;
+    relativeDifference: number | null;
+    pValue: number;
+    adjustedPValue: number;
+    significant: boolean;
+    requiredPerArm: number | null;
+    detectableNow: number | null;
+    warnings: string[];
+  }[];
+  unmatchedOutcomes: number;
+  warnings: string[];
+  verdict: string;
+}
+
 type Action = 'promote' | 'pause' | 'resume' | 'abort';
 
 /** Decision rows shown at first, and added by each "Show older". */
@@ -173,7 +215,8 @@ function DeploymentDetail(props: { name: string; rolloutParam: string | null; on
         {current ? <RolloutSummary r={current} /> : null}
         {current && (current.state === 'running' || current.state === 'paused') ? <Actions deployment={props.name} r={current} onDone={reloadAll} /> : null}
       </Panel>
-      {current ? (
+      {current?.strategy === 'ab' ? <ExperimentPanel path={`${base}/experiment`} /> : null}
+      {current && !(current.strategy === 'ab' && status.data?.decisions.length === 0) ? (
         <Panel title={`Last analysis run of rollout #${current.id}`} id="last-run" wide>
           {status.data && status.data.decisions.length === 0 ? <Empty>No analysis has run yet in this rollout; the controller analyses at every interval once traffic arrives.</Empty> : <DecisionTable decisions={status.data?.decisions ?? []} testid="last-run" label="Decisions of the last analysis run" />}
         </Panel>
@@ -227,6 +270,97 @@ function DeploymentDetail(props: { name: string; rolloutParam: string | null; on
   );
 }
 
+function ExperimentPanel(props: { path: string }) {
+  const exp = useApi<Experiment>(props.path);
+  const e = exp.data;
+  const pct = (xs: number[]) => xs.map((x) => `${(x * 100).toFixed(1)} %`).join(' / ');
+  return (
+    <Panel title={e ? `A/B experiment of rollout #${e.rollout}: v${e.candidate} against v${e.stable}` : 'A/B experiment'} id="experiment" wide>
+      <ErrorNote error={exp.error} what="Could not read the experiment" />
+      {!e && exp.loading ? <Loading what="experiment" /> : null}
+      {e ? (
+        <>
+          <p data-testid="exp-verdict">{e.verdict}</p>
+          <dl class="kv">
+            <dt>split</dt>
+            <dd>
+              {e.weight} % of callers (by key) on v{e.candidate}, since {fmtTime(e.since)}
+            </dd>
+            <dt>sample ratio</dt>
+            <dd data-testid="exp-srm">
+              observed {pct(e.sampleRatio.observedShares)} against expected {pct(e.sampleRatio.expectedShares)} (stable / candidate), p = {fmtValue(e.sampleRatio.pValue)}{' '}
+              {e.sampleRatio.mismatch ? <Badge tone="bad">mismatch: the split is broken, do not trust the metrics</Badge> : <Badge tone="ok">ok</Badge>}
+            </dd>
+            <dt>tests</dt>
+            <dd>
+              always-valid, α = {e.alpha}, {e.correction} correction across {e.metrics.length} metrics
+            </dd>
+            {e.unmatchedOutcomes ? (
+              <>
+                <dt>unmatched outcomes</dt>
+                <dd>{fmtNum(e.unmatchedOutcomes)}</dd>
+              </>
+            ) : null}
+          </dl>
+          {e.warnings.length ? (
+            <ul class="warnings">
+              {e.warnings.map((w) => (
+                <li key={w}>{w}</li>
+              ))}
+            </ul>
+          ) : null}
+          {e.metrics.length === 0 ? (
+            <Empty>The experiment names no metric.</Empty>
+          ) : (
+            <div class="table-wrap" tabIndex={0} role="region" aria-label="Experiment metrics">
+              <table data-testid="experiment">
+                <thead>
+                  <tr>
+                    <th scope="col">metric</th>
+                    <th scope="col" class="num">stable mean (units)</th>
+                    <th scope="col" class="num">candidate mean (units)</th>
+                    <th scope="col" class="num">difference [bounds]</th>
+                    <th scope="col" class="num">relative</th>
+                    <th scope="col" class="num">p (adjusted)</th>
+                    <th scope="col">result</th>
+                    <th scope="col" class="num">units needed per arm</th>
+                    <th scope="col" class="num">detectable now</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {e.metrics.map((m) => (
+                    <tr key={m.metric} data-metric={m.metric}>
+                      <th scope="row">
+                        {m.metric} <span class="muted">({m.source})</span>
+                      </th>
+                      <td class="num" data-field="stableMean">
+                        {fmtValue(m.stable.mean)} ({fmtNum(m.stable.units)})
+                      </td>
+                      <td class="num" data-field="candidateMean">
+                        {fmtValue(m.candidate.mean)} ({fmtNum(m.candidate.units)})
+                      </td>
+                      <td class="num nowrap" data-field="difference">
+                        {fmtValue(m.difference)} [{fmtValue(m.lower)}, {fmtValue(m.upper)}]
+                      </td>
+                      <td class="num">{m.relativeDifference === null ? '—' : `${(m.relativeDifference * 100).toFixed(1)} %`}</td>
+                      <td class="num" data-field="p">
+                        {fmtValue(m.pValue)} ({fmtValue(m.adjustedPValue)})
+                      </td>
+                      <td>{m.significant ? <Badge tone={(m.difference ?? 0) >= 0 ? 'ok' : 'bad'}>significant</Badge> : <Badge tone="muted">not yet</Badge>}</td>
+                      <td class="num">{fmtNum(m.requiredPerArm)}</td>
+                      <td class="num">{fmtValue(m.detectableNow)}</td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </div>
+          )}
+        </>
+      ) : null}
+    </Panel>
+  );
+}
+
 function RolloutSummary(props: { r: Rollout }) {
   const { r } = props;
   const active = r.state === 'running' || r.state === 'paused';
@@ -261,7 +395,7 @@ function RolloutSummary(props: { r: Rollout }) {
         </dd>
         <dt>analysis</dt>
         <dd>
-          {r.status.runs ? `${fmtNum(r.status.runs)} runs, last ${fmtAgo(r.status.lastRunAt ?? null)}: ` : 'no run yet'}
+          {r.status.runs ? `${fmtNum(r.status.runs)} runs, last ${fmtAgo(r.status.lastRunAt ?? null)}: ` : r.strategy === 'ab' ? 'an A/B experiment is read from its outcomes (below), not analysed step by step' : 'no run yet'}
           {r.status.lastVerdict ? <Badge tone={verdictTone(r.status.lastVerdict)}>{r.status.lastVerdict}</Badge> : null} {r.status.lastSummary ?? ''}
         </dd>
         {r.status.outcome ? (
@@ -425,6 +559,18 @@ function Detail(props: { d: Record<string, unknown> | null | undefined }) {
   );
 }
 
+/** A rollout action leaves the stable version where it is: name its candidate; other changes move stable. */
+function versionsOf(e: DeploymentEvent): string {
+  const v = (n: number | null) => (n === null ? '—' : `v${n}`);
+  const candidate = typeof e.data?.candidate === 'number' ? e.data.candidate : null;
+  if (e.kind.startsWith('rollout-') && candidate !== null) {
+    if (e.kind === 'rollout-promote') return `${v(e.fromVersion)} → ${v(e.toVersion)} (candidate promoted)`;
+    if (e.kind === 'rollout-abort') return `candidate v${candidate} aborted, ${v(e.toVersion)} stable`;
+    return `candidate v${candidate} beside ${v(e.fromVersion)}`;
+  }
+  return `${v(e.fromVersion)} → ${v(e.toVersion)}`;
+}
+
 function HistoryTable(props: { events: DeploymentEvent[] }) {
   const [shown, setShown] = useState(SHOWN);
   const all = useMemo(() => [...props.events].reverse(), [props.events]);
@@ -447,9 +593,7 @@ function HistoryTable(props: { events: DeploymentEvent[] }) {
             <tr key={e.id} data-kind={e.kind}>
               <td class="nowrap">{fmtTime(e.at)}</td>
               <th scope="row">{e.kind}</th>
-              <td>
-                {e.fromVersion !== null ? `v${e.fromVersion}` : '—'} → {e.toVersion !== null ? `v${e.toVersion}` : '—'}
-              </td>
+              <td>{versionsOf(e)}</td>
               <td>{e.strategy ?? ''}</td>
               <td>{e.actor}</td>
               <td>
