@@ -101,9 +101,11 @@ describe.skipIf(!chromiumPath)('labeling page', () => {
     const open = await items('model=bike-busy&status=open&limit=1000');
     expect(open.length).toBeGreaterThan(5);
     await expect.poll(() => page.getByTestId('queue-open').textContent()).toBe(String(open.length));
-    expect(await page.getByTestId('queue-claimed').textContent()).toBe('0');
-    expect(await page.getByTestId('queue-labelled').textContent()).toBe('0');
-    expect(await page.getByTestId('human-labels').textContent()).toBe(String(await humanLabels()));
+    // Each figure is its own request: wait for each.
+    await expect.poll(() => page.getByTestId('queue-claimed').textContent()).toBe('0');
+    await expect.poll(() => page.getByTestId('queue-labelled').textContent()).toBe('0');
+    const human = String(await humanLabels());
+    await expect.poll(() => page.getByTestId('human-labels').textContent()).toBe(human);
     expect(await page.getByTestId('labeling-policy').textContent()).toContain('confidence below 70 %');
     // The open-items table lists them oldest first.
     expect(await page.getByTestId('open-items').locator('tbody tr').first().locator('td').first().textContent()).toBe(`#${open[0]!.id}`);
