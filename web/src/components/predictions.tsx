@@ -1,4 +1,8 @@
 /** What the debug and request views share about the prediction log (`GET /api/v1/predictions`). */
+import { useState } from 'preact/hooks';
+import { enc } from '../api.ts';
+import { navigate } from '../router.ts';
+import './predictions.css';
 
 export interface PredictionEvent {
   seq: number;
@@ -40,4 +44,24 @@ export function fmtScore(v: number | null | undefined): string {
   if (v === 0) return '0';
   const a = Math.abs(v);
   return a >= 1000 || a < 0.001 ? v.toExponential(2) : String(Number(v.toPrecision(3)));
+}
+
+/** A search box that opens `#/requests/<id>`. */
+export function RequestSearch() {
+  const [id, setId] = useState('');
+  return (
+    <form
+      class="request-search"
+      role="search"
+      onSubmit={(e) => {
+        e.preventDefault();
+        const v = id.trim();
+        if (v) navigate(`/requests/${enc(v)}`);
+      }}
+    >
+      <label for="request-search">Request id</label>
+      <input id="request-search" type="search" value={id} placeholder="x-request-id" autoComplete="off" onInput={(e) => setId((e.target as HTMLInputElement).value)} />
+      <button type="submit">Open</button>
+    </form>
+  );
 }

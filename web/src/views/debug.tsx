@@ -1,9 +1,9 @@
-import { useContext, useMemo, useState } from 'preact/hooks';
+import { useContext, useMemo } from 'preact/hooks';
 import { enc, query, type ApiError } from '../api.ts';
 import type { ViewProps } from '../app.tsx';
 import { HistogramBars, TimeChart, type Series } from '../components/chart.tsx';
 import { DeploymentSelect, paramsOf, useDeployments } from '../components/deployments.tsx';
-import { errorKind, fmtScore, parseError, type PredictionEvent } from '../components/predictions.tsx';
+import { RequestSearch, errorKind, fmtScore, parseError, type PredictionEvent } from '../components/predictions.tsx';
 import { Badge, Empty, ErrorNote, Loading, Panel } from '../components/ui.tsx';
 import { DAY, HOUR, fmtMs, fmtNum, fmtPct, fmtTime } from '../format.ts';
 import { RefreshContext, useApi } from '../refresh.ts';
@@ -192,24 +192,6 @@ export function DebugView({ route }: ViewProps) {
   );
 }
 
-function RequestSearch() {
-  const [id, setId] = useState('');
-  return (
-    <form
-      class="request-search"
-      role="search"
-      onSubmit={(e) => {
-        e.preventDefault();
-        const v = id.trim();
-        if (v) navigate(`/requests/${enc(v)}`);
-      }}
-    >
-      <label for="request-search">Request id</label>
-      <input id="request-search" type="search" value={id} placeholder="x-request-id" autoComplete="off" onInput={(e) => setId((e.target as HTMLInputElement).value)} />
-      <button type="submit">Open</button>
-    </form>
-  );
-}
 
 function DriftPanels(props: {
   deployment: string;

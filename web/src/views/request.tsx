@@ -2,7 +2,7 @@ import { enc, query } from '../api.ts';
 import type { ViewProps } from '../app.tsx';
 import '../components/deployments.css';
 import './request.css';
-import { parseError, type PredictionEvent } from '../components/predictions.tsx';
+import { RequestSearch, parseError, type PredictionEvent } from '../components/predictions.tsx';
 import { Badge, Empty, ErrorNote, Loading, Panel } from '../components/ui.tsx';
 import { fmtAgo, fmtMs, fmtTime } from '../format.ts';
 import { useApi } from '../refresh.ts';
@@ -30,6 +30,7 @@ export function RequestView({ route }: ViewProps) {
           Request <span class="mono">{id || '—'}</span>
         </h1>
         <a href={href('/debug')}>Back to the debug view</a>
+        <RequestSearch />
       </div>
       {!id ? (
         <Panel title="No request id" wide>
