@@ -5,7 +5,7 @@
  * as a human label (GET /api/v1/labels/stats). A viewer sees the queue without claim or label buttons. Keys do
  * nothing while typing in a field (the reviewer-name field of a server with auth off).
  */
-import { copyFileSync, mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiKey } from '../../src/security/index.ts';
@@ -87,7 +87,7 @@ describe.skipIf(!chromiumPath)('labeling page', () => {
     }
     await srv.warden.keys.reload();
     await seed(srv, as('admin'), 'bike-busy', 0.7);
-    b = await openBrowser();
+    b = await openBrowser({ viewport: { width: 1400, height: 900 } });
     await b.context.addInitScript(CSP_PROBE);
   });
   afterAll(async () => {
@@ -217,9 +217,10 @@ describe.skipIf(!chromiumPath)('labeling page', () => {
     await page.getByTestId('current-item').waitFor();
     // Notes and countdown settle; the screenshot shows one item being reviewed.
     await page.mouse.move(0, 0);
-    const file = await screenshot(page, 'labeling');
+    await screenshot(page, 'labeling');
+    // The docs' copy is the first screen (1400 × 900): the queue and the item under review.
     mkdirSync(path.join(repoRoot, 'docs', 'img'), { recursive: true });
-    copyFileSync(file, path.join(repoRoot, 'docs', 'img', 'dashboard-labeling.png'));
+    await page.screenshot({ path: path.join(repoRoot, 'docs', 'img', 'dashboard-labeling.png') });
     const light = await axe(page);
     expect(light, describeViolations(light)).toEqual([]);
     await page.getByRole('button', { name: 'Switch to dark theme' }).click();

@@ -16,6 +16,8 @@ export const CLAIM_TTL_MS = 15 * 60 * 1000;
 
 /** `GET /api/v1/review/items` answers at most this many items per page: counts above it are shown as "1,000+". */
 const PAGE = 1000;
+/** Open items read per page when looking for the next one to claim: usually the first is free. */
+const CLAIM_PAGE = 50;
 
 export interface ReviewItem {
   id: number;
@@ -341,29 +343,32 @@ function Reviewer(props: { model: string; onChange: () => void }) {
     setError(undefined);
     setRetry(undefined);
     try {
-      for (let round = 0; round < 5; round++) {
-        const [mine, open] = await Promise.all([
-          api<ItemPage>(`/api/v1/review/items${query({ model, status: 'claimed', limit: PAGE })}`),
-          api<ItemPage>(`/api/v1/review/items${query({ model, status: 'open', limit: PAGE })}`),
-        ]);
-        const candidates = [...mine.items.filter((i) => i.claimedBy === reviewer), ...open.items].filter((i) => !skipped.current.has(i.id));
-        if (candidates.length === 0) break;
-        for (const c of candidates.slice(0, 20)) {
-          try {
-            const claimed = await api<ReviewItem>(`/api/v1/review/items/${c.id}/claim`, { method: 'POST', body: { reviewer } });
-            setItem(claimed);
-            setNow(Date.now());
-            setTyped('');
-            setPhase('reviewing');
-            props.onChange();
-            return;
-          } catch (e) {
-            if (!(e instanceof ApiError) || e.status !== 409) throw e;
-            // Someone else took it (or labelled it) between the list and the claim: leave it to them.
-            skipped.current.add(c.id);
-            note({ tone: 'warn', text: `Item #${c.id} was taken by someone else (${e.message}); moved to the next.` });
-          }
+      /** Claims `c`; false when someone else got it first (409): it is then left to them. */
+      const tryClaim = async (c: ReviewItem): Promise<boolean> => {
+        try {
+          const claimed = await api<ReviewItem>(`/api/v1/review/items/${c.id}/claim`, { method: 'POST', body: { reviewer } });
+          setItem(claimed);
+          setNow(Date.now());
+          setTyped('');
+          setPhase('reviewing');
+          props.onChange();
+          return true;
+        } catch (e) {
+          if (!(e instanceof ApiError) || e.status !== 409) throw e;
+          skipped.current.add(c.id);
+          note({ tone: 'warn', text: `Item #${c.id} was taken by someone else (${e.message}); moved to the next.` });
+          return false;
         }
+      };
+      const mine = await api<ItemPage>(`/api/v1/review/items${query({ model, status: 'claimed', limit: PAGE })}`);
+      for (const c of mine.items) if (c.claimedBy === reviewer && !skipped.current.has(c.id) && (await tryClaim(c))) return;
+      // Open items page by page (skipped items whose claim lapsed come back as open: they are passed over).
+      let after: string | undefined;
+      for (let page = 0; page < 20; page++) {
+        const open = await api<ItemPage>(`/api/v1/review/items${query({ model, status: 'open', limit: CLAIM_PAGE, after })}`);
+        for (const c of open.items) if (!skipped.current.has(c.id) && (await tryClaim(c))) return;
+        if (open.items.length < CLAIM_PAGE || !open.nextCursor) break;
+        after = open.nextCursor;
       }
       setItem(undefined);
       setPhase('empty');
