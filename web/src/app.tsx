@@ -1,5 +1,5 @@
 import type { ComponentType } from 'preact';
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useLayoutEffect, useState } from 'preact/hooks';
 import { ApiError, api, setStoredKey, storedKey } from './api.ts';
 import { RefreshContext, useInterval } from './refresh.ts';
 import { href, useRoute, type Route } from './router.ts';
@@ -52,7 +52,8 @@ export function App() {
   const [session, setSession] = useState<Session | null>(null);
   const [checking, setChecking] = useState(true);
   const [signInError, setSignInError] = useState<ApiError | undefined>();
-  useEffect(() => applyTheme(theme), [theme]);
+  // A layout effect: the theme must be on <html> before the charts' effects read its colours (children's effects run first).
+  useLayoutEffect(() => applyTheme(theme), [theme]);
 
   const signIn = async (key: string | null) => {
     setChecking(true);
