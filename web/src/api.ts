@@ -24,6 +24,13 @@ export function setStoredKey(key: string | null): void {
   else sessionStorage.removeItem(KEY);
 }
 
+let onRefused: ((e: ApiError) => void) | undefined;
+
+/** Called when the stored key is refused (401) by any call: the key was revoked, or the server's keys changed. */
+export function onKeyRefused(fn: ((e: ApiError) => void) | undefined): void {
+  onRefused = fn;
+}
+
 export interface RequestOptions {
   method?: 'GET' | 'POST' | 'PUT' | 'DELETE';
   body?: unknown;
@@ -59,7 +66,9 @@ export async function api<T>(path: string, opts: RequestOptions = {}): Promise<T
   }
   if (!res.ok) {
     const err = json as { error?: string; code?: string } | undefined;
-    throw new ApiError(res.status, err?.code ?? `HTTP_${res.status}`, err?.error ?? `${path} answered ${res.status}`);
+    const e = new ApiError(res.status, err?.code ?? `HTTP_${res.status}`, err?.error ?? `${path} answered ${res.status}`);
+    if (res.status === 401 && opts.key === undefined && key) onRefused?.(e);
+    throw e;
   }
   return json as T;
 }

@@ -1,6 +1,6 @@
 import type { ComponentType } from 'preact';
 import { useEffect, useLayoutEffect, useState } from 'preact/hooks';
-import { ApiError, api, setStoredKey, storedKey } from './api.ts';
+import { ApiError, api, onKeyRefused, setStoredKey, storedKey } from './api.ts';
 import { RefreshContext, useInterval } from './refresh.ts';
 import { href, useRoute, type Route } from './router.ts';
 import { SessionContext, type Session } from './session.ts';
@@ -72,6 +72,15 @@ export function App() {
     }
   };
   useEffect(() => void signIn(storedKey()), []);
+  // A key revoked while signed in: back to the sign-in page with the server's reason, not an error in every panel.
+  useEffect(() => {
+    onKeyRefused((e) => {
+      setStoredKey(null);
+      setSession(null);
+      setSignInError(new ApiError(e.status, e.code, `your key was refused (${e.message}); sign in with a valid key`));
+    });
+    return () => onKeyRefused(undefined);
+  }, []);
   const signOut = () => {
     setStoredKey(null);
     setSession(null);
