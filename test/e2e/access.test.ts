@@ -36,6 +36,7 @@ describe.skipIf(!chromiumPath)(`dashboard access${chromiumPath ? '' : ' (skipped
   const keys: Record<'admin' | 'deployer' | 'viewer', string> = { admin: '', deployer: '', viewer: '' };
   const wrongKey = 'wdn_000000000000_thisIsNotAKeyAnyServerMade0000000000000000';
   let requestId = '';
+  let tempKey = '';
   /** Views and what must be on them once loaded: each is visited as a viewer and as a deployer. */
   let views: { name: string; hash: string; ready?: string }[] = [];
 
@@ -270,9 +271,31 @@ describe.skipIf(!chromiumPath)(`dashboard access${chromiumPath ? '' : ' (skipped
     expectOnlyExpectedFailures();
   });
 
+  it('sends a session whose key is revoked back to the sign-in page with the reason', async () => {
+    const { page } = b;
+    const temp = await createApiKey(srv.warden.stores.metadata, 'temp', 'viewer');
+    tempKey = temp.secret;
+    await srv.warden.keys.reload();
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await signInWith(temp.secret);
+    await page.getByTestId('session-role').waitFor();
+    await visit(`#/registry?model=${BUSY}`, '[data-testid="versions"]');
+    expect((await srv.json('DELETE', `/api/v1/keys/${temp.record.id}`, undefined, as(keys.admin))).status).toBeLessThan(300);
+    await page.getByRole('button', { name: 'Refresh', exact: true }).click();
+    const alert = page.getByRole('alert');
+    await alert.waitFor();
+    expect(await alert.textContent()).toContain('your key was refused');
+    expect(await page.getByLabel('API key').count()).toBe(1);
+    expect((await storage(page)).session['warden.apiKey']).toBeUndefined();
+    // The refused calls are the expected failures here.
+    failed.splice(0, failed.length, ...failed.filter((f) => !f.startsWith('401 ')));
+    b.problems.splice(0, b.problems.length, ...b.problems.filter((p) => !/status of 401/.test(p)));
+    expectOnlyExpectedFailures();
+  });
+
   it('never puts a key in a URL the page loads or in the server log', async () => {
     expect(urls.length).toBeGreaterThan(20);
-    for (const k of [keys.viewer, keys.deployer, keys.admin, wrongKey]) {
+    for (const k of [keys.viewer, keys.deployer, keys.admin, wrongKey, tempKey]) {
       expect(urls.filter((u) => u.includes(k))).toEqual([]);
       // The secret part too, in case something logs the key without its prefix.
       // wdn_<id>_<secret>: the secret may itself contain '_'.
