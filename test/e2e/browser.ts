@@ -6,7 +6,7 @@ import { repoRoot } from '../helpers/server.ts';
 
 /**
  * Browser tests drive Debian's Chromium (installed by .ci/run) through playwright-core; nothing is downloaded.
- * Set WARDEN_CHROMIUM to use another binary. Without one the e2e suites are skipped with the reason printed.
+ * Set CHROMIUM_PATH to use another binary. Without one the e2e suites are skipped with the reason printed.
  */
 export const chromiumPath = process.env.CHROMIUM_PATH ?? ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p));
 
