@@ -119,7 +119,9 @@ function SignIn(props: { onKey: (key: string) => void; error: ApiError | undefin
         <p>Sign in with an API key. It is kept in this tab only (session storage) and sent as an authorization header.</p>
         <label for="api-key">API key</label>
         <input id="api-key" name="api-key" type="password" autoComplete="off" value={key} onInput={(e) => setKey((e.target as HTMLInputElement).value)} autoFocus />
-        <button type="submit">Sign in</button>
+        <button type="submit" class="primary">
+          Sign in
+        </button>
         <ErrorNote error={props.error} what="Sign-in failed" />
         <p class="muted">
           Make a key with <code>warden keys create --name you --role viewer</code>.
