@@ -479,6 +479,10 @@ export interface PredictionQuery {
   until?: number;
   /** Return events with seq greater than this (forward paging). */
   afterSeq?: number;
+  /** Return events with seq less than this (backward paging, with newestFirst). */
+  beforeSeq?: number;
+  /** Newest first (seq descending) instead of oldest first. */
+  newestFirst?: boolean;
   limit: number;
 }
 
@@ -521,8 +525,11 @@ export interface MonitorSummaryRecord {
   rows: number;
   datasetDrift: boolean;
   qualityFailures: number;
-  /** Exactly one of summary and report is set. */
-  summary?: unknown;
+  /**
+   * Exactly one of summaryJson and report is set. The summary stays JSON text: a route answering a year of windows
+   * passes it through instead of parsing and re-encoding 8,760 objects.
+   */
+  summaryJson?: string;
   report?: unknown;
   createdAt: number;
 }

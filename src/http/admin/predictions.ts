@@ -12,6 +12,8 @@ interface Query {
   since?: string;
   until?: string;
   after?: string;
+  before?: string;
+  order?: string;
   limit?: string;
 }
 
@@ -29,11 +31,18 @@ function timeParam(raw: string | undefined, name: string): number | undefined {
   return n;
 }
 
-/** Paged reads of the prediction log: `GET /api/v1/predictions?model=&after=<cursor>&limit=`. */
+/**
+ * Paged reads of the prediction log: `GET /api/v1/predictions?model=&after=<cursor>&limit=` oldest first, or
+ * `order=newest` with `before=<cursor>` newest first (the latest failures without reading the whole range).
+ */
 export function registerPredictionRoutes(app: FastifyInstance, deps: { events: EventStore; log?: PredictionLog; guard: Guard }): void {
   app.get<{ Querystring: Query }>('/api/v1/predictions', { onRequest: deps.guard('viewer') }, async (req) => {
     const q = req.query;
-    if (q.status !== undefined && q.status !== 'ok' && q.status !== 'error') throw new WardenError('WARDEN_BAD_REQUEST', 'status must be ok or error');
+    if (q.status !== undefined && q.status !== 'ok' && q.status !== 'error' && q.status !== 'shadow') throw new WardenError('WARDEN_BAD_REQUEST', 'status must be ok, error or shadow');
+    if (q.order !== undefined && q.order !== 'oldest' && q.order !== 'newest') throw new WardenError('WARDEN_BAD_REQUEST', 'order must be oldest or newest');
+    const newest = q.order === 'newest';
+    if (newest && q.after !== undefined) throw new WardenError('WARDEN_BAD_REQUEST', 'with order=newest page with before=<nextCursor>, not after');
+    if (!newest && q.before !== undefined) throw new WardenError('WARDEN_BAD_REQUEST', 'before pages newest first: add order=newest (or page oldest first with after)');
     const limit = intParam(q.limit, 'limit', 1, 1000) ?? 100;
     const query: PredictionQuery = { limit };
     if (q.model) query.model = q.model;
@@ -47,8 +56,12 @@ export function registerPredictionRoutes(app: FastifyInstance, deps: { events: E
     if (until !== undefined) query.until = until;
     const after = intParam(q.after, 'after', 0, Number.MAX_SAFE_INTEGER);
     if (after !== undefined) query.afterSeq = after;
+    const before = intParam(q.before, 'before', 0, Number.MAX_SAFE_INTEGER);
+    if (before !== undefined) query.beforeSeq = before;
+    if (newest) query.newestFirst = true;
     const events = await deps.events.queryPredictions(query);
     const last = events.at(-1);
+    if (newest) return { events, nextCursor: last && events.length === limit ? String(last.seq) : null };
     return { events, nextCursor: last ? String(last.seq) : (q.after ?? null) };
   });
 

@@ -172,6 +172,9 @@ const migrations: Migration[] = [
   // A compact summary of each window's report (per-feature drift verdicts, no histograms), written beside it so
   // listing a year of windows reads no full report. Rows written before this have NULL and are summarised on read.
   [`ALTER TABLE monitor_results ADD COLUMN summary TEXT`],
+  // The newest failures of a model (GET /api/v1/predictions?status=error&order=newest) without walking its
+  // successes: failures are few, so the partial index is small.
+  [`CREATE INDEX predictions_errors ON predictions(model, seq) WHERE status = 'error'`],
 ];
 
 const STEP_MS: Record<TrafficStep, number> = { minute: 60_000, hour: 3_600_000 };
@@ -288,6 +291,7 @@ function whereClause(q: Omit<PredictionQuery, 'limit'>): { sql: string; args: un
   if (q.since !== undefined) add('ts >= ?', q.since);
   if (q.until !== undefined) add('ts < ?', q.until);
   if (q.afterSeq !== undefined) add('seq > ?', q.afterSeq);
+  if (q.beforeSeq !== undefined) add('seq < ?', q.beforeSeq);
   return { sql: parts.length ? `WHERE ${parts.join(' AND ')}` : '', args };
 }
 
@@ -788,7 +792,7 @@ export class SqliteEventStore implements EventStore {
       rows: r.rows,
       datasetDrift: r.dataset_drift === 1,
       qualityFailures: r.quality_failures,
-      ...(r.summary !== null ? { summary: JSON.parse(r.summary) } : { report: JSON.parse(r.report ?? 'null') }),
+      ...(r.summary !== null ? { summaryJson: r.summary } : { report: JSON.parse(r.report ?? 'null') }),
       createdAt: r.created_at,
     }));
   }
@@ -813,7 +817,7 @@ export class SqliteEventStore implements EventStore {
 
   async queryPredictions(q: PredictionQuery): Promise<StoredPredictionEvent[]> {
     const { sql, args } = whereClause(q);
-    const rows = this.db.prepare(`SELECT * FROM predictions ${sql} ORDER BY seq LIMIT ?`).all(...args, q.limit) as Row[];
+    const rows = this.db.prepare(`SELECT * FROM predictions ${sql} ORDER BY seq${q.newestFirst ? ' DESC' : ''} LIMIT ?`).all(...args, q.limit) as Row[];
     return rows.map((r) => ({
       seq: r.seq,
       requestId: r.request_id,
