@@ -436,7 +436,13 @@ export class MonitoringService {
     for (const ref of withPerformance) {
       const { model, version } = ref.record;
       const windows = await this.deps.events.listMonitorResults({ model, version });
-      for (const w of windows.slice(-500)) await this.evaluate(model, version, w.windowStart, w.windowEnd);
+      for (const w of windows.slice(-500)) {
+        // A window whose profiles are gone (pruned, or a store filled without them) would be re-evaluated as empty
+        // and its stored verdict overwritten with nothing: keep it.
+        const profiles = await this.deps.events.listProfiles({ model, version, since: w.windowStart, until: w.windowStart + 1, limit: 1 });
+        if (profiles.length === 0) continue;
+        await this.evaluate(model, version, w.windowStart, w.windowEnd);
+      }
     }
   }
 
@@ -458,8 +464,13 @@ export class MonitoringService {
    * hourly windows is read without parsing 8,760 full reports; windows stored before summaries are summarised here.
    */
   async summaries(model: string, version: number, q: { since?: number; until?: number; limit?: number; order?: 'oldest' | 'newest' } = {}): Promise<WindowSummary[]> {
+    return JSON.parse(await this.summariesJson(model, version, q)) as WindowSummary[];
+  }
+
+  /** The same summaries as a JSON array's text, the stored ones passed through unparsed (what the route sends). */
+  async summariesJson(model: string, version: number, q: { since?: number; until?: number; limit?: number; order?: 'oldest' | 'newest' } = {}): Promise<string> {
     const rows = await this.deps.events.listMonitorSummaries({ model, version, ...q });
-    return rows.map((r) => (r.summary !== undefined ? (r.summary as WindowSummary) : summarizeWindow(r, r.report)));
+    return `[${rows.map((r) => r.summaryJson ?? JSON.stringify(summarizeWindow(r, r.report))).join(',')}]`;
   }
 
   openWindows(): number {

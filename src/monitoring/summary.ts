@@ -34,10 +34,13 @@ export interface WindowSummary {
 
 const MAX_SEVERITY = 1e9;
 
+/** Four significant digits: enough to rank and show a score, and a year of summaries stays small. */
+const sig4 = (v: number) => (v === 0 || !Number.isFinite(v) ? v : Number(v.toPrecision(4)));
+
 function severity(c: DriftReport['columns'][number]): number | null {
   if (c.skipped !== undefined || !Number.isFinite(c.score)) return null;
   const s = c.scoreKind === 'p_value' ? (c.score <= 0 ? MAX_SEVERITY : c.threshold / c.score) : c.threshold <= 0 ? (c.score > 0 ? MAX_SEVERITY : 0) : c.score / c.threshold;
-  return Math.min(MAX_SEVERITY, s);
+  return sig4(Math.min(MAX_SEVERITY, s));
 }
 
 /** Worst first: drifted before not, then higher severity, skipped last, then by name (stable for equal scores). */
@@ -64,7 +67,7 @@ export function summarizeWindow(w: { windowStart: number; windowEnd: number; row
         column: c.column,
         role: c.role,
         test: c.test,
-        score: Number.isFinite(c.score) ? c.score : null,
+        score: Number.isFinite(c.score) ? sig4(c.score) : null,
         scoreKind: c.scoreKind,
         threshold: c.threshold,
         drift: c.drift,

@@ -55,7 +55,8 @@ describe('monitoring windows summary', () => {
       for (const c of w.drift.columns) {
         const f = s.features.find((x) => x.column === c.column)!;
         expect(f).toMatchObject({ test: c.test, drift: c.drift, scoreKind: c.scoreKind, threshold: c.threshold });
-        expect(f.score).toBeCloseTo(c.score, 12);
+        // Four significant digits.
+        expect(Math.abs(f.score! - c.score)).toBeLessThanOrEqual(Math.abs(c.score) * 5e-4);
       }
       if (w.performance) expect(s.performance).toEqual(w.performance);
     }
@@ -73,10 +74,10 @@ describe('monitoring windows summary', () => {
       }
       for (const f of s.features) {
         if (f.severity === null || f.score === null) continue;
-        const expected = f.scoreKind === 'p_value' ? f.threshold / f.score : f.score / f.threshold;
-        expect(f.severity).toBeCloseTo(Math.min(1e9, expected), 6);
-        // Above 1 exactly when the test calls it drift.
-        expect(f.severity > 1 || (f.severity === 1 && f.scoreKind === 'distance')).toBe(f.drift);
+        const expected = Math.min(1e9, f.scoreKind === 'p_value' ? f.threshold / f.score : f.score / f.threshold);
+        expect(Math.abs(f.severity - expected)).toBeLessThanOrEqual(expected * 1e-3);
+        // Above 1 when the test calls it drift (at four digits, 1 itself can go either way).
+        if (f.severity !== 1) expect(f.severity > 1).toBe(f.drift);
       }
     }
     const temp = drifted!.features.find((f) => f.column === 'temp')!;
