@@ -470,7 +470,7 @@ export class MonitoringService {
   /** The same summaries as a JSON array's text, the stored ones passed through unparsed (what the route sends). */
   async summariesJson(model: string, version: number, q: { since?: number; until?: number; limit?: number; order?: 'oldest' | 'newest' } = {}): Promise<string> {
     const rows = await this.deps.events.listMonitorSummaries({ model, version, ...q });
-    return `[${rows.map((r) => r.summaryJson ?? JSON.stringify(summarizeWindow(r, r.report))).join(',')}]`;
+    return `[${rows.map((r) => r.summaryJson ?? JSON.stringify(summarizeWindow(r.result!, r.result!.report))).join(',')}]`;
   }
 
   openWindows(): number {

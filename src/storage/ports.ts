@@ -516,22 +516,16 @@ export interface MonitorResultRecord {
   createdAt: number;
 }
 
-/** A monitor result without its full report: the stored summary, or the report where none was stored (older rows). */
+/** A window's stored summary, or its full result where none was stored (windows written before summaries were). */
 export interface MonitorSummaryRecord {
-  model: string;
-  version: number;
   windowStart: number;
   windowEnd: number;
-  rows: number;
-  datasetDrift: boolean;
-  qualityFailures: number;
   /**
-   * Exactly one of summaryJson and report is set. The summary stays JSON text: a route answering a year of windows
+   * Exactly one of summaryJson and result is set. The summary stays JSON text: a route answering a year of windows
    * passes it through instead of parsing and re-encoding 8,760 objects.
    */
   summaryJson?: string;
-  report?: unknown;
-  createdAt: number;
+  result?: MonitorResultRecord;
 }
 
 export interface WindowQuery {

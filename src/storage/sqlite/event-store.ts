@@ -169,12 +169,26 @@ const migrations: Migration[] = [
        PRIMARY KEY (model, step, ts, version)) WITHOUT ROWID`,
     `CREATE INDEX traffic_step_ts ON traffic(step, ts)`,
   ],
-  // A compact summary of each window's report (per-feature drift verdicts, no histograms), written beside it so
-  // listing a year of windows reads no full report. Rows written before this have NULL and are summarised on read.
+  // A compact summary of each window's report (per-feature drift verdicts, no histograms); moved to its own table below.
   [`ALTER TABLE monitor_results ADD COLUMN summary TEXT`],
   // The newest failures of a model (GET /api/v1/predictions?status=error&order=newest) without walking its
   // successes: failures are few, so the partial index is small.
   [`CREATE INDEX predictions_errors ON predictions(model, seq) WHERE status = 'error'`],
+  // Window summaries in their own table: a column after the report made every read of it walk the report's overflow
+  // pages (a year of windows read ~200 MB). Insertion order is time order, so a range of summaries is contiguous.
+  [
+    `CREATE TABLE monitor_summaries (
+       id INTEGER PRIMARY KEY,
+       model TEXT NOT NULL,
+       version INTEGER NOT NULL,
+       window_start INTEGER NOT NULL,
+       window_end INTEGER NOT NULL,
+       summary TEXT NOT NULL)`,
+    `CREATE UNIQUE INDEX monitor_summaries_key ON monitor_summaries(model, version, window_start, window_end)`,
+    `INSERT INTO monitor_summaries (model, version, window_start, window_end, summary)
+       SELECT model, version, window_start, window_end, summary FROM monitor_results WHERE summary IS NOT NULL ORDER BY window_start`,
+    `ALTER TABLE monitor_results DROP COLUMN summary`,
+  ],
 ];
 
 const STEP_MS: Record<TrafficStep, number> = { minute: 60_000, hour: 3_600_000 };
@@ -242,7 +256,6 @@ interface ResultRow {
   dataset_drift: number;
   quality_failures: number;
   report: string;
-  summary: string | null;
   created_at: number;
 }
 
@@ -761,40 +774,49 @@ export class SqliteEventStore implements EventStore {
   }
 
   async saveMonitorResult(r: MonitorResultRecord): Promise<void> {
-    this.db
-      .prepare(
-        `INSERT INTO monitor_results (model, version, window_start, window_end, rows, dataset_drift, quality_failures, report, summary, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-         ON CONFLICT (model, version, window_start, window_end) DO UPDATE SET rows = excluded.rows, dataset_drift = excluded.dataset_drift,
-           quality_failures = excluded.quality_failures, report = excluded.report, summary = excluded.summary, created_at = excluded.created_at`,
-      )
-      .run(
-        r.model, r.version, r.windowStart, r.windowEnd, r.rows, r.datasetDrift ? 1 : 0, r.qualityFailures, JSON.stringify(r.report),
-        r.summary === undefined ? null : JSON.stringify(r.summary), r.createdAt,
-      );
+    const key = [r.model, r.version, r.windowStart, r.windowEnd];
+    this.db.transaction(() => {
+      this.db
+        .prepare(
+          `INSERT INTO monitor_results (model, version, window_start, window_end, rows, dataset_drift, quality_failures, report, created_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+           ON CONFLICT (model, version, window_start, window_end) DO UPDATE SET rows = excluded.rows, dataset_drift = excluded.dataset_drift,
+             quality_failures = excluded.quality_failures, report = excluded.report, created_at = excluded.created_at`,
+        )
+        .run(...key, r.rows, r.datasetDrift ? 1 : 0, r.qualityFailures, JSON.stringify(r.report), r.createdAt);
+      // A result stored without a summary must not keep its previous evaluation's.
+      if (r.summary === undefined) {
+        this.db.prepare(`DELETE FROM monitor_summaries WHERE model = ? AND version = ? AND window_start = ? AND window_end = ?`).run(...key);
+      } else {
+        this.db
+          .prepare(
+            `INSERT INTO monitor_summaries (model, version, window_start, window_end, summary) VALUES (?, ?, ?, ?, ?)
+             ON CONFLICT (model, version, window_start, window_end) DO UPDATE SET summary = excluded.summary`,
+          )
+          .run(...key, JSON.stringify(r.summary));
+      }
+    })();
   }
 
   async listMonitorSummaries(q: WindowQuery): Promise<MonitorSummaryRecord[]> {
     const { sql, args } = windowWhere(q);
-    // The report is read only for rows stored before summaries were (NULL summary).
-    const rows = this.db
-      .prepare(
-        `SELECT model, version, window_start, window_end, rows, dataset_drift, quality_failures, created_at, summary,
-           CASE WHEN summary IS NULL THEN report END AS report
-         FROM monitor_results ${sql} ORDER BY window_start ${q.order === 'newest' ? 'DESC' : 'ASC'}, window_end LIMIT ?`,
-      )
-      .all(...args, q.limit ?? 10_000) as (Omit<ResultRow, 'report'> & { report: string | null; summary: string | null })[];
-    return rows.map((r) => ({
-      model: r.model,
-      version: r.version,
-      windowStart: r.window_start,
-      windowEnd: r.window_end,
-      rows: r.rows,
-      datasetDrift: r.dataset_drift === 1,
-      qualityFailures: r.quality_failures,
-      ...(r.summary !== null ? { summaryJson: r.summary } : { report: JSON.parse(r.report ?? 'null') }),
-      createdAt: r.created_at,
-    }));
+    const order = `ORDER BY window_start ${q.order === 'newest' ? 'DESC' : 'ASC'}, window_end LIMIT ?`;
+    const limit = q.limit ?? 10_000;
+    const summaries = (this.db.prepare(`SELECT window_start, window_end, summary FROM monitor_summaries ${sql} ${order}`).all(...args, limit) as { window_start: number; window_end: number; summary: string }[]).map(
+      (r): MonitorSummaryRecord => ({ windowStart: r.window_start, windowEnd: r.window_end, summaryJson: r.summary }),
+    );
+    // Windows stored before summaries were: their full result, to be summarised by the caller.
+    const legacy = (
+      this.db
+        .prepare(
+          `SELECT * FROM monitor_results r ${sql} AND NOT EXISTS (SELECT 1 FROM monitor_summaries s
+             WHERE s.model = r.model AND s.version = r.version AND s.window_start = r.window_start AND s.window_end = r.window_end) ${order}`,
+        )
+        .all(...args, limit) as ResultRow[]
+    ).map((r): MonitorSummaryRecord => ({ windowStart: r.window_start, windowEnd: r.window_end, result: resultOf(r) }));
+    if (legacy.length === 0) return summaries;
+    const sign = q.order === 'newest' ? -1 : 1;
+    return [...summaries, ...legacy].sort((a, b) => sign * (a.windowStart - b.windowStart) || a.windowEnd - b.windowEnd).slice(0, limit);
   }
 
   async listMonitorResults(q: WindowQuery): Promise<MonitorResultRecord[]> {
@@ -802,17 +824,7 @@ export class SqliteEventStore implements EventStore {
     const rows = this.db
       .prepare(`SELECT * FROM monitor_results ${sql} ORDER BY window_start ${q.order === 'newest' ? 'DESC' : 'ASC'}, window_end LIMIT ?`)
       .all(...args, q.limit ?? 10_000) as ResultRow[];
-    return rows.map((r) => ({
-      model: r.model,
-      version: r.version,
-      windowStart: r.window_start,
-      windowEnd: r.window_end,
-      rows: r.rows,
-      datasetDrift: r.dataset_drift === 1,
-      qualityFailures: r.quality_failures,
-      report: JSON.parse(r.report),
-      createdAt: r.created_at,
-    }));
+    return rows.map(resultOf);
   }
 
   async queryPredictions(q: PredictionQuery): Promise<StoredPredictionEvent[]> {
@@ -970,6 +982,20 @@ export class SqliteEventStore implements EventStore {
   async close(): Promise<void> {
     if (this.db.open) this.db.close();
   }
+}
+
+function resultOf(r: ResultRow): MonitorResultRecord {
+  return {
+    model: r.model,
+    version: r.version,
+    windowStart: r.window_start,
+    windowEnd: r.window_end,
+    rows: r.rows,
+    datasetDrift: r.dataset_drift === 1,
+    qualityFailures: r.quality_failures,
+    report: JSON.parse(r.report),
+    createdAt: r.created_at,
+  };
 }
 
 function rowToTraffic(r: TrafficRow): TrafficBucketRecord {
