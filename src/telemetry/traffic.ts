@@ -219,7 +219,7 @@ export class TrafficAggregator {
     if (this.timer) return;
     // CPU spent starting up (model loads, migrations) is no request's.
     this.cpu = this.cpuUsage();
-    this.timer = setInterval(() => void this.flush(), this.opts.flushIntervalMs ?? 10_000);
+    this.timer = setInterval(() => void this.tick(), this.opts.flushIntervalMs ?? 10_000);
     this.timer.unref();
   }
 
@@ -228,6 +228,16 @@ export class TrafficAggregator {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
     await this.flush();
+  }
+
+  /** A timer tick: flush, and prune past retention at most hourly (never on a reader's flush). */
+  private async tick(): Promise<void> {
+    await this.flush();
+    const now = this.now();
+    if (now - this.lastPrune >= PRUNE_EVERY_MS) {
+      this.lastPrune = now;
+      await this.prune(now).catch((e: unknown) => this.opts.logger?.warn({ err: e }, 'traffic retention prune failed'));
+    }
   }
 
   /** Writes the counts so far (one flush at a time; a call during one waits for it, then flushes again). */
@@ -274,11 +284,6 @@ export class TrafficAggregator {
         this.dropped += records.length - this.retry.length;
         this.opts.logger?.warn({ err: e, records: records.length }, 'traffic counts not written; retried at the next flush');
       }
-    }
-    const now = this.now();
-    if (now - this.lastPrune >= PRUNE_EVERY_MS) {
-      this.lastPrune = now;
-      await this.prune(now).catch((e: unknown) => this.opts.logger?.warn({ err: e }, 'traffic retention prune failed'));
     }
   }
 

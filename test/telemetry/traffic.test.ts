@@ -175,13 +175,21 @@ describe('traffic aggregator', () => {
       await agg.flush();
     }
     clock = T0 + 1;
-    // Flushes prune at most hourly (each flush above was a month or more later, so each pruned); once more now.
     await agg.prune();
     const minutes = await store.queryTraffic({ model: 'm', step: 'minute', since: 0, until: T0 + DAY });
     const hours = await store.queryTraffic({ model: 'm', step: 'hour', since: 0, until: T0 + DAY });
     expect(minutes.map((m) => Math.round((T0 - m.ts) / DAY))).toEqual([13, 0]);
     expect(hours.map((m) => Math.round((T0 - m.ts) / DAY))).toEqual([100, 15, 13, 0]);
     expect(await agg.prune()).toBe(0);
+  });
+
+  it('prunes from its timer, not only when asked', async () => {
+    await store.addTraffic([{ model: 'm', version: 1, step: 'minute', ts: T0 - 20 * DAY, requests: 1, ok: 1, clientErrors: 0, serverErrors: 0, shadow: 0, rows: 1, latencySumMs: 1, minMs: 1, maxMs: 1, cpuMs: 0, histogram: [1], errors: {} }]);
+    const agg = new TrafficAggregator({ events: store, now: () => clock, flushIntervalMs: 20 });
+    agg.start();
+    await new Promise((r) => setTimeout(r, 200));
+    await agg.close();
+    expect(await store.queryTraffic({ model: 'm', step: 'minute', since: 0, until: T0 })).toEqual([]);
   });
 
   it('keeps counting when the store refuses a write, and writes them at the next flush', async () => {
