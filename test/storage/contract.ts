@@ -23,6 +23,7 @@ import type {
   MetadataStore,
   ModelVersionRecord,
   PredictionEvent,
+  TrafficBucketRecord,
 } from '../../src/storage/index.ts';
 
 /** What `open` hands the contract: the three ports and two adapter-specific hooks. */
@@ -559,6 +560,41 @@ export function runStorageContract(name: string, open: () => Promise<StorageUnde
         expect(await e.querySli({ slo: 'b' })).toEqual([]);
         expect(await e.deleteSli({ slo: 'a', before: T })).toBe(0);
         expect(await e.deleteSli({ slo: 'a', before: T + 2 * M })).toBe(1);
+      });
+    });
+
+    describe('EventStore: traffic buckets and window summaries', () => {
+      const bucket = (over: Partial<TrafficBucketRecord> = {}): TrafficBucketRecord => ({
+        model: 'm', version: 1, step: 'minute', ts: 60_000, requests: 3, ok: 2, clientErrors: 1, serverErrors: 0, shadow: 0, rows: 4,
+        latencySumMs: 6, minMs: 1, maxMs: 3, cpuMs: 2, histogram: [0, 1, 2], errors: { WARDEN_BAD_REQUEST: 1 }, ...over,
+      });
+
+      it('adds each record to its bucket (replicas writing the same minute add up) and reads a range in order', async () => {
+        const e = s.events;
+        await e.addTraffic([bucket(), bucket({ step: 'hour', ts: 0 })]);
+        await e.addTraffic([bucket({ minMs: 0.5, maxMs: 9, histogram: [1, 0, 0, 0, 5], errors: { WARDEN_INTERNAL: 2 }, serverErrors: 2 }), bucket({ version: 2, ts: 120_000 })]);
+        const minutes = await e.queryTraffic({ model: 'm', step: 'minute', since: 0, until: 3_600_000 });
+        expect(minutes.map((b) => [b.ts, b.version])).toEqual([[60_000, 1], [120_000, 2]]);
+        expect(minutes[0]).toEqual(bucket({ requests: 6, ok: 4, clientErrors: 2, serverErrors: 2, rows: 8, latencySumMs: 12, minMs: 0.5, maxMs: 9, cpuMs: 4, histogram: [1, 1, 2, 0, 5], errors: { WARDEN_BAD_REQUEST: 1, WARDEN_INTERNAL: 2 } }));
+        expect((await e.queryTraffic({ model: 'm', step: 'minute', since: 0, until: 3_600_000, version: 2 })).map((b) => b.version)).toEqual([2]);
+        expect(await e.queryTraffic({ model: 'm', step: 'hour', since: 0, until: 3_600_000 })).toEqual([bucket({ step: 'hour', ts: 0 })]);
+        expect(await e.queryTraffic({ model: 'other', step: 'minute', since: 0, until: 3_600_000 })).toEqual([]);
+        expect(await e.pruneTraffic({ step: 'minute', before: 100_000 })).toBe(1);
+        expect((await e.queryTraffic({ model: 'm', step: 'minute', since: 0, until: 3_600_000 })).map((b) => b.ts)).toEqual([120_000]);
+        expect(await e.queryTraffic({ model: 'm', step: 'hour', since: 0, until: 3_600_000 })).toHaveLength(1);
+      });
+
+      it('keeps a summary beside each window result, and returns older results whole', async () => {
+        const e = s.events;
+        const result = (start: number, summary?: unknown) => ({
+          model: 'm', version: 1, windowStart: start, windowEnd: start + 10, rows: 5, datasetDrift: false, qualityFailures: 0,
+          report: { drift: { columns: [] } }, createdAt: 1, ...(summary !== undefined ? { summary } : {}),
+        });
+        await e.saveMonitorResult(result(0, { a: 1 }));
+        await e.saveMonitorResult(result(10));
+        const rows = await e.listMonitorSummaries({ model: 'm', version: 1 });
+        expect(rows.map((r) => [r.windowStart, r.summaryJson, r.result?.rows])).toEqual([[0, '{"a":1}', undefined], [10, undefined, 5]]);
+        expect((await e.listMonitorResults({ model: 'm', version: 1 })).map((r) => r.windowStart)).toEqual([0, 10]);
       });
     });
 
