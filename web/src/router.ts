@@ -17,13 +17,15 @@ export function parseHash(hash: string): Route {
 }
 
 export function useRoute(): Route {
-  const [route, setRoute] = useState(() => parseHash(location.hash));
+  const [state, setState] = useState(() => ({ hash: location.hash, route: parseHash(location.hash) }));
   useEffect(() => {
-    const on = () => setRoute(parseHash(location.hash));
+    const on = () => setState((s) => (s.hash === location.hash ? s : { hash: location.hash, route: parseHash(location.hash) }));
     addEventListener('hashchange', on);
+    // The hash may have changed between the first render and this effect (a link followed at once): catch up.
+    on();
     return () => removeEventListener('hashchange', on);
   }, []);
-  return route;
+  return state.route;
 }
 
 /** `#/path?k=v` for a link. */
