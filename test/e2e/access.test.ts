@@ -157,7 +157,15 @@ describe.skipIf(!chromiumPath)(`dashboard access${chromiumPath ? '' : ' (skipped
     const { page } = b;
     await page.evaluate((h) => (location.hash = h), hash);
     await page.locator('main h1').first().waitFor();
-    if (ready) await page.locator(ready).first().waitFor();
+    if (ready) {
+      await page
+        .locator(ready)
+        .first()
+        .waitFor({ timeout: 15_000 })
+        .catch(async (e: unknown) => {
+          throw new Error(`${hash}: ${ready} did not show (${(e as Error).message}); the page shows: ${(await page.locator('main').innerText()).slice(0, 600)}`);
+        });
+    }
     await expect.poll(() => page.locator('main').getByText(/^Loading/).count(), { timeout: 10_000 }).toBe(0);
   }
 
@@ -279,7 +287,7 @@ describe.skipIf(!chromiumPath)(`dashboard access${chromiumPath ? '' : ' (skipped
     await page.getByRole('button', { name: 'Sign out' }).click();
     await signInWith(temp.secret);
     await page.getByTestId('session-role').waitFor();
-    await visit(`#/registry?model=${BUSY}`, '[data-testid="versions"]');
+    await visit(`#/labeling?model=${BUSY}`, '[data-testid="open-items"]');
     expect((await srv.json('DELETE', `/api/v1/keys/${temp.record.id}`, undefined, as(keys.admin))).status).toBeLessThan(300);
     await page.getByRole('button', { name: 'Refresh', exact: true }).click();
     const alert = page.getByRole('alert');
