@@ -6,7 +6,7 @@
  * page loads and never in the server's log; a reload keeps the session and signing out ends it. No view raises a
  * CSP violation, and axe finds nothing on the sign-in page in either theme.
  */
-import { copyFileSync, mkdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
@@ -14,8 +14,8 @@ import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bikeSharingDemoOptions, train } from '../../src/lifecycle/index.ts';
 import { createApiKey } from '../../src/security/index.ts';
-import { fixturesDir, repoRoot, startTestServer, withCrashingRuntime, type TestServer } from '../helpers/server.ts';
-import { axe, chromiumPath, describeViolations, openBrowser, screenshot, type BrowserSession } from './browser.ts';
+import { fixturesDir, startTestServer, withCrashingRuntime, type TestServer } from '../helpers/server.ts';
+import { axe, chromiumPath, describeViolations, openBrowser, screenshot, type BrowserSession, docsScreenshot } from './browser.ts';
 import { CSP_PROBE, buildDashboard, cspViolations } from './ops-seed.ts';
 
 const BUSY = 'bike-busy';
@@ -183,9 +183,8 @@ describe.skipIf(!chromiumPath)(`dashboard access${chromiumPath ? '' : ' (skipped
     dropExpected401s();
     expect(await page.locator('nav[aria-label="Views"]').count()).toBe(0);
     expect(await page.getByLabel('API key').getAttribute('type')).toBe('password');
-    const file = await screenshot(page, 'signin');
-    mkdirSync(path.join(repoRoot, 'docs', 'img'), { recursive: true });
-    copyFileSync(file, path.join(repoRoot, 'docs', 'img', 'dashboard-signin.png'));
+    await screenshot(page, 'signin');
+    await docsScreenshot(page, 'signin');
     const light = await axe(page);
     expect(light, describeViolations(light)).toEqual([]);
     await page.emulateMedia({ colorScheme: 'dark' });

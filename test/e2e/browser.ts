@@ -87,3 +87,17 @@ export async function screenshot(page: Page, name: string): Promise<string> {
   await page.screenshot({ path: file, fullPage: true });
   return file;
 }
+
+/**
+ * The first screen (the viewport, not the full page) for docs/img/dashboard-<name>.png. Written there only with
+ * WARDEN_DOCS_SCREENSHOTS=1 (`WARDEN_DOCS_SCREENSHOTS=1 npm test` refreshes the docs' pictures), so that a plain
+ * `npm test` leaves the clone unmodified; otherwise it goes to test-artifacts/screenshots/docs-<name>.png.
+ */
+export async function docsScreenshot(page: Page, name: string): Promise<string> {
+  const docs = process.env.WARDEN_DOCS_SCREENSHOTS === '1';
+  const dir = docs ? path.join(repoRoot, 'docs', 'img') : artifactsDir;
+  mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, docs ? `dashboard-${name}.png` : `docs-${name}.png`);
+  await page.screenshot({ path: file, fullPage: false });
+  return file;
+}

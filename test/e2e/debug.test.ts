@@ -7,14 +7,13 @@
  * detail: inputs, outputs, version, latency and trace id as the prediction log has them.
  */
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bikeSharingDemoOptions, train } from '../../src/lifecycle/index.ts';
 import { BIKE_FEATURES, BIKE_ROWS_2011, bikeInstance } from '../helpers/rollouts.ts';
 import { repoRoot, startTestServer, withCrashingRuntime, type TestServer } from '../helpers/server.ts';
-import { axe, chromiumPath, describeViolations, openBrowser, screenshot, type BrowserSession } from './browser.ts';
+import { axe, chromiumPath, describeViolations, openBrowser, screenshot, type BrowserSession, docsScreenshot } from './browser.ts';
 
 const HOUR = 3_600_000;
 const MONITORED = ['hr', 'holiday', 'weekday', 'workingday', 'weathersit', 'temp', 'atemp', 'hum', 'windspeed', 'variable'];
@@ -228,7 +227,7 @@ describe.skipIf(!chromiumPath)('debug view and request detail', () => {
     // No explanation feature exists: nothing is shown for one.
     expect(await page.getByText(/explanation/i).count()).toBe(0);
     await screenshot(page, 'request');
-    copyFileSync(path.join(repoRoot, 'test-artifacts', 'screenshots', 'request.png'), path.join(repoRoot, 'docs', 'img', 'dashboard-request.png'));
+    await docsScreenshot(page, 'request');
     const v = await axe(page);
     expect(v, describeViolations(v)).toEqual([]);
   });
@@ -245,8 +244,7 @@ describe.skipIf(!chromiumPath)('debug view and request detail', () => {
     await page.getByTestId('histogram').waitFor();
     await page.getByTestId('error-codes').waitFor();
     await page.mouse.move(0, 0);
-    mkdirSync(path.join(repoRoot, 'docs', 'img'), { recursive: true });
-    await page.screenshot({ path: path.join(repoRoot, 'docs', 'img', 'dashboard-debug.png') });
+    await docsScreenshot(page, 'debug');
     await screenshot(page, 'debug');
     const light = await axe(page);
     expect(light, describeViolations(light)).toEqual([]);

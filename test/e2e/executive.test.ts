@@ -5,12 +5,9 @@
  * accuracy (realized from the newest labelled window) against the offline metric of the version — for 7 and 30
  * days; the trend charts have text summaries; axe finds nothing in light or dark; the page logs no error.
  */
-import { mkdirSync } from 'node:fs';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fmtNum, fmtPct } from '../../web/src/format.ts';
-import { repoRoot } from '../helpers/server.ts';
-import { axe, chromiumPath, describeViolations, openBrowser, screenshot, type BrowserSession } from './browser.ts';
+import { axe, chromiumPath, describeViolations, openBrowser, screenshot, type BrowserSession, docsScreenshot } from './browser.ts';
 import { BUSY, CSP_PROBE, DEMAND, SLO_NAME, buildDashboard, cspViolations, seed, signIn, type Seeded } from './ops-seed.ts';
 
 const DAY = 86_400_000;
@@ -105,9 +102,7 @@ describe.skipIf(!chromiumPath)(`executive view${chromiumPath ? '' : ' (skipped: 
     const light = await axe(b.page);
     expect(light, describeViolations(light)).toEqual([]);
     await screenshot(b.page, 'executive');
-    mkdirSync(path.join(repoRoot, 'docs', 'img'), { recursive: true });
-    const docs = path.join(repoRoot, 'docs', 'img', 'dashboard-executive.png');
-    await b.page.screenshot({ path: docs, fullPage: false });
+    await docsScreenshot(b.page, 'executive');
 
     await b.page.getByRole('button', { name: 'Switch to dark theme' }).click();
     await expect.poll(() => b.page.evaluate(() => document.documentElement.dataset.theme)).toBe('dark');

@@ -5,12 +5,12 @@
  * as a human label (GET /api/v1/labels/stats). A viewer sees the queue without claim or label buttons. Keys do
  * nothing while typing in a field (the reviewer-name field of a server with auth off).
  */
-import { mkdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiKey } from '../../src/security/index.ts';
-import { fixturesDir, repoRoot, startTestServer, type TestServer } from '../helpers/server.ts';
-import { axe, chromiumPath, describeViolations, openBrowser, screenshot, type BrowserSession } from './browser.ts';
+import { fixturesDir, startTestServer, type TestServer } from '../helpers/server.ts';
+import { axe, chromiumPath, describeViolations, openBrowser, screenshot, type BrowserSession, docsScreenshot } from './browser.ts';
 import { CSP_PROBE, buildDashboard, cspViolations } from './ops-seed.ts';
 
 const MODEL = readFileSync(path.join(fixturesDir, 'models', 'bike_busy_logreg.onnx'));
@@ -219,8 +219,7 @@ describe.skipIf(!chromiumPath)('labeling page', () => {
     await page.mouse.move(0, 0);
     await screenshot(page, 'labeling');
     // The docs' copy is the first screen (1400 × 900): the queue and the item under review.
-    mkdirSync(path.join(repoRoot, 'docs', 'img'), { recursive: true });
-    await page.screenshot({ path: path.join(repoRoot, 'docs', 'img', 'dashboard-labeling.png') });
+    await docsScreenshot(page, 'labeling');
     const light = await axe(page);
     expect(light, describeViolations(light)).toEqual([]);
     await page.getByRole('button', { name: 'Switch to dark theme' }).click();

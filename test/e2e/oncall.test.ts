@@ -6,12 +6,12 @@
  * keyboard (GET /api/v1/alerts/silences then has it and the alert's status is silenced); a viewer sees no Silence
  * button. axe finds nothing in light or dark, and the page logs no error.
  */
-import { mkdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fmtMs, fmtNum, fmtPct } from '../../web/src/format.ts';
-import { fixturesDir, repoRoot } from '../helpers/server.ts';
-import { axe, chromiumPath, describeViolations, openBrowser, screenshot, type BrowserSession } from './browser.ts';
+import { fixturesDir } from '../helpers/server.ts';
+import { axe, chromiumPath, describeViolations, openBrowser, screenshot, type BrowserSession, docsScreenshot } from './browser.ts';
 import { BUSY, CSP_PROBE, DEMAND, RULE_NAME, RUNBOOK, buildDashboard, cspViolations, seed, signIn, until, type Seeded } from './ops-seed.ts';
 
 const HOUR = 3_600_000;
@@ -117,8 +117,7 @@ describe.skipIf(!chromiumPath)(`on-call view${chromiumPath ? '' : ' (skipped: no
     await b.page.keyboard.press('Escape');
     await expect.poll(() => item.getByTestId('silence-form').count()).toBe(0);
     await screenshot(b.page, 'oncall');
-    mkdirSync(path.join(repoRoot, 'docs', 'img'), { recursive: true });
-    await b.page.screenshot({ path: path.join(repoRoot, 'docs', 'img', 'dashboard-oncall.png'), fullPage: false });
+    await docsScreenshot(b.page, 'oncall');
 
     await b.page.getByRole('button', { name: 'Switch to dark theme' }).click();
     await expect.poll(() => b.page.evaluate(() => document.documentElement.dataset.theme)).toBe('dark');

@@ -8,7 +8,6 @@
  * mirrored request's shadow copy shows on the request page.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,7 +15,7 @@ import { bikeSharingDemoOptions, train } from '../../src/lifecycle/index.ts';
 import { createApiKey } from '../../src/security/index.ts';
 import { bikeInstance, until } from '../helpers/rollouts.ts';
 import { repoRoot, startTestServer, type TestServer } from '../helpers/server.ts';
-import { axe, chromiumPath, describeViolations, openBrowser, screenshot, type BrowserSession } from './browser.ts';
+import { axe, chromiumPath, describeViolations, openBrowser, screenshot, type BrowserSession, docsScreenshot } from './browser.ts';
 
 const CSP_PROBE = `window.__csp = []; document.addEventListener('securitypolicyviolation', (e) => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));`;
 const cspViolations = (page: Page) => page.evaluate(() => (window as unknown as { __csp: string[] }).__csp);
@@ -165,8 +164,7 @@ describe.skipIf(!chromiumPath)('registry and delivery views', () => {
     for (const [k, val] of metrics) expect(Number(await page.getByTestId(`metric-${k}`).textContent()), k).toBe(Number(val.toPrecision(6)));
     expect(await page.locator('[data-model=bike] .badge').textContent()).toBe('champion → v1');
     await page.mouse.move(0, 0);
-    mkdirSync(path.join(repoRoot, 'docs', 'img'), { recursive: true });
-    await page.screenshot({ path: path.join(repoRoot, 'docs', 'img', 'dashboard-registry.png') });
+    await docsScreenshot(page, 'registry');
     await screenshot(page, 'registry');
     const v = await axe(page);
     expect(v, describeViolations(v)).toEqual([]);
@@ -203,7 +201,7 @@ describe.skipIf(!chromiumPath)('registry and delivery views', () => {
     for (const m of ['errorRate', 'latencyP99', 'predictionDistance', 'sampleRatio']) expect(metrics, m).toContain(m);
     expect(await page.getByTestId('history').locator('[data-kind=rollout-start]').count()).toBe(1);
     await page.mouse.move(0, 0);
-    await page.screenshot({ path: path.join(repoRoot, 'docs', 'img', 'dashboard-delivery.png') });
+    await docsScreenshot(page, 'delivery');
     await screenshot(page, 'delivery');
   });
 
