@@ -446,7 +446,7 @@ export class MonitoringService {
     }
   }
 
-  /** Stored verdicts of a version's windows, oldest first. */
+  /** Stored verdicts of a version's windows, oldest first (or newest first with order: 'newest'). */
   async results(model: string, version: number, q: { since?: number; until?: number; limit?: number; order?: 'oldest' | 'newest' } = {}): Promise<WindowResult[]> {
     const rows = await this.deps.events.listMonitorResults({ model, version, ...q });
     return rows.map((r) => ({

@@ -536,7 +536,7 @@ export interface WindowQuery {
   /** Windows starting before (epoch ms). */
   until?: number;
   limit?: number;
-  /** Monitor results only: 'newest' returns the latest windows first (default oldest first). */
+  /** 'newest' returns the latest windows first (default oldest first). */
   order?: 'oldest' | 'newest';
 }
 

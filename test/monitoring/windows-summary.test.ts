@@ -84,6 +84,21 @@ describe('monitoring windows summary', () => {
     expect(temp.drift).toBe(true);
   });
 
+  it('order=newest lists the latest windows first, full and summary alike; limit=1 is the newest window', async () => {
+    const newest = (await srv.json('GET', `${WINDOWS}?order=newest`)).body.windows as WindowResult[];
+    expect(newest.map((w) => w.windowStart)).toEqual(full.map((w) => w.windowStart).reverse());
+    const newestSummary = (await srv.json('GET', `${WINDOWS}?summary=true&order=newest`)).body.windows as WindowSummary[];
+    expect(newestSummary).toEqual([...summary].reverse());
+    const [last] = (await srv.json('GET', `${WINDOWS}?order=newest&limit=1`)).body.windows as WindowResult[];
+    expect(last).toEqual(full.at(-1));
+    const one = (await srv.json('GET', `${WINDOWS}?summary=true&order=newest&limit=1`)).body.windows as WindowSummary[];
+    expect(one).toEqual([summary.at(-1)]);
+    // With until, the newest window starting before it.
+    const before = (await srv.json('GET', `${WINDOWS}?summary=true&order=newest&limit=1&until=${full.at(-1)!.windowStart}`)).body.windows as WindowSummary[];
+    expect(before).toEqual([summary.at(-2)]);
+    expect((await srv.json('GET', `${WINDOWS}?order=oldest`)).body.windows).toEqual(full);
+  });
+
   it('summarises a window stored without a summary (before the column existed) from its report', async () => {
     const [stored] = await srv.warden.stores.events.listMonitorResults({ model: MODEL, version: full[0]!.version, limit: 1 });
     const { summary: _dropped, ...old } = stored!;
@@ -92,11 +107,22 @@ describe('monitoring windows summary', () => {
     const all = (await srv.json('GET', `${WINDOWS}?summary=true`)).body.windows as WindowSummary[];
     const legacy = all.find((w) => w.windowStart === start)!;
     expect({ ...legacy, windowStart: 0, windowEnd: 0 }).toEqual({ ...summary[0]!, windowStart: 0, windowEnd: 0 });
+    // Newest first merges stored and legacy summaries in window order: the legacy window is the latest.
+    const newest = (await srv.json('GET', `${WINDOWS}?summary=true&order=newest&limit=2`)).body.windows as WindowSummary[];
+    expect(newest.map((w) => w.windowStart)).toEqual([start, summary.at(-1)!.windowStart]);
   });
 
   it('refuses a bad summary value', async () => {
     const r = await srv.json('GET', `${WINDOWS}?summary=yes`);
     expect(r.status).toBe(400);
     expect(r.body.code).toBe('WARDEN_BAD_REQUEST');
+  });
+
+  it('refuses a bad order value', async () => {
+    for (const q of ['order=latest', 'summary=true&order=desc']) {
+      const r = await srv.json('GET', `${WINDOWS}?${q}`);
+      expect(r.status).toBe(400);
+      expect(r.body).toMatchObject({ code: 'WARDEN_BAD_REQUEST', error: expect.stringContaining('order must be oldest or newest') });
+    }
   });
 });

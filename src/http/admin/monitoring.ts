@@ -104,7 +104,7 @@ export function registerMonitoringRoutes(
     return reply.status(204).send();
   });
 
-  app.get<{ Params: VersionParams; Querystring: { since?: string; until?: string; limit?: string; summary?: string } }>(
+  app.get<{ Params: VersionParams; Querystring: { since?: string; until?: string; limit?: string; summary?: string; order?: string } }>(
     `${base}/monitoring/windows`,
     { onRequest: deps.guard('viewer') },
     async (req, reply) => {
@@ -115,10 +115,13 @@ export function registerMonitoringRoutes(
       const s = req.query.summary;
       if (s !== undefined && s !== '' && s !== 'true' && s !== 'false') throw new WardenError('WARDEN_BAD_REQUEST', 'summary must be true or false');
       const summary = s === 'true';
+      const o = req.query.order;
+      if (o !== undefined && o !== '' && o !== 'oldest' && o !== 'newest') throw new WardenError('WARDEN_BAD_REQUEST', 'order must be oldest or newest (newest with limit=1 is the latest window)');
+      const order = o === 'newest' ? 'newest' : 'oldest';
       // A year of hourly summaries (8,760) fits one call; full windows carry histograms and stay at 1000 by default.
       const limit = req.query.limit === undefined ? (summary ? 10_000 : 1000) : Number(req.query.limit);
       if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) throw new WardenError('WARDEN_BAD_REQUEST', 'limit must be an integer in [1, 10000]');
-      const q = { ...(since !== undefined ? { since } : {}), ...(until !== undefined ? { until } : {}), limit };
+      const q = { ...(since !== undefined ? { since } : {}), ...(until !== undefined ? { until } : {}), limit, order } as const;
       // Stored summaries are JSON already: sent as text, not parsed and encoded again (a year is 8,760 of them).
       if (summary) return reply.type('application/json; charset=utf-8').send(`{"windows":${await monitoring.summariesJson(req.params.name, v, q)}}`);
       const windows = await monitoring.results(req.params.name, v, q);
