@@ -252,6 +252,19 @@ export interface ReviewItemQuery {
   limit: number;
 }
 
+/** One model's review queue by status: every model with a policy, and models with items but no policy any more. */
+export interface ReviewQueueCounts {
+  model: string;
+  /** Undefined when the model has items but no policy (deleted since, or the model itself was). */
+  policy?: ReviewPolicyRecord;
+  /** Statuses as `ReviewItemQuery.status` with the same `claimExpiredBefore`. */
+  open: number;
+  claimed: number;
+  labelled: number;
+  /** createdAt of the oldest open item; undefined when none is open. */
+  oldestOpenCreatedAt?: number;
+}
+
 /** Unlabelled (open + claimed) items of one model. */
 export interface ReviewQueueStats {
   model: string;
@@ -409,6 +422,11 @@ export interface MetadataStore {
   labelReviewItem(id: number, label: unknown, reviewer: string, now: number, claimExpiredBefore: number): Promise<ReviewItemRecord | undefined>;
   /** Per model with unlabelled items: how many, and the oldest one's createdAt. */
   reviewQueueStats(): Promise<ReviewQueueStats[]>;
+  /**
+   * Per model, ordered by name: its policy and its items counted by status in one query, claims made before
+   * `claimExpiredBefore` counting as open (as in `listReviewItems`).
+   */
+  reviewQueues(claimExpiredBefore: number): Promise<ReviewQueueCounts[]>;
 
   /** Appends alert history entries in one transaction, in order. */
   appendAlertHistory(records: readonly NewAlertHistoryRecord[]): Promise<void>;

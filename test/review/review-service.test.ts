@@ -207,6 +207,33 @@ describe('ReviewService with injected time', () => {
     await expect(review.claim(id + 99, 'ann')).rejects.toMatchObject({ code: 'WARDEN_NOT_FOUND' });
   });
 
+  it('gives every item its claim expiry (claimedAt + TTL) and counts the queues with the listing’s expiry rule', async () => {
+    const review = make({ appendLabels: async () => ({ accepted: 1, duplicates: 0, unmatched: 0, late: 0, invalid: 0, errors: [] }) });
+    await metadata.saveReviewPolicy({ model: 'm', confidenceThreshold: 0.7, maxQueue: 10, updatedAt: 1 });
+    await review.reload();
+    review.onEvents([event('r1', [0.45, 0.4, 0.35])]);
+    await review.settled();
+    const [a, b, c] = (await review.listItems({ limit: 3 })) as [ReviewItem, ReviewItem, ReviewItem];
+    expect(a.claimExpiresAt).toBeNull();
+    expect(review.claimTtl).toBe(CLAIM_TTL_MS);
+    const claimed = await review.claim(a.id, 'ann');
+    expect(claimed.claimExpiresAt).toBe(now + CLAIM_TTL_MS);
+    expect((await review.getItem(a.id)).claimExpiresAt).toBe(claimed.claimedAt! + CLAIM_TTL_MS);
+    await review.claim(b.id, 'ann');
+    const labelled = await review.label(b.id, 1, 'ann');
+    expect(labelled.item).toMatchObject({ status: 'labelled', claimExpiresAt: null });
+    expect(await review.queues()).toEqual([
+      { model: 'm', policy: { model: 'm', confidenceThreshold: 0.7, maxQueue: 10, updatedAt: 1 }, open: 1, claimed: 1, labelled: 1, oldestOpenAt: c.createdAt },
+    ]);
+    // Past the TTL the claim lapses: the item is open again, in the queue counts too; its expiry stays in the past.
+    now += CLAIM_TTL_MS + 1;
+    expect(await review.getItem(a.id)).toMatchObject({ status: 'open', claimExpiresAt: claimed.claimedAt! + CLAIM_TTL_MS });
+    expect(await review.queues()).toMatchObject([{ model: 'm', open: 2, claimed: 0, labelled: 1, oldestOpenAt: a.createdAt }]);
+    // A model whose policy was deleted keeps its queue, with policy null.
+    await review.deletePolicy('m');
+    expect(await review.queues()).toMatchObject([{ model: 'm', policy: null, open: 2 }]);
+  });
+
   it('keeps the label on the item when the event store takes no labels or refuses it', async () => {
     await metadata.saveReviewPolicy({ model: 'm', confidenceThreshold: 0.7, maxQueue: 10, updatedAt: 1 });
     const none = make({});

@@ -109,6 +109,34 @@ export function runReviewStoreContract(name: string, open: () => Promise<{ metad
       expect((await metadata.listReviewItems({ model: 'n', limit: 10 })).map((i) => i.requestId)).toEqual(['b']);
     });
 
+    it('counts each model’s items by status in the listing’s own terms, with its policy; models with items but no policy are listed too', async () => {
+      expect(await metadata.reviewQueues(5_000)).toEqual([]);
+      await metadata.createModel({ name: 'p', description: '', createdAt: 1 });
+      await metadata.saveReviewPolicy({ model: 'm', confidenceThreshold: 0.7, maxQueue: 10, updatedAt: 5 });
+      await metadata.saveReviewPolicy({ model: 'p', sampleRate: 0.1, maxQueue: 20, updatedAt: 6 });
+      await metadata.enqueueReviewItems('m', [0, 1, 2, 3, 4].map((r) => item('a', r, { createdAt: 500 + r })), 10);
+      await metadata.enqueueReviewItems('gone', [item('b', 0, { createdAt: 900 })], 10);
+      const ids = (await metadata.listReviewItems({ model: 'm', limit: 10 })).map((i) => i.id) as [number, number, number, number, number];
+      await metadata.claimReviewItem(ids[0], 'ann', 10_000, 0); // live at the bound 5 000
+      await metadata.claimReviewItem(ids[1], 'ann', 1_000, 0); // expired: open
+      await metadata.claimReviewItem(ids[2], 'ann', 5_000, 0); // exactly at the bound: still live
+      await metadata.labelReviewItem(ids[3], 1, 'ann', 10_000, 0);
+      const queues = await metadata.reviewQueues(5_000);
+      expect(queues).toEqual([
+        { model: 'gone', open: 1, claimed: 0, labelled: 0, oldestOpenCreatedAt: 900 },
+        { model: 'm', policy: { model: 'm', confidenceThreshold: 0.7, maxQueue: 10, updatedAt: 5 }, open: 2, claimed: 2, labelled: 1, oldestOpenCreatedAt: 501 },
+        { model: 'p', policy: { model: 'p', sampleRate: 0.1, maxQueue: 20, updatedAt: 6 }, open: 0, claimed: 0, labelled: 0 },
+      ]);
+      // The same numbers as listing each status with the same expiry bound.
+      for (const q of queues) {
+        for (const status of ['open', 'claimed', 'labelled'] as const) {
+          expect((await metadata.listReviewItems({ model: q.model, status, claimExpiredBefore: 5_000, limit: 100 })).length, `${q.model} ${status}`).toBe(q[status]);
+        }
+      }
+      // Without expiry every claim is live.
+      expect((await metadata.reviewQueues(-1)).find((q) => q.model === 'm')).toMatchObject({ open: 1, claimed: 3, oldestOpenCreatedAt: 504 });
+    });
+
     it('reports unlabelled items and the oldest createdAt per model', async () => {
       expect(await metadata.reviewQueueStats()).toEqual([]);
       await metadata.enqueueReviewItems('m', [item('a', 0, { createdAt: 500 }), item('a', 1, { createdAt: 700 })], 10);

@@ -10,6 +10,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Ajv } from 'ajv';
 import { parse as parseYaml } from 'yaml';
+import { CLAIM_TTL_MS } from '../../src/lifecycle/index.ts';
 import { repoRoot, fixturesDir, startTestServer, type TestServer } from '../helpers/server.ts';
 
 interface Probe {
@@ -174,6 +175,28 @@ describe('human review queue', () => {
     expect((await srv.json('GET', '/api/v1/review/items?model=busy&status=labelled')).body.items.map((i: any) => i.id)).toEqual([item.id]);
   });
 
+  it('GET /api/v1/review/queues counts every model’s queue as listing per status does; items carry claimExpiresAt', async () => {
+    const res = await srv.json('GET', '/api/v1/review/queues');
+    expect(res.status).toBe(200);
+    expect(res.body.claimTtlMs).toBe(CLAIM_TTL_MS);
+    const busy = res.body.queues.find((q: any) => q.model === 'busy');
+    expect(busy.policy).toEqual((await srv.json('GET', '/api/v1/models/busy/review-policy')).body);
+    for (const status of ['open', 'claimed', 'labelled']) {
+      const listed = (await srv.json('GET', `/api/v1/review/items?model=busy&status=${status}&limit=1000`)).body.items;
+      expect(busy[status], status).toBe(listed.length);
+      if (status === 'open') expect(busy.oldestOpenAt).toBe(listed[0]?.createdAt ?? null);
+      for (const i of listed) expect(i.claimExpiresAt, `item ${i.id}`).toBe(status === 'claimed' ? i.claimedAt + CLAIM_TTL_MS : null);
+    }
+    const [item] = (await srv.json('GET', '/api/v1/review/items?model=busy&status=open&limit=1')).body.items;
+    const claim = await srv.json('POST', `/api/v1/review/items/${item.id}/claim`, { reviewer: 'queue-test' });
+    expect(claim.body.claimExpiresAt).toBe(claim.body.claimedAt + CLAIM_TTL_MS);
+    expect((await srv.json('GET', `/api/v1/review/items/${item.id}`)).body.claimExpiresAt).toBe(claim.body.claimExpiresAt);
+    const after = (await srv.json('GET', '/api/v1/review/queues')).body.queues.find((q: any) => q.model === 'busy');
+    expect(after).toMatchObject({ open: busy.open - 1, claimed: busy.claimed + 1, labelled: busy.labelled });
+    const label = await srv.json('POST', `/api/v1/review/items/${item.id}/label`, { value: 0, reviewer: 'queue-test' });
+    expect(label.body.item.claimExpiresAt).toBeNull();
+  });
+
   it('validates item ids, bodies and filters', async () => {
     expect((await srv.json('POST', '/api/v1/review/items/999999/claim', { reviewer: 'ann' })).status).toBe(404);
     expect((await srv.json('POST', '/api/v1/review/items/abc/claim', { reviewer: 'ann' })).status).toBe(400);
@@ -186,12 +209,14 @@ describe('human review queue', () => {
   });
 
   it('exports queue depth, oldest age and items per reason; depth drops when an item is labelled', async () => {
-    const open = (await srv.json('GET', '/api/v1/review/items?model=busy&limit=1000')).body.items.filter((i: any) => i.status !== 'labelled');
-    expect(await metric(srv, 'warden_review_queue_depth', { model: 'busy' })).toBe(open.length);
+    const all = (await srv.json('GET', '/api/v1/review/items?model=busy&limit=1000')).body.items;
+    const open = all.filter((i: any) => i.status === 'open');
+    expect(await metric(srv, 'warden_review_queue_depth', { model: 'busy' })).toBe(all.filter((i: any) => i.status !== 'labelled').length);
     expect(await metric(srv, 'warden_review_oldest_age_seconds', { model: 'busy' })).toBeGreaterThanOrEqual(0);
-    expect(await metric(srv, 'warden_review_items_total', { model: 'busy', reason: 'low_confidence' })).toBe(open.length + 1);
+    expect(await metric(srv, 'warden_review_items_total', { model: 'busy', reason: 'low_confidence' })).toBe(all.length);
+    const depth = (await metric(srv, 'warden_review_queue_depth', { model: 'busy' }))!;
     await srv.json('POST', `/api/v1/review/items/${open[0].id}/label`, { value: 0, reviewer: 'ann' });
-    expect(await metric(srv, 'warden_review_queue_depth', { model: 'busy' })).toBe(open.length - 1);
+    expect(await metric(srv, 'warden_review_queue_depth', { model: 'busy' })).toBe(depth - 1);
   });
 
   it('bounds the queue at maxQueue and counts what it drops', async () => {

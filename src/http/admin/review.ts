@@ -26,7 +26,7 @@ function body(raw: unknown): Record<string, unknown> {
 
 /**
  * Human review API: a model's review policy (`/api/v1/models/{name}/review-policy`) and the queue
- * (`/api/v1/review/items`): list, claim, label. Labels are forwarded to the labels store as human labels.
+ * (`/api/v1/review/items`): list, claim, label; `/api/v1/review/queues` counts every model's queue by status. Labels are forwarded to the labels store as human labels.
  */
 export function registerReviewRoutes(app: FastifyInstance, deps: { review: ReviewService; guard: Guard }): void {
   const { review, guard } = deps;
@@ -59,6 +59,8 @@ export function registerReviewRoutes(app: FastifyInstance, deps: { review: Revie
       return { items, nextCursor: last ? String(last.id) : (q.after ?? null) };
     },
   );
+
+  app.get('/api/v1/review/queues', { onRequest: guard('viewer') }, async () => ({ claimTtlMs: review.claimTtl, queues: await review.queues() }));
 
   app.get<{ Params: { id: string } }>('/api/v1/review/items/:id', { onRequest: guard('viewer') }, async (req) => review.getItem(itemId(req.params.id)));
 

@@ -5,7 +5,7 @@
  * in-memory check); items are written from the prediction log's batches. See docs/review.md.
  */
 export { ReviewService, CLAIM_TTL_MS, checkLabelValue, checkReviewer } from './service.ts';
-export type { LabelOutcome, ReviewFlag, ReviewItem, ReviewItemFilter, ReviewServiceDeps } from './service.ts';
+export type { LabelOutcome, ReviewFlag, ReviewItem, ReviewItemFilter, ReviewQueue, ReviewServiceDeps } from './service.ts';
 export { DEFAULT_MAX_QUEUE, parseReviewPolicy, probabilityTensor, confidenceOf } from './policy.ts';
 export type { ReviewPolicyInput } from './policy.ts';
 export { ActiveLearningSampler, hashUnit, DIVERSITY_RADIUS, RECENT_PICKS } from './sampler.ts';

@@ -47,6 +47,23 @@ export interface ReviewFlag {
 /** A queue item as the API shows it. */
 export interface ReviewItem extends ReviewItemRecord {
   status: ReviewItemStatus;
+  /**
+   * When the claim lapses (claimedAt + the claim TTL), so clients need not know the TTL; in the past when it
+   * already has (the item is then open again). Null when unclaimed or labelled.
+   */
+  claimExpiresAt: number | null;
+}
+
+/** One model's queue as the API shows it (`GET /api/v1/review/queues`). */
+export interface ReviewQueue {
+  model: string;
+  /** Null when the model has items but no policy any more. */
+  policy: ReviewPolicyRecord | null;
+  open: number;
+  claimed: number;
+  labelled: number;
+  /** createdAt of the oldest open item (the next one to claim), epoch ms; null when none is open. */
+  oldestOpenAt: number | null;
 }
 
 /** What labelling an item did: the item, and whether the label reached the labels store. */
@@ -376,7 +393,29 @@ export class ReviewService {
   private withStatus(item: ReviewItemRecord, now = this.now()): ReviewItem {
     const status: ReviewItemStatus =
       item.labelledAt !== undefined ? 'labelled' : item.claimedBy !== undefined && (item.claimedAt ?? 0) >= now - this.claimTtlMs ? 'claimed' : 'open';
-    return { ...item, status };
+    const claimExpiresAt = status !== 'labelled' && item.claimedAt !== undefined ? item.claimedAt + this.claimTtlMs : null;
+    return { ...item, status, claimExpiresAt };
+  }
+
+  /** How long a claim holds, in ms. */
+  get claimTtl(): number {
+    return this.claimTtlMs;
+  }
+
+  /**
+   * Every model with a policy, and every model with items but no policy any more, with its items counted by
+   * status (the same rule as `listItems`: a claim older than the TTL counts as open), in one store read.
+   */
+  async queues(): Promise<ReviewQueue[]> {
+    const rows = await this.deps.metadata.reviewQueues(this.now() - this.claimTtlMs);
+    return rows.map((r) => ({
+      model: r.model,
+      policy: r.policy ?? null,
+      open: r.open,
+      claimed: r.claimed,
+      labelled: r.labelled,
+      oldestOpenAt: r.oldestOpenCreatedAt ?? null,
+    }));
   }
 
   async listItems(f: ReviewItemFilter): Promise<ReviewItem[]> {

@@ -22,6 +22,7 @@ import type {
   ReviewItemQuery,
   ReviewItemRecord,
   ReviewPolicyRecord,
+  ReviewQueueCounts,
   ReviewQueueStats,
   ReviewReason,
   Role,
@@ -865,6 +866,42 @@ export class SqliteMetadataStore implements MetadataStore {
       .prepare('SELECT model, COUNT(*) AS pending, MIN(created_at) AS oldest FROM review_items WHERE labelled_at IS NULL GROUP BY model ORDER BY model')
       .all() as { model: string; pending: number; oldest: number }[];
     return rows.map((r) => ({ model: r.model, pending: r.pending, oldestCreatedAt: r.oldest }));
+  }
+
+  async reviewQueues(claimExpiredBefore: number): Promise<ReviewQueueCounts[]> {
+    // The status conditions are listReviewItems' own, so counts equal what listing per status gives.
+    const open = `labelled_at IS NULL AND (claimed_by IS NULL OR claimed_at < @expiredBefore)`;
+    const rows = this.db
+      .prepare(
+        `WITH counts AS (
+           SELECT model,
+                  SUM(CASE WHEN ${open} THEN 1 ELSE 0 END) AS open,
+                  SUM(CASE WHEN labelled_at IS NULL AND claimed_by IS NOT NULL AND claimed_at >= @expiredBefore THEN 1 ELSE 0 END) AS claimed,
+                  SUM(CASE WHEN labelled_at IS NOT NULL THEN 1 ELSE 0 END) AS labelled,
+                  MIN(CASE WHEN ${open} THEN created_at END) AS oldest_open
+             FROM review_items GROUP BY model),
+         names AS (SELECT model FROM review_policies UNION SELECT model FROM counts)
+         SELECT n.model, p.confidence_threshold, p.output, p.sample_rate, p.max_queue, p.updated_at,
+                c.open, c.claimed, c.labelled, c.oldest_open
+           FROM names n LEFT JOIN review_policies p ON p.model = n.model LEFT JOIN counts c ON c.model = n.model
+          ORDER BY n.model`,
+      )
+      .all({ expiredBefore: claimExpiredBefore }) as (Omit<PolicyRow, 'max_queue' | 'updated_at'> & {
+      max_queue: number | null;
+      updated_at: number | null;
+      open: number | null;
+      claimed: number | null;
+      labelled: number | null;
+      oldest_open: number | null;
+    })[];
+    return rows.map((r) => ({
+      model: r.model,
+      ...(r.max_queue === null ? {} : { policy: toPolicy(r as PolicyRow) }),
+      open: r.open ?? 0,
+      claimed: r.claimed ?? 0,
+      labelled: r.labelled ?? 0,
+      ...(r.oldest_open === null ? {} : { oldestOpenCreatedAt: r.oldest_open }),
+    }));
   }
 
   async appendAlertHistory(records: readonly NewAlertHistoryRecord[]): Promise<void> {
