@@ -164,7 +164,7 @@ export class DeploymentService {
   }
 
   /** The history, oldest first, after the cursor `afterId`. */
-  async history(name: string, q: { afterId?: number; limit: number }): Promise<DeploymentEventRecord[]> {
+  async history(name: string, q: { afterId?: number; beforeId?: number; since?: number; until?: number; limit: number; newestFirst?: boolean }): Promise<DeploymentEventRecord[]> {
     await this.deps.registry.getModel(name);
     return this.deps.metadata.listDeploymentEvents(name, q);
   }

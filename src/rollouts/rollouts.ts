@@ -283,7 +283,7 @@ export class RolloutService {
     return (await this.deps.metadata.listRollouts(q)).map((r) => this.view(r));
   }
 
-  async decisionsOf(deployment: string, q: { afterId?: number; limit: number; rollout?: number }) {
+  async decisionsOf(deployment: string, q: { afterId?: number; beforeId?: number; newestFirst?: boolean; limit: number; rollout?: number }) {
     const r = q.rollout !== undefined ? await this.deps.metadata.getRollout(q.rollout) : ((await this.deps.metadata.activeRollout(deployment)) ?? (await this.deps.metadata.listRollouts({ deployment, limit: 1 }))[0]);
     if (!r || r.deployment !== deployment) throw notFound(`${deployment} has no rollout${q.rollout !== undefined ? ` #${q.rollout}` : ''}`);
     return { rollout: r.id, decisions: await this.deps.metadata.listRolloutDecisions(r.id, q) };

@@ -354,8 +354,8 @@ export interface MetadataStore {
   listAliases(model: string): Promise<AliasRecord[]>;
   /** Deletes an alias; with `event`, records it in the deployment history in the same transaction. */
   deleteAlias(model: string, alias: string, now?: number, event?: NewDeploymentEvent): Promise<boolean>;
-  /** A deployment's history, oldest first: events after `afterId`, at or before `until`, at most `limit`. */
-  listDeploymentEvents(deployment: string, q: { afterId?: number; until?: number; limit: number; newestFirst?: boolean }): Promise<DeploymentEventRecord[]>;
+  /** A deployment's history, oldest first (or newest first): events after `afterId` and before `beforeId`, at or after `since` and at or before `until`, at most `limit`. */
+  listDeploymentEvents(deployment: string, q: { afterId?: number; beforeId?: number; since?: number; until?: number; limit: number; newestFirst?: boolean }): Promise<DeploymentEventRecord[]>;
 
   /** Creates a rollout; WARDEN_CONFLICT when the deployment already has an active (running or paused) one. */
   createRollout(r: NewRollout, event: NewDeploymentEvent): Promise<RolloutRecord>;
@@ -378,8 +378,8 @@ export interface MetadataStore {
   ): Promise<RolloutRecord | undefined>;
   /** Stores decisions in one transaction; with `fence`, only while the lease is still the holder's (false otherwise). */
   appendRolloutDecisions(records: readonly NewRolloutDecision[], fence?: LeaseFence): Promise<boolean>;
-  /** A rollout's decisions in id order (or newest first) after `afterId`; with `at`, only those of the run at that time. */
-  listRolloutDecisions(rolloutId: number, q: { afterId?: number; at?: number; newestFirst?: boolean; limit: number }): Promise<RolloutDecisionRecord[]>;
+  /** A rollout's decisions in id order (or newest first) after `afterId` and before `beforeId`; with `at`, only those of the run at that time. */
+  listRolloutDecisions(rolloutId: number, q: { afterId?: number; beforeId?: number; at?: number; newestFirst?: boolean; limit: number }): Promise<RolloutDecisionRecord[]>;
   /**
    * Takes or renews a lease in one statement: granted when free, expired, or already the holder's. Returns the
    * lease as it stands after the attempt (another holder's when not granted).

@@ -33,6 +33,33 @@ function timeParam(raw: string | undefined): number {
   return n;
 }
 
+function optionalTime(raw: string | undefined, name: string): number | undefined {
+  if (raw === undefined || raw === '') return undefined;
+  const n = /^[0-9]+$/.test(raw) ? Number(raw) : Date.parse(raw);
+  if (!Number.isFinite(n)) throw bad(`${name} must be epoch milliseconds or an ISO-8601 time, e.g. ${name}=2026-01-31T00:00:00Z`);
+  return n;
+}
+
+/**
+ * The paging of a listing read oldest first with `after=<cursor>` or, with `order=newest`, newest first with
+ * `before=<cursor>` (as GET /api/v1/predictions pages).
+ */
+function paging(q: { after?: string; before?: string; order?: string }): { afterId?: number; beforeId?: number; newestFirst: boolean } {
+  if (q.order !== undefined && q.order !== '' && q.order !== 'oldest' && q.order !== 'newest') throw bad('order must be oldest or newest');
+  const newestFirst = q.order === 'newest';
+  const cursor = (raw: string | undefined, name: string): number | undefined => {
+    if (raw === undefined || raw === '') return undefined;
+    const n = Number(raw);
+    if (!Number.isSafeInteger(n) || n < 0) throw bad(`${name} must be a cursor from an earlier answer (an integer ≥ 0)`);
+    return n;
+  };
+  const after = cursor(q.after, 'after');
+  const before = cursor(q.before, 'before');
+  if (newestFirst && after !== undefined) throw bad('with order=newest page with before=<nextCursor>, not after');
+  if (!newestFirst && before !== undefined) throw bad('before pages newest first: add order=newest (or page oldest first with after)');
+  return { ...(after !== undefined ? { afterId: after } : {}), ...(before !== undefined ? { beforeId: before } : {}), newestFirst };
+}
+
 /** Most outcomes one call may post. */
 export const OUTCOME_BATCH_LIMIT = 5000;
 const METRIC_NAME = /^[A-Za-z_][A-Za-z0-9_.:-]{0,63}$/;
@@ -89,27 +116,41 @@ export function registerDeploymentRoutes(app: FastifyInstance, deps: { deploymen
     return deployments.rollback(req.params.name, { actor: actorOf(req), ...(to !== undefined ? { to } : {}), ...(reason !== undefined ? { reason } : {}) });
   });
 
-  app.get<{ Params: { name: string }; Querystring: { after?: string; limit?: string } }>(`${base}/:name/history`, { onRequest: guard('viewer') }, async (req) => {
-    const limit = req.query.limit === undefined ? 100 : Number(req.query.limit);
-    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw bad('limit must be an integer in [1, 1000]');
-    const after = req.query.after === undefined || req.query.after === '' ? 0 : Number(req.query.after);
-    if (!Number.isSafeInteger(after) || after < 0) throw bad('after must be a cursor from an earlier answer (an integer ≥ 0)');
-    const events = await deployments.history(req.params.name, { afterId: after, limit });
-    return { events, nextCursor: events.length ? String(events.at(-1)!.id) : (req.query.after ?? null) };
-  });
+  app.get<{ Params: { name: string }; Querystring: { after?: string; before?: string; order?: string; since?: string; until?: string; limit?: string } }>(
+    `${base}/:name/history`,
+    { onRequest: guard('viewer') },
+    async (req) => {
+      const limit = req.query.limit === undefined ? 100 : Number(req.query.limit);
+      if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw bad('limit must be an integer in [1, 1000]');
+      const page = paging(req.query);
+      const since = optionalTime(req.query.since, 'since');
+      const until = optionalTime(req.query.until, 'until');
+      if (since !== undefined && until !== undefined && since > until) throw bad('since must not be after until');
+      const events = await deployments.history(req.params.name, { ...page, ...(since !== undefined ? { since } : {}), ...(until !== undefined ? { until } : {}), limit });
+      const last = events.at(-1);
+      // Newest first, a short page is the end (the oldest event); oldest first, the cursor waits for newer events.
+      if (page.newestFirst) return { events, nextCursor: last && events.length === limit ? String(last.id) : null };
+      return { events, nextCursor: last ? String(last.id) : (req.query.after ?? null) };
+    },
+  );
 
   app.get<{ Params: { name: string } }>(`${base}/:name/rollout`, { onRequest: guard('viewer') }, async (req) => rollouts.status(req.params.name));
 
-  app.get<{ Params: { name: string }; Querystring: { after?: string; limit?: string; rollout?: string } }>(`${base}/:name/rollout/decisions`, { onRequest: guard('viewer') }, async (req) => {
-    const limit = req.query.limit === undefined ? 500 : Number(req.query.limit);
-    if (!Number.isInteger(limit) || limit < 1 || limit > 5000) throw bad('limit must be an integer in [1, 5000]');
-    const after = req.query.after === undefined || req.query.after === '' ? 0 : Number(req.query.after);
-    if (!Number.isSafeInteger(after) || after < 0) throw bad('after must be a cursor from an earlier answer (an integer ≥ 0)');
-    const rollout = req.query.rollout === undefined ? undefined : Number(req.query.rollout);
-    if (rollout !== undefined && (!Number.isSafeInteger(rollout) || rollout < 1)) throw bad('rollout must be a rollout id');
-    const out = await rollouts.decisionsOf(req.params.name, { afterId: after, limit, ...(rollout !== undefined ? { rollout } : {}) });
-    return { ...out, nextCursor: out.decisions.length ? String(out.decisions.at(-1)!.id) : (req.query.after ?? null) };
-  });
+  app.get<{ Params: { name: string }; Querystring: { after?: string; before?: string; order?: string; limit?: string; rollout?: string } }>(
+    `${base}/:name/rollout/decisions`,
+    { onRequest: guard('viewer') },
+    async (req) => {
+      const limit = req.query.limit === undefined ? 500 : Number(req.query.limit);
+      if (!Number.isInteger(limit) || limit < 1 || limit > 5000) throw bad('limit must be an integer in [1, 5000]');
+      const page = paging(req.query);
+      const rollout = req.query.rollout === undefined ? undefined : Number(req.query.rollout);
+      if (rollout !== undefined && (!Number.isSafeInteger(rollout) || rollout < 1)) throw bad('rollout must be a rollout id');
+      const out = await rollouts.decisionsOf(req.params.name, { ...page, limit, ...(rollout !== undefined ? { rollout } : {}) });
+      const last = out.decisions.at(-1);
+      if (page.newestFirst) return { ...out, nextCursor: last && out.decisions.length === limit ? String(last.id) : null };
+      return { ...out, nextCursor: last ? String(last.id) : (req.query.after ?? null) };
+    },
+  );
 
   for (const action of ['promote', 'pause', 'resume', 'abort'] as const) {
     app.post<{ Params: { name: string } }>(`${base}/:name/rollout/${action}`, { onRequest: guard('deployer') }, async (req) => {

@@ -561,13 +561,13 @@ export class SqliteMetadataStore implements MetadataStore {
       .run(model, at, e.kind, from, to, e.strategy, e.actor, e.reason, JSON.stringify(e.data));
   }
 
-  async listDeploymentEvents(deployment: string, q: { afterId?: number; until?: number; limit: number; newestFirst?: boolean }): Promise<DeploymentEventRecord[]> {
+  async listDeploymentEvents(deployment: string, q: { afterId?: number; beforeId?: number; since?: number; until?: number; limit: number; newestFirst?: boolean }): Promise<DeploymentEventRecord[]> {
     const rows = this.db
       .prepare(
-        `SELECT * FROM deployment_events WHERE deployment = ? AND id > ? AND at <= ?
+        `SELECT * FROM deployment_events WHERE deployment = ? AND id > ? AND id < ? AND at >= ? AND at <= ?
          ORDER BY at ${q.newestFirst ? 'DESC' : 'ASC'}, id ${q.newestFirst ? 'DESC' : 'ASC'} LIMIT ?`,
       )
-      .all(deployment, q.afterId ?? 0, q.until ?? Number.MAX_SAFE_INTEGER, q.limit) as DeploymentEventRow[];
+      .all(deployment, q.afterId ?? 0, q.beforeId ?? Number.MAX_SAFE_INTEGER, q.since ?? Number.MIN_SAFE_INTEGER, q.until ?? Number.MAX_SAFE_INTEGER, q.limit) as DeploymentEventRow[];
     return rows.map(toDeploymentEvent);
   }
 
@@ -681,12 +681,12 @@ export class SqliteMetadataStore implements MetadataStore {
     }).immediate();
   }
 
-  async listRolloutDecisions(rolloutId: number, q: { afterId?: number; at?: number; newestFirst?: boolean; limit: number }): Promise<RolloutDecisionRecord[]> {
+  async listRolloutDecisions(rolloutId: number, q: { afterId?: number; beforeId?: number; at?: number; newestFirst?: boolean; limit: number }): Promise<RolloutDecisionRecord[]> {
     const rows = this.db
       .prepare(
-        `SELECT * FROM rollout_decisions WHERE rollout_id = ? AND id > ?${q.at !== undefined ? ' AND at = ?' : ''} ORDER BY id ${q.newestFirst ? 'DESC' : 'ASC'} LIMIT ?`,
+        `SELECT * FROM rollout_decisions WHERE rollout_id = ? AND id > ? AND id < ?${q.at !== undefined ? ' AND at = ?' : ''} ORDER BY id ${q.newestFirst ? 'DESC' : 'ASC'} LIMIT ?`,
       )
-      .all(rolloutId, q.afterId ?? 0, ...(q.at !== undefined ? [q.at] : []), q.limit) as DecisionRow[];
+      .all(rolloutId, q.afterId ?? 0, q.beforeId ?? Number.MAX_SAFE_INTEGER, ...(q.at !== undefined ? [q.at] : []), q.limit) as DecisionRow[];
     return rows.map((r) => ({
       id: r.id,
       rolloutId: r.rollout_id,
