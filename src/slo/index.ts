@@ -20,7 +20,7 @@ export {
   windowCounts,
 } from './burn-rate.ts';
 export type { BurnAlert, BurnWindow, BurnWindowName, ErrorBudget, SliPoint, TimeOptions } from './burn-rate.ts';
-export { costPer1k, errorStatus, requestCount, windowCount } from './sli.ts';
+export { codeStatus, costPer1k, errorStatus, requestCount, windowCount } from './sli.ts';
 export type { DeploymentUsage, SliCount } from './sli.ts';
 export { SloFile } from './slo-file.ts';
 export type { SloFileState } from './slo-file.ts';

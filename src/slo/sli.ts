@@ -18,7 +18,11 @@ export interface SliCount {
  * catalogue (or no code) counts as a 500, so an unexpected failure burns availability rather than hiding.
  */
 export function errorStatus(error: string | undefined): number {
-  const code = error ? /^(WARDEN_[A-Z0-9_]+):/.exec(error)?.[1] : undefined;
+  return codeStatus(error ? /^(WARDEN_[A-Z0-9_]+):/.exec(error)?.[1] : undefined);
+}
+
+/** HTTP status of an error code (`WARDEN_…`) from the catalogue; 500 for a code outside it, as errorStatus counts. */
+export function codeStatus(code: string | undefined): number {
   const entry = code ? (errorCatalogue as Record<string, { status: number } | undefined>)[code as ErrorCode] : undefined;
   return entry?.status ?? 500;
 }

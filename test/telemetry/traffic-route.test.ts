@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createWarden } from '../../src/app.ts';
 import { parseConfig } from '../../src/config.ts';
 import { bikeSharingDemoOptions, train } from '../../src/lifecycle/index.ts';
+import { HISTOGRAM_LENGTH } from '../../src/telemetry/index.ts';
 import { bikeInstance } from '../helpers/rollouts.ts';
 import { fixturesDir, startTestServer, withCrashingRuntime, type TestServer } from '../helpers/server.ts';
 
@@ -44,8 +45,12 @@ describe('GET /api/v1/deployments/{name}/traffic', () => {
     expect(t).toMatchObject({ requests: 11, ok: 7, clientErrors: 3, serverErrors: 1, shadow: 0, rows: 21 });
     expect(t.availability).toBeCloseTo(7 / 8);
     expect(t.errorRate).toBeCloseTo(4 / 11);
-    expect(t.errors[0]).toEqual({ code: 'WARDEN_BAD_REQUEST', count: 2 });
-    expect(t.errors.map((e: { code: string }) => e.code).sort()).toEqual(['WARDEN_BAD_REQUEST', 'WARDEN_INTERNAL', 'WARDEN_VERSION_NOT_FOUND'].sort());
+    // Most frequent first, each with the HTTP status its callers got (the error catalogue's).
+    expect(t.errors).toEqual([
+      { code: 'WARDEN_BAD_REQUEST', count: 2, status: 400 },
+      { code: 'WARDEN_INTERNAL', count: 1, status: 500 },
+      { code: 'WARDEN_VERSION_NOT_FOUND', count: 1, status: 404 },
+    ]);
     expect(t.p50Ms).toBeGreaterThan(0);
     expect(t.p99Ms).toBeGreaterThanOrEqual(t.p50Ms);
     expect(t.costPer1k).toBeCloseTo((t.cpuMsPer1k / 3_600_000) * 2);
@@ -60,6 +65,21 @@ describe('GET /api/v1/deployments/{name}/traffic', () => {
     const v1 = await srv.json('GET', '/api/v1/deployments/busy/traffic?version=1&step=hour');
     expect(v1.body.totals.requests).toBe(10);
     expect(v1.body.versions).toEqual([{ version: 1, requests: 10 }]);
+  });
+
+  it('gives each error code its status: 429 for rate limiting, 500 for a code outside the catalogue (or "other")', async () => {
+    const ts = Date.UTC(2026, 0, 5, 10);
+    const histogram = new Array(HISTOGRAM_LENGTH).fill(0);
+    await srv.warden.stores.events.addTraffic([
+      { model: 'busy', version: 1, step: 'hour', ts, requests: 9, ok: 0, clientErrors: 4, serverErrors: 5, shadow: 0, rows: 0, latencySumMs: 9, minMs: 1, maxMs: 1, cpuMs: 0, histogram, errors: { WARDEN_RATE_LIMITED: 4, other: 3, WARDEN_SOMETHING_NEW: 2 } },
+    ]);
+    const r = await srv.json('GET', `/api/v1/deployments/busy/traffic?since=${ts}&until=${ts + 3_600_000}&step=hour`);
+    expect(r.status).toBe(200);
+    expect(r.body.totals.errors).toEqual([
+      { code: 'WARDEN_RATE_LIMITED', count: 4, status: 429 },
+      { code: 'other', count: 3, status: 500 },
+      { code: 'WARDEN_SOMETHING_NEW', count: 2, status: 500 },
+    ]);
   });
 
   it('counts the shadow copies of a rollout under the candidate, apart from requests', async () => {

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { WardenError } from '../../errors.ts';
 import type { Registry } from '../../registry/index.ts';
+import { codeStatus } from '../../slo/index.ts';
 import type { EventStore, TrafficStep } from '../../storage/index.ts';
 import { STEP_MS, trafficReport, type TrafficAggregator } from '../../telemetry/index.ts';
 import type { Guard } from '../auth.ts';
@@ -59,6 +60,8 @@ export function registerTrafficRoutes(
     // Buckets are aligned to the step: one starting before `since` still overlaps the range.
     const from = since - (since % STEP_MS[step]);
     const records = await deps.events.queryTraffic({ model: req.params.name, step, since: from, until, ...(version !== undefined ? { version } : {}) });
-    return trafficReport(records, { deployment: req.params.name, since, until, step, costPerCpuHour: deps.costPerCpuHour });
+    const report = trafficReport(records, { deployment: req.params.name, since, until, step, costPerCpuHour: deps.costPerCpuHour });
+    // Each code's HTTP status, so a reader tells failing (5xx) from refused (4xx) without a copy of the catalogue.
+    return { ...report, totals: { ...report.totals, errors: report.totals.errors.map((e) => ({ ...e, status: codeStatus(e.code) })) } };
   });
 }
