@@ -135,14 +135,13 @@ describe.skipIf(!chromiumPath)(`dashboard access${chromiumPath ? '' : ' (skipped
     }));
 
   /**
-   * Chromium logs every answer of 400 and above as a console error. The expected ones are the keyless session
-   * probe (401) and the labeling page asking each model for its review policy (404: none); any other failed
-   * answer, and any other console error, fails the test.
+   * Chromium logs every answer of 400 and above as a console error. The expected one is the keyless session
+   * probe (401); any other failed answer, and any other console error, fails the test.
    */
-  const EXPECTED_FAILURES = [/^401 \/api\/v1\/session$/, /^404 \/api\/v1\/models\/[^/]+\/review-policy$/];
+  const EXPECTED_FAILURES = [/^401 \/api\/v1\/session$/];
   function expectOnlyExpectedFailures(): void {
     expect(failed.filter((f) => !EXPECTED_FAILURES.some((re) => re.test(f)))).toEqual([]);
-    expect(b.problems.filter((p) => !/Failed to load resource: the server responded with a status of (401|404)/.test(p))).toEqual([]);
+    expect(b.problems.filter((p) => !/Failed to load resource: the server responded with a status of 401/.test(p))).toEqual([]);
     b.problems.length = 0;
   }
 

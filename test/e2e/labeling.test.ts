@@ -8,6 +8,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CLAIM_TTL_MS } from '../../src/lifecycle/index.ts';
 import { createApiKey } from '../../src/security/index.ts';
 import { fixturesDir, startTestServer, type TestServer } from '../helpers/server.ts';
 import { axe, chromiumPath, describeViolations, openBrowser, screenshot, type BrowserSession, docsScreenshot } from './browser.ts';
@@ -22,6 +23,7 @@ interface Item {
   status: string;
   claimedBy?: string;
   claimedAt?: number;
+  claimExpiresAt: number | null;
   label?: unknown;
   labelledBy?: string;
   inputs: Record<string, number>;
@@ -53,6 +55,27 @@ describe.skipIf(!chromiumPath)('labeling page', () => {
   const keys: Record<string, string> = {};
   const as = (role: string) => ({ authorization: `Bearer ${keys[role]}` });
   const items = async (q: string): Promise<Item[]> => (await srv.json('GET', `/api/v1/review/items?${q}`, undefined, as('admin'))).body.items;
+  const queue = async () => {
+    const body = (await srv.json('GET', '/api/v1/review/queues', undefined, as('viewer'))).body as { claimTtlMs: number; queues: { model: string; open: number; claimed: number; labelled: number; oldestOpenAt: number | null }[] };
+    expect(body.claimTtlMs).toBe(CLAIM_TTL_MS);
+    return body.queues.find((q) => q.model === 'bike-busy')!;
+  };
+  /** The page's figures: what GET /api/v1/review/queues gives, which is what listing the items per status gives. */
+  const expectQueueFigures = async () => {
+    const { page } = b;
+    const q = await queue();
+    const open = await items('model=bike-busy&status=open&limit=1000');
+    expect(q).toMatchObject({
+      open: open.length,
+      claimed: (await items('model=bike-busy&status=claimed&limit=1000')).length,
+      labelled: (await items('model=bike-busy&status=labelled&limit=1000')).length,
+      oldestOpenAt: (open[0] as unknown as { createdAt: number } | undefined)?.createdAt ?? null,
+    });
+    await expect.poll(() => page.getByTestId('queue-open').textContent()).toBe(String(q.open));
+    await expect.poll(() => page.getByTestId('queue-claimed').textContent()).toBe(String(q.claimed));
+    await expect.poll(() => page.getByTestId('queue-labelled').textContent()).toBe(String(q.labelled));
+    return q;
+  };
   const humanLabels = async (): Promise<number> => (await srv.json('GET', '/api/v1/labels/stats?model=bike-busy', undefined, as('admin'))).body.bySource.human ?? 0;
   const currentId = async () => Number((await b.page.getByTestId('current-item-id').textContent())!.replace('#', ''));
 
@@ -96,17 +119,23 @@ describe.skipIf(!chromiumPath)('labeling page', () => {
   });
 
   it('shows the queue counts the API gives', async () => {
+    const asked: string[] = [];
+    const record = (r: { url(): string }) => asked.push(new URL(r.url()).pathname + new URL(r.url()).search);
+    b.page.on('request', record);
     await signIn(keys.predictor!);
     const { page } = b;
     const open = await items('model=bike-busy&status=open&limit=1000');
     expect(open.length).toBeGreaterThan(5);
-    await expect.poll(() => page.getByTestId('queue-open').textContent()).toBe(String(open.length));
-    // Each figure is its own request: wait for each.
-    await expect.poll(() => page.getByTestId('queue-claimed').textContent()).toBe('0');
-    await expect.poll(() => page.getByTestId('queue-labelled').textContent()).toBe('0');
+    expect(await expectQueueFigures()).toMatchObject({ open: open.length, claimed: 0, labelled: 0 });
+    // The claim TTL comes from the server (claimTtlMs), not a constant in the page.
+    expect(await page.locator('.stat', { has: page.getByTestId('queue-claimed') }).textContent()).toContain(`a claim holds ${CLAIM_TTL_MS / 60_000} min`);
     const human = String(await humanLabels());
     await expect.poll(() => page.getByTestId('human-labels').textContent()).toBe(human);
     expect(await page.getByTestId('labeling-policy').textContent()).toContain('confidence below 70 %');
+    // The figures come from one GET /api/v1/review/queues: no per-model policy reads, no listing to count.
+    page.off('request', record);
+    expect(asked.filter((u) => u.startsWith('/api/v1/review/queues'))).not.toEqual([]);
+    expect(asked.filter((u) => /review-policy|status=(open|labelled)&limit=1000/.test(u))).toEqual([]);
     // The open-items table lists them oldest first.
     expect(await page.getByTestId('open-items').locator('tbody tr').first().locator('td').first().textContent()).toBe(`#${open[0]!.id}`);
   });
@@ -119,6 +148,9 @@ describe.skipIf(!chromiumPath)('labeling page', () => {
     expect(await currentId()).toBe(oldest!.id);
     const claimed = (await srv.json('GET', `/api/v1/review/items/${oldest!.id}`, undefined, as('admin'))).body as Item;
     expect(claimed).toMatchObject({ status: 'claimed', claimedBy: 'ann' });
+    expect(claimed.claimExpiresAt).toBe(claimed.claimedAt! + CLAIM_TTL_MS);
+    // The counts follow the claim: one fewer open, one claimed.
+    expect(await expectQueueFigures()).toMatchObject({ claimed: 1 });
     // Inputs as a feature → value table, in the item's order.
     const rows = await page.getByTestId('item-inputs').locator('tbody tr').all();
     expect(rows).toHaveLength(probe.features.length);
@@ -138,6 +170,8 @@ describe.skipIf(!chromiumPath)('labeling page', () => {
     const first = await read();
     expect(first).toBeLessThanOrEqual(15 * 60);
     expect(first).toBeGreaterThan(14 * 60);
+    // The countdown is to the server's claimExpiresAt (same machine clock here), within the page's 1 s tick.
+    expect(Math.abs(first - (claimed.claimExpiresAt! - Date.now()) / 1000)).toBeLessThan(3);
     await expect.poll(read, { timeout: 5000 }).toBeLessThan(first);
     expect(await page.locator('kbd', { hasText: /^y$/ }).count()).toBe(1);
   });
@@ -168,6 +202,7 @@ describe.skipIf(!chromiumPath)('labeling page', () => {
     expect(await humanLabels()).toBe(before + 2);
     await expect.poll(() => page.getByTestId('human-labels').textContent()).toBe(String(before + 2));
     await expect.poll(() => page.getByTestId('queue-labelled').textContent()).toBe('2');
+    expect(await expectQueueFigures()).toMatchObject({ labelled: 2 });
     expect(await page.getByTestId('labelled-this-session').textContent()).toContain('2 labelled');
     expect(await page.getByTestId('lab-notes').textContent()).toContain('human label');
   });
@@ -237,8 +272,7 @@ describe.skipIf(!chromiumPath)('labeling page', () => {
     await page.getByRole('button', { name: 'Sign out' }).click();
     await signIn(keys.viewer!);
     await page.getByTestId('labeling-readonly').waitFor();
-    const open = await items('model=bike-busy&status=open&limit=1000');
-    await expect.poll(() => page.getByTestId('queue-open').textContent()).toBe(String(open.length));
+    await expectQueueFigures();
     for (const id of ['claim-next', 'label-1', 'label-0', 'skip', 'renew-claim']) expect(await page.getByTestId(id).count(), id).toBe(0);
     expect(await page.getByRole('button', { name: /claim|label/i }).count()).toBe(0);
     await page.keyboard.press('c');
@@ -287,6 +321,22 @@ describe.skipIf(!chromiumPath)('labeling page with auth off', () => {
     await page.getByTestId('label-1').click();
     await expect.poll(async () => (await srv.json('GET', `/api/v1/review/items/${id}`)).body.labelledBy).toBe('c1y0ns');
     expect((await srv.json('GET', '/api/v1/labels/stats?model=bike-busy')).body.bySource.human).toBe(1);
+    expect(await cspViolations(page)).toEqual([]);
+    expect(b.problems).toEqual([]);
+  });
+
+  it('keeps a model whose policy was deleted selectable while it has unlabelled items, with the queue counts', async () => {
+    const { page } = b;
+    expect((await srv.json('DELETE', '/api/v1/models/bike-busy/review-policy')).status).toBe(204);
+    const q = (await srv.json('GET', '/api/v1/review/queues')).body.queues as { model: string; policy: unknown; open: number; labelled: number }[];
+    const labelled = (await srv.json('GET', '/api/v1/review/items?model=bike-busy&status=labelled&limit=1000')).body.items.length;
+    expect(q).toMatchObject([{ model: 'bike-busy', policy: null, labelled }]);
+    await page.reload();
+    await expect.poll(() => page.getByTestId('labeling-model').locator('option').allTextContents()).toEqual(['bike-busy (no policy)']);
+    await expect.poll(() => page.getByTestId('queue-open').textContent()).toBe(String(q[0]!.open));
+    expect(await page.getByTestId('queue-labelled').textContent()).toBe(String(labelled));
+    expect(await page.getByText('This model has no review policy now').count()).toBe(1);
+    expect(await page.getByTestId('labeling-policy').count()).toBe(0);
     expect(await cspViolations(page)).toEqual([]);
     expect(b.problems).toEqual([]);
   });

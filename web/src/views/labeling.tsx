@@ -8,14 +8,10 @@ import { useCan, useSession } from '../session.ts';
 import { Badge, Empty, ErrorNote, Loading, Panel, Stat } from '../components/ui.tsx';
 import './labeling.css';
 
-/**
- * How long a claim holds: the server's CLAIM_TTL_MS (src/lifecycle/review/service.ts). No route reports it, so
- * the countdown uses the same constant; an item's claim ends at `claimedAt + CLAIM_TTL_MS`.
- */
-export const CLAIM_TTL_MS = 15 * 60 * 1000;
-
-/** `GET /api/v1/review/items` answers at most this many items per page: counts above it are shown as "1,000+". */
+/** `GET /api/v1/review/items` answers at most this many items per page (own claims are looked for in one page). */
 const PAGE = 1000;
+/** Open items shown in the table below the queue. */
+const SHOWN = 10;
 /** Open items read per page when looking for the next one to claim: usually the first is free. */
 const CLAIM_PAGE = 50;
 
@@ -33,6 +29,8 @@ export interface ReviewItem {
   status: 'open' | 'claimed' | 'labelled';
   claimedBy?: string;
   claimedAt?: number;
+  /** When the claim lapses (the server's claimedAt + claim TTL); null when unclaimed or labelled. */
+  claimExpiresAt: number | null;
   label?: unknown;
   labelledAt?: number;
   labelledBy?: string;
@@ -65,40 +63,22 @@ interface LabelOutcome {
 
 type Note = { tone: 'ok' | 'warn' | 'bad' | 'info'; text: string };
 
-/** Every model with its review policy (or null when it has none), read from the public routes one model at a time. */
-function usePolicies(): { models: { name: string; policy: Policy | null }[] | undefined; error: ApiError | undefined } {
-  const list = useApi<{ models: { name: string }[] }>('/api/v1/models');
-  const names = list.data?.models.map((m) => m.name).join('\n');
-  const [state, setState] = useState<{ key?: string; models?: { name: string; policy: Policy | null }[]; error?: ApiError }>({});
-  useEffect(() => {
-    if (names === undefined) return;
-    let live = true;
-    const ms = names === '' ? [] : names.split('\n');
-    void Promise.all(
-      ms.map((name) =>
-        api<Policy>(`/api/v1/models/${enc(name)}/review-policy`).then(
-          (policy) => ({ name, policy }),
-          (e: unknown) => {
-            if (e instanceof ApiError && e.status === 404) return { name, policy: null };
-            throw e;
-          },
-        ),
-      ),
-    ).then(
-      (models) => live && setState({ key: names, models }),
-      (e: unknown) => live && setState({ key: names, error: e instanceof ApiError ? e : new ApiError(0, 'CLIENT', String(e)) }),
-    );
-    return () => {
-      live = false;
-    };
-  }, [names]);
-  return { models: state.key === names ? state.models : undefined, error: list.error ?? state.error };
+/** One model's queue from `GET /api/v1/review/queues`. */
+interface QueueRow {
+  model: string;
+  policy: Policy | null;
+  open: number;
+  claimed: number;
+  labelled: number;
+  oldestOpenAt: number | null;
 }
 
-function count(page: ItemPage | undefined): string {
-  if (!page) return '—';
-  return page.items.length >= PAGE ? `${fmtNum(PAGE)}+` : fmtNum(page.items.length);
+interface Queues {
+  claimTtlMs: number;
+  queues: QueueRow[];
 }
+
+const ttlText = (ms: number) => `${fmtNum(ms / 60_000)} min`;
 
 function describePolicy(p: Policy): string {
   const parts: string[] = [];
@@ -118,14 +98,21 @@ function ReasonBadge(props: { reason: ReviewItem['reason'] }) {
 }
 
 export function LabelingView({ route }: ViewProps) {
-  const { models, error } = usePolicies();
+  const queues = useApi<Queues>('/api/v1/review/queues');
+  const rows = queues.data?.queues;
   const asked = route.params.get('model') ?? '';
-  const withPolicy = models?.filter((m) => m.policy) ?? [];
-  const model = asked || withPolicy[0]?.name || '';
-  const policy = models?.find((m) => m.name === model)?.policy ?? null;
-  const without = models ? models.length - withPolicy.length : 0;
+  const withPolicy = rows?.filter((q) => q.policy) ?? [];
+  // Models whose policy is gone keep their unlabelled items: they stay selectable so those can be labelled.
+  const leftOver = rows?.filter((q) => !q.policy && q.open + q.claimed > 0) ?? [];
+  const model = asked || withPolicy[0]?.model || leftOver[0]?.model || '';
+  const row = rows?.find((q) => q.model === model);
+  const policy = row?.policy ?? null;
+  // Only for the empty state's "(n models without one)": the queues route lists models with a policy or items.
+  const models = useApi<{ models: { name: string }[] }>(rows && !model ? '/api/v1/models' : null);
+  const without = models.data ? models.data.models.filter((m) => !rows?.some((q) => q.model === m.name && q.policy)).length : 0;
   // A model named in the link stays selectable even without a policy: its earlier items may still be queued.
-  const options = models ? [...withPolicy.map((m) => m.name), ...(asked && !withPolicy.some((m) => m.name === asked) ? [asked] : [])] : [];
+  const options = rows ? [...withPolicy, ...leftOver].map((q) => q.model) : [];
+  if (asked && rows && !options.includes(asked)) options.push(asked);
 
   return (
     <>
@@ -138,6 +125,7 @@ export function LabelingView({ route }: ViewProps) {
               {options.map((n) => (
                 <option key={n} value={n}>
                   {n}
+                  {withPolicy.some((q) => q.model === n) ? '' : ' (no policy)'}
                 </option>
               ))}
             </select>
@@ -149,13 +137,13 @@ export function LabelingView({ route }: ViewProps) {
           </span>
         ) : null}
       </div>
-      {error ? (
+      {queues.error ? (
         <Panel title="Review queues" wide>
-          <ErrorNote error={error} what="Cannot list the models and their review policies" />
+          <ErrorNote error={queues.error} what="Cannot read the review queues (GET /api/v1/review/queues)" />
         </Panel>
-      ) : !models ? (
+      ) : !queues.data ? (
         <Panel title="Review queues" wide>
-          <Loading what="models and review policies" />
+          <Loading what="review queues" />
         </Panel>
       ) : !model ? (
         <Panel title="Review queues" wide>
@@ -166,57 +154,62 @@ export function LabelingView({ route }: ViewProps) {
           </Empty>
         </Panel>
       ) : (
-        <Queue key={model} model={model} hasPolicy={policy !== null} />
+        <Queue
+          key={model}
+          model={model}
+          row={row ?? { model, policy: null, open: 0, claimed: 0, labelled: 0, oldestOpenAt: null }}
+          ttlMs={queues.data.claimTtlMs}
+          reloadQueues={queues.reload}
+        />
       )}
     </>
   );
 }
 
-function Queue(props: { model: string; hasPolicy: boolean }) {
-  const { model } = props;
+function Queue(props: { model: string; row: QueueRow; ttlMs: number; reloadQueues: () => void }) {
+  const { model, row, ttlMs } = props;
   const canLabel = useCan('predictor');
-  const open = useApi<ItemPage>(`/api/v1/review/items${query({ model, status: 'open', limit: PAGE })}`);
-  const claimed = useApi<ItemPage>(`/api/v1/review/items${query({ model, status: 'claimed', limit: PAGE })}`);
-  const labelled = useApi<ItemPage>(`/api/v1/review/items${query({ model, status: 'labelled', limit: PAGE })}`);
+  const me = useSession().key?.name;
+  const open = useApi<ItemPage>(`/api/v1/review/items${query({ model, status: 'open', limit: SHOWN })}`);
+  // Only for "n by you": claims are few (each lapses after the TTL), so one page holds them.
+  const claimed = useApi<ItemPage>(me ? `/api/v1/review/items${query({ model, status: 'claimed', limit: PAGE })}` : null);
   const stats = useApi<LabelStats>(`/api/v1/labels/stats${query({ model })}`);
   const reload = () => {
+    props.reloadQueues();
     open.reload();
     claimed.reload();
-    labelled.reload();
     stats.reload();
   };
-  const oldest = open.data?.items[0]?.createdAt;
-  const me = useSession().key?.name;
   const mine = me ? claimed.data?.items.filter((i) => i.claimedBy === me).length : undefined;
-  const loadError = open.error ?? claimed.error ?? labelled.error;
+  const ttl = ttlText(ttlMs);
 
   return (
     <>
       <Panel title={`Queue of ${model}`} id="queue" wide>
         <div class="stats">
-          <Stat label="Open" value={count(open.data)} hint="unlabelled, nobody holds a claim" testid="queue-open" />
+          <Stat label="Open" value={fmtNum(row.open)} hint="unlabelled, nobody holds a claim" testid="queue-open" />
           <Stat
             label="Claimed"
-            value={count(claimed.data)}
-            hint={mine !== undefined && mine > 0 ? `${fmtNum(mine)} by you; a claim holds 15 min` : 'a claim holds 15 min'}
+            value={fmtNum(row.claimed)}
+            hint={mine !== undefined && mine > 0 ? `${fmtNum(mine)} by you; a claim holds ${ttl}` : `a claim holds ${ttl}`}
             testid="queue-claimed"
           />
-          <Stat label="Labelled" value={count(labelled.data)} hint="by reviewers, on the item" testid="queue-labelled" />
+          <Stat label="Labelled" value={fmtNum(row.labelled)} hint="by reviewers, on the item" testid="queue-labelled" />
           <Stat
             label="Human labels"
             value={stats.data ? fmtNum(stats.data.bySource.human ?? 0) : '—'}
             hint="in the labels store: feed live accuracy"
             testid="human-labels"
           />
-          <Stat label="Oldest open" value={oldest !== undefined ? fmtAgo(oldest) : '—'} hint="age of the next item" testid="queue-oldest" />
+          <Stat label="Oldest open" value={row.oldestOpenAt !== null ? fmtAgo(row.oldestOpenAt) : '—'} hint="age of the next item" testid="queue-oldest" />
         </div>
-        <ErrorNote error={loadError} what="Cannot read the review queue" />
+        <ErrorNote error={open.error ?? claimed.error} what="Cannot read the review queue's items" />
         <ErrorNote error={stats.error} what="Cannot read the label counters" />
-        {!props.hasPolicy ? <p class="muted">This model has no review policy now: no new items are queued; the ones below were queued before.</p> : null}
+        {!row.policy ? <p class="muted">This model has no review policy now: no new items are queued; the ones below were queued before.</p> : null}
       </Panel>
-      {canLabel ? <Reviewer model={model} onChange={reload} /> : <ReadOnlyNote />}
+      {canLabel ? <Reviewer model={model} ttlMs={ttlMs} onChange={reload} /> : <ReadOnlyNote />}
       <Panel title="Next open items" id="open-items" wide>
-        {open.data ? <ItemTable items={open.data.items.slice(0, 10)} total={open.data.items.length} /> : open.error ? null : <Loading what="open items" />}
+        {open.data ? <ItemTable items={open.data.items} total={row.open} /> : open.error ? null : <Loading what="open items" />}
       </Panel>
     </>
   );
@@ -239,7 +232,7 @@ function ItemTable(props: { items: ReviewItem[]; total: number }) {
   return (
     <table data-testid="open-items">
       <caption>
-        Oldest first; {fmtNum(props.items.length)} of {props.total >= PAGE ? `${fmtNum(PAGE)}+` : fmtNum(props.total)} shown
+        Oldest first; {fmtNum(props.items.length)} of {fmtNum(Math.max(props.total, props.items.length))} shown
       </caption>
       <thead>
         <tr>
@@ -311,7 +304,7 @@ function parseValue(raw: string): number | boolean | string {
 
 type Phase = 'idle' | 'claiming' | 'reviewing' | 'saving' | 'empty';
 
-function Reviewer(props: { model: string; onChange: () => void }) {
+function Reviewer(props: { model: string; ttlMs: number; onChange: () => void }) {
   const { model } = props;
   const session = useSession();
   const [typedName, setTypedName] = useState(() => localStorage.getItem('warden.reviewer') ?? '');
@@ -417,7 +410,7 @@ function Reviewer(props: { model: string; onChange: () => void }) {
 
   const skip = async () => {
     if (!item || busy.current) return;
-    // Skipping keeps the claim (it lapses after 15 min): the item is not handed straight back to someone else.
+    // Skipping keeps the claim (it lapses after the claim TTL): the item is not handed straight back to someone else.
     skipped.current.add(item.id);
     note({ tone: 'info', text: `Skipped #${item.id}; it stays claimed by you until its claim expires.` });
     await claimNext();
@@ -447,7 +440,7 @@ function Reviewer(props: { model: string; onChange: () => void }) {
     return () => document.removeEventListener('keydown', h);
   }, []);
 
-  const expiresAt = item?.claimedAt !== undefined ? item.claimedAt + CLAIM_TTL_MS : undefined;
+  const expiresAt = item?.claimExpiresAt ?? undefined;
   const left = expiresAt !== undefined ? expiresAt - now : undefined;
   const working = phase === 'claiming' || phase === 'saving';
 
@@ -520,6 +513,7 @@ function Reviewer(props: { model: string; onChange: () => void }) {
           item={item}
           prob={prob}
           left={left}
+          ttlMs={props.ttlMs}
           working={working}
           binary={binary}
           typed={typed}
@@ -552,6 +546,7 @@ function ItemCard(props: {
   item: ReviewItem;
   prob: { name: string; p: number } | undefined;
   left: number | undefined;
+  ttlMs: number;
   working: boolean;
   binary: boolean;
   typed: string;
@@ -674,7 +669,7 @@ function ItemCard(props: {
             </form>
           )}
           <p class="muted lab-help">
-            Keys work anywhere on the page except while typing in a field. Skipping keeps your claim until it expires ({CLAIM_TTL_MS / 60_000} min), so the
+            Keys work anywhere on the page except while typing in a field. Skipping keeps your claim until it expires ({ttlText(props.ttlMs)}), so the
             item is not handed straight to someone else.
           </p>
         </div>
