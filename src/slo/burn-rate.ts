@@ -113,7 +113,11 @@ export interface ErrorBudget {
 
 /** Error budget over the (time-scaled) period ending at `now`: buckets starting in [now − period, now). */
 export function errorBudget(slo: Pick<SloDefinition, 'objective' | 'period'>, series: readonly SliPoint[], now: number, opts: TimeOptions = {}): ErrorBudget {
-  const { good, total } = windowCounts(series, scaledPeriodMs(slo, opts), now);
+  return errorBudgetOf(slo, windowCounts(series, scaledPeriodMs(slo, opts), now));
+}
+
+/** The error budget from the period's good and total counts. */
+export function errorBudgetOf(slo: Pick<SloDefinition, 'objective'>, { good, total }: { good: number; total: number }): ErrorBudget {
   const budget = 1 - slo.objective;
   const bad = total - good;
   const allowedBad = budget * total;
@@ -137,16 +141,17 @@ export interface BurnAlert extends BurnWindow {
  * PromQL `>` of the exported rules).
  */
 export function multiWindowAlerts(slo: Pick<SloDefinition, 'objective' | 'period'>, series: readonly SliPoint[], now: number, opts: TimeOptions = {}): BurnAlert[] {
+  return multiWindowAlertsOf(slo, (windowMs) => windowCounts(series, windowMs, now), opts);
+}
+
+/** As multiWindowAlerts, from the good and total counts of each window ending now (`counts(windowMs)`). */
+export function multiWindowAlertsOf(slo: Pick<SloDefinition, 'objective' | 'period'>, counts: (windowMs: number) => { good: number; total: number }, opts: TimeOptions = {}): BurnAlert[] {
+  const rate = ({ good, total }: { good: number; total: number }) => (total <= 0 ? 0 : (total - good) / total / (1 - slo.objective));
   return burnWindows(periodMs(slo), opts).map((w) => {
-    const longBurnRate = burnRate(series, w.longMs, now, slo.objective);
-    const shortBurnRate = burnRate(series, w.shortMs, now, slo.objective);
-    return {
-      ...w,
-      longBurnRate,
-      shortBurnRate,
-      longTotal: windowCounts(series, w.longMs, now).total,
-      firing: longBurnRate > w.factor && shortBurnRate > w.factor,
-    };
+    const long = counts(w.longMs);
+    const longBurnRate = rate(long);
+    const shortBurnRate = rate(counts(w.shortMs));
+    return { ...w, longBurnRate, shortBurnRate, longTotal: long.total, firing: longBurnRate > w.factor && shortBurnRate > w.factor };
   });
 }
 

@@ -787,6 +787,11 @@ export interface EventStore {
   setSliCounts(records: readonly SliCountRecord[]): Promise<void>;
   /** Buckets of one SLO in the range, summed over sources, oldest first. */
   querySli(q: SliQuery): Promise<SliBucket[]>;
+  /**
+   * Good and total of one SLO summed over each range [since, until) in one read: what an SLO's status needs (its
+   * period and burn windows) without moving a month of minute buckets out of the store.
+   */
+  sumSli(q: { slo: string; ranges: readonly { since: number; until: number }[] }): Promise<{ good: number; total: number }[]>;
   /** Removes buckets of one SLO, or older than `before` (both: the SLO's older ones); returns how many rows went. */
   deleteSli(q: { slo?: string; before?: number }): Promise<number>;
   /**

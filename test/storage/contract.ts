@@ -534,6 +534,30 @@ export function runStorageContract(name: string, open: () => Promise<StorageUnde
         expect(await e.querySli({ slo: 'frac' })).toEqual([{ ts: T, good: 0.5, total: 1.5 }]);
       });
 
+      it('sums good and total over each range in one read, as summing the read buckets does', async () => {
+        const e = s.events;
+        const recs = Array.from({ length: 40 }, (_, i) => ({ slo: 'sum', ts: T + i * M, source: i % 3 === 0 ? 'v1/w' : 'traffic', good: i % 7, total: (i % 7) + (i % 4) }));
+        await e.addSliCounts(recs.filter((r) => r.source === 'traffic'));
+        await e.setSliCounts(recs.filter((r) => r.source !== 'traffic'));
+        await e.addSliCounts([{ slo: 'sum-other', ts: T + 5 * M, source: 'traffic', good: 100, total: 100 }]);
+        const ranges = [
+          { since: T, until: T + 40 * M },
+          { since: T + 5 * M, until: T + 6 * M },
+          { since: T + 10 * M + 1, until: T + 30 * M },
+          { since: T - 100 * M, until: T },
+          { since: T + 39 * M, until: T + 1000 * M },
+        ];
+        const buckets = await e.querySli({ slo: 'sum' });
+        const brute = ranges.map((r) => {
+          const inside = buckets.filter((b) => b.ts >= r.since && b.ts < r.until);
+          return { good: inside.reduce((a, b) => a + b.good, 0), total: inside.reduce((a, b) => a + b.total, 0) };
+        });
+        expect(await e.sumSli({ slo: 'sum', ranges })).toEqual(brute);
+        expect(brute[3]).toEqual({ good: 0, total: 0 });
+        expect(await e.sumSli({ slo: 'sum', ranges: [] })).toEqual([]);
+        expect(await e.sumSli({ slo: 'nothing', ranges: [ranges[0]!] })).toEqual([{ good: 0, total: 0 }]);
+      });
+
       it('replaces window counts by source, and sums them with other sources of the bucket', async () => {
         const e = s.events;
         await e.setSliCounts([

@@ -214,6 +214,10 @@ export class SqliteWorkerEventStore implements EventStore {
     return this.reader.querySli(q);
   }
 
+  sumSli(q: { slo: string; ranges: readonly { since: number; until: number }[] }): Promise<{ good: number; total: number }[]> {
+    return this.reader.sumSli(q);
+  }
+
   deleteSli(q: { slo?: string; before?: number }): Promise<number> {
     return this.call('deleteSli', q);
   }
