@@ -186,6 +186,14 @@ describe.skipIf(!chromiumPath)('debug view and request detail', () => {
     expect(await page.getByTestId('traffic-requests').textContent()).toBe(traffic.body.totals.requests.toLocaleString('en-US'));
     expect(await page.getByTestId('traffic-server-errors').textContent()).toBe(String(traffic.body.totals.serverErrors));
     expect(await page.getByTestId('traffic-client-errors').textContent()).toBe(String(traffic.body.totals.clientErrors));
+    // Failing (5xx) or refused (4xx) as the route's status for the code says.
+    for (const e of traffic.body.totals.errors as { code: string; status: number }[]) {
+      expect(await page.locator(`[data-code=${e.code}] .badge`).textContent(), e.code).toBe(e.status >= 500 ? 'failing' : 'refused');
+    }
+    // The latest failures table starts with the newest failure the log has.
+    const newest = (await srv.json('GET', '/api/v1/predictions?model=bike&status=error&order=newest&limit=15')).body.events as { requestId: string }[];
+    const shownIds = await page.getByTestId('latest-errors').locator('tbody tr td:nth-child(2)').allTextContents();
+    expect(shownIds).toEqual(newest.map((e) => e.requestId));
     const refused = page.locator('[data-code=WARDEN_INVALID_INPUT]');
     expect(await refused.locator('.badge').textContent()).toBe('refused');
     const failing = page.locator(`[data-code=${byCode.has('WARDEN_INFERENCE_FAILED') ? 'WARDEN_INFERENCE_FAILED' : 'WARDEN_INTERNAL'}]`);

@@ -220,7 +220,7 @@ describe.skipIf(!chromiumPath)(`on-call view${chromiumPath ? '' : ' (skipped: no
     const t = await s.get(`/api/v1/deployments/${DEMAND}/traffic?step=minute&since=${Date.now() - HOUR}`);
     await expect.poll(() => text('oncall-requests')).toBe(fmtNum(t.totals.requests));
     expect(await b.page.getByTestId('oncall-page-alerts').textContent()).toContain(`No page alert firing for ${DEMAND}`);
-    expect(await b.page.locator('#oncall-drift').textContent()).toContain('No monitoring window of this version was evaluated');
+    expect(await b.page.locator('#oncall-drift').textContent()).toContain('No monitoring window of this version has been evaluated yet');
     expect(b.problems).toEqual([]);
   });
 });

@@ -53,56 +53,99 @@ export function paramsOf(p: URLSearchParams): Record<string, string> {
   return Object.fromEntries(p.entries());
 }
 
-export interface AppendOnly<T> {
+export interface NewestFirst<T> {
+  /** Newest first: the first page, then every page of older ones asked for, with each refresh's new ones on top. */
   items: T[];
   error: ApiError | undefined;
   loading: boolean;
-  /** More pages than `maxPages` were waiting: the oldest `items` are shown, not the newest. */
-  capped: boolean;
+  /** Older records wait beyond the last page read (the route gave a `nextCursor`). */
+  more: boolean;
+  loadingOlder: boolean;
+  loadOlder: () => void;
   reload: () => void;
 }
 
+interface Page<T> {
+  items: T[];
+  nextCursor: string | null;
+}
+
 /**
- * Every record of an append-only list the API pages oldest first (`after=<cursor>&limit=`), such as a deployment's
- * history or a rollout's decisions: the first load follows the cursor to the end, and each refresh reads only what
- * was appended since. `path` carries the other query parameters (`?rollout=3`); null loads nothing.
+ * An append-only list the API pages both ways (a deployment's history, a rollout's decisions): the first load is
+ * its newest page (`order=newest&limit=`), `loadOlder` reads the page before it (`before=<nextCursor>`), and each
+ * refresh reads only what was appended since the newest one shown (`after=<its id>`, oldest first). `path`
+ * carries the other query parameters (`?rollout=3`); null loads nothing.
  */
-export function useAppendOnly<T>(path: string | null, field: string, pageLimit: number, maxPages = 20): AppendOnly<T> {
+export function useNewestFirst<T extends { id: number }>(path: string | null, field: string, pageLimit: number): NewestFirst<T> {
   const tick = useContext(RefreshContext);
   const [local, setLocal] = useState(0);
-  const [state, setState] = useState<{ path: string | null; items: T[]; cursor: string | null; error?: ApiError; loading: boolean; capped: boolean }>({ path, items: [], cursor: null, loading: path !== null, capped: false });
+  const [older, setOlder] = useState(0);
+  const [state, setState] = useState<{ path: string | null; items: T[]; before: string | null; error?: ApiError; loading: boolean; loadingOlder: boolean }>({
+    path,
+    items: [],
+    before: null,
+    loading: path !== null,
+    loadingOlder: false,
+  });
   const cur = useRef(state);
   cur.current = state;
+  const read = async (q: string, signal: AbortSignal): Promise<Page<T>> => {
+    const body = await api<Record<string, unknown> & { nextCursor: string | null }>(`${path}${path!.includes('?') ? '&' : '?'}${q}`, { signal });
+    return { items: (body[field] as T[] | undefined) ?? [], nextCursor: body.nextCursor };
+  };
+  const fail = (e: unknown) => {
+    if ((e as Error).name === 'AbortError') return;
+    const err = e instanceof ApiError ? e : new ApiError(0, 'CLIENT', (e as Error).message);
+    setState((s) => ({ ...s, path, error: err, loading: false, loadingOlder: false }));
+  };
   useEffect(() => {
     if (path === null) return;
     const ctl = new AbortController();
-    const fresh = cur.current.path !== path;
-    let items = fresh ? [] : cur.current.items;
-    let cursor = fresh ? null : cur.current.cursor;
-    setState((s) => (fresh ? { path, items: [], cursor: null, loading: true, capped: false } : { ...s, loading: true }));
+    const known = cur.current.path === path ? cur.current : undefined;
+    setState((s) => (known ? { ...s, loading: true } : { path, items: [], before: null, loading: true, loadingOlder: false }));
     void (async () => {
       try {
-        for (let page = 0; ; page++) {
-          if (page >= maxPages) {
-            setState({ path, items, cursor, loading: false, capped: true });
-            return;
-          }
-          const sep = path.includes('?') ? '&' : '?';
-          const body = await api<Record<string, unknown> & { nextCursor: string | null }>(`${path}${sep}limit=${pageLimit}${cursor ? `&after=${enc(cursor)}` : ''}`, { signal: ctl.signal });
-          const got = (body[field] as T[] | undefined) ?? [];
-          items = got.length ? [...items, ...got] : items;
-          if (body.nextCursor) cursor = body.nextCursor;
-          if (got.length < pageLimit) break;
+        if (!known || known.items.length === 0) {
+          const first = await read(`order=newest&limit=${pageLimit}`, ctl.signal);
+          setState({ path, items: first.items, before: first.nextCursor, loading: false, loadingOlder: false });
+          return;
         }
-        setState({ path, items, cursor, loading: false, capped: false });
+        // What was appended since the newest shown, oldest first; a burst longer than 20 pages waits for the next tick.
+        let added: T[] = [];
+        let after = String(known.items[0]!.id);
+        for (let page = 0; page < 20; page++) {
+          const next = await read(`after=${enc(after)}&limit=${pageLimit}`, ctl.signal);
+          added = [...added, ...next.items];
+          if (next.items.length < pageLimit || !next.nextCursor) break;
+          after = next.nextCursor;
+        }
+        setState((s) => ({ ...s, path, items: added.length ? [...added.reverse(), ...s.items] : s.items, error: undefined, loading: false }));
       } catch (e) {
-        if ((e as Error).name === 'AbortError') return;
-        const err = e instanceof ApiError ? e : new ApiError(0, 'CLIENT', (e as Error).message);
-        setState((s) => ({ ...s, path, error: err, loading: false }));
+        fail(e);
       }
     })();
     return () => ctl.abort();
-  }, [path, tick, local, field, pageLimit, maxPages]);
+    // `read` and `fail` close over path, field and pageLimit only, which are listed.
+  }, [path, tick, local, field, pageLimit]);
+  useEffect(() => {
+    const before = cur.current.before;
+    if (path === null || older === 0 || cur.current.path !== path || before === null) return;
+    const ctl = new AbortController();
+    setState((s) => ({ ...s, loadingOlder: true }));
+    read(`order=newest&before=${enc(before)}&limit=${pageLimit}`, ctl.signal).then(
+      (page) => setState((s) => (s.path === path && s.before === before ? { ...s, items: [...s.items, ...page.items], before: page.nextCursor, loadingOlder: false } : s)),
+      fail,
+    );
+    return () => ctl.abort();
+  }, [older]);
   const same = state.path === path;
-  return { items: same ? state.items : [], error: same ? state.error : undefined, loading: path !== null && (!same || state.loading), capped: same && state.capped, reload: () => setLocal((n) => n + 1) };
+  return {
+    items: same ? state.items : [],
+    error: same ? state.error : undefined,
+    loading: path !== null && (!same || state.loading),
+    more: same && state.before !== null,
+    loadingOlder: same && state.loadingOlder,
+    loadOlder: () => setOlder((n) => n + 1),
+    reload: () => setLocal((n) => n + 1),
+  };
 }

@@ -64,7 +64,8 @@ export interface Traffic {
     errorRate: number | null;
     cpuMsPer1k: number | null;
     costPer1k: number | null;
-    errors: { code: string; count: number }[];
+    /** `status`: the HTTP status callers got for the code (5xx failing, 4xx refused). */
+    errors: { code: string; count: number; status: number }[];
   };
   versions: { version: number; requests: number }[];
 }
@@ -229,34 +230,24 @@ export function trafficPath(name: string, since: number, until: number, step: 'm
   return `/api/v1/deployments/${enc(name)}/traffic${query({ since, until, step })}`;
 }
 
-export function windowsPath(name: string, version: number, q: { since?: number; limit?: number; summary?: boolean }): string {
-  return `/api/v1/models/${enc(name)}/versions/${version}/monitoring/windows${query({ summary: q.summary ? 'true' : undefined, since: q.since, limit: q.limit })}`;
+export function windowsPath(name: string, version: number, q: { since?: number; limit?: number; summary?: boolean; order?: 'newest' }): string {
+  return `/api/v1/models/${enc(name)}/versions/${version}/monitoring/windows${query({ summary: q.summary ? 'true' : undefined, since: q.since, limit: q.limit, order: q.order })}`;
 }
 
-/** How far back newestWindows looks, widening only while it finds nothing (hourly windows: the first try). */
-const NEWEST_LOOKBACKS_MS = [2, 35, 400].map((d) => d * 86_400_000);
-
-/**
- * The summaries of the newest windows of a version: the windows route lists oldest first and filters on the
- * window start, so it is asked for a short range first and a longer one only when that is empty (windows may be
- * four weeks long). Empty when none started in the last 400 days.
- */
-export async function newestWindows(name: string, version: number, signal: AbortSignal): Promise<WindowSummary[]> {
-  for (const back of NEWEST_LOOKBACKS_MS) {
-    const r = await get<{ windows: WindowSummary[] }>(windowsPath(name, version, { summary: true, since: Date.now() - back, limit: 10_000 }), signal);
-    if (r.windows.length > 0) return r.windows;
-  }
-  return [];
+/** The summary of a version's newest evaluated window (`order=newest&limit=1`), however long ago; null when none. */
+export async function newestWindow(name: string, version: number, signal: AbortSignal): Promise<WindowSummary | null> {
+  const r = await get<{ windows: WindowSummary[] }>(windowsPath(name, version, { summary: true, order: 'newest', limit: 1 }), signal);
+  return r.windows[0] ?? null;
 }
 
-/** The deployment's history events at or after `since`, oldest first (pages through the route). */
+/** The deployment's history events at or after `since`, oldest first (the route filters; pages through it). */
 export async function historySince(name: string, since: number, signal: AbortSignal): Promise<DeploymentEvent[]> {
   const out: DeploymentEvent[] = [];
   let after: string | undefined;
-  // A deployment's history is short (deploys, steps); 20 pages of 1,000 bound the reads if it is not.
+  // A range's history is short (deploys, steps); 20 pages of 1,000 bound the reads if it is not.
   for (let page = 0; page < 20; page++) {
-    const r = await get<{ events: DeploymentEvent[]; nextCursor: string | null }>(`/api/v1/deployments/${enc(name)}/history${query({ after, limit: 1000 })}`, signal);
-    for (const e of r.events) if (e.at >= since) out.push(e);
+    const r = await get<{ events: DeploymentEvent[]; nextCursor: string | null }>(`/api/v1/deployments/${enc(name)}/history${query({ since, after, limit: 1000 })}`, signal);
+    out.push(...r.events);
     if (!r.nextCursor || r.events.length < 1000) break;
     after = r.nextCursor;
   }

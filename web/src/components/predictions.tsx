@@ -30,12 +30,13 @@ export function parseError(error: string | undefined): { code: string; message: 
   return m ? { code: m[1]!, message: m[2]! } : { code: 'unknown', message: error };
 }
 
-/** Codes Warden answers with a 5xx (src/errors.ts): Warden failed; every other code refused the caller's request (4xx). */
-const SERVER_CODES = new Set(['WARDEN_MODEL_NOT_READY', 'WARDEN_ARTIFACT_TAMPERED', 'WARDEN_SHUTTING_DOWN', 'WARDEN_STORE_UNAVAILABLE', 'WARDEN_INFERENCE_FAILED', 'WARDEN_FAULT_INJECTED', 'WARDEN_INTERNAL']);
-
-export function errorKind(code: string): 'failing' | 'refused' | 'other' {
-  if (SERVER_CODES.has(code)) return 'failing';
-  return code.startsWith('WARDEN_') ? 'refused' : 'other';
+/**
+ * The HTTP status callers got (the traffic route's `totals.errors[].status`): a 5xx means Warden failed, a 4xx
+ * that it refused the caller's request; unknown without it.
+ */
+export function errorKind(status: number | undefined): 'failing' | 'refused' | 'unknown' {
+  if (status === undefined) return 'unknown';
+  return status >= 500 ? 'failing' : status >= 400 ? 'refused' : 'unknown';
 }
 
 /** A drift score or threshold: p-values span many decades, so 3 significant digits. */

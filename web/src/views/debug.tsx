@@ -5,7 +5,7 @@ import { HistogramBars, TimeChart, type Series } from '../components/chart.tsx';
 import { DeploymentSelect, paramsOf, useDeployments } from '../components/deployments.tsx';
 import { RequestSearch, errorKind, fmtScore, parseError, type PredictionEvent } from '../components/predictions.tsx';
 import { Badge, Empty, ErrorNote, Loading, Panel } from '../components/ui.tsx';
-import { DAY, HOUR, fmtMs, fmtNum, fmtPct, fmtTime } from '../format.ts';
+import { DAY, fmtMs, fmtNum, fmtPct, fmtTime } from '../format.ts';
 import { RefreshContext, useApi } from '../refresh.ts';
 import { href, navigate } from '../router.ts';
 import './debug.css';
@@ -50,7 +50,7 @@ interface FullWindow {
 interface Traffic {
   since: number;
   until: number;
-  totals: { requests: number; clientErrors: number; serverErrors: number; errorRate: number | null; errors: { code: string; count: number }[] };
+  totals: { requests: number; clientErrors: number; serverErrors: number; errorRate: number | null; errors: { code: string; count: number; status: number }[] };
 }
 
 const RANGES: { key: string; label: string; ms: number | null }[] = [
@@ -345,23 +345,19 @@ function ColumnPanel(props: { column: ColumnDrift; win: FullWindow; windows: Win
 
 function FailingRequests(props: { deployment: string; tick: number }) {
   const since = useMemo(() => minuteAgo(DAY, props.tick), [props.tick]);
-  const hourAgo = useMemo(() => minuteAgo(HOUR, props.tick), [props.tick]);
   const traffic = useApi<Traffic>(`/api/v1/deployments/${enc(props.deployment)}/traffic${query({ since })}`);
-  // The log pages oldest first and events carry their inputs, so examples come from the last hour (a short scan,
-  // the freshest failures); only a quiet hour widens the search to the day.
-  const recent = useApi<{ events: PredictionEvent[] }>(`/api/v1/predictions${query({ model: props.deployment, status: 'error', since: hourAgo, limit: EXAMPLES })}`);
-  const widen = recent.data !== undefined && recent.data.events.length === 0;
-  const day = useApi<{ events: PredictionEvent[] }>(widen ? `/api/v1/predictions${query({ model: props.deployment, status: 'error', since, limit: EXAMPLES })}` : null);
-  const errors = widen ? day : recent;
+  // The newest failures of the day, newest first (one index read however busy the day was).
+  const errors = useApi<{ events: PredictionEvent[] }>(`/api/v1/predictions${query({ model: props.deployment, status: 'error', order: 'newest', since, limit: EXAMPLES })}`);
   const events = errors.data?.events ?? [];
   const byCode = new Map<string, PredictionEvent[]>();
   for (const e of events) {
     const code = parseError(e.error).code;
     byCode.set(code, [...(byCode.get(code) ?? []), e]);
   }
-  const counts = traffic.data?.totals.errors ?? [...byCode.entries()].map(([code, es]) => ({ code, count: es.length }));
+  // Without the traffic counts, the log's examples are counted instead; their HTTP status is then unknown.
+  const counts: { code: string; count: number; status?: number }[] = traffic.data?.totals.errors ?? [...byCode.entries()].map(([code, es]) => ({ code, count: es.length }));
   const sorted = [...counts].sort((a, b) => b.count - a.count);
-  const latest = events.slice(-15).reverse();
+  const latest = events.slice(0, 15);
   const truncated = events.length >= EXAMPLES;
   return (
     <>
@@ -388,19 +384,19 @@ function FailingRequests(props: { deployment: string; tick: number }) {
               </tr>
             </thead>
             <tbody>
-              {sorted.map(({ code, count }) => {
-                const ex = (byCode.get(code) ?? []).slice(-3).reverse();
-                const kind = errorKind(code);
+              {sorted.map(({ code, count, status }) => {
+                const ex = (byCode.get(code) ?? []).slice(0, 3);
+                const kind = errorKind(status);
                 return (
                   <tr key={code} data-code={code}>
                     <th scope="row">
                       <code>{code}</code>
                     </th>
-                    <td>{kind === 'failing' ? <Badge tone="bad">failing</Badge> : kind === 'refused' ? <Badge tone="warn">refused</Badge> : <Badge tone="muted">other</Badge>}</td>
+                    <td>{kind === 'failing' ? <Badge tone="bad">failing</Badge> : kind === 'refused' ? <Badge tone="warn">refused</Badge> : <Badge tone="muted">unknown</Badge>}</td>
                     <td class="num" data-testid={`error-count-${code}`}>
                       {fmtNum(count)}
                     </td>
-                    <td>{ex[0] ? parseError(ex[0].error).message : <span class="muted">{widen ? 'no example in the log' : 'none in the last hour'}</span>}</td>
+                    <td>{ex[0] ? parseError(ex[0].error).message : <span class="muted">{truncated ? `not among the newest ${fmtNum(EXAMPLES)} failures` : 'no example in the log'}</span>}</td>
                     <td>
                       {ex.map((e) => (
                         <a key={e.seq} class="mono req-link" href={href(`/requests/${enc(e.requestId)}`)}>
@@ -418,8 +414,8 @@ function FailingRequests(props: { deployment: string; tick: number }) {
       {latest.length > 0 ? (
         <Panel title="Latest failed and refused requests" id="latest-errors" wide>
           <p class="muted">
-            From the prediction log{widen ? ' of the last 24 h' : ' of the last hour'}
-            {truncated ? `; more than ${EXAMPLES} failed in that time, and the newest of the first ${EXAMPLES} are shown` : ''}.
+            The newest failures of the last 24 h in the prediction log
+            {truncated ? ` (examples above come from the newest ${fmtNum(EXAMPLES)})` : ''}.
           </p>
           <table data-testid="latest-errors">
             <thead>

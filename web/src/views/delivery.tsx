@@ -1,7 +1,7 @@
-import { useMemo, useState } from 'preact/hooks';
+import { useState } from 'preact/hooks';
 import { ApiError, api, enc, query } from '../api.ts';
 import type { ViewProps } from '../app.tsx';
-import { DeploymentSelect, paramsOf, useAppendOnly, useDeployments, type Deployment, type DeploymentEvent } from '../components/deployments.tsx';
+import { DeploymentSelect, paramsOf, useDeployments, useNewestFirst, type Deployment, type DeploymentEvent, type NewestFirst } from '../components/deployments.tsx';
 import { Badge, Empty, ErrorNote, Loading, Panel } from '../components/ui.tsx';
 import { fmtAgo, fmtDuration, fmtNum, fmtTime } from '../format.ts';
 import { useApi } from '../refresh.ts';
@@ -90,7 +90,7 @@ interface Experiment {
 
 type Action = 'promote' | 'pause' | 'resume' | 'abort';
 
-/** Decision rows shown at first, and added by each "Show older". */
+/** Rows read at first, and added by each "Show older" (one page of the route, newest first). */
 const SHOWN = 200;
 
 /** A measured value: rates and distances are small, latencies and counts are not. */
@@ -187,13 +187,11 @@ function DeploymentDetail(props: { name: string; rolloutParam: string | null; on
   // …/rollout answers 404 for a deployment that never had one; the list says so first, without an error.
   const any = (rollouts.data?.rollouts.length ?? 0) > 0;
   const status = useApi<{ rollout: Rollout; decisions: Decision[] }>(any ? `${base}/rollout` : null);
-  const history = useAppendOnly<DeploymentEvent>(`${base}/history`, 'events', 1000);
+  const history = useNewestFirst<DeploymentEvent>(`${base}/history`, 'events', SHOWN);
   const none = (rollouts.data && !any) || status.error?.status === 404;
   const current = status.data?.rollout;
   const chosenId = props.rolloutParam ?? (current ? String(current.id) : null);
-  const [shown, setShown] = useState(SHOWN);
-  const decisions = useAppendOnly<Decision>(chosenId ? `${base}/rollout/decisions${query({ rollout: chosenId })}` : null, 'decisions', 5000);
-  const newest = useMemo(() => [...decisions.items].reverse(), [decisions.items]);
+  const decisions = useNewestFirst<Decision>(chosenId ? `${base}/rollout/decisions${query({ rollout: chosenId })}` : null, 'decisions', SHOWN);
   const reloadAll = () => {
     status.reload();
     rollouts.reload();
@@ -247,15 +245,11 @@ function DeploymentDetail(props: { name: string; rolloutParam: string | null; on
           {decisions.items.length > 0 ? (
             <>
               <p class="muted">
-                {fmtNum(decisions.items.length)} decisions{decisions.capped ? ' (the first ones; the rollout has more than the page can load)' : ''}, newest first. Each row is one metric of one analysis run: the candidate measured
+                {decisions.more ? `The newest ${fmtNum(decisions.items.length)} decisions` : `${fmtNum(decisions.items.length)} decisions`}, newest first. Each row is one metric of one analysis run: the candidate measured
                 against the stable version.
               </p>
-              <DecisionTable decisions={newest.slice(0, shown)} testid="decisions" label={`Every decision of rollout #${chosenId}`} />
-              {newest.length > shown ? (
-                <button type="button" onClick={() => setShown((n) => n + SHOWN)}>
-                  Show {fmtNum(Math.min(SHOWN, newest.length - shown))} older
-                </button>
-              ) : null}
+              <DecisionTable decisions={decisions.items} testid="decisions" label={`Every decision of rollout #${chosenId}`} />
+              <OlderButton list={decisions} />
             </>
           ) : null}
         </Panel>
@@ -264,7 +258,7 @@ function DeploymentDetail(props: { name: string; rolloutParam: string | null; on
         <ErrorNote error={history.error} what="Could not read the deployment history" />
         {history.items.length === 0 && history.loading ? <Loading what="history" /> : null}
         {!history.loading && !history.error && history.items.length === 0 ? <Empty>No deploys, rollbacks or rollout actions recorded for {props.name} yet.</Empty> : null}
-        {history.items.length > 0 ? <HistoryTable events={history.items} /> : null}
+        {history.items.length > 0 ? <HistoryTable history={history} /> : null}
       </Panel>
     </>
   );
@@ -571,10 +565,20 @@ function versionsOf(e: DeploymentEvent): string {
   return `${v(e.fromVersion)} → ${v(e.toVersion)}`;
 }
 
-function HistoryTable(props: { events: DeploymentEvent[] }) {
-  const [shown, setShown] = useState(SHOWN);
-  const all = useMemo(() => [...props.events].reverse(), [props.events]);
-  const events = all.slice(0, shown);
+/** "Show 200 older": reads the page before the oldest row shown, while the route says there is one. */
+function OlderButton<T>(props: { list: NewestFirst<T> }) {
+  const l = props.list;
+  if (!l.more) return null;
+  return (
+    // Not disabled while loading: a disabled button would drop the keyboard focus.
+    <button type="button" onClick={() => (l.loadingOlder ? undefined : l.loadOlder())} aria-busy={l.loadingOlder}>
+      {l.loadingOlder ? 'Loading older…' : `Show ${fmtNum(SHOWN)} older`}
+    </button>
+  );
+}
+
+function HistoryTable(props: { history: NewestFirst<DeploymentEvent> }) {
+  const events = props.history.items;
   return (
     <>
       <table data-testid="history">
@@ -604,11 +608,7 @@ function HistoryTable(props: { events: DeploymentEvent[] }) {
           ))}
         </tbody>
       </table>
-      {all.length > shown ? (
-        <button type="button" onClick={() => setShown((n) => n + SHOWN)}>
-          Show {fmtNum(Math.min(SHOWN, all.length - shown))} older
-        </button>
-      ) : null}
+      <OlderButton list={props.history} />
     </>
   );
 }

@@ -8,7 +8,7 @@ import {
   hasIsolated,
   get,
   liveQuality,
-  newestWindows,
+  newestWindow,
   settle,
   sloState,
   stateTone,
@@ -114,16 +114,18 @@ interface CardData {
   since: number;
   until: number;
   traffic: Result<Traffic>;
-  /** The range's window summaries; `older` holds the newest windows before it when the range has none. */
+  /** The range's window summaries; `older` holds the newest window before it when the range has none. */
   windows: Result<{ windows: WindowSummary[]; older: WindowSummary[] }> | null;
   version: Result<VersionRecord> | null;
   statuses: { slo: Slo; status: Result<SloStatus> }[];
 }
 
-/** The range's window summaries, and when the range has none, the newest before it (long windows, a quiet week). */
+/** The range's window summaries, and when the range has none, the newest window before it (long windows, a quiet week). */
 async function windowsOf(name: string, v: number, since: number, signal: AbortSignal): Promise<{ windows: WindowSummary[]; older: WindowSummary[] }> {
   const r = await get<{ windows: WindowSummary[] }>(windowsPath(name, v, { summary: true, since, limit: 10_000 }), signal);
-  return { windows: r.windows, older: r.windows.length > 0 ? [] : await newestWindows(name, v, signal) };
+  if (r.windows.length > 0) return { windows: r.windows, older: [] };
+  const newest = await newestWindow(name, v, signal);
+  return { windows: r.windows, older: newest ? [newest] : [] };
 }
 
 function DeploymentCard(props: { deployment: Deployment; range: Range; slos: Slo[] | null; alerts: Alert[] | null }) {
@@ -254,7 +256,7 @@ function QualityStats(props: { quality: Quality | null; windows: WindowSummary[]
       : !props.windows
         ? 'windows unavailable'
         : props.windows.length === 0 && (props.data.windows?.ok ? props.data.windows.data.older.length : 0) === 0
-          ? 'no evaluated window in the last 400 days (is a reference registered?)'
+          ? 'no evaluated window yet (is a reference registered?)'
           : 'no performance config on the reference (docs/performance.md)';
     return <Stat label="Live accuracy" value="—" hint={why} testid={tid('accuracy')} />;
   }

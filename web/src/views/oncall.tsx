@@ -11,7 +11,7 @@ import {
   get,
   hasIsolated,
   historySince,
-  newestWindows,
+  newestWindow,
   runbookHref,
   settle,
   Toggle,
@@ -113,9 +113,9 @@ function DeploymentOnCall(props: { d: Deployment; range: Range }) {
     const since = until - RANGE_MS[range];
     const latestWindow = async () => {
       if (v === null) return null;
-      const summary = (await newestWindows(d.name, v, signal)).at(-1) ?? null;
+      const summary = await newestWindow(d.name, v, signal);
       if (!summary) return { summary, full: null };
-      // The route lists oldest first, so the newest window is the one starting at its windowStart.
+      // The full window of that summary (oldest first from its start), not whichever window is newest by now.
       const f = await get<{ windows: WindowFull[] }>(windowsPath(d.name, v, { since: summary.windowStart, limit: 1 }), signal);
       return { summary, full: f.windows[0] ?? null };
     };
@@ -514,7 +514,7 @@ function DriftPanel(props: { data: OnCallData }) {
       ) : !latest.ok ? (
         <ErrorNote error={latest.error} what="Monitoring windows" />
       ) : !latest.data.summary ? (
-        <Empty>No monitoring window of this version was evaluated in the last 400 days. Register a reference (PUT /api/v1/models/&#123;name&#125;/versions/&#123;v&#125;/reference) to monitor drift and quality.</Empty>
+        <Empty>No monitoring window of this version has been evaluated yet. Register a reference (PUT /api/v1/models/&#123;name&#125;/versions/&#123;v&#125;/reference) to monitor drift and quality.</Empty>
       ) : (
         <DriftBody w={latest.data.summary} />
       )}
