@@ -64,11 +64,18 @@ describe.skipIf(!chromiumPath)(`on-call view${chromiumPath ? '' : ' (skipped: no
     expect(await b.page.getByRole('button', { name: '6 h' }).getAttribute('aria-pressed')).toBe('true');
   });
 
-  it('lists deploys on the charts\' time axis', async () => {
-    const history = (await s.get(`/api/v1/deployments/${BUSY}/history`)).events as { at: number; kind: string; toVersion: number }[];
+  it('lists deploys on the charts\' time axis, only those of the range', async () => {
+    // A change 7 h ago, before the 6 h range: the view asks the history route for the range only (since=).
+    await s.srv.warden.stores.metadata.setAlias(BUSY, 'e2e-old', 1, Date.now() - 7 * HOUR, { kind: 'alias', strategy: 'direct', actor: 'e2e', reason: 'before the range', data: {} });
+    await b.page.getByRole('button', { name: 'Refresh', exact: true }).click();
+    const all = (await s.get(`/api/v1/deployments/${BUSY}/history`)).events as { at: number; kind: string; toVersion: number; reason: string | null }[];
+    expect(all.some((e) => e.reason === 'before the range')).toBe(true);
+    const history = (await s.get(`/api/v1/deployments/${BUSY}/history?since=${Date.now() - 6 * HOUR}`)).events as { at: number; kind: string; toVersion: number }[];
     expect(history.length).toBeGreaterThan(0);
+    expect(history.length).toBeLessThan(all.length);
     const rows = b.page.getByTestId('oncall-history').locator('tbody tr');
-    expect(await rows.count()).toBe(history.length);
+    await expect.poll(() => rows.count()).toBe(history.length);
+    expect(await b.page.getByTestId('oncall-history').textContent()).not.toContain('before the range');
     expect(await rows.first().textContent()).toContain(`${history.at(-1)!.kind} v${history.at(-1)!.toVersion}`);
     // Each event is a marker named in the chart's text alternative.
     const summary = await b.page.getByTestId('oncall-chart-errors').locator('[role="img"]').getAttribute('aria-label');
@@ -198,7 +205,7 @@ describe.skipIf(!chromiumPath)(`on-call view${chromiumPath ? '' : ' (skipped: no
     expect(promote.status, JSON.stringify(promote.body)).toBe(200);
     await b.page.getByRole('button', { name: 'Refresh', exact: true }).click();
 
-    const history = (await s.get(`/api/v1/deployments/${BUSY}/history`)).events as { kind: string }[];
+    const history = (await s.get(`/api/v1/deployments/${BUSY}/history?since=${Date.now() - 6 * HOUR}`)).events as { kind: string }[];
     expect(history.map((e) => e.kind)).toEqual(expect.arrayContaining(['rollout-start', 'rollout-step']));
     const table = b.page.getByTestId('oncall-history');
     await expect.poll(() => table.locator('tbody tr').count()).toBe(history.length);
