@@ -328,13 +328,20 @@ describe.skipIf(!chromiumPath)('labeling page with auth off', () => {
   it('keeps a model whose policy was deleted selectable while it has unlabelled items, with the queue counts', async () => {
     const { page } = b;
     expect((await srv.json('DELETE', '/api/v1/models/bike-busy/review-policy')).status).toBe(204);
-    const q = (await srv.json('GET', '/api/v1/review/queues')).body.queues as { model: string; policy: unknown; open: number; labelled: number }[];
-    const labelled = (await srv.json('GET', '/api/v1/review/items?model=bike-busy&status=labelled&limit=1000')).body.items.length;
-    expect(q).toMatchObject([{ model: 'bike-busy', policy: null, labelled }]);
+    const queues = async () => (await srv.json('GET', '/api/v1/review/queues')).body.queues as { model: string; policy: unknown; open: number; claimed: number; labelled: number }[];
+    expect(await queues()).toMatchObject([{ model: 'bike-busy', policy: null }]);
+    // The previous test's label is followed by a claim of the next item: let it land before the page reads.
+    await expect.poll(async () => (await queues())[0]!.claimed).toBe(1);
     await page.reload();
     await expect.poll(() => page.getByTestId('labeling-model').locator('option').allTextContents()).toEqual(['bike-busy (no policy)']);
-    await expect.poll(() => page.getByTestId('queue-open').textContent()).toBe(String(q[0]!.open));
-    expect(await page.getByTestId('queue-labelled').textContent()).toBe(String(labelled));
+    const shown = async () => ['queue-open', 'queue-claimed', 'queue-labelled'].map(async (id) => page.getByTestId(id).textContent());
+    const same = async () => {
+      const [q] = await queues();
+      const [open, claimed, labelled] = await Promise.all(await shown());
+      return [open, claimed, labelled].join() === [q!.open, q!.claimed, q!.labelled].join();
+    };
+    await page.getByTestId('queue-open').waitFor();
+    await expect.poll(same).toBe(true);
     expect(await page.getByText('This model has no review policy now').count()).toBe(1);
     expect(await page.getByTestId('labeling-policy').count()).toBe(0);
     expect(await cspViolations(page)).toEqual([]);
