@@ -21,10 +21,10 @@ export interface DeploymentEvent {
   kind: string;
   fromVersion: number | null;
   toVersion: number | null;
-  strategy: string | null;
+  strategy: string;
   actor: string;
   reason: string | null;
-  data: Record<string, unknown> | null;
+  data: Record<string, unknown>;
 }
 
 export function useDeployments() {

@@ -11,28 +11,9 @@ import './ops.css';
 
 // ---- shapes of the answers (docs/api.md)
 
-export interface DeploymentEvent {
-  id: number;
-  deployment: string;
-  at: number;
-  kind: string;
-  fromVersion: number | null;
-  toVersion: number | null;
-  strategy: string;
-  actor: string;
-  reason: string | null;
-  data: Record<string, unknown>;
-}
-
-export interface Deployment {
-  name: string;
-  stable: { version: number; since: number | null; pinned: boolean } | null;
-  /** `step` counts from 1. */
-  candidate: { version: number; rollout: number; state: 'running' | 'paused'; weight: number; mirror: number; step: number; steps: number } | null;
-  strategy: string;
-  versions: number[];
-  lastChange: DeploymentEvent | null;
-}
+// One definition of the deployment shapes, shared with the delivery view.
+import type { Deployment, DeploymentEvent } from './deployments.tsx';
+export type { Deployment, DeploymentEvent };
 
 export interface TrafficFigures {
   requests: number;
