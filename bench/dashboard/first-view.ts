@@ -3,7 +3,7 @@
 // made has answered, the DOM has stopped changing and the next frame has been painted: measured in the page from
 // navigation start (Resource Timing, a MutationObserver and a requestAnimationFrame loop installed before the app
 // loads), so it needs no marker in the views' code. Prints figures; it is not a timed test.
-//   npm run bench:dashboard-view -- --data-dir DIR [--reps 5] [--views /,/oncall,/debug]
+//   npm run bench:dashboard-view -- --data-dir DIR [--reps 5] [--views /,/oncall,/debug] [--settle SECONDS]
 import { parseArgs } from 'node:util';
 import os from 'node:os';
 import { openBrowser } from '../../test/e2e/browser.ts';
@@ -14,6 +14,8 @@ const { values } = parseArgs({
     'data-dir': { type: 'string' },
     reps: { type: 'string', default: '5' },
     views: { type: 'string', default: '/,/oncall,/debug,/registry,/delivery,/labeling' },
+    // Seconds to wait after the server is up before measuring (0: measure a server that has just started).
+    settle: { type: 'string', default: '0' },
   },
 });
 const dataDir = values['data-dir'];
@@ -25,6 +27,7 @@ const reps = Number(values.reps);
 const views = values.views!.split(',');
 
 const { child, url } = await startChild(process.execPath, ['bin/warden.js', 'serve', '--demo', '--port', '0', '--data-dir', dataDir], { WARDEN_LOG_LEVEL: 'info' });
+await new Promise((r) => setTimeout(r, Number(values.settle) * 1000));
 const session = await openBrowser();
 const { page } = session;
 await page.addInitScript(() => {
