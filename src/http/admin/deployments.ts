@@ -4,6 +4,7 @@ import type { DeploymentService, RolloutService } from '../../rollouts/index.ts'
 import type { EventStore, OutcomeInput } from '../../storage/index.ts';
 import { actorOf } from '../actor.ts';
 import type { Guard } from '../auth.ts';
+import { nextCursor, optionalTimeParam, pageOrder } from '../query.ts';
 
 const bad = (msg: string) => new WardenError('WARDEN_BAD_REQUEST', msg);
 
@@ -33,20 +34,9 @@ function timeParam(raw: string | undefined): number {
   return n;
 }
 
-function optionalTime(raw: string | undefined, name: string): number | undefined {
-  if (raw === undefined || raw === '') return undefined;
-  const n = /^[0-9]+$/.test(raw) ? Number(raw) : Date.parse(raw);
-  if (!Number.isFinite(n)) throw bad(`${name} must be epoch milliseconds or an ISO-8601 time, e.g. ${name}=2026-01-31T00:00:00Z`);
-  return n;
-}
-
-/**
- * The paging of a listing read oldest first with `after=<cursor>` or, with `order=newest`, newest first with
- * `before=<cursor>` (as GET /api/v1/predictions pages).
- */
+/** The cursors of a listing paged either way (pageOrder), as the store's ids. */
 function paging(q: { after?: string; before?: string; order?: string }): { afterId?: number; beforeId?: number; newestFirst: boolean } {
-  if (q.order !== undefined && q.order !== '' && q.order !== 'oldest' && q.order !== 'newest') throw bad('order must be oldest or newest');
-  const newestFirst = q.order === 'newest';
+  const { newestFirst } = pageOrder(q);
   const cursor = (raw: string | undefined, name: string): number | undefined => {
     if (raw === undefined || raw === '') return undefined;
     const n = Number(raw);
@@ -55,8 +45,6 @@ function paging(q: { after?: string; before?: string; order?: string }): { after
   };
   const after = cursor(q.after, 'after');
   const before = cursor(q.before, 'before');
-  if (newestFirst && after !== undefined) throw bad('with order=newest page with before=<nextCursor>, not after');
-  if (!newestFirst && before !== undefined) throw bad('before pages newest first: add order=newest (or page oldest first with after)');
   return { ...(after !== undefined ? { afterId: after } : {}), ...(before !== undefined ? { beforeId: before } : {}), newestFirst };
 }
 
@@ -123,14 +111,11 @@ export function registerDeploymentRoutes(app: FastifyInstance, deps: { deploymen
       const limit = req.query.limit === undefined ? 100 : Number(req.query.limit);
       if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw bad('limit must be an integer in [1, 1000]');
       const page = paging(req.query);
-      const since = optionalTime(req.query.since, 'since');
-      const until = optionalTime(req.query.until, 'until');
+      const since = optionalTimeParam(req.query.since, 'since');
+      const until = optionalTimeParam(req.query.until, 'until');
       if (since !== undefined && until !== undefined && since > until) throw bad('since must not be after until');
       const events = await deployments.history(req.params.name, { ...page, ...(since !== undefined ? { since } : {}), ...(until !== undefined ? { until } : {}), limit });
-      const last = events.at(-1);
-      // Newest first, a short page is the end (the oldest event); oldest first, the cursor waits for newer events.
-      if (page.newestFirst) return { events, nextCursor: last && events.length === limit ? String(last.id) : null };
-      return { events, nextCursor: last ? String(last.id) : (req.query.after ?? null) };
+      return { events, nextCursor: nextCursor(events.at(-1)?.id, events.length, limit, page.newestFirst, req.query.after) };
     },
   );
 
@@ -146,9 +131,7 @@ export function registerDeploymentRoutes(app: FastifyInstance, deps: { deploymen
       const rollout = req.query.rollout === undefined ? undefined : Number(req.query.rollout);
       if (rollout !== undefined && (!Number.isSafeInteger(rollout) || rollout < 1)) throw bad('rollout must be a rollout id');
       const out = await rollouts.decisionsOf(req.params.name, { ...page, limit, ...(rollout !== undefined ? { rollout } : {}) });
-      const last = out.decisions.at(-1);
-      if (page.newestFirst) return { ...out, nextCursor: last && out.decisions.length === limit ? String(last.id) : null };
-      return { ...out, nextCursor: last ? String(last.id) : (req.query.after ?? null) };
+      return { ...out, nextCursor: nextCursor(out.decisions.at(-1)?.id, out.decisions.length, limit, page.newestFirst, req.query.after) };
     },
   );
 

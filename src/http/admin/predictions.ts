@@ -3,6 +3,7 @@ import { WardenError } from '../../errors.ts';
 import type { EventStore, PredictionQuery } from '../../storage/index.ts';
 import type { PredictionLog } from '../../telemetry/index.ts';
 import type { Guard } from '../auth.ts';
+import { nextCursor, pageOrder } from '../query.ts';
 
 interface Query {
   model?: string;
@@ -39,10 +40,7 @@ export function registerPredictionRoutes(app: FastifyInstance, deps: { events: E
   app.get<{ Querystring: Query }>('/api/v1/predictions', { onRequest: deps.guard('viewer') }, async (req) => {
     const q = req.query;
     if (q.status !== undefined && q.status !== 'ok' && q.status !== 'error' && q.status !== 'shadow') throw new WardenError('WARDEN_BAD_REQUEST', 'status must be ok, error or shadow');
-    if (q.order !== undefined && q.order !== 'oldest' && q.order !== 'newest') throw new WardenError('WARDEN_BAD_REQUEST', 'order must be oldest or newest');
-    const newest = q.order === 'newest';
-    if (newest && q.after !== undefined) throw new WardenError('WARDEN_BAD_REQUEST', 'with order=newest page with before=<nextCursor>, not after');
-    if (!newest && q.before !== undefined) throw new WardenError('WARDEN_BAD_REQUEST', 'before pages newest first: add order=newest (or page oldest first with after)');
+    const { newestFirst: newest } = pageOrder(q);
     const limit = intParam(q.limit, 'limit', 1, 1000) ?? 100;
     const query: PredictionQuery = { limit };
     if (q.model) query.model = q.model;
@@ -60,9 +58,7 @@ export function registerPredictionRoutes(app: FastifyInstance, deps: { events: E
     if (before !== undefined) query.beforeSeq = before;
     if (newest) query.newestFirst = true;
     const events = await deps.events.queryPredictions(query);
-    const last = events.at(-1);
-    if (newest) return { events, nextCursor: last && events.length === limit ? String(last.seq) : null };
-    return { events, nextCursor: last ? String(last.seq) : (q.after ?? null) };
+    return { events, nextCursor: nextCursor(events.at(-1)?.seq, events.length, limit, newest, q.after) };
   });
 
   app.get('/api/v1/predictions/stats', { onRequest: deps.guard('viewer') }, async () => deps.log?.snapshot() ?? null);

@@ -5,20 +5,13 @@ import { codeStatus } from '../../slo/index.ts';
 import type { EventStore, TrafficStep } from '../../storage/index.ts';
 import { STEP_MS, trafficReport, type TrafficAggregator } from '../../telemetry/index.ts';
 import type { Guard } from '../auth.ts';
+import { optionalTimeParam } from '../query.ts';
 
 const bad = (msg: string) => new WardenError('WARDEN_BAD_REQUEST', msg);
 
 /** Most points one answer may hold: the range divided by the step. */
 export const TRAFFIC_MAX_POINTS = 50_000;
 const DAY = 86_400_000;
-
-function timeParam(raw: string | undefined, name: string): number | undefined {
-  if (raw === undefined || raw === '') return undefined;
-  // Date.parse takes odd forms ("-5" is a year); an ISO-8601 time starts with its date.
-  const n = /^[0-9]+$/.test(raw) ? Number(raw) : /^\d{4}-\d{2}-\d{2}/.test(raw) ? Date.parse(raw) : NaN;
-  if (!Number.isFinite(n) || n < 0) throw bad(`${name} must be epoch milliseconds or an ISO-8601 time, e.g. ${name}=2026-01-31T00:00:00Z`);
-  return n;
-}
 
 interface TrafficQuerystring {
   since?: string;
@@ -39,8 +32,8 @@ export function registerTrafficRoutes(
     const q = req.query;
     for (const k of Object.keys(q)) if (!['since', 'until', 'step', 'version'].includes(k)) throw bad(`unknown parameter "${k.slice(0, 40)}"; traffic takes since, until, step and version`);
     const now = Date.now();
-    const until = timeParam(q.until, 'until') ?? now;
-    const since = timeParam(q.since, 'since') ?? until - DAY;
+    const until = optionalTimeParam(q.until, 'until') ?? now;
+    const since = optionalTimeParam(q.since, 'since') ?? until - DAY;
     if (since >= until) throw bad(`since (${new Date(since).toISOString()}) must be before until (${new Date(until).toISOString()})`);
     if (q.step !== undefined && q.step !== '' && q.step !== 'minute' && q.step !== 'hour') throw bad('step must be "minute" or "hour"');
     const step: TrafficStep = q.step === 'minute' || q.step === 'hour' ? q.step : until - since <= 2 * DAY ? 'minute' : 'hour';
