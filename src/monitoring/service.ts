@@ -11,7 +11,7 @@ import { createMonitoringMetrics, publishWindow, type MonitoringMetrics } from '
 import { parseMonitoringConfig, type MonitoringConfig } from './monitor-config.ts';
 import { ProfileBuilder, inferSchema, mergeProfiles, type DatasetProfile, type ProfileSchema, type Table } from './profile/index.ts';
 import { evaluateQuality, type QualityReport } from './quality.ts';
-import { summarizeWindow, type WindowSummary } from './summary.ts';
+import { summarizeWindow } from './summary.ts';
 import { atTensorPrecision, checkNumericCells, signatureRanges } from './reference-table.ts';
 import { estimatePerformance, fitPerformance, realizedPerformance, type PerformanceModel, type WindowPerformance } from './performance-window.ts';
 import {
@@ -437,7 +437,8 @@ export class MonitoringService {
       const { model, version } = ref.record;
       // Only the newest 500 are read (newest first, then put back in time order): reading every stored report to keep
       // the last 500 parsed a year of hourly reports (~100 MB) on the serving thread at each start (≈ 3 s stall).
-      const windows = (await this.deps.events.listMonitorResults({ model, version, order: 'newest', limit: 500 })).reverse();
+      // Their summaries give the window bounds without reading (and parsing) the full reports.
+      const windows = (await this.deps.events.listMonitorSummaries({ model, version, order: 'newest', limit: 500 })).reverse();
       for (const w of windows) {
         // A window whose profiles are gone (pruned, or a store filled without them) would be re-evaluated as empty
         // and its stored verdict overwritten with nothing: keep it.
@@ -462,14 +463,10 @@ export class MonitoringService {
   }
 
   /**
-   * Windows without histograms (GET …/monitoring/windows?summary=true): each window's stored summary, so a year of
-   * hourly windows is read without parsing 8,760 full reports; windows stored before summaries are summarised here.
+   * Windows without histograms (GET …/monitoring/windows?summary=true) as a JSON array's text: each window's stored
+   * summary passed through unparsed, so a year of hourly windows is read without parsing 8,760 full reports;
+   * windows stored before summaries are summarised here.
    */
-  async summaries(model: string, version: number, q: { since?: number; until?: number; limit?: number; order?: 'oldest' | 'newest' } = {}): Promise<WindowSummary[]> {
-    return JSON.parse(await this.summariesJson(model, version, q)) as WindowSummary[];
-  }
-
-  /** The same summaries as a JSON array's text, the stored ones passed through unparsed (what the route sends). */
   async summariesJson(model: string, version: number, q: { since?: number; until?: number; limit?: number; order?: 'oldest' | 'newest' } = {}): Promise<string> {
     const rows = await this.deps.events.listMonitorSummaries({ model, version, ...q });
     return `[${rows.map((r) => r.summaryJson ?? JSON.stringify(summarizeWindow(r.result!, r.result!.report))).join(',')}]`;
