@@ -15,8 +15,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bikeSharingDemoOptions, train } from '../../src/lifecycle/index.ts';
 import { createApiKey } from '../../src/security/index.ts';
 import { fixturesDir, startTestServer, withCrashingRuntime, type TestServer } from '../helpers/server.ts';
-import { axe, chromiumPath, describeViolations, openBrowser, screenshot, type BrowserSession, docsScreenshot } from './browser.ts';
-import { CSP_PROBE, buildDashboard, cspViolations } from './ops-seed.ts';
+import { CSP_PROBE, axe, cspViolations, chromiumPath, describeViolations, openBrowser, screenshot, type BrowserSession, docsScreenshot } from './browser.ts';
+
 
 const BUSY = 'bike-busy';
 const ROLL = 'bike-roll';
@@ -48,7 +48,6 @@ describe.skipIf(!chromiumPath)(`dashboard access${chromiumPath ? '' : ' (skipped
   };
 
   beforeAll(async () => {
-    buildDashboard();
     const stream = new Writable({
       write(chunk, _enc, cb) {
         log.push(String(chunk));

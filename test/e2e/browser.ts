@@ -101,3 +101,10 @@ export async function docsScreenshot(page: Page, name: string): Promise<string> 
   await page.screenshot({ path: file, fullPage: false });
   return file;
 }
+
+/**
+ * Init script that records every Content-Security-Policy violation the page raises (add it to the context before
+ * loading a view); cspViolations reads them back.
+ */
+export const CSP_PROBE = `window.__csp = []; document.addEventListener('securitypolicyviolation', (e) => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));`;
+export const cspViolations = (page: Page): Promise<string[]> => page.evaluate(() => (window as unknown as { __csp: string[] }).__csp);

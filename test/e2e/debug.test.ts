@@ -6,28 +6,16 @@
  * windows API gives them, chart the score over time, count and list the failed requests, and link each to its
  * detail: inputs, outputs, version, latency and trace id as the prediction log has them.
  */
-import { execFileSync } from 'node:child_process';
-import path from 'node:path';
-import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bikeSharingDemoOptions, train } from '../../src/lifecycle/index.ts';
 import { BIKE_FEATURES, BIKE_ROWS_2011, bikeInstance } from '../helpers/rollouts.ts';
-import { repoRoot, startTestServer, withCrashingRuntime, type TestServer } from '../helpers/server.ts';
-import { axe, chromiumPath, describeViolations, openBrowser, screenshot, type BrowserSession, docsScreenshot } from './browser.ts';
+import { startTestServer, withCrashingRuntime, type TestServer } from '../helpers/server.ts';
+import { CSP_PROBE, axe, chromiumPath, cspViolations, describeViolations, openBrowser, screenshot, type BrowserSession, docsScreenshot } from './browser.ts';
 
 const HOUR = 3_600_000;
 const MONITORED = ['hr', 'holiday', 'weekday', 'workingday', 'weathersit', 'temp', 'atemp', 'hum', 'windspeed', 'variable'];
 
-const CSP_PROBE = `window.__csp = []; document.addEventListener('securitypolicyviolation', (e) => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));`;
-const cspViolations = (page: Page) => page.evaluate(() => (window as unknown as { __csp: string[] }).__csp);
 
-function buildDashboard(): void {
-  try {
-    execFileSync(process.execPath, [path.join(repoRoot, 'scripts', 'build-web.js')], { stdio: 'inherit' });
-  } catch {
-    console.warn('the dashboard build failed; testing the last build in web/dist');
-  }
-}
 
 /** As the view formats a drift score (web/src/components/predictions.tsx fmtScore). */
 function fmtScore(v: number): string {
@@ -70,7 +58,6 @@ describe.skipIf(!chromiumPath)('debug view and request detail', () => {
   const hourStart = Math.floor(Date.now() / HOUR) * HOUR;
 
   beforeAll(async () => {
-    buildDashboard();
     srv = await startTestServer({
       monitoring: { tickMs: 100, idleCloseMs: 200 },
       predictionLog: { flushIntervalMs: 20 },

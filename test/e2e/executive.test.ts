@@ -7,8 +7,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fmtNum, fmtPct } from '../../web/src/format.ts';
-import { axe, chromiumPath, describeViolations, openBrowser, screenshot, type BrowserSession, docsScreenshot } from './browser.ts';
-import { BUSY, CSP_PROBE, DEMAND, SLO_NAME, buildDashboard, cspViolations, seed, signIn, type Seeded } from './ops-seed.ts';
+import { CSP_PROBE, axe, cspViolations, chromiumPath, describeViolations, openBrowser, screenshot, type BrowserSession, docsScreenshot } from './browser.ts';
+import { BUSY, DEMAND, SLO_NAME, seed, signIn, type Seeded } from './ops-seed.ts';
 
 const DAY = 86_400_000;
 const COST_PER_CPU_HOUR = 0.05;
@@ -24,7 +24,6 @@ describe.skipIf(!chromiumPath)(`executive view${chromiumPath ? '' : ' (skipped: 
   };
 
   beforeAll(async () => {
-    buildDashboard();
     s = await seed({ slo: { costPerCpuHour: COST_PER_CPU_HOUR } });
     b = await openBrowser({ viewport: { width: 1400, height: 900 } });
     await b.context.addInitScript(CSP_PROBE);

@@ -11,8 +11,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLAIM_TTL_MS } from '../../src/lifecycle/index.ts';
 import { createApiKey } from '../../src/security/index.ts';
 import { fixturesDir, startTestServer, type TestServer } from '../helpers/server.ts';
-import { axe, chromiumPath, describeViolations, openBrowser, screenshot, type BrowserSession, docsScreenshot } from './browser.ts';
-import { CSP_PROBE, buildDashboard, cspViolations } from './ops-seed.ts';
+import { CSP_PROBE, axe, cspViolations, chromiumPath, describeViolations, openBrowser, screenshot, type BrowserSession, docsScreenshot } from './browser.ts';
+
 
 const MODEL = readFileSync(path.join(fixturesDir, 'models', 'bike_busy_logreg.onnx'));
 const probe = JSON.parse(readFileSync(path.join(fixturesDir, 'models', 'bike_busy_logreg.expected.json'), 'utf8')) as { features: string[]; input: number[][] };
@@ -98,7 +98,6 @@ describe.skipIf(!chromiumPath)('labeling page', () => {
   }
 
   beforeAll(async () => {
-    buildDashboard();
     srv = await startTestServer({ auth: { required: true }, predictionLog: { flushIntervalMs: 20 } });
     for (const [role, name] of [
       ['admin', 'root'],

@@ -11,8 +11,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fmtMs, fmtNum, fmtPct } from '../../web/src/format.ts';
 import { fixturesDir } from '../helpers/server.ts';
-import { axe, chromiumPath, describeViolations, openBrowser, screenshot, type BrowserSession, docsScreenshot } from './browser.ts';
-import { BUSY, CSP_PROBE, DEMAND, RULE_NAME, RUNBOOK, buildDashboard, cspViolations, seed, signIn, until, type Seeded } from './ops-seed.ts';
+import { CSP_PROBE, axe, cspViolations, chromiumPath, describeViolations, openBrowser, screenshot, type BrowserSession, docsScreenshot } from './browser.ts';
+import { BUSY, DEMAND, RULE_NAME, RUNBOOK, seed, signIn, until, type Seeded } from './ops-seed.ts';
 
 const HOUR = 3_600_000;
 
@@ -38,7 +38,6 @@ describe.skipIf(!chromiumPath)(`on-call view${chromiumPath ? '' : ' (skipped: no
   };
 
   beforeAll(async () => {
-    buildDashboard();
     s = await seed();
     b = await openBrowser({ viewport: { width: 1400, height: 900 } });
     await b.context.addInitScript(CSP_PROBE);

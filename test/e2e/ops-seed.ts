@@ -5,7 +5,6 @@
  * labels of two of them, a current window with refused null rows (a completeness failure) and server errors, an
  * availability SLO that burns, and a custom alert rule with an https runbook, then one alert evaluation.
  */
-import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Page } from 'playwright-core';
@@ -13,7 +12,7 @@ import { expect } from 'vitest';
 import type { ConfigInput } from '../../src/config.ts';
 import { createApiKey } from '../../src/security/index.ts';
 import { BIKE_ROWS_2011 } from '../helpers/rollouts.ts';
-import { fixturesDir, repoRoot, startTestServer, withCrashingRuntime, type TestServer } from '../helpers/server.ts';
+import { fixturesDir, startTestServer, withCrashingRuntime, type TestServer } from '../helpers/server.ts';
 
 export const BUSY = 'bike-busy';
 export const DEMAND = 'bike-demand';
@@ -35,15 +34,6 @@ export interface Seeded {
   as(role: Role): Record<string, string>;
   /** GET as admin; fails the test on a non-200. */
   get<T = any>(p: string): Promise<T>;
-}
-
-/** Rebuilds web/dist when its sources are newer; a failed build leaves the last one (the web typecheck reports it). */
-export function buildDashboard(): void {
-  try {
-    execFileSync(process.execPath, [path.join(repoRoot, 'scripts', 'build-web.js')], { stdio: 'inherit' });
-  } catch {
-    console.warn('the dashboard build failed; testing the last build in web/dist');
-  }
 }
 
 /** `labels: false` sends no label, so windows carry only the CBPE estimate. */
@@ -163,8 +153,6 @@ export async function until<T>(fn: () => Promise<T | undefined>, ms: number, wha
 }
 
 /** Records CSP violations in the page (a blocked inline script or style shows here, not only in the console). */
-export const CSP_PROBE = `window.__csp = []; document.addEventListener('securitypolicyviolation', (e) => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));`;
-export const cspViolations = (page: Page) => page.evaluate(() => (window as unknown as { __csp: string[] }).__csp);
 
 /** Signs in through the page's form. The first GET /api/v1/session without a key is a 401 Chromium logs; it is dropped. */
 export async function signIn(page: Page, problems: string[], url: string, key: string): Promise<void> {

@@ -7,26 +7,14 @@
  * shows each new state); a refused action (409) is shown with its message; a viewer sees no action button. A
  * mirrored request's shadow copy shows on the request page.
  */
-import { execFileSync } from 'node:child_process';
-import path from 'node:path';
-import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bikeSharingDemoOptions, train } from '../../src/lifecycle/index.ts';
 import { createApiKey } from '../../src/security/index.ts';
 import { bikeInstance, until } from '../helpers/rollouts.ts';
-import { repoRoot, startTestServer, type TestServer } from '../helpers/server.ts';
-import { axe, chromiumPath, describeViolations, openBrowser, screenshot, type BrowserSession, docsScreenshot } from './browser.ts';
+import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { CSP_PROBE, axe, chromiumPath, cspViolations, describeViolations, openBrowser, screenshot, type BrowserSession, docsScreenshot } from './browser.ts';
 
-const CSP_PROBE = `window.__csp = []; document.addEventListener('securitypolicyviolation', (e) => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));`;
-const cspViolations = (page: Page) => page.evaluate(() => (window as unknown as { __csp: string[] }).__csp);
 
-function buildDashboard(): void {
-  try {
-    execFileSync(process.execPath, [path.join(repoRoot, 'scripts', 'build-web.js')], { stdio: 'inherit' });
-  } catch {
-    console.warn('the dashboard build failed; testing the last build in web/dist');
-  }
-}
 
 /** As the delivery view formats a measured value (web/src/views/delivery.tsx fmtValue). */
 function fmtValue(v: number | null): string {
@@ -95,7 +83,6 @@ describe.skipIf(!chromiumPath)('registry and delivery views', () => {
   };
 
   beforeAll(async () => {
-    buildDashboard();
     srv = await startTestServer({ auth: { required: true }, rollouts: { syncMs: 100, leaseMs: 2000 }, predictionLog: { flushIntervalMs: 20 } } as never);
     for (const role of ['admin', 'deployer', 'viewer'] as const) keys[role] = (await createApiKey(srv.warden.stores.metadata, `${role}-1`, role)).secret;
     await srv.warden.keys.reload();
