@@ -14,7 +14,7 @@ import { repoRoot, startTestServer, type TestServer } from '../helpers/server.ts
 
 const SCRIPT = path.join(repoRoot, 'scripts', 'demo', 'rollout-demo.ts');
 
-function runDemo(args: string[], timeoutMs = 50_000): Promise<{ code: number; stdout: string; stderr: string }> {
+function runDemo(args: string[], timeoutMs = 100_000): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     execFile(process.execPath, ['--import', 'tsx', SCRIPT, ...args], { cwd: repoRoot, env: cleanEnv(), timeout: timeoutMs }, (err, stdout, stderr) => {
       if (err && typeof err.code !== 'number') reject(new Error(`the demo did not exit normally (${err.signal ?? err.message}):\n${stdout}\n${stderr}`));
@@ -37,8 +37,9 @@ describe('npm run demo:rollout', () => {
     await srv?.close();
   });
 
+  // 18 s alone; 43 s seen in a full run on 2 loaded cores, past the demo's old 40 s deadline: the bounds leave room.
   it('promotes the retrain step by step, then the controller aborts the °C candidate and traffic goes back to stable', async () => {
-    const r = await runDemo(['--url', srv.url, '--rate', '200', '--canary', '25,50', '--pause', '1', '--interval', '1', '--timeout', '40']);
+    const r = await runDemo(['--url', srv.url, '--rate', '200', '--canary', '25,50', '--pause', '1', '--interval', '1', '--timeout', '80']);
     const out = r.stdout;
     expect(r.code, `${out}\n${r.stderr}`).toBe(0);
 
@@ -87,7 +88,7 @@ describe('npm run demo:rollout', () => {
     const v2 = (await srv.json('GET', '/api/v1/models/bike-demand/versions/2')).body;
     expect(v2.metadata.tags).toEqual({ demo: 'rollout', dataset: 'uci-bike-sharing-2011-2012q1' });
     expect(v2.metadata.description).toMatch(/retrained on 2011 \+ Jan–Mar 2012/);
-  }, 60_000);
+  }, 120_000);
 
   it('says to start the server when none answers, and how to abort a rollout already running', async () => {
     const down = await runDemo(['--url', 'http://127.0.0.1:9']);
