@@ -3,7 +3,7 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     // Builds web/dist once when stale, so the dashboard tests never rebuild it under each other.
-    globalSetup: ['test/setup/build-dashboard.ts'],
+    globalSetup: ['test/setup/build-dashboard.ts', 'test/setup/postgres.ts'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     // Two cores on CI: onnxruntime and SQLite tests are I/O and CPU heavy, so keep parallelism modest.

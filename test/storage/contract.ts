@@ -16,6 +16,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { WardenError, type ErrorCode } from '../../src/errors.ts';
+import { metadataContract } from './contract-metadata.ts';
+import { eventsContract } from './contract-events.ts';
 import type {
   ArtifactStore,
   EventStore,
@@ -95,8 +97,17 @@ function event(i: number): PredictionEvent {
   };
 }
 
-/** Runs the contract suite against the adapter set that `open` returns. */
-export function runStorageContract(name: string, open: () => Promise<StorageUnderTest>): void {
+export type StoragePort = 'metadata' | 'events' | 'artifacts';
+
+/**
+ * Runs the contract suite against the adapter set that `open` returns; with `ports`, only the parts about those
+ * ports (a file testing one new adapter beside the reference ones).
+ */
+export function runStorageContract(name: string, open: () => Promise<StorageUnderTest>, ports: readonly StoragePort[] = ['metadata', 'events', 'artifacts']): void {
+  const part = (port: StoragePort) => (title: string, fn: () => void) => (ports.includes(port) ? describe(title, fn) : undefined);
+  const metadataPart = part('metadata');
+  const eventsPart = part('events');
+  const artifactsPart = part('artifacts');
   describe(`storage contract: ${name}`, () => {
     let s: StorageUnderTest;
     beforeEach(async () => {
@@ -106,7 +117,7 @@ export function runStorageContract(name: string, open: () => Promise<StorageUnde
       await s.close();
     });
 
-    describe('MetadataStore: models', () => {
+    metadataPart('MetadataStore: models', () => {
       it('creates, reads, lists (by name) and deletes models', async () => {
         const m = s.metadata;
         expect(await m.listModels()).toEqual([]);
@@ -139,7 +150,7 @@ export function runStorageContract(name: string, open: () => Promise<StorageUnde
       });
     });
 
-    describe('MetadataStore: versions', () => {
+    metadataPart('MetadataStore: versions', () => {
       beforeEach(async () => {
         await s.metadata.createModel({ name: 'm', description: '', createdAt: 1 });
         await s.metadata.createModel({ name: 'other', description: '', createdAt: 1 });
@@ -209,7 +220,7 @@ export function runStorageContract(name: string, open: () => Promise<StorageUnde
       });
     });
 
-    describe('MetadataStore: aliases', () => {
+    metadataPart('MetadataStore: aliases', () => {
       beforeEach(async () => {
         await s.metadata.createModel({ name: 'm', description: '', createdAt: 1 });
         await s.metadata.createVersion(versionInput('m', '1'.repeat(64)));
@@ -261,7 +272,7 @@ export function runStorageContract(name: string, open: () => Promise<StorageUnde
       });
     });
 
-    describe('MetadataStore: API keys', () => {
+    metadataPart('MetadataStore: API keys', () => {
       it('creates, finds by hash, lists, and revokes once', async () => {
         const m = s.metadata;
         await m.createApiKey({ id: 'k1', name: 'ci', role: 'deployer', hash: 'h1', createdAt: 1 });
@@ -283,7 +294,7 @@ export function runStorageContract(name: string, open: () => Promise<StorageUnde
       });
     });
 
-    describe('EventStore', () => {
+    eventsPart('EventStore', () => {
       const all = Array.from({ length: EVENT_COUNT }, (_, i) => event(i));
       beforeEach(async () => {
         await s.events.appendPredictions(all);
@@ -358,7 +369,7 @@ export function runStorageContract(name: string, open: () => Promise<StorageUnde
       });
     });
 
-    describe('EventStore: labels', () => {
+    eventsPart('EventStore: labels', () => {
       const NOW = BASE_TS + 3_600_000;
       const DAY = 24 * 3600 * 1000;
       /** A logged 3-row request: input row r is [r, 10 r], output row r is r / 10. */
@@ -508,7 +519,7 @@ export function runStorageContract(name: string, open: () => Promise<StorageUnde
       });
     });
 
-    describe('EventStore: SLO series', () => {
+    eventsPart('EventStore: SLO series', () => {
       const M = 60_000;
       const T = BASE_TS - (BASE_TS % M);
 
@@ -587,7 +598,7 @@ export function runStorageContract(name: string, open: () => Promise<StorageUnde
       });
     });
 
-    describe('EventStore: traffic buckets and window summaries', () => {
+    eventsPart('EventStore: traffic buckets and window summaries', () => {
       const bucket = (over: Partial<TrafficBucketRecord> = {}): TrafficBucketRecord => ({
         model: 'm', version: 1, step: 'minute', ts: 60_000, requests: 3, ok: 2, clientErrors: 1, serverErrors: 0, shadow: 0, rows: 4,
         latencySumMs: 6, minMs: 1, maxMs: 3, cpuMs: 2, histogram: [0, 1, 2], errors: { WARDEN_BAD_REQUEST: 1 }, ...over,
@@ -622,7 +633,7 @@ export function runStorageContract(name: string, open: () => Promise<StorageUnde
       });
     });
 
-    describe('MetadataStore: alerting', () => {
+    metadataPart('MetadataStore: alerting', () => {
       it('appends alert history in order and filters it by time, deployment, alertname, fingerprint and kind, paging by id', async () => {
         const m = s.metadata;
         await m.appendAlertHistory([
@@ -668,7 +679,7 @@ export function runStorageContract(name: string, open: () => Promise<StorageUnde
       });
     });
 
-    describe('ArtifactStore', () => {
+    artifactsPart('ArtifactStore', () => {
       const bytes = new Uint8Array(randomBytes(4096));
 
       it('stores by sha256, reads back, and deletes', async () => {
@@ -720,5 +731,9 @@ export function runStorageContract(name: string, open: () => Promise<StorageUnde
         expect(await s.artifacts.has('../../etc/passwd')).toBe(false);
       });
     });
+
+    // The rest of each port's contract, in files of their own.
+    if (ports.includes('metadata')) metadataContract(() => s);
+    if (ports.includes('events')) eventsContract(() => s);
   });
 }
