@@ -27,6 +27,11 @@ const serverSchema = z
     maxInflight: z.number().int().min(1).default(1024),
     /** Time a client has to send a whole request, headers and body; a slower one is cut (408) within about a second of it. */
     requestTimeoutMs: z.number().int().min(100).default(30_000),
+    /**
+     * After SIGTERM, how long the server keeps serving while `/v2/health/ready` answers 503, so load balancers stop
+     * sending before it closes (docs/packaging.md). 0 closes at once.
+     */
+    drainDelayMs: z.number().int().min(0).max(600_000).default(5000),
   })
   .strict()
   .default({});
@@ -34,6 +39,13 @@ const serverSchema = z
 const storageSchema = z
   .object({
     dataDir: z.string().min(1).default('./.warden'),
+    /**
+     * A PostgreSQL URL (postgres://user:password@host:5432/db?schema=warden) for the metadata, event and artifact
+     * stores, shared by several replicas. Unset: the embedded SQLite store under dataDir.
+     */
+    url: z.string().min(1).optional(),
+    /** Connections each PostgreSQL store opens at most, per replica (three stores: metadata, events, artifacts). */
+    maxConnections: z.number().int().min(1).max(1000).default(10),
   })
   .strict()
   .default({});
@@ -243,7 +255,10 @@ const envKeys: Record<string, { path: string[]; type: EnvType }> = {
   WARDEN_MAX_CONNECTIONS: { path: ['server', 'maxConnections'], type: 'number' },
   WARDEN_MAX_INFLIGHT: { path: ['server', 'maxInflight'], type: 'number' },
   WARDEN_REQUEST_TIMEOUT_MS: { path: ['server', 'requestTimeoutMs'], type: 'number' },
+  WARDEN_DRAIN_DELAY_MS: { path: ['server', 'drainDelayMs'], type: 'number' },
   WARDEN_DATA_DIR: { path: ['storage', 'dataDir'], type: 'string' },
+  WARDEN_STORAGE_URL: { path: ['storage', 'url'], type: 'string' },
+  WARDEN_STORAGE_MAX_CONNECTIONS: { path: ['storage', 'maxConnections'], type: 'number' },
   WARDEN_PREDICTION_LOG_ENABLED: { path: ['predictionLog', 'enabled'], type: 'boolean' },
   WARDEN_PREDICTION_LOG_QUEUE_CAPACITY: { path: ['predictionLog', 'queueCapacity'], type: 'number' },
   WARDEN_PREDICTION_LOG_FLUSH_INTERVAL_MS: { path: ['predictionLog', 'flushIntervalMs'], type: 'number' },

@@ -20,6 +20,33 @@ const IO = { cause: 'the disk reported an I/O error', fix: "check the disk and t
 const GONE = { cause: 'a store file cannot be opened (the data directory was moved, removed or unmounted)', fix: 'restore storage.dataDir and restart Warden' };
 const LOCKED = { cause: 'the store is locked by another process', fix: 'stop other processes writing the data directory, or retry' };
 
+const PG_DOWN = {
+  cause: 'the PostgreSQL server at storage.url cannot be reached (stopped, restarting, or the network is down)',
+  fix: 'start PostgreSQL or restore the network; Warden reconnects by itself and queued prediction events are written when it is back',
+};
+const PG_FULL = { cause: "the PostgreSQL server's disk is full", fix: 'free space on the database server; writes succeed again as soon as there is room' };
+const PG_READ_ONLY = {
+  cause: 'the PostgreSQL server only accepts reads (a standby, or default_transaction_read_only)',
+  fix: 'point storage.url at the primary; after a failover, at the new primary',
+};
+const PG_BUSY = { cause: 'the PostgreSQL server refused a new connection (too many connections)', fix: 'lower storage.maxConnections per replica or raise max_connections on the server' };
+
+/** Socket errors of the PostgreSQL driver: the server is gone or the network is. */
+const NET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
+
+/** SQLSTATE classes and codes (https://www.postgresql.org/docs/current/errcodes-appendix.html) → what happened. */
+function pgFaultOf(code: string): Omit<StoreFault, 'code'> | undefined {
+  if (!/^[0-9A-Z]{5}$/.test(code)) return undefined;
+  if (code.startsWith('08') || code === '57P01' || code === '57P02' || code === '57P03') return PG_DOWN;
+  if (code === '53100') return PG_FULL;
+  if (code === '53300') return PG_BUSY;
+  if (code === '25006') return PG_READ_ONLY;
+  return undefined;
+}
+
+/** The driver's own errors carry no code; their messages are stable across pg 8.x. */
+const PG_DRIVER_DOWN = /^(Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Connection terminated unexpectedly)/;
+
 /** SQLite extended result codes and errno names → what happened. */
 function faultOf(code: string): Omit<StoreFault, 'code'> | undefined {
   if (code === 'SQLITE_FULL' || code === 'ENOSPC' || code === 'EDQUOT') return FULL;
@@ -38,7 +65,13 @@ function faultOf(code: string): Omit<StoreFault, 'code'> | undefined {
 export function classifyStoreError(e: unknown): StoreFault | undefined {
   if (typeof e !== 'object' || e === null) return undefined;
   const code = (e as { code?: unknown }).code;
-  if (typeof code !== 'string') return undefined;
+  if (typeof code !== 'string') {
+    const message = e instanceof Error ? e.message : '';
+    return PG_DRIVER_DOWN.test(message) ? { code: 'PG_CONNECTION', ...PG_DOWN } : undefined;
+  }
+  if (NET_CODES.has(code)) return { code, ...PG_DOWN };
+  const pgFault = pgFaultOf(code);
+  if (pgFault) return { code, ...pgFault };
   // A store's own probe found its folder missing (see the artifact store): the data directory is gone.
   const fault = code === 'ENOENT' && (e as { store?: unknown }).store !== undefined ? GONE : faultOf(code);
   return fault ? { code, ...fault } : undefined;
@@ -135,7 +168,11 @@ export function watchWrites<T extends object>(store: T, name: StoreName, health:
   const writes = WRITES[name];
   const failed = (e: unknown): never => {
     const fault = classifyStoreError(e);
-    if (fault) health.fault(name, fault);
+    if (fault) {
+      health.fault(name, fault);
+      // The three PostgreSQL stores share one server, so the error alone cannot say which store refused it.
+      if (typeof e === 'object' && e !== null && (e as { store?: unknown }).store === undefined) (e as { store?: StoreName }).store = name;
+    }
     throw e;
   };
   const succeeded = (method: string, v: unknown): unknown => {

@@ -10,8 +10,13 @@ export interface PredictionLogOptions {
   capacity: number;
   flushIntervalMs: number;
   batchSize: number;
-  /** How many times a failed batch is retried before its events are dropped and counted. */
+  /**
+   * How many times a batch that fails for a reason other than the store being unavailable (see classifyStoreError)
+   * is retried before its events are dropped and counted. A store outage is retried until it ends.
+   */
   maxRetries?: number;
+  /** How long `drain` keeps trying a failing store at shutdown before counting the rest as dropped. Default 15 s. */
+  drainTimeoutMs?: number;
   /** Told of every write's outcome: the log writes each flush, so it is the first to see a full or read-only disk. */
   health?: StoreHealth;
 }
@@ -69,6 +74,8 @@ export class PredictionLog {
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> | undefined;
   private retries = 0;
+  /** The last write failed because the store is unavailable (not because of the batch). */
+  private storeDown = false;
   private packErrors = 0;
   private readonly listeners = new Set<(batch: readonly PredictionEvent[]) => void>();
   /** Accepted events listeners have not seen yet, and whether a hand-over is scheduled. */
@@ -185,6 +192,7 @@ export class PredictionLog {
       const started = process.hrtime.bigint();
       try {
         await store.appendBatch(batch);
+        this.storeDown = false;
         this.opts.health?.ok('events');
         this.retries = 0;
         this.sealed.shift();
@@ -195,9 +203,13 @@ export class PredictionLog {
         this.recycle(batch);
       } catch (err) {
         const fault = classifyStoreError(err);
+        this.storeDown = fault !== undefined;
         if (fault) this.opts.health?.fault('events', fault);
         this.retries++;
-        if (this.retries > maxRetries) {
+        // A store that is down or full is waited for, however long: the batch stays queued (the bound still applies
+        // to new events) and is written when the store is back. Only an error that is not the store's (a bad row,
+        // a bug) gives up on the batch after maxRetries, so it cannot block the log for ever.
+        if (this.retries > maxRetries && !fault) {
           this.sealed.shift();
           this.sealedEvents -= batch.length;
           this.stats.dropped += batch.length;
@@ -205,8 +217,9 @@ export class PredictionLog {
           logger.error({ err, events: batch.length }, 'prediction log: store keeps failing; dropping batch');
           this.retries = 0;
           this.recycle(batch);
-        } else {
-          logger.warn({ err, events: batch.length, attempt: this.retries }, 'prediction log: write failed; will retry');
+        } else if (this.retries <= 3 || this.retries % 50 === 0) {
+          // An outage retries every flush interval: log the first attempts and then one in 50, not every one.
+          logger.warn({ err, events: batch.length, attempt: this.retries, queued: this.depth() }, 'prediction log: write failed; will retry');
         }
         break;
       }
@@ -222,7 +235,17 @@ export class PredictionLog {
     this.timer = undefined;
     if (this.flushing) await this.flushing;
     let guard = 0;
-    while (this.depth() > 0 && guard++ < 1000) await this.flush();
+    // Bounded in attempts and in time: a store that stays down must not hold the shutdown past the drain deadline.
+    const deadline = Date.now() + (this.opts.drainTimeoutMs ?? 15_000);
+    let failuresInRow = 0;
+    while (this.depth() > 0 && guard++ < 1000 && Date.now() < deadline) {
+      const before = this.stats.written + this.stats.dropped;
+      await this.flush();
+      if (this.stats.written + this.stats.dropped === before && this.storeDown) {
+        // The store is down: wait a little before the next attempt instead of spinning on a dead connection.
+        if (++failuresInRow > 1) await new Promise((r) => setTimeout(r, Math.min(500, 20 * failuresInRow)));
+      } else failuresInRow = 0;
+    }
     if (this.depth() > 0) {
       // The store failed for the whole drain: count what is left rather than lose it silently.
       const left = this.depth();

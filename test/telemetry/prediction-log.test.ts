@@ -9,6 +9,8 @@ class FakeEventStore implements Pick<EventStore, 'appendBatch' | 'queryPredictio
   readonly batches: PredictionEvent[][] = [];
   /** Next appends fail while this is > 0 (decremented per failure); Infinity fails for ever. */
   failures = 0;
+  /** The `code` failures carry: a store fault code (ECONNREFUSED …) makes the log wait for the store. */
+  failCode: string | undefined;
   /** When set, appends wait for it before resolving or failing. */
   gate: Promise<void> | undefined;
   calls = 0;
@@ -19,7 +21,7 @@ class FakeEventStore implements Pick<EventStore, 'appendBatch' | 'queryPredictio
     if (this.gate) await this.gate;
     if (this.failures > 0) {
       this.failures--;
-      throw new Error('disk full');
+      throw Object.assign(new Error('disk full'), this.failCode ? { code: this.failCode } : {});
     }
     this.batches.push([...events]);
   }
@@ -245,6 +247,35 @@ describe('PredictionLog', () => {
     expect(store.written.length).toBe(40);
     expect(new Set(store.written.map((e) => e.requestId)).size).toBe(40);
     expect(log.snapshot()).toEqual({ enqueued: 40, written: 40, dropped: 0, depth: 0 });
+  });
+
+  it('waits out a store outage (a store fault, not a bad batch) however many retries it takes, then writes everything', async () => {
+    const { store, log, metrics } = setup({ maxRetries: 2, capacity: 50 });
+    for (let i = 0; i < 20; i++) log.enqueue(event(i));
+    store.failCode = 'ECONNREFUSED';
+    store.failures = 30;
+    for (let attempt = 0; attempt < 30; attempt++) await log.flush();
+    // 30 failed attempts, far past maxRetries: nothing dropped, all still queued.
+    expect(log.snapshot()).toEqual({ enqueued: 20, written: 0, dropped: 0, depth: 20 });
+    // The bound still applies to what arrives meanwhile.
+    for (let i = 20; i < 60; i++) log.enqueue(event(i));
+    expect(log.snapshot()).toMatchObject({ enqueued: 60, dropped: 10, depth: 50 });
+    await log.flush();
+    await log.flush();
+    expect(store.written.map((e) => e.requestId)).toEqual(Array.from({ length: 50 }, (_, i) => `r${i}`));
+    expect(await sample(metrics, 'warden_prediction_log_dropped_total', '{reason="store_error"}')).toBeUndefined();
+    expectAccounted(log);
+  });
+
+  it('drain gives up on a store that stays down at its deadline, and counts the rest as dropped', async () => {
+    const { store, log } = setup({ drainTimeoutMs: 300 });
+    store.failCode = 'ECONNREFUSED';
+    store.failures = Infinity;
+    for (let i = 0; i < 5; i++) log.enqueue(event(i));
+    const t0 = Date.now();
+    await log.drain();
+    expect(Date.now() - t0).toBeLessThan(2_000);
+    expect(log.snapshot()).toEqual({ enqueued: 5, written: 0, dropped: 5, depth: 0 });
   });
 
   it('drain against a dead store finishes, drops and counts everything (never loses silently)', async () => {
