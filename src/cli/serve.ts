@@ -52,11 +52,16 @@ export function registerServe(program: Command): void {
             `    -d '{"instances":[{"season":3,"mnth":7,"hr":17,"holiday":0,"weekday":3,"workingday":1,"weathersit":1,"temp":0.7,"atemp":0.65,"hum":0.5,"windspeed":0.2}]}'\n\n`,
         );
       }
-      let stopping = false;
-      const stop = (signal: string) => {
-        if (stopping) return;
-        stopping = true;
-        logger.info({ signal }, 'shutting down: draining requests and the prediction log');
+      // SIGTERM (an orchestrator or load balancer stopping this replica): drain first — readiness answers 503 at once
+      // while requests keep being served for server.drainDelayMs, so the balancer moves traffic away before the
+      // server closes. SIGINT (Ctrl-C in a terminal) closes at once, as does a second signal during the drain;
+      // a signal while closing exits at once (events still queued for the prediction log may then be lost).
+      let phase: 'serving' | 'draining' | 'closing' = 'serving';
+      let drainTimer: NodeJS.Timeout | undefined;
+      const close = () => {
+        clearTimeout(drainTimer);
+        phase = 'closing';
+        logger.info('shutting down: draining requests and the prediction log');
         warden.close().then(
           () => {
             logger.info('stopped cleanly');
@@ -67,6 +72,26 @@ export function registerServe(program: Command): void {
             process.exit(1);
           },
         );
+      };
+      const stop = (signal: string) => {
+        if (phase === 'closing') {
+          logger.warn({ signal }, 'second signal while closing: exiting now');
+          process.exit(1);
+        }
+        if (phase === 'draining') {
+          logger.warn({ signal }, 'second signal: ending the drain delay now');
+          close();
+          return;
+        }
+        const drainDelayMs = config.server.drainDelayMs;
+        phase = 'draining';
+        warden.http.startDraining();
+        if (signal !== 'SIGTERM' || drainDelayMs === 0) {
+          close();
+          return;
+        }
+        logger.info({ signal, drainDelayMs }, `draining: /v2/health/ready answers 503; serving for ${drainDelayMs} ms more, then closing`);
+        drainTimer = setTimeout(close, drainDelayMs);
       };
       process.on('SIGTERM', () => stop('SIGTERM'));
       process.on('SIGINT', () => stop('SIGINT'));

@@ -12,6 +12,8 @@ export interface OipRouteDeps {
   guard: Guard;
   serverVersion: string;
   health: StoreHealth;
+  /** True once the server drains before shutting down: readiness then answers 503 (liveness stays 200). */
+  draining: () => boolean;
   maxInflight: number;
   /** Present when tracing is on: inference routes then get a SERVER span each. */
   tracing?: Tracing;
@@ -61,6 +63,7 @@ export function registerOipRoutes(app: FastifyInstance, deps: OipRouteDeps): voi
   // A degraded store does not make the server unready: predictions are still served (only their log is at risk), and
   // a single replica taken out of rotation would serve nothing. The answer and warden_store_degraded say so.
   app.get('/v2/health/ready', async (_req, reply) => {
+    if (deps.draining()) return reply.status(503).header('retry-after', '5').send({ ready: false, draining: true });
     const ready = table.allReady();
     if (!ready) void reply.header('retry-after', '5');
     const degraded = deps.health.degraded();

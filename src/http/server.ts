@@ -74,6 +74,11 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** Every route this server answers (method and URL pattern), as registered: what the fuzz test walks. */
     routeTable: { method: string; url: string }[];
+    /**
+     * Begins the drain before close (SIGTERM, docs/packaging.md): from now on `/v2/health/ready` answers 503 so load
+     * balancers stop sending, while every request that still arrives is served, with `connection: close`.
+     */
+    startDraining(): void;
   }
 }
 
@@ -110,6 +115,10 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
     for (const method of Array.isArray(r.method) ? r.method : [r.method]) if (method !== 'HEAD') routeTable.push({ method, url: r.url });
   });
 
+  let draining = false;
+  app.decorate('startDraining', () => {
+    draining = true;
+  });
   let closing = false;
   app.addHook('preClose', (done) => {
     closing = true;
@@ -136,6 +145,8 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
         return;
       }
     }
+    // Draining: still served, but a keep-alive client reconnects, and so reaches a replica that stays.
+    if (draining) void reply.header('connection', 'close');
     if (closing) {
       void reply.header('connection', 'close');
       done(new WardenError('WARDEN_SHUTTING_DOWN', 'this server is shutting down; retry, and a load balancer will send you to another replica'));
@@ -191,6 +202,7 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
     guard,
     serverVersion: deps.serverVersion,
     health: deps.health,
+    draining: () => draining,
     maxInflight: config.server.maxInflight,
     ...(deps.tracing ? { tracing: deps.tracing } : {}),
   });
