@@ -16,9 +16,10 @@ import { MonitoringService } from './monitoring/index.ts';
 import { Registry } from './registry/index.ts';
 import { DeploymentService, RolloutService } from './rollouts/index.ts';
 import { KeyRing } from './security/index.ts';
-import { SloService } from './slo/index.ts';
+import { SloService, StoreSloSource, SloFile } from './slo/index.ts';
+import { LeaderLease, ReplicaSync } from './cluster/index.ts';
 import { FaultInjector, InferenceService, ModelTable, Router, ShadowRunner } from './serving/index.ts';
-import { StoreHealth, openStores, watchWrites, type Stores } from './storage/index.ts';
+import { StoreHealth, openStores, watchWrites, type ChangeFeed, type SloDefinitionStore, type Stores } from './storage/index.ts';
 import { PredictionLog, Tracing, TrafficAggregator, createMetrics, registerStoreHealthGauge, type WardenMetrics } from './telemetry/index.ts';
 
 export interface Warden {
@@ -46,6 +47,10 @@ export interface Warden {
   rollouts: RolloutService;
   router: Router;
   shadow: ShadowRunner;
+  /** Replica sync of in-memory state from the shared store's change feed; undefined on the embedded store. */
+  sync: ReplicaSync | undefined;
+  /** This process among replicas: in stored profiles, lease holders and logs. */
+  replicaId: string;
   /** What this replica knows of its stores' health (failed writes; warden_store_degraded). */
   health: StoreHealth;
   /** OpenTelemetry traces; undefined when config.tracing.enabled is false. */
@@ -77,8 +82,19 @@ export function isLoopback(host: string): boolean {
 
 export interface CreateWardenOptions {
   logger?: Logger;
-  /** Share a store set (tests); default opens the embedded stores under config.storage.dataDir. */
+  /**
+   * A store set opened by the caller (tests, and `warden serve` with `openConfiguredStores`); default opens the
+   * embedded stores under config.storage.dataDir. The caller closes what it passes unless `ownStores` is set.
+   */
   stores?: Stores;
+  /** close() also closes `stores`. */
+  ownStores?: boolean;
+}
+
+/** A store shared by replicas (PostgreSQL) also carries the change feed and the SLO definitions. */
+function sharedMetadata(stores: Stores): (ChangeFeed & SloDefinitionStore) | undefined {
+  const m = stores.metadata as Partial<ChangeFeed & SloDefinitionStore>;
+  return stores.kind === 'postgres' && m.listChanges && m.listSloDefinitions ? (m as ChangeFeed & SloDefinitionStore) : undefined;
 }
 
 /** Wires a Warden instance from config. Refuses open auth on a non-loopback host. */
@@ -90,7 +106,13 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
     );
   }
   const logger = opts.logger ?? pino({ level: config.logLevel, base: { service: 'warden' } });
+  if (!opts.stores && config.storage.url) {
+    throw new WardenError('WARDEN_CONFIG_INVALID', 'storage.url is set: open the stores with openConfiguredStores(config.storage) and pass them to createWarden');
+  }
   const opened = opts.stores ?? openStores(path.resolve(config.storage.dataDir), { writerNice: config.predictionLog.writerNice });
+  const shared = sharedMetadata(opened);
+  // This process among the replicas: in stored profiles, lease holders and logs.
+  const replicaId = `${hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`;
   const health = new StoreHealth();
   // Every write any part of Warden makes tells the health of its store (warden_store_degraded, /v2/health/ready).
   const stores: Stores = {
@@ -101,6 +123,11 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
   };
   const metrics = createMetrics();
   registerStoreHealthGauge(metrics.registry, health);
+  // Control loops that must act once among replicas take a lease; one process needs none.
+  const leaseFor = (name: string) =>
+    shared ? new LeaderLease({ metadata: stores.metadata, name, holder: replicaId, ttlMs: config.cluster.leaseMs, logger }) : undefined;
+  const alertingLease = leaseFor('alerting');
+  const labelLease = leaseFor('monitoring-labels');
   const tracing = config.tracing.enabled
     ? new Tracing({
         config: config.tracing,
@@ -192,7 +219,8 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
         table,
         promRegistry: metrics.registry,
         logger,
-        replica: `${hostname()}:${process.pid}`,
+        replica: replicaId,
+        ...(labelLease ? { leader: () => labelLease.leading() } : {}),
         defaults: { windowMs: config.monitoring.windowMs, tickMs: config.monitoring.tickMs, idleCloseMs: config.monitoring.idleCloseMs },
       })
     : undefined;
@@ -200,13 +228,24 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
   // Set once listening, so notifications link back to this server when alerting.externalUrl is not set.
   let listenUrl: string | undefined;
   const alerting = config.alerting.enabled
-    ? new AlertingService({ metadata: stores.metadata, promRegistry: metrics.registry, logger, config: config.alerting, externalUrl: () => listenUrl })
+    ? new AlertingService({
+        metadata: stores.metadata,
+        promRegistry: metrics.registry,
+        logger,
+        config: config.alerting,
+        externalUrl: () => listenUrl,
+        ...(alertingLease ? { leader: () => alertingLease.leading() } : {}),
+      })
     : undefined;
+  const sloFile = path.resolve(config.slo.file ?? path.join(config.storage.dataDir, 'slo.yaml'));
+  // On a shared store the definitions live in it, so every replica serves and records the same SLOs.
+  const sloSource = shared ? new StoreSloSource(shared) : undefined;
   const slo = config.slo.enabled
     ? new SloService({
         events: stores.events,
         logger,
-        file: path.resolve(config.slo.file ?? path.join(config.storage.dataDir, 'slo.yaml')),
+        file: sloFile,
+        ...(sloSource ? { source: sloSource } : {}),
         timeScale: config.slo.timeScale,
         retentionDays: config.slo.retentionDays,
         tickMs: config.slo.tickMs,
@@ -239,13 +278,33 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
     router,
     logger,
     promRegistry: metrics.registry,
-    holder: `${hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`,
+    holder: replicaId,
     syncMs: config.rollouts.syncMs,
     leaseMs: config.rollouts.leaseMs,
     ...(alerting ? { alerting } : {}),
     ...(monitoring ? { windows: (model: string, version: number, since: number, until: number) => monitoring.results(model, version, { since, until, limit: 1000 }) } : {}),
   });
   deployments.useRollouts(rollouts);
+  // What this replica holds in memory follows the shared store's change feed.
+  const sync = shared
+    ? new ReplicaSync({
+        feed: shared,
+        logger,
+        promRegistry: metrics.registry,
+        intervalMs: config.cluster.syncIntervalMs,
+        resyncMs: config.cluster.resyncMs,
+        handlers: {
+          model: async (names) => {
+            const all = names ?? new Set([...table.modelNames(), ...(await stores.metadata.listModels()).map((m) => m.name)]);
+            for (const name of all) await table.refresh(name);
+          },
+          keys: () => keys.reload(),
+          'review-policy': () => review.reload(),
+          ...(monitoring ? { reference: async () => void (await monitoring.reloadReferences()) } : {}),
+          rollout: () => rollouts.sync(),
+        },
+      })
+    : undefined;
   if (alerting) alerting.addSource(rollouts.alertSource());
   const http = buildHttpServer({
     deployments,
@@ -294,9 +353,12 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
     shadow,
     tracing,
     http,
+    sync,
+    replicaId,
     async start() {
       if (started) return;
       started = true;
+      if (sloSource && slo) await sloSource.importFile(new SloFile(sloFile), logger);
       await keys.start();
       await table.start();
       await monitoring?.start();
@@ -306,6 +368,7 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
       await rollouts.start();
       log?.start();
       traffic?.start();
+      await sync?.start();
     },
     async listen() {
       await warden.start();
@@ -321,6 +384,7 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
       closed = true;
       gamedays.close();
       await http.close();
+      await sync?.stop();
       await rollouts.stop();
       await shadow.drained();
       // Every request and shadow copy has been counted: write the last counts before the store closes.
@@ -331,11 +395,13 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
       // After the drain: the last batches' counts are written.
       await slo?.stop();
       await alerting?.stop();
+      await alertingLease?.release();
+      await labelLease?.release();
       await review.stop();
       await monitoring?.stop();
       keys.stop();
       await table.close();
-      if (!opts.stores) await opened.close();
+      if (!opts.stores || opts.ownStores) await opened.close();
     },
   };
   return warden;

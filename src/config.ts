@@ -97,6 +97,19 @@ const rolloutsSchema = z
   .strict()
   .default({});
 
+/** Several replicas on one PostgreSQL (storage.url): how each keeps up with the others. Unused on SQLite. */
+const clusterSchema = z
+  .object({
+    /** How often a replica reads the store's change feed: the bound on how long a change made on another replica takes to apply here. */
+    syncIntervalMs: z.number().int().min(50).max(60_000).default(1000),
+    /** Every cached thing is also re-read this often, whatever the feed says. */
+    resyncMs: z.number().int().min(1000).max(86_400_000).default(300_000),
+    /** Lifetime of the alerting and label re-evaluation leases; another replica takes over this long after the holder stops renewing. */
+    leaseMs: z.number().int().min(500).max(600_000).default(15_000),
+  })
+  .strict()
+  .default({});
+
 const monitoringSchema = z
   .object({
     enabled: z.boolean().default(true),
@@ -233,6 +246,7 @@ export const configSchema = z
     slo: sloSchema,
     traffic: trafficSchema,
     rollouts: rolloutsSchema,
+    cluster: clusterSchema,
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     demo: z.boolean().default(false),
   })
@@ -297,6 +311,9 @@ const envKeys: Record<string, { path: string[]; type: EnvType }> = {
   WARDEN_TRAFFIC_HOUR_RETENTION_DAYS: { path: ['traffic', 'hourRetentionDays'], type: 'number' },
   WARDEN_ROLLOUTS_SYNC_MS: { path: ['rollouts', 'syncMs'], type: 'number' },
   WARDEN_ROLLOUTS_LEASE_MS: { path: ['rollouts', 'leaseMs'], type: 'number' },
+  WARDEN_CLUSTER_SYNC_INTERVAL_MS: { path: ['cluster', 'syncIntervalMs'], type: 'number' },
+  WARDEN_CLUSTER_RESYNC_MS: { path: ['cluster', 'resyncMs'], type: 'number' },
+  WARDEN_CLUSTER_LEASE_MS: { path: ['cluster', 'leaseMs'], type: 'number' },
   WARDEN_SERVING_SHADOW_QUEUE_CAPACITY: { path: ['serving', 'shadowQueueCapacity'], type: 'number' },
   WARDEN_SERVING_SHADOW_CONCURRENCY: { path: ['serving', 'shadowConcurrency'], type: 'number' },
   WARDEN_LOG_LEVEL: { path: ['logLevel'], type: 'string' },

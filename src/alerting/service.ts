@@ -25,6 +25,12 @@ export interface AlertingServiceDeps {
   externalUrl?: () => string | undefined;
   now?: () => number;
   fetch?: typeof fetch;
+  /**
+   * Whether this replica leads alerting (a lease among replicas sharing the store). Every replica evaluates, so its
+   * API lists the same alerts, but only the leader records history and sends notifications: each group is notified
+   * once, not once per replica. Default: always (one process).
+   */
+  leader?: () => Promise<boolean>;
 }
 
 /** A silence as the API shows it. */
@@ -361,12 +367,23 @@ export class AlertingService {
     const out = this.engine.evaluate(results, now, { silences: this.silences, suppressions: this.suppressions });
     this.metrics.evaluations.inc();
     if (out.dropped) this.deps.logger.warn({ dropped: out.dropped }, 'alerting: too many alerts; new ones dropped');
+    const leading = this.deps.leader ? await this.deps.leader() : true;
+    if (!leading) {
+      // The leader sends these; settling them here keeps this replica's groups on the leader's schedule, so after a
+      // failover the new leader neither repeats what was sent nor waits a repeat interval to send what is due.
+      for (const n of out.notifications) this.engine.settle(n.id, true);
+      return this.report(now, results, out);
+    }
     await this.record(out.transitions.map(transitionRecord));
     for (const n of out.notifications) this.dispatch(n);
     if (now - this.lastPrune > 3_600_000) {
       this.lastPrune = now;
       await this.deps.metadata.pruneAlertHistory(now - this.deps.config.historyRetentionMs).catch((err) => this.deps.logger.warn({ err }, 'alerting: history prune failed'));
     }
+    return this.report(now, results, out);
+  }
+
+  private report(now: number, results: (SourceResult & { error?: string })[], out: ReturnType<AlertEngine['evaluate']>): EvaluationReport {
     return {
       at: now,
       sources: results.map((r) => ({ name: r.source, ok: r.ok, conditions: r.conditions.length, ...(r.error ? { error: r.error } : {}) })),

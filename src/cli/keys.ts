@@ -3,6 +3,7 @@ import path from 'node:path';
 import { loadConfig } from '../config.ts';
 import { createApiKey, isRole, ROLES } from '../security/index.ts';
 import { SqliteMetadataStore } from '../storage/index.ts';
+import { PgMetadataStore } from '../storage/postgres/metadata-store.ts';
 import { CliError, table } from './output.ts';
 
 /**
@@ -10,9 +11,11 @@ import { CliError, table } from './output.ts';
  * before any key exists (whoever can read the data directory already controls the server).
  */
 export function registerKeys(program: Command): void {
-  const keys = program.command('keys').description('create, list and revoke API keys (works on the local data directory)');
+  const keys = program.command('keys').description('create, list and revoke API keys (works on the store directly: the data directory, or storage.url)');
   const openStore = async (o: { dataDir?: string; config?: string }) => {
     const config = await loadConfig({ ...(o.config ? { file: o.config } : {}), overrides: { 'storage.dataDir': o.dataDir } });
+    // With storage.url, keys live in the shared PostgreSQL store: a key made here works on every replica.
+    if (config.storage.url) return PgMetadataStore.open(config.storage.url, { maxConnections: 1 });
     return new SqliteMetadataStore(path.join(path.resolve(config.storage.dataDir), 'metadata.db'));
   };
   keys

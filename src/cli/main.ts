@@ -14,6 +14,7 @@ import { registerAlerts } from './alerts.ts';
 import { registerGameDay } from './gameday.ts';
 import { registerSlo } from './slo.ts';
 import { registerDeploy } from './deploy.ts';
+import { registerMigrate } from './migrate.ts';
 
 /** Builds the `warden` command tree. */
 export function buildProgram(): Command {
@@ -40,6 +41,7 @@ export function buildProgram(): Command {
   registerGameDay(program);
   registerSlo(program);
   registerDeploy(program);
+  registerMigrate(program);
   return program;
 }
 

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { createWarden } from '../app.ts';
 import { loadConfig } from '../config.ts';
+import { openConfiguredStores, redactPgUrl } from '../storage/index.ts';
 import { seedDemo } from '../lifecycle/index.ts';
 
 interface ServeFlags {
@@ -32,7 +33,12 @@ export function registerServe(program: Command): void {
         overrides['auth.required'] = false;
       }
       const config = await loadConfig({ ...(flags.config ? { file: flags.config } : {}), overrides });
-      const warden = createWarden(config);
+      // PostgreSQL (storage.url) opens asynchronously and migrates first; the embedded store opens as before.
+      const stores = await openConfiguredStores(config.storage, {
+        writerNice: config.predictionLog.writerNice,
+        onWait: (err, attempt) => process.stderr.write(`waiting for PostgreSQL (attempt ${attempt}): ${(err as Error).message}\n`),
+      });
+      const warden = createWarden(config, { stores, ownStores: true });
       const { logger } = warden;
       if (config.demo) {
         const created = await seedDemo(warden.registry, logger);
@@ -45,7 +51,7 @@ export function registerServe(program: Command): void {
       if (!config.auth.required) {
         logger.warn(`auth is OFF: anyone who can reach ${config.server.host} can push models and predict (allowed on loopback only)`);
       }
-      logger.info({ url, dataDir: config.storage.dataDir, models: warden.table.modelNames() }, `Warden listening on ${url}`);
+      logger.info({ url, store: stores.kind === 'postgres' ? redactPgUrl(config.storage.url ?? '') : config.storage.dataDir, models: warden.table.modelNames() }, `Warden listening on ${url}`);
       if (config.demo) {
         process.stderr.write(
           `\nDashboard: ${url}/\n\nTry:\n  curl -s ${url}/v1/models/bike-demand:predict -H 'content-type: application/json' \\\n` +

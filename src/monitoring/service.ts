@@ -44,6 +44,12 @@ export interface MonitoringServiceDeps {
   replica: string;
   defaults: MonitoringDefaults;
   now?: () => number;
+  /**
+   * Whether this replica leads the late-label re-evaluation (a lease among replicas sharing the store): every replica
+   * evaluates the windows it closes, but re-evaluating windows for labels that arrived later is done once. Default:
+   * always (one process).
+   */
+  leader?: () => Promise<boolean>;
 }
 
 /** The reference of a version as monitoring uses it. */
@@ -251,6 +257,36 @@ export class MonitoringService {
     return { rows: rows.length, dropped };
   }
 
+  /**
+   * Brings the active references in line with the store: references another replica set, replaced or deleted
+   * (replica sync calls it when the store reports a change). Unchanged ones (same createdAt) are left alone, so
+   * their open windows keep collecting.
+   */
+  async reloadReferences(): Promise<{ activated: number; removed: number }> {
+    const stored = await this.deps.metadata.listReferences();
+    const keep = new Set<string>();
+    let activated = 0;
+    let removed = 0;
+    for (const r of stored) {
+      const k = `${r.model}\u0000${r.version}`;
+      keep.add(k);
+      if (this.refs.get(k)?.record.createdAt === r.createdAt) continue;
+      try {
+        this.activate(r);
+        activated++;
+      } catch (err) {
+        this.deps.logger.error({ err, model: r.model, version: r.version }, 'monitoring reference could not be activated');
+      }
+    }
+    for (const [k, ref] of this.refs) {
+      if (keep.has(k)) continue;
+      this.refs.delete(k);
+      this.collector.removeTarget(ref.record.model, ref.record.version);
+      removed++;
+    }
+    return { activated, removed };
+  }
+
   async deleteReference(model: string, version: number): Promise<void> {
     if (!(await this.deps.metadata.deleteReference(model, version))) {
       throw new WardenError('WARDEN_NOT_FOUND', `model ${model} v${version} has no monitoring reference`);
@@ -330,7 +366,7 @@ export class MonitoringService {
     const run = async () => {
       const closed = this.disjointCountWindows(this.collector.takeClosed({ all: opts.flush ?? false }));
       if (closed.length === 0) {
-        await this.refreshForLabels();
+        if (!this.deps.leader || (await this.deps.leader())) await this.refreshForLabels();
         return;
       }
       await this.deps.events.appendProfiles(

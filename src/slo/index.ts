@@ -24,6 +24,8 @@ export { codeStatus, costPer1k, errorStatus, requestCount, windowCount } from '.
 export type { DeploymentUsage, SliCount } from './sli.ts';
 export { SloFile } from './slo-file.ts';
 export type { SloFileState } from './slo-file.ts';
+export { StoreSloSource } from './slo-store.ts';
+export type { SloSource } from './slo-store.ts';
 export { SloService } from './service.ts';
 export type { SloRunResult, SloServiceDeps, SloStatus } from './service.ts';
 export { SLO_ALERTNAME, SloAlertSource, sloConditions } from './alert-source.ts';

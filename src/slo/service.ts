@@ -17,6 +17,7 @@ import {
 import { describeSli, parseSlo, periodMs, sameSli, WINDOW_SLI_KINDS, type SloDefinition } from './definition.ts';
 import { costPer1k, requestCount, windowCount, type DeploymentUsage } from './sli.ts';
 import { SloFile } from './slo-file.ts';
+import type { SloSource } from './slo-store.ts';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -30,6 +31,8 @@ export interface SloServiceDeps {
   logger: Logger;
   /** Path of the SLO definitions file (slo.yaml). */
   file: string;
+  /** Where definitions live instead of the file: the metadata store, for replicas sharing one (StoreSloSource). */
+  source?: SloSource;
   /** Multiplies every duration; 1 in production (see TimeOptions). */
   timeScale: number;
   /** Recorded buckets older than this (scaled) are deleted. */
@@ -93,7 +96,7 @@ const cpuFromProcess = () => {
 export class SloService {
   private slos: SloDefinition[] = [];
   private byDeployment = new Map<string, SloDefinition[]>();
-  private readonly file: SloFile;
+  private readonly file: SloSource;
   private fileMtime = 0;
   private pending = new Map<string, SliCountRecord>();
   private usage = new Map<string, DeploymentUsage>();
@@ -111,7 +114,7 @@ export class SloService {
   private flushAfter: Promise<void> | undefined;
 
   constructor(private readonly deps: SloServiceDeps) {
-    this.file = new SloFile(deps.file);
+    this.file = deps.source ?? new SloFile(deps.file);
   }
 
   private now(): number {

@@ -1,13 +1,17 @@
 /**
  * Storage: the three ports (metadata, events, artifacts) and their adapters. Domain code depends
- * on the port types only; `openStores` picks the adapters from config. PostgreSQL and S3 adapters
- * drop in here and must pass the same contract suite (test/storage/contract.ts).
+ * on the port types only; `openConfiguredStores` picks the adapters from config: the embedded SQLite
+ * store under storage.dataDir, or PostgreSQL at storage.url for several replicas. Every adapter passes
+ * the same contract suite (test/storage/contract.ts).
  */
 import path from 'node:path';
 import type { ArtifactStore, EventStore, MetadataStore } from './ports.ts';
 import { SqliteMetadataStore } from './sqlite/metadata-store.ts';
 import { SqliteWorkerEventStore } from './sqlite/worker-event-store.ts';
 import { LocalDirArtifactStore } from './artifacts/local-dir.ts';
+import { redactPgUrl } from './postgres/database.ts';
+import { classifyStoreError } from './health.ts';
+import { WardenError } from '../errors.ts';
 
 export type * from './ports.ts';
 export { PredictionBatch } from './prediction-batch.ts';
@@ -16,6 +20,7 @@ export { SqliteMetadataStore } from './sqlite/metadata-store.ts';
 export { SqliteEventStore } from './sqlite/event-store.ts';
 export { SqliteWorkerEventStore } from './sqlite/worker-event-store.ts';
 export { LocalDirArtifactStore, sha256Hex } from './artifacts/local-dir.ts';
+export { redactPgUrl, parsePgUrl } from './postgres/database.ts';
 export { StoreHealth, classifyStoreError, storeOfError, storeUnavailable, watchWrites } from './health.ts';
 export type { StoreFault, StoreName, StoreStatus } from './health.ts';
 
@@ -23,7 +28,16 @@ export interface Stores {
   metadata: MetadataStore;
   events: EventStore;
   artifacts: ArtifactStore;
+  /** `sqlite` (embedded, one process) or `postgres` (shared by replicas). */
+  kind?: 'sqlite' | 'postgres';
   close(): Promise<void>;
+}
+
+/** What `openConfiguredStores` reads of the config. */
+export interface StorageConfig {
+  dataDir: string;
+  url?: string | undefined;
+  maxConnections?: number;
 }
 
 /** Opens the embedded stores under `dataDir`: metadata.db, events.db and artifacts/. */
@@ -41,4 +55,58 @@ export function openStores(dataDir: string, opts: { writerNice?: number } = {}):
       await events.close();
     },
   };
+}
+
+/**
+ * Opens the stores the config names: PostgreSQL when `storage.url` is set (migrating each store's schema first,
+ * under a lock, so replicas starting together migrate once), else the embedded SQLite stores under dataDir.
+ */
+export async function openConfiguredStores(
+  storage: StorageConfig,
+  opts: { writerNice?: number; applicationName?: string; waitMs?: number; onWait?: (err: unknown, attempt: number) => void } = {},
+): Promise<Stores> {
+  if (!storage.url) return { ...openStores(path.resolve(storage.dataDir), opts), kind: 'sqlite' };
+  // A replica may start before its database (compose, Kubernetes): wait for it, within a bound, before giving up.
+  const deadline = Date.now() + (opts.waitMs ?? 30_000);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await openPostgresStores(storage.url, storage, opts);
+    } catch (e) {
+      const fault = classifyStoreError(e);
+      if (!fault) throw e;
+      if (Date.now() >= deadline) {
+        throw new WardenError('WARDEN_STORE_UNAVAILABLE', `cannot open the PostgreSQL store at ${redactPgUrl(storage.url)}: ${fault.cause} (${fault.code}); ${fault.fix}`);
+      }
+      opts.onWait?.(e, attempt);
+      await new Promise((r) => setTimeout(r, Math.min(5_000, 250 * 2 ** Math.min(attempt, 5))));
+    }
+  }
+}
+
+async function openPostgresStores(url: string, storage: StorageConfig, opts: { applicationName?: string }): Promise<Stores> {
+  const pgOpts = { maxConnections: storage.maxConnections ?? 10, applicationName: opts.applicationName ?? 'warden' };
+  const { PgMetadataStore } = await import('./postgres/metadata-store.ts');
+  const { PgEventStore } = await import('./postgres/event-store.ts');
+  const { PgArtifactStore } = await import('./postgres/artifact-store.ts');
+  // In turn, not at once: all three would queue on the one migration lock anyway.
+  const metadata = await PgMetadataStore.open(url, pgOpts);
+  const closeAll: (() => Promise<void>)[] = [() => metadata.close()];
+  try {
+    const events = await PgEventStore.open(url, pgOpts);
+    closeAll.push(() => events.close());
+    const artifacts = await PgArtifactStore.open(url, { ...pgOpts, maxConnections: Math.min(4, pgOpts.maxConnections) });
+    closeAll.push(() => artifacts.close());
+    return {
+      metadata,
+      events,
+      artifacts,
+      kind: 'postgres',
+      async close() {
+        for (const c of closeAll) await c();
+      },
+    };
+  } catch (e) {
+    for (const c of closeAll) await c().catch(() => {});
+    throw e;
+  }
 }

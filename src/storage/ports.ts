@@ -327,6 +327,45 @@ export interface SuppressionRecord {
   createdAt: number;
 }
 
+/**
+ * SLO definitions kept in the metadata store, for replicas sharing one (a single process keeps them in slo.yaml).
+ * Definitions are stored as slo/ validated them; `revision` increases with every save and delete, so a replica
+ * polling it knows when to re-read.
+ */
+export interface SloDefinitionStore {
+  /** Every definition in creation order, and the current revision (0 before any write). */
+  listSloDefinitions(): Promise<{ definitions: unknown[]; revision: number }>;
+  /** Creates (appended last) or replaces the definition named `name`; returns the new revision. */
+  saveSloDefinition(name: string, definition: unknown, now: number): Promise<number>;
+  /** Removes it; the new revision, or undefined when there was none by that name. */
+  deleteSloDefinition(name: string): Promise<number | undefined>;
+}
+
+/** What a metadata change touched, for replicas to refresh what they hold in memory. */
+export type ChangeTopic = 'model' | 'keys' | 'reference' | 'review-policy' | 'slo' | 'rollout' | 'alerting';
+
+/** One recorded change: which topic, and the key within it (a model name; '' where the topic has none). */
+export interface MetadataChange {
+  seq: number;
+  /** When it was recorded, by the store's clock (epoch ms). */
+  at: number;
+  topic: ChangeTopic;
+  key: string;
+}
+
+/**
+ * The metadata store's change feed (shared stores only): every committed write to what replicas cache is recorded
+ * in the write's own transaction, so a replica that polls it misses nothing.
+ */
+export interface ChangeFeed {
+  /** Changes recorded at or after `sinceAt` (store clock), in seq order, at most `limit`. */
+  listChanges(q: { sinceAt: number; limit: number }): Promise<MetadataChange[]>;
+  /** The store's clock now (epoch ms): where a replica starts reading. */
+  storeNow(): Promise<number>;
+  /** Removes changes recorded before `before`; returns how many. */
+  pruneChanges(before: number): Promise<number>;
+}
+
 export interface MetadataStore {
   createModel(model: ModelRecord): Promise<void>;
   getModel(name: string): Promise<ModelRecord | undefined>;

@@ -18,6 +18,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { WardenError, type ErrorCode } from '../../src/errors.ts';
 import { metadataContract } from './contract-metadata.ts';
 import { eventsContract } from './contract-events.ts';
+import { sloContract } from './contract-slo.ts';
 import type {
   ArtifactStore,
   EventStore,
@@ -734,6 +735,7 @@ export function runStorageContract(name: string, open: () => Promise<StorageUnde
 
     // The rest of each port's contract, in files of their own.
     if (ports.includes('metadata')) metadataContract(() => s);
+    if (ports.includes('metadata')) sloContract(() => s);
     if (ports.includes('events')) eventsContract(() => s);
   });
 }

@@ -216,6 +216,17 @@ export const metadataMigrations: Migration[] = [
     `CREATE INDEX rollout_decisions_rollout ON rollout_decisions(rollout_id, id)`,
     `CREATE TABLE leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, expires_at INTEGER NOT NULL)`,
   ],
+  // SLO definitions in the store (replicas on a shared store edit one set); `position` keeps their order, the
+  // one-row revision counter tells a replica that anything changed, deletions included.
+  [
+    `CREATE TABLE slo_definitions (
+       name TEXT PRIMARY KEY,
+       position INTEGER NOT NULL,
+       definition TEXT NOT NULL,
+       updated_at INTEGER NOT NULL)`,
+    `CREATE TABLE slo_revision (id INTEGER PRIMARY KEY CHECK (id = 1), revision INTEGER NOT NULL)`,
+    `INSERT INTO slo_revision (id, revision) VALUES (1, 0)`,
+  ],
 ];
 
 interface RolloutRow {
@@ -1007,5 +1018,40 @@ export class SqliteMetadataStore implements MetadataStore {
     this.db
       .prepare('INSERT INTO alert_rules (id, rules, updated_at) VALUES (1, ?, ?) ON CONFLICT (id) DO UPDATE SET rules = excluded.rules, updated_at = excluded.updated_at')
       .run(JSON.stringify(rules), now);
+  }
+
+  async listSloDefinitions(): Promise<{ definitions: unknown[]; revision: number }> {
+    const read = this.db.transaction(() => {
+      const rows = this.db.prepare('SELECT definition FROM slo_definitions ORDER BY position, name').all() as { definition: string }[];
+      const rev = this.db.prepare('SELECT revision FROM slo_revision WHERE id = 1').get() as { revision: number };
+      return { definitions: rows.map((r) => JSON.parse(r.definition) as unknown), revision: rev.revision };
+    });
+    return read();
+  }
+
+  async saveSloDefinition(name: string, definition: unknown, now: number): Promise<number> {
+    const save = this.db.transaction(() => {
+      this.db
+        .prepare(
+          `INSERT INTO slo_definitions (name, position, definition, updated_at)
+           VALUES (?, (SELECT COALESCE(MAX(position), 0) + 1 FROM slo_definitions), ?, ?)
+           ON CONFLICT (name) DO UPDATE SET definition = excluded.definition, updated_at = excluded.updated_at`,
+        )
+        .run(name, JSON.stringify(definition), now);
+      return this.bumpSloRevision();
+    });
+    return save.immediate();
+  }
+
+  async deleteSloDefinition(name: string): Promise<number | undefined> {
+    const del = this.db.transaction(() => {
+      const r = this.db.prepare('DELETE FROM slo_definitions WHERE name = ?').run(name);
+      return r.changes > 0 ? this.bumpSloRevision() : undefined;
+    });
+    return del.immediate();
+  }
+
+  private bumpSloRevision(): number {
+    return (this.db.prepare('UPDATE slo_revision SET revision = revision + 1 WHERE id = 1 RETURNING revision').get() as { revision: number }).revision;
   }
 }
