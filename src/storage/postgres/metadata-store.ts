@@ -1,0 +1,1177 @@
+/**
+ * MetadataStore on PostgreSQL, for several replicas sharing one database. It behaves as the SQLite reference
+ * (../sqlite/metadata-store.ts) does; where SQLite relies on being the only writer (BEGIN IMMEDIATE), this adapter
+ * keeps each promise of the port under concurrent replicas with one-statement upserts, row locks and
+ * transaction-scoped advisory locks.
+ *
+ * Lock order, so that no two writes can deadlock: lease row (shared) → deployment advisory lock → rollout row →
+ * alias row. Every method that takes several of these takes them in that order.
+ */
+import type { QueryResult, QueryResultRow } from 'pg';
+import type {
+  AlertHistoryQuery,
+  ChangeFeed,
+  AlertHistoryRecord,
+  AliasRecord,
+  ApiKeyRecord,
+  DeploymentEventRecord,
+  LeaseFence,
+  LeaseRecord,
+  MetadataChange,
+  MetadataStore,
+  ModelRecord,
+  ModelSignature,
+  ModelVersionRecord,
+  NewAlertHistoryRecord,
+  NewDeploymentEvent,
+  NewReviewItem,
+  NewRollout,
+  NewRolloutDecision,
+  ReferenceRecord,
+  ReviewItemQuery,
+  ReviewItemRecord,
+  ReviewPolicyRecord,
+  ReviewQueueCounts,
+  ReviewQueueStats,
+  ReviewReason,
+  Role,
+  RolloutDecisionRecord,
+  RolloutPatch,
+  RolloutRecord,
+  SilenceRecord,
+  SloDefinitionStore,
+  SuppressionRecord,
+  VersionMetadata,
+} from '../ports.ts';
+import { WardenError, type ErrorCode } from '../../errors.ts';
+import * as changeFeed from './change-feed.ts';
+import { inTransaction, migratePg, openPgPool, parsePgUrl, type PgMigration, type PgOptions, type PgPool } from './database.ts';
+
+/**
+ * Schema history of the `metadata` component, applied in order by `migratePg`. Version 1 is the whole schema the
+ * SQLite store reached in its seven migrations, written natively: epoch ms as BIGINT, JSON as TEXT (what was
+ * written is what is read back, key order and number spelling included), identity ids, the same foreign keys.
+ * Version 2 adds SLO definitions and the change feed's triggers on these tables (change-feed.ts).
+ */
+export const pgMetadataMigrations: PgMigration[] = [
+  [
+    `CREATE TABLE models (
+       name TEXT PRIMARY KEY,
+       description TEXT NOT NULL DEFAULT '',
+       created_at BIGINT NOT NULL,
+       -- Version numbers are never reused within a model: the counter lives on the model row.
+       last_version INTEGER NOT NULL DEFAULT 0)`,
+    `CREATE TABLE model_versions (
+       model TEXT NOT NULL REFERENCES models(name) ON DELETE CASCADE,
+       version INTEGER NOT NULL,
+       sha256 TEXT NOT NULL,
+       size_bytes BIGINT NOT NULL,
+       format TEXT NOT NULL,
+       signature TEXT NOT NULL,
+       metadata TEXT NOT NULL,
+       created_at BIGINT NOT NULL,
+       PRIMARY KEY (model, version))`,
+    `CREATE INDEX model_versions_sha ON model_versions(sha256)`,
+    `CREATE TABLE model_aliases (
+       model TEXT NOT NULL,
+       alias TEXT NOT NULL,
+       version INTEGER NOT NULL,
+       updated_at BIGINT NOT NULL,
+       PRIMARY KEY (model, alias),
+       FOREIGN KEY (model, version) REFERENCES model_versions(model, version) ON DELETE RESTRICT)`,
+    `CREATE TABLE api_keys (
+       id TEXT PRIMARY KEY,
+       name TEXT NOT NULL,
+       role TEXT NOT NULL,
+       hash TEXT NOT NULL UNIQUE,
+       created_at BIGINT NOT NULL,
+       revoked_at BIGINT)`,
+    `CREATE TABLE monitoring_references (
+       model TEXT NOT NULL,
+       version INTEGER NOT NULL,
+       schema TEXT NOT NULL,
+       profile TEXT NOT NULL,
+       config TEXT NOT NULL,
+       source TEXT NOT NULL,
+       created_at BIGINT NOT NULL,
+       PRIMARY KEY (model, version),
+       FOREIGN KEY (model, version) REFERENCES model_versions(model, version) ON DELETE CASCADE)`,
+    `CREATE TABLE review_policies (
+       model TEXT PRIMARY KEY REFERENCES models(name) ON DELETE CASCADE,
+       confidence_threshold DOUBLE PRECISION,
+       output TEXT,
+       sample_rate DOUBLE PRECISION,
+       max_queue BIGINT NOT NULL,
+       updated_at BIGINT NOT NULL)`,
+    // No foreign key: a prediction logged just before its model was deleted must not fail the batch it arrives in.
+    `CREATE TABLE review_items (
+       id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+       model TEXT NOT NULL,
+       version INTEGER NOT NULL,
+       request_id TEXT NOT NULL,
+       "row" INTEGER NOT NULL,
+       inputs TEXT NOT NULL,
+       prediction TEXT NOT NULL,
+       reason TEXT NOT NULL CHECK (reason IN ('low_confidence', 'active_learning')),
+       confidence DOUBLE PRECISION NOT NULL,
+       created_at BIGINT NOT NULL,
+       claimed_by TEXT,
+       claimed_at BIGINT,
+       label TEXT,
+       labelled_at BIGINT,
+       labelled_by TEXT)`,
+    `CREATE INDEX review_items_model ON review_items(model, id)`,
+    `CREATE INDEX review_items_pending ON review_items(model, created_at) WHERE labelled_at IS NULL`,
+    // `fingerprints` is space-delimited with a space at each end, so one alert's entries are found with LIKE '% fp %'.
+    `CREATE TABLE alert_history (
+       id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+       at BIGINT NOT NULL,
+       kind TEXT NOT NULL CHECK (kind IN ('transition', 'notification')),
+       fingerprints TEXT NOT NULL,
+       alertname TEXT,
+       deployment TEXT,
+       receiver TEXT,
+       data TEXT NOT NULL)`,
+    `CREATE INDEX alert_history_at ON alert_history(at)`,
+    `CREATE INDEX alert_history_deployment ON alert_history(deployment, id)`,
+    `CREATE TABLE alert_silences (
+       id TEXT PRIMARY KEY,
+       matchers TEXT NOT NULL,
+       starts_at BIGINT NOT NULL,
+       ends_at BIGINT NOT NULL,
+       created_by TEXT NOT NULL,
+       comment TEXT NOT NULL,
+       created_at BIGINT NOT NULL,
+       updated_at BIGINT NOT NULL)`,
+    `CREATE TABLE alert_suppressions (
+       id TEXT PRIMARY KEY,
+       deployment TEXT NOT NULL,
+       starts_at BIGINT NOT NULL,
+       until BIGINT NOT NULL,
+       reason TEXT NOT NULL,
+       created_by TEXT NOT NULL,
+       created_at BIGINT NOT NULL)`,
+    `CREATE TABLE alert_rules (id INTEGER PRIMARY KEY CHECK (id = 1), rules TEXT NOT NULL, updated_at BIGINT NOT NULL)`,
+    `CREATE TABLE deployment_events (
+       id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+       deployment TEXT NOT NULL,
+       at BIGINT NOT NULL,
+       kind TEXT NOT NULL,
+       from_version INTEGER,
+       to_version INTEGER,
+       strategy TEXT NOT NULL,
+       actor TEXT NOT NULL,
+       reason TEXT NOT NULL,
+       data TEXT NOT NULL)`,
+    `CREATE INDEX deployment_events_at ON deployment_events(deployment, at, id)`,
+    `CREATE TABLE rollouts (
+       id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+       deployment TEXT NOT NULL,
+       strategy TEXT NOT NULL CHECK (strategy IN ('shadow', 'canary', 'ab')),
+       stable_version INTEGER NOT NULL,
+       candidate_version INTEGER NOT NULL,
+       state TEXT NOT NULL CHECK (state IN ('running', 'paused', 'promoted', 'aborted')),
+       step INTEGER NOT NULL,
+       step_started_at BIGINT NOT NULL,
+       spec TEXT NOT NULL,
+       status TEXT NOT NULL,
+       created_at BIGINT NOT NULL,
+       updated_at BIGINT NOT NULL,
+       ended_at BIGINT,
+       actor TEXT NOT NULL,
+       reason TEXT NOT NULL,
+       revision INTEGER NOT NULL)`,
+    // At most one active rollout per deployment, enforced by the database so replicas cannot both start one.
+    `CREATE UNIQUE INDEX rollouts_active ON rollouts(deployment) WHERE state IN ('running', 'paused')`,
+    `CREATE INDEX rollouts_deployment ON rollouts(deployment, id)`,
+    `CREATE TABLE rollout_decisions (
+       id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+       rollout_id BIGINT NOT NULL,
+       at BIGINT NOT NULL,
+       step INTEGER NOT NULL,
+       metric TEXT NOT NULL,
+       verdict TEXT NOT NULL CHECK (verdict IN ('success', 'failure', 'inconclusive')),
+       value DOUBLE PRECISION,
+       threshold DOUBLE PRECISION,
+       n_stable BIGINT NOT NULL,
+       n_candidate BIGINT NOT NULL,
+       detail TEXT NOT NULL)`,
+    `CREATE INDEX rollout_decisions_rollout ON rollout_decisions(rollout_id, id)`,
+    `CREATE TABLE leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, expires_at BIGINT NOT NULL)`,
+  ],
+  changeFeed.changeFeedMigration,
+];
+
+/** What both a pool and a transaction's client can run. */
+interface Db {
+  query<R extends QueryResultRow>(sql: string, params?: unknown[]): Promise<QueryResult<R>>;
+}
+
+// SQLSTATEs a caller can cause (https://www.postgresql.org/docs/current/errcodes-appendix.html).
+const UNIQUE_VIOLATION = '23505';
+const FOREIGN_KEY_VIOLATION = '23503';
+
+const sqlState = (e: unknown): string | undefined => {
+  const code = typeof e === 'object' && e !== null ? (e as { code?: unknown }).code : undefined;
+  return typeof code === 'string' ? code : undefined;
+};
+
+/** Runs a write, turning the constraint violations listed into the WardenError that says what was refused. */
+async function refusing<T>(write: Promise<T>, violations: Partial<Record<string, [ErrorCode, string]>>): Promise<T> {
+  try {
+    return await write;
+  } catch (e) {
+    const mapped = violations[sqlState(e) ?? ''];
+    if (mapped) throw new WardenError(mapped[0], mapped[1]);
+    throw e;
+  }
+}
+
+/** Byte order, as SQLite's BINARY collation sorts: listings must not change order with the database's locale. */
+const BYTES = 'COLLATE "C"';
+
+/**
+ * Advisory lock keys, in the two-key form (a key space apart from the migrations' one-key lock). The first key
+ * says the component, the second hashes what is serialized; a hash collision only makes two unrelated writes wait.
+ */
+const LOCK_SPACE = 0x6d657461; // 'meta'
+const lockDeployment = (db: Db, deployment: string) => db.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [LOCK_SPACE, `deployment:${deployment}`]);
+const lockReviewQueue = (db: Db, model: string) => db.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [LOCK_SPACE, `review:${model}`]);
+
+/** PostgreSQL takes at most 65,535 parameters in one statement. */
+const MAX_PARAMS = 65_535;
+
+/** `($1, $2, …), (…)`: placeholders for `rows` rows of `width` values. */
+function placeholders(rows: number, width: number): string {
+  const out: string[] = [];
+  for (let r = 0; r < rows; r++) out.push(`(${Array.from({ length: width }, (_, i) => `$${r * width + i + 1}`).join(', ')})`);
+  return out.join(', ');
+}
+
+/** Row chunks that each fit in one statement. */
+function statements(rows: readonly unknown[][]): unknown[][][] {
+  const per = Math.max(1, Math.floor(MAX_PARAMS / (rows[0]?.length ?? 1)));
+  const out: unknown[][][] = [];
+  for (let i = 0; i < rows.length; i += per) out.push(rows.slice(i, i + per));
+  return out;
+}
+
+/** Inserts rows in order with as few statements as the parameter limit allows (ids increase in the given order). */
+async function insertRows(db: Db, head: string, rows: readonly unknown[][]): Promise<void> {
+  for (const chunk of statements(rows)) await db.query(`${head} VALUES ${placeholders(chunk.length, chunk[0]!.length)}`, chunk.flat());
+}
+
+/**
+ * Optional conditions joined into a WHERE clause: one whose value is undefined is left out; every `?` in a condition
+ * stands for its value (a condition without `?` takes none).
+ */
+function whereOf(conditions: readonly (readonly [string, unknown])[], params: unknown[]): string {
+  const parts: string[] = [];
+  for (const [sql, value] of conditions) {
+    if (value === undefined) continue;
+    if (sql.includes('?')) {
+      params.push(value);
+      parts.push(sql.replaceAll('?', `$${params.length}`));
+    } else {
+      parts.push(sql);
+    }
+  }
+  return parts.length ? `WHERE ${parts.join(' AND ')}` : '';
+}
+
+interface RolloutRow {
+  id: number;
+  deployment: string;
+  strategy: RolloutRecord['strategy'];
+  stable_version: number;
+  candidate_version: number;
+  state: RolloutRecord['state'];
+  step: number;
+  step_started_at: number;
+  spec: string;
+  status: string;
+  created_at: number;
+  updated_at: number;
+  ended_at: number | null;
+  actor: string;
+  reason: string;
+  revision: number;
+}
+
+const toRollout = (r: RolloutRow): RolloutRecord => ({
+  id: r.id,
+  deployment: r.deployment,
+  strategy: r.strategy,
+  stableVersion: r.stable_version,
+  candidateVersion: r.candidate_version,
+  state: r.state,
+  step: r.step,
+  stepStartedAt: r.step_started_at,
+  spec: JSON.parse(r.spec) as Record<string, unknown>,
+  status: JSON.parse(r.status) as Record<string, unknown>,
+  createdAt: r.created_at,
+  updatedAt: r.updated_at,
+  endedAt: r.ended_at,
+  actor: r.actor,
+  reason: r.reason,
+  revision: r.revision,
+});
+
+interface DecisionRow {
+  id: number;
+  rollout_id: number;
+  at: number;
+  step: number;
+  metric: string;
+  verdict: RolloutDecisionRecord['verdict'];
+  value: number | null;
+  threshold: number | null;
+  n_stable: number;
+  n_candidate: number;
+  detail: string;
+}
+
+const toDecision = (r: DecisionRow): RolloutDecisionRecord => ({
+  id: r.id,
+  rolloutId: r.rollout_id,
+  at: r.at,
+  step: r.step,
+  metric: r.metric,
+  verdict: r.verdict,
+  value: r.value,
+  threshold: r.threshold,
+  nStable: r.n_stable,
+  nCandidate: r.n_candidate,
+  detail: JSON.parse(r.detail) as Record<string, unknown>,
+});
+
+/** NaN and ±Infinity are stored as null, as SQLite does (it has no such REAL values). */
+const finiteOrNull = (x: number | null) => (x === null || !Number.isFinite(x) ? null : x);
+
+interface DeploymentEventRow {
+  id: number;
+  deployment: string;
+  at: number;
+  kind: DeploymentEventRecord['kind'];
+  from_version: number | null;
+  to_version: number | null;
+  strategy: DeploymentEventRecord['strategy'];
+  actor: string;
+  reason: string;
+  data: string;
+}
+
+const toDeploymentEvent = (r: DeploymentEventRow): DeploymentEventRecord => ({
+  id: r.id,
+  deployment: r.deployment,
+  at: r.at,
+  kind: r.kind,
+  fromVersion: r.from_version,
+  toVersion: r.to_version,
+  strategy: r.strategy,
+  actor: r.actor,
+  reason: r.reason,
+  data: JSON.parse(r.data) as Record<string, unknown>,
+});
+
+interface ReferenceRow {
+  model: string;
+  version: number;
+  schema: string;
+  profile: string;
+  config: string;
+  source: string;
+  created_at: number;
+}
+
+const toReference = (r: ReferenceRow): ReferenceRecord => ({
+  model: r.model,
+  version: r.version,
+  schema: JSON.parse(r.schema),
+  profile: JSON.parse(r.profile),
+  config: JSON.parse(r.config),
+  source: JSON.parse(r.source),
+  createdAt: r.created_at,
+});
+
+interface ModelRow {
+  name: string;
+  description: string;
+  created_at: number;
+}
+
+const toModel = (r: ModelRow): ModelRecord => ({ name: r.name, description: r.description, createdAt: r.created_at });
+
+interface VersionRow {
+  model: string;
+  version: number;
+  sha256: string;
+  size_bytes: number;
+  format: 'onnx';
+  signature: string;
+  metadata: string;
+  created_at: number;
+}
+
+const toVersion = (r: VersionRow): ModelVersionRecord => ({
+  model: r.model,
+  version: r.version,
+  sha256: r.sha256,
+  sizeBytes: r.size_bytes,
+  format: r.format,
+  signature: JSON.parse(r.signature),
+  metadata: JSON.parse(r.metadata),
+  createdAt: r.created_at,
+});
+
+interface AliasRow {
+  model: string;
+  alias: string;
+  version: number;
+  updated_at: number;
+}
+
+const toAlias = (r: AliasRow): AliasRecord => ({ model: r.model, alias: r.alias, version: r.version, updatedAt: r.updated_at });
+
+interface KeyRow {
+  id: string;
+  name: string;
+  role: Role;
+  hash: string;
+  created_at: number;
+  revoked_at: number | null;
+}
+
+const toKey = (r: KeyRow): ApiKeyRecord => ({
+  id: r.id,
+  name: r.name,
+  role: r.role,
+  hash: r.hash,
+  createdAt: r.created_at,
+  ...(r.revoked_at === null ? {} : { revokedAt: r.revoked_at }),
+});
+
+interface PolicyRow {
+  model: string;
+  confidence_threshold: number | null;
+  output: string | null;
+  sample_rate: number | null;
+  max_queue: number;
+  updated_at: number;
+}
+
+const toPolicy = (r: PolicyRow): ReviewPolicyRecord => ({
+  model: r.model,
+  ...(r.confidence_threshold === null ? {} : { confidenceThreshold: r.confidence_threshold }),
+  ...(r.output === null ? {} : { output: r.output }),
+  ...(r.sample_rate === null ? {} : { sampleRate: r.sample_rate }),
+  maxQueue: r.max_queue,
+  updatedAt: r.updated_at,
+});
+
+interface ReviewItemRow {
+  id: number;
+  model: string;
+  version: number;
+  request_id: string;
+  row: number;
+  inputs: string;
+  prediction: string;
+  reason: ReviewReason;
+  confidence: number;
+  created_at: number;
+  claimed_by: string | null;
+  claimed_at: number | null;
+  label: string | null;
+  labelled_at: number | null;
+  labelled_by: string | null;
+}
+
+const toReviewItem = (r: ReviewItemRow): ReviewItemRecord => ({
+  id: r.id,
+  model: r.model,
+  version: r.version,
+  requestId: r.request_id,
+  row: r.row,
+  inputs: JSON.parse(r.inputs),
+  prediction: JSON.parse(r.prediction),
+  reason: r.reason,
+  confidence: r.confidence,
+  createdAt: r.created_at,
+  ...(r.claimed_by === null ? {} : { claimedBy: r.claimed_by }),
+  ...(r.claimed_at === null ? {} : { claimedAt: r.claimed_at }),
+  ...(r.labelled_at === null ? {} : { label: JSON.parse(r.label ?? 'null'), labelledAt: r.labelled_at }),
+  ...(r.labelled_by === null ? {} : { labelledBy: r.labelled_by }),
+});
+
+/** Item statuses as SQL on the row, `e` being the claim-expiry bound: the same terms for listing and counting. */
+const STATUS = {
+  open: (e: string) => `labelled_at IS NULL AND (claimed_by IS NULL OR claimed_at < ${e})`,
+  claimed: (e: string) => `labelled_at IS NULL AND claimed_by IS NOT NULL AND claimed_at >= ${e}`,
+  labelled: () => 'labelled_at IS NOT NULL',
+} as const;
+
+interface SilenceRow {
+  id: string;
+  matchers: string;
+  starts_at: number;
+  ends_at: number;
+  created_by: string;
+  comment: string;
+  created_at: number;
+  updated_at: number;
+}
+
+const toSilence = (r: SilenceRow): SilenceRecord => ({
+  id: r.id,
+  matchers: JSON.parse(r.matchers),
+  startsAt: r.starts_at,
+  endsAt: r.ends_at,
+  createdBy: r.created_by,
+  comment: r.comment,
+  createdAt: r.created_at,
+  updatedAt: r.updated_at,
+});
+
+interface SuppressionRow {
+  id: string;
+  deployment: string;
+  starts_at: number;
+  until: number;
+  reason: string;
+  created_by: string;
+  created_at: number;
+}
+
+const toSuppression = (r: SuppressionRow): SuppressionRecord => ({
+  id: r.id,
+  deployment: r.deployment,
+  startsAt: r.starts_at,
+  until: r.until,
+  reason: r.reason,
+  createdBy: r.created_by,
+  createdAt: r.created_at,
+});
+
+interface AlertHistoryRow {
+  id: number;
+  at: number;
+  kind: AlertHistoryRecord['kind'];
+  fingerprints: string;
+  alertname: string | null;
+  deployment: string | null;
+  receiver: string | null;
+  data: string;
+}
+
+const toAlertHistory = (r: AlertHistoryRow): AlertHistoryRecord => ({
+  id: r.id,
+  at: r.at,
+  kind: r.kind,
+  fingerprints: r.fingerprints.split(' ').filter(Boolean),
+  ...(r.alertname === null ? {} : { alertname: r.alertname }),
+  ...(r.deployment === null ? {} : { deployment: r.deployment }),
+  ...(r.receiver === null ? {} : { receiver: r.receiver }),
+  data: JSON.parse(r.data),
+});
+
+const UPSERT_ALIAS = `INSERT INTO model_aliases (model, alias, version, updated_at) VALUES ($1, $2, $3, $4)
+  ON CONFLICT (model, alias) DO UPDATE SET version = EXCLUDED.version, updated_at = EXCLUDED.updated_at`;
+
+const noVersion = (model: string, version: number): [ErrorCode, string] => ['WARDEN_VERSION_NOT_FOUND', `model ${model} has no version ${version}`];
+
+/**
+ * MetadataStore on PostgreSQL. Several replicas may share one schema: every write is atomic across them. It also
+ * keeps the SLO definitions and the change feed replicas poll to refresh what they cache.
+ */
+export class PgMetadataStore implements MetadataStore, ChangeFeed, SloDefinitionStore {
+  private closed = false;
+
+  /** Takes over `pool`: close() ends it. The schema must be migrated (see `open`). */
+  constructor(private readonly pool: PgPool) {}
+
+  /** Connects to `url` (postgres://…?schema=…) and brings the schema up to date, under the migrations' lock. */
+  static async open(url: string, opts: PgOptions = {}): Promise<PgMetadataStore> {
+    const target = parsePgUrl(url);
+    const pool = openPgPool(target, opts);
+    try {
+      await migratePg(pool, target.schema, 'metadata', pgMetadataMigrations);
+    } catch (e) {
+      await pool.end().catch(() => {});
+      throw e;
+    }
+    return new PgMetadataStore(pool);
+  }
+
+  private async one<R extends QueryResultRow>(sql: string, params: unknown[], db: Db = this.pool): Promise<R | undefined> {
+    return (await db.query<R>(sql, params)).rows[0];
+  }
+
+  private async all<R extends QueryResultRow>(sql: string, params: unknown[] = []): Promise<R[]> {
+    return (await this.pool.query<R>(sql, params)).rows;
+  }
+
+  /** Rows changed by a write. */
+  private async changes(sql: string, params: unknown[]): Promise<number> {
+    return (await this.pool.query(sql, params)).rowCount ?? 0;
+  }
+
+  /** One statement when the rows fit in one, else all of them in one transaction. */
+  private async insertAll(head: string, rows: readonly unknown[][]): Promise<void> {
+    if (rows.length === 0) return;
+    if (statements(rows).length === 1) await insertRows(this.pool, head, rows);
+    else await inTransaction(this.pool, (c) => insertRows(c, head, rows));
+  }
+
+  async createModel(m: ModelRecord): Promise<void> {
+    await refusing(this.pool.query('INSERT INTO models (name, description, created_at) VALUES ($1, $2, $3)', [m.name, m.description, m.createdAt]), {
+      [UNIQUE_VIOLATION]: ['WARDEN_CONFLICT', `model ${JSON.stringify(m.name)} already exists`],
+    });
+  }
+
+  async getModel(name: string): Promise<ModelRecord | undefined> {
+    const r = await this.one<ModelRow>('SELECT name, description, created_at FROM models WHERE name = $1', [name]);
+    return r && toModel(r);
+  }
+
+  async listModels(): Promise<ModelRecord[]> {
+    return (await this.all<ModelRow>(`SELECT name, description, created_at FROM models ORDER BY name ${BYTES}`)).map(toModel);
+  }
+
+  async deleteModel(name: string): Promise<boolean> {
+    return inTransaction(this.pool, async (c) => {
+      await lockDeployment(c, name);
+      // A model pushed again under the name starts over (versions from 1), and so do its rollouts and history.
+      // Rollouts go before aliases: the lock order updateRollout takes them in.
+      await c.query('DELETE FROM rollout_decisions WHERE rollout_id IN (SELECT id FROM rollouts WHERE deployment = $1)', [name]);
+      await c.query('DELETE FROM rollouts WHERE deployment = $1', [name]);
+      await c.query('DELETE FROM deployment_events WHERE deployment = $1', [name]);
+      await c.query('DELETE FROM model_aliases WHERE model = $1', [name]);
+      return ((await c.query('DELETE FROM models WHERE name = $1', [name])).rowCount ?? 0) > 0;
+    });
+  }
+
+  async createVersion(v: Omit<ModelVersionRecord, 'version'>): Promise<ModelVersionRecord> {
+    return inTransaction(this.pool, async (c) => {
+      // The row lock of this UPDATE orders concurrent pushes of one model: each gets the next number.
+      const row = await this.one<{ next: number }>('UPDATE models SET last_version = last_version + 1 WHERE name = $1 RETURNING last_version AS next', [v.model], c);
+      if (!row) throw new WardenError('WARDEN_MODEL_NOT_FOUND', `cannot create a version of ${v.model}: the model does not exist`);
+      await c.query(
+        `INSERT INTO model_versions (model, version, sha256, size_bytes, format, signature, metadata, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+        [v.model, row.next, v.sha256, v.sizeBytes, v.format, JSON.stringify(v.signature), JSON.stringify(v.metadata), v.createdAt],
+      );
+      return { ...v, version: row.next };
+    });
+  }
+
+  async getVersion(model: string, version: number): Promise<ModelVersionRecord | undefined> {
+    const r = await this.one<VersionRow>('SELECT * FROM model_versions WHERE model = $1 AND version = $2', [model, version]);
+    return r && toVersion(r);
+  }
+
+  async amendVersion(model: string, version: number, patch: { signature: ModelSignature; metadata: VersionMetadata }): Promise<ModelVersionRecord> {
+    const r = await this.one<VersionRow>('UPDATE model_versions SET signature = $1, metadata = $2 WHERE model = $3 AND version = $4 RETURNING *', [
+      JSON.stringify(patch.signature),
+      JSON.stringify(patch.metadata),
+      model,
+      version,
+    ]);
+    if (!r) throw new WardenError('WARDEN_VERSION_NOT_FOUND', `cannot amend ${model} v${version}: no such version`);
+    return toVersion(r);
+  }
+
+  async findVersionBySha(model: string, sha256: string): Promise<ModelVersionRecord | undefined> {
+    const r = await this.one<VersionRow>('SELECT * FROM model_versions WHERE model = $1 AND sha256 = $2 ORDER BY version LIMIT 1', [model, sha256]);
+    return r && toVersion(r);
+  }
+
+  async listVersions(model: string): Promise<ModelVersionRecord[]> {
+    return (await this.all<VersionRow>('SELECT * FROM model_versions WHERE model = $1 ORDER BY version', [model])).map(toVersion);
+  }
+
+  async deleteVersion(model: string, version: number): Promise<boolean> {
+    const deleted = await refusing(this.changes('DELETE FROM model_versions WHERE model = $1 AND version = $2', [model, version]), {
+      [FOREIGN_KEY_VIOLATION]: ['WARDEN_CONFLICT', `version ${version} of ${model} is in use by an alias; move or delete the alias first`],
+    });
+    return deleted > 0;
+  }
+
+  async countVersionsWithSha(sha256: string): Promise<number> {
+    return (await this.one<{ n: number }>('SELECT COUNT(*) AS n FROM model_versions WHERE sha256 = $1', [sha256]))!.n;
+  }
+
+  async setAlias(model: string, alias: string, version: number, now: number, event?: NewDeploymentEvent): Promise<AliasRecord> {
+    const write: Promise<unknown> = event
+      ? inTransaction(this.pool, async (c) => {
+          // The history's from-version must be the one this write replaces: writers of one deployment take turns.
+          await lockDeployment(c, model);
+          const from = await this.aliasVersion(c, model, alias);
+          await c.query(UPSERT_ALIAS, [model, alias, version, now]);
+          await this.insertDeploymentEvent(c, model, now, from, version, event);
+        })
+      : this.pool.query(UPSERT_ALIAS, [model, alias, version, now]);
+    await refusing(write, { [FOREIGN_KEY_VIOLATION]: noVersion(model, version) });
+    return { model, alias, version, updatedAt: now };
+  }
+
+  /** The alias's version, its row locked until the transaction ends; null when it is not set. */
+  private async aliasVersion(db: Db, model: string, alias: string): Promise<number | null> {
+    const r = await this.one<{ version: number }>('SELECT version FROM model_aliases WHERE model = $1 AND alias = $2 FOR UPDATE', [model, alias], db);
+    return r?.version ?? null;
+  }
+
+  private async insertDeploymentEvent(db: Db, deployment: string, at: number, from: number | null, to: number | null, e: NewDeploymentEvent): Promise<void> {
+    await db.query(
+      `INSERT INTO deployment_events (deployment, at, kind, from_version, to_version, strategy, actor, reason, data) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+      [deployment, at, e.kind, from, to, e.strategy, e.actor, e.reason, JSON.stringify(e.data)],
+    );
+  }
+
+  async getAlias(model: string, alias: string): Promise<AliasRecord | undefined> {
+    const r = await this.one<AliasRow>('SELECT * FROM model_aliases WHERE model = $1 AND alias = $2', [model, alias]);
+    return r && toAlias(r);
+  }
+
+  async listAliases(model: string): Promise<AliasRecord[]> {
+    return (await this.all<AliasRow>(`SELECT * FROM model_aliases WHERE model = $1 ORDER BY alias ${BYTES}`, [model])).map(toAlias);
+  }
+
+  async deleteAlias(model: string, alias: string, now = Date.now(), event?: NewDeploymentEvent): Promise<boolean> {
+    if (!event) return (await this.changes('DELETE FROM model_aliases WHERE model = $1 AND alias = $2', [model, alias])) > 0;
+    return inTransaction(this.pool, async (c) => {
+      await lockDeployment(c, model);
+      const from = await this.aliasVersion(c, model, alias);
+      const deleted = ((await c.query('DELETE FROM model_aliases WHERE model = $1 AND alias = $2', [model, alias])).rowCount ?? 0) > 0;
+      if (deleted) await this.insertDeploymentEvent(c, model, now, from, null, event);
+      return deleted;
+    });
+  }
+
+  async listDeploymentEvents(
+    deployment: string,
+    q: { afterId?: number; beforeId?: number; since?: number; until?: number; limit: number; newestFirst?: boolean },
+  ): Promise<DeploymentEventRecord[]> {
+    const params: unknown[] = [];
+    const where = whereOf(
+      [
+        ['deployment = ?', deployment],
+        ['id > ?', q.afterId],
+        ['id < ?', q.beforeId],
+        ['at >= ?', q.since],
+        ['at <= ?', q.until],
+      ],
+      params,
+    );
+    const dir = q.newestFirst ? 'DESC' : 'ASC';
+    params.push(q.limit);
+    const rows = await this.all<DeploymentEventRow>(`SELECT * FROM deployment_events ${where} ORDER BY at ${dir}, id ${dir} LIMIT $${params.length}`, params);
+    return rows.map(toDeploymentEvent);
+  }
+
+  async createRollout(r: NewRollout, event: NewDeploymentEvent): Promise<RolloutRecord> {
+    try {
+      return await inTransaction(this.pool, async (c) => {
+        const row = (await this.one<RolloutRow>(
+          `INSERT INTO rollouts (deployment, strategy, stable_version, candidate_version, state, step, step_started_at, spec, status,
+             created_at, updated_at, ended_at, actor, reason, revision) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, NULL, $11, $12, 1) RETURNING *`,
+          [r.deployment, r.strategy, r.stableVersion, r.candidateVersion, r.state, r.step, r.stepStartedAt, JSON.stringify(r.spec), JSON.stringify(r.status), r.createdAt, r.actor, r.reason],
+          c,
+        ))!;
+        await this.insertDeploymentEvent(c, r.deployment, r.createdAt, r.stableVersion, r.stableVersion, { ...event, data: { rollout: row.id, ...event.data } });
+        return toRollout(row);
+      });
+    } catch (e) {
+      // Only the partial index on active rollouts is unique here besides the id.
+      if (sqlState(e) !== UNIQUE_VIOLATION) throw e;
+      const active = await this.activeRollout(r.deployment);
+      throw new WardenError(
+        'WARDEN_CONFLICT',
+        `${r.deployment} already has a ${active?.state ?? 'running'} ${active?.strategy ?? ''} rollout${active ? ` (#${active.id}, v${active.candidateVersion})` : ''}; promote or abort it first`,
+      );
+    }
+  }
+
+  async getRollout(id: number): Promise<RolloutRecord | undefined> {
+    const r = await this.one<RolloutRow>('SELECT * FROM rollouts WHERE id = $1', [id]);
+    return r && toRollout(r);
+  }
+
+  async activeRollout(deployment: string): Promise<RolloutRecord | undefined> {
+    const r = await this.one<RolloutRow>(`SELECT * FROM rollouts WHERE deployment = $1 AND state IN ('running', 'paused')`, [deployment]);
+    return r && toRollout(r);
+  }
+
+  async listRollouts(q: { deployment?: string; active?: boolean; limit: number }): Promise<RolloutRecord[]> {
+    const params: unknown[] = [];
+    const where = whereOf(
+      [
+        ['deployment = ?', q.deployment],
+        [`state IN ('running', 'paused')`, q.active ? true : undefined],
+      ],
+      params,
+    );
+    params.push(q.limit);
+    return (await this.all<RolloutRow>(`SELECT * FROM rollouts ${where} ORDER BY id DESC LIMIT $${params.length}`, params)).map(toRollout);
+  }
+
+  async updateRollout(
+    id: number,
+    revision: number,
+    patch: RolloutPatch,
+    now: number,
+    change?: { event: NewDeploymentEvent; stable?: { alias: string; version: number } },
+    fence?: LeaseFence,
+  ): Promise<RolloutRecord | undefined> {
+    const write = inTransaction(this.pool, async (c): Promise<RolloutRow | undefined> => {
+      if (fence && !(await this.holds(c, fence))) return undefined;
+      if (change) {
+        // A rollout's deployment never changes, so it can be read before the lock that orders the history.
+        const d = await this.one<{ deployment: string }>('SELECT deployment FROM rollouts WHERE id = $1', [id], c);
+        if (!d) return undefined;
+        await lockDeployment(c, d.deployment);
+      }
+      const cur = await this.one<RolloutRow>('SELECT * FROM rollouts WHERE id = $1 FOR UPDATE', [id], c);
+      if (!cur || cur.revision !== revision) return undefined;
+      const next = { ...toRollout(cur), ...patch };
+      const updated = (await this.one<RolloutRow>(
+        `UPDATE rollouts SET state = $1, step = $2, step_started_at = $3, spec = $4, status = $5, ended_at = $6, reason = $7, updated_at = $8,
+           revision = revision + 1 WHERE id = $9 RETURNING *`,
+        [next.state, next.step, next.stepStartedAt, JSON.stringify(next.spec), JSON.stringify(next.status), next.endedAt, next.reason, now, id],
+        c,
+      ))!;
+      if (change) {
+        const from = (await this.aliasVersion(c, cur.deployment, change.stable?.alias ?? 'champion')) ?? cur.stable_version;
+        if (change.stable) await c.query(UPSERT_ALIAS, [cur.deployment, change.stable.alias, change.stable.version, now]);
+        await this.insertDeploymentEvent(c, cur.deployment, now, from, change.stable?.version ?? from, { ...change.event, data: { rollout: id, ...change.event.data } });
+      }
+      return updated;
+    });
+    const row = await refusing(write, change?.stable ? { [FOREIGN_KEY_VIOLATION]: noVersion('this deployment', change.stable.version) } : {});
+    return row && toRollout(row);
+  }
+
+  /**
+   * Whether the fence's lease is still its holder's and unexpired. The lease row stays share-locked until the
+   * transaction ends, so a takeover (acquireLease updates the row) waits for the fenced write to commit.
+   */
+  private async holds(db: Db, f: LeaseFence): Promise<boolean> {
+    const r = await this.one<{ holder: string; expires_at: number }>('SELECT holder, expires_at FROM leases WHERE name = $1 FOR SHARE', [f.lease], db);
+    return r !== undefined && r.holder === f.holder && r.expires_at > f.now;
+  }
+
+  async appendRolloutDecisions(records: readonly NewRolloutDecision[], fence?: LeaseFence): Promise<boolean> {
+    const rows = records.map((d) => [d.rolloutId, d.at, d.step, d.metric, d.verdict, finiteOrNull(d.value), finiteOrNull(d.threshold), d.nStable, d.nCandidate, JSON.stringify(d.detail)]);
+    const head = 'INSERT INTO rollout_decisions (rollout_id, at, step, metric, verdict, value, threshold, n_stable, n_candidate, detail)';
+    if (!fence) {
+      await this.insertAll(head, rows);
+      return true;
+    }
+    return inTransaction(this.pool, async (c) => {
+      if (!(await this.holds(c, fence))) return false;
+      await insertRows(c, head, rows);
+      return true;
+    });
+  }
+
+  async listRolloutDecisions(rolloutId: number, q: { afterId?: number; beforeId?: number; at?: number; newestFirst?: boolean; limit: number }): Promise<RolloutDecisionRecord[]> {
+    const params: unknown[] = [];
+    const where = whereOf(
+      [
+        ['rollout_id = ?', rolloutId],
+        ['id > ?', q.afterId],
+        ['id < ?', q.beforeId],
+        ['at = ?', q.at],
+      ],
+      params,
+    );
+    params.push(q.limit);
+    const rows = await this.all<DecisionRow>(`SELECT * FROM rollout_decisions ${where} ORDER BY id ${q.newestFirst ? 'DESC' : 'ASC'} LIMIT $${params.length}`, params);
+    return rows.map(toDecision);
+  }
+
+  async acquireLease(name: string, holder: string, ttlMs: number, now: number): Promise<LeaseRecord & { acquired: boolean }> {
+    // One statement: the conflicting row is always "updated" (to itself when the lease is another's and live), so
+    // RETURNING gives the lease as it stands after the attempt, even when a rival's insert committed a moment ago.
+    const r = (await this.one<{ holder: string; expires_at: number }>(
+      `INSERT INTO leases AS l (name, holder, expires_at) VALUES ($1, $2, $3)
+       ON CONFLICT (name) DO UPDATE SET
+         holder = CASE WHEN l.holder = EXCLUDED.holder OR l.expires_at <= $4 THEN EXCLUDED.holder ELSE l.holder END,
+         expires_at = CASE WHEN l.holder = EXCLUDED.holder OR l.expires_at <= $4 THEN EXCLUDED.expires_at ELSE l.expires_at END
+       RETURNING holder, expires_at`,
+      [name, holder, now + ttlMs, now],
+    ))!;
+    return { name, holder: r.holder, expiresAt: r.expires_at, acquired: r.holder === holder };
+  }
+
+  async releaseLease(name: string, holder: string): Promise<void> {
+    await this.pool.query('DELETE FROM leases WHERE name = $1 AND holder = $2', [name, holder]);
+  }
+
+  async saveReference(r: ReferenceRecord): Promise<void> {
+    const write = this.pool.query(
+      `INSERT INTO monitoring_references (model, version, schema, profile, config, source, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)
+       ON CONFLICT (model, version) DO UPDATE SET schema = EXCLUDED.schema, profile = EXCLUDED.profile, config = EXCLUDED.config,
+         source = EXCLUDED.source, created_at = EXCLUDED.created_at`,
+      [r.model, r.version, JSON.stringify(r.schema), JSON.stringify(r.profile), JSON.stringify(r.config), JSON.stringify(r.source), r.createdAt],
+    );
+    await refusing(write, { [FOREIGN_KEY_VIOLATION]: noVersion(r.model, r.version) });
+  }
+
+  async getReference(model: string, version: number): Promise<ReferenceRecord | undefined> {
+    const r = await this.one<ReferenceRow>('SELECT * FROM monitoring_references WHERE model = $1 AND version = $2', [model, version]);
+    return r && toReference(r);
+  }
+
+  async listReferences(): Promise<ReferenceRecord[]> {
+    return (await this.all<ReferenceRow>(`SELECT * FROM monitoring_references ORDER BY model ${BYTES}, version`)).map(toReference);
+  }
+
+  async deleteReference(model: string, version: number): Promise<boolean> {
+    return (await this.changes('DELETE FROM monitoring_references WHERE model = $1 AND version = $2', [model, version])) > 0;
+  }
+
+  async createApiKey(k: ApiKeyRecord): Promise<void> {
+    const write = this.pool.query('INSERT INTO api_keys (id, name, role, hash, created_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6)', [
+      k.id,
+      k.name,
+      k.role,
+      k.hash,
+      k.createdAt,
+      k.revokedAt ?? null,
+    ]);
+    await refusing(write, { [UNIQUE_VIOLATION]: ['WARDEN_CONFLICT', `an API key with id ${k.id} or the same secret already exists`] });
+  }
+
+  async findApiKeyByHash(hash: string): Promise<ApiKeyRecord | undefined> {
+    const r = await this.one<KeyRow>('SELECT * FROM api_keys WHERE hash = $1', [hash]);
+    return r && toKey(r);
+  }
+
+  async listApiKeys(): Promise<ApiKeyRecord[]> {
+    return (await this.all<KeyRow>(`SELECT * FROM api_keys ORDER BY created_at, id ${BYTES}`)).map(toKey);
+  }
+
+  async revokeApiKey(id: string, now: number): Promise<boolean> {
+    return (await this.changes('UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL', [now, id])) > 0;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.pool.end();
+  }
+
+  async saveReviewPolicy(p: ReviewPolicyRecord): Promise<void> {
+    const write = this.pool.query(
+      `INSERT INTO review_policies (model, confidence_threshold, output, sample_rate, max_queue, updated_at) VALUES ($1, $2, $3, $4, $5, $6)
+       ON CONFLICT (model) DO UPDATE SET confidence_threshold = EXCLUDED.confidence_threshold, output = EXCLUDED.output,
+         sample_rate = EXCLUDED.sample_rate, max_queue = EXCLUDED.max_queue, updated_at = EXCLUDED.updated_at`,
+      [p.model, p.confidenceThreshold ?? null, p.output ?? null, p.sampleRate ?? null, p.maxQueue, p.updatedAt],
+    );
+    await refusing(write, { [FOREIGN_KEY_VIOLATION]: ['WARDEN_MODEL_NOT_FOUND', `model ${JSON.stringify(p.model)} is not registered`] });
+  }
+
+  async getReviewPolicy(model: string): Promise<ReviewPolicyRecord | undefined> {
+    const r = await this.one<PolicyRow>('SELECT * FROM review_policies WHERE model = $1', [model]);
+    return r && toPolicy(r);
+  }
+
+  async listReviewPolicies(): Promise<ReviewPolicyRecord[]> {
+    return (await this.all<PolicyRow>(`SELECT * FROM review_policies ORDER BY model ${BYTES}`)).map(toPolicy);
+  }
+
+  async deleteReviewPolicy(model: string): Promise<boolean> {
+    return (await this.changes('DELETE FROM review_policies WHERE model = $1', [model])) > 0;
+  }
+
+  async enqueueReviewItems(model: string, items: readonly NewReviewItem[], maxPending: number): Promise<number> {
+    if (items.length === 0) return 0;
+    return inTransaction(this.pool, async (c) => {
+      // Count and insert under one lock per model: replicas enqueueing together cannot both see room for the same slot.
+      await lockReviewQueue(c, model);
+      const { n } = (await this.one<{ n: number }>('SELECT COUNT(*) AS n FROM review_items WHERE model = $1 AND labelled_at IS NULL', [model], c))!;
+      const room = Math.max(0, Math.min(items.length, maxPending - n));
+      const rows = items
+        .slice(0, room)
+        .map((it) => [model, it.version, it.requestId, it.row, JSON.stringify(it.inputs ?? null), JSON.stringify(it.prediction ?? null), it.reason, it.confidence, it.createdAt]);
+      if (rows.length) await insertRows(c, 'INSERT INTO review_items (model, version, request_id, "row", inputs, prediction, reason, confidence, created_at)', rows);
+      return room;
+    });
+  }
+
+  async getReviewItem(id: number): Promise<ReviewItemRecord | undefined> {
+    const r = await this.one<ReviewItemRow>('SELECT * FROM review_items WHERE id = $1', [id]);
+    return r && toReviewItem(r);
+  }
+
+  async listReviewItems(q: ReviewItemQuery): Promise<ReviewItemRecord[]> {
+    const params: unknown[] = [];
+    const where = whereOf(
+      [
+        ['model = ?', q.model],
+        [q.status ? STATUS[q.status]('?') : '', q.status && (q.claimExpiredBefore ?? -1)],
+        ['id > ?', q.afterId],
+      ],
+      params,
+    );
+    params.push(q.limit);
+    return (await this.all<ReviewItemRow>(`SELECT * FROM review_items ${where} ORDER BY id LIMIT $${params.length}`, params)).map(toReviewItem);
+  }
+
+  async claimReviewItem(id: number, reviewer: string, now: number, claimExpiredBefore: number): Promise<ReviewItemRecord | undefined> {
+    const r = await this.one<ReviewItemRow>(
+      `UPDATE review_items SET claimed_by = $2, claimed_at = $3
+        WHERE id = $1 AND labelled_at IS NULL AND (claimed_by IS NULL OR claimed_by = $2 OR claimed_at < $4) RETURNING *`,
+      [id, reviewer, now, claimExpiredBefore],
+    );
+    return r && toReviewItem(r);
+  }
+
+  async labelReviewItem(id: number, label: unknown, reviewer: string, now: number, claimExpiredBefore: number): Promise<ReviewItemRecord | undefined> {
+    const r = await this.one<ReviewItemRow>(
+      `UPDATE review_items SET label = $5, labelled_at = $3, labelled_by = $2
+        WHERE id = $1 AND labelled_at IS NULL AND (claimed_by IS NULL OR claimed_by = $2 OR claimed_at < $4) RETURNING *`,
+      [id, reviewer, now, claimExpiredBefore, JSON.stringify(label ?? null)],
+    );
+    return r && toReviewItem(r);
+  }
+
+  async reviewQueueStats(): Promise<ReviewQueueStats[]> {
+    const rows = await this.all<{ model: string; pending: number; oldest: number }>(
+      `SELECT model, COUNT(*) AS pending, MIN(created_at) AS oldest FROM review_items WHERE labelled_at IS NULL GROUP BY model ORDER BY model ${BYTES}`,
+    );
+    return rows.map((r) => ({ model: r.model, pending: r.pending, oldestCreatedAt: r.oldest }));
+  }
+
+  async reviewQueues(claimExpiredBefore: number): Promise<ReviewQueueCounts[]> {
+    // The status conditions are listReviewItems' own, so counts equal what listing per status gives.
+    const e = '$1::bigint';
+    const rows = await this.all<
+      Omit<PolicyRow, 'max_queue' | 'updated_at'> & {
+        max_queue: number | null;
+        updated_at: number | null;
+        n_open: number | null;
+        n_claimed: number | null;
+        n_labelled: number | null;
+        oldest_open: number | null;
+      }
+    >(
+      `WITH counts AS (
+         SELECT model,
+                COUNT(*) FILTER (WHERE ${STATUS.open(e)}) AS n_open,
+                COUNT(*) FILTER (WHERE ${STATUS.claimed(e)}) AS n_claimed,
+                COUNT(*) FILTER (WHERE ${STATUS.labelled()}) AS n_labelled,
+                MIN(created_at) FILTER (WHERE ${STATUS.open(e)}) AS oldest_open
+           FROM review_items GROUP BY model),
+       names AS (SELECT model FROM review_policies UNION SELECT model FROM counts)
+       SELECT n.model, p.confidence_threshold, p.output, p.sample_rate, p.max_queue, p.updated_at,
+              c.n_open, c.n_claimed, c.n_labelled, c.oldest_open
+         FROM names n LEFT JOIN review_policies p ON p.model = n.model LEFT JOIN counts c ON c.model = n.model
+        ORDER BY n.model ${BYTES}`,
+      [claimExpiredBefore],
+    );
+    return rows.map((r) => ({
+      model: r.model,
+      ...(r.max_queue === null ? {} : { policy: toPolicy(r as PolicyRow) }),
+      open: r.n_open ?? 0,
+      claimed: r.n_claimed ?? 0,
+      labelled: r.n_labelled ?? 0,
+      ...(r.oldest_open === null ? {} : { oldestOpenCreatedAt: r.oldest_open }),
+    }));
+  }
+
+  async appendAlertHistory(records: readonly NewAlertHistoryRecord[]): Promise<void> {
+    const rows = records.map((r) => [r.at, r.kind, ` ${r.fingerprints.join(' ')} `, r.alertname ?? null, r.deployment ?? null, r.receiver ?? null, JSON.stringify(r.data ?? null)]);
+    await this.insertAll('INSERT INTO alert_history (at, kind, fingerprints, alertname, deployment, receiver, data)', rows);
+  }
+
+  async listAlertHistory(q: AlertHistoryQuery): Promise<AlertHistoryRecord[]> {
+    const params: unknown[] = [];
+    const fp = q.fingerprint === undefined ? undefined : `% ${q.fingerprint.replace(/[\\%_]/g, (ch) => `\\${ch}`)} %`;
+    const where = whereOf(
+      [
+        ['at >= ?', q.since],
+        ['at < ?', q.until],
+        ['deployment = ?', q.deployment],
+        ['alertname = ?', q.alertname],
+        ['kind = ?', q.kind],
+        ['id > ?', q.afterId],
+        ["fingerprints LIKE ? ESCAPE '\\'", fp],
+      ],
+      params,
+    );
+    params.push(q.limit);
+    return (await this.all<AlertHistoryRow>(`SELECT * FROM alert_history ${where} ORDER BY id LIMIT $${params.length}`, params)).map(toAlertHistory);
+  }
+
+  async pruneAlertHistory(before: number): Promise<number> {
+    return this.changes('DELETE FROM alert_history WHERE at < $1', [before]);
+  }
+
+  async saveSilence(x: SilenceRecord): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO alert_silences (id, matchers, starts_at, ends_at, created_by, comment, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+       ON CONFLICT (id) DO UPDATE SET matchers = EXCLUDED.matchers, starts_at = EXCLUDED.starts_at, ends_at = EXCLUDED.ends_at,
+         created_by = EXCLUDED.created_by, comment = EXCLUDED.comment, updated_at = EXCLUDED.updated_at`,
+      [x.id, JSON.stringify(x.matchers), x.startsAt, x.endsAt, x.createdBy, x.comment, x.createdAt, x.updatedAt],
+    );
+  }
+
+  async getSilence(id: string): Promise<SilenceRecord | undefined> {
+    const r = await this.one<SilenceRow>('SELECT * FROM alert_silences WHERE id = $1', [id]);
+    return r && toSilence(r);
+  }
+
+  async listSilences(): Promise<SilenceRecord[]> {
+    return (await this.all<SilenceRow>(`SELECT * FROM alert_silences ORDER BY created_at, id ${BYTES}`)).map(toSilence);
+  }
+
+  async saveSuppression(x: SuppressionRecord): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO alert_suppressions (id, deployment, starts_at, until, reason, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)
+       ON CONFLICT (id) DO UPDATE SET deployment = EXCLUDED.deployment, starts_at = EXCLUDED.starts_at, until = EXCLUDED.until,
+         reason = EXCLUDED.reason, created_by = EXCLUDED.created_by`,
+      [x.id, x.deployment, x.startsAt, x.until, x.reason, x.createdBy, x.createdAt],
+    );
+  }
+
+  async listSuppressions(): Promise<SuppressionRecord[]> {
+    return (await this.all<SuppressionRow>(`SELECT * FROM alert_suppressions ORDER BY created_at, id ${BYTES}`)).map(toSuppression);
+  }
+
+  async getAlertRules(): Promise<{ rules: unknown[]; updatedAt: number } | undefined> {
+    const r = await this.one<{ rules: string; updated_at: number }>('SELECT rules, updated_at FROM alert_rules WHERE id = 1', []);
+    return r && { rules: JSON.parse(r.rules) as unknown[], updatedAt: r.updated_at };
+  }
+
+  async saveAlertRules(rules: readonly unknown[], now: number): Promise<void> {
+    await this.pool.query(
+      'INSERT INTO alert_rules (id, rules, updated_at) VALUES (1, $1, $2) ON CONFLICT (id) DO UPDATE SET rules = EXCLUDED.rules, updated_at = EXCLUDED.updated_at',
+      [JSON.stringify(rules), now],
+    );
+  }
+
+  listChanges(q: { sinceAt: number; limit: number }): Promise<MetadataChange[]> {
+    return changeFeed.listChanges(this.pool, q);
+  }
+
+  storeNow(): Promise<number> {
+    return changeFeed.storeNow(this.pool);
+  }
+
+  pruneChanges(before: number): Promise<number> {
+    return changeFeed.pruneChanges(this.pool, before);
+  }
+
+  listSloDefinitions(): Promise<{ definitions: unknown[]; revision: number }> {
+    return changeFeed.listSloDefinitions(this.pool);
+  }
+
+  saveSloDefinition(name: string, definition: unknown, now: number): Promise<number> {
+    return changeFeed.saveSloDefinition(this.pool, name, definition, now);
+  }
+
+  deleteSloDefinition(name: string): Promise<number | undefined> {
+    return changeFeed.deleteSloDefinition(this.pool, name);
+  }
+}
