@@ -1,9 +1,7 @@
 import type { Command } from 'commander';
-import path from 'node:path';
 import { loadConfig } from '../config.ts';
 import { createApiKey, isRole, ROLES } from '../security/index.ts';
-import { SqliteMetadataStore } from '../storage/index.ts';
-import { PgMetadataStore } from '../storage/postgres/metadata-store.ts';
+import { openMetadataStore } from '../storage/index.ts';
 import { CliError, table } from './output.ts';
 
 /**
@@ -15,8 +13,7 @@ export function registerKeys(program: Command): void {
   const openStore = async (o: { dataDir?: string; config?: string }) => {
     const config = await loadConfig({ ...(o.config ? { file: o.config } : {}), overrides: { 'storage.dataDir': o.dataDir } });
     // With storage.url, keys live in the shared PostgreSQL store: a key made here works on every replica.
-    if (config.storage.url) return PgMetadataStore.open(config.storage.url, { maxConnections: 1 });
-    return new SqliteMetadataStore(path.join(path.resolve(config.storage.dataDir), 'metadata.db'));
+    return openMetadataStore(config.storage);
   };
   keys
     .command('create')

@@ -1,17 +1,7 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../config.ts';
-import { openConfiguredStores, parsePgUrl, redactPgUrl } from '../storage/index.ts';
-import { migrationStatus, openPgPool } from '../storage/postgres/database.ts';
-import { pgMetadataMigrations } from '../storage/postgres/metadata-store.ts';
-import { pgEventMigrations } from '../storage/postgres/event-store.ts';
-import { pgArtifactMigrations } from '../storage/postgres/artifact-store.ts';
+import { openConfiguredStores, postgresSchemaStatus, redactPgUrl } from '../storage/index.ts';
 import { CliError, table } from './output.ts';
-
-const KNOWN: Record<string, number> = {
-  metadata: pgMetadataMigrations.length,
-  events: pgEventMigrations.length,
-  artifacts: pgArtifactMigrations.length,
-};
 
 /**
  * `warden migrate`: brings the store's schema up to this version of Warden and exits. Every replica also migrates
@@ -47,18 +37,11 @@ export function registerMigrate(program: Command): void {
         await stores.close();
         process.stderr.write(`migrated ${redactPgUrl(url)} in ${Date.now() - t0} ms\n`);
       }
-      const target = parsePgUrl(url);
-      const pool = openPgPool(target, { maxConnections: 1 });
-      try {
-        const applied = await migrationStatus(pool);
-        const rows = Object.entries(KNOWN).map(([component, known]) => {
-          const at = applied.get(component) ?? 0;
-          return { part: component, applied: at, known, state: at === known ? 'up to date' : at < known ? `${known - at} pending` : 'newer than this Warden' };
-        });
-        process.stdout.write(table(rows, ['part', 'applied', 'known', 'state']));
-        if (o.status && rows.some((r) => r.state !== 'up to date')) process.exitCode = 1;
-      } finally {
-        await pool.end();
-      }
+      const rows = (await postgresSchemaStatus(url)).map((r) => ({
+        ...r,
+        state: r.applied === r.known ? 'up to date' : r.applied < r.known ? `${r.known - r.applied} pending` : 'newer than this Warden',
+      }));
+      process.stdout.write(table(rows, ['part', 'applied', 'known', 'state']));
+      if (o.status && rows.some((r) => r.state !== 'up to date')) process.exitCode = 1;
     });
 }

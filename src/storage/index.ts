@@ -9,7 +9,10 @@ import type { ArtifactStore, EventStore, MetadataStore } from './ports.ts';
 import { SqliteMetadataStore } from './sqlite/metadata-store.ts';
 import { SqliteWorkerEventStore } from './sqlite/worker-event-store.ts';
 import { LocalDirArtifactStore } from './artifacts/local-dir.ts';
-import { redactPgUrl } from './postgres/database.ts';
+import { migrationStatus, openPgPool, parsePgUrl, redactPgUrl } from './postgres/database.ts';
+import { PgMetadataStore, pgMetadataMigrations } from './postgres/metadata-store.ts';
+import { PgEventStore, pgEventMigrations } from './postgres/event-store.ts';
+import { PgArtifactStore, pgArtifactMigrations } from './postgres/artifact-store.ts';
 import { classifyStoreError } from './health.ts';
 import { WardenError } from '../errors.ts';
 
@@ -21,6 +24,9 @@ export { SqliteEventStore } from './sqlite/event-store.ts';
 export { SqliteWorkerEventStore } from './sqlite/worker-event-store.ts';
 export { LocalDirArtifactStore, sha256Hex } from './artifacts/local-dir.ts';
 export { redactPgUrl, parsePgUrl } from './postgres/database.ts';
+export { PgMetadataStore } from './postgres/metadata-store.ts';
+export { PgEventStore } from './postgres/event-store.ts';
+export { PgArtifactStore } from './postgres/artifact-store.ts';
 export { StoreHealth, classifyStoreError, storeOfError, storeUnavailable, watchWrites } from './health.ts';
 export type { StoreFault, StoreName, StoreStatus } from './health.ts';
 
@@ -85,9 +91,6 @@ export async function openConfiguredStores(
 
 async function openPostgresStores(url: string, storage: StorageConfig, opts: { applicationName?: string }): Promise<Stores> {
   const pgOpts = { maxConnections: storage.maxConnections ?? 10, applicationName: opts.applicationName ?? 'warden' };
-  const { PgMetadataStore } = await import('./postgres/metadata-store.ts');
-  const { PgEventStore } = await import('./postgres/event-store.ts');
-  const { PgArtifactStore } = await import('./postgres/artifact-store.ts');
   // In turn, not at once: all three would queue on the one migration lock anyway.
   const metadata = await PgMetadataStore.open(url, pgOpts);
   const closeAll: (() => Promise<void>)[] = [() => metadata.close()];
@@ -108,5 +111,27 @@ async function openPostgresStores(url: string, storage: StorageConfig, opts: { a
   } catch (e) {
     for (const c of closeAll) await c().catch(() => {});
     throw e;
+  }
+}
+
+/** The metadata store alone (the CLI's `keys`): PostgreSQL when `storage.url` is set, else the embedded file. */
+export async function openMetadataStore(storage: StorageConfig): Promise<MetadataStore> {
+  if (storage.url) return PgMetadataStore.open(storage.url, { maxConnections: 1, applicationName: 'warden-cli' });
+  return new SqliteMetadataStore(path.join(path.resolve(storage.dataDir), 'metadata.db'));
+}
+
+/** Per part of a PostgreSQL schema (metadata, events, artifacts): the migrations applied and known to this Warden. */
+export async function postgresSchemaStatus(url: string): Promise<{ part: string; applied: number; known: number }[]> {
+  const pool = openPgPool(parsePgUrl(url), { maxConnections: 1, applicationName: 'warden-cli' });
+  try {
+    const applied = await migrationStatus(pool);
+    const known: [string, number][] = [
+      ['metadata', pgMetadataMigrations.length],
+      ['events', pgEventMigrations.length],
+      ['artifacts', pgArtifactMigrations.length],
+    ];
+    return known.map(([part, n]) => ({ part, applied: applied.get(part) ?? 0, known: n }));
+  } finally {
+    await pool.end();
   }
 }

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { pino, type Logger } from 'pino';
 import { createWarden, type Warden } from '../../src/app.ts';
 import { parseConfig, type ConfigInput } from '../../src/config.ts';
+import { openConfiguredStores } from '../../src/storage/index.ts';
 
 export interface TestServer {
   warden: Warden;
@@ -24,7 +25,9 @@ export async function startTestServer(config: ConfigInput = {}, opts: { logger?:
     auth: { required: false, ...config.auth },
     logLevel: config.logLevel ?? 'silent',
   });
-  const warden = createWarden(cfg, { logger: opts.logger ?? pino({ level: cfg.logLevel }) });
+  // With storage.url (a PostgreSQL schema), the stores open as `warden serve` opens them.
+  const stores = cfg.storage.url ? await openConfiguredStores(cfg.storage) : undefined;
+  const warden = createWarden(cfg, { logger: opts.logger ?? pino({ level: cfg.logLevel }), ...(stores ? { stores, ownStores: true } : {}) });
   const url = await warden.listen();
   return {
     warden,
