@@ -193,6 +193,14 @@ describe.skipIf(!pgTestUrl())('PostgreSQL metadata store', () => {
       await expect(b.deleteVersion('d', 1)).rejects.toMatchObject({ code: 'WARDEN_CONFLICT' });
       await a.createApiKey({ id: 'k1', name: 'a', role: 'admin', hash: 'h', createdAt: 1 });
       await expect(b.createApiKey({ id: 'k2', name: 'b', role: 'admin', hash: 'h', createdAt: 1 })).rejects.toMatchObject({ code: 'WARDEN_CONFLICT' });
+      await expect(b.amendVersion('d', 9, { signature: { inputs: [], outputs: [] }, metadata: {} })).rejects.toMatchObject({ code: 'WARDEN_VERSION_NOT_FOUND' });
+      await expect(b.saveReference({ model: 'd', version: 9, schema: {}, profile: {}, config: {}, source: {}, createdAt: 1 })).rejects.toMatchObject({ code: 'WARDEN_VERSION_NOT_FOUND' });
+      await expect(b.saveReviewPolicy({ model: 'ghost', maxQueue: 1, updatedAt: 1 })).rejects.toMatchObject({ code: 'WARDEN_MODEL_NOT_FOUND' });
+      const r = await a.createRollout(rollout(100), start);
+      await expect(b.updateRollout(r.id, r.revision, { state: 'promoted' }, 200, { event: start, stable: { alias: 'champion', version: 9 } })).rejects.toMatchObject({
+        code: 'WARDEN_VERSION_NOT_FOUND',
+        message: 'model d has no version 9',
+      });
     });
 
     it('appends a batch too large for one statement in one transaction, in order', async () => {

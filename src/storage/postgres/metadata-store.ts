@@ -701,15 +701,14 @@ export class PgMetadataStore implements MetadataStore, ChangeFeed, SloDefinition
   }
 
   async setAlias(model: string, alias: string, version: number, now: number, event?: NewDeploymentEvent): Promise<AliasRecord> {
-    const write: Promise<unknown> = event
-      ? inTransaction(this.pool, async (c) => {
-          // The history's from-version must be the one this write replaces: writers of one deployment take turns.
-          await lockDeployment(c, model);
-          const from = await this.aliasVersion(c, model, alias);
-          await c.query(UPSERT_ALIAS, [model, alias, version, now]);
-          await this.insertDeploymentEvent(c, model, now, from, version, event);
-        })
-      : this.pool.query(UPSERT_ALIAS, [model, alias, version, now]);
+    const write = inTransaction(this.pool, async (c) => {
+      // Every alias write of a deployment takes its turn: the history's from-version is then the version this write
+      // replaces, and a model being deleted cannot gain an alias half-way through.
+      await lockDeployment(c, model);
+      const from = event ? await this.aliasVersion(c, model, alias) : null;
+      await c.query(UPSERT_ALIAS, [model, alias, version, now]);
+      if (event) await this.insertDeploymentEvent(c, model, now, from, version, event);
+    });
     await refusing(write, { [FOREIGN_KEY_VIOLATION]: noVersion(model, version) });
     return { model, alias, version, updatedAt: now };
   }
@@ -737,12 +736,11 @@ export class PgMetadataStore implements MetadataStore, ChangeFeed, SloDefinition
   }
 
   async deleteAlias(model: string, alias: string, now = Date.now(), event?: NewDeploymentEvent): Promise<boolean> {
-    if (!event) return (await this.changes('DELETE FROM model_aliases WHERE model = $1 AND alias = $2', [model, alias])) > 0;
     return inTransaction(this.pool, async (c) => {
       await lockDeployment(c, model);
-      const from = await this.aliasVersion(c, model, alias);
+      const from = event ? await this.aliasVersion(c, model, alias) : null;
       const deleted = ((await c.query('DELETE FROM model_aliases WHERE model = $1 AND alias = $2', [model, alias])).rowCount ?? 0) > 0;
-      if (deleted) await this.insertDeploymentEvent(c, model, now, from, null, event);
+      if (deleted && event) await this.insertDeploymentEvent(c, model, now, from, null, event);
       return deleted;
     });
   }
@@ -822,6 +820,7 @@ export class PgMetadataStore implements MetadataStore, ChangeFeed, SloDefinition
     change?: { event: NewDeploymentEvent; stable?: { alias: string; version: number } },
     fence?: LeaseFence,
   ): Promise<RolloutRecord | undefined> {
+    let deployment = '';
     const write = inTransaction(this.pool, async (c): Promise<RolloutRow | undefined> => {
       if (fence && !(await this.holds(c, fence))) return undefined;
       if (change) {
@@ -832,6 +831,7 @@ export class PgMetadataStore implements MetadataStore, ChangeFeed, SloDefinition
       }
       const cur = await this.one<RolloutRow>('SELECT * FROM rollouts WHERE id = $1 FOR UPDATE', [id], c);
       if (!cur || cur.revision !== revision) return undefined;
+      deployment = cur.deployment;
       const next = { ...toRollout(cur), ...patch };
       const updated = (await this.one<RolloutRow>(
         `UPDATE rollouts SET state = $1, step = $2, step_started_at = $3, spec = $4, status = $5, ended_at = $6, reason = $7, updated_at = $8,
@@ -846,8 +846,14 @@ export class PgMetadataStore implements MetadataStore, ChangeFeed, SloDefinition
       }
       return updated;
     });
-    const row = await refusing(write, change?.stable ? { [FOREIGN_KEY_VIOLATION]: noVersion('this deployment', change.stable.version) } : {});
-    return row && toRollout(row);
+    try {
+      const row = await write;
+      return row && toRollout(row);
+    } catch (e) {
+      // Only the stable alias's move references another row; the deployment is known once the rollout was read.
+      if (change?.stable && sqlState(e) === FOREIGN_KEY_VIOLATION) throw new WardenError(...noVersion(deployment, change.stable.version));
+      throw e;
+    }
   }
 
   /**
