@@ -302,6 +302,7 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
           'review-policy': () => review.reload(),
           ...(monitoring ? { reference: async () => void (await monitoring.reloadReferences()) } : {}),
           rollout: () => rollouts.sync(),
+          ...(slo ? { slo: () => slo.reload() } : {}),
         },
       })
     : undefined;

@@ -43,8 +43,11 @@ describe('config', () => {
       maxConnections: 4096,
       maxInflight: 1024,
       requestTimeoutMs: 30_000,
+      drainDelayMs: 5_000,
     });
     expect(cfg.storage.dataDir).toBe('./.warden');
+    expect(cfg.storage.url).toBeUndefined();
+    expect(cfg.cluster).toEqual({ syncIntervalMs: 1_000, resyncMs: 300_000, leaseMs: 15_000 });
     expect(cfg.predictionLog).toEqual({ enabled: true, queueCapacity: 100_000, flushIntervalMs: 200, batchSize: 2_000, writerNice: 10 });
     expect(cfg.logLevel).toBe('info');
     expect(cfg.demo).toBe(false);

@@ -385,8 +385,11 @@ export class SloService {
     return next;
   }
 
-  /** Re-reads slo.yaml when it changed on disk (an edit, or another replica's API call on a shared file). */
-  private async reload(): Promise<void> {
+  /**
+   * Re-reads the definitions when they changed (an edit of slo.yaml, or another replica's API call on the shared
+   * store: ReplicaSync calls this on the feed's 'slo' topic so it need not wait for the next tick).
+   */
+  async reload(): Promise<void> {
     const mtime = await this.file.mtime();
     if (mtime === this.fileMtime) return;
     await this.serialized(async () => {

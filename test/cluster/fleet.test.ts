@@ -100,7 +100,6 @@ describe.skipIf(!pgTestUrl() || !haproxyBin)('three replicas behind haproxy on o
         WARDEN_MONITORING_IDLE_CLOSE_MS: '1500',
         WARDEN_ALERTING_EVALUATION_INTERVAL_MS: '300',
         WARDEN_PREDICTION_LOG_FLUSH_INTERVAL_MS: '50',
-        WARDEN_LOG_LEVEL: 'warn',
       },
       configYaml: [
         'alerting:',

@@ -33,7 +33,7 @@ describe.skipIf(!pgServerAvailable())('a 30 s PostgreSQL outage under load', () 
     const env = { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('WARDEN_'))), WARDEN_STORAGE_URL: url() };
     key = execFileSync(process.execPath, ['bin/warden.js', 'keys', 'create', '--role', 'admin'], { cwd: repoRoot, env, encoding: 'utf8' }).trim();
     const port = await freePort();
-    server = await launchWarden(['serve', '--port', String(port)], dir, { WARDEN_STORAGE_URL: url(), WARDEN_LOG_LEVEL: 'warn', WARDEN_DRAIN_DELAY_MS: '0' });
+    server = await launchWarden(['serve', '--port', String(port)], dir, { WARDEN_STORAGE_URL: url(), WARDEN_DRAIN_DELAY_MS: '0' });
   }, 60_000);
 
   afterAll(async () => {
@@ -91,7 +91,7 @@ describe.skipIf(!pgServerAvailable())('a 30 s PostgreSQL outage under load', () 
     const label = await call('POST', '/api/v1/labels', { labels: [{ key: served[0], value: 0 }] });
     expect(label.status).toBe(503);
     expect(label.body.code).toBe('WARDEN_STORE_UNAVAILABLE');
-    expect(String(label.body.message)).toMatch(/PostgreSQL/);
+    expect(String(label.body.error)).toMatch(/PostgreSQL/);
     const push = await call('POST', '/api/v1/models/busy2/versions', new Uint8Array(logreg));
     expect(push.status).toBe(503);
     const ready = await fetch(`${server.url}/v2/health/ready`);
