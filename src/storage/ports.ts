@@ -787,6 +787,11 @@ export interface EventStore {
   appendProfiles(records: readonly WindowProfileRecord[]): Promise<void>;
   /** Profiles of windows in the range, oldest first. */
   listProfiles(q: WindowQuery): Promise<WindowProfileRecord[]>;
+  /**
+   * Stores a window's evaluation, replacing the stored one unless that covered more rows: replicas evaluate the
+   * same window from the partial profiles stored so far, and one that merged fewer must not overwrite a fuller
+   * merge. A re-evaluation over as many rows (labels arrived, a new reference) replaces it.
+   */
   saveMonitorResult(r: MonitorResultRecord): Promise<void>;
   listMonitorResults(q: WindowQuery): Promise<MonitorResultRecord[]>;
   /** As listMonitorResults, reading each window's stored summary instead of its report when it has one. */

@@ -632,6 +632,30 @@ export function runStorageContract(name: string, open: () => Promise<StorageUnde
         expect(rows.map((r) => [r.windowStart, r.summaryJson, r.result?.rows])).toEqual([[0, '{"a":1}', undefined], [10, undefined, 5]]);
         expect((await e.listMonitorResults({ model: 'm', version: 1 })).map((r) => r.windowStart)).toEqual([0, 10]);
       });
+
+      it('keeps the fuller of two evaluations of a window: a replica that merged fewer rows does not overwrite it', async () => {
+        const e = s.events;
+        const result = (rows: number, tag: string, withSummary = true) => ({
+          model: 'm', version: 1, windowStart: 0, windowEnd: 10, rows, datasetDrift: false, qualityFailures: 0,
+          report: { tag }, createdAt: rows, ...(withSummary ? { summary: { tag } } : {}),
+        });
+        const stored = async () => {
+          const [r] = await e.listMonitorResults({ model: 'm', version: 1 });
+          const [sum] = await e.listMonitorSummaries({ model: 'm', version: 1 });
+          return [r?.rows, (r?.report as { tag: string }).tag, sum?.summaryJson ?? null];
+        };
+        await e.saveMonitorResult(result(30, 'full'));
+        await e.saveMonitorResult(result(20, 'partial'));
+        expect(await stored()).toEqual([30, 'full', '{"tag":"full"}']);
+        // Nor does a smaller one without a summary delete the fuller one's.
+        await e.saveMonitorResult(result(10, 'small', false));
+        expect(await stored()).toEqual([30, 'full', '{"tag":"full"}']);
+        // As many rows (labels arrived since) or more: replaced, summary with it.
+        await e.saveMonitorResult(result(30, 'relabelled'));
+        expect(await stored()).toEqual([30, 'relabelled', '{"tag":"relabelled"}']);
+        await e.saveMonitorResult(result(40, 'more', false));
+        expect(await stored()).toEqual([40, 'more', null]);
+      });
     });
 
     metadataPart('MetadataStore: alerting', () => {

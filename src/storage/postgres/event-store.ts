@@ -1427,15 +1427,22 @@ export class PgEventStore implements EventStore {
       const upsert = `INSERT INTO monitor_results (model, version, window_start, window_end, rows, dataset_drift, quality_failures, report, created_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
          ON CONFLICT (model, version, window_start, window_end) DO UPDATE SET rows = excluded.rows, dataset_drift = excluded.dataset_drift,
-           quality_failures = excluded.quality_failures, report = excluded.report, created_at = excluded.created_at`;
+           quality_failures = excluded.quality_failures, report = excluded.report, created_at = excluded.created_at
+         WHERE monitor_results.rows <= excluded.rows
+         RETURNING 1`;
       const args = [...key, r.rows, r.datasetDrift, r.qualityFailures, JSON.stringify(r.report), Math.floor(r.createdAt)];
-      // One statement writes both tables, so a reader sees the result and its summary change together. A result
-      // stored without a summary must not keep its previous evaluation's.
+      // One statement writes both tables, so a reader sees the result and its summary change together; when the
+      // result was not replaced (fewer rows than the stored one) neither is its summary. A result stored without a
+      // summary must not keep its previous evaluation's.
       if (r.summary === undefined) {
-        await this.pool.query(`WITH r AS (${upsert}) DELETE FROM monitor_summaries WHERE model = $1 AND version = $2 AND window_start = $3 AND window_end = $4`, args);
+        await this.pool.query(
+          `WITH r AS (${upsert}) DELETE FROM monitor_summaries WHERE model = $1 AND version = $2 AND window_start = $3 AND window_end = $4 AND EXISTS (SELECT 1 FROM r)`,
+          args,
+        );
       } else {
         await this.pool.query(
-          `WITH r AS (${upsert}) INSERT INTO monitor_summaries (model, version, window_start, window_end, summary) VALUES ($1, $2, $3, $4, $10)
+          `WITH r AS (${upsert}) INSERT INTO monitor_summaries (model, version, window_start, window_end, summary)
+           SELECT $1, $2, $3, $4, $10::text WHERE EXISTS (SELECT 1 FROM r)
            ON CONFLICT (model, version, window_start, window_end) DO UPDATE SET summary = excluded.summary`,
           [...args, JSON.stringify(r.summary)],
         );

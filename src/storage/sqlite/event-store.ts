@@ -776,14 +776,17 @@ export class SqliteEventStore implements EventStore {
   async saveMonitorResult(r: MonitorResultRecord): Promise<void> {
     const key = [r.model, r.version, r.windowStart, r.windowEnd];
     this.db.transaction(() => {
-      this.db
+      // A result over fewer rows than the stored one does not replace it (see EventStore.saveMonitorResult).
+      const { changes } = this.db
         .prepare(
           `INSERT INTO monitor_results (model, version, window_start, window_end, rows, dataset_drift, quality_failures, report, created_at)
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
            ON CONFLICT (model, version, window_start, window_end) DO UPDATE SET rows = excluded.rows, dataset_drift = excluded.dataset_drift,
-             quality_failures = excluded.quality_failures, report = excluded.report, created_at = excluded.created_at`,
+             quality_failures = excluded.quality_failures, report = excluded.report, created_at = excluded.created_at
+           WHERE monitor_results.rows <= excluded.rows`,
         )
         .run(...key, r.rows, r.datasetDrift ? 1 : 0, r.qualityFailures, JSON.stringify(r.report), r.createdAt);
+      if (changes === 0) return;
       // A result stored without a summary must not keep its previous evaluation's.
       if (r.summary === undefined) {
         this.db.prepare(`DELETE FROM monitor_summaries WHERE model = ? AND version = ? AND window_start = ? AND window_end = ?`).run(...key);
