@@ -20,7 +20,7 @@ import { SloService, StoreSloSource, SloFile } from './slo/index.ts';
 import { LeaderLease, ReplicaSync } from './cluster/index.ts';
 import { FaultInjector, InferenceService, ModelTable, Router, ShadowRunner } from './serving/index.ts';
 import { StoreHealth, openStores, watchWrites, type ChangeFeed, type SloDefinitionStore, type Stores } from './storage/index.ts';
-import { PredictionLog, Tracing, TrafficAggregator, createMetrics, registerStoreHealthGauge, type WardenMetrics } from './telemetry/index.ts';
+import { PredictionLog, Tracing, TrafficAggregator, createMetrics, registerStoreHealthGauge, type WardenMetrics, PredictionRetention } from './telemetry/index.ts';
 
 export interface Warden {
   config: WardenConfig;
@@ -303,10 +303,16 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
           ...(monitoring ? { reference: async () => void (await monitoring.reloadReferences()) } : {}),
           rollout: () => rollouts.sync(),
           ...(slo ? { slo: () => slo.reload() } : {}),
+          // Rules, silences and suppressions: without this a replica picks them up at its next evaluation.
+          ...(alerting ? { alerting: () => alerting.reload() } : {}),
         },
       })
     : undefined;
   if (alerting) alerting.addSource(rollouts.alertSource());
+  const retention =
+    config.predictionLog.retentionDays !== undefined
+      ? new PredictionRetention({ events: stores.events, retentionDays: config.predictionLog.retentionDays, logger, promRegistry: metrics.registry })
+      : undefined;
   const http = buildHttpServer({
     deployments,
     rollouts,
@@ -370,6 +376,7 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
       log?.start();
       traffic?.start();
       await sync?.start();
+      retention?.start();
     },
     async listen() {
       await warden.start();
@@ -386,6 +393,7 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
       gamedays.close();
       await http.close();
       await sync?.stop();
+      await retention?.stop();
       await rollouts.stop();
       await shadow.drained();
       // Every request and shadow copy has been counted: write the last counts before the store closes.

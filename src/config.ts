@@ -61,6 +61,8 @@ const predictionLogSchema = z
      * writing waits for a free core instead of taking one from the serving thread. Ignored off Linux.
      */
     writerNice: z.number().int().min(0).max(19).default(10),
+    /** Whole UTC days of predictions kept; older days are removed every hour. Unset: kept until deleted by hand. */
+    retentionDays: z.number().int().min(1).max(36_500).optional(),
   })
   .strict()
   .default({});
@@ -278,6 +280,7 @@ const envKeys: Record<string, { path: string[]; type: EnvType }> = {
   WARDEN_PREDICTION_LOG_FLUSH_INTERVAL_MS: { path: ['predictionLog', 'flushIntervalMs'], type: 'number' },
   WARDEN_PREDICTION_LOG_BATCH_SIZE: { path: ['predictionLog', 'batchSize'], type: 'number' },
   WARDEN_PREDICTION_LOG_WRITER_NICE: { path: ['predictionLog', 'writerNice'], type: 'number' },
+  WARDEN_PREDICTION_LOG_RETENTION_DAYS: { path: ['predictionLog', 'retentionDays'], type: 'number' },
   WARDEN_AUTH_REQUIRED: { path: ['auth', 'required'], type: 'boolean' },
   WARDEN_SERVING_MAX_BATCH_ROWS: { path: ['serving', 'maxBatchRows'], type: 'number' },
   WARDEN_SERVING_INTRA_OP_THREADS: { path: ['serving', 'intraOpThreads'], type: 'number' },

@@ -151,7 +151,7 @@ const WRITES: Record<StoreName, ReadonlySet<string>> = {
     'claimReviewItem', 'labelReviewItem', 'appendAlertHistory', 'pruneAlertHistory', 'saveSilence', 'saveSuppression', 'saveAlertRules',
     'createRollout', 'updateRollout', 'appendRolloutDecisions', 'acquireLease', 'releaseLease',
   ]),
-  events: new Set(['appendBatch', 'appendPredictions', 'appendLabels', 'appendProfiles', 'saveMonitorResult', 'addSliCounts', 'setSliCounts', 'deleteSli', 'appendOutcomes', 'addTraffic', 'pruneTraffic']),
+  events: new Set(['appendBatch', 'appendPredictions', 'appendLabels', 'appendProfiles', 'saveMonitorResult', 'addSliCounts', 'setSliCounts', 'deleteSli', 'appendOutcomes', 'addTraffic', 'pruneTraffic', 'prunePredictions']),
   artifacts: new Set(['put', 'delete']),
 };
 

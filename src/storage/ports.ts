@@ -847,6 +847,13 @@ export interface EventStore {
   queryTraffic(q: TrafficQuery): Promise<TrafficBucketRecord[]>;
   /** Removes buckets of a step older than `before`; returns how many went. */
   pruneTraffic(q: { step: TrafficStep; before: number }): Promise<number>;
+  /**
+   * Retention of the prediction log: removes every prediction of the UTC days that end at or before `before`
+   * (epoch ms), with the caller keys logged for them; a label naming one afterwards is unmatched, as for a key never
+   * logged. Returns how many days had predictions removed. PostgreSQL drops each day's partition whole; SQLite
+   * deletes the days' rows in batches.
+   */
+  prunePredictions(before: number): Promise<number>;
   close(): Promise<void>;
 }
 

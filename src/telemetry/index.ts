@@ -7,6 +7,7 @@
 export { createMetrics, LATENCY_BUCKETS, registerStoreHealthGauge } from './metrics.ts';
 export type { WardenMetrics, Outcome } from './metrics.ts';
 export { PredictionLog } from './prediction-log.ts';
+export { PredictionRetention } from './prediction-retention.ts';
 export type { PredictionLogOptions, PredictionLogStats } from './prediction-log.ts';
 export { Tracing, RequestTrace, WardenAttr } from './tracing.ts';
 export {

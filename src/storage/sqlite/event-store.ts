@@ -989,6 +989,37 @@ export class SqliteEventStore implements EventStore {
     return this.db.prepare(`DELETE FROM traffic WHERE step = ? AND ts < ?`).run(STEP_MS[q.step], q.before).changes;
   }
 
+  async prunePredictions(before: number): Promise<number> {
+    const DAY = 86_400_000;
+    const cutoff = Number.isFinite(before) ? Math.floor(before / DAY) * DAY : before > 0 ? Number.MAX_SAFE_INTEGER : Number.MIN_SAFE_INTEGER;
+    // The models present, by skip-scan on (model, ts): one index probe per model, not a scan of the log.
+    const models = this.db
+      .prepare(
+        `WITH RECURSIVE m(model) AS (SELECT MIN(model) FROM predictions
+           UNION ALL SELECT (SELECT MIN(model) FROM predictions WHERE model > m.model) FROM m WHERE m.model IS NOT NULL)
+         SELECT model FROM m WHERE model IS NOT NULL`,
+      )
+      .pluck()
+      .all() as string[];
+    // Batches, each its own transaction: appends interleave with a long retention run instead of waiting on it.
+    const del = this.db.prepare(`DELETE FROM predictions WHERE seq IN (SELECT seq FROM predictions WHERE model = ? AND ts < ? LIMIT 5000) RETURNING seq, ts`);
+    const delKeys = this.db.prepare(`DELETE FROM prediction_keys WHERE seq IN (SELECT value FROM json_each(?))`);
+    const batch = this.db.transaction((model: string) => {
+      const gone = del.all(model, cutoff) as { seq: number; ts: number }[];
+      if (gone.length) delKeys.run(JSON.stringify(gone.map((g) => g.seq)));
+      return gone;
+    });
+    const days = new Set<number>();
+    for (const model of models) {
+      for (;;) {
+        const gone = batch(model);
+        for (const g of gone) days.add(Math.floor(g.ts / DAY));
+        if (gone.length < 5000) break;
+      }
+    }
+    return days.size;
+  }
+
   async close(): Promise<void> {
     if (this.db.open) this.db.close();
   }

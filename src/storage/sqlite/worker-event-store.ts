@@ -40,7 +40,7 @@ interface Reply {
 }
 
 /** The writes (and join-then-read calls) the writer thread runs on its connection, by name. */
-export type WriterCall = 'appendProfiles' | 'saveMonitorResult' | 'appendLabels' | 'queryLabelled' | 'labelStats' | 'addSliCounts' | 'setSliCounts' | 'deleteSli' | 'appendOutcomes' | 'addTraffic' | 'pruneTraffic';
+export type WriterCall = 'appendProfiles' | 'saveMonitorResult' | 'appendLabels' | 'queryLabelled' | 'labelStats' | 'addSliCounts' | 'setSliCounts' | 'deleteSli' | 'appendOutcomes' | 'addTraffic' | 'pruneTraffic' | 'prunePredictions';
 
 /**
  * The SQLite event store with its writes in a worker thread. Packed batches are posted to the worker
@@ -232,6 +232,10 @@ export class SqliteWorkerEventStore implements EventStore {
 
   pruneTraffic(q: { step: TrafficStep; before: number }): Promise<number> {
     return this.call('pruneTraffic', q);
+  }
+
+  prunePredictions(before: number): Promise<number> {
+    return this.call('prunePredictions', before) as Promise<number>;
   }
 
   /** Waits for pending writes, closes the worker's connection, then the reader. */
