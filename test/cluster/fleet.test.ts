@@ -121,6 +121,7 @@ describe.skipIf(!pgTestUrl() || !haproxyBin)('three replicas behind haproxy on o
   });
 
   it('a push on one replica serves from the others within the bound; so do alias moves and deployment changes', async () => {
+    const took: string[] = [];
     const pushed = await call(at(0), 'POST', '/api/v1/models/busy/versions', new Uint8Array(logreg) as Uint8Array<ArrayBuffer>, { 'x-warden-features': featureHeader });
     expect(pushed.status).toBe(201);
     for (const i of [1, 2]) {
@@ -130,20 +131,24 @@ describe.skipIf(!pgTestUrl() || !haproxyBin)('three replicas behind haproxy on o
       }, `push visible on replica ${i}`);
       expect(value.model_version).toBe('1');
       expect(tookMs).toBeLessThan(BOUND_MS);
+      took.push(`push→r${i} ${tookMs} ms`);
     }
     // A second version (same input signature), then the alias moved on replica 1.
     expect((await call(at(0), 'POST', '/api/v1/models/busy/versions', new Uint8Array(gbr) as Uint8Array<ArrayBuffer>, { 'x-warden-features': featureHeader })).status).toBe(201);
     expect((await call(at(1), 'PUT', '/api/v1/models/busy/aliases/champion', { version: 2 })).status).toBe(200);
     for (const i of [0, 2]) {
-      await within(BOUND_MS, async () => ((await infer(at(i), 'busy', expected.input.slice(0, 1))).body.model_version === '2' ? true : undefined), `alias move on replica ${i}`);
+      const { tookMs } = await within(BOUND_MS, async () => ((await infer(at(i), 'busy', expected.input.slice(0, 1))).body.model_version === '2' ? true : undefined), `alias move on replica ${i}`);
+      took.push(`alias→r${i} ${tookMs} ms`);
     }
     // A deploy (direct) on replica 2 moves every replica back to version 1.
     const deployed = await call(at(2), 'POST', '/api/v1/deployments/busy/deploy', { version: 1, strategy: 'direct', reason: 'fleet test', force: true });
     expect(deployed.status).toBe(200);
     for (const i of [0, 1]) {
-      await within(BOUND_MS, async () => ((await infer(at(i), 'busy', expected.input.slice(0, 1))).body.model_version === '1' ? true : undefined), `deploy on replica ${i}`);
+      const { tookMs } = await within(BOUND_MS, async () => ((await infer(at(i), 'busy', expected.input.slice(0, 1))).body.model_version === '1' ? true : undefined), `deploy on replica ${i}`);
+      took.push(`deploy→r${i} ${tookMs} ms`);
       expect((await call(at(i), 'GET', '/api/v1/deployments/busy')).body.stable).toMatchObject({ version: 1 });
     }
+    console.log(`fleet propagation (cluster.syncIntervalMs ${SYNC_MS}): ${took.join(', ')}`);
   });
 
   it('serves through one address: the balancer spreads inferences over all three replicas', async () => {
@@ -281,6 +286,7 @@ describe.skipIf(!pgTestUrl() || !haproxyBin)('three replicas behind haproxy on o
     expect(live.has(pidOf(after.get('rollouts.controller')!))).toBe(true);
     expect(Date.now() - killedAt).toBeLessThan(LEASE_MS + 5_000);
     void tookMs;
+    console.log(`lease failover (cluster.leaseMs and rollouts.leaseMs ${LEASE_MS}): alerting and rollouts.controller held by a live replica ${Date.now() - killedAt} ms after the SIGKILL`);
     // The new alerting leader knows the group was notified: no second firing notification.
     await new Promise((r) => setTimeout(r, 1_500));
     expect(notifications.filter((n) => n.status === 'firing').length).toBe(firingBefore);

@@ -2,13 +2,14 @@
  * Links in the README and the docs it points to for the API, CLI and concepts lead somewhere: every relative link
  * names a file of the repo, and every `#anchor` a heading of its target (GitHub's slugs).
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { repoRoot } from '../helpers/server.ts';
 
 /** The pages checked: the README and the docs this part of the project keeps. */
-const PAGES = ['README.md', ...['api', 'cli', 'concepts', 'errors', 'gameday', 'labels', 'performance', 'tracing'].map((d) => `docs/${d}.md`)];
+/** The README and every page under docs/ (runbooks included). */
+const PAGES = ['README.md', ...readdirSync(path.join(repoRoot, 'docs'), { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.md')).map((f) => `docs/${f.split(path.sep).join('/')}`).sort()];
 
 /** GitHub's heading anchors (github-slugger): lowercase, punctuation dropped, spaces to dashes, repeats numbered. */
 function anchors(markdown: string): Set<string> {
