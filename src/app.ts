@@ -404,10 +404,11 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
       // After the drain: the last batches' counts are written.
       await slo?.stop();
       await alerting?.stop();
-      await alertingLease?.release();
-      await labelLease?.release();
       await review.stop();
       await monitoring?.stop();
+      // After the loops that ask for them have stopped: released earlier, a last tick would take them again.
+      await alertingLease?.release();
+      await labelLease?.release();
       keys.stop();
       await table.close();
       if (!opts.stores || opts.ownStores) await opened.close();
