@@ -3,38 +3,14 @@
  * shared, partitioned database has to prove: a day partition per UTC day and retention that drops whole days,
  * replicas adding to one counter at once summing exactly, and a batch written in a fixed number of statements.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { LocalDirArtifactStore, PredictionBatch, SqliteMetadataStore, type PredictionEvent, type TrafficBucketRecord } from '../../src/storage/index.ts';
+import { PredictionBatch, type PredictionEvent, type TrafficBucketRecord } from '../../src/storage/index.ts';
 import { PgEventStore } from '../../src/storage/postgres/event-store.ts';
 import { openPgPool, parsePgUrl, type PgPool } from '../../src/storage/postgres/database.ts';
-import { freshPgSchema, pgTestUrl } from '../helpers/postgres.ts';
-import { runStorageContract, type StorageUnderTest } from './contract.ts';
+import { freshPgSchema, pgPartUnderTest, pgTestUrl } from '../helpers/postgres.ts';
+import { runStorageContract } from './contract.ts';
 
-/** PostgreSQL events beside the embedded metadata and artifact stores, which the events part never touches. */
-async function openPg(): Promise<StorageUnderTest> {
-  const schema = await freshPgSchema();
-  const dir = mkdtempSync(path.join(tmpdir(), 'warden-pg-events-'));
-  const events = await PgEventStore.open(schema.url, { maxConnections: 6 });
-  const metadata = new SqliteMetadataStore(path.join(dir, 'metadata.db'));
-  const artifacts = new LocalDirArtifactStore(path.join(dir, 'artifacts'));
-  return {
-    metadata,
-    events,
-    artifacts,
-    tamperArtifact: async () => {
-      throw new Error('the events contract stores no artifacts');
-    },
-    async close() {
-      await events.close();
-      await metadata.close();
-      rmSync(dir, { recursive: true, force: true });
-      await schema.drop();
-    },
-  };
-}
+const openPg = () => pgPartUnderTest(async (url) => ({ events: await PgEventStore.open(url, { maxConnections: 6 }) }));
 
 const DAY = 24 * 3600 * 1000;
 /** 2023-11-14T00:00:00Z: a UTC midnight. */

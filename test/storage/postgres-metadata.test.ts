@@ -3,39 +3,15 @@
  * shared database has to prove, that two replicas (two stores, two pools, one schema) writing at once never break
  * an invariant the port promises.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { WardenError } from '../../src/errors.ts';
-import { LocalDirArtifactStore, SqliteEventStore, type NewReviewItem, type NewRollout } from '../../src/storage/index.ts';
+import type { NewReviewItem, NewRollout } from '../../src/storage/index.ts';
 import { PgMetadataStore, pgMetadataMigrations } from '../../src/storage/postgres/metadata-store.ts';
 import { migrationStatus, openPgPool, parsePgUrl } from '../../src/storage/postgres/database.ts';
-import { freshPgSchema, pgTestUrl } from '../helpers/postgres.ts';
-import { runStorageContract, type StorageUnderTest } from './contract.ts';
+import { freshPgSchema, pgPartUnderTest, pgTestUrl } from '../helpers/postgres.ts';
+import { runStorageContract } from './contract.ts';
 
-/** PostgreSQL metadata beside the embedded event and artifact stores, which the metadata part never touches. */
-async function openPg(): Promise<StorageUnderTest> {
-  const schema = await freshPgSchema();
-  const dir = mkdtempSync(path.join(tmpdir(), 'warden-pg-metadata-'));
-  const metadata = await PgMetadataStore.open(schema.url, { maxConnections: 8 });
-  const events = new SqliteEventStore(path.join(dir, 'events.db'));
-  const artifacts = new LocalDirArtifactStore(path.join(dir, 'artifacts'));
-  return {
-    metadata,
-    events,
-    artifacts,
-    tamperArtifact: async () => {
-      throw new Error('the metadata contract stores no artifacts');
-    },
-    async close() {
-      await metadata.close();
-      await events.close();
-      rmSync(dir, { recursive: true, force: true });
-      await schema.drop();
-    },
-  };
-}
+const openPg = () => pgPartUnderTest(async (url) => ({ metadata: await PgMetadataStore.open(url, { maxConnections: 8 }) }));
 
 describe.skipIf(!pgTestUrl())('PostgreSQL metadata store', () => {
   runStorageContract('postgres metadata', openPg, ['metadata']);

@@ -19,9 +19,7 @@ import type {
   LabelInput,
   LabelledQuery,
   LabelledRow,
-  LabelSource,
   LabelStats,
-  LabelValue,
   MonitorResultRecord,
   MonitorSummaryRecord,
   OutcomeIngestResult,
@@ -42,6 +40,9 @@ import type {
 } from '../ports.ts';
 import { PredictionBatch } from '../prediction-batch.ts';
 import { classifyStoreError } from '../health.ts';
+import { encodeRaw, pgBool, toMonitorResult, toProfile, toStoredPrediction, type MonitorResultRow, type PredictionRow, type ProfileRow } from '../rows/event-rows.ts';
+import { arrivingLabel, fold, isLate, joined, labelStatsOf, rowOutOfRange, toLabelledRow, type LabelGroup, type LabelRow as SharedLabelRow, type LabelTarget } from '../rows/label-rows.ts';
+import { MAX_ERROR_CODES, mergeTraffic, STEP_MS, toTraffic, trimZeros, type TrafficCounts } from '../rows/traffic-rows.ts';
 import { inTransaction, migratePg, openPgPool, parsePgUrl, type PgClient, type PgMigration, type PgOptions, type PgPool } from './database.ts';
 
 const DAY_MS = 24 * 3600 * 1000;
@@ -236,9 +237,6 @@ const LOCK_LABELS = 0x57450003;
 const MAX_REMEMBERED_PARTITIONS = 1024;
 /** Labels considered per round of a join pass: bounds what a pass holds in memory. */
 const JOIN_CHUNK = 5_000;
-/** Error codes a traffic bucket keeps (the rest fold into `other`), as the SQLite adapter. */
-const MAX_ERROR_CODES = 32;
-const STEP_MS: Record<TrafficStep, number> = { minute: 60_000, hour: 3_600_000 };
 
 function fnv1a32(s: string): number {
   let h = 0x811c9dc5;
@@ -261,21 +259,6 @@ function pgText(s: string): string {
 }
 
 const pgTextOrNull = (s: string | undefined): string | null => (s === undefined ? null : pgText(s));
-
-/** JSON for typed arrays (as plain arrays) and int64 values (as numbers), as the SQLite adapter writes them. */
-function replacer(_key: string, value: unknown): unknown {
-  if (ArrayBuffer.isView(value) && !(value instanceof DataView)) return Array.from(value as unknown as ArrayLike<number | bigint>, Number);
-  return typeof value === 'bigint' ? Number(value) : value;
-}
-
-/** A payload that was not packed as numeric tensors; one that cannot be encoded is stored as a note. */
-function encodeRaw(value: unknown): string {
-  try {
-    return JSON.stringify(value ?? null, replacer) ?? 'null';
-  } catch (e) {
-    return JSON.stringify(`[not logged: ${(e as Error).message.slice(0, 200)}]`);
-  }
-}
 
 /** `predictions_pYYYYMMDD` for the UTC day starting at `day`. */
 function partitionName(day: number): string {
@@ -321,185 +304,19 @@ function windowWhere(q: WindowQuery, p: Params, alias = ''): string {
   return `WHERE ${parts.join(' AND ')}`;
 }
 
-interface PredictionRow {
-  seq: number;
-  request_id: string;
-  ts: number;
-  model: string;
-  version: number;
-  status: PredictionEvent['status'];
-  route: PredictionRoute | null;
-  latency_ms: number;
-  inputs: string;
-  outputs: string;
-  error: string | null;
-  keys: string | null;
-  trace_id: string | null;
-}
+/** A label row (PostgreSQL holds flags as booleans); `id` < 0 marks one created in this transaction and not inserted yet. */
+type LabelRow = SharedLabelRow<boolean>;
 
-interface ResultRow {
-  model: string;
-  version: number;
-  window_start: number;
-  window_end: number;
-  rows: number;
-  dataset_drift: boolean;
-  quality_failures: number;
-  report: string;
-  created_at: number;
-}
+type ResultRow = MonitorResultRow<boolean>;
+const resultOf = (r: ResultRow) => toMonitorResult(r, pgBool);
 
-function resultOf(r: ResultRow): MonitorResultRecord {
-  return {
-    model: r.model,
-    version: r.version,
-    windowStart: r.window_start,
-    windowEnd: r.window_end,
-    rows: r.rows,
-    datasetDrift: r.dataset_drift,
-    qualityFailures: r.quality_failures,
-    report: JSON.parse(r.report),
-    createdAt: r.created_at,
-  };
-}
-
-interface TrafficRow {
-  model: string;
-  step: number;
-  ts: number;
-  version: number;
-  requests: number;
-  ok: number;
-  client_errors: number;
-  server_errors: number;
-  shadow: number;
-  rows: number;
-  latency_sum_ms: number;
-  min_ms: number;
-  max_ms: number;
-  cpu_ms: number;
+interface TrafficRow extends TrafficCounts {
   /** BIGINT[] arrives as strings (the global BIGINT parser covers scalars only). */
   histogram: (string | number)[];
   errors: Record<string, number>;
 }
 
-function rowToTraffic(r: TrafficRow): TrafficBucketRecord {
-  return {
-    model: r.model,
-    version: r.version,
-    step: r.step === STEP_MS.hour ? 'hour' : 'minute',
-    ts: r.ts,
-    requests: r.requests,
-    ok: r.ok,
-    clientErrors: r.client_errors,
-    serverErrors: r.server_errors,
-    shadow: r.shadow,
-    rows: r.rows,
-    latencySumMs: r.latency_sum_ms,
-    minMs: r.min_ms,
-    maxMs: r.max_ms,
-    cpuMs: r.cpu_ms,
-    histogram: r.histogram.map(Number),
-    errors: r.errors,
-  };
-}
-
-function addInto(into: number[], add: readonly number[]): number[] {
-  for (let i = 0; i < add.length; i++) into[i] = (into[i] ?? 0) + (add[i] ?? 0);
-  return into;
-}
-
-/** Adds two buckets' error counts, keeping at most `max` codes (the smallest folded into `other`). */
-function mergeErrors(a: Record<string, number>, b: Record<string, number>, max = MAX_ERROR_CODES): Record<string, number> {
-  const out: Record<string, number> = { ...a };
-  for (const [k, v] of Object.entries(b)) out[k] = (out[k] ?? 0) + v;
-  if (Object.keys(out).length <= max) return out;
-  const other = out.other ?? 0;
-  delete out.other;
-  const sorted = Object.entries(out).sort((x, y) => y[1] - x[1] || (x[0] < y[0] ? -1 : 1));
-  const kept: Record<string, number> = {};
-  let rest = other;
-  sorted.forEach(([k, v], i) => {
-    if (i < max - 1) kept[k] = v;
-    else rest += v;
-  });
-  kept.other = rest;
-  return kept;
-}
-
-/** Two records of one bucket added up (min/max over those that saw requests), as the SQL upsert adds them. */
-function mergeTraffic(a: TrafficBucketRecord, b: TrafficBucketRecord): TrafficBucketRecord {
-  const served = (x: TrafficBucketRecord) => x.requests > 0;
-  return {
-    ...a,
-    requests: a.requests + b.requests,
-    ok: a.ok + b.ok,
-    clientErrors: a.clientErrors + b.clientErrors,
-    serverErrors: a.serverErrors + b.serverErrors,
-    shadow: a.shadow + b.shadow,
-    rows: a.rows + b.rows,
-    latencySumMs: a.latencySumMs + b.latencySumMs,
-    minMs: served(a) && served(b) ? Math.min(a.minMs, b.minMs) : served(a) ? a.minMs : b.minMs,
-    maxMs: Math.max(a.maxMs, b.maxMs),
-    cpuMs: a.cpuMs + b.cpuMs,
-    histogram: addInto([...a.histogram], b.histogram),
-    errors: mergeErrors(a.errors, b.errors),
-  };
-}
-
-function trimZeros(h: readonly number[]): number[] {
-  let n = h.length;
-  while (n > 0 && !h[n - 1]) n--;
-  return h.slice(0, n);
-}
-
-/** The values of one row from a logged list of tensors (`dims` or `shape` first dimension = rows). */
-function tensorRow(tensors: unknown, row: number): Record<string, unknown[]> | null {
-  if (!Array.isArray(tensors)) return null;
-  const out: Record<string, unknown[]> = {};
-  for (const t of tensors as Partial<{ name: string; dims: number[]; shape: number[]; data: unknown }>[]) {
-    if (t === null || typeof t !== 'object' || typeof t.name !== 'string' || !Array.isArray(t.data)) continue;
-    const rows = (t.dims ?? t.shape)?.[0];
-    if (typeof rows !== 'number' || rows <= 0 || row >= rows) continue;
-    const width = t.data.length / rows;
-    out[t.name] = t.data.slice(row * width, (row + 1) * width);
-  }
-  return out;
-}
-
-const isLate = (labelTs: number, predTs: number, lateAfterMs: number) => labelTs - predTs > lateAfterMs;
-
-/** A label row; `id` < 0 marks one created in this transaction and not inserted yet. */
-interface LabelRow {
-  id: number;
-  request_id: string | null;
-  row: number | null;
-  key: string | null;
-  value: string;
-  label_ts: number;
-  received_ts: number;
-  source: LabelSource;
-  matched: boolean;
-  late: boolean;
-  late_after_ms: number;
-  duplicates: number;
-  model: string | null;
-  version: number | null;
-  pred_seq: number | null;
-  pred_ts: number | null;
-}
-
-/** The logged prediction row a label joins to. */
-interface LabelTarget {
-  requestId: string;
-  row: number;
-  seq: number;
-  ts: number;
-  model: string;
-  version: number;
-  /** Rows of the request, when its logged inputs say (unknown for hand-written events). */
-  rows: number | null;
-}
+const rowToTraffic = (r: TrafficRow) => toTraffic(r, r.histogram.map(Number), r.errors);
 
 const LABEL_COLUMNS = `request_id, "row", key, value, label_ts, received_ts, source, matched, late, late_after_ms, duplicates, model, version, pred_seq, pred_ts`;
 const LABEL_TYPES = `$1::text[], $2::int[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::text[], $8::bool[], $9::bool[], $10::bigint[], $11::int[], $12::text[], $13::int[], $14::bigint[], $15::bigint[]`;
@@ -607,37 +424,6 @@ class LabelWork {
       if (this.byTargetIndex.get(k) === r.id) this.byTargetIndex.delete(k);
     }
   }
-}
-
-/** The row's columns once joined to `t`, lateness computed for the row's (winning) label time. */
-function joined(r: LabelRow, t: LabelTarget): LabelRow {
-  return {
-    ...r,
-    request_id: t.requestId,
-    row: t.row,
-    matched: true,
-    late: isLate(r.label_ts, t.ts, r.late_after_ms),
-    model: t.model,
-    version: t.version,
-    pred_seq: t.seq,
-    pred_ts: t.ts,
-  };
-}
-
-/** Folds `incoming` into `kept` (two labels of one row): the later label time wins, ties go to the one received later. */
-function fold(kept: LabelRow, incoming: Omit<LabelRow, 'id'>): LabelRow {
-  const newer = incoming.label_ts > kept.label_ts || (incoming.label_ts === kept.label_ts && incoming.received_ts >= kept.received_ts);
-  const winner = newer ? incoming : kept;
-  return {
-    ...kept,
-    key: kept.key ?? incoming.key,
-    value: winner.value,
-    label_ts: winner.label_ts,
-    received_ts: winner.received_ts,
-    source: winner.source,
-    late_after_ms: winner.late_after_ms,
-    duplicates: kept.duplicates + incoming.duplicates + 1,
-  };
 }
 
 /** `no partition of relation "predictions" found for row`: a day this replica thought existed was dropped meanwhile. */
@@ -841,21 +627,7 @@ export class PgEventStore implements EventStore {
       const p = new Params();
       const where = predictionWhere(q, p);
       const { rows } = await this.pool.query<PredictionRow>(`SELECT * FROM predictions ${where} ORDER BY seq${q.newestFirst ? ' DESC' : ''} LIMIT ${p.add(q.limit)}`, p.values);
-      return rows.map((r) => ({
-        seq: r.seq,
-        requestId: r.request_id,
-        ts: r.ts,
-        model: r.model,
-        version: r.version,
-        status: r.status,
-        latencyMs: r.latency_ms,
-        inputs: JSON.parse(r.inputs),
-        outputs: JSON.parse(r.outputs),
-        ...(r.error === null ? {} : { error: r.error }),
-        ...(r.keys === null ? {} : { keys: JSON.parse(r.keys) as string[] }),
-        ...(r.trace_id === null ? {} : { traceId: r.trace_id }),
-        ...(r.route === null ? {} : { route: r.route }),
-      }));
+      return rows.map(toStoredPrediction);
     });
   }
 
@@ -998,12 +770,12 @@ export class PgEventStore implements EventStore {
         if (!t) continue;
         const other = work.byTarget(t.requestId, t.row);
         if (!other) {
-          work.put(joined(label, t));
+          work.put(joined(label, t, pgBool));
           continue;
         }
         // The same row was labelled by request id as well: one label remains.
         work.remove(label.id);
-        work.put(joined(fold(other, label), t));
+        work.put(joined(fold(other, label), t, pgBool));
         continue;
       }
       if (label.request_id === null) continue;
@@ -1011,7 +783,7 @@ export class PgEventStore implements EventStore {
       const t = p && { ...p, row: label.row ?? 0 };
       // A row beyond the request's rows never joins: it stays unmatched (and visible in the stats).
       if (!t || (t.rows !== null && t.row >= t.rows)) continue;
-      work.put(joined(label, t));
+      work.put(joined(label, t, pgBool));
     }
     await work.flush(c);
   }
@@ -1050,26 +822,9 @@ export class PgEventStore implements EventStore {
 
         const ingest = (l: CheckedLabel): string | undefined => {
           const t = targetOf(l);
-          if (t && l.requestId !== undefined && t.rows !== null && l.row >= t.rows) {
-            return `row ${l.row} is out of range: request ${l.requestId} has ${t.rows} row${t.rows === 1 ? '' : 's'}`;
-          }
-          const incoming: Omit<LabelRow, 'id'> = {
-            request_id: t?.requestId ?? l.requestId ?? null,
-            row: t?.row ?? (l.requestId !== undefined ? l.row : null),
-            key: l.key ?? null,
-            value: l.value,
-            label_ts: l.ts,
-            received_ts: at,
-            source: l.source,
-            matched: false,
-            late: false,
-            late_after_ms: lateAfterMs,
-            duplicates: 0,
-            model: null,
-            version: null,
-            pred_seq: null,
-            pred_ts: null,
-          };
+          const outOfRange = rowOutOfRange(l, t);
+          if (outOfRange !== undefined) return outOfRange;
+          const incoming = arrivingLabel(l, t, at, lateAfterMs, pgBool);
           if (l.key !== undefined && t) {
             // A waiting label of this key and another label of its row: the join pass folds such a pair before
             // anything reads them, and does here if one was logged past the horizon it ran to.
@@ -1077,7 +832,7 @@ export class PgEventStore implements EventStore {
             const other = work.byTarget(t.requestId, t.row);
             if (mine && other && mine.id !== other.id) {
               work.remove(mine.id);
-              work.put(joined(fold(other, mine), t));
+              work.put(joined(fold(other, mine), t, pgBool));
             }
           }
           const existing = (l.key !== undefined ? work.byKey(l.key) : undefined) ?? (incoming.request_id !== null ? work.byTarget(incoming.request_id, incoming.row!) : undefined);
@@ -1085,9 +840,9 @@ export class PgEventStore implements EventStore {
           if (existing) {
             result.duplicates++;
             const folded = fold(existing, incoming);
-            work.put(t ? joined(folded, t) : folded);
+            work.put(t ? joined(folded, t, pgBool) : folded);
           } else {
-            work.insert(t ? joined({ ...incoming, id: 0 }, t) : incoming);
+            work.insert(t ? joined({ ...incoming, id: 0 }, t, pgBool) : incoming);
           }
           if (!t) result.unmatched++;
           else if (isLate(l.ts, t.ts, lateAfterMs)) result.late++;
@@ -1127,22 +882,7 @@ export class PgEventStore implements EventStore {
         );
         for (const e of found) events.set(e.seq, { inputs: JSON.parse(e.inputs), outputs: JSON.parse(e.outputs) });
       }
-      return rows.map((r) => {
-        const e = events.get(r.pred_seq!);
-        return {
-          id: r.id,
-          requestId: r.request_id!,
-          row: r.row!,
-          ...(r.key === null ? {} : { key: r.key }),
-          ts: r.pred_ts!,
-          outputs: e ? tensorRow(e.outputs, r.row!) : null,
-          inputs: e ? tensorRow(e.inputs, r.row!) : null,
-          label: JSON.parse(r.value) as LabelValue,
-          labelTs: r.label_ts,
-          source: r.source,
-          late: r.late,
-        };
-      });
+      return rows.map((r) => toLabelledRow(r, events.get(r.pred_seq!), pgBool));
     });
   }
 
@@ -1154,19 +894,11 @@ export class PgEventStore implements EventStore {
       if (q.model !== undefined) parts.push(`model = ${p.add(q.model)}`);
       if (q.version !== undefined) parts.push(`version = ${p.add(q.version)}`);
       const where = parts.length ? `WHERE ${parts.join(' AND ')}` : '';
-      const { rows: groups } = await this.pool.query<{ source: LabelSource; matched: boolean; late: boolean; n: number; d: number }>(
+      const { rows: groups } = await this.pool.query<LabelGroup<boolean>>(
         `SELECT source, matched, late, COUNT(*) AS n, COALESCE(SUM(duplicates), 0)::bigint AS d FROM labels ${where} GROUP BY source, matched, late`,
         p.values,
       );
-      const stats: LabelStats = { total: 0, matched: 0, unmatched: 0, duplicates: 0, late: 0, bySource: { human: 0, system: 0, model: 0 }, duplicateKeys: 0 };
-      for (const g of groups) {
-        stats.total += g.n;
-        if (g.matched) stats.matched += g.n;
-        else stats.unmatched += g.n;
-        if (g.late) stats.late += g.n;
-        stats.duplicates += g.d;
-        stats.bySource[g.source] = (stats.bySource[g.source] ?? 0) + g.n;
-      }
+      const stats = labelStatsOf(groups, pgBool);
       const { rows } = await this.pool.query<{ n: number }>(`SELECT COALESCE(SUM(n), 0)::bigint AS n FROM key_collisions ${where}`, p.values);
       stats.duplicateKeys = rows[0]!.n;
       return stats;
@@ -1312,7 +1044,7 @@ export class PgEventStore implements EventStore {
     for (const r of records) {
       const k = JSON.stringify([r.model, STEP_MS[r.step], r.ts, r.version]);
       const old = merged.get(k);
-      merged.set(k, old ? mergeTraffic(old, r) : r);
+      merged.set(k, old ? mergeTraffic(old, r, 'by-code') : r);
     }
     const rs = [...merged.values()];
     const col = <T>(f: (r: TrafficBucketRecord) => T) => rs.map(f);
@@ -1404,20 +1136,8 @@ export class PgEventStore implements EventStore {
     return this.db(async () => {
       const p = new Params();
       const where = windowWhere(q, p);
-      const { rows } = await this.pool.query<{ model: string; version: number; window_start: number; window_end: number; replica: string; rows: number; profile: string; created_at: number }>(
-        `SELECT * FROM window_profiles ${where} ORDER BY window_start, id LIMIT ${p.add(q.limit ?? 100_000)}`,
-        p.values,
-      );
-      return rows.map((r) => ({
-        model: r.model,
-        version: r.version,
-        windowStart: r.window_start,
-        windowEnd: r.window_end,
-        replica: r.replica,
-        rows: r.rows,
-        profile: JSON.parse(r.profile),
-        createdAt: r.created_at,
-      }));
+      const { rows } = await this.pool.query<ProfileRow>(`SELECT * FROM window_profiles ${where} ORDER BY window_start, id LIMIT ${p.add(q.limit ?? 100_000)}`, p.values);
+      return rows.map(toProfile);
     });
   }
 

@@ -33,8 +33,6 @@ import type {
   ReviewPolicyRecord,
   ReviewQueueCounts,
   ReviewQueueStats,
-  ReviewReason,
-  Role,
   RolloutDecisionRecord,
   RolloutPatch,
   RolloutRecord,
@@ -43,6 +41,40 @@ import type {
   SuppressionRecord,
   VersionMetadata,
 } from '../ports.ts';
+import {
+  activeRolloutConflict,
+  finiteOrNull,
+  fingerprintPattern,
+  fingerprintsColumn,
+  joinedPolicy,
+  toAlertHistory,
+  toAlias,
+  toDecision,
+  toDeploymentEvent,
+  toKey,
+  toModel,
+  toPolicy,
+  toReference,
+  toReviewItem,
+  toRollout,
+  toSilence,
+  toSuppression,
+  toVersion,
+  type AlertHistoryRow,
+  type AliasRow,
+  type DecisionRow,
+  type DeploymentEventRow,
+  type JoinedPolicyRow,
+  type KeyRow,
+  type ModelRow,
+  type PolicyRow,
+  type ReferenceRow,
+  type ReviewItemRow,
+  type RolloutRow,
+  type SilenceRow,
+  type SuppressionRow,
+  type VersionRow,
+} from '../rows/metadata-rows.ts';
 import { WardenError, type ErrorCode } from '../../errors.ts';
 import * as changeFeed from './change-feed.ts';
 import { inTransaction, migratePg, openPgPool, parsePgUrl, type PgMigration, type PgOptions, type PgPool } from './database.ts';
@@ -279,301 +311,12 @@ function whereOf(conditions: readonly (readonly [string, unknown])[], params: un
   return parts.length ? `WHERE ${parts.join(' AND ')}` : '';
 }
 
-interface RolloutRow {
-  id: number;
-  deployment: string;
-  strategy: RolloutRecord['strategy'];
-  stable_version: number;
-  candidate_version: number;
-  state: RolloutRecord['state'];
-  step: number;
-  step_started_at: number;
-  spec: string;
-  status: string;
-  created_at: number;
-  updated_at: number;
-  ended_at: number | null;
-  actor: string;
-  reason: string;
-  revision: number;
-}
-
-const toRollout = (r: RolloutRow): RolloutRecord => ({
-  id: r.id,
-  deployment: r.deployment,
-  strategy: r.strategy,
-  stableVersion: r.stable_version,
-  candidateVersion: r.candidate_version,
-  state: r.state,
-  step: r.step,
-  stepStartedAt: r.step_started_at,
-  spec: JSON.parse(r.spec) as Record<string, unknown>,
-  status: JSON.parse(r.status) as Record<string, unknown>,
-  createdAt: r.created_at,
-  updatedAt: r.updated_at,
-  endedAt: r.ended_at,
-  actor: r.actor,
-  reason: r.reason,
-  revision: r.revision,
-});
-
-interface DecisionRow {
-  id: number;
-  rollout_id: number;
-  at: number;
-  step: number;
-  metric: string;
-  verdict: RolloutDecisionRecord['verdict'];
-  value: number | null;
-  threshold: number | null;
-  n_stable: number;
-  n_candidate: number;
-  detail: string;
-}
-
-const toDecision = (r: DecisionRow): RolloutDecisionRecord => ({
-  id: r.id,
-  rolloutId: r.rollout_id,
-  at: r.at,
-  step: r.step,
-  metric: r.metric,
-  verdict: r.verdict,
-  value: r.value,
-  threshold: r.threshold,
-  nStable: r.n_stable,
-  nCandidate: r.n_candidate,
-  detail: JSON.parse(r.detail) as Record<string, unknown>,
-});
-
-/** NaN and ±Infinity are stored as null, as SQLite does (it has no such REAL values). */
-const finiteOrNull = (x: number | null) => (x === null || !Number.isFinite(x) ? null : x);
-
-interface DeploymentEventRow {
-  id: number;
-  deployment: string;
-  at: number;
-  kind: DeploymentEventRecord['kind'];
-  from_version: number | null;
-  to_version: number | null;
-  strategy: DeploymentEventRecord['strategy'];
-  actor: string;
-  reason: string;
-  data: string;
-}
-
-const toDeploymentEvent = (r: DeploymentEventRow): DeploymentEventRecord => ({
-  id: r.id,
-  deployment: r.deployment,
-  at: r.at,
-  kind: r.kind,
-  fromVersion: r.from_version,
-  toVersion: r.to_version,
-  strategy: r.strategy,
-  actor: r.actor,
-  reason: r.reason,
-  data: JSON.parse(r.data) as Record<string, unknown>,
-});
-
-interface ReferenceRow {
-  model: string;
-  version: number;
-  schema: string;
-  profile: string;
-  config: string;
-  source: string;
-  created_at: number;
-}
-
-const toReference = (r: ReferenceRow): ReferenceRecord => ({
-  model: r.model,
-  version: r.version,
-  schema: JSON.parse(r.schema),
-  profile: JSON.parse(r.profile),
-  config: JSON.parse(r.config),
-  source: JSON.parse(r.source),
-  createdAt: r.created_at,
-});
-
-interface ModelRow {
-  name: string;
-  description: string;
-  created_at: number;
-}
-
-const toModel = (r: ModelRow): ModelRecord => ({ name: r.name, description: r.description, createdAt: r.created_at });
-
-interface VersionRow {
-  model: string;
-  version: number;
-  sha256: string;
-  size_bytes: number;
-  format: 'onnx';
-  signature: string;
-  metadata: string;
-  created_at: number;
-}
-
-const toVersion = (r: VersionRow): ModelVersionRecord => ({
-  model: r.model,
-  version: r.version,
-  sha256: r.sha256,
-  sizeBytes: r.size_bytes,
-  format: r.format,
-  signature: JSON.parse(r.signature),
-  metadata: JSON.parse(r.metadata),
-  createdAt: r.created_at,
-});
-
-interface AliasRow {
-  model: string;
-  alias: string;
-  version: number;
-  updated_at: number;
-}
-
-const toAlias = (r: AliasRow): AliasRecord => ({ model: r.model, alias: r.alias, version: r.version, updatedAt: r.updated_at });
-
-interface KeyRow {
-  id: string;
-  name: string;
-  role: Role;
-  hash: string;
-  created_at: number;
-  revoked_at: number | null;
-}
-
-const toKey = (r: KeyRow): ApiKeyRecord => ({
-  id: r.id,
-  name: r.name,
-  role: r.role,
-  hash: r.hash,
-  createdAt: r.created_at,
-  ...(r.revoked_at === null ? {} : { revokedAt: r.revoked_at }),
-});
-
-interface PolicyRow {
-  model: string;
-  confidence_threshold: number | null;
-  output: string | null;
-  sample_rate: number | null;
-  max_queue: number;
-  updated_at: number;
-}
-
-const toPolicy = (r: PolicyRow): ReviewPolicyRecord => ({
-  model: r.model,
-  ...(r.confidence_threshold === null ? {} : { confidenceThreshold: r.confidence_threshold }),
-  ...(r.output === null ? {} : { output: r.output }),
-  ...(r.sample_rate === null ? {} : { sampleRate: r.sample_rate }),
-  maxQueue: r.max_queue,
-  updatedAt: r.updated_at,
-});
-
-interface ReviewItemRow {
-  id: number;
-  model: string;
-  version: number;
-  request_id: string;
-  row: number;
-  inputs: string;
-  prediction: string;
-  reason: ReviewReason;
-  confidence: number;
-  created_at: number;
-  claimed_by: string | null;
-  claimed_at: number | null;
-  label: string | null;
-  labelled_at: number | null;
-  labelled_by: string | null;
-}
-
-const toReviewItem = (r: ReviewItemRow): ReviewItemRecord => ({
-  id: r.id,
-  model: r.model,
-  version: r.version,
-  requestId: r.request_id,
-  row: r.row,
-  inputs: JSON.parse(r.inputs),
-  prediction: JSON.parse(r.prediction),
-  reason: r.reason,
-  confidence: r.confidence,
-  createdAt: r.created_at,
-  ...(r.claimed_by === null ? {} : { claimedBy: r.claimed_by }),
-  ...(r.claimed_at === null ? {} : { claimedAt: r.claimed_at }),
-  ...(r.labelled_at === null ? {} : { label: JSON.parse(r.label ?? 'null'), labelledAt: r.labelled_at }),
-  ...(r.labelled_by === null ? {} : { labelledBy: r.labelled_by }),
-});
-
 /** Item statuses as SQL on the row, `e` being the claim-expiry bound: the same terms for listing and counting. */
 const STATUS = {
   open: (e: string) => `labelled_at IS NULL AND (claimed_by IS NULL OR claimed_at < ${e})`,
   claimed: (e: string) => `labelled_at IS NULL AND claimed_by IS NOT NULL AND claimed_at >= ${e}`,
   labelled: () => 'labelled_at IS NOT NULL',
 } as const;
-
-interface SilenceRow {
-  id: string;
-  matchers: string;
-  starts_at: number;
-  ends_at: number;
-  created_by: string;
-  comment: string;
-  created_at: number;
-  updated_at: number;
-}
-
-const toSilence = (r: SilenceRow): SilenceRecord => ({
-  id: r.id,
-  matchers: JSON.parse(r.matchers),
-  startsAt: r.starts_at,
-  endsAt: r.ends_at,
-  createdBy: r.created_by,
-  comment: r.comment,
-  createdAt: r.created_at,
-  updatedAt: r.updated_at,
-});
-
-interface SuppressionRow {
-  id: string;
-  deployment: string;
-  starts_at: number;
-  until: number;
-  reason: string;
-  created_by: string;
-  created_at: number;
-}
-
-const toSuppression = (r: SuppressionRow): SuppressionRecord => ({
-  id: r.id,
-  deployment: r.deployment,
-  startsAt: r.starts_at,
-  until: r.until,
-  reason: r.reason,
-  createdBy: r.created_by,
-  createdAt: r.created_at,
-});
-
-interface AlertHistoryRow {
-  id: number;
-  at: number;
-  kind: AlertHistoryRecord['kind'];
-  fingerprints: string;
-  alertname: string | null;
-  deployment: string | null;
-  receiver: string | null;
-  data: string;
-}
-
-const toAlertHistory = (r: AlertHistoryRow): AlertHistoryRecord => ({
-  id: r.id,
-  at: r.at,
-  kind: r.kind,
-  fingerprints: r.fingerprints.split(' ').filter(Boolean),
-  ...(r.alertname === null ? {} : { alertname: r.alertname }),
-  ...(r.deployment === null ? {} : { deployment: r.deployment }),
-  ...(r.receiver === null ? {} : { receiver: r.receiver }),
-  data: JSON.parse(r.data),
-});
 
 const UPSERT_ALIAS = `INSERT INTO model_aliases (model, alias, version, updated_at) VALUES ($1, $2, $3, $4)
   ON CONFLICT (model, alias) DO UPDATE SET version = EXCLUDED.version, updated_at = EXCLUDED.updated_at`;
@@ -781,11 +524,7 @@ export class PgMetadataStore implements MetadataStore, ChangeFeed, SloDefinition
     } catch (e) {
       // Only the partial index on active rollouts is unique here besides the id.
       if (sqlState(e) !== UNIQUE_VIOLATION) throw e;
-      const active = await this.activeRollout(r.deployment);
-      throw new WardenError(
-        'WARDEN_CONFLICT',
-        `${r.deployment} already has a ${active?.state ?? 'running'} ${active?.strategy ?? ''} rollout${active ? ` (#${active.id}, v${active.candidateVersion})` : ''}; promote or abort it first`,
-      );
+      throw activeRolloutConflict(r.deployment, await this.activeRollout(r.deployment));
     }
   }
 
@@ -1053,9 +792,7 @@ export class PgMetadataStore implements MetadataStore, ChangeFeed, SloDefinition
     // The status conditions are listReviewItems' own, so counts equal what listing per status gives.
     const e = '$1::bigint';
     const rows = await this.all<
-      Omit<PolicyRow, 'max_queue' | 'updated_at'> & {
-        max_queue: number | null;
-        updated_at: number | null;
+      JoinedPolicyRow & {
         n_open: number | null;
         n_claimed: number | null;
         n_labelled: number | null;
@@ -1078,7 +815,7 @@ export class PgMetadataStore implements MetadataStore, ChangeFeed, SloDefinition
     );
     return rows.map((r) => ({
       model: r.model,
-      ...(r.max_queue === null ? {} : { policy: toPolicy(r as PolicyRow) }),
+      ...joinedPolicy(r),
       open: r.n_open ?? 0,
       claimed: r.n_claimed ?? 0,
       labelled: r.n_labelled ?? 0,
@@ -1087,13 +824,13 @@ export class PgMetadataStore implements MetadataStore, ChangeFeed, SloDefinition
   }
 
   async appendAlertHistory(records: readonly NewAlertHistoryRecord[]): Promise<void> {
-    const rows = records.map((r) => [r.at, r.kind, ` ${r.fingerprints.join(' ')} `, r.alertname ?? null, r.deployment ?? null, r.receiver ?? null, JSON.stringify(r.data ?? null)]);
+    const rows = records.map((r) => [r.at, r.kind, fingerprintsColumn(r.fingerprints), r.alertname ?? null, r.deployment ?? null, r.receiver ?? null, JSON.stringify(r.data ?? null)]);
     await this.insertAll('INSERT INTO alert_history (at, kind, fingerprints, alertname, deployment, receiver, data)', rows);
   }
 
   async listAlertHistory(q: AlertHistoryQuery): Promise<AlertHistoryRecord[]> {
     const params: unknown[] = [];
-    const fp = q.fingerprint === undefined ? undefined : `% ${q.fingerprint.replace(/[\\%_]/g, (ch) => `\\${ch}`)} %`;
+    const fp = q.fingerprint === undefined ? undefined : fingerprintPattern(q.fingerprint);
     const where = whereOf(
       [
         ['at >= ?', q.since],

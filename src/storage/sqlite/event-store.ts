@@ -6,9 +6,7 @@ import type {
   LabelInput,
   LabelledQuery,
   LabelledRow,
-  LabelSource,
   LabelStats,
-  LabelValue,
   OutcomeInput,
   OutcomeIngestResult,
   OutcomeStatsRow,
@@ -29,6 +27,9 @@ import type {
 } from '../ports.ts';
 import { openSqlite, type Migration, type SqliteDb } from './database.ts';
 import { PredictionBatch } from '../prediction-batch.ts';
+import { encodeRaw, sqliteBool, toMonitorResult, toProfile, toStoredPrediction, type PredictionRow, type ProfileRow, type MonitorResultRow } from '../rows/event-rows.ts';
+import { arrivingLabel, fold, isLate, joined, labelStatsOf, rowOutOfRange, toLabelledRow, type LabelGroup, type LabelRow, type LabelTarget } from '../rows/label-rows.ts';
+import { mergeTraffic, STEP_MS, toTraffic, trimZeros, type TrafficCounts } from '../rows/traffic-rows.ts';
 
 const migrations: Migration[] = [
   [
@@ -191,73 +192,18 @@ const migrations: Migration[] = [
   ],
 ];
 
-const STEP_MS: Record<TrafficStep, number> = { minute: 60_000, hour: 3_600_000 };
+// SQLite has no boolean type: flags are 0 or 1.
+type LabelRecordRow = LabelRow<number>;
+type ResultRow = MonitorResultRow<number>;
+const resultOf = (r: ResultRow) => toMonitorResult(r, sqliteBool);
 
-interface TrafficRow {
-  model: string;
-  step: number;
-  ts: number;
-  version: number;
-  requests: number;
-  ok: number;
-  client_errors: number;
-  server_errors: number;
-  shadow: number;
-  rows: number;
-  latency_sum_ms: number;
-  min_ms: number;
-  max_ms: number;
-  cpu_ms: number;
+/** SQLite has no array or JSON type: histogram and errors are JSON text. */
+interface TrafficRow extends TrafficCounts {
   histogram: string;
   errors: string;
 }
 
-function addInto(into: number[], add: readonly number[]): number[] {
-  for (let i = 0; i < add.length; i++) into[i] = (into[i] ?? 0) + (add[i] ?? 0);
-  return into;
-}
-
-/** Adds two buckets' error counts, keeping at most `max` codes (the smallest folded into `other`). */
-function mergeErrors(a: Record<string, number>, b: Record<string, number>, max = 32): Record<string, number> {
-  const out: Record<string, number> = { ...a };
-  for (const [k, v] of Object.entries(b)) out[k] = (out[k] ?? 0) + v;
-  const keys = Object.keys(out);
-  if (keys.length <= max) return out;
-  const other = out.other ?? 0;
-  delete out.other;
-  const sorted = Object.entries(out).sort((x, y) => y[1] - x[1]);
-  const kept: Record<string, number> = {};
-  let rest = other;
-  sorted.forEach(([k, v], i) => {
-    if (i < max - 1) kept[k] = v;
-    else rest += v;
-  });
-  kept.other = rest;
-  return kept;
-}
-
-interface ProfileRow {
-  model: string;
-  version: number;
-  window_start: number;
-  window_end: number;
-  replica: string;
-  rows: number;
-  profile: string;
-  created_at: number;
-}
-
-interface ResultRow {
-  model: string;
-  version: number;
-  window_start: number;
-  window_end: number;
-  rows: number;
-  dataset_drift: number;
-  quality_failures: number;
-  report: string;
-  created_at: number;
-}
+const rowToTraffic = (r: TrafficRow) => toTraffic(r, JSON.parse(r.histogram) as number[], JSON.parse(r.errors) as Record<string, number>);
 
 function windowWhere(q: WindowQuery): { sql: string; args: unknown[] } {
   const parts = ['model = ?', 'version = ?'];
@@ -271,22 +217,6 @@ function windowWhere(q: WindowQuery): { sql: string; args: unknown[] } {
     args.push(q.until);
   }
   return { sql: `WHERE ${parts.join(' AND ')}`, args };
-}
-
-interface Row {
-  seq: number;
-  request_id: string;
-  ts: number;
-  model: string;
-  version: number;
-  status: PredictionEvent['status'];
-  route: PredictionRoute | null;
-  latency_ms: number;
-  inputs: string;
-  outputs: string;
-  error: string | null;
-  keys: string | null;
-  trace_id: string | null;
 }
 
 function whereClause(q: Omit<PredictionQuery, 'limit'>): { sql: string; args: unknown[] } {
@@ -306,24 +236,6 @@ function whereClause(q: Omit<PredictionQuery, 'limit'>): { sql: string; args: un
   if (q.afterSeq !== undefined) add('seq > ?', q.afterSeq);
   if (q.beforeSeq !== undefined) add('seq < ?', q.beforeSeq);
   return { sql: parts.length ? `WHERE ${parts.join(' AND ')}` : '', args };
-}
-
-/** JSON for typed arrays (as plain arrays) and int64 values (as numbers). */
-function replacer(_key: string, value: unknown): unknown {
-  if (ArrayBuffer.isView(value) && !(value instanceof DataView)) return Array.from(value as unknown as ArrayLike<number | bigint>, Number);
-  return typeof value === 'bigint' ? Number(value) : value;
-}
-
-/**
- * Encodes a payload that was not packed as numeric tensors; a value that cannot be encoded is stored as a
- * note, so one odd event never fails the batch it travels in.
- */
-function encodeRaw(value: unknown): string {
-  try {
-    return JSON.stringify(value ?? null, replacer) ?? 'null';
-  } catch (e) {
-    return JSON.stringify(`[not logged: ${(e as Error).message.slice(0, 200)}]`);
-  }
 }
 
 /** Rows bound by one INSERT statement (12 parameters each; SQLite allows 32,766 per statement). */
@@ -347,53 +259,6 @@ function rowOf(b: PredictionBatch, i: number): unknown[] {
     b.route(i) ?? null,
   ];
 }
-
-interface LabelRecordRow {
-  id: number;
-  request_id: string | null;
-  row: number | null;
-  key: string | null;
-  value: string;
-  label_ts: number;
-  received_ts: number;
-  source: LabelSource;
-  matched: number;
-  late: number;
-  late_after_ms: number;
-  duplicates: number;
-  model: string | null;
-  version: number | null;
-  pred_seq: number | null;
-  pred_ts: number | null;
-}
-
-/** The logged prediction row a label joins to. */
-interface LabelTarget {
-  requestId: string;
-  row: number;
-  seq: number;
-  ts: number;
-  model: string;
-  version: number;
-  /** Rows of the request, when its logged inputs say (unknown for hand-written events). */
-  rows: number | null;
-}
-
-/** The values of one row from a logged list of tensors (`dims` or `shape` first dimension = rows). */
-function tensorRow(tensors: unknown, row: number): Record<string, unknown[]> | null {
-  if (!Array.isArray(tensors)) return null;
-  const out: Record<string, unknown[]> = {};
-  for (const t of tensors as Partial<{ name: string; dims: number[]; shape: number[]; data: unknown }>[]) {
-    if (t === null || typeof t !== 'object' || typeof t.name !== 'string' || !Array.isArray(t.data)) continue;
-    const rows = (t.dims ?? t.shape)?.[0];
-    if (typeof rows !== 'number' || rows <= 0 || row >= rows) continue;
-    const width = t.data.length / rows;
-    out[t.name] = t.data.slice(row * width, (row + 1) * width);
-  }
-  return out;
-}
-
-const isLate = (labelTs: number, predTs: number, lateAfterMs: number) => labelTs - predTs > lateAfterMs;
 
 /** EventStore on an embedded SQLite file; appends run as one transaction per batch. */
 export class SqliteEventStore implements EventStore {
@@ -528,40 +393,6 @@ export class SqliteEventStore implements EventStore {
     return k && { requestId: k.request_id, row: k.row, seq: k.seq, ts: k.ts, model: k.model, version: k.version, rows: null };
   }
 
-  /** The row's columns once joined to `t`, lateness computed for the row's (winning) label time. */
-  private static joined(r: LabelRecordRow, t: LabelTarget): LabelRecordRow {
-    return {
-      ...r,
-      request_id: t.requestId,
-      row: t.row,
-      matched: 1,
-      late: isLate(r.label_ts, t.ts, r.late_after_ms) ? 1 : 0,
-      model: t.model,
-      version: t.version,
-      pred_seq: t.seq,
-      pred_ts: t.ts,
-    };
-  }
-
-  /**
-   * Folds `incoming` into `kept` (two labels of one row): the later label time wins, ties go to the one
-   * received later; duplicates add up.
-   */
-  private static fold(kept: LabelRecordRow, incoming: Omit<LabelRecordRow, 'id'>): LabelRecordRow {
-    const newer = incoming.label_ts > kept.label_ts || (incoming.label_ts === kept.label_ts && incoming.received_ts >= kept.received_ts);
-    const winner = newer ? incoming : kept;
-    return {
-      ...kept,
-      key: kept.key ?? incoming.key,
-      value: winner.value,
-      label_ts: winner.label_ts,
-      received_ts: winner.received_ts,
-      source: winner.source,
-      late_after_ms: winner.late_after_ms,
-      duplicates: kept.duplicates + incoming.duplicates + 1,
-    };
-  }
-
   /**
    * Joins labels stored before their prediction was logged. Costs min(waiting labels, predictions logged since
    * the last pass) index probes: a watermark (the highest prediction seq already considered) is kept in the
@@ -600,19 +431,19 @@ export class SqliteEventStore implements EventStore {
       if (!t) return;
       const other = s.byTarget.get(t.requestId, t.row) as LabelRecordRow | undefined;
       if (!other) {
-        s.update.run(SqliteEventStore.joined(label, t));
+        s.update.run(joined(label, t, sqliteBool));
         return;
       }
       // The same row was labelled by request id as well: one label remains.
       s.remove.run(label.id);
-      s.update.run(SqliteEventStore.joined(SqliteEventStore.fold(other, label), t));
+      s.update.run(joined(fold(other, label), t, sqliteBool));
       return;
     }
     if (label.request_id === null) return;
     const t = this.requestTarget(label.request_id, label.row ?? 0);
     // A row beyond the request's rows never joins: it stays unmatched (and visible in the stats).
     if (!t || (t.rows !== null && t.row >= t.rows)) return;
-    s.update.run(SqliteEventStore.joined(label, t));
+    s.update.run(joined(label, t, sqliteBool));
   }
 
   async appendLabels(labels: readonly LabelInput[], now: number, opts: LabelIngestOptions = {}): Promise<LabelIngestResult> {
@@ -621,36 +452,19 @@ export class SqliteEventStore implements EventStore {
     const s = this.labels();
     const ingest = (l: CheckedLabel): string | undefined => {
       const t = l.key !== undefined ? this.keyTarget(l.key) : this.requestTarget(l.requestId!, l.row);
-      if (t && l.requestId !== undefined && t.rows !== null && l.row >= t.rows) {
-        return `row ${l.row} is out of range: request ${l.requestId} has ${t.rows} row${t.rows === 1 ? '' : 's'}`;
-      }
-      const incoming: Omit<LabelRecordRow, 'id'> = {
-        request_id: t?.requestId ?? l.requestId ?? null,
-        row: t?.row ?? (l.requestId !== undefined ? l.row : null),
-        key: l.key ?? null,
-        value: l.value,
-        label_ts: l.ts,
-        received_ts: now,
-        source: l.source,
-        matched: 0,
-        late: 0,
-        late_after_ms: lateAfterMs,
-        duplicates: 0,
-        model: null,
-        version: null,
-        pred_seq: null,
-        pred_ts: null,
-      };
+      const outOfRange = rowOutOfRange(l, t);
+      if (outOfRange !== undefined) return outOfRange;
+      const incoming = arrivingLabel(l, t, now, lateAfterMs, sqliteBool);
       const existing =
         (l.key !== undefined ? (s.byKey.get(l.key) as LabelRecordRow | undefined) : undefined) ??
         (incoming.request_id !== null ? (s.byTarget.get(incoming.request_id, incoming.row) as LabelRecordRow | undefined) : undefined);
       result.accepted++;
       if (existing) {
         result.duplicates++;
-        const folded = SqliteEventStore.fold(existing, incoming);
-        s.update.run(t ? SqliteEventStore.joined(folded, t) : folded);
+        const folded = fold(existing, incoming);
+        s.update.run(t ? joined(folded, t, sqliteBool) : folded);
       } else {
-        s.insert.run(t ? SqliteEventStore.joined({ ...incoming, id: 0 }, t) : incoming);
+        s.insert.run(t ? joined({ ...incoming, id: 0 }, t, sqliteBool) : incoming);
       }
       if (!t) result.unmatched++;
       else if (isLate(l.ts, t.ts, lateAfterMs)) result.late++;
@@ -700,22 +514,7 @@ export class SqliteEventStore implements EventStore {
       const e = read.get(seq) as { seq: number; inputs: string; outputs: string } | undefined;
       if (e) events.set(seq, { inputs: JSON.parse(e.inputs), outputs: JSON.parse(e.outputs) });
     }
-    return rows.map((r) => {
-      const e = events.get(r.pred_seq!);
-      return {
-        id: r.id,
-        requestId: r.request_id!,
-        row: r.row!,
-        ...(r.key === null ? {} : { key: r.key }),
-        ts: r.pred_ts!,
-        outputs: e ? tensorRow(e.outputs, r.row!) : null,
-        inputs: e ? tensorRow(e.inputs, r.row!) : null,
-        label: JSON.parse(r.value) as LabelValue,
-        labelTs: r.label_ts,
-        source: r.source,
-        late: r.late === 1,
-      };
-    });
+    return rows.map((r) => toLabelledRow(r, events.get(r.pred_seq!), sqliteBool));
   }
 
   async labelStats(q: { model?: string; version?: number } = {}): Promise<LabelStats> {
@@ -733,16 +532,8 @@ export class SqliteEventStore implements EventStore {
     const where = parts.length ? `WHERE ${parts.join(' AND ')}` : '';
     const groups = this.db
       .prepare(`SELECT source, matched, late, COUNT(*) AS n, SUM(duplicates) AS d FROM labels ${where} GROUP BY source, matched, late`)
-      .all(...args) as { source: LabelSource; matched: number; late: number; n: number; d: number }[];
-    const stats: LabelStats = { total: 0, matched: 0, unmatched: 0, duplicates: 0, late: 0, bySource: { human: 0, system: 0, model: 0 }, duplicateKeys: 0 };
-    for (const g of groups) {
-      stats.total += g.n;
-      if (g.matched === 1) stats.matched += g.n;
-      else stats.unmatched += g.n;
-      if (g.late === 1) stats.late += g.n;
-      stats.duplicates += g.d;
-      stats.bySource[g.source] = (stats.bySource[g.source] ?? 0) + g.n;
-    }
+      .all(...args) as LabelGroup<number>[];
+    const stats = labelStatsOf(groups, sqliteBool);
     stats.duplicateKeys = (this.db.prepare(`SELECT COALESCE(SUM(n), 0) AS n FROM key_collisions ${where}`).get(...args) as { n: number }).n;
     return stats;
   }
@@ -761,16 +552,7 @@ export class SqliteEventStore implements EventStore {
     const rows = this.db
       .prepare(`SELECT * FROM window_profiles ${sql} ORDER BY window_start, id LIMIT ?`)
       .all(...args, q.limit ?? 100_000) as ProfileRow[];
-    return rows.map((r) => ({
-      model: r.model,
-      version: r.version,
-      windowStart: r.window_start,
-      windowEnd: r.window_end,
-      replica: r.replica,
-      rows: r.rows,
-      profile: JSON.parse(r.profile),
-      createdAt: r.created_at,
-    }));
+    return rows.map(toProfile);
   }
 
   async saveMonitorResult(r: MonitorResultRecord): Promise<void> {
@@ -832,22 +614,8 @@ export class SqliteEventStore implements EventStore {
 
   async queryPredictions(q: PredictionQuery): Promise<StoredPredictionEvent[]> {
     const { sql, args } = whereClause(q);
-    const rows = this.db.prepare(`SELECT * FROM predictions ${sql} ORDER BY seq${q.newestFirst ? ' DESC' : ''} LIMIT ?`).all(...args, q.limit) as Row[];
-    return rows.map((r) => ({
-      seq: r.seq,
-      requestId: r.request_id,
-      ts: r.ts,
-      model: r.model,
-      version: r.version,
-      status: r.status,
-      latencyMs: r.latency_ms,
-      inputs: JSON.parse(r.inputs),
-      outputs: JSON.parse(r.outputs),
-      ...(r.error === null ? {} : { error: r.error }),
-      ...(r.keys === null ? {} : { keys: JSON.parse(r.keys) as string[] }),
-      ...(r.trace_id === null ? {} : { traceId: r.trace_id }),
-      ...(r.route === null ? {} : { route: r.route }),
-    }));
+    const rows = this.db.prepare(`SELECT * FROM predictions ${sql} ORDER BY seq${q.newestFirst ? ' DESC' : ''} LIMIT ?`).all(...args, q.limit) as PredictionRow[];
+    return rows.map(toStoredPrediction);
   }
 
   async appendOutcomes(outcomes: readonly OutcomeInput[], now: number): Promise<OutcomeIngestResult> {
@@ -965,7 +733,7 @@ export class SqliteEventStore implements EventStore {
         for (const r of records) {
           const step = STEP_MS[r.step];
           const old = get.get(r.model, step, r.ts, r.version) as TrafficRow | undefined;
-          const m = old ? mergeTraffic(rowToTraffic(old), r) : r;
+          const m = old ? mergeTraffic(rowToTraffic(old), r, 'key-order') : r;
           put.run(
             m.model, step, m.ts, m.version, m.requests, m.ok, m.clientErrors, m.serverErrors, m.shadow, m.rows,
             m.latencySumMs, m.minMs, m.maxMs, m.cpuMs, JSON.stringify(trimZeros(m.histogram)), JSON.stringify(m.errors),
@@ -1023,65 +791,4 @@ export class SqliteEventStore implements EventStore {
   async close(): Promise<void> {
     if (this.db.open) this.db.close();
   }
-}
-
-function resultOf(r: ResultRow): MonitorResultRecord {
-  return {
-    model: r.model,
-    version: r.version,
-    windowStart: r.window_start,
-    windowEnd: r.window_end,
-    rows: r.rows,
-    datasetDrift: r.dataset_drift === 1,
-    qualityFailures: r.quality_failures,
-    report: JSON.parse(r.report),
-    createdAt: r.created_at,
-  };
-}
-
-function rowToTraffic(r: TrafficRow): TrafficBucketRecord {
-  return {
-    model: r.model,
-    version: r.version,
-    step: r.step === STEP_MS.hour ? 'hour' : 'minute',
-    ts: r.ts,
-    requests: r.requests,
-    ok: r.ok,
-    clientErrors: r.client_errors,
-    serverErrors: r.server_errors,
-    shadow: r.shadow,
-    rows: r.rows,
-    latencySumMs: r.latency_sum_ms,
-    minMs: r.min_ms,
-    maxMs: r.max_ms,
-    cpuMs: r.cpu_ms,
-    histogram: JSON.parse(r.histogram) as number[],
-    errors: JSON.parse(r.errors) as Record<string, number>,
-  };
-}
-
-/** Two records of one bucket added up (min/max over those that saw requests). */
-function mergeTraffic(a: TrafficBucketRecord, b: TrafficBucketRecord): TrafficBucketRecord {
-  const served = (x: TrafficBucketRecord) => x.requests > 0;
-  return {
-    ...a,
-    requests: a.requests + b.requests,
-    ok: a.ok + b.ok,
-    clientErrors: a.clientErrors + b.clientErrors,
-    serverErrors: a.serverErrors + b.serverErrors,
-    shadow: a.shadow + b.shadow,
-    rows: a.rows + b.rows,
-    latencySumMs: a.latencySumMs + b.latencySumMs,
-    minMs: served(a) && served(b) ? Math.min(a.minMs, b.minMs) : served(a) ? a.minMs : b.minMs,
-    maxMs: Math.max(a.maxMs, b.maxMs),
-    cpuMs: a.cpuMs + b.cpuMs,
-    histogram: addInto([...a.histogram], b.histogram),
-    errors: mergeErrors(a.errors, b.errors),
-  };
-}
-
-function trimZeros(h: readonly number[]): number[] {
-  let n = h.length;
-  while (n > 0 && !h[n - 1]) n--;
-  return h.slice(0, n);
 }

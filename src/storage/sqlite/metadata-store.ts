@@ -24,13 +24,44 @@ import type {
   ReviewPolicyRecord,
   ReviewQueueCounts,
   ReviewQueueStats,
-  ReviewReason,
-  Role,
   SilenceRecord,
   SuppressionRecord,
   VersionMetadata,
 } from '../ports.ts';
-import { WardenError } from '../../errors.ts';
+import {
+  activeRolloutConflict,
+  finiteOrNull,
+  fingerprintPattern,
+  fingerprintsColumn,
+  joinedPolicy,
+  toAlertHistory,
+  toAlias,
+  toDecision,
+  toDeploymentEvent,
+  toKey,
+  toModel,
+  toPolicy,
+  toReference,
+  toReviewItem,
+  toRollout,
+  toSilence,
+  toSuppression,
+  toVersion,
+  type AlertHistoryRow,
+  type AliasRow,
+  type DecisionRow,
+  type DeploymentEventRow,
+  type JoinedPolicyRow,
+  type KeyRow,
+  type ModelRow,
+  type PolicyRow,
+  type ReferenceRow,
+  type ReviewItemRow,
+  type RolloutRow,
+  type SilenceRow,
+  type SuppressionRow,
+  type VersionRow,
+} from '../rows/metadata-rows.ts';
 import { openSqlite, type Migration, type SqliteDb } from './database.ts';
 
 /** Schema history, applied in order by `openSqlite` (exported so upgrade tests can stop part-way). */
@@ -229,232 +260,8 @@ export const metadataMigrations: Migration[] = [
   ],
 ];
 
-interface RolloutRow {
-  id: number;
-  deployment: string;
-  strategy: RolloutRecord['strategy'];
-  stable_version: number;
-  candidate_version: number;
-  state: RolloutRecord['state'];
-  step: number;
-  step_started_at: number;
-  spec: string;
-  status: string;
-  created_at: number;
-  updated_at: number;
-  ended_at: number | null;
-  actor: string;
-  reason: string;
-  revision: number;
-}
-
-function toRollout(r: RolloutRow): RolloutRecord {
-  return {
-    id: r.id,
-    deployment: r.deployment,
-    strategy: r.strategy,
-    stableVersion: r.stable_version,
-    candidateVersion: r.candidate_version,
-    state: r.state,
-    step: r.step,
-    stepStartedAt: r.step_started_at,
-    spec: JSON.parse(r.spec) as Record<string, unknown>,
-    status: JSON.parse(r.status) as Record<string, unknown>,
-    createdAt: r.created_at,
-    updatedAt: r.updated_at,
-    endedAt: r.ended_at,
-    actor: r.actor,
-    reason: r.reason,
-    revision: r.revision,
-  };
-}
-
-interface DecisionRow {
-  id: number;
-  rollout_id: number;
-  at: number;
-  step: number;
-  metric: string;
-  verdict: RolloutDecisionRecord['verdict'];
-  value: number | null;
-  threshold: number | null;
-  n_stable: number;
-  n_candidate: number;
-  detail: string;
-}
-
-interface DeploymentEventRow {
-  id: number;
-  deployment: string;
-  at: number;
-  kind: DeploymentEventRecord['kind'];
-  from_version: number | null;
-  to_version: number | null;
-  strategy: DeploymentEventRecord['strategy'];
-  actor: string;
-  reason: string;
-  data: string;
-}
-
-const toDeploymentEvent = (r: DeploymentEventRow): DeploymentEventRecord => ({
-  id: r.id,
-  deployment: r.deployment,
-  at: r.at,
-  kind: r.kind,
-  fromVersion: r.from_version,
-  toVersion: r.to_version,
-  strategy: r.strategy,
-  actor: r.actor,
-  reason: r.reason,
-  data: JSON.parse(r.data) as Record<string, unknown>,
-});
-
-interface ReferenceRow {
-  model: string;
-  version: number;
-  schema: string;
-  profile: string;
-  config: string;
-  source: string;
-  created_at: number;
-}
-
-const toReference = (r: ReferenceRow): ReferenceRecord => ({
-  model: r.model,
-  version: r.version,
-  schema: JSON.parse(r.schema),
-  profile: JSON.parse(r.profile),
-  config: JSON.parse(r.config),
-  source: JSON.parse(r.source),
-  createdAt: r.created_at,
-});
-
-interface VersionRow {
-  model: string;
-  version: number;
-  sha256: string;
-  size_bytes: number;
-  format: 'onnx';
-  signature: string;
-  metadata: string;
-  created_at: number;
-}
-
-interface AliasRow {
-  model: string;
-  alias: string;
-  version: number;
-  updated_at: number;
-}
-
-interface KeyRow {
-  id: string;
-  name: string;
-  role: Role;
-  hash: string;
-  created_at: number;
-  revoked_at: number | null;
-}
-
-const toVersion = (r: VersionRow): ModelVersionRecord => ({
-  model: r.model,
-  version: r.version,
-  sha256: r.sha256,
-  sizeBytes: r.size_bytes,
-  format: r.format,
-  signature: JSON.parse(r.signature),
-  metadata: JSON.parse(r.metadata),
-  createdAt: r.created_at,
-});
-
-const toAlias = (r: AliasRow): AliasRecord => ({ model: r.model, alias: r.alias, version: r.version, updatedAt: r.updated_at });
-
-const toKey = (r: KeyRow): ApiKeyRecord => ({
-  id: r.id,
-  name: r.name,
-  role: r.role,
-  hash: r.hash,
-  createdAt: r.created_at,
-  ...(r.revoked_at === null ? {} : { revokedAt: r.revoked_at }),
-});
-
-interface PolicyRow {
-  model: string;
-  confidence_threshold: number | null;
-  output: string | null;
-  sample_rate: number | null;
-  max_queue: number;
-  updated_at: number;
-}
-
-const toPolicy = (r: PolicyRow): ReviewPolicyRecord => ({
-  model: r.model,
-  ...(r.confidence_threshold === null ? {} : { confidenceThreshold: r.confidence_threshold }),
-  ...(r.output === null ? {} : { output: r.output }),
-  ...(r.sample_rate === null ? {} : { sampleRate: r.sample_rate }),
-  maxQueue: r.max_queue,
-  updatedAt: r.updated_at,
-});
-
-interface ReviewItemRow {
-  id: number;
-  model: string;
-  version: number;
-  request_id: string;
-  row: number;
-  inputs: string;
-  prediction: string;
-  reason: ReviewReason;
-  confidence: number;
-  created_at: number;
-  claimed_by: string | null;
-  claimed_at: number | null;
-  label: string | null;
-  labelled_at: number | null;
-  labelled_by: string | null;
-}
-
-const toReviewItem = (r: ReviewItemRow): ReviewItemRecord => ({
-  id: r.id,
-  model: r.model,
-  version: r.version,
-  requestId: r.request_id,
-  row: r.row,
-  inputs: JSON.parse(r.inputs),
-  prediction: JSON.parse(r.prediction),
-  reason: r.reason,
-  confidence: r.confidence,
-  createdAt: r.created_at,
-  ...(r.claimed_by === null ? {} : { claimedBy: r.claimed_by }),
-  ...(r.claimed_at === null ? {} : { claimedAt: r.claimed_at }),
-  ...(r.labelled_at === null ? {} : { label: JSON.parse(r.label ?? 'null'), labelledAt: r.labelled_at }),
-  ...(r.labelled_by === null ? {} : { labelledBy: r.labelled_by }),
-});
-
 /** A claim the caller may take over: none, their own, or one older than the expiry (all as SQL on the row). */
 const CLAIMABLE = 'labelled_at IS NULL AND (claimed_by IS NULL OR claimed_by = @reviewer OR claimed_at < @expiredBefore)';
-
-interface SilenceRow {
-  id: string;
-  matchers: string;
-  starts_at: number;
-  ends_at: number;
-  created_by: string;
-  comment: string;
-  created_at: number;
-  updated_at: number;
-}
-
-const toSilence = (r: SilenceRow): SilenceRecord => ({
-  id: r.id,
-  matchers: JSON.parse(r.matchers),
-  startsAt: r.starts_at,
-  endsAt: r.ends_at,
-  createdBy: r.created_by,
-  comment: r.comment,
-  createdAt: r.created_at,
-  updatedAt: r.updated_at,
-});
 
 /** MetadataStore on an embedded SQLite file. Calls are synchronous underneath; all are control-plane. */
 export class SqliteMetadataStore implements MetadataStore {
@@ -469,19 +276,12 @@ export class SqliteMetadataStore implements MetadataStore {
   }
 
   async getModel(name: string): Promise<ModelRecord | undefined> {
-    const r = this.db.prepare('SELECT name, description, created_at FROM models WHERE name = ?').get(name) as
-      | { name: string; description: string; created_at: number }
-      | undefined;
-    return r && { name: r.name, description: r.description, createdAt: r.created_at };
+    const r = this.db.prepare('SELECT name, description, created_at FROM models WHERE name = ?').get(name) as ModelRow | undefined;
+    return r && toModel(r);
   }
 
   async listModels(): Promise<ModelRecord[]> {
-    const rows = this.db.prepare('SELECT name, description, created_at FROM models ORDER BY name').all() as {
-      name: string;
-      description: string;
-      created_at: number;
-    }[];
-    return rows.map((r) => ({ name: r.name, description: r.description, createdAt: r.created_at }));
+    return (this.db.prepare('SELECT name, description, created_at FROM models ORDER BY name').all() as ModelRow[]).map(toModel);
   }
 
   async deleteModel(name: string): Promise<boolean> {
@@ -600,13 +400,7 @@ export class SqliteMetadataStore implements MetadataStore {
     try {
       id = run.immediate();
     } catch (e) {
-      if ((e as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') {
-        const active = await this.activeRollout(r.deployment);
-        throw new WardenError(
-          'WARDEN_CONFLICT',
-          `${r.deployment} already has a ${active?.state ?? 'running'} ${active?.strategy ?? ''} rollout${active ? ` (#${active.id}, v${active.candidateVersion})` : ''}; promote or abort it first`,
-        );
-      }
+      if ((e as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') throw activeRolloutConflict(r.deployment, await this.activeRollout(r.deployment));
       throw e;
     }
     return (await this.getRollout(id))!;
@@ -685,8 +479,7 @@ export class SqliteMetadataStore implements MetadataStore {
     return this.db.transaction((): boolean => {
       if (fence && !this.holds(fence)) return false;
       for (const d of records) {
-        const num = (x: number | null) => (x === null || !Number.isFinite(x) ? null : x);
-        stmt.run(d.rolloutId, d.at, d.step, d.metric, d.verdict, num(d.value), num(d.threshold), d.nStable, d.nCandidate, JSON.stringify(d.detail));
+        stmt.run(d.rolloutId, d.at, d.step, d.metric, d.verdict, finiteOrNull(d.value), finiteOrNull(d.threshold), d.nStable, d.nCandidate, JSON.stringify(d.detail));
       }
       return true;
     }).immediate();
@@ -698,19 +491,7 @@ export class SqliteMetadataStore implements MetadataStore {
         `SELECT * FROM rollout_decisions WHERE rollout_id = ? AND id > ? AND id < ?${q.at !== undefined ? ' AND at = ?' : ''} ORDER BY id ${q.newestFirst ? 'DESC' : 'ASC'} LIMIT ?`,
       )
       .all(rolloutId, q.afterId ?? 0, q.beforeId ?? Number.MAX_SAFE_INTEGER, ...(q.at !== undefined ? [q.at] : []), q.limit) as DecisionRow[];
-    return rows.map((r) => ({
-      id: r.id,
-      rolloutId: r.rollout_id,
-      at: r.at,
-      step: r.step,
-      metric: r.metric,
-      verdict: r.verdict,
-      value: r.value,
-      threshold: r.threshold,
-      nStable: r.n_stable,
-      nCandidate: r.n_candidate,
-      detail: JSON.parse(r.detail) as Record<string, unknown>,
-    }));
+    return rows.map(toDecision);
   }
 
   async acquireLease(name: string, holder: string, ttlMs: number, now: number): Promise<LeaseRecord & { acquired: boolean }> {
@@ -897,9 +678,7 @@ export class SqliteMetadataStore implements MetadataStore {
            FROM names n LEFT JOIN review_policies p ON p.model = n.model LEFT JOIN counts c ON c.model = n.model
           ORDER BY n.model`,
       )
-      .all({ expiredBefore: claimExpiredBefore }) as (Omit<PolicyRow, 'max_queue' | 'updated_at'> & {
-      max_queue: number | null;
-      updated_at: number | null;
+      .all({ expiredBefore: claimExpiredBefore }) as (JoinedPolicyRow & {
       open: number | null;
       claimed: number | null;
       labelled: number | null;
@@ -907,7 +686,7 @@ export class SqliteMetadataStore implements MetadataStore {
     })[];
     return rows.map((r) => ({
       model: r.model,
-      ...(r.max_queue === null ? {} : { policy: toPolicy(r as PolicyRow) }),
+      ...joinedPolicy(r),
       open: r.open ?? 0,
       claimed: r.claimed ?? 0,
       labelled: r.labelled ?? 0,
@@ -920,7 +699,7 @@ export class SqliteMetadataStore implements MetadataStore {
     const insert = this.db.prepare('INSERT INTO alert_history (at, kind, fingerprints, alertname, deployment, receiver, data) VALUES (?, ?, ?, ?, ?, ?, ?)');
     this.db.transaction(() => {
       for (const r of records) {
-        insert.run(r.at, r.kind, ` ${r.fingerprints.join(' ')} `, r.alertname ?? null, r.deployment ?? null, r.receiver ?? null, JSON.stringify(r.data ?? null));
+        insert.run(r.at, r.kind, fingerprintsColumn(r.fingerprints), r.alertname ?? null, r.deployment ?? null, r.receiver ?? null, JSON.stringify(r.data ?? null));
       }
     })();
   }
@@ -939,28 +718,9 @@ export class SqliteMetadataStore implements MetadataStore {
     add('alertname = @alertname', 'alertname', q.alertname);
     add('kind = @kind', 'kind', q.kind);
     add('id > @afterId', 'afterId', q.afterId);
-    add("fingerprints LIKE @fp ESCAPE '\\'", 'fp', q.fingerprint === undefined ? undefined : `% ${q.fingerprint.replace(/[\\%_]/g, (c) => `\\${c}`)} %`);
+    add("fingerprints LIKE @fp ESCAPE '\\'", 'fp', q.fingerprint === undefined ? undefined : fingerprintPattern(q.fingerprint));
     const sql = `SELECT * FROM alert_history ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id LIMIT @limit`;
-    const rows = this.db.prepare(sql).all(params) as {
-      id: number;
-      at: number;
-      kind: AlertHistoryRecord['kind'];
-      fingerprints: string;
-      alertname: string | null;
-      deployment: string | null;
-      receiver: string | null;
-      data: string;
-    }[];
-    return rows.map((r) => ({
-      id: r.id,
-      at: r.at,
-      kind: r.kind,
-      fingerprints: r.fingerprints.split(' ').filter(Boolean),
-      ...(r.alertname === null ? {} : { alertname: r.alertname }),
-      ...(r.deployment === null ? {} : { deployment: r.deployment }),
-      ...(r.receiver === null ? {} : { receiver: r.receiver }),
-      data: JSON.parse(r.data),
-    }));
+    return (this.db.prepare(sql).all(params) as AlertHistoryRow[]).map(toAlertHistory);
   }
 
   async pruneAlertHistory(before: number): Promise<number> {
@@ -997,16 +757,7 @@ export class SqliteMetadataStore implements MetadataStore {
   }
 
   async listSuppressions(): Promise<SuppressionRecord[]> {
-    const rows = this.db.prepare('SELECT * FROM alert_suppressions ORDER BY created_at, id').all() as {
-      id: string;
-      deployment: string;
-      starts_at: number;
-      until: number;
-      reason: string;
-      created_by: string;
-      created_at: number;
-    }[];
-    return rows.map((r) => ({ id: r.id, deployment: r.deployment, startsAt: r.starts_at, until: r.until, reason: r.reason, createdBy: r.created_by, createdAt: r.created_at }));
+    return (this.db.prepare('SELECT * FROM alert_suppressions ORDER BY created_at, id').all() as SuppressionRow[]).map(toSuppression);
   }
 
   async getAlertRules(): Promise<{ rules: unknown[]; updatedAt: number } | undefined> {
