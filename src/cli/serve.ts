@@ -40,11 +40,18 @@ export function registerServe(program: Command): void {
       });
       const warden = createWarden(config, { stores, ownStores: true });
       const { logger } = warden;
-      if (config.demo) {
-        const created = await seedDemo(warden.registry, logger);
-        if (created.length) logger.info({ models: created }, 'demo models ready');
+      let url: string;
+      try {
+        if (config.demo) {
+          const created = await seedDemo(warden.registry, logger);
+          if (created.length) logger.info({ models: created }, 'demo models ready');
+        }
+        url = await warden.listen();
+      } catch (e) {
+        // Open stores, pools and timers would keep the process alive after a failed start: close them so it exits.
+        await warden.close().catch((err: unknown) => logger.error({ err }, 'closing after a failed start failed'));
+        throw e;
       }
-      const url = await warden.listen();
       if (config.auth.required && (await warden.stores.metadata.listApiKeys()).every((k) => k.revokedAt !== undefined)) {
         logger.warn("auth is on but no API key exists: every request except health checks will get 401; create one with 'warden keys create --role admin'");
       }

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { WardenError } from '../errors.ts';
 import type { Registry } from '../registry/index.ts';
 import { bikeSharingDemoOptions, train, type TrainerKind } from './trainer/index.ts';
 
@@ -26,14 +27,25 @@ export async function seedDemo(registry: Registry, logger: Logger): Promise<stri
   for (const demo of DEMO_MODELS) {
     if (existing.has(demo.name)) continue;
     const result = await train(bikeSharingDemoOptions(demo.kind), (msg) => logger.debug({ model: demo.name }, msg));
-    const pushed = await registry.push({
-      model: demo.name,
-      bytes: result.onnx,
-      description: demo.description,
-      aliases: ['champion'],
-      actor: 'warden serve --demo',
-      metadata: { description: demo.description, tags: { demo: 'true', dataset: 'uci-bike-sharing-2011' } },
-    });
+    let pushed;
+    try {
+      pushed = await registry.push({
+        model: demo.name,
+        bytes: result.onnx,
+        description: demo.description,
+        aliases: ['champion'],
+        actor: 'warden serve --demo',
+        metadata: { description: demo.description, tags: { demo: 'true', dataset: 'uci-bike-sharing-2011' } },
+      });
+    } catch (e) {
+      // Replicas started together on one shared store all find the model missing; the first push wins and the others
+      // keep what it registered rather than failing to start.
+      if (e instanceof WardenError && e.code === 'WARDEN_CONFLICT' && (await registry.listModels()).some((m) => m.name === demo.name)) {
+        logger.info({ model: demo.name }, 'demo model registered by another replica meanwhile; keeping it');
+        continue;
+      }
+      throw e;
+    }
     logger.info({ model: demo.name, version: pushed.version.version, metrics: result.metrics }, 'demo model trained and deployed as champion');
     created.push(demo.name);
   }

@@ -344,6 +344,21 @@ describe.concurrent('warden serve', () => {
     expect(oneErrorLine(r)).toContain('loopback');
   });
 
+  it('exits (does not hang) when the port is taken, naming the address', async () => {
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (blocker.address() as AddressInfo).port;
+      // runWarden rejects when the process is still running at the timeout: a start that failed but left the stores
+      // open would hang here.
+      const r = await warden(['serve', '--port', String(port), '--data-dir', path.join(tmp, 'taken')]);
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toMatch(/EADDRINUSE|in use/);
+    } finally {
+      blocker.close();
+    }
+  });
+
   it('refuses a config file with an unknown key, naming it', async () => {
     const file = path.join(tmp, 'warden.yaml');
     writeFileSync(file, 'server: {prot: 1}\n');
