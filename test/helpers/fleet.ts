@@ -78,7 +78,10 @@ export async function startHaproxy(ports: number[], dir: string): Promise<{ url:
     } catch {
       /* not up yet */
     }
-    if (Date.now() > deadline) throw new Error(`haproxy did not answer: ${err}`);
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`haproxy did not answer: ${err}`);
+    }
     await new Promise((r) => setTimeout(r, 100));
   }
   return {
