@@ -21,7 +21,6 @@ import pg from 'pg';
 import { launchWarden, type RunningCli } from '../../test/helpers/cli.ts';
 import { startHaproxy } from '../../test/helpers/fleet.ts';
 import { startPgCluster, type PgCluster } from '../../test/helpers/pg-cluster.ts';
-import { startKeepAliveHaproxy } from './haproxy.ts';
 
 const args = process.argv.slice(2);
 const option = (name: string): string | undefined => {
@@ -415,7 +414,7 @@ async function main(): Promise<void> {
   children.delete(lb.child);
 
   // 1b. Behind haproxy with keep-alive connections to the replicas, as deploy/haproxy/haproxy.cfg runs it.
-  const ka = await startKeepAliveHaproxy(ports, fleetDir);
+  const ka = await startHaproxy(ports, fleetDir, { keepAlive: true });
   children.add(ka.child);
   console.log(`\nhaproxy (keep-alive to the replicas, as deploy/haproxy/haproxy.cfg) at ${ka.url}`);
   outcomes.push(

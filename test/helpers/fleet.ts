@@ -35,10 +35,19 @@ export interface FleetOptions {
   configYaml?: string;
 }
 
-export async function startHaproxy(ports: number[], dir: string): Promise<{ url: string; child: ChildProcess; stop(): Promise<void> }> {
+/**
+ * haproxy in front of `ports`: round robin, health-checked on /v2/health/ready every 500 ms. By default with
+ * `option http-server-close` (a new connection to a replica for every request, so a killed replica shows at once);
+ * `keepAlive` keeps connections to the replicas open as deploy/haproxy/haproxy.cfg does, and retries a request whose
+ * reused connection the replica closed.
+ */
+export async function startHaproxy(ports: number[], dir: string, opts: { keepAlive?: boolean } = {}): Promise<{ url: string; child: ChildProcess; stop(): Promise<void> }> {
   if (!haproxyBin) throw new Error('no haproxy: install Debian package haproxy');
   const port = await freePort();
-  const cfg = path.join(dir, 'haproxy.cfg');
+  const cfg = path.join(dir, opts.keepAlive ? 'haproxy-keep-alive.cfg' : 'haproxy.cfg');
+  const connections = opts.keepAlive
+    ? ['  timeout http-keep-alive 10s', '  retries 2', '  option redispatch 1', '  retry-on conn-failure empty-response']
+    : ['  option http-server-close', '  retries 2', '  option redispatch'];
   writeFileSync(
     cfg,
     [
@@ -49,9 +58,7 @@ export async function startHaproxy(ports: number[], dir: string): Promise<{ url:
       '  timeout connect 2s',
       '  timeout client 30s',
       '  timeout server 30s',
-      '  option http-server-close',
-      '  retries 2',
-      '  option redispatch',
+      ...connections,
       'frontend warden',
       `  bind 127.0.0.1:${port}`,
       '  default_backend replicas',
