@@ -486,7 +486,60 @@ export interface MetadataStore {
   getAlertRules(): Promise<{ rules: unknown[]; updatedAt: number } | undefined>;
   /** Replaces the custom alert rules. */
   saveAlertRules(rules: readonly unknown[], now: number): Promise<void>;
+  /** Records a dataset export as it starts (state `writing`); returns it with its id. */
+  createDataset(d: NewDatasetRecord): Promise<DatasetRecord>;
+  /**
+   * Ends a `writing` export: `complete` with its sha256, rows and bytes, or `failed` with the reason. Returns the stored
+   * record, or undefined when there is no such dataset or it was not `writing` (an export ends once).
+   */
+  finishDataset(id: number, end: DatasetEnd): Promise<DatasetRecord | undefined>;
+  getDataset(id: number): Promise<DatasetRecord | undefined>;
+  /** Newest first; `model` filters, `beforeId` pages. */
+  listDatasets(q: { model?: string; beforeId?: number; limit: number }): Promise<DatasetRecord[]>;
 }
+
+/** What a training-set export selected: labelled predictions of one deployment. */
+export interface DatasetFilter {
+  /** The deployment (model name). */
+  model: string;
+  /** Versions whose predictions are exported, ascending. */
+  versions: number[];
+  /** Prediction time, epoch ms, inclusive. */
+  since?: number;
+  /** Prediction time, epoch ms, exclusive. */
+  until?: number;
+  /** Label sources kept; every source when absent. */
+  sources?: LabelSource[];
+}
+
+export type DatasetFormat = 'csv' | 'parquet';
+export type DatasetState = 'writing' | 'complete' | 'failed';
+
+/** A training set exported from the prediction log, as lineage: what was selected and what was written. */
+export interface DatasetRecord {
+  id: number;
+  filter: DatasetFilter;
+  format: DatasetFormat;
+  /** Column names in file order. */
+  columns: string[];
+  state: DatasetState;
+  /** Lowercase hex sha256 of the file's bytes, once complete. */
+  sha256?: string;
+  rows?: number;
+  bytes?: number;
+  /** Labelled rows left out because their prediction is no longer in the log (retention). */
+  skipped?: number;
+  error?: string;
+  actor: string;
+  createdAt: number;
+  finishedAt?: number;
+}
+
+export type NewDatasetRecord = Pick<DatasetRecord, 'filter' | 'format' | 'columns' | 'actor' | 'createdAt'>;
+
+export type DatasetEnd =
+  | { state: 'complete'; sha256: string; rows: number; bytes: number; skipped: number; at: number }
+  | { state: 'failed'; error: string; rows: number; bytes: number; skipped: number; at: number };
 
 /** `shadow`: a candidate's answer to a mirrored request, logged for comparison and never returned to the caller. */
 export type PredictionStatus = 'ok' | 'error' | 'shadow';

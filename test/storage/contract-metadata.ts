@@ -757,4 +757,36 @@ export function metadataContract(stores: () => StorageUnderTest): void {
       expect(await m.countVersionsWithSha(sha)).toBe(1);
     });
   });
+
+  describe('MetadataStore: datasets', () => {
+    const filter = { model: 'm', versions: [1, 2], since: 1_700_000_000_000, sources: ['human' as const] };
+
+    it('records an export as writing, ends it once, and keeps what was selected and written', async () => {
+      const m = meta();
+      const d = await m.createDataset({ filter, format: 'csv', columns: ['hr', 'label'], actor: 'ana', createdAt: 10 });
+      expect(d).toEqual({ id: d.id, filter, format: 'csv', columns: ['hr', 'label'], state: 'writing', actor: 'ana', createdAt: 10 });
+      const done = await m.finishDataset(d.id, { state: 'complete', sha256: 'a'.repeat(64), rows: 5_000_000_000, bytes: 7, skipped: 2, at: 20 });
+      expect(done).toEqual({ ...d, state: 'complete', sha256: 'a'.repeat(64), rows: 5_000_000_000, bytes: 7, skipped: 2, finishedAt: 20 });
+      // Ended: a second end (a late failure after success) changes nothing.
+      expect(await m.finishDataset(d.id, { state: 'failed', error: 'client went away', rows: 1, bytes: 1, skipped: 0, at: 30 })).toBeUndefined();
+      expect(await m.getDataset(d.id)).toEqual(done);
+      expect(await m.getDataset(d.id + 1000)).toBeUndefined();
+      expect(await m.finishDataset(d.id + 1000, { state: 'complete', sha256: 'b'.repeat(64), rows: 0, bytes: 0, skipped: 0, at: 1 })).toBeUndefined();
+    });
+
+    it('keeps why a failed export failed and lists newest first, by model, in pages', async () => {
+      const m = meta();
+      const a = await m.createDataset({ filter, format: 'csv', columns: [], actor: 'ana', createdAt: 1 });
+      const b = await m.createDataset({ filter: { model: 'other', versions: [3] }, format: 'parquet', columns: ['x'], actor: 'bo', createdAt: 2 });
+      const c = await m.createDataset({ filter, format: 'parquet', columns: ['y'], actor: 'ana', createdAt: 3 });
+      const failed = await m.finishDataset(a.id, { state: 'failed', error: 'the client closed the connection after 3 rows', rows: 3, bytes: 40, skipped: 0, at: 5 });
+      expect(failed).toMatchObject({ state: 'failed', error: 'the client closed the connection after 3 rows', rows: 3, bytes: 40, finishedAt: 5 });
+      expect(failed!.sha256).toBeUndefined();
+      expect((await m.listDatasets({ limit: 10 })).map((d) => d.id)).toEqual([c.id, b.id, a.id]);
+      expect((await m.listDatasets({ model: 'm', limit: 10 })).map((d) => d.id)).toEqual([c.id, a.id]);
+      expect((await m.listDatasets({ model: 'm', beforeId: c.id, limit: 10 })).map((d) => d.id)).toEqual([a.id]);
+      expect((await m.listDatasets({ limit: 1 })).map((d) => d.id)).toEqual([c.id]);
+      expect(await m.listDatasets({ model: 'ghost', limit: 10 })).toEqual([]);
+    });
+  });
 }

@@ -22,7 +22,10 @@ import type {
   ModelRecord,
   ModelSignature,
   ModelVersionRecord,
+  DatasetEnd,
+  DatasetRecord,
   NewAlertHistoryRecord,
+  NewDatasetRecord,
   NewDeploymentEvent,
   NewReviewItem,
   NewRollout,
@@ -42,6 +45,10 @@ import type {
   VersionMetadata,
 } from '../ports.ts';
 import {
+  DATASET_COLUMNS,
+  datasetEndParams,
+  toDataset,
+  type DatasetRow,
   activeRolloutConflict,
   finiteOrNull,
   fingerprintPattern,
@@ -232,6 +239,25 @@ export const pgMetadataMigrations: PgMigration[] = [
     `CREATE TABLE leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, expires_at BIGINT NOT NULL)`,
   ],
   changeFeed.changeFeedMigration,
+  // Training sets exported from the prediction log: the lineage a retrained version points at.
+  [
+    `CREATE TABLE datasets (
+       id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+       model TEXT NOT NULL,
+       filter TEXT NOT NULL,
+       format TEXT NOT NULL CHECK (format IN ('csv', 'parquet')),
+       columns TEXT NOT NULL,
+       state TEXT NOT NULL CHECK (state IN ('writing', 'complete', 'failed')),
+       sha256 TEXT,
+       rows BIGINT,
+       bytes BIGINT,
+       skipped BIGINT,
+       error TEXT,
+       actor TEXT NOT NULL,
+       created_at BIGINT NOT NULL,
+       finished_at BIGINT)`,
+    `CREATE INDEX datasets_model ON datasets(model, id)`,
+  ],
 ];
 
 /** What both a pool and a transaction's client can run. */
@@ -892,6 +918,38 @@ export class PgMetadataStore implements MetadataStore, ChangeFeed, SloDefinition
       'INSERT INTO alert_rules (id, rules, updated_at) VALUES (1, $1, $2) ON CONFLICT (id) DO UPDATE SET rules = EXCLUDED.rules, updated_at = EXCLUDED.updated_at',
       [JSON.stringify(rules), now],
     );
+  }
+
+  async createDataset(d: NewDatasetRecord): Promise<DatasetRecord> {
+    const r = await this.one<DatasetRow>(
+      `INSERT INTO datasets (model, filter, format, columns, state, actor, created_at) VALUES ($1, $2, $3, $4, 'writing', $5, $6) RETURNING ${DATASET_COLUMNS}`,
+      [d.filter.model, JSON.stringify(d.filter), d.format, JSON.stringify(d.columns), d.actor, d.createdAt],
+    );
+    return toDataset(r!);
+  }
+
+  async finishDataset(id: number, end: DatasetEnd): Promise<DatasetRecord | undefined> {
+    const r = await this.one<DatasetRow>(
+      `UPDATE datasets SET state = $1, sha256 = $2, rows = $3, bytes = $4, skipped = $5, error = $6, finished_at = $7
+       WHERE id = $8 AND state = 'writing' RETURNING ${DATASET_COLUMNS}`,
+      [...datasetEndParams(end), id],
+    );
+    return r && toDataset(r);
+  }
+
+  async getDataset(id: number): Promise<DatasetRecord | undefined> {
+    const r = await this.one<DatasetRow>(`SELECT ${DATASET_COLUMNS} FROM datasets WHERE id = $1`, [id]);
+    return r && toDataset(r);
+  }
+
+  async listDatasets(q: { model?: string; beforeId?: number; limit: number }): Promise<DatasetRecord[]> {
+    const parts: string[] = [];
+    const args: unknown[] = [];
+    if (q.model !== undefined) parts.push(`model = $${args.push(q.model)}`);
+    if (q.beforeId !== undefined) parts.push(`id < $${args.push(q.beforeId)}`);
+    const where = parts.length ? `WHERE ${parts.join(' AND ')}` : '';
+    const rows = await this.all<DatasetRow>(`SELECT ${DATASET_COLUMNS} FROM datasets ${where} ORDER BY id DESC LIMIT $${args.push(q.limit)}`, args);
+    return rows.map(toDataset);
   }
 
   listChanges(q: { sinceAt: number; limit: number }): Promise<MetadataChange[]> {

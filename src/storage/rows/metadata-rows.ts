@@ -7,6 +7,8 @@ import type {
   AlertHistoryRecord,
   AliasRecord,
   ApiKeyRecord,
+  DatasetEnd,
+  DatasetRecord,
   DeploymentEventRecord,
   ModelRecord,
   ModelVersionRecord,
@@ -336,3 +338,51 @@ export function activeRolloutConflict(deployment: string, active: RolloutRecord 
     `${deployment} already has a ${active?.state ?? 'running'} ${active?.strategy ?? ''} rollout${active ? ` (#${active.id}, v${active.candidateVersion})` : ''}; promote or abort it first`,
   );
 }
+
+export interface DatasetRow {
+  id: number;
+  filter: string;
+  format: DatasetRecord['format'];
+  columns: string;
+  state: DatasetRecord['state'];
+  sha256: string | null;
+  rows: number | null;
+  bytes: number | null;
+  skipped: number | null;
+  error: string | null;
+  actor: string;
+  created_at: number;
+  finished_at: number | null;
+}
+
+export const DATASET_COLUMNS = 'id, filter, format, columns, state, sha256, rows, bytes, skipped, error, actor, created_at, finished_at';
+
+export function toDataset(r: DatasetRow): DatasetRecord {
+  const d: DatasetRecord = {
+    id: r.id,
+    filter: JSON.parse(r.filter) as DatasetRecord['filter'],
+    format: r.format,
+    columns: JSON.parse(r.columns) as string[],
+    state: r.state,
+    actor: r.actor,
+    createdAt: r.created_at,
+  };
+  if (r.sha256 !== null) d.sha256 = r.sha256;
+  if (r.rows !== null) d.rows = r.rows;
+  if (r.bytes !== null) d.bytes = r.bytes;
+  if (r.skipped !== null) d.skipped = r.skipped;
+  if (r.error !== null) d.error = r.error;
+  if (r.finished_at !== null) d.finishedAt = r.finished_at;
+  return d;
+}
+
+/** The finishDataset columns in the order both adapters bind them: state, sha256, rows, bytes, skipped, error, finished_at. */
+export const datasetEndParams = (end: DatasetEnd): unknown[] => [
+  end.state,
+  end.state === 'complete' ? end.sha256 : null,
+  end.rows,
+  end.bytes,
+  end.skipped,
+  end.state === 'failed' ? end.error : null,
+  end.at,
+];

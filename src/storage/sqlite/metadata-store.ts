@@ -2,6 +2,9 @@ import type {
   AlertHistoryQuery,
   AlertHistoryRecord,
   AliasRecord,
+  DatasetEnd,
+  DatasetRecord,
+  NewDatasetRecord,
   ApiKeyRecord,
   MetadataStore,
   ModelRecord,
@@ -29,6 +32,10 @@ import type {
   VersionMetadata,
 } from '../ports.ts';
 import {
+  DATASET_COLUMNS,
+  datasetEndParams,
+  toDataset,
+  type DatasetRow,
   activeRolloutConflict,
   finiteOrNull,
   fingerprintPattern,
@@ -257,6 +264,25 @@ export const metadataMigrations: Migration[] = [
        updated_at INTEGER NOT NULL)`,
     `CREATE TABLE slo_revision (id INTEGER PRIMARY KEY CHECK (id = 1), revision INTEGER NOT NULL)`,
     `INSERT INTO slo_revision (id, revision) VALUES (1, 0)`,
+  ],
+  // Training sets exported from the prediction log: the lineage a retrained version points at.
+  [
+    `CREATE TABLE datasets (
+       id INTEGER PRIMARY KEY AUTOINCREMENT,
+       model TEXT NOT NULL,
+       filter TEXT NOT NULL,
+       format TEXT NOT NULL CHECK (format IN ('csv', 'parquet')),
+       columns TEXT NOT NULL,
+       state TEXT NOT NULL CHECK (state IN ('writing', 'complete', 'failed')),
+       sha256 TEXT,
+       rows INTEGER,
+       bytes INTEGER,
+       skipped INTEGER,
+       error TEXT,
+       actor TEXT NOT NULL,
+       created_at INTEGER NOT NULL,
+       finished_at INTEGER)`,
+    `CREATE INDEX datasets_model ON datasets(model, id)`,
   ],
 ];
 
@@ -769,6 +795,46 @@ export class SqliteMetadataStore implements MetadataStore {
     this.db
       .prepare('INSERT INTO alert_rules (id, rules, updated_at) VALUES (1, ?, ?) ON CONFLICT (id) DO UPDATE SET rules = excluded.rules, updated_at = excluded.updated_at')
       .run(JSON.stringify(rules), now);
+  }
+
+  async createDataset(d: NewDatasetRecord): Promise<DatasetRecord> {
+    const r = this.db
+      .prepare(
+        `INSERT INTO datasets (model, filter, format, columns, state, actor, created_at) VALUES (?, ?, ?, ?, 'writing', ?, ?) RETURNING ${DATASET_COLUMNS}`,
+      )
+      .get(d.filter.model, JSON.stringify(d.filter), d.format, JSON.stringify(d.columns), d.actor, d.createdAt) as DatasetRow;
+    return toDataset(r);
+  }
+
+  async finishDataset(id: number, end: DatasetEnd): Promise<DatasetRecord | undefined> {
+    const r = this.db
+      .prepare(
+        `UPDATE datasets SET state = ?, sha256 = ?, rows = ?, bytes = ?, skipped = ?, error = ?, finished_at = ?
+         WHERE id = ? AND state = 'writing' RETURNING ${DATASET_COLUMNS}`,
+      )
+      .get(...datasetEndParams(end), id) as DatasetRow | undefined;
+    return r && toDataset(r);
+  }
+
+  async getDataset(id: number): Promise<DatasetRecord | undefined> {
+    const r = this.db.prepare(`SELECT ${DATASET_COLUMNS} FROM datasets WHERE id = ?`).get(id) as DatasetRow | undefined;
+    return r && toDataset(r);
+  }
+
+  async listDatasets(q: { model?: string; beforeId?: number; limit: number }): Promise<DatasetRecord[]> {
+    const parts: string[] = [];
+    const args: unknown[] = [];
+    if (q.model !== undefined) {
+      parts.push('model = ?');
+      args.push(q.model);
+    }
+    if (q.beforeId !== undefined) {
+      parts.push('id < ?');
+      args.push(q.beforeId);
+    }
+    const where = parts.length ? `WHERE ${parts.join(' AND ')}` : '';
+    const rows = this.db.prepare(`SELECT ${DATASET_COLUMNS} FROM datasets ${where} ORDER BY id DESC LIMIT ?`).all(...args, q.limit) as DatasetRow[];
+    return rows.map(toDataset);
   }
 
   async listSloDefinitions(): Promise<{ definitions: unknown[]; revision: number }> {
