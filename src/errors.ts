@@ -39,6 +39,7 @@ export const errorCatalogue = {
   WARDEN_GAMEDAY_RUNNING: { status: 409, summary: 'A game day is already running on this deployment; stop it (`DELETE /api/v1/gamedays/{id}`) or wait for it to end.' },
   WARDEN_DASHBOARD_NOT_BUILT: { status: 503, summary: 'The dashboard has not been built on this install; run `npm run build:web` (npm install and npm start build it).' },
   WARDEN_CONFIG_INVALID: { status: 500, summary: 'The configuration file or WARDEN_* environment is invalid; the server refuses to start.' },
+  WARDEN_DATASET_EMPTY: { status: 422, summary: 'No labelled prediction matches the export: check the model, versions, time range and label sources.' },
   WARDEN_INTERNAL: { status: 500, summary: 'An unexpected server error; the log has the details under the request id.' },
 } as const satisfies Record<string, { status: number; summary: string }>;
 

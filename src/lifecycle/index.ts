@@ -9,3 +9,4 @@ export * from './trainer/index.ts';
 export { seedDemo, DEMO_MODELS } from './demo.ts';
 export * from './review/index.ts';
 export * from './gameday/index.ts';
+export * from './dataset/index.ts';

@@ -1,0 +1,215 @@
+import { createHash } from 'node:crypto';
+import { WardenError } from '../../errors.ts';
+import type { Registry } from '../../registry/index.ts';
+import type {
+  DatasetFilter,
+  DatasetFormat,
+  DatasetRecord,
+  EventStore,
+  LabelledRow,
+  LabelSource,
+  MetadataStore,
+} from '../../storage/index.ts';
+import { DatasetLayout } from './columns.ts';
+import { datasetEncoder, type DatasetEncoder } from './formats.ts';
+
+export interface DatasetExportDeps {
+  events: EventStore;
+  metadata: MetadataStore;
+  registry: Registry;
+  now?: () => number;
+}
+
+/** What to export: a deployment's labelled predictions; every version it has when `versions` is absent. */
+export interface DatasetRequest {
+  model: string;
+  versions?: number[];
+  since?: number;
+  until?: number;
+  sources?: LabelSource[];
+  format: DatasetFormat;
+  /** Feature columns whose values make the `segment` column; default: the first version's performance segments. */
+  segments?: string[];
+  actor: string;
+}
+
+export interface DatasetProgress {
+  rows: number;
+  skipped: number;
+  bytes: number;
+}
+
+/** Labelled rows read from the store per page, and rows per encoded batch (a Parquet row group). */
+const PAGE = 1000;
+const BATCH = 5000;
+const MAX_VERSIONS = 1000;
+
+/**
+ * One export of a training set. `open` checks the request, fixes the columns and reads until the first row that
+ * matches (so an empty selection is refused before anything is written or recorded), then records the dataset as
+ * `writing`; `chunks()` yields the file's bytes and ends the record: `complete` with the sha256 of exactly those bytes,
+ * or `failed` with why (an error, or the consumer stopping early). Memory holds one page and one batch.
+ */
+export class DatasetExport {
+  private finished = false;
+
+  private constructor(
+    private readonly deps: DatasetExportDeps,
+    readonly record: DatasetRecord,
+    private readonly layout: DatasetLayout,
+    private readonly encoder: DatasetEncoder,
+    private readonly source: AsyncGenerator<{ row: LabelledRow; version: number }>,
+    private readonly first: { row: LabelledRow; version: number },
+    private readonly counts: { skipped: number },
+  ) {}
+
+  get contentType(): string {
+    return this.encoder.contentType;
+  }
+
+  static async open(deps: DatasetExportDeps, req: DatasetRequest): Promise<DatasetExport> {
+    const filter = await resolveFilter(deps.registry, req);
+    const signatures = await Promise.all(filter.versions.map(async (v) => ({ v, sig: (await deps.registry.getVersion(filter.model, v)).signature })));
+    const segments = req.segments ?? (await defaultSegments(deps.metadata, filter.model, filter.versions[0]!));
+    const layout = new DatasetLayout(signatures[0]!.sig, segments);
+    for (const { v, sig } of signatures.slice(1)) {
+      const why = layout.mismatch(sig);
+      if (why) {
+        throw new WardenError('WARDEN_BAD_REQUEST', `v${v} of ${filter.model} has other inputs or outputs than v${filter.versions[0]} (${why}); export them separately`);
+      }
+    }
+    const counts = { skipped: 0 };
+    const source = labelledRows(deps.events, filter, counts);
+    const first = await source.next();
+    if (first.done) {
+      throw new WardenError(
+        'WARDEN_DATASET_EMPTY',
+        `no labelled prediction of ${filter.model} v${filter.versions.join(', v')} matches${describe(filter)}${counts.skipped ? ` (${counts.skipped} labelled rows matched, but retention removed their predictions)` : ''}; send labels (POST /api/v1/labels) or widen the filter`,
+      );
+    }
+    const encoder = datasetEncoder(req.format, layout.columns);
+    const now = deps.now ?? Date.now;
+    const record = await deps.metadata.createDataset({ filter, format: req.format, columns: layout.columns.map((c) => c.name), actor: req.actor, createdAt: now() });
+    return new DatasetExport(deps, record, layout, encoder, source, first.value, counts);
+  }
+
+  /**
+   * The file's bytes in order. Ends the record when the last chunk has been taken, or as `failed` when the generator
+   * is stopped early (`return()`, as a closed HTTP response does) or a read fails.
+   */
+  async *chunks(onProgress?: (p: DatasetProgress) => void): AsyncGenerator<Uint8Array> {
+    if (this.finished) throw new Error('a dataset export can be read once');
+    this.finished = true;
+    const hash = createHash('sha256');
+    const progress: DatasetProgress = { rows: 0, skipped: 0, bytes: 0 };
+    let complete = false;
+    let error: string | undefined;
+    const emit = (b: Uint8Array): Uint8Array => {
+      hash.update(b);
+      progress.bytes += b.byteLength;
+      return b;
+    };
+    try {
+      const head = this.encoder.start();
+      if (head.byteLength) yield emit(head);
+      let batch: unknown[][] = [this.layout.cells(this.first.row, this.first.version)];
+      for await (const { row, version } of this.source) {
+        batch.push(this.layout.cells(row, version));
+        if (batch.length < BATCH) continue;
+        progress.rows += batch.length;
+        yield emit(this.encoder.rows(batch));
+        batch = [];
+        progress.skipped = this.counts.skipped;
+        onProgress?.({ ...progress });
+      }
+      progress.rows += batch.length;
+      if (batch.length) yield emit(this.encoder.rows(batch));
+      const tail = this.encoder.finish();
+      if (tail.byteLength) yield emit(tail);
+      progress.skipped = this.counts.skipped;
+      onProgress?.({ ...progress });
+      complete = true;
+    } catch (e) {
+      error = (e as Error).message;
+      throw e;
+    } finally {
+      const at = (this.deps.now ?? Date.now)();
+      const sizes = { rows: progress.rows, bytes: progress.bytes, skipped: this.counts.skipped, at };
+      await this.source.return(undefined);
+      await this.deps.metadata.finishDataset(
+        this.record.id,
+        complete
+          ? { state: 'complete', sha256: hash.digest('hex'), ...sizes }
+          : { state: 'failed', error: error ?? `the reader stopped after ${progress.bytes} bytes (${progress.rows} rows encoded)`, ...sizes },
+      );
+    }
+  }
+
+  /** Ends the record as failed without reading (the response could not be started). */
+  async abandon(why: string): Promise<void> {
+    if (this.finished) return;
+    this.finished = true;
+    await this.source.return(undefined);
+    await this.deps.metadata.finishDataset(this.record.id, { state: 'failed', error: why, rows: 0, bytes: 0, skipped: this.counts.skipped, at: (this.deps.now ?? Date.now)() });
+  }
+}
+
+async function resolveFilter(registry: Registry, req: DatasetRequest): Promise<DatasetFilter> {
+  await registry.getModel(req.model);
+  let versions = req.versions ? [...new Set(req.versions)].sort((a, b) => a - b) : (await registry.listVersions(req.model)).map((v) => v.version);
+  if (versions.length === 0) throw new WardenError('WARDEN_VERSION_NOT_FOUND', `${req.model} has no versions, so no predictions to export`);
+  if (versions.length > MAX_VERSIONS) throw new WardenError('WARDEN_BAD_REQUEST', `at most ${MAX_VERSIONS} versions per export; name them with versions`);
+  for (const v of versions) await registry.getVersion(req.model, v);
+  versions = versions.slice();
+  if (req.since !== undefined && req.until !== undefined && req.since >= req.until) {
+    throw new WardenError('WARDEN_BAD_REQUEST', `since (${new Date(req.since).toISOString()}) must be before until (${new Date(req.until).toISOString()})`);
+  }
+  const filter: DatasetFilter = { model: req.model, versions };
+  if (req.since !== undefined) filter.since = req.since;
+  if (req.until !== undefined) filter.until = req.until;
+  if (req.sources?.length) filter.sources = [...new Set(req.sources)].sort();
+  return filter;
+}
+
+async function defaultSegments(metadata: MetadataStore, model: string, version: number): Promise<string[]> {
+  const ref = await metadata.getReference(model, version);
+  const cfg = ref?.config as { performance?: { segments?: unknown } } | undefined;
+  const segs = cfg?.performance?.segments;
+  return Array.isArray(segs) ? segs.filter((s): s is string => typeof s === 'string') : [];
+}
+
+function describe(f: DatasetFilter): string {
+  const parts: string[] = [];
+  if (f.since !== undefined) parts.push(`since ${new Date(f.since).toISOString()}`);
+  if (f.until !== undefined) parts.push(`until ${new Date(f.until).toISOString()}`);
+  if (f.sources) parts.push(`labelled by ${f.sources.join(' or ')}`);
+  return parts.length ? ` (${parts.join(', ')})` : '';
+}
+
+/** Every labelled row of the filter, version by version in label order; rows whose prediction is gone are counted. */
+async function* labelledRows(events: EventStore, f: DatasetFilter, counts: { skipped: number }): AsyncGenerator<{ row: LabelledRow; version: number }> {
+  const sources = f.sources && new Set(f.sources);
+  for (const version of f.versions) {
+    let afterId = 0;
+    for (;;) {
+      const page = await events.queryLabelled({
+        model: f.model,
+        version,
+        afterId,
+        limit: PAGE,
+        ...(f.since !== undefined ? { since: f.since } : {}),
+        ...(f.until !== undefined ? { until: f.until } : {}),
+      });
+      for (const row of page) {
+        if (sources && !sources.has(row.source)) continue;
+        if (row.inputs === null) {
+          counts.skipped++;
+          continue;
+        }
+        yield { row, version };
+      }
+      if (page.length < PAGE) break;
+      afterId = page.at(-1)!.id;
+    }
+  }
+}
