@@ -16,6 +16,12 @@ export class WardenClient {
   }
 
   async request<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<T> {
+    const text = await (await this.open(method, path, body, headers)).text();
+    return (text ? JSON.parse(text) : undefined) as T;
+  }
+
+  /** The response of a successful call, its body unread (to stream it); a failed one throws as request() does. */
+  async open(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Response> {
     const h: Record<string, string> = { ...headers };
     if (this.apiKey) h.authorization = `Bearer ${this.apiKey}`;
     let payload: BodyInit | undefined;
@@ -35,8 +41,8 @@ export class WardenClient {
       const cause = c?.code ?? c?.message ?? (e as Error).message;
       throw new CliError(`cannot reach Warden at ${this.base} (${cause}); start it with 'warden serve' or set WARDEN_URL`);
     }
-    const text = await res.text();
     if (!res.ok) {
+      const text = await res.text();
       let msg = text;
       try {
         const parsed = JSON.parse(text) as { error?: string; code?: string };
@@ -46,6 +52,6 @@ export class WardenClient {
       }
       throw new CliError(`${method} ${path} → ${res.status}: ${msg}`, res.status < 500 ? 2 : 1);
     }
-    return (text ? JSON.parse(text) : undefined) as T;
+    return res;
   }
 }

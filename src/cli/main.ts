@@ -15,6 +15,7 @@ import { registerGameDay } from './gameday.ts';
 import { registerSlo } from './slo.ts';
 import { registerDeploy } from './deploy.ts';
 import { registerMigrate } from './migrate.ts';
+import { registerDataset } from './dataset.ts';
 
 /** Builds the `warden` command tree. */
 export function buildProgram(): Command {
@@ -36,6 +37,7 @@ export function buildProgram(): Command {
   registerDrift(program);
   registerReference(program);
   registerLabels(program);
+  registerDataset(program);
   registerReview(program);
   registerAlerts(program);
   registerGameDay(program);

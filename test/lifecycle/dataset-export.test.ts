@@ -5,13 +5,15 @@
  * when a server is available, on PostgreSQL.
  */
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { parquetReadObjects } from 'hyparquet';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DatasetExport, seedDemo } from '../../src/lifecycle/index.ts';
 import { mulberry32 } from '../../src/random.ts';
+import { runWarden } from '../helpers/cli.ts';
 import { freshPgSchema, pgTestUrl } from '../helpers/postgres.ts';
 import { fixturesDir, startTestServer, type TestServer } from '../helpers/server.ts';
 
@@ -177,6 +179,35 @@ describe.each(backends)('dataset export on $name', (backend) => {
     expect(record!.sha256).toBeUndefined();
     expect(record!.error).toMatch(/stopped after \d+ bytes/);
   });
+
+  it('warden dataset export writes the file whole, checks its sha256 against the record, and leaves nothing on failure', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'warden-dataset-cli-'));
+    try {
+      const out = path.join(dir, 'train.csv');
+      const env = { WARDEN_URL: srv.url };
+      const ok = await runWarden(['dataset', 'export', MODEL, '--out', out, '--version', '1', '--source', 'human'], env);
+      expect(ok.code, ok.stderr).toBe(0);
+      const bytes = readFileSync(out);
+      const humans = [...sent.values()].filter((s) => s.source === 'human').length;
+      expect(ok.stdout).toContain(`${humans} rows of ${MODEL} v1 → ${out}`);
+      expect(ok.stdout).toContain(`sha256 ${createHash('sha256').update(bytes).digest('hex')}`);
+      expect((parse(bytes, { columns: true }) as unknown[]).length).toBe(humans);
+      expect(existsSync(`${out}.partial`)).toBe(false);
+
+      const empty = path.join(dir, 'empty.parquet');
+      const none = await runWarden(['dataset', 'export', MODEL, '--out', empty, '--version', '1', '--since', new Date(Date.now() + 3_600_000).toISOString()], env);
+      expect(none.code).toBe(2);
+      expect(none.stderr).toMatch(/WARDEN_DATASET_EMPTY: no labelled prediction/);
+      expect(existsSync(empty) || existsSync(`${empty}.partial`)).toBe(false);
+
+      const listed = await runWarden(['dataset', 'list', '--model', MODEL], env);
+      expect(listed.code, listed.stderr).toBe(0);
+      expect(listed.stdout).toMatch(/^ID\s+MODEL\s+VERSIONS\s+FORMAT\s+STATE/);
+      expect(listed.stdout).toMatch(/complete/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 
   it('lists exports newest first, by model, in pages', async () => {
     const all = (await srv.json('GET', `/api/v1/datasets?model=${MODEL}&limit=2`)).body as { datasets: { id: number }[]; nextCursor: string | null };
