@@ -193,6 +193,10 @@ describe.each(backends)('dataset export on $name', (backend) => {
       expect(ok.stdout).toContain(`sha256 ${createHash('sha256').update(bytes).digest('hex')}`);
       expect((parse(bytes, { columns: true }) as unknown[]).length).toBe(humans);
       expect(existsSync(`${out}.partial`)).toBe(false);
+      // The file trains as is with the built-in trainer, naming the features.
+      const trained = await runWarden(['train', '--csv', out, '--target', 'label', '--model', 'linear', '--features', FEATURES.join(','), '--out', path.join(dir, 'm.onnx')], env);
+      expect(trained.code, trained.stderr).toBe(0);
+      expect(existsSync(path.join(dir, 'm.onnx'))).toBe(true);
 
       const empty = path.join(dir, 'empty.parquet');
       const none = await runWarden(['dataset', 'export', MODEL, '--out', empty, '--version', '1', '--since', new Date(Date.now() + 3_600_000).toISOString()], env);
