@@ -309,9 +309,16 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
       })
     : undefined;
   if (alerting) alerting.addSource(rollouts.alertSource());
+  const { retentionDays, retentionDaysByModel } = config.predictionLog;
   const retention =
-    config.predictionLog.retentionDays !== undefined
-      ? new PredictionRetention({ events: stores.events, retentionDays: config.predictionLog.retentionDays, logger, promRegistry: metrics.registry })
+    retentionDays !== undefined || Object.keys(retentionDaysByModel ?? {}).length > 0
+      ? new PredictionRetention({
+          events: stores.events,
+          ...(retentionDays !== undefined ? { retentionDays } : {}),
+          ...(retentionDaysByModel ? { retentionDaysByModel } : {}),
+          logger,
+          promRegistry: metrics.registry,
+        })
       : undefined;
   const http = buildHttpServer({
     deployments,

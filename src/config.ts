@@ -63,6 +63,8 @@ const predictionLogSchema = z
     writerNice: z.number().int().min(0).max(19).default(10),
     /** Whole UTC days of predictions kept; older days are removed every hour. Unset: kept until deleted by hand. */
     retentionDays: z.number().int().min(1).max(36_500).optional(),
+    /** Per deployment (model name): whole UTC days kept, overriding retentionDays; 0 keeps that model's predictions. */
+    retentionDaysByModel: z.record(z.string().min(1).max(256), z.number().int().min(0).max(36_500)).optional(),
   })
   .strict()
   .default({});

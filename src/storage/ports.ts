@@ -717,7 +717,7 @@ export interface LabelledRow {
   key?: string;
   /** Prediction event time (epoch ms). */
   ts: number;
-  /** Output tensor name → this row's values; null when the prediction was removed from the log. */
+  /** Output tensor name → this row's values (kept with the label when retention removed the prediction); null when not known. */
   outputs: Record<string, unknown[]> | null;
   /** Input tensor name → this row's values (features in column order); null as for outputs. */
   inputs: Record<string, unknown[]> | null;
@@ -902,11 +902,13 @@ export interface EventStore {
   pruneTraffic(q: { step: TrafficStep; before: number }): Promise<number>;
   /**
    * Retention of the prediction log: removes every prediction of the UTC days that end at or before `before`
-   * (epoch ms), with the caller keys logged for them; a label naming one afterwards is unmatched, as for a key never
-   * logged. Returns how many days had predictions removed. PostgreSQL drops each day's partition whole; SQLite
-   * deletes the days' rows in batches.
+   * (epoch ms), or at or before `byModel[model]` for the models it names (-Infinity keeps a model's predictions),
+   * with the caller keys logged for them; a label naming one afterwards is unmatched, as for a key never logged.
+   * A labelled row's inputs and outputs are kept with its label first, so queryLabelled still returns them.
+   * Returns how many days had predictions removed. PostgreSQL drops a day's partition whole when every model in it
+   * expired, else deletes the expired models' rows; SQLite deletes rows in batches.
    */
-  prunePredictions(before: number): Promise<number>;
+  prunePredictions(before: number, byModel?: Readonly<Record<string, number>>): Promise<number>;
   close(): Promise<void>;
 }
 

@@ -6,8 +6,10 @@ const DAY_MS = 86_400_000;
 
 export interface PredictionRetentionOptions {
   events: Pick<EventStore, 'prunePredictions'>;
-  /** Whole UTC days of predictions kept; older days are removed. */
-  retentionDays: number;
+  /** Whole UTC days of predictions kept; older days are removed. Unset: kept, except for the models listed below. */
+  retentionDays?: number;
+  /** Per model: whole UTC days kept instead (0: all of that model's predictions are kept). */
+  retentionDaysByModel?: Readonly<Record<string, number>>;
   logger: Logger;
   promRegistry: Registry;
   /** How often it runs (ms); the first run is `firstRunMs` after start. */
@@ -17,8 +19,8 @@ export interface PredictionRetentionOptions {
 }
 
 /**
- * Retention of the prediction log (predictionLog.retentionDays): every hour, the days that ended more than
- * retentionDays ago go. On PostgreSQL each day is a partition dropped whole and the drop is serialized by an
+ * Retention of the prediction log (predictionLog.retentionDays, retentionDaysByModel): every hour, the days that ended
+ * more than the model's retention ago go; labelled rows are kept with their labels. On PostgreSQL each day is a partition dropped whole and the drop is serialized by an
  * advisory lock, so every replica may run this: whichever comes second finds nothing to drop.
  */
 export class PredictionRetention {
@@ -47,11 +49,19 @@ export class PredictionRetention {
   /** One run; resolves with the days removed (0 when it failed: it is retried at the next run). */
   run(): Promise<number> {
     this.running ??= (async () => {
-      const before = (this.opts.now ?? Date.now)() - this.opts.retentionDays * DAY_MS;
+      const now = (this.opts.now ?? Date.now)();
+      const cutoff = (days: number | undefined) => (days === undefined || days === 0 ? Number.NEGATIVE_INFINITY : now - days * DAY_MS);
+      const before = cutoff(this.opts.retentionDays);
+      const byModel = Object.fromEntries(Object.entries(this.opts.retentionDaysByModel ?? {}).map(([m, d]) => [m, cutoff(d)]));
       try {
-        const days = await this.opts.events.prunePredictions(before);
+        const days = await this.opts.events.prunePredictions(before, byModel);
         this.pruned.inc(days);
-        if (days > 0) this.opts.logger.info({ days, before: new Date(before).toISOString(), retentionDays: this.opts.retentionDays }, 'prediction log retention: removed old days');
+        if (days > 0) {
+          this.opts.logger.info(
+            { days, retentionDays: this.opts.retentionDays ?? null, retentionDaysByModel: this.opts.retentionDaysByModel ?? {} },
+            'prediction log retention: removed old days (labelled rows kept with their labels)',
+          );
+        }
         return days;
       } catch (err) {
         this.opts.logger.warn({ err }, 'prediction log retention failed; retrying at the next run');

@@ -50,6 +50,41 @@ export function eventsContract(stores: () => StorageUnderTest): void {
       expect(await e.countPredictions({})).toBe(3);
     });
 
+    it('keeps each model for its own time, and -Infinity keeps a model whole', async () => {
+      const e = stores().events;
+      await e.appendPredictions([0, 1, 2].flatMap((d) => ['a', 'b', 'c'].map((m) => prediction(`${m}-${d}`, DAY0 + d * DAY + 10, m, [`k${m}${d}`]))));
+      // Default: days 0 and 1 go; a keeps only day 2 too, b keeps everything, c expires day 0 only.
+      const days = await e.prunePredictions(DAY0 + 2 * DAY, { b: Number.NEGATIVE_INFINITY, c: DAY0 + DAY });
+      expect(days).toBe(2);
+      expect((await e.queryPredictions({ limit: 100 })).map((p) => p.requestId).sort()).toEqual(['a-2', 'b-0', 'b-1', 'b-2', 'c-1', 'c-2']);
+      // Keys went with their predictions only.
+      const res = await e.appendLabels([{ key: 'ka1', value: 1 }, { key: 'kb0', value: 1 }, { key: 'kc0', value: 1 }, { key: 'kc1', value: 1 }], DAY0 + 3 * DAY);
+      expect(res.unmatched).toBe(2);
+      // Nothing but the default: b's days 0 and 1 go now, and c's day 1.
+      expect(await e.prunePredictions(DAY0 + 2 * DAY)).toBe(2);
+      expect((await e.queryPredictions({ limit: 100 })).map((p) => p.requestId).sort()).toEqual(['a-2', 'b-2', 'c-2']);
+    });
+
+    it("keeps a labelled row's inputs and outputs with its label when its prediction goes", async () => {
+      const e = stores().events;
+      const two = (id: string, ts: number): PredictionEvent => ({
+        ...prediction(id, ts, 'a'),
+        inputs: [{ name: 'input', shape: [2, 2], datatype: 'FP32', data: [1, 2, 3, 4] }],
+        outputs: [{ name: 'probability', shape: [2, 1], datatype: 'FP32', data: [0.25, 0.75] }],
+      });
+      await e.appendPredictions([two('old', DAY0 + 5), two('new', DAY0 + DAY + 5)]);
+      await e.appendLabels([{ requestId: 'old', row: 1, value: 1, source: 'human' }, { requestId: 'new', row: 0, value: 0 }], DAY0 + 2 * DAY);
+      const before = await e.queryLabelled({ model: 'a', version: 1, limit: 10 });
+      expect(await e.prunePredictions(DAY0 + DAY)).toBe(1);
+      expect(await e.countPredictions({})).toBe(1);
+      const after = await e.queryLabelled({ model: 'a', version: 1, limit: 10 });
+      expect(after).toEqual(before);
+      expect(after.find((r) => r.requestId === 'old')).toMatchObject({ row: 1, inputs: { input: [3, 4] }, outputs: { probability: [0.75] }, label: 1, source: 'human' });
+      // A later label for the kept row still replaces its value and keeps the row.
+      await e.appendLabels([{ requestId: 'old', row: 1, value: 0, source: 'human' }], DAY0 + 3 * DAY);
+      expect((await e.queryLabelled({ model: 'a', version: 1, limit: 10 })).find((r) => r.requestId === 'old')).toMatchObject({ inputs: { input: [3, 4] }, label: 0 });
+    });
+
     it('prunes more than one batch of a day', async () => {
       const e = stores().events;
       const many = Array.from({ length: 12_000 }, (_, i) => prediction(`m-${i}`, DAY0 + (i % 1000), i % 2 ? 'a' : 'b'));

@@ -61,13 +61,15 @@ describe('monitor summaries (SQLite)', () => {
     await store.close();
     const db = new Database(file);
     const version = db.pragma('user_version', { simple: true }) as number;
+    // Undo the two migrations after it: the labels' kept rows, then the summaries table.
+    db.exec(`DROP INDEX labels_pred_seq; ALTER TABLE labels DROP COLUMN kept`);
     db.exec(`DROP TABLE monitor_summaries; ALTER TABLE monitor_results ADD COLUMN summary TEXT`);
     const insert = db.prepare(
       `INSERT INTO monitor_results (model, version, window_start, window_end, rows, dataset_drift, quality_failures, report, created_at, summary) VALUES ('m', 1, ?, ?, 5, 0, 0, '{"drift":{"columns":[]}}', 1, ?)`,
     );
     insert.run(0, HOUR, '{"old":0}');
     insert.run(HOUR, 2 * HOUR, null);
-    db.pragma(`user_version = ${version - 1}`);
+    db.pragma(`user_version = ${version - 2}`);
     db.close();
     const reopened = new SqliteEventStore(file);
     const rows = await reopened.listMonitorSummaries({ model: 'm', version: 1 });

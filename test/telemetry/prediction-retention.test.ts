@@ -45,6 +45,28 @@ describe('prediction log retention (predictionLog.retentionDays)', () => {
     expect((await registry.getSingleMetric('warden_prediction_log_pruned_days_total')!.get()).values[0]!.value).toBe(2);
   });
 
+  it('keeps each deployment for its own days (0: all of it), and its labelled rows for export', async () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'warden-retention-'));
+    stores = openStores(dir);
+    const of = (model: string, id: string, ts: number): PredictionEvent => ({ ...event(id, ts), model });
+    await stores.events.appendPredictions(['m', 'short', 'forever'].flatMap((m) => Array.from({ length: 10 }, (_, d) => of(m, `${m}-${d}`, NOW - d * DAY - 11 * 3_600_000))));
+    await stores.events.appendLabels([{ requestId: 'short-5', row: 0, value: 3 }], NOW);
+    const r = new PredictionRetention({
+      events: stores.events,
+      retentionDays: 7,
+      retentionDaysByModel: { short: 2, forever: 0 },
+      logger: pino({ level: 'silent' }),
+      promRegistry: new Registry(),
+      now: () => NOW,
+    });
+    // short keeps days ending after now − 2 days (d0, d1, d2); m after now − 7 (d0…d7); forever all ten.
+    expect(await r.run()).toBe(7);
+    const kept = (model: string) => stores!.events.queryPredictions({ model, limit: 100 }).then((rows) => rows.length);
+    expect([await kept('m'), await kept('short'), await kept('forever')]).toEqual([8, 3, 10]);
+    const labelled = await stores.events.queryLabelled({ model: 'short', version: 1, limit: 10 });
+    expect(labelled).toMatchObject([{ requestId: 'short-5', inputs: { input: [1] }, outputs: { y: [2] }, label: 3 }]);
+  });
+
   it('a failing store is logged and retried at the next run, not thrown', async () => {
     const warnings: string[] = [];
     const logger = pino({ level: 'warn' }, { write: (l: string) => void warnings.push(l) });
@@ -60,7 +82,7 @@ describe('prediction log retention (predictionLog.retentionDays)', () => {
     } finally {
       await off.close();
     }
-    const on = await startTestServer({ predictionLog: { retentionDays: 30 } });
+    const on = await startTestServer({ predictionLog: { retentionDaysByModel: { 'bike-demand': 30 } } });
     try {
       expect(await (await fetch(`${on.url}/metrics`)).text()).toContain('warden_prediction_log_pruned_days_total 0');
     } finally {

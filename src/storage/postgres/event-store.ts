@@ -41,7 +41,7 @@ import type {
 import { PredictionBatch } from '../prediction-batch.ts';
 import { classifyStoreError } from '../health.ts';
 import { encodeRaw, pgBool, toMonitorResult, toProfile, toStoredPrediction, type MonitorResultRow, type PredictionRow, type ProfileRow } from '../rows/event-rows.ts';
-import { arrivingLabel, fold, isLate, joined, labelStatsOf, rowOutOfRange, toLabelledRow, type LabelGroup, type LabelRow as SharedLabelRow, type LabelTarget } from '../rows/label-rows.ts';
+import { arrivingLabel, fold, isLate, joined, labelStatsOf, keptRow, rowOutOfRange, toLabelledRow, type LabelGroup, type LabelRow as SharedLabelRow, type LabelTarget } from '../rows/label-rows.ts';
 import { MAX_ERROR_CODES, mergeTraffic, STEP_MS, toTraffic, trimZeros, type TrafficCounts } from '../rows/traffic-rows.ts';
 import { inTransaction, migratePg, openPgPool, parsePgUrl, type PgClient, type PgMigration, type PgOptions, type PgPool } from './database.ts';
 
@@ -224,6 +224,9 @@ export const pgEventMigrations: PgMigration[] = [
          FROM (SELECT inputs::json AS j) a) b
      $$`,
   ],
+  // Retention keeps a labelled row's inputs and outputs with its label (training sets outlive the raw log); the
+  // index finds a day's labels by the predictions about to go.
+  [`ALTER TABLE labels ADD COLUMN kept TEXT`, `CREATE INDEX labels_pred_seq ON labels (pred_seq) WHERE pred_seq IS NOT NULL`],
 ];
 
 /** Advisory lock kinds (first key); the second key is the schema's hash, so Warden schemas sharing a database do not contend. */
@@ -588,11 +591,14 @@ export class PgEventStore implements EventStore {
    * DETACH PARTITION … CONCURRENTLY, then DROP TABLE: neither takes a lock that blocks other replicas' appends or
    * reads. A detach interrupted before (timeout, crash) is finished on the next call.
    */
-  async prunePredictions(before: number): Promise<number> {
+  async prunePredictions(before: number, byModel: Readonly<Record<string, number>> = {}): Promise<number> {
     return this.db(async () => {
-      const cutoff = dayOf(bound(before));
+      const dayStart = (t: number) => dayOf(bound(t));
+      const cutoffOf = (model: string) => dayStart(byModel[model] ?? before);
+      // No day ends before the latest cutoff: nothing to look at.
+      const latest = Math.max(dayStart(before), ...Object.values(byModel).map(dayStart));
       const c = await this.pool.connect();
-      let dropped = 0;
+      let pruned = 0;
       try {
         // Session-level: DETACH … CONCURRENTLY cannot run inside a transaction.
         await c.query('SELECT pg_advisory_lock($1, $2)', [LOCK_PARTITIONS, this.lockKey]);
@@ -605,21 +611,47 @@ export class PgEventStore implements EventStore {
           );
           for (const r of rows.sort((a, b) => (a.relname < b.relname ? -1 : 1))) {
             const day = partitionDay(r.relname);
-            if (day === undefined || day + DAY_MS > cutoff) continue;
-            if (r.relispartition) await c.query(`ALTER TABLE predictions DETACH PARTITION "${r.relname}" ${r.pending ? 'FINALIZE' : 'CONCURRENTLY'}`);
-            await c.query(`DROP TABLE IF EXISTS "${r.relname}"`);
-            this.partitions.delete(day);
-            dropped++;
+            if (day === undefined || day + DAY_MS > latest) continue;
+            const table = `"${r.relname}"`;
+            const present = (await c.query<{ model: string }>(`SELECT DISTINCT model FROM ${table}`)).rows.map((m) => m.model);
+            const expired = present.filter((m) => day + DAY_MS <= cutoffOf(m));
+            if (expired.length === 0 && present.length > 0) continue;
+            await this.keepLabelled(c, table, expired);
+            if (expired.length === present.length) {
+              if (r.relispartition) await c.query(`ALTER TABLE predictions DETACH PARTITION ${table} ${r.pending ? 'FINALIZE' : 'CONCURRENTLY'}`);
+              await c.query(`DROP TABLE IF EXISTS ${table}`);
+              this.partitions.delete(day);
+            } else {
+              // Other models keep this day: only the expired models' rows go, in batches.
+              while ((await c.query(`DELETE FROM ${table} WHERE seq IN (SELECT seq FROM ${table} WHERE model = ANY($1) LIMIT 5000)`, [expired])).rowCount === 5000);
+            }
+            await c.query('DELETE FROM prediction_keys WHERE ts >= $1 AND ts < $2 AND model = ANY($3)', [day, day + DAY_MS, expired]);
+            if (present.length) pruned++;
           }
-          await c.query('DELETE FROM prediction_keys WHERE ts < $1', [cutoff]);
         } finally {
           await c.query('SELECT pg_advisory_unlock($1, $2)', [LOCK_PARTITIONS, this.lockKey]);
         }
       } finally {
         c.release();
       }
-      return dropped;
+      return pruned;
     });
+  }
+
+  /** Copies each labelled row of the expired models' predictions in `table` into its label, before they go. */
+  private async keepLabelled(c: PgClient, table: string, models: string[]): Promise<void> {
+    for (;;) {
+      const { rows } = await c.query<{ id: number; row: number; inputs: string; outputs: string }>(
+        `SELECT l.id, l."row", p.inputs, p.outputs FROM ${table} p JOIN labels l ON l.pred_seq = p.seq
+         WHERE p.model = ANY($1) AND l.kept IS NULL LIMIT 1000`,
+        [models],
+      );
+      if (rows.length === 0) return;
+      await c.query(`UPDATE labels AS l SET kept = u.kept FROM unnest($1::bigint[], $2::text[]) AS u(id, kept) WHERE l.id = u.id`, [
+        rows.map((r) => r.id),
+        rows.map((r) => pgText(keptRow(r, r.row))),
+      ]);
+    }
   }
 
   async queryPredictions(q: PredictionQuery): Promise<StoredPredictionEvent[]> {

@@ -25,6 +25,8 @@ export interface LabelRow<B> {
   version: number | null;
   pred_seq: number | null;
   pred_ts: number | null;
+  /** The labelled row's inputs and outputs (JSON of {inputs, outputs}), kept when retention removed its prediction. */
+  kept: string | null;
 }
 
 /** The logged prediction row a label joins to. */
@@ -65,6 +67,7 @@ export function arrivingLabel<B>(l: CheckedLabel, t: LabelTarget | undefined, re
     version: null,
     pred_seq: null,
     pred_ts: null,
+    kept: null,
   };
 }
 
@@ -121,14 +124,16 @@ export function tensorRow(tensors: unknown, row: number): Record<string, unknown
  * retention removed it.
  */
 export function toLabelledRow<B>(r: LabelRow<B>, event: { inputs: unknown; outputs: unknown } | undefined, bool: BoolColumn<B>): LabelledRow {
+  // Retention removed the prediction: what it kept of the labelled row stands in for it.
+  const kept = !event && r.kept ? (JSON.parse(r.kept) as { inputs: Record<string, unknown[]> | null; outputs: Record<string, unknown[]> | null }) : undefined;
   return {
     id: r.id,
     requestId: r.request_id!,
     row: r.row!,
     ...(r.key === null ? {} : { key: r.key }),
     ts: r.pred_ts!,
-    outputs: event ? tensorRow(event.outputs, r.row!) : null,
-    inputs: event ? tensorRow(event.inputs, r.row!) : null,
+    outputs: event ? tensorRow(event.outputs, r.row!) : (kept?.outputs ?? null),
+    inputs: event ? tensorRow(event.inputs, r.row!) : (kept?.inputs ?? null),
     label: JSON.parse(r.value) as LabelValue,
     labelTs: r.label_ts,
     source: r.source,
@@ -157,4 +162,12 @@ export function labelStatsOf<B>(groups: readonly LabelGroup<B>[], bool: BoolColu
     stats.bySource[g.source] = (stats.bySource[g.source] ?? 0) + g.n;
   }
   return stats;
+}
+
+/**
+ * What retention keeps of a labelled prediction row before the prediction goes: that row's inputs and outputs, as
+ * queryLabelled returns them, so the labelled row still exports and evaluates.
+ */
+export function keptRow(event: { inputs: string; outputs: string }, row: number): string {
+  return JSON.stringify({ inputs: tensorRow(JSON.parse(event.inputs), row), outputs: tensorRow(JSON.parse(event.outputs), row) });
 }

@@ -28,7 +28,7 @@ import type {
 import { openSqlite, type Migration, type SqliteDb } from './database.ts';
 import { PredictionBatch } from '../prediction-batch.ts';
 import { encodeRaw, sqliteBool, toMonitorResult, toProfile, toStoredPrediction, type PredictionRow, type ProfileRow, type MonitorResultRow } from '../rows/event-rows.ts';
-import { arrivingLabel, fold, isLate, joined, labelStatsOf, rowOutOfRange, toLabelledRow, type LabelGroup, type LabelRow, type LabelTarget } from '../rows/label-rows.ts';
+import { arrivingLabel, fold, isLate, joined, labelStatsOf, keptRow, rowOutOfRange, toLabelledRow, type LabelGroup, type LabelRow, type LabelTarget } from '../rows/label-rows.ts';
 import { mergeTraffic, STEP_MS, toTraffic, trimZeros, type TrafficCounts } from '../rows/traffic-rows.ts';
 
 const migrations: Migration[] = [
@@ -190,6 +190,9 @@ const migrations: Migration[] = [
        SELECT model, version, window_start, window_end, summary FROM monitor_results WHERE summary IS NOT NULL ORDER BY window_start`,
     `ALTER TABLE monitor_results DROP COLUMN summary`,
   ],
+  // Retention keeps a labelled row's inputs and outputs with its label (training sets outlive the raw log); the
+  // index finds a batch's labels by the predictions about to go.
+  [`ALTER TABLE labels ADD COLUMN kept TEXT`, `CREATE INDEX labels_pred_seq ON labels(pred_seq) WHERE pred_seq IS NOT NULL`],
 ];
 
 // SQLite has no boolean type: flags are 0 or 1.
@@ -757,9 +760,9 @@ export class SqliteEventStore implements EventStore {
     return this.db.prepare(`DELETE FROM traffic WHERE step = ? AND ts < ?`).run(STEP_MS[q.step], q.before).changes;
   }
 
-  async prunePredictions(before: number): Promise<number> {
+  async prunePredictions(before: number, byModel: Readonly<Record<string, number>> = {}): Promise<number> {
     const DAY = 86_400_000;
-    const cutoff = Number.isFinite(before) ? Math.floor(before / DAY) * DAY : before > 0 ? Number.MAX_SAFE_INTEGER : Number.MIN_SAFE_INTEGER;
+    const dayStart = (t: number) => (Number.isFinite(t) ? Math.floor(t / DAY) * DAY : t > 0 ? Number.MAX_SAFE_INTEGER : Number.MIN_SAFE_INTEGER);
     // The models present, by skip-scan on (model, ts): one index probe per model, not a scan of the log.
     const models = this.db
       .prepare(
@@ -769,19 +772,28 @@ export class SqliteEventStore implements EventStore {
       )
       .pluck()
       .all() as string[];
-    // Batches, each its own transaction: appends interleave with a long retention run instead of waiting on it.
-    const del = this.db.prepare(`DELETE FROM predictions WHERE seq IN (SELECT seq FROM predictions WHERE model = ? AND ts < ? LIMIT 5000) RETURNING seq, ts`);
+    const pick = this.db.prepare(`SELECT seq FROM predictions WHERE model = ? AND ts < ? LIMIT 5000`).pluck();
+    const labelled = this.db.prepare(
+      `SELECT l.id, l.row, p.inputs, p.outputs FROM labels l JOIN predictions p ON p.seq = l.pred_seq
+       WHERE l.pred_seq IN (SELECT value FROM json_each(?)) AND l.kept IS NULL`,
+    );
+    const keep = this.db.prepare(`UPDATE labels SET kept = ? WHERE id = ?`);
+    const del = this.db.prepare(`DELETE FROM predictions WHERE seq IN (SELECT value FROM json_each(?)) RETURNING ts`).pluck();
     const delKeys = this.db.prepare(`DELETE FROM prediction_keys WHERE seq IN (SELECT value FROM json_each(?))`);
-    const batch = this.db.transaction((model: string) => {
-      const gone = del.all(model, cutoff) as { seq: number; ts: number }[];
-      if (gone.length) delKeys.run(JSON.stringify(gone.map((g) => g.seq)));
+    // Batches, each its own transaction: appends interleave with a long retention run instead of waiting on it.
+    const batch = this.db.transaction((model: string, cutoff: number) => {
+      const seqs = JSON.stringify(pick.all(model, cutoff));
+      for (const l of labelled.all(seqs) as { id: number; row: number; inputs: string; outputs: string }[]) keep.run(keptRow(l, l.row), l.id);
+      const gone = del.all(seqs) as number[];
+      if (gone.length) delKeys.run(seqs);
       return gone;
     });
     const days = new Set<number>();
     for (const model of models) {
+      const cutoff = dayStart(byModel[model] ?? before);
       for (;;) {
-        const gone = batch(model);
-        for (const g of gone) days.add(Math.floor(g.ts / DAY));
+        const gone = batch(model, cutoff);
+        for (const ts of gone) days.add(Math.floor(ts / DAY));
         if (gone.length < 5000) break;
       }
     }

@@ -234,8 +234,8 @@ export class SqliteWorkerEventStore implements EventStore {
     return this.call('pruneTraffic', q);
   }
 
-  prunePredictions(before: number): Promise<number> {
-    return this.call('prunePredictions', before) as Promise<number>;
+  prunePredictions(before: number, byModel: Readonly<Record<string, number>> = {}): Promise<number> {
+    return this.call('prunePredictions', before, byModel) as Promise<number>;
   }
 
   /** Waits for pending writes, closes the worker's connection, then the reader. */
