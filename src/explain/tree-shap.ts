@@ -20,49 +20,72 @@ export interface Explanation {
  * x-features and before the z-features (or the reverse). Cost per pair: the leaves of each tree's consistent paths.
  */
 export function treeShap(model: TreeEnsemble, x: ArrayLike<number>, background: readonly ArrayLike<number>[]): Explanation {
-  const width = Math.max(model.features, x.length);
-  const phi = new Float64Array(width);
   if (background.length === 0) throw new Error('treeShap needs at least one background row');
-  // weights[a][b] = a!·b!/(a+b+1)!, for paths of up to `depth` split features.
-  const depth = maxDepth(model.trees);
-  const w = weights(depth + 1);
-  const assigned = new Int8Array(width); // 0 none, 1 from x, 2 from z
-  const onPath: number[] = [];
+  const walker = new PathWalker(Math.max(model.features, x.length), maxDepth(model.trees));
   let expected = 0;
   for (const z of background) {
     expected += model.predict(z);
-    for (const t of model.trees) walk(t, 0, x, z, assigned, onPath, 0, 0, w, phi);
+    for (const t of model.trees) walker.walk(t, 0, x, z, 0, 0);
   }
   const n = background.length;
-  const shap = Array.from(phi, (p) => p / n);
+  const shap = Array.from(walker.phi, (p) => p / n);
   return { shap, expected: expected / n, value: model.predict(x) };
 }
 
-function walk(t: Tree, node: number, x: ArrayLike<number>, z: ArrayLike<number>, assigned: Int8Array, onPath: number[], a: number, b: number, w: number[][], phi: Float64Array): void {
-  const f = t.feature[node]!;
-  if (f < 0) {
-    const v = t.value[node]!;
-    if (v === 0) return;
-    // Features from x gain what the leaf adds when they join; features from z lose it.
-    const gain = a > 0 ? v * w[a - 1]![b]! : 0;
-    const loss = b > 0 ? v * w[a]![b - 1]! : 0;
-    for (const j of onPath) phi[j]! += assigned[j] === 1 ? gain : -loss;
-    return;
+/** The walk's state, kept on one object so the recursion passes only what changes. */
+class PathWalker {
+  readonly phi: Float64Array;
+  /** Per feature: 0 not on the path, 1 taken from x, 2 taken from z. */
+  private readonly assigned: Int8Array;
+  private readonly onPath: Int32Array;
+  private depth = 0;
+  /** w[a][b] = a!·b!/(a+b+1)!, for paths of up to the deepest tree's split features. */
+  private readonly w: number[][];
+
+  constructor(width: number, maxDepth: number) {
+    this.phi = new Float64Array(width);
+    this.assigned = new Int8Array(width);
+    this.onPath = new Int32Array(maxDepth + 1);
+    this.w = weights(maxDepth + 1);
   }
-  const xYes = goesYes(t, node, x[f]!);
-  const next = (yes: boolean) => (yes ? t.yes[node]! : t.no[node]!);
-  const owner = assigned[f]!;
-  if (owner === 1) return walk(t, next(xYes), x, z, assigned, onPath, a, b, w, phi);
-  const zYes = goesYes(t, node, z[f]!);
-  if (owner === 2) return walk(t, next(zYes), x, z, assigned, onPath, a, b, w, phi);
-  if (xYes === zYes) return walk(t, next(xYes), x, z, assigned, onPath, a, b, w, phi);
-  onPath.push(f);
-  assigned[f] = 1;
-  walk(t, next(xYes), x, z, assigned, onPath, a + 1, b, w, phi);
-  assigned[f] = 2;
-  walk(t, next(zYes), x, z, assigned, onPath, a, b + 1, w, phi);
-  assigned[f] = 0;
-  onPath.pop();
+
+  walk(t: Tree, node: number, x: ArrayLike<number>, z: ArrayLike<number>, a: number, b: number): void {
+    for (;;) {
+      const f = t.feature[node]!;
+      if (f < 0) {
+        const v = t.value[node]!;
+        if (v === 0 || this.depth === 0) return;
+        // Features from x gain what the leaf adds when they join; features from z lose it.
+        const gain = a > 0 ? v * this.w[a - 1]![b]! : 0;
+        const loss = b > 0 ? v * this.w[a]![b - 1]! : 0;
+        for (let i = 0; i < this.depth; i++) {
+          const j = this.onPath[i]!;
+          this.phi[j]! += this.assigned[j] === 1 ? gain : -loss;
+        }
+        return;
+      }
+      const owner = this.assigned[f]!;
+      const xYes = owner === 2 ? false : goesYes(t, node, x[f]!);
+      if (owner === 1) {
+        node = xYes ? t.yes[node]! : t.no[node]!;
+        continue;
+      }
+      const zYes = goesYes(t, node, z[f]!);
+      if (owner === 2 || xYes === zYes) {
+        node = zYes ? t.yes[node]! : t.no[node]!;
+        continue;
+      }
+      // x and z part here: the feature joins the path, once from each side.
+      this.onPath[this.depth++] = f;
+      this.assigned[f] = 1;
+      this.walk(t, xYes ? t.yes[node]! : t.no[node]!, x, z, a + 1, b);
+      this.assigned[f] = 2;
+      this.walk(t, zYes ? t.yes[node]! : t.no[node]!, x, z, a, b + 1);
+      this.assigned[f] = 0;
+      this.depth--;
+      return;
+    }
+  }
 }
 
 /** w[a][b] = a!·b!/(a+b+1)!, built by recurrence (no factorial overflow): w[a][b] = w[a-1][b]·a/(a+b+1). */
