@@ -81,22 +81,37 @@ export function openPgPool(target: PgTarget, opts: PgOptions = {}): PgPool {
   // An idle connection that the server drops (restart, failover) must not crash the process: the pool
   // discards it and the next query opens a new one.
   pool.on('error', () => {});
+  // The same for a connection checked out between two queries (a transaction's awaits, a session lock held across
+  // statements): pg emits 'error' on the client itself, which would be uncaught. The next query on it rejects, and
+  // the store's fault handling takes it from there.
+  pool.on('connect', (client) => client.on('error', () => {}));
   return pool;
+}
+
+/** A connection-level failure (the server went away, or ended the session): the connection must not be reused. */
+export function brokenConnection(err: unknown): boolean {
+  const { code, message } = err as { code?: unknown; message?: unknown };
+  if (typeof code === 'string' && /^(08|57P)[0-9A-Z]{3}$/.test(code)) return true;
+  if (typeof code === 'string' && /^E[A-Z]+$/.test(code)) return true; // ECONNRESET, EPIPE, ETIMEDOUT…
+  return typeof message === 'string' && /Connection terminated|connection is closed|not queryable/i.test(message);
 }
 
 /** Runs `fn` in one transaction on one connection: committed when it resolves, rolled back when it throws. */
 export async function inTransaction<T>(pool: PgPool, fn: (c: PgClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();
+  let broken = false;
   try {
     await client.query('BEGIN');
     const result = await fn(client);
     await client.query('COMMIT');
     return result;
   } catch (err) {
-    await client.query('ROLLBACK').catch(() => {});
+    broken = brokenConnection(err);
+    if (!broken) await client.query('ROLLBACK').catch(() => {});
     throw err;
   } finally {
-    client.release();
+    // A dead connection is closed, not handed to the next caller.
+    client.release(broken);
   }
 }
 

@@ -43,7 +43,7 @@ import { classifyStoreError } from '../health.ts';
 import { encodeRaw, pgBool, toMonitorResult, toProfile, toStoredPrediction, type MonitorResultRow, type PredictionRow, type ProfileRow } from '../rows/event-rows.ts';
 import { arrivingLabel, fold, isLate, joined, labelStatsOf, keptRow, rowOutOfRange, toLabelledRow, type LabelGroup, type LabelRow as SharedLabelRow, type LabelTarget } from '../rows/label-rows.ts';
 import { MAX_ERROR_CODES, mergeTraffic, STEP_MS, toTraffic, trimZeros, type TrafficCounts } from '../rows/traffic-rows.ts';
-import { inTransaction, migratePg, openPgPool, parsePgUrl, type PgClient, type PgMigration, type PgOptions, type PgPool } from './database.ts';
+import { brokenConnection, inTransaction, migratePg, openPgPool, parsePgUrl, type PgClient, type PgMigration, type PgOptions, type PgPool } from './database.ts';
 
 const DAY_MS = 24 * 3600 * 1000;
 
@@ -599,6 +599,7 @@ export class PgEventStore implements EventStore {
       const latest = Math.max(dayStart(before), ...Object.values(byModel).map(dayStart));
       const c = await this.pool.connect();
       let pruned = 0;
+      let broken = false;
       try {
         // Session-level: DETACH … CONCURRENTLY cannot run inside a transaction.
         await c.query('SELECT pg_advisory_lock($1, $2)', [LOCK_PARTITIONS, this.lockKey]);
@@ -631,8 +632,12 @@ export class PgEventStore implements EventStore {
         } finally {
           await c.query('SELECT pg_advisory_unlock($1, $2)', [LOCK_PARTITIONS, this.lockKey]);
         }
+      } catch (err) {
+        // A dead session has released its lock with it; the connection is closed, not reused.
+        broken = brokenConnection(err);
+        throw err;
       } finally {
-        c.release();
+        c.release(broken);
       }
       return pruned;
     });
