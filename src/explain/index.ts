@@ -3,3 +3,5 @@ export { readTreeEnsemble, TreeEnsemble } from './tree-ensemble.ts';
 export type { Tree } from './tree-ensemble.ts';
 export { treeShap } from './tree-shap.ts';
 export type { Explanation } from './tree-shap.ts';
+export { ExplainService, DEFAULT_BACKGROUND_ROWS, MAX_BACKGROUND_ROWS, MAX_EXPLAINED_ROWS } from './service.ts';
+export type { ExplainResult, RowExplanation } from './service.ts';

@@ -23,6 +23,8 @@ import { registerKeyRoutes } from './admin/keys.ts';
 import { registerMonitoringRoutes } from './admin/monitoring.ts';
 import { registerLabelRoutes } from './admin/labels.ts';
 import { registerDatasetRoutes } from './admin/datasets.ts';
+import { registerExplainRoutes } from './admin/explain.ts';
+import { ExplainService } from '../explain/index.ts';
 import { registerReviewRoutes } from './admin/review.ts';
 import { registerGameDayRoutes } from './admin/gamedays.ts';
 import { registerAlertRoutes } from './admin/alerts.ts';
@@ -213,6 +215,7 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
   registerMonitoringRoutes(app, { guard, referenceLimitBytes: config.server.referenceLimitBytes, ...(deps.monitoring ? { monitoring: deps.monitoring } : {}), ...(deps.log ? { log: deps.log } : {}) });
   registerLabelRoutes(app, { events: deps.stores.events, registry: deps.registry, guard });
   registerDatasetRoutes(app, { events: deps.stores.events, metadata: deps.stores.metadata, registry: deps.registry, guard });
+  registerExplainRoutes(app, { explain: new ExplainService({ registry: deps.registry, metadata: deps.stores.metadata }), registry: deps.registry, guard });
   if (deps.review) registerReviewRoutes(app, { review: deps.review, guard });
   if (deps.gamedays) registerGameDayRoutes(app, { gamedays: deps.gamedays, guard });
   registerAlertRoutes(app, { guard, ...(deps.alerting ? { alerting: deps.alerting } : {}) });
