@@ -13,6 +13,14 @@ export function optionalTimeParam(raw: string | undefined, name: string): number
   return n;
 }
 
+/** An optional integer query parameter in [min, max]. */
+export function intParam(raw: string | undefined, name: string, min: number, max: number): number | undefined {
+  if (raw === undefined || raw === '') return undefined;
+  const n = Number(raw);
+  if (!Number.isSafeInteger(n) || n < min || n > max) throw bad(`${name} must be an integer in [${min}, ${max}]`);
+  return n;
+}
+
 /**
  * Which way a listing pages: oldest first with `after=<cursor>` (the default) or, with `order=newest`, newest first
  * with `before=<cursor>`. Refuses a cursor of the other direction; the cursors themselves are each route's to parse.

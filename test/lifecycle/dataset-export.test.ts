@@ -154,6 +154,8 @@ describe.each(backends)('dataset export on $name', (backend) => {
     await bad({ model: MODEL, format: 'xlsx' }, 400, 'WARDEN_BAD_REQUEST', /format/);
     await bad({ model: MODEL, colour: 1 }, 400, 'WARDEN_BAD_REQUEST', /colour/);
     await bad({ model: MODEL, since: 'yesterday' }, 400, 'WARDEN_BAD_REQUEST', /since.*ISO-8601/);
+    // Date.parse takes "-5" as a year; the API does not.
+    await bad({ model: MODEL, until: '-5' }, 400, 'WARDEN_BAD_REQUEST', /until.*ISO-8601/);
     await bad({ model: MODEL, since: 2000, until: 1000 }, 400, 'WARDEN_BAD_REQUEST', /before until/);
     await bad({ model: MODEL, segments: ['colour'] }, 400, 'WARDEN_BAD_REQUEST', /colour.*not a feature/);
     await bad({ model: MODEL, since: Date.now() + 3_600_000 }, 422, 'WARDEN_DATASET_EMPTY', /no labelled prediction of bike-demand v1 matches \(since/);

@@ -5,17 +5,19 @@ import { WardenError } from '../../errors.ts';
 import { DatasetExport, type DatasetExportDeps } from '../../lifecycle/index.ts';
 import type { Guard } from '../auth.ts';
 import { actorOf } from '../actor.ts';
+import { intParam, optionalTimeParam } from '../query.ts';
 
 /** Exports streaming at once per process: each holds a store reader and a batch in memory. */
 export const MAX_CONCURRENT_EXPORTS = 2;
 
 const time = z.union([z.number().int().nonnegative(), z.string().min(1).max(64)]).transform((v, ctx) => {
-  const n = typeof v === 'number' ? v : /^[0-9]+$/.test(v) ? Number(v) : Date.parse(v);
-  if (!Number.isFinite(n)) {
-    ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'must be epoch milliseconds or an ISO-8601 time' });
+  if (typeof v === 'number') return v;
+  try {
+    return optionalTimeParam(v, 'time')!;
+  } catch {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'must be epoch milliseconds or an ISO-8601 time, e.g. 2026-01-31T00:00:00Z' });
     return z.NEVER;
   }
-  return n;
 });
 
 const exportBody = z
@@ -87,11 +89,4 @@ export function registerDatasetRoutes(app: FastifyInstance, deps: DatasetExportD
     if (!d) throw new WardenError('WARDEN_NOT_FOUND', `no dataset ${id}; list them with GET /api/v1/datasets`);
     return d;
   });
-}
-
-function intParam(raw: string | undefined, name: string, min: number, max: number): number | undefined {
-  if (raw === undefined || raw === '') return undefined;
-  const n = Number(raw);
-  if (!Number.isSafeInteger(n) || n < min || n > max) throw new WardenError('WARDEN_BAD_REQUEST', `${name} must be an integer in [${min}, ${max}]`);
-  return n;
 }
