@@ -47,33 +47,34 @@ export class ExplainService {
 
   constructor(private readonly deps: { registry: Registry; metadata: MetadataStore }) {}
 
-  async explain(model: string, ref: string, rows: readonly Float32Array[], opts: { background?: number } = {}): Promise<ExplainResult> {
+  /** Explains `rows` of `version` (as the registry resolved it). */
+  async explain(version: ModelVersionRecord, rows: readonly Float32Array[], opts: { background?: number } = {}): Promise<ExplainResult> {
+    const { model } = version;
     if (rows.length === 0) throw new WardenError('WARDEN_BAD_REQUEST', 'no rows to explain');
     if (rows.length > MAX_EXPLAINED_ROWS) throw new WardenError('WARDEN_BAD_REQUEST', `${rows.length} rows; explain at most ${MAX_EXPLAINED_ROWS} per call`);
     const wanted = opts.background ?? DEFAULT_BACKGROUND_ROWS;
     if (!Number.isInteger(wanted) || wanted < 1 || wanted > MAX_BACKGROUND_ROWS) {
       throw new WardenError('WARDEN_BAD_REQUEST', `background must be an integer number of rows in [1, ${MAX_BACKGROUND_ROWS}]`);
     }
-    const version = await this.deps.registry.resolve(model, ref);
     const prepared = await this.prepare(version);
     const bg = await this.background(version, prepared.features, wanted);
     const explanations: RowExplanation[] = [];
+    let expected = 0;
     for (const x of rows) {
       if (x.length !== prepared.features.length) throw new WardenError('WARDEN_INVALID_INPUT', `a row has ${x.length} values; ${model} v${version.version} takes ${prepared.features.length}`);
       // A row at a time, yielding between rows: a call of 100 rows must not hold the event loop (and inference) for its whole length.
       if (explanations.length) await new Promise((r) => setImmediate(r));
       const e = treeShap(prepared.ensemble, x, bg);
       explanations.push({ shap: Object.fromEntries(prepared.features.map((f, j) => [f, e.shap[j]!])), value: e.value });
+      expected = e.expected;
     }
-    let expected = 0;
-    for (const z of bg) expected += prepared.ensemble.predict(z);
     return {
       model,
       version: version.version,
       method: 'tree-shap-interventional',
       output: prepared.output,
       features: prepared.features,
-      expected: expected / bg.length,
+      expected,
       background: { rows: bg.length, source: `reference sample of v${version.version}` },
       explanations,
     };

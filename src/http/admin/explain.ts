@@ -45,6 +45,6 @@ export function registerExplainRoutes(app: FastifyInstance, deps: { explain: Exp
     }
     const rows: Float32Array[] = [];
     for (let i = 0; i < flat.length; i += width) rows.push(flat.subarray(i, i + width));
-    return deps.explain.explain(name, String(version.version), rows, body.background === undefined ? {} : { background: body.background as number });
+    return deps.explain.explain(version, rows, body.background === undefined ? {} : { background: body.background as number });
   });
 }

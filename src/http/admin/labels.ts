@@ -3,18 +3,12 @@ import { WardenError } from '../../errors.ts';
 import type { Registry } from '../../registry/index.ts';
 import type { EventStore, LabelInput, LabelledQuery } from '../../storage/index.ts';
 import type { Guard } from '../auth.ts';
+import { intParam } from '../query.ts';
 
 /** Most labels one `POST /api/v1/labels` takes: one call stays one short transaction on the serving thread. */
 export const LABEL_BATCH_LIMIT = 10_000;
 
 const bad = (msg: string) => new WardenError('WARDEN_BAD_REQUEST', msg);
-
-function intParam(raw: string | undefined, name: string, min: number, max: number): number | undefined {
-  if (raw === undefined || raw === '') return undefined;
-  const n = Number(raw);
-  if (!Number.isSafeInteger(n) || n < min || n > max) throw bad(`${name} must be an integer in [${min}, ${max}]`);
-  return n;
-}
 
 function timeParam(raw: string | undefined, name: string): number | undefined {
   if (raw === undefined || raw === '') return undefined;

@@ -3,7 +3,7 @@ import { WardenError } from '../../errors.ts';
 import type { EventStore, PredictionQuery } from '../../storage/index.ts';
 import type { PredictionLog } from '../../telemetry/index.ts';
 import type { Guard } from '../auth.ts';
-import { nextCursor, pageOrder } from '../query.ts';
+import { intParam, nextCursor, pageOrder } from '../query.ts';
 
 interface Query {
   model?: string;
@@ -16,13 +16,6 @@ interface Query {
   before?: string;
   order?: string;
   limit?: string;
-}
-
-function intParam(raw: string | undefined, name: string, min: number, max: number): number | undefined {
-  if (raw === undefined || raw === '') return undefined;
-  const n = Number(raw);
-  if (!Number.isSafeInteger(n) || n < min || n > max) throw new WardenError('WARDEN_BAD_REQUEST', `${name} must be an integer in [${min}, ${max}]`);
-  return n;
 }
 
 function timeParam(raw: string | undefined, name: string): number | undefined {

@@ -9,6 +9,7 @@ import type {
   LabelledRow,
   LabelSource,
   MetadataStore,
+  ModelVersionRecord,
 } from '../../storage/index.ts';
 import { DatasetLayout } from './columns.ts';
 import { datasetEncoder, type DatasetEncoder } from './formats.ts';
@@ -68,8 +69,8 @@ export class DatasetExport {
   }
 
   static async open(deps: DatasetExportDeps, req: DatasetRequest): Promise<DatasetExport> {
-    const filter = await resolveFilter(deps.registry, req);
-    const signatures = await Promise.all(filter.versions.map(async (v) => ({ v, sig: (await deps.registry.getVersion(filter.model, v)).signature })));
+    const { filter, records } = await resolveFilter(deps.registry, req);
+    const signatures = records.map((r) => ({ v: r.version, sig: r.signature }));
     const segments = req.segments ?? (await defaultSegments(deps.metadata, filter.model, filter.versions[0]!));
     const layout = new DatasetLayout(signatures[0]!.sig, segments);
     for (const { v, sig } of signatures.slice(1)) {
@@ -144,23 +145,16 @@ export class DatasetExport {
       );
     }
   }
-
-  /** Ends the record as failed without reading (the response could not be started). */
-  async abandon(why: string): Promise<void> {
-    if (this.finished) return;
-    this.finished = true;
-    await this.source.return(undefined);
-    await this.deps.metadata.finishDataset(this.record.id, { state: 'failed', error: why, rows: 0, bytes: 0, skipped: this.counts.skipped, at: (this.deps.now ?? Date.now)() });
-  }
 }
 
-async function resolveFilter(registry: Registry, req: DatasetRequest): Promise<DatasetFilter> {
+/** The filter as recorded, and the records of its versions (each checked to exist). */
+async function resolveFilter(registry: Registry, req: DatasetRequest): Promise<{ filter: DatasetFilter; records: ModelVersionRecord[] }> {
   await registry.getModel(req.model);
-  let versions = req.versions ? [...new Set(req.versions)].sort((a, b) => a - b) : (await registry.listVersions(req.model)).map((v) => v.version);
-  if (versions.length === 0) throw new WardenError('WARDEN_VERSION_NOT_FOUND', `${req.model} has no versions, so no predictions to export`);
-  if (versions.length > MAX_VERSIONS) throw new WardenError('WARDEN_BAD_REQUEST', `at most ${MAX_VERSIONS} versions per export; name them with versions`);
-  for (const v of versions) await registry.getVersion(req.model, v);
-  versions = versions.slice();
+  const records = req.versions ? [] : await registry.listVersions(req.model);
+  if (req.versions) for (const v of [...new Set(req.versions)].sort((a, b) => a - b)) records.push(await registry.getVersion(req.model, v));
+  if (records.length === 0) throw new WardenError('WARDEN_VERSION_NOT_FOUND', `${req.model} has no versions, so no predictions to export`);
+  if (records.length > MAX_VERSIONS) throw new WardenError('WARDEN_BAD_REQUEST', `at most ${MAX_VERSIONS} versions per export; name them with versions`);
+  const versions = records.map((r) => r.version);
   if (req.since !== undefined && req.until !== undefined && req.since >= req.until) {
     throw new WardenError('WARDEN_BAD_REQUEST', `since (${new Date(req.since).toISOString()}) must be before until (${new Date(req.until).toISOString()})`);
   }
@@ -168,7 +162,7 @@ async function resolveFilter(registry: Registry, req: DatasetRequest): Promise<D
   if (req.since !== undefined) filter.since = req.since;
   if (req.until !== undefined) filter.until = req.until;
   if (req.sources?.length) filter.sources = [...new Set(req.sources)].sort();
-  return filter;
+  return { filter, records };
 }
 
 async function defaultSegments(metadata: MetadataStore, model: string, version: number): Promise<string[]> {

@@ -99,7 +99,7 @@ class ParquetEncoder implements DatasetEncoder {
     const kind = c.kind === 'label' ? this.labelType : c.kind;
     if (kind === 'time') return BigInt(v as number);
     if (kind === 'number' || kind === 'DOUBLE') {
-      const n = typeof v === 'number' ? v : typeof v === 'boolean' ? Number(v) : Number(v);
+      const n = Number(v);
       if (!Number.isFinite(n) && typeof v !== 'number') {
         throw new WardenError('WARDEN_BAD_REQUEST', `row ${row + 1}: ${c.name} is ${JSON.stringify(v)} in a numeric Parquet column (the first label was a number); export as CSV, or filter the labels`);
       }
