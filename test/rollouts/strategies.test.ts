@@ -48,7 +48,9 @@ describe('rollout strategies', () => {
     srv.json('POST', `/v1/models/${model}:predict`, { instances: [instanceAt(i)], ...(parameters ? { parameters } : {}) });
 
   it('shadow: the candidate answers copies off the caller\'s clock; callers only ever get stable', async () => {
-    const start = await srv.json('POST', '/api/v1/deployments/bike/deploy', { version: 2, strategy: 'shadow', spec: { mirror: 100, analysis: { interval: '1s', minSamples: 30 } } });
+    const start = await srv.json('POST', '/api/v1/deployments/bike/deploy', { version: 2, strategy: 'shadow', spec: { mirror: 100, analysis: { interval: '1s', minSamples: 30, metrics: { latencyP99: { slackMs: 50 } } } } });
+    // The slack is wide because both sides are the same small model and this test is about the mechanism: on 2 cores
+    // shared with other test files, 5 ms of scheduling noise once aborted the shadow on a latency "regression".
     expect(start.status).toBe(200);
     expect(start.body.rollout).toMatchObject({ strategy: 'shadow', weight: 0, mirror: 100 });
     // The aliases show the deployment's state; the rollout owns champion until it ends.
