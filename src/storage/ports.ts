@@ -496,6 +496,77 @@ export interface MetadataStore {
   getDataset(id: number): Promise<DatasetRecord | undefined>;
   /** Newest first; `model` filters, `beforeId` pages. */
   listDatasets(q: { model?: string; beforeId?: number; limit: number }): Promise<DatasetRecord[]>;
+  /**
+   * Records a job. A deployment has at most one active job (awaiting approval, queued or running): creating a second
+   * is refused with WARDEN_CONFLICT naming the one there is.
+   */
+  createJob(j: NewJobRecord): Promise<JobRecord>;
+  /**
+   * Changes a job if its state is one of `from` (compare-and-set: two replicas cannot both start or end it). Returns
+   * the stored record, or undefined when there is no such job or it was in another state.
+   */
+  updateJob(id: number, from: readonly JobState[], patch: JobPatch): Promise<JobRecord | undefined>;
+  getJob(id: number): Promise<JobRecord | undefined>;
+  /** Newest first; filters by deployment and states, `beforeId` pages. */
+  listJobs(q: { deployment?: string; states?: readonly JobState[]; beforeId?: number; limit: number }): Promise<JobRecord[]>;
+  /** A deployment's retraining policy (as validated by lifecycle/retrain), or undefined when it has none. */
+  getRetrainPolicy(deployment: string): Promise<RetrainPolicyRecord | undefined>;
+  /** Creates or replaces a deployment's retraining policy. */
+  saveRetrainPolicy(r: RetrainPolicyRecord): Promise<void>;
+  /** Returns whether there was one to delete. */
+  deleteRetrainPolicy(deployment: string): Promise<boolean>;
+  listRetrainPolicies(): Promise<RetrainPolicyRecord[]>;
+}
+
+/**
+ * A job's life: `awaiting-approval` (a person must approve it) or `queued` → `running` → `succeeded` (a version was
+ * registered and handed to delivery), `rejected` (the validation gate said no), `failed` (an error: the message says
+ * which step) or `canceled`.
+ */
+export type JobState = 'awaiting-approval' | 'queued' | 'running' | 'succeeded' | 'rejected' | 'failed' | 'canceled';
+export const ACTIVE_JOB_STATES: readonly JobState[] = ['awaiting-approval', 'queued', 'running'];
+
+/** A stored unit of background work (today: a retraining run), with what went in, what came out and its log. */
+export interface JobRecord {
+  id: number;
+  kind: 'retrain';
+  deployment: string;
+  state: JobState;
+  /** Why it was started: the trigger and the numbers that fired it. */
+  trigger: Record<string, unknown>;
+  inputs: Record<string, unknown>;
+  outputs: Record<string, unknown>;
+  /** The log's last 64 KiB (progress lines and the trainer's output). */
+  logs: string;
+  error?: string;
+  /** Which replica runs it (set when it starts). */
+  holder?: string;
+  actor: string;
+  createdAt: number;
+  updatedAt: number;
+  startedAt?: number;
+  finishedAt?: number;
+}
+
+export type NewJobRecord = Pick<JobRecord, 'kind' | 'deployment' | 'state' | 'trigger' | 'inputs' | 'actor' | 'createdAt'>;
+
+export interface JobPatch {
+  state?: JobState;
+  inputs?: Record<string, unknown>;
+  outputs?: Record<string, unknown>;
+  logs?: string;
+  error?: string;
+  holder?: string;
+  startedAt?: number;
+  finishedAt?: number;
+  at: number;
+}
+
+export interface RetrainPolicyRecord {
+  deployment: string;
+  policy: unknown;
+  updatedAt: number;
+  updatedBy: string;
 }
 
 /** What a training-set export selected: labelled predictions of one deployment. */

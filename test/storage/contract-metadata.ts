@@ -789,4 +789,50 @@ export function metadataContract(stores: () => StorageUnderTest): void {
       expect(await m.listDatasets({ model: 'ghost', limit: 10 })).toEqual([]);
     });
   });
+
+  describe('MetadataStore: jobs and retraining policies', () => {
+    const newJob = (deployment: string, state: 'queued' | 'awaiting-approval' = 'queued', createdAt = 10) =>
+      ({ kind: 'retrain' as const, deployment, state, trigger: { kind: 'drift', windows: 3 }, inputs: { trainer: 'gbt' }, actor: 'retraining', createdAt });
+
+    it('keeps one active job per deployment, moves it only from the states named, and keeps what it did', async () => {
+      const m = meta();
+      const j = await m.createJob(newJob('bike'));
+      expect(j).toEqual({ id: j.id, kind: 'retrain', deployment: 'bike', state: 'queued', trigger: { kind: 'drift', windows: 3 }, inputs: { trainer: 'gbt' }, outputs: {}, logs: '', actor: 'retraining', createdAt: 10, updatedAt: 10 });
+      await expect(m.createJob(newJob('bike', 'awaiting-approval'))).rejects.toMatchObject({ code: 'WARDEN_CONFLICT', message: expect.stringMatching(new RegExp(`bike already has a job #${j.id} \\(queued\\)`)) });
+      // Another deployment is not held up.
+      const other = await m.createJob(newJob('taxi'));
+      // Compare-and-set: a job that is not queued cannot be started again.
+      const started = await m.updateJob(j.id, ['queued'], { state: 'running', holder: 'replica-a', startedAt: 20, at: 20 });
+      expect(started).toMatchObject({ state: 'running', holder: 'replica-a', startedAt: 20, updatedAt: 20 });
+      expect(await m.updateJob(j.id, ['queued'], { state: 'running', holder: 'replica-b', startedAt: 21, at: 21 })).toBeUndefined();
+      const logged = await m.updateJob(j.id, ['running'], { logs: 'exported 4,000 rows\n', inputs: { trainer: 'gbt', dataset: 7 }, at: 25 });
+      expect(logged).toMatchObject({ state: 'running', logs: 'exported 4,000 rows\n', inputs: { trainer: 'gbt', dataset: 7 }, holder: 'replica-a' });
+      const done = await m.updateJob(j.id, ['running'], { state: 'rejected', outputs: { gate: { passed: false } }, error: 'mae 70 > 60', finishedAt: 30, at: 30 });
+      expect(done).toMatchObject({ state: 'rejected', outputs: { gate: { passed: false } }, error: 'mae 70 > 60', finishedAt: 30, startedAt: 20 });
+      expect(await m.getJob(j.id)).toEqual(done);
+      // Ended, the deployment may run another.
+      const next = await m.createJob(newJob('bike', 'queued', 40));
+      expect((await m.listJobs({ limit: 10 })).map((x) => x.id)).toEqual([next.id, other.id, j.id]);
+      expect((await m.listJobs({ deployment: 'bike', limit: 10 })).map((x) => x.id)).toEqual([next.id, j.id]);
+      expect((await m.listJobs({ deployment: 'bike', states: ['rejected'], limit: 10 })).map((x) => x.id)).toEqual([j.id]);
+      expect((await m.listJobs({ deployment: 'bike', beforeId: next.id, limit: 10 })).map((x) => x.id)).toEqual([j.id]);
+      expect(await m.listJobs({ states: [], limit: 10 })).toEqual([]);
+      expect(await m.getJob(next.id + 1000)).toBeUndefined();
+      expect(await m.updateJob(next.id + 1000, ['queued'], { state: 'canceled', at: 50 })).toBeUndefined();
+      expect(await m.updateJob(next.id, [], { state: 'canceled', at: 50 })).toBeUndefined();
+    });
+
+    it('stores, replaces, lists and deletes a deployment\'s retraining policy', async () => {
+      const m = meta();
+      expect(await m.getRetrainPolicy('bike')).toBeUndefined();
+      await m.saveRetrainPolicy({ deployment: 'bike', policy: { triggers: { labels: { min: 500 } } }, updatedAt: 1, updatedBy: 'ana' });
+      await m.saveRetrainPolicy({ deployment: 'bike', policy: { triggers: { labels: { min: 900 } } }, updatedAt: 2, updatedBy: 'bo' });
+      await m.saveRetrainPolicy({ deployment: 'abc', policy: {}, updatedAt: 3, updatedBy: 'ana' });
+      expect(await m.getRetrainPolicy('bike')).toEqual({ deployment: 'bike', policy: { triggers: { labels: { min: 900 } } }, updatedAt: 2, updatedBy: 'bo' });
+      expect((await m.listRetrainPolicies()).map((p) => p.deployment)).toEqual(['abc', 'bike']);
+      expect(await m.deleteRetrainPolicy('bike')).toBe(true);
+      expect(await m.deleteRetrainPolicy('bike')).toBe(false);
+      expect(await m.getRetrainPolicy('bike')).toBeUndefined();
+    });
+  });
 }

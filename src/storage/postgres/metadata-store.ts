@@ -24,6 +24,11 @@ import type {
   ModelVersionRecord,
   DatasetEnd,
   DatasetRecord,
+  JobPatch,
+  JobRecord,
+  JobState,
+  NewJobRecord,
+  RetrainPolicyRecord,
   NewAlertHistoryRecord,
   NewDatasetRecord,
   NewDeploymentEvent,
@@ -49,6 +54,11 @@ import {
   datasetEndParams,
   toDataset,
   type DatasetRow,
+  JOB_COLUMNS,
+  activeJobConflict,
+  jobPatchSql,
+  toJob,
+  type JobRow,
   activeRolloutConflict,
   finiteOrNull,
   fingerprintPattern,
@@ -257,6 +267,28 @@ export const pgMetadataMigrations: PgMigration[] = [
        created_at BIGINT NOT NULL,
        finished_at BIGINT)`,
     `CREATE INDEX datasets_model ON datasets(model, id)`,
+  ],  // Stored jobs (retraining runs) and each deployment's retraining policy. The partial unique index is the "one run at
+  // a time" guardrail, held by the database whichever replica starts the job.
+  [
+    `CREATE TABLE jobs (
+       id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+       kind TEXT NOT NULL,
+       deployment TEXT NOT NULL,
+       state TEXT NOT NULL CHECK (state IN ('awaiting-approval', 'queued', 'running', 'succeeded', 'rejected', 'failed', 'canceled')),
+       trigger TEXT NOT NULL,
+       inputs TEXT NOT NULL,
+       outputs TEXT NOT NULL,
+       logs TEXT NOT NULL,
+       error TEXT,
+       holder TEXT,
+       actor TEXT NOT NULL,
+       created_at BIGINT NOT NULL,
+       updated_at BIGINT NOT NULL,
+       started_at BIGINT,
+       finished_at BIGINT)`,
+    `CREATE INDEX jobs_deployment ON jobs(deployment, id)`,
+    `CREATE UNIQUE INDEX jobs_one_active ON jobs(deployment) WHERE state IN ('awaiting-approval', 'queued', 'running')`,
+    `CREATE TABLE retrain_policies (deployment TEXT PRIMARY KEY, policy TEXT NOT NULL, updated_at BIGINT NOT NULL, updated_by TEXT NOT NULL)`,
   ],
 ];
 
@@ -950,6 +982,82 @@ export class PgMetadataStore implements MetadataStore, ChangeFeed, SloDefinition
     const where = parts.length ? `WHERE ${parts.join(' AND ')}` : '';
     const rows = await this.all<DatasetRow>(`SELECT ${DATASET_COLUMNS} FROM datasets ${where} ORDER BY id DESC LIMIT $${args.push(q.limit)}`, args);
     return rows.map(toDataset);
+  }
+
+  async createJob(j: NewJobRecord): Promise<JobRecord> {
+    try {
+      const r = await this.one<JobRow>(
+        `INSERT INTO jobs (kind, deployment, state, trigger, inputs, outputs, logs, actor, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, '{}', '', $6, $7, $7) RETURNING ${JOB_COLUMNS}`,
+        [j.kind, j.deployment, j.state, JSON.stringify(j.trigger), JSON.stringify(j.inputs), j.actor, j.createdAt],
+      );
+      return toJob(r!);
+    } catch (e) {
+      if (sqlState(e) !== UNIQUE_VIOLATION) throw e;
+      throw activeJobConflict(j.deployment, (await this.listJobs({ deployment: j.deployment, states: ['awaiting-approval', 'queued', 'running'], limit: 1 }))[0]);
+    }
+  }
+
+  async updateJob(id: number, from: readonly JobState[], patch: JobPatch): Promise<JobRecord | undefined> {
+    if (from.length === 0) return undefined;
+    const args: unknown[] = [];
+    const sets = jobPatchSql(patch, (v) => `$${args.push(v)}`);
+    try {
+      const r = await this.one<JobRow>(`UPDATE jobs SET ${sets} WHERE id = $${args.push(id)} AND state = ANY($${args.push([...from])}) RETURNING ${JOB_COLUMNS}`, args);
+      return r && toJob(r);
+    } catch (e) {
+      if (sqlState(e) !== UNIQUE_VIOLATION) throw e;
+      const job = await this.getJob(id);
+      throw activeJobConflict(job?.deployment ?? '', (await this.listJobs({ deployment: job?.deployment ?? '', states: ['awaiting-approval', 'queued', 'running'], limit: 1 }))[0]);
+    }
+  }
+
+  async getJob(id: number): Promise<JobRecord | undefined> {
+    const r = await this.one<JobRow>(`SELECT ${JOB_COLUMNS} FROM jobs WHERE id = $1`, [id]);
+    return r && toJob(r);
+  }
+
+  async listJobs(q: { deployment?: string; states?: readonly JobState[]; beforeId?: number; limit: number }): Promise<JobRecord[]> {
+    const parts: string[] = [];
+    const args: unknown[] = [];
+    if (q.deployment !== undefined) parts.push(`deployment = $${args.push(q.deployment)}`);
+    if (q.states !== undefined) {
+      if (q.states.length === 0) return [];
+      parts.push(`state = ANY($${args.push([...q.states])})`);
+    }
+    if (q.beforeId !== undefined) parts.push(`id < $${args.push(q.beforeId)}`);
+    const where = parts.length ? `WHERE ${parts.join(' AND ')}` : '';
+    const rows = await this.all<JobRow>(`SELECT ${JOB_COLUMNS} FROM jobs ${where} ORDER BY id DESC LIMIT $${args.push(q.limit)}`, args);
+    return rows.map(toJob);
+  }
+
+  async getRetrainPolicy(deployment: string): Promise<RetrainPolicyRecord | undefined> {
+    const r = await this.one<{ deployment: string; policy: string; updated_at: number; updated_by: string }>(
+      'SELECT deployment, policy, updated_at, updated_by FROM retrain_policies WHERE deployment = $1',
+      [deployment],
+    );
+    return r && { deployment: r.deployment, policy: JSON.parse(r.policy) as unknown, updatedAt: Number(r.updated_at), updatedBy: r.updated_by };
+  }
+
+  async saveRetrainPolicy(p: RetrainPolicyRecord): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO retrain_policies (deployment, policy, updated_at, updated_by) VALUES ($1, $2, $3, $4)
+       ON CONFLICT (deployment) DO UPDATE SET policy = excluded.policy, updated_at = excluded.updated_at, updated_by = excluded.updated_by`,
+      [p.deployment, JSON.stringify(p.policy), p.updatedAt, p.updatedBy],
+    );
+  }
+
+  async deleteRetrainPolicy(deployment: string): Promise<boolean> {
+    const r = await this.pool.query('DELETE FROM retrain_policies WHERE deployment = $1', [deployment]);
+    return (r.rowCount ?? 0) > 0;
+  }
+
+  async listRetrainPolicies(): Promise<RetrainPolicyRecord[]> {
+    const rows = await this.all<{ deployment: string; policy: string; updated_at: number; updated_by: string }>(
+      `SELECT deployment, policy, updated_at, updated_by FROM retrain_policies ORDER BY deployment ${BYTES}`,
+      [],
+    );
+    return rows.map((r) => ({ deployment: r.deployment, policy: JSON.parse(r.policy) as unknown, updatedAt: Number(r.updated_at), updatedBy: r.updated_by }));
   }
 
   listChanges(q: { sinceAt: number; limit: number }): Promise<MetadataChange[]> {

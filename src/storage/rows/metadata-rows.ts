@@ -9,6 +9,8 @@ import type {
   ApiKeyRecord,
   DatasetEnd,
   DatasetRecord,
+  JobPatch,
+  JobRecord,
   DeploymentEventRecord,
   ModelRecord,
   ModelVersionRecord,
@@ -386,3 +388,66 @@ export const datasetEndParams = (end: DatasetEnd): unknown[] => [
   end.state === 'failed' ? end.error : null,
   end.at,
 ];
+
+export interface JobRow {
+  id: number;
+  kind: 'retrain';
+  deployment: string;
+  state: JobRecord['state'];
+  trigger: string;
+  inputs: string;
+  outputs: string;
+  logs: string;
+  error: string | null;
+  holder: string | null;
+  actor: string;
+  created_at: number;
+  updated_at: number;
+  started_at: number | null;
+  finished_at: number | null;
+}
+
+export const JOB_COLUMNS = 'id, kind, deployment, state, trigger, inputs, outputs, logs, error, holder, actor, created_at, updated_at, started_at, finished_at';
+
+export function toJob(r: JobRow): JobRecord {
+  const j: JobRecord = {
+    id: Number(r.id),
+    kind: r.kind,
+    deployment: r.deployment,
+    state: r.state,
+    trigger: JSON.parse(r.trigger) as Record<string, unknown>,
+    inputs: JSON.parse(r.inputs) as Record<string, unknown>,
+    outputs: JSON.parse(r.outputs) as Record<string, unknown>,
+    logs: r.logs,
+    actor: r.actor,
+    createdAt: Number(r.created_at),
+    updatedAt: Number(r.updated_at),
+  };
+  if (r.error !== null) j.error = r.error;
+  if (r.holder !== null) j.holder = r.holder;
+  if (r.started_at !== null) j.startedAt = Number(r.started_at);
+  if (r.finished_at !== null) j.finishedAt = Number(r.finished_at);
+  return j;
+}
+
+/** The SET list of an updateJob and its values, in order, for both adapters (`?` or `$n` placeholders). */
+export function jobPatchSql(patch: JobPatch, placeholder: (value: unknown) => string): string {
+  const sets: string[] = [`updated_at = ${placeholder(patch.at)}`];
+  const add = (column: string, value: unknown) => sets.push(`${column} = ${placeholder(value)}`);
+  if (patch.state !== undefined) add('state', patch.state);
+  if (patch.inputs !== undefined) add('inputs', JSON.stringify(patch.inputs));
+  if (patch.outputs !== undefined) add('outputs', JSON.stringify(patch.outputs));
+  if (patch.logs !== undefined) add('logs', patch.logs);
+  if (patch.error !== undefined) add('error', patch.error);
+  if (patch.holder !== undefined) add('holder', patch.holder);
+  if (patch.startedAt !== undefined) add('started_at', patch.startedAt);
+  if (patch.finishedAt !== undefined) add('finished_at', patch.finishedAt);
+  return sets.join(', ');
+}
+
+export function activeJobConflict(deployment: string, active: JobRecord | undefined): WardenError {
+  return new WardenError(
+    'WARDEN_CONFLICT',
+    `${deployment} already has a job ${active ? `#${active.id} (${active.state})` : 'that is awaiting approval, queued or running'}; one retraining runs at a time: wait for it, or cancel it (warden retrain cancel ${active?.id ?? 'JOB'})`,
+  );
+}

@@ -5,6 +5,11 @@ import type {
   DatasetEnd,
   DatasetRecord,
   NewDatasetRecord,
+  JobPatch,
+  JobRecord,
+  JobState,
+  NewJobRecord,
+  RetrainPolicyRecord,
   ApiKeyRecord,
   MetadataStore,
   ModelRecord,
@@ -36,6 +41,11 @@ import {
   datasetEndParams,
   toDataset,
   type DatasetRow,
+  JOB_COLUMNS,
+  activeJobConflict,
+  jobPatchSql,
+  toJob,
+  type JobRow,
   activeRolloutConflict,
   finiteOrNull,
   fingerprintPattern,
@@ -283,6 +293,28 @@ export const metadataMigrations: Migration[] = [
        created_at INTEGER NOT NULL,
        finished_at INTEGER)`,
     `CREATE INDEX datasets_model ON datasets(model, id)`,
+  ],  // Stored jobs (retraining runs) and each deployment's retraining policy. The partial unique index is the "one run at
+  // a time" guardrail, held by the database whichever replica starts the job.
+  [
+    `CREATE TABLE jobs (
+       id INTEGER PRIMARY KEY AUTOINCREMENT,
+       kind TEXT NOT NULL,
+       deployment TEXT NOT NULL,
+       state TEXT NOT NULL CHECK (state IN ('awaiting-approval', 'queued', 'running', 'succeeded', 'rejected', 'failed', 'canceled')),
+       trigger TEXT NOT NULL,
+       inputs TEXT NOT NULL,
+       outputs TEXT NOT NULL,
+       logs TEXT NOT NULL,
+       error TEXT,
+       holder TEXT,
+       actor TEXT NOT NULL,
+       created_at INTEGER NOT NULL,
+       updated_at INTEGER NOT NULL,
+       started_at INTEGER,
+       finished_at INTEGER)`,
+    `CREATE INDEX jobs_deployment ON jobs(deployment, id)`,
+    `CREATE UNIQUE INDEX jobs_one_active ON jobs(deployment) WHERE state IN ('awaiting-approval', 'queued', 'running')`,
+    `CREATE TABLE retrain_policies (deployment TEXT PRIMARY KEY, policy TEXT NOT NULL, updated_at INTEGER NOT NULL, updated_by TEXT NOT NULL)`,
   ],
 ];
 
@@ -835,6 +867,101 @@ export class SqliteMetadataStore implements MetadataStore {
     const where = parts.length ? `WHERE ${parts.join(' AND ')}` : '';
     const rows = this.db.prepare(`SELECT ${DATASET_COLUMNS} FROM datasets ${where} ORDER BY id DESC LIMIT ?`).all(...args, q.limit) as DatasetRow[];
     return rows.map(toDataset);
+  }
+
+  async createJob(j: NewJobRecord): Promise<JobRecord> {
+    try {
+      const r = this.db
+        .prepare(
+          `INSERT INTO jobs (kind, deployment, state, trigger, inputs, outputs, logs, actor, created_at, updated_at)
+           VALUES (?, ?, ?, ?, ?, '{}', '', ?, ?, ?) RETURNING ${JOB_COLUMNS}`,
+        )
+        .get(j.kind, j.deployment, j.state, JSON.stringify(j.trigger), JSON.stringify(j.inputs), j.actor, j.createdAt, j.createdAt) as JobRow;
+      return toJob(r);
+    } catch (e) {
+      if ((e as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') {
+        throw activeJobConflict(j.deployment, (await this.listJobs({ deployment: j.deployment, states: ['awaiting-approval', 'queued', 'running'], limit: 1 }))[0]);
+      }
+      throw e;
+    }
+  }
+
+  async updateJob(id: number, from: readonly JobState[], patch: JobPatch): Promise<JobRecord | undefined> {
+    if (from.length === 0) return undefined;
+    const args: unknown[] = [];
+    const sets = jobPatchSql(patch, (v) => {
+      args.push(v);
+      return '?';
+    });
+    try {
+      const r = this.db
+        .prepare(`UPDATE jobs SET ${sets} WHERE id = ? AND state IN (${from.map(() => '?').join(', ')}) RETURNING ${JOB_COLUMNS}`)
+        .get(...args, id, ...from) as JobRow | undefined;
+      return r && toJob(r);
+    } catch (e) {
+      // Only a job coming back to an active state can meet the one-active index (a retry while another runs).
+      if ((e as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') {
+        const job = await this.getJob(id);
+        throw activeJobConflict(job?.deployment ?? '', (await this.listJobs({ deployment: job?.deployment ?? '', states: ['awaiting-approval', 'queued', 'running'], limit: 1 }))[0]);
+      }
+      throw e;
+    }
+  }
+
+  async getJob(id: number): Promise<JobRecord | undefined> {
+    const r = this.db.prepare(`SELECT ${JOB_COLUMNS} FROM jobs WHERE id = ?`).get(id) as JobRow | undefined;
+    return r && toJob(r);
+  }
+
+  async listJobs(q: { deployment?: string; states?: readonly JobState[]; beforeId?: number; limit: number }): Promise<JobRecord[]> {
+    const parts: string[] = [];
+    const args: unknown[] = [];
+    if (q.deployment !== undefined) {
+      parts.push('deployment = ?');
+      args.push(q.deployment);
+    }
+    if (q.states !== undefined) {
+      if (q.states.length === 0) return [];
+      parts.push(`state IN (${q.states.map(() => '?').join(', ')})`);
+      args.push(...q.states);
+    }
+    if (q.beforeId !== undefined) {
+      parts.push('id < ?');
+      args.push(q.beforeId);
+    }
+    const where = parts.length ? `WHERE ${parts.join(' AND ')}` : '';
+    const rows = this.db.prepare(`SELECT ${JOB_COLUMNS} FROM jobs ${where} ORDER BY id DESC LIMIT ?`).all(...args, q.limit) as JobRow[];
+    return rows.map(toJob);
+  }
+
+  async getRetrainPolicy(deployment: string): Promise<RetrainPolicyRecord | undefined> {
+    const r = this.db.prepare('SELECT deployment, policy, updated_at, updated_by FROM retrain_policies WHERE deployment = ?').get(deployment) as
+      | { deployment: string; policy: string; updated_at: number; updated_by: string }
+      | undefined;
+    return r && { deployment: r.deployment, policy: JSON.parse(r.policy) as unknown, updatedAt: r.updated_at, updatedBy: r.updated_by };
+  }
+
+  async saveRetrainPolicy(p: RetrainPolicyRecord): Promise<void> {
+    this.db
+      .prepare(
+        `INSERT INTO retrain_policies (deployment, policy, updated_at, updated_by) VALUES (?, ?, ?, ?)
+         ON CONFLICT (deployment) DO UPDATE SET policy = excluded.policy, updated_at = excluded.updated_at, updated_by = excluded.updated_by`,
+      )
+      .run(p.deployment, JSON.stringify(p.policy), p.updatedAt, p.updatedBy);
+  }
+
+  async deleteRetrainPolicy(deployment: string): Promise<boolean> {
+    return this.db.prepare('DELETE FROM retrain_policies WHERE deployment = ?').run(deployment).changes > 0;
+  }
+
+  async listRetrainPolicies(): Promise<RetrainPolicyRecord[]> {
+    const rows = this.db.prepare('SELECT deployment, policy, updated_at, updated_by FROM retrain_policies ORDER BY deployment').all() as {
+      deployment: string;
+      policy: string;
+      updated_at: number;
+      updated_by: string;
+    }[];
+    return rows.map((r) => ({ deployment: r.deployment, policy: JSON.parse(r.policy) as unknown, updatedAt: r.updated_at, updatedBy: r.updated_by }));
   }
 
   async listSloDefinitions(): Promise<{ definitions: unknown[]; revision: number }> {
