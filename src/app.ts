@@ -11,7 +11,7 @@ import { AlertingService } from './alerting/index.ts';
 import type { WardenConfig } from './config.ts';
 import { WardenError } from './errors.ts';
 import { buildHttpServer } from './http/index.ts';
-import { GameDayService, ReviewService } from './lifecycle/index.ts';
+import { GameDayService, RetrainService, ReviewService } from './lifecycle/index.ts';
 import { MonitoringService } from './monitoring/index.ts';
 import { Registry } from './registry/index.ts';
 import { DeploymentService, RolloutService } from './rollouts/index.ts';
@@ -45,6 +45,8 @@ export interface Warden {
   deployments: DeploymentService;
   /** Rollouts: shadow, canary and A/B beside the stable version, their analysis and the controller lease. */
   rollouts: RolloutService;
+  /** Retraining policies, triggers and jobs; undefined when config.retraining.enabled is false. */
+  retraining: RetrainService | undefined;
   router: Router;
   shadow: ShadowRunner;
   /** Replica sync of in-memory state from the shared store's change feed; undefined on the embedded store. */
@@ -285,6 +287,21 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
     ...(monitoring ? { windows: (model: string, version: number, since: number, until: number) => monitoring.results(model, version, { since, until, limit: 1000 }) } : {}),
   });
   deployments.useRollouts(rollouts);
+  const retraining = config.retraining.enabled
+    ? new RetrainService({
+        metadata: stores.metadata,
+        events: stores.events,
+        registry,
+        deploy: (name, req) => deployments.deploy(name, req),
+        logger,
+        promRegistry: metrics.registry,
+        holder: replicaId,
+        intervalMs: config.retraining.intervalMs,
+        leaseMs: config.retraining.leaseMs,
+        ...(config.retraining.jobsDir ? { jobsDir: path.resolve(config.retraining.jobsDir) } : {}),
+      })
+    : undefined;
+  if (retraining && alerting) alerting.addSource(retraining.alertSource());
   // What this replica holds in memory follows the shared store's change feed.
   const sync = shared
     ? new ReplicaSync({
@@ -323,6 +340,7 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
   const http = buildHttpServer({
     deployments,
     rollouts,
+    ...(retraining ? { retraining } : {}),
     config,
     logger,
     stores,
@@ -363,6 +381,7 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
     health,
     deployments,
     rollouts,
+    retraining,
     router,
     shadow,
     tracing,
@@ -380,6 +399,7 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
       await slo?.start();
       await alerting?.start();
       await rollouts.start();
+      retraining?.start();
       log?.start();
       traffic?.start();
       await sync?.start();
@@ -401,6 +421,7 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
       await http.close();
       await sync?.stop();
       await retention?.stop();
+      await retraining?.stop();
       await rollouts.stop();
       await shadow.drained();
       // Every request and shadow copy has been counted: write the last counts before the store closes.

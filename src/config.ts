@@ -101,6 +101,20 @@ const rolloutsSchema = z
   .strict()
   .default({});
 
+/** Retraining (docs/lifecycle.md#retraining): how often the lease holder evaluates the deployments' triggers. */
+const retrainingSchema = z
+  .object({
+    enabled: z.boolean().default(true),
+    /** How often the lease holder evaluates every policy's triggers and starts the next queued job. */
+    intervalMs: z.number().int().min(100).max(3_600_000).default(60_000),
+    /** Lifetime of the retraining controller lease. */
+    leaseMs: z.number().int().min(500).max(3_600_000).default(180_000),
+    /** Scratch folder for runs (datasets, the trained file); default a folder in the OS's temporary directory. */
+    jobsDir: z.string().min(1).optional(),
+  })
+  .strict()
+  .default({});
+
 /** Several replicas on one PostgreSQL (storage.url): how each keeps up with the others. Unused on SQLite. */
 const clusterSchema = z
   .object({
@@ -250,6 +264,7 @@ export const configSchema = z
     slo: sloSchema,
     traffic: trafficSchema,
     rollouts: rolloutsSchema,
+    retraining: retrainingSchema,
     cluster: clusterSchema,
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     demo: z.boolean().default(false),
@@ -315,6 +330,10 @@ const envKeys: Record<string, { path: string[]; type: EnvType }> = {
   WARDEN_TRAFFIC_MINUTE_RETENTION_DAYS: { path: ['traffic', 'minuteRetentionDays'], type: 'number' },
   WARDEN_TRAFFIC_HOUR_RETENTION_DAYS: { path: ['traffic', 'hourRetentionDays'], type: 'number' },
   WARDEN_ROLLOUTS_SYNC_MS: { path: ['rollouts', 'syncMs'], type: 'number' },
+  WARDEN_RETRAINING_ENABLED: { path: ['retraining', 'enabled'], type: 'boolean' },
+  WARDEN_RETRAINING_INTERVAL_MS: { path: ['retraining', 'intervalMs'], type: 'number' },
+  WARDEN_RETRAINING_LEASE_MS: { path: ['retraining', 'leaseMs'], type: 'number' },
+  WARDEN_RETRAINING_JOBS_DIR: { path: ['retraining', 'jobsDir'], type: 'string' },
   WARDEN_ROLLOUTS_LEASE_MS: { path: ['rollouts', 'leaseMs'], type: 'number' },
   WARDEN_CLUSTER_SYNC_INTERVAL_MS: { path: ['cluster', 'syncIntervalMs'], type: 'number' },
   WARDEN_CLUSTER_RESYNC_MS: { path: ['cluster', 'resyncMs'], type: 'number' },

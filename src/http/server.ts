@@ -3,7 +3,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, t
 import type { Logger } from 'pino';
 import { WardenError } from '../errors.ts';
 import type { AlertingService } from '../alerting/index.ts';
-import type { GameDayService, ReviewService } from '../lifecycle/index.ts';
+import type { GameDayService, RetrainService, ReviewService } from '../lifecycle/index.ts';
 import type { MonitoringService } from '../monitoring/index.ts';
 import type { Registry } from '../registry/index.ts';
 import type { DeploymentService, RolloutService } from '../rollouts/index.ts';
@@ -24,6 +24,7 @@ import { registerMonitoringRoutes } from './admin/monitoring.ts';
 import { registerLabelRoutes } from './admin/labels.ts';
 import { registerDatasetRoutes } from './admin/datasets.ts';
 import { registerExplainRoutes } from './admin/explain.ts';
+import { registerRetrainingRoutes } from './admin/retraining.ts';
 import { ExplainService } from '../explain/index.ts';
 import { registerReviewRoutes } from './admin/review.ts';
 import { registerGameDayRoutes } from './admin/gamedays.ts';
@@ -53,6 +54,7 @@ export interface HttpDeps {
   alerting?: AlertingService;
   deployments: DeploymentService;
   rollouts: RolloutService;
+  retraining?: RetrainService;
   /** Absent when SLOs are off; their routes then answer 409. */
   slo?: SloService;
   serverVersion: string;
@@ -216,6 +218,7 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
   registerLabelRoutes(app, { events: deps.stores.events, registry: deps.registry, guard });
   registerDatasetRoutes(app, { events: deps.stores.events, metadata: deps.stores.metadata, registry: deps.registry, guard });
   registerExplainRoutes(app, { explain: new ExplainService({ registry: deps.registry, metadata: deps.stores.metadata }), registry: deps.registry, guard });
+  if (deps.retraining) registerRetrainingRoutes(app, { retraining: deps.retraining, guard });
   if (deps.review) registerReviewRoutes(app, { review: deps.review, guard });
   if (deps.gamedays) registerGameDayRoutes(app, { gamedays: deps.gamedays, guard });
   registerAlertRoutes(app, { guard, ...(deps.alerting ? { alerting: deps.alerting } : {}) });

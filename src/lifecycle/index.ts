@@ -10,3 +10,4 @@ export { seedDemo, DEMO_MODELS } from './demo.ts';
 export * from './review/index.ts';
 export * from './gameday/index.ts';
 export * from './dataset/index.ts';
+export * from './retrain/index.ts';
