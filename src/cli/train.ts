@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Command } from 'commander';
-import { formatMetrics, train, TrainerError, type TrainOptions } from '../lifecycle/index.ts';
+import { formatMetrics, listKinds, train, TRAINER_KINDS, TrainerError, type TrainerKind, type TrainOptions } from '../lifecycle/index.ts';
 
 interface TrainFlags {
   csv: string;
@@ -18,25 +18,35 @@ interface TrainFlags {
   seed?: string;
   l2?: string;
   rangeMargin?: string;
+  nEstimators?: string;
+  learningRate?: string;
+  maxDepth?: string;
+  minSamplesLeaf?: string;
+  minSamplesSplit?: string;
 }
 
-/** Adds `warden train`: fit a built-in linear or logistic model on a CSV and write it as an ONNX file. */
+/** Adds `warden train`: fit a built-in linear, logistic or gradient-boosted tree model on a CSV and write it as ONNX. */
 export function registerTrain(program: Command): void {
   program
     .command('train')
-    .description('fit a linear or logistic model on a CSV file and write it as ONNX')
+    .description('fit a linear, logistic or gradient-boosted tree model on a CSV file and write it as ONNX')
     .requiredOption('--csv <file>', 'training data, with a header row')
     .requiredOption('--target <col>', 'column to predict')
-    .requiredOption('--model <kind>', 'linear or logistic')
+    .requiredOption('--model <kind>', listKinds())
     .requiredOption('--out <file.onnx>', 'where to write the model')
     .option('--features-out <file.json>', 'also write the feature list (name, datatype, allowed min and max, mean, std) in the format of warden push --features')
     .option('--features <cols>', 'comma-separated feature columns (default: every numeric column but the target)')
     .option('--exclude <cols>', 'comma-separated columns to leave out of the default features')
     .option('--where <col=value,...>', 'keep only rows where each column equals its value, e.g. yr=0,holiday=0')
-    .option('--threshold <n>', 'logistic: label = target > n (default: median target of the training rows)')
+    .option('--threshold <n>', 'logistic, gbt-classifier: label = target > n (default: median target of the training rows)')
     .option('--holdout <fraction>', 'fraction of rows held out for metrics', '0.2')
     .option('--seed <n>', 'seed of the holdout split', '42')
-    .option('--l2 <penalty>', 'ridge penalty on standardized weights (default: 1e-6 linear, 1e-4 logistic)')
+    .option('--l2 <penalty>', 'linear, logistic: ridge penalty on standardized weights (default: 1e-6 linear, 1e-4 logistic)')
+    .option('--n-estimators <n>', 'gbt kinds: number of trees (default 100)')
+    .option('--learning-rate <rate>', "gbt kinds: shrinkage of each tree's contribution (default 0.1)")
+    .option('--max-depth <n>', 'gbt kinds: depth of each tree (default 3)')
+    .option('--min-samples-leaf <n>', 'gbt kinds: fewest training rows in a leaf (default 1)')
+    .option('--min-samples-split <n>', 'gbt kinds: fewest training rows a node needs to be split (default 2)')
     .option('--range-margin <share>', "widen each feature's allowed range beyond its training range by this share of its width (0 = exactly the training range)", '0.1')
     .action(async (flags: TrainFlags, cmd: Command) => {
       const output = cmd.configureOutput();
@@ -73,10 +83,10 @@ export function registerTrain(program: Command): void {
 }
 
 function toOptions(flags: TrainFlags): TrainOptions {
-  if (flags.model !== 'linear' && flags.model !== 'logistic') {
-    throw badOption(`--model must be linear or logistic, got "${flags.model}"`);
+  if (!TRAINER_KINDS.includes(flags.model as TrainerKind)) {
+    throw badOption(`--model must be ${listKinds()}, got "${flags.model}"`);
   }
-  const opts: TrainOptions = { csvPath: flags.csv, target: flags.target, model: flags.model };
+  const opts: TrainOptions = { csvPath: flags.csv, target: flags.target, model: flags.model as TrainerKind };
   if (flags.features !== undefined) opts.features = list(flags.features);
   if (flags.exclude !== undefined) opts.exclude = list(flags.exclude);
   if (flags.where !== undefined) opts.where = whereClause(flags.where);
@@ -85,6 +95,11 @@ function toOptions(flags: TrainFlags): TrainOptions {
   if (flags.seed !== undefined) opts.seed = number('--seed', flags.seed);
   if (flags.l2 !== undefined) opts.l2 = number('--l2', flags.l2);
   if (flags.rangeMargin !== undefined) opts.rangeMargin = number('--range-margin', flags.rangeMargin);
+  if (flags.nEstimators !== undefined) opts.nEstimators = number('--n-estimators', flags.nEstimators);
+  if (flags.learningRate !== undefined) opts.learningRate = number('--learning-rate', flags.learningRate);
+  if (flags.maxDepth !== undefined) opts.maxDepth = number('--max-depth', flags.maxDepth);
+  if (flags.minSamplesLeaf !== undefined) opts.minSamplesLeaf = number('--min-samples-leaf', flags.minSamplesLeaf);
+  if (flags.minSamplesSplit !== undefined) opts.minSamplesSplit = number('--min-samples-split', flags.minSamplesSplit);
   return opts;
 }
 

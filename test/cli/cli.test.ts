@@ -278,7 +278,7 @@ describe.concurrent('warden errors, help and version', () => {
     expect(missingCsv.code).toBe(2);
     expect(missingCsv.stderr).toBe('error: cannot read CSV /nonexistent/hour.csv: file not found\n');
     expect(badKind.code).toBe(2);
-    expect(badKind.stderr).toBe('error: --model must be linear or logistic, got "forest"\n');
+    expect(badKind.stderr).toBe('error: --model must be linear, logistic, gbt or gbt-classifier, got "forest"\n');
   });
 
   it('--version prints the package version', async () => {
