@@ -106,9 +106,9 @@ const retrainingSchema = z
   .object({
     enabled: z.boolean().default(true),
     /** How often the lease holder evaluates every policy's triggers and starts the next queued job. */
-    intervalMs: z.number().int().min(100).max(3_600_000).default(60_000),
+    intervalMs: z.number().int().min(100).max(3_600_000).default(10_000),
     /** Lifetime of the retraining controller lease. */
-    leaseMs: z.number().int().min(500).max(3_600_000).default(180_000),
+    leaseMs: z.number().int().min(500).max(3_600_000).default(30_000),
     /** Scratch folder for runs (datasets, the trained file); default a folder in the OS's temporary directory. */
     jobsDir: z.string().min(1).optional(),
   })

@@ -57,7 +57,7 @@ export function metricChecks(name: string, rule: MetricRule, candidate: number |
   }
   if (rule.threshold !== undefined) {
     const ok = rule.greaterIsBetter ? candidate >= rule.threshold : candidate <= rule.threshold;
-    out.push({ check: `${name} threshold`, passed: ok, value: candidate, limit: rule.threshold, detail: `${name} ${fmt(candidate)} ${rule.greaterIsBetter ? '≥' : '≤'} ${fmt(rule.threshold)} (${dir} is better)` });
+    out.push({ check: `${name} threshold`, passed: ok, value: candidate, limit: rule.threshold, detail: `${name} ${fmt(candidate)}; must be ${rule.greaterIsBetter ? '≥' : '≤'} ${fmt(rule.threshold)} (${dir} is better)` });
   }
   const gain = baseline === undefined ? NaN : rule.greaterIsBetter ? candidate - baseline : baseline - candidate;
   if (rule.minAbsoluteChange !== undefined) {
@@ -163,7 +163,7 @@ function segmentChecks(input: GateInput): GateCheck[] {
     value: worst.drop,
     limit: maxDrop,
     baseline: worst.s,
-    detail: `worst of ${compared} segments: ${worst.key || '(all)'} (${worst.n} rows), ${primary} ${fmt(worst.c)} against stable ${fmt(worst.s)}: ${(worst.drop * 100).toFixed(1)} % worse; at most ${(maxDrop * 100).toFixed(1)} % allowed`,
+    detail: `worst of ${compared} segments: ${worst.key || '(all)'} (${worst.n} rows), ${primary} ${fmt(worst.c)} against stable ${fmt(worst.s)}: ${worst.drop > 0 ? `${(worst.drop * 100).toFixed(1)} % worse` : `${(-worst.drop * 100).toFixed(1)} % better`}; at most ${(maxDrop * 100).toFixed(1)} % worse allowed`,
   });
   return out;
 }

@@ -311,7 +311,7 @@ export class RetrainService {
       const raw = job.inputs.policy ?? rec?.policy;
       if (raw === undefined || raw === null) throw new Error(`${job.deployment} has no retraining policy any more`);
       const policy = parseRetrainPolicy(raw);
-      log.line(`job #${job.id}: retraining ${job.deployment} (${String(job.trigger.trigger)}: ${String(job.trigger.reason ?? '')})`);
+      log.line(`job #${job.id}: retraining ${job.deployment}, started by ${String(job.trigger.trigger)} (${String(job.trigger.reason ?? '')})`);
       end = await runRetrain({ ...this.deps, jobsDir: this.jobsDir, now: () => this.now() }, job, policy, log, {
         signal: abort.signal,
         inputs: async (patch) => {
