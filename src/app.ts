@@ -10,6 +10,7 @@ import { pino, type Logger } from 'pino';
 import { AlertingService } from './alerting/index.ts';
 import type { WardenConfig } from './config.ts';
 import { WardenError } from './errors.ts';
+import { ExplainService } from './explain/index.ts';
 import { buildHttpServer } from './http/index.ts';
 import { GameDayService, RetrainService, ReviewService } from './lifecycle/index.ts';
 import { MonitoringService } from './monitoring/index.ts';
@@ -193,6 +194,13 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
     ...(log ? { log } : {}),
     ...(traffic ? { traffic } : {}),
   });
+  // KernelSHAP runs the version's loaded session; on inference, the session of the version that answered.
+  const explain = new ExplainService({
+    registry,
+    metadata: stores.metadata,
+    metrics,
+    runnerOf: async (v) => (table.peek(v.model, v.version) ?? (await table.load(v.model, v.version))).runtime,
+  });
   const inference = new InferenceService({
     table,
     metrics,
@@ -347,6 +355,7 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
     registry,
     table,
     inference,
+    explain,
     metrics,
     keys,
     serverVersion: WARDEN_VERSION,

@@ -1,7 +1,9 @@
-/** Explanations of predictions: exact interventional TreeSHAP for ONNX tree ensembles. */
+/** Explanations of predictions: exact interventional TreeSHAP for ONNX tree ensembles, KernelSHAP for other models. */
 export { readTreeEnsemble, readTreeModel, TreeEnsemble } from './tree-ensemble.ts';
 export type { Tree, TreeModel } from './tree-ensemble.ts';
 export { treeShap } from './tree-shap.ts';
 export type { Explanation } from './tree-shap.ts';
-export { ExplainService, DEFAULT_BACKGROUND_ROWS, MAX_BACKGROUND_ROWS, MAX_EXPLAINED_ROWS } from './service.ts';
-export type { ExplainResult, RowExplanation } from './service.ts';
+export { kernelShap, chooseCoalitions, DEFAULT_KERNEL_BUDGET, MAX_KERNEL_BUDGET } from './kernel-shap.ts';
+export type { BatchModel, KernelExplanation, KernelOptions } from './kernel-shap.ts';
+export { ExplainService, DEFAULT_BACKGROUND_ROWS, MAX_BACKGROUND_ROWS, MAX_EXPLAINED_ROWS, MIN_KERNEL_BUDGET } from './service.ts';
+export type { ExplainMethod, ExplainOptions, ExplainResult, ExplainServiceDeps, ModelRunner, RowExplanation } from './service.ts';

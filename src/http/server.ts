@@ -25,7 +25,7 @@ import { registerLabelRoutes } from './admin/labels.ts';
 import { registerDatasetRoutes } from './admin/datasets.ts';
 import { registerExplainRoutes } from './admin/explain.ts';
 import { registerRetrainingRoutes } from './admin/retraining.ts';
-import { ExplainService } from '../explain/index.ts';
+import type { ExplainService } from '../explain/index.ts';
 import { registerReviewRoutes } from './admin/review.ts';
 import { registerGameDayRoutes } from './admin/gamedays.ts';
 import { registerAlertRoutes } from './admin/alerts.ts';
@@ -42,6 +42,8 @@ export interface HttpDeps {
   registry: Registry;
   table: ModelTable;
   inference: InferenceService;
+  /** Explanations: the explain API, and parameters.explain on inference (the same service). */
+  explain: ExplainService;
   metrics: WardenMetrics;
   keys: KeyRing;
   log?: PredictionLog;
@@ -217,7 +219,7 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
   registerMonitoringRoutes(app, { guard, referenceLimitBytes: config.server.referenceLimitBytes, ...(deps.monitoring ? { monitoring: deps.monitoring } : {}), ...(deps.log ? { log: deps.log } : {}) });
   registerLabelRoutes(app, { events: deps.stores.events, registry: deps.registry, guard });
   registerDatasetRoutes(app, { events: deps.stores.events, metadata: deps.stores.metadata, registry: deps.registry, guard });
-  registerExplainRoutes(app, { explain: new ExplainService({ registry: deps.registry, metadata: deps.stores.metadata }), registry: deps.registry, guard });
+  registerExplainRoutes(app, { explain: deps.explain, registry: deps.registry, guard });
   if (deps.retraining) registerRetrainingRoutes(app, { retraining: deps.retraining, guard });
   if (deps.review) registerReviewRoutes(app, { review: deps.review, guard });
   if (deps.gamedays) registerGameDayRoutes(app, { gamedays: deps.gamedays, guard });

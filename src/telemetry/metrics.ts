@@ -22,6 +22,9 @@ export interface WardenMetrics {
   inferenceRows: Counter<'model' | 'version'>;
   inferenceErrors: Counter<'model' | 'version' | 'code'>;
   modelLoadDuration: Histogram<'model' | 'version'>;
+  /** Requests answered with explanations (parameters.explain on inference, or the explain API), and their rows. */
+  explanations: Counter<'model' | 'version' | 'protocol'>;
+  explainedRows: Counter<'model' | 'version' | 'protocol'>;
   predictionLogQueueDepth: Gauge;
   predictionLogQueueCapacity: Gauge;
   predictionLogDropped: Counter<'reason'>;
@@ -70,6 +73,8 @@ export function createMetrics(registry = new Registry(), opts: { defaultMetrics?
         for (const outcome of OUTCOMES) m.inferenceRequests.inc({ model, version, outcome, protocol }, 0);
         // Failures before a version is resolved carry this label; the availability rules count them too.
         for (const outcome of ['client_error', 'server_error'] as const) m.inferenceRequests.inc({ model, version: UNRESOLVED_VERSION, outcome, protocol }, 0);
+        // The explained share of requests (explanations / requests) needs its numerator from 0 as well.
+        m.explanations.inc({ model, version, protocol }, 0);
       }
       // prom-client's zero() overwrites a histogram's counts, so each is zeroed only the first time (the version's
       // first load, before it can serve); later loads of an evicted version keep what it measured.
@@ -110,6 +115,18 @@ export function createMetrics(registry = new Registry(), opts: { defaultMetrics?
       help: 'Time to read, verify and load a model version into the runtime.',
       labelNames: ['model', 'version'],
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers,
+    }),
+    explanations: new Counter({
+      name: 'warden_explanations_total',
+      help: 'Requests answered with explanations, by model, version and protocol (oip, predict: parameters.explain on inference; api: POST /api/v1/models/{name}/explain).',
+      labelNames: ['model', 'version', 'protocol'],
+      registers,
+    }),
+    explainedRows: new Counter({
+      name: 'warden_explained_rows_total',
+      help: 'Rows explained, by model, version and protocol (as warden_explanations_total).',
+      labelNames: ['model', 'version', 'protocol'],
       registers,
     }),
     predictionLogQueueDepth: new Gauge({
