@@ -204,6 +204,7 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
   const inference = new InferenceService({
     table,
     metrics,
+    explain,
     maxBatchRows: config.serving.maxBatchRows,
     review,
     faults,

@@ -6,7 +6,7 @@ export { ModelTable } from './model-table.ts';
 export type { LoadedVersion, ModelTableOptions } from './model-table.ts';
 export { InferenceService } from './inference.ts';
 export { requestIdFrom, timeOrderedId } from './request-id.ts';
-export type { OipInferResponse, PredictResponse, RequestContext, ReviewFlag, ReviewFlagger } from './inference.ts';
+export type { InferenceExplanation, OipInferResponse, PredictResponse, RequestContext, ReviewFlag, ReviewFlagger } from './inference.ts';
 export { OnnxModel } from './runtimes/onnx.ts';
 export type { OutputTensor } from './runtimes/onnx.ts';
 export { FaultInjector, FAULT_KINDS, LATENCY_STEP_MS, DRIFT_STD_STEP, SCHEMA_EXTRA_FEATURE, faultColumns, faultEffect, faultShare } from './faults.ts';

@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { WardenError, isWardenError } from '../errors.ts';
+import { ExplainService, MAX_EXPLAINED_ROWS, type ExplainOptions, type ExplainResult } from '../explain/index.ts';
 import { decodeInstances, decodeTensor, type DecodedTensor } from '../quality/index.ts';
 import type { PredictionEvent, PredictionRoute } from '../storage/index.ts';
 import type { PredictionLog, RequestTrace, TrafficAggregator, WardenMetrics, Outcome } from '../telemetry/index.ts';
@@ -15,9 +16,15 @@ export interface OipInferResponse {
   model_version: string;
   id: string;
   outputs: OutputTensor[];
-  /** Response-level OIP parameters; `review` lists rows routed to human review. */
+  /**
+   * Response-level OIP parameters; `review` lists rows routed to human review, `explanation` holds the Shapley values
+   * of the rows when the request asked for them (`parameters.explain`).
+   */
   parameters?: Record<string, unknown>;
 }
+
+/** An explanation in an inference response: the explain API's answer without model and version (the response's own). */
+export type InferenceExplanation = Omit<ExplainResult, 'model' | 'version'>;
 
 /** Response of the named-feature form (`POST /v1/models/{name}:predict`). */
 export interface PredictResponse {
@@ -28,6 +35,8 @@ export interface PredictResponse {
   predictions: unknown[];
   /** Rows routed to human review, when the model has a review policy and some row qualifies. */
   review?: ReviewFlag;
+  /** Shapley values of the rows, when the request asked for them (`parameters.explain`). */
+  explanation?: InferenceExplanation;
 }
 
 /** Rows of one response routed to human review, and why. */
@@ -66,6 +75,8 @@ export interface InferenceServiceOptions {
   shadow?: ShadowRunner;
   /** The per-deployment traffic series (GET /api/v1/deployments/{name}/traffic). */
   traffic?: TrafficAggregator;
+  /** Explanations asked for with `parameters.explain`; without it such requests are refused. */
+  explain?: ExplainService;
 }
 
 interface OkMetrics {
@@ -198,8 +209,10 @@ export class InferenceService {
       if (id !== undefined && typeof id !== 'string') throw badRequest('"id" must be a string');
       if (parameters !== undefined && !isObject(parameters)) throw badRequest('"parameters" must be an object');
       ctx = withEventTime(ctx, parameters);
+      const explain = explainParameter(parameters);
       const decoded = this.decodeInputs(lv, inputs);
       const rows = decoded[0]?.dims[0] ?? 1;
+      if (explain) explainable(rows);
       const keys = parameters?.keys === undefined ? undefined : callerKeys(parameters.keys, rows);
       const outputNames = this.outputNames(lv, outputs);
       trace?.endStep();
@@ -217,6 +230,11 @@ export class InferenceService {
       };
       const review = this.opts.review?.flag(model, result, rows);
       if (review) response.parameters = { review };
+      if (explain) {
+        trace?.startStep('explain');
+        response.parameters = { ...response.parameters, explanation: await this.explainRows(lv, decoded[0]!, explain, 'oip') };
+        trace?.endStep();
+      }
       // The log keeps the decoded tensors: flat typed arrays cost the event writer a memcpy to receive.
       this.record(ctx, model, lv, 'oip', rows, fault?.logged ?? decoded, result, keys, fault?.marker, routed?.route);
       this.mirror(model, routed, ctx.requestId, ctx.ts, decoded, outputNames, keys);
@@ -252,8 +270,10 @@ export class InferenceService {
       inputsForLog = body.instances ?? null;
       if (body.parameters !== undefined && !isObject(body.parameters)) throw badRequest('"parameters" must be an object');
       ctx = withEventTime(ctx, body.parameters);
+      const explain = explainParameter(body.parameters);
       const matrix = decodeInstances(body.instances, features, this.opts.maxBatchRows);
       const rows = (body.instances as unknown[]).length;
+      if (explain) explainable(rows);
       const keys = body.parameters?.keys === undefined ? undefined : callerKeys(body.parameters.keys, rows);
       const input = lv.record.signature.inputs[0]!;
       const tensor: DecodedTensor = { name: input.name, datatype: 'FP32', dims: [rows, features.length], data: matrix };
@@ -265,17 +285,39 @@ export class InferenceService {
       trace?.endStep();
       if (fault?.delayMs) await sleep(fault.delayMs);
       const predictions = toPredictions(result, rows);
+      let explanation: InferenceExplanation | undefined;
+      if (explain) {
+        trace?.startStep('explain');
+        explanation = await this.explainRows(lv, tensor, explain, 'predict');
+        trace?.endStep();
+      }
       this.record(ctx, model, lv, 'predict', rows, fault?.logged ?? [tensor], result, keys, fault?.marker, routed?.route);
       this.mirror(model, routed, ctx.requestId, ctx.ts, [tensor], undefined, keys);
       const response: PredictResponse = { model_name: model, model_version: lv.label, id: ctx.requestId, predictions };
       const review = this.opts.review?.flag(model, result, rows);
       if (review) response.review = review;
+      if (explanation) response.explanation = explanation;
       return response;
     } catch (e) {
       trace?.failStep(e);
       this.recordError(ctx, model, lv, e, 'predict', inputsForLog, routed?.route);
       throw e;
     }
+  }
+
+  /**
+   * Shapley values of the rows a version just answered, by that version (the one a rollout routed the request to),
+   * with its loaded session; a version that cannot be explained fails the request (it asked for an explanation).
+   */
+  private async explainRows(lv: LoadedVersion, input: DecodedTensor, opts: ExplainOptions, protocol: 'oip' | 'predict'): Promise<InferenceExplanation> {
+    const explainer = this.opts.explain;
+    if (!explainer) throw badRequest('parameters.explain: this server does not explain predictions');
+    if (!(input.data instanceof Float32Array)) throw badRequest(`parameters.explain: explanations take a 2-D FP32 input; ${input.name} is ${input.datatype}`);
+    const width = input.dims.length === 2 ? input.dims[1]! : 1;
+    const rows: Float32Array[] = [];
+    for (let i = 0; i < input.data.length; i += width) rows.push(input.data.subarray(i, i + width));
+    const { model: _model, version: _version, ...explanation } = await explainer.explain(lv.record, rows, { ...opts, runner: lv.runtime, protocol });
+    return explanation;
   }
 
   private decodeInputs(lv: LoadedVersion, inputs: unknown): DecodedTensor[] {
@@ -492,6 +534,38 @@ function withEventTime(ctx: RequestContext, parameters: Record<string, unknown> 
     throw badRequest('parameters.event_time must be epoch milliseconds or an ISO-8601 time, not in the future');
   }
   return { ...ctx, ts: Math.floor(ts) };
+}
+
+/**
+ * `parameters.explain`: `true` (or `{}`) asks for the Shapley values of every row of the request, `{"background": n,
+ * "budget": m}` sets the background rows and KernelSHAP's coalitions; `false` or absent asks for none. Checked before
+ * the model runs.
+ */
+function explainParameter(parameters: Record<string, unknown> | undefined): ExplainOptions | undefined {
+  const raw = parameters?.explain;
+  if (raw === undefined || raw === false) return undefined;
+  if (raw === true) return {};
+  const form = 'parameters.explain must be true, false or {"background": rows, "budget": coalitions}';
+  if (!isObject(raw)) throw badRequest(form);
+  const opts: ExplainOptions = {};
+  for (const [k, v] of Object.entries(raw)) {
+    if (k !== 'background' && k !== 'budget') throw badRequest(`unknown field parameters.explain.${k.slice(0, 64)}; ${form}`);
+    if (typeof v !== 'number' || !Number.isInteger(v)) throw badRequest(`parameters.explain.${k} must be an integer`);
+    opts[k] = v;
+  }
+  try {
+    ExplainService.checkOptions(opts);
+  } catch (e) {
+    throw badRequest(`parameters.explain: ${(e as Error).message}`);
+  }
+  return opts;
+}
+
+/** Explanations cost a background's worth of work per row: a request asking for them is bounded to MAX_EXPLAINED_ROWS. */
+function explainable(rows: number): void {
+  if (rows > MAX_EXPLAINED_ROWS) {
+    throw badRequest(`parameters.explain: the request has ${rows} rows and at most ${MAX_EXPLAINED_ROWS} are explained per request; send fewer rows, or explain a sample of them with POST /api/v1/models/{name}/explain`);
+  }
 }
 
 /** Longest caller key: keys are ids from the caller's systems, not payloads. */
