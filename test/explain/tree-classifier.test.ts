@@ -12,6 +12,7 @@ import onnxProto from 'onnx-proto';
 import ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { readTreeModel, treeShap, type TreeEnsemble } from '../../src/explain/index.ts';
+import { bikeSharingDemoOptions, train } from '../../src/lifecycle/trainer/index.ts';
 import { fixturesDir, repoRoot } from '../helpers/server.ts';
 
 const { onnx } = onnxProto;
@@ -166,6 +167,27 @@ describe('a TreeEnsembleRegressor followed by a Sigmoid (the gbt-classifier form
     t.output = ['probability'];
     g.node = [t];
     expect(readTreeModel(onnx.ModelProto.encode(reg).finish())).toMatchObject({ space: 'margin', link: 'logit', output: { tensor: 'probability', column: 0 } });
+  });
+});
+
+describe("the built-in trainer's gbt-classifier", () => {
+  it('is read as its margin (the log-odds the trainer computes), explained exactly and additively', async () => {
+    const trained = await train({ ...bikeSharingDemoOptions('gbt-classifier'), nEstimators: 10 });
+    const tree = readTreeModel(trained.onnx);
+    expect(tree).toMatchObject({ space: 'margin', link: 'logit', output: { tensor: trained.outputName, column: 0 } });
+    expect(tree.ensemble.trees).toHaveLength(10);
+    // The trainer's 11 features: the probe rows without yr.
+    const yr = expected.features.indexOf('yr');
+    const drop = (r: ArrayLike<number>) => Float32Array.from(Array.from(r).filter((_, j) => j !== yr));
+    const rows = expected.input.map(drop);
+    const margins = trained.margin!(rows.map((r) => Array.from(r)));
+    rows.forEach((r, i) => expect(Math.abs(tree.ensemble.predict(r) - margins[i]!)).toBeLessThan(1e-5));
+    const bg = background(5).map(drop);
+    const x = rows[12]!;
+    const fast = treeShap(tree.ensemble, x, bg);
+    const slow = bruteForce(tree.ensemble, x, bg);
+    for (let j = 0; j < 11; j++) expect(Math.abs(fast.shap[j]! - slow[j]!)).toBeLessThan(1e-9);
+    expect(Math.abs(fast.shap.reduce((a, b) => a + b, 0) + fast.expected - fast.value)).toBeLessThan(1e-9);
   });
 });
 
