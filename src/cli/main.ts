@@ -16,6 +16,7 @@ import { registerSlo } from './slo.ts';
 import { registerDeploy } from './deploy.ts';
 import { registerMigrate } from './migrate.ts';
 import { registerDataset } from './dataset.ts';
+import { registerRetrain } from './retrain.ts';
 
 /** Builds the `warden` command tree. */
 export function buildProgram(): Command {
@@ -38,6 +39,7 @@ export function buildProgram(): Command {
   registerReference(program);
   registerLabels(program);
   registerDataset(program);
+  registerRetrain(program);
   registerReview(program);
   registerAlerts(program);
   registerGameDay(program);
