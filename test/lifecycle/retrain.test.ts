@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { parse } from 'csv-parse/sync';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIKE_SHARING_CSV, bikeSharingDemoOptions, train } from '../../src/lifecycle/index.ts';
+import { freshPgSchema, pgTestUrl } from '../helpers/postgres.ts';
 import { BIKE_FEATURES, until } from '../helpers/rollouts.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 
@@ -16,11 +17,17 @@ const ROWS_2012 = (parse(readFileSync(BIKE_SHARING_CSV), { columns: true }) as R
 const PER_REQUEST = 50;
 const SERVED = 1500;
 
-describe('retraining jobs', () => {
+const backends: { name: string; url?: () => Promise<{ url: string; drop(): Promise<void> }> }[] = [{ name: 'SQLite' }];
+if (pgTestUrl()) backends.push({ name: 'PostgreSQL', url: () => freshPgSchema() });
+
+describe.each(backends)('retraining jobs on $name', (backend) => {
   let srv: TestServer;
+  let drop: (() => Promise<void>) | undefined;
 
   beforeAll(async () => {
-    srv = await startTestServer({ predictionLog: { flushIntervalMs: 20 }, retraining: { intervalMs: 3_600_000 } });
+    const schema = backend.url ? await backend.url() : undefined;
+    drop = schema?.drop;
+    srv = await startTestServer({ predictionLog: { flushIntervalMs: 20 }, retraining: { intervalMs: 3_600_000 }, ...(schema ? { storage: { url: schema.url } } : {}) });
     const { onnx } = await train(bikeSharingDemoOptions('linear'));
     const res = await fetch(`${srv.url}/api/v1/models/bike/versions?alias=champion`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: Buffer.from(onnx) });
     expect(res.status).toBe(201);
@@ -39,7 +46,10 @@ describe('retraining jobs', () => {
     const posted = await srv.json('POST', '/api/v1/labels', { labels });
     expect(posted.body).toMatchObject({ accepted: labels.length, unmatched: 0 });
   }, 120_000);
-  afterAll(() => srv.close());
+  afterAll(async () => {
+    await srv?.close();
+    await drop?.();
+  });
 
   const policy = (over: Record<string, unknown> = {}) => ({
     triggers: { labels: { min: 1000 } },
@@ -189,4 +199,72 @@ describe('retraining jobs', () => {
     expect((await srv.json('GET', '/api/v1/jobs/abc')).status).toBe(400);
     expect((await srv.json('GET', '/api/v1/jobs?state=done')).body.error).toMatch(/state "done" is not a job state/);
   });
+
+  it('a trigger on monitored windows starts a job that waits for approval; approved, it runs', async () => {
+    const model = 'bike-auto';
+    const { onnx } = await train(bikeSharingDemoOptions('linear'));
+    expect((await fetch(`${srv.url}/api/v1/models/${model}/versions?alias=champion`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: Buffer.from(onnx) })).status).toBe(201);
+    await srv.warden.table.settled();
+    const rows2011 = (parse(readFileSync(BIKE_SHARING_CSV), { columns: true }) as Record<string, string>[]).filter((r) => r.yr === '0');
+    const csv = [[...BIKE_FEATURES, 'cnt'].join(','), ...rows2011.map((r) => [...BIKE_FEATURES.map((f) => r[f]), r.cnt].join(','))].join('\n');
+    const ref = await fetch(`${srv.url}/api/v1/models/${model}/versions/champion/reference`, {
+      method: 'PUT',
+      headers: { 'content-type': 'text/csv', 'x-warden-filename': '2011.csv', 'x-warden-monitoring': JSON.stringify({ window: { kind: 'time', sizeMs: 14 * 86_400_000 }, performance: { task: 'regression', target: 'cnt' } }) },
+      body: csv,
+    });
+    expect(ref.status, await ref.clone().text()).toBe(201);
+    // January and February 2012, a request per day with each hour's time, then the counts as labels.
+    const days = new Map<string, Record<string, string>[]>();
+    for (const r of ROWS_2012.filter((x) => Number(x.mnth) <= 2)) days.set(r.dteday!, [...(days.get(r.dteday!) ?? []), r]);
+    const labels: { key: string; value: number; source: string }[] = [];
+    for (const [, day] of days) {
+      const t = (r: Record<string, string>) => {
+        const [m, d, y] = r.dteday!.split('/').map(Number) as [number, number, number];
+        return Date.UTC(2000 + y, m - 1, d, Number(r.hr));
+      };
+      const keys = day.map((r) => `auto-${r.instant}`);
+      const res = await srv.json('POST', `/v1/models/${model}:predict`, { instances: day.map((r) => Object.fromEntries(BIKE_FEATURES.map((f) => [f, Number(r[f])]))), parameters: { event_time: t(day[0]!), keys } });
+      expect(res.status, JSON.stringify(res.body)).toBe(200);
+      day.forEach((r, j) => labels.push({ key: keys[j]!, value: Number(r.cnt), source: 'human' }));
+    }
+    await srv.warden.log!.flush();
+    expect((await srv.json('POST', '/api/v1/labels', { labels })).body).toMatchObject({ unmatched: 0 });
+    await until(async () => {
+      await srv.json('POST', '/api/v1/monitoring/flush', {});
+      const w = (await srv.json('GET', `/api/v1/models/${model}/versions/champion/monitoring/windows?limit=100&summary=true`)).body.windows as { performance?: { labelled: number } }[];
+      return w.length >= 4 && w.reduce((n, x) => n + (x.performance?.labelled ?? 0), 0) === labels.length ? w : undefined;
+    }, 30_000, 'labelled windows');
+    const put = await srv.json('PUT', `/api/v1/deployments/${model}/retraining`, {
+      triggers: { labels: { min: 1000 } },
+      guardrails: { approval: true },
+      data: { since: '10000d', minRows: 500 },
+      train: { trainer: 'gbt', options: { nEstimators: 30 } },
+      gate: { metrics: { mae: { minRelativeChange: 0.05 } } },
+      deploy: { strategy: 'direct' },
+    });
+    expect(put.status, JSON.stringify(put.body)).toBe(200);
+    expect(put.body.evaluation).toMatchObject({ decision: 'start', fired: { trigger: 'labels', values: { labelled: labels.length, min: 1000 } } });
+    await srv.warden.retraining!.tick();
+    const [job] = (await srv.json('GET', `/api/v1/jobs?deployment=${model}`)).body.jobs;
+    expect(job).toMatchObject({ state: 'awaiting-approval', actor: 'retraining controller', trigger: { trigger: 'labels', values: { labelled: labels.length } } });
+    // Waiting for a person: a later evaluation holds, and nothing runs.
+    await srv.warden.retraining!.tick();
+    const waiting = (await srv.json('GET', `/api/v1/deployments/${model}/retraining`)).body.evaluation;
+    expect(waiting.decision).not.toBe('start');
+    expect(waiting.guardrails).toContainEqual({ guardrail: 'one-at-a-time', holding: true, detail: `job #${job.id} is awaiting-approval` });
+    expect((await srv.json('GET', `/api/v1/jobs/${job.id}`)).body.state).toBe('awaiting-approval');
+    const ok = await srv.json('POST', `/api/v1/jobs/${job.id}/approve`);
+    expect(ok.body.job).toMatchObject({ state: 'queued', inputs: { approvedBy: 'anonymous (auth off)' } });
+    await srv.warden.retraining!.tick();
+    await srv.warden.retraining!.idle();
+    const done = (await srv.json('GET', `/api/v1/jobs/${job.id}`)).body;
+    expect(done.state, done.logs).toBe('succeeded');
+    expect(done.logs).toMatch(/started by labels/);
+    // Direct delivery: the retrained version is stable, and the stable version is its parent in the lineage.
+    const dep = (await srv.json('GET', `/api/v1/deployments/${model}`)).body;
+    expect(dep.stable.version).toBe(2);
+    expect((await srv.json('GET', `/api/v1/models/${model}/versions/2`)).body.metadata.tags).toMatchObject({ 'lineage.trigger': 'labels', 'lineage.parent': '1' });
+    // Counting starts again after the run: the same labels do not fire it twice.
+    expect((await srv.json('GET', `/api/v1/deployments/${model}/retraining`)).body.evaluation.decision).not.toBe('start');
+  }, 120_000);
 });
