@@ -14,6 +14,11 @@ export const MAX_BACKGROUND_ROWS = 1000;
 export const MAX_EXPLAINED_ROWS = 100;
 /** Fewest coalitions a KernelSHAP budget may name: fewer cannot fit a dozen features. */
 export const MIN_KERNEL_BUDGET = 32;
+/**
+ * Widest input KernelSHAP explains: its least squares fit costs coalitions × features² on the serving thread (about
+ * 30 million steps at 128 features and 2,048 coalitions), and a few thousand coalitions say little about more.
+ */
+export const MAX_KERNEL_FEATURES = 128;
 /** Parsed models kept, least recently used first out. */
 const CACHE_SIZE = 16;
 
@@ -204,6 +209,7 @@ export class ExplainService {
       else if (spec.shape[0] !== -1) problems.push(`its input's first dimension is fixed at ${spec.shape[0]}, so rows cannot be batched`);
       if (layout.predictions.length !== 1) problems.push(`it has ${layout.predictions.length} output columns (${layout.predictions.slice(0, 5).join(', ')}), not one`);
       if (features.length === 0) problems.push('its input has no columns');
+      if (features.length > MAX_KERNEL_FEATURES) problems.push(`its input has ${features.length} columns, more than the ${MAX_KERNEL_FEATURES} KernelSHAP explains`);
       if (problems.length) throw new WardenError('WARDEN_BAD_REQUEST', `${e.message}; KernelSHAP needs one 2-D FP32 input and one output column: ${problems.join('; ')}`);
       prepared = { method: 'kernel-shap', features, output: layout.predictions[0]!, input: spec.name, tensor: layout.outputs.find((o) => o.columns.length === 1)!.name, batchRows: 1024 };
     }

@@ -43,8 +43,8 @@ type Body = {
 const additivity = (body: Body) => Math.max(...body.explanations.map((e) => Math.abs(Object.values(e.shap).reduce((a, b) => a + b, 0) + body.expected - e.value)));
 const logit = (p: number) => Math.log(p / (1 - p));
 
-/** An ONNX graph input [N, 12] → MatMul → output [N, 2]: no trees, two output columns. */
-function twoColumns(): Uint8Array {
+/** An ONNX graph input [N, width] → MatMul → scores [N, columns]: no trees. */
+function matmul(width: number, columns: number): Uint8Array {
   const { onnx } = onnxProto;
   const FLOAT = onnx.TensorProto.DataType.FLOAT;
   const matrix = (name: string, cols: number) => ({ name, type: { tensorType: { elemType: FLOAT, shape: { dim: [{ dimParam: 'N' }, { dimValue: cols }] } } } });
@@ -55,9 +55,9 @@ function twoColumns(): Uint8Array {
       graph: {
         name: 'two',
         node: [{ opType: 'MatMul', input: ['input', 'w'], output: ['scores'] }],
-        initializer: [{ name: 'w', dataType: FLOAT, dims: [12, 2], floatData: Array.from({ length: 24 }, (_, i) => i / 24) }],
-        input: [matrix('input', 12)],
-        output: [matrix('scores', 2)],
+        initializer: [{ name: 'w', dataType: FLOAT, dims: [width, columns], floatData: Array.from({ length: width * columns }, (_, i) => i / (width * columns)) }],
+        input: [matrix('input', width)],
+        output: [matrix('scores', columns)],
       },
     }),
   ).finish();
@@ -65,10 +65,10 @@ function twoColumns(): Uint8Array {
 
 describe('the explain API', () => {
   let srv: TestServer;
-  const push = async (name: string, bytes: Uint8Array, withReference = true) => {
+  const push = async (name: string, bytes: Uint8Array, withReference = true, named = true) => {
     const res = await fetch(`${srv.url}/api/v1/models/${name}/versions?alias=champion`, {
       method: 'POST',
-      headers: { 'content-type': 'application/octet-stream', 'x-warden-features': JSON.stringify(FEATURES.map((f) => ({ name: f }))) },
+      headers: { 'content-type': 'application/octet-stream', ...(named ? { 'x-warden-features': JSON.stringify(FEATURES.map((f) => ({ name: f }))) } : {}) },
       body: Buffer.from(bytes),
     });
     expect(res.status, await res.text()).toBe(201);
@@ -178,9 +178,12 @@ describe('the explain API', () => {
     await bad('/api/v1/models/busy/explain', { instances: one, budget: 10 }, 400, 'WARDEN_BAD_REQUEST', /budget must be an integer number of coalitions in \[32, 16384\]/);
     await bad('/api/v1/models/busy/explain', { instances: one, budget: 'all' }, 400, 'WARDEN_BAD_REQUEST', /budget must be an integer/);
     // A model that is no tree ensemble and has two output columns: neither method applies.
-    await push('two', twoColumns(), false);
+    await push('two', matmul(12, 2), false);
     const tensor = { inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 12], data: probe.input[0] }] };
     await bad('/api/v1/models/two/explain', tensor, 400, 'WARDEN_BAD_REQUEST', /its graph has MatMul, no TreeEnsembleRegressor.*KernelSHAP needs one 2-D FP32 input and one output column: it has 2 output columns \(scores\[0\], scores\[1\]\)/);
+    await push('wide', matmul(200, 1), false, false);
+    const wide = { inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 200], data: new Array(200).fill(0.5) }] };
+    await bad('/api/v1/models/wide/explain', wide, 400, 'WARDEN_BAD_REQUEST', /its input has 200 columns, more than the 128 KernelSHAP explains/);
     // A version with no reference has no background.
     await push('noref', GBR, false);
     await bad('/api/v1/models/noref/explain', { instances: one }, 400, 'WARDEN_BAD_REQUEST', /noref v1 has no reference: register one/);
