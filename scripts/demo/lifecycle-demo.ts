@@ -26,6 +26,8 @@ export interface LifecycleDemoOptions {
   out?: (line: string) => void;
 }
 
+// The demo reads the API's answers loosely, field by field, as a user's script would; the routes' types are in docs/api.md.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Json = Record<string, any>;
 
 async function call(o: LifecycleDemoOptions, method: string, p: string, body?: unknown, headers: Record<string, string> = {}): Promise<Json> {
