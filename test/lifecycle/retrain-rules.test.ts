@@ -94,7 +94,7 @@ describe('retraining triggers and guardrails', () => {
     expect(evaluate(p, ws).decision).toBe('start');
     expect(held({ ...p, enabled: false })).toEqual(['enabled']);
     expect(held(p, ws, { active: { id: 9, state: 'running' } })).toEqual(['one-at-a-time']);
-    const recent = { last: { id: 9, createdAt: NOW - 3 * HOUR, finishedAt: NOW - 2 * HOUR, state: 'succeeded' } };
+    const recent = { last: { id: 9, createdAt: NOW - 3 * HOUR, finishedAt: NOW - 2 * HOUR, state: 'succeeded' as const } };
     expect(held({ ...p, triggers: { schedule: { every: '1h' } } }, ws, recent)).toEqual(['cooldown']);
     expect(evaluate({ ...p, triggers: { schedule: { every: '1h' } }, guardrails: { cooldown: '1h' } }, ws, recent).decision).toBe('start');
     expect(held(p, [window(0, { labelled: 200, machine: 0.3 })])).toEqual(['machine-labels']);
