@@ -171,6 +171,21 @@ describe.each(backends)('retraining jobs on $name', (backend) => {
     expect(alerts).toEqual([expect.objectContaining({ alertname: 'RetrainJobFailed', runbookUrl: 'docs/runbooks/retrain-failed.md' })]);
   }, 120_000);
 
+  it('a deployment with no labelled traffic: the run fails at export saying so, and nothing is registered', async () => {
+    const { onnx } = await train(bikeSharingDemoOptions('linear'));
+    expect((await fetch(`${srv.url}/api/v1/models/bike-empty/versions?alias=champion`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: Buffer.from(onnx) })).status).toBe(201);
+    expect((await srv.json('PUT', '/api/v1/deployments/bike-empty/retraining', policy())).status).toBe(200);
+    const start = await srv.json('POST', '/api/v1/deployments/bike-empty/retrain');
+    await srv.warden.retraining!.tick();
+    await srv.warden.retraining!.idle();
+    const job = await until(async () => {
+      const j = (await srv.json('GET', `/api/v1/jobs/${start.body.job.id}`)).body;
+      return j.state === 'running' || j.state === 'queued' ? undefined : j;
+    }, 30_000, 'the job to end');
+    expect(job).toMatchObject({ state: 'failed', error: expect.stringMatching(/^export: no labelled prediction of bike-empty v1 matches .*send labels/) });
+    expect((await srv.json('GET', '/api/v1/models/bike-empty/versions')).body.versions).toHaveLength(1);
+  }, 60_000);
+
   it('a command trainer: the model it writes is gated like any other (the stable model copied is no better, so rejected)', async () => {
     const stable = await srv.warden.registry.readArtifact(await srv.warden.registry.getVersion('bike', 1));
     const script = `require("fs").writeFileSync(process.argv[2], Buffer.from(${JSON.stringify(Buffer.from(stable).toString('base64'))}, "base64"))`;
