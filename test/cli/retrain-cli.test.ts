@@ -5,18 +5,16 @@
  * succeeds (its log streamed once, exit 0) and one the gate rejects (its checks printed, exit 1), lists, shows and
  * prints the log of jobs, is refused cancel and approve of ended jobs (409), cancels a running one and deletes the policy.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { parse } from 'csv-parse/sync';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LogFollower } from '../../src/cli/retrain.ts';
-import { BIKE_SHARING_CSV, bikeSharingDemoOptions, train } from '../../src/lifecycle/index.ts';
 import { runWarden, type CliResult } from '../helpers/cli.ts';
-import { BIKE_FEATURES } from '../helpers/rollouts.ts';
+import { ROWS_2012, seedLabelledBike } from '../helpers/retrain.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 
-const ROWS = (parse(readFileSync(BIKE_SHARING_CSV), { columns: true }) as Record<string, string>[]).filter((r) => r.yr === '1').filter((_, i) => i % 10 === 0).slice(0, 600);
+const ROWS = ROWS_2012.filter((_, i) => i % 10 === 0).slice(0, 600);
 const PER_REQUEST = 100;
 
 describe('following a log that keeps only its tail', () => {
@@ -53,21 +51,7 @@ describe('warden retrain', () => {
     dir = mkdtempSync(path.join(tmpdir(), 'warden-retrain-cli-'));
     srv = await startTestServer({ predictionLog: { flushIntervalMs: 20 }, retraining: { intervalMs: 3_600_000 } });
     cli = (...args) => runWarden(['--url', srv.url, ...args], {}, 120_000);
-    const { onnx } = await train(bikeSharingDemoOptions('linear'));
-    const res = await fetch(`${srv.url}/api/v1/models/bike/versions?alias=champion`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: Buffer.from(onnx) });
-    expect(res.status).toBe(201);
-    await srv.warden.table.settled();
-    const labels: { key: string; value: number }[] = [];
-    for (let i = 0; i < ROWS.length; i += PER_REQUEST) {
-      const chunk = ROWS.slice(i, i + PER_REQUEST);
-      const keys = chunk.map((r) => `h-${r.instant}`);
-      const r = await srv.json('POST', '/v1/models/bike:predict', { instances: chunk.map((row) => Object.fromEntries(BIKE_FEATURES.map((f) => [f, Number(row[f])]))), parameters: { keys } });
-      expect(r.status, JSON.stringify(r.body)).toBe(200);
-      chunk.forEach((row, j) => labels.push({ key: keys[j]!, value: Number(row.cnt) }));
-    }
-    await srv.warden.log!.flush();
-    const posted = await srv.json('POST', '/api/v1/labels', { labels });
-    expect(posted.body).toMatchObject({ accepted: 600, unmatched: 0 });
+    await seedLabelledBike(srv, ROWS, PER_REQUEST);
   }, 120_000);
   afterAll(async () => {
     await srv?.close();

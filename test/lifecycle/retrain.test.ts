@@ -11,9 +11,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIKE_SHARING_CSV, bikeSharingDemoOptions, train } from '../../src/lifecycle/index.ts';
 import { freshPgSchema, pgTestUrl } from '../helpers/postgres.ts';
 import { BIKE_FEATURES, until } from '../helpers/rollouts.ts';
+import { ROWS_2012, seedLabelledBike } from '../helpers/retrain.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 
-const ROWS_2012 = (parse(readFileSync(BIKE_SHARING_CSV), { columns: true }) as Record<string, string>[]).filter((r) => r.yr === '1');
 const PER_REQUEST = 50;
 const SERVED = 1500;
 
@@ -28,23 +28,8 @@ describe.each(backends)('retraining jobs on $name', (backend) => {
     const schema = backend.url ? await backend.url() : undefined;
     drop = schema?.drop;
     srv = await startTestServer({ predictionLog: { flushIntervalMs: 20 }, retraining: { intervalMs: 3_600_000 }, ...(schema ? { storage: { url: schema.url } } : {}) });
-    const { onnx } = await train(bikeSharingDemoOptions('linear'));
-    const res = await fetch(`${srv.url}/api/v1/models/bike/versions?alias=champion`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: Buffer.from(onnx) });
-    expect(res.status).toBe(201);
-    await srv.warden.table.settled();
     // Every 3rd hour of 2012, in time order: the newest labelled rows (the holdout) are the latest months.
-    const rows = ROWS_2012.filter((_, i) => i % 3 === 0).slice(0, SERVED);
-    const labels: { key: string; value: number }[] = [];
-    for (let i = 0; i < rows.length; i += PER_REQUEST) {
-      const chunk = rows.slice(i, i + PER_REQUEST);
-      const keys = chunk.map((r) => `h-${r.instant}`);
-      const r = await srv.json('POST', '/v1/models/bike:predict', { instances: chunk.map((row) => Object.fromEntries(BIKE_FEATURES.map((f) => [f, Number(row[f])]))), parameters: { keys } });
-      expect(r.status, JSON.stringify(r.body)).toBe(200);
-      chunk.forEach((row, j) => labels.push({ key: keys[j]!, value: Number(row.cnt) }));
-    }
-    await srv.warden.log!.flush();
-    const posted = await srv.json('POST', '/api/v1/labels', { labels });
-    expect(posted.body).toMatchObject({ accepted: labels.length, unmatched: 0 });
+    await seedLabelledBike(srv, ROWS_2012.filter((_, i) => i % 3 === 0).slice(0, SERVED), PER_REQUEST);
   }, 120_000);
   afterAll(async () => {
     await srv?.close();
