@@ -233,6 +233,16 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
         replica: replicaId,
         ...(labelLease ? { leader: () => labelLease.leading() } : {}),
         defaults: { windowMs: config.monitoring.windowMs, tickMs: config.monitoring.tickMs, idleCloseMs: config.monitoring.idleCloseMs },
+        // Global importance per window through the explain service (monitoring does not import src/explain: a cycle).
+        ...(config.monitoring.importanceRows > 0
+          ? {
+              importance: {
+                explain: (v, rows, o) => explain.explain(v, rows, { protocol: 'monitoring', ...o }),
+                rows: config.monitoring.importanceRows,
+                budget: config.monitoring.importanceBudget,
+              },
+            }
+          : {}),
       })
     : undefined;
   if (monitoring && log) log.onBatch((batch) => monitoring.onEvents(batch));

@@ -135,6 +135,10 @@ const monitoringSchema = z
     windowMs: z.number().int().min(1000).max(31 * 24 * 3600 * 1000).default(3_600_000),
     tickMs: z.number().int().min(50).max(600_000).default(1000),
     idleCloseMs: z.number().int().min(0).max(3_600_000).default(5000),
+    /** Sample rows of each window explained for its global feature importance (mean |SHAP| per feature); 0 turns it off. */
+    importanceRows: z.number().int().min(0).max(100).default(50),
+    /** KernelSHAP coalitions per row for a window's importance (models without a tree ensemble): bounds what a window costs. */
+    importanceBudget: z.number().int().min(32).max(2048).default(256),
   })
   .strict()
   .default({});
@@ -306,6 +310,8 @@ const envKeys: Record<string, { path: string[]; type: EnvType }> = {
   WARDEN_MONITORING_WINDOW_MS: { path: ['monitoring', 'windowMs'], type: 'number' },
   WARDEN_MONITORING_TICK_MS: { path: ['monitoring', 'tickMs'], type: 'number' },
   WARDEN_MONITORING_IDLE_CLOSE_MS: { path: ['monitoring', 'idleCloseMs'], type: 'number' },
+  WARDEN_MONITORING_IMPORTANCE_ROWS: { path: ['monitoring', 'importanceRows'], type: 'number' },
+  WARDEN_MONITORING_IMPORTANCE_BUDGET: { path: ['monitoring', 'importanceBudget'], type: 'number' },
   WARDEN_TRACING_ENABLED: { path: ['tracing', 'enabled'], type: 'boolean' },
   WARDEN_TRACING_OTLP_ENDPOINT: { path: ['tracing', 'otlpEndpoint'], type: 'string' },
   WARDEN_TRACING_SERVICE_NAME: { path: ['tracing', 'serviceName'], type: 'string' },

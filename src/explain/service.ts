@@ -68,8 +68,8 @@ export interface ExplainOptions {
   budget?: number;
   /** The session of the version that served (KernelSHAP runs it); without one, `runnerOf` is asked. */
   runner?: ModelRunner;
-  /** Which route asked, for warden_explanations_total: an inference protocol, or the explain API. */
-  protocol?: 'oip' | 'predict' | 'api';
+  /** Which route asked, for warden_explanations_total: an inference protocol, the explain API, or monitoring's window importance. */
+  protocol?: 'oip' | 'predict' | 'api' | 'monitoring';
 }
 
 type Prepared =
@@ -167,7 +167,7 @@ export class ExplainService {
     return result;
   }
 
-  private count(v: ModelVersionRecord, protocol: 'oip' | 'predict' | 'api', rows: number): void {
+  private count(v: ModelVersionRecord, protocol: NonNullable<ExplainOptions['protocol']>, rows: number): void {
     const m = this.deps.metrics;
     if (!m) return;
     const labels = { model: v.model, version: String(v.version), protocol };

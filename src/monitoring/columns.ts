@@ -1,5 +1,8 @@
 import type { ModelSignature, PredictionEvent } from '../storage/index.ts';
 
+/** Maximum monitored columns per version: bounds profile size and metric cardinality. */
+export const MAX_MONITORED_COLUMNS = 256;
+
 /**
  * How the monitored columns of a model version map onto its tensors. Feature columns are the
  * signature's named features (columns of the first input) or, without names, `input[j]` for each

@@ -3,6 +3,8 @@ import type { DriftReport } from './drift/engine.ts';
 import type { QualityReport } from './quality.ts';
 import type { EmbeddingDrift, MultivariateDrift } from './vector-drift.ts';
 import type { WindowPerformance } from './performance-window.ts';
+import { MAX_MONITORED_COLUMNS } from './columns.ts';
+import type { WindowImportance } from './importance.ts';
 
 const snake = (k: string) => k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 
@@ -26,6 +28,7 @@ export interface MonitoringMetrics {
   multivariateDrift: Gauge<'model' | 'version'>;
   embeddingAuc: Gauge<'model' | 'version' | 'embedding'>;
   embeddingDrift: Gauge<'model' | 'version' | 'embedding'>;
+  featureImportance: Gauge<'model' | 'version' | 'column'>;
   windowsEvaluated: Counter<'model' | 'version'>;
 }
 
@@ -42,6 +45,7 @@ export function createMonitoringMetrics(registry: Registry): MonitoringMetrics {
     multivariateDrift: new Gauge({ name: 'warden_multivariate_drift', help: '1 when the reconstruction error left the band learned from the reference.', labelNames: ['model', 'version'], registers }),
     embeddingAuc: new Gauge({ name: 'warden_embedding_domain_classifier_auc', help: 'ROC AUC of a classifier telling the window from the reference, per embedding.', labelNames: ['model', 'version', 'embedding'], registers }),
     embeddingDrift: new Gauge({ name: 'warden_embedding_drift', help: '1 when the embedding drifted in the latest window.', labelNames: ['model', 'version', 'embedding'], registers }),
+    featureImportance: new Gauge({ name: 'warden_feature_importance', help: 'Mean |SHAP value| per feature over the sample rows of the latest window that has one (global importance).', labelNames: ['model', 'version', 'column'], registers }),
     realized: new Gauge({ name: 'warden_performance_realized', help: 'Performance measured from joined labels in the latest evaluated window (accuracy, f1, roc_auc … or mae, rmse, r2 …).', labelNames: ['model', 'version', 'metric'], registers }),
     estimated: new Gauge({ name: 'warden_performance_estimated', help: 'Performance estimated without labels (CBPE for binary classifiers, DLE for regression) in the latest window.', labelNames: ['model', 'version', 'metric'], registers }),
     offlineGap: new Gauge({ name: 'warden_performance_offline_gap', help: 'Relative gap between the live and the offline (registered) primary metric.', labelNames: ['model', 'version', 'metric'], registers }),
@@ -62,7 +66,7 @@ export function publishWindow(
   rows: number,
   drift: DriftReport,
   quality: QualityReport,
-  vectors: { embeddings?: EmbeddingDrift[]; multivariate?: MultivariateDrift; performance?: WindowPerformance } = {},
+  vectors: { embeddings?: EmbeddingDrift[]; multivariate?: MultivariateDrift; performance?: WindowPerformance; importance?: WindowImportance } = {},
 ): void {
   const v = String(version);
   const p = vectors.performance;
@@ -95,6 +99,10 @@ export function publishWindow(
   for (const e of vectors.embeddings ?? []) {
     m.embeddingAuc.set({ model, version: v, embedding: e.name }, e.domainClassifierAuc);
     m.embeddingDrift.set({ model, version: v, embedding: e.name }, e.drift ? 1 : 0);
+  }
+  if (vectors.importance) {
+    // One series per feature of the first input: all monitored columns, so at most MAX_MONITORED_COLUMNS.
+    for (const [column, x] of Object.entries(vectors.importance.features).slice(0, MAX_MONITORED_COLUMNS)) m.featureImportance.set({ model, version: v, column }, x);
   }
   m.windowRows.set({ model, version: v }, rows);
   m.windowsEvaluated.inc({ model, version: v });

@@ -5,13 +5,14 @@ import type { Registry } from '../registry/index.ts';
 import type { ModelTable } from '../serving/index.ts';
 import type { EventStore, LabelledRow, MetadataStore, MonitorResultRecord, PredictionEvent, ReferenceRecord } from '../storage/index.ts';
 import { WindowCollector, type ClosedWindow, type WindowSpec } from './collector.ts';
-import { columnLayout, eventRows, type ColumnLayout } from './columns.ts';
+import { columnLayout, eventRows, MAX_MONITORED_COLUMNS, type ColumnLayout } from './columns.ts';
 import { alignedCounts, checkDriftConfig, evaluateDrift, type DriftReport } from './drift/engine.ts';
 import { createMonitoringMetrics, publishWindow, type MonitoringMetrics } from './metrics.ts';
 import { parseMonitoringConfig, type MonitoringConfig } from './monitor-config.ts';
 import { ProfileBuilder, inferSchema, mergeProfiles, type DatasetProfile, type ProfileSchema, type Table } from './profile/index.ts';
 import { evaluateQuality, type QualityReport } from './quality.ts';
 import { summarizeWindow } from './summary.ts';
+import { IMPORTANCE_BACKGROUND_ROWS, importanceColumns, importanceRows, meanAbsShap, type ExplainRows, type WindowImportance } from './importance.ts';
 import { atTensorPrecision, checkNumericCells, signatureRanges } from './reference-table.ts';
 import { estimatePerformance, fitPerformance, realizedPerformance, type PerformanceModel, type WindowPerformance } from './performance-window.ts';
 import {
@@ -50,6 +51,11 @@ export interface MonitoringServiceDeps {
    * always (one process).
    */
   leader?: () => Promise<boolean>;
+  /**
+   * Global feature importance per window (docs/monitoring.md): the first `rows` rows of each window's sample explained
+   * by `explain` (the ExplainService, wired in app.ts), KernelSHAP within `budget` coalitions per row. Absent: none.
+   */
+  importance?: { explain: ExplainRows; rows: number; budget: number };
 }
 
 /** The reference of a version as monitoring uses it. */
@@ -87,14 +93,15 @@ export interface WindowResult {
   multivariate?: MultivariateDrift;
   /** Realized (from joined labels) and estimated (CBPE / DLE) performance, concept drift, offline gap. */
   performance?: WindowPerformance;
+  /** Mean |SHAP| per feature over the window's first sample rows (absent when off, or the version cannot be explained). */
+  importance?: WindowImportance;
   /** Histograms of the window per column (for reports; no raw rows). */
   histograms: { column: string; labels: string[]; reference: number[]; current: number[] }[];
 }
 
 export type ReferenceSource = { kind: 'table'; table: Table; name: string; sha256?: string } | { kind: 'traffic'; since: number; until: number };
 
-/** Maximum monitored columns per version: bounds profile size and metric cardinality. */
-export const MAX_MONITORED_COLUMNS = 256;
+export { MAX_MONITORED_COLUMNS };
 
 /**
  * Continuous data-quality and drift monitoring: references per model version, window profiles built from
@@ -111,6 +118,8 @@ export class MonitoringService {
   private ticking: Promise<void> | undefined;
   /** End of the last count window closed per version (see disjointCountWindows). */
   private readonly countWindowEnd = new Map<string, number>();
+  /** Why a version (under a given reference) has no feature importance: found once, logged once, not tried again. */
+  private readonly unexplainable = new Map<string, string>();
 
   constructor(private readonly deps: MonitoringServiceDeps) {
     this.collector = new WindowCollector({ idleCloseMs: deps.defaults.idleCloseMs, ...(deps.now ? { now: deps.now } : {}) });
@@ -412,13 +421,15 @@ export class MonitoringService {
     const drift = evaluateDrift(ref.schema, ref.profile, merged, ref.config.drift ?? {});
     const quality = evaluateQuality(ref.schema, merged, ref.config.quality ?? {});
     const histograms = windowHistograms(ref, merged);
-    const vectors: Pick<WindowResult, 'embeddings' | 'multivariate' | 'performance'> = {};
+    const vectors: Pick<WindowResult, 'embeddings' | 'multivariate' | 'performance' | 'importance'> = {};
     if (ref.profile.performance) vectors.performance = await this.performance(ref, merged, windowStart, windowEnd);
     if (ref.config.embeddings) vectors.embeddings = embeddingDrift(ref.schema, ref.config.embeddings, ref.profile.sample, merged.sample);
     if (ref.profile.multivariate) {
       const mv = multivariateDrift(ref.schema, ref.profile.multivariate, merged.sample);
       if (mv) vectors.multivariate = mv;
     }
+    const importance = await this.importance(ref, merged, windowStart, windowEnd);
+    if (importance) vectors.importance = importance;
     const result: WindowResult = { model, version, windowStart, windowEnd, rows: merged.rows, drift, quality, extraFeatures: extra, ...vectors, histograms };
     const record: MonitorResultRecord = {
       model,
@@ -435,6 +446,57 @@ export class MonitoringService {
     await this.deps.events.saveMonitorResult(record);
     publishWindow(this.metrics, model, version, merged.rows, drift, quality, vectors);
     return result;
+  }
+
+  /**
+   * Mean |φ| per feature over the first rows of the window's sample. Computed once per window: a re-evaluation (late
+   * labels, a late partial profile) whose rows, reference and settings hash to the stored fingerprint keeps the stored
+   * values. Never fails the window: a version that cannot be explained has none (logged once), and any other failure
+   * is logged and leaves this window without one.
+   */
+  private async importance(ref: ActiveReference, merged: DatasetProfile, windowStart: number, windowEnd: number): Promise<WindowImportance | undefined> {
+    const imp = this.deps.importance;
+    if (!imp || imp.rows <= 0) return undefined;
+    const { model, version, createdAt } = ref.record;
+    const key = `${model}\u0000${version}\u0000${createdAt}`;
+    if (this.unexplainable.has(key)) return undefined;
+    const unexplainable = (reason: string) => {
+      this.unexplainable.set(key, reason);
+      this.deps.logger.info({ model, version, reason }, 'monitoring windows of this version get no feature importance');
+      return undefined;
+    };
+    try {
+      const cols = importanceColumns(ref.layout, ref.schema);
+      if (typeof cols === 'string') return unexplainable(cols);
+      const background = IMPORTANCE_BACKGROUND_ROWS;
+      const picked = importanceRows(cols, merged.sample, imp.rows, `${createdAt}:${imp.rows}:${background}:${imp.budget}`);
+      if (!picked) {
+        this.deps.logger.debug({ model, version, windowStart }, 'window has no served sample row to explain');
+        return undefined;
+      }
+      const stored = (await this.deps.events.listMonitorResults({ model, version, since: windowStart, until: windowStart + 1 })).find((r) => r.windowEnd === windowEnd);
+      const before = (stored?.report as { importance?: WindowImportance } | undefined)?.importance;
+      if (before?.fingerprint === picked.fingerprint) return before;
+      const started = performance.now();
+      const r = await imp.explain(await this.deps.registry.getVersion(model, version), picked.rows, { background, budget: imp.budget });
+      const out: WindowImportance = {
+        method: r.method,
+        output: r.output,
+        space: r.space,
+        rows: r.explanations.length,
+        background: r.background.rows,
+        ...(r.kernel ? { budget: r.kernel.budget, exact: r.kernel.exact } : {}),
+        expected: r.expected,
+        features: meanAbsShap(r.features, r.explanations),
+        fingerprint: picked.fingerprint,
+      };
+      this.deps.logger.debug({ model, version, windowStart, rows: out.rows, method: out.method, ms: Math.round(performance.now() - started) }, 'window feature importance');
+      return out;
+    } catch (err) {
+      if (err instanceof WardenError && err.code === 'WARDEN_BAD_REQUEST') return unexplainable(err.message);
+      this.deps.logger.warn({ err, model, version, windowStart }, 'window feature importance failed; the window is evaluated without it');
+      return undefined;
+    }
   }
 
   /** Realized performance from the labels joined so far, and the estimate from the window's sample. */
@@ -494,7 +556,7 @@ export class MonitoringService {
       windowStart: r.windowStart,
       windowEnd: r.windowEnd,
       rows: r.rows,
-      ...(r.report as Pick<WindowResult, 'drift' | 'quality' | 'extraFeatures' | 'histograms' | 'embeddings' | 'multivariate' | 'performance'>),
+      ...(r.report as Pick<WindowResult, 'drift' | 'quality' | 'extraFeatures' | 'histograms' | 'embeddings' | 'multivariate' | 'performance' | 'importance'>),
     }));
   }
 

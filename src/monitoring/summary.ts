@@ -1,4 +1,5 @@
 import type { DriftReport } from './drift/engine.ts';
+import type { WindowImportance } from './importance.ts';
 import type { WindowPerformance } from './performance-window.ts';
 
 /** One drift verdict of a window's summary. */
@@ -30,6 +31,8 @@ export interface WindowSummary {
   /** Every drift verdict, worst first: drifted columns, then by severity. */
   features: FeatureDriftSummary[];
   performance?: WindowPerformance;
+  /** Global importance: mean |SHAP| per feature to 4 significant digits, most important first (the report has the exact values). */
+  importance?: { method: string; rows: number; background: number; features: Record<string, number> };
 }
 
 const MAX_SEVERITY = 1e9;
@@ -56,6 +59,7 @@ interface StoredReport {
   quality?: { failed?: number };
   extraFeatures?: Record<string, number>;
   performance?: WindowPerformance;
+  importance?: WindowImportance;
 }
 
 /** Summarises one window's report: the verdicts without histograms, samples or per-bin detail. */
@@ -85,5 +89,11 @@ export function summarizeWindow(w: { windowStart: number; windowEnd: number; row
     qualityFailures: w.qualityFailures,
     features,
     ...(r.performance ? { performance: r.performance } : {}),
+    ...(r.importance ? { importance: importanceSummary(r.importance) } : {}),
   };
+}
+
+function importanceSummary(i: WindowImportance): NonNullable<WindowSummary['importance']> {
+  const ranked = Object.entries(i.features).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
+  return { method: i.method, rows: i.rows, background: i.background, features: Object.fromEntries(ranked.map(([f, x]) => [f, sig4(x)])) };
 }

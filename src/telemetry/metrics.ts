@@ -119,7 +119,7 @@ export function createMetrics(registry = new Registry(), opts: { defaultMetrics?
     }),
     explanations: new Counter({
       name: 'warden_explanations_total',
-      help: 'Requests answered with explanations, by model, version and protocol (oip, predict: parameters.explain on inference; api: POST /api/v1/models/{name}/explain).',
+      help: 'Requests answered with explanations, by model, version and protocol (oip, predict: parameters.explain on inference; api: POST /api/v1/models/{name}/explain; monitoring: a window\'s feature importance).',
       labelNames: ['model', 'version', 'protocol'],
       registers,
     }),
