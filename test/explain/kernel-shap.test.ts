@@ -11,6 +11,7 @@ import ort from 'onnxruntime-node';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { kernelShap, readTreeEnsemble, treeShap, type BatchModel } from '../../src/explain/index.ts';
 import { fixturesDir, repoRoot } from '../helpers/server.ts';
+import { shapleyFromValues } from '../helpers/shapley.ts';
 
 const LOGREG = readFileSync(path.join(fixturesDir, 'models', 'bike_busy_logreg.onnx'));
 const probe = JSON.parse(readFileSync(path.join(fixturesDir, 'models', 'bike_busy_logreg.expected.json'), 'utf8')) as { features: string[]; input: number[][]; output: number[] };
@@ -59,16 +60,7 @@ async function bruteForce(x: Float32Array, bg: Float32Array[]): Promise<number[]
     for (let b = 0; b < bg.length; b++) sum += out[s * bg.length + b]!;
     v[s] = sum / bg.length;
   }
-  const fact = [1];
-  for (let k = 1; k <= n; k++) fact.push(fact[k - 1]! * k);
-  const phi = new Array<number>(n).fill(0);
-  for (let s = 0; s < 1 << n; s++) {
-    let size = 0;
-    for (let j = 0; j < n; j++) if (s & (1 << j)) size++;
-    const weight = (fact[size]! * fact[n - size - 1]!) / fact[n]!;
-    for (let j = 0; j < n; j++) if (!(s & (1 << j))) phi[j]! += weight * (v[s | (1 << j)]! - v[s]!);
-  }
-  return phi;
+  return shapleyFromValues(v, n);
 }
 
 const sum = (a: number[]) => a.reduce((p, q) => p + q, 0);

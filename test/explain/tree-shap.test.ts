@@ -9,47 +9,16 @@ import path from 'node:path';
 import ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { readTreeEnsemble, treeShap, type TreeEnsemble } from '../../src/explain/index.ts';
-import { fixturesDir, repoRoot } from '../helpers/server.ts';
+import { fixturesDir } from '../helpers/server.ts';
+import { bikeBackground, bruteForceShapley } from '../helpers/shapley.ts';
 
 const GBR = readFileSync(path.join(fixturesDir, 'models', 'bike_gbr.onnx'));
 const expected = JSON.parse(readFileSync(path.join(fixturesDir, 'models', 'bike_gbr.expected.json'), 'utf8')) as { features: string[]; input: number[][]; output: number[] };
 const f32 = (row: number[]) => Float32Array.from(row);
 
-/** The first `n` rows of 2011 in the model's feature order, as float32: a background sample. */
-function background(n: number): Float32Array[] {
-  const lines = readFileSync(path.join(repoRoot, 'data', 'bike-sharing', 'hour.csv'), 'utf8').trim().split('\n');
-  const header = lines[0]!.split(',');
-  const cols = expected.features.map((f) => header.indexOf(f));
-  return lines.slice(1, 1 + n).map((l) => {
-    const cells = l.split(',');
-    return Float32Array.from(cols.map((c) => Number(cells[c])));
-  });
-}
+const background = (n: number) => bikeBackground(expected.features, n);
 
-/** Shapley values by definition: every coalition S of the 12 features, v(S) averaged over the background. */
-function bruteForce(model: TreeEnsemble, x: Float32Array, bg: Float32Array[]): number[] {
-  const n = x.length;
-  const v = new Float64Array(1 << n);
-  const hybrid = new Float32Array(n);
-  for (let s = 0; s < 1 << n; s++) {
-    let sum = 0;
-    for (const z of bg) {
-      for (let j = 0; j < n; j++) hybrid[j] = s & (1 << j) ? x[j]! : z[j]!;
-      sum += model.predict(hybrid);
-    }
-    v[s] = sum / bg.length;
-  }
-  const fact = [1];
-  for (let k = 1; k <= n; k++) fact.push(fact[k - 1]! * k);
-  const phi = new Array<number>(n).fill(0);
-  for (let s = 0; s < 1 << n; s++) {
-    let size = 0;
-    for (let j = 0; j < n; j++) if (s & (1 << j)) size++;
-    const weight = (fact[size]! * fact[n - size - 1]!) / fact[n]!;
-    for (let j = 0; j < n; j++) if (!(s & (1 << j))) phi[j]! += weight * (v[s | (1 << j)]! - v[s]!);
-  }
-  return phi;
-}
+const bruteForce = (model: TreeEnsemble, x: Float32Array, bg: Float32Array[]) => bruteForceShapley((r) => model.predict(r), x, bg);
 
 describe('tree ensembles read from ONNX', () => {
   const model = readTreeEnsemble(GBR);
