@@ -194,6 +194,8 @@ export class InferenceService {
     let lv: LoadedVersion | undefined;
     let routed: RouteChoice | undefined;
     let inputsForLog: unknown = null;
+    // Set while the explanation runs: a failure then is the explanation's (the model has answered).
+    let explaining = false;
     const trace = ctx.trace;
     try {
       trace?.setRequest(model, ref, 'oip');
@@ -232,16 +234,18 @@ export class InferenceService {
       if (review) response.parameters = { review };
       if (explain) {
         trace?.startStep('explain');
+        explaining = true;
         response.parameters = { ...response.parameters, explanation: await this.explainRows(lv, decoded[0]!, explain, 'oip') };
+        explaining = false;
         trace?.endStep();
       }
       // The log keeps the decoded tensors: flat typed arrays cost the event writer a memcpy to receive.
-      this.record(ctx, model, lv, 'oip', rows, fault?.logged ?? decoded, result, keys, fault?.marker, routed?.route);
+      this.record(ctx, model, lv, 'oip', rows, fault?.logged ?? decoded, result, keys, fault?.marker, routed?.route, explain !== undefined);
       this.mirror(model, routed, ctx.requestId, ctx.ts, decoded, outputNames, keys);
       return response;
     } catch (e) {
       trace?.failStep(e);
-      this.recordError(ctx, model, lv, e, 'oip', inputsForLog, routed?.route);
+      this.recordError(ctx, model, lv, e, 'oip', inputsForLog, routed?.route, explaining);
       throw e;
     }
   }
@@ -251,6 +255,7 @@ export class InferenceService {
     let lv: LoadedVersion | undefined;
     let routed: RouteChoice | undefined;
     let inputsForLog: unknown = null;
+    let explaining = false;
     const trace = ctx.trace;
     try {
       trace?.setRequest(model, ref, 'predict');
@@ -288,10 +293,12 @@ export class InferenceService {
       let explanation: InferenceExplanation | undefined;
       if (explain) {
         trace?.startStep('explain');
+        explaining = true;
         explanation = await this.explainRows(lv, tensor, explain, 'predict');
+        explaining = false;
         trace?.endStep();
       }
-      this.record(ctx, model, lv, 'predict', rows, fault?.logged ?? [tensor], result, keys, fault?.marker, routed?.route);
+      this.record(ctx, model, lv, 'predict', rows, fault?.logged ?? [tensor], result, keys, fault?.marker, routed?.route, explain !== undefined);
       this.mirror(model, routed, ctx.requestId, ctx.ts, [tensor], undefined, keys);
       const response: PredictResponse = { model_name: model, model_version: lv.label, id: ctx.requestId, predictions };
       const review = this.opts.review?.flag(model, result, rows);
@@ -300,7 +307,7 @@ export class InferenceService {
       return response;
     } catch (e) {
       trace?.failStep(e);
-      this.recordError(ctx, model, lv, e, 'predict', inputsForLog, routed?.route);
+      this.recordError(ctx, model, lv, e, 'predict', inputsForLog, routed?.route, explaining);
       throw e;
     }
   }
@@ -375,6 +382,7 @@ export class InferenceService {
     keys: string[] | undefined,
     faultMarker: string | undefined,
     route: PredictionRoute | undefined,
+    explained: boolean,
   ): void {
     const seconds = (performance.now() - ctx.started) / 1000;
     const children = this.okChildren(model, lv.label, protocol);
@@ -394,6 +402,7 @@ export class InferenceService {
     };
     if (keys !== undefined) event.keys = keys;
     if (route !== undefined) event.route = route;
+    if (explained) event.explained = true;
     if (ctx.trace) event.traceId = ctx.trace.traceId;
     // A served request a game day touched keeps status ok; the marker in `error` tells it apart later.
     if (faultMarker !== undefined) event.error = faultMarker;
@@ -408,6 +417,8 @@ export class InferenceService {
     protocol: 'oip' | 'predict',
     inputs: unknown,
     route: PredictionRoute | undefined,
+    /** The model answered and the explanation the request asked for failed (the explanation_coverage SLI's bad event). */
+    explanationFailed: boolean,
   ): void {
     const seconds = (performance.now() - ctx.started) / 1000;
     const code = isWardenError(e) ? e.code : 'WARDEN_INTERNAL';
@@ -435,6 +446,7 @@ export class InferenceService {
       error: `${code}: ${(e as Error).message}`.slice(0, 2000),
       ...(ctx.trace ? { traceId: ctx.trace.traceId } : {}),
       ...(route !== undefined && lv ? { route } : {}),
+      ...(explanationFailed ? { explained: false } : {}),
     });
   }
 }

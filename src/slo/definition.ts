@@ -1,11 +1,14 @@
 import { z, type ZodIssue } from 'zod';
 import { WardenError } from '../errors.ts';
 
-/** SLI kinds: two measured on every request, four on monitoring windows, one on CPU cost (docs/slo.md). */
-export const SLI_KINDS = ['latency', 'availability', 'accuracy', 'drift_free', 'completeness', 'cost'] as const;
+/** SLI kinds: three measured on every request, three on monitoring windows, one on CPU cost (docs/slo.md). */
+export const SLI_KINDS = ['latency', 'availability', 'accuracy', 'drift_free', 'completeness', 'cost', 'explanation_coverage'] as const;
 export type SliKind = (typeof SLI_KINDS)[number];
 
-/** SLIs counted from the prediction log's request events (and expressible from /metrics). */
+/**
+ * SLIs counted from the prediction log's request events and expressible from /metrics (exported as Prometheus rules).
+ * explanation_coverage is counted from request events too, but its failed explanations are not told apart in /metrics.
+ */
 export const TRAFFIC_SLI_KINDS: readonly SliKind[] = ['latency', 'availability'];
 /** SLIs counted from evaluated monitoring windows. */
 export const WINDOW_SLI_KINDS: readonly SliKind[] = ['accuracy', 'drift_free', 'completeness'];
@@ -47,6 +50,8 @@ const sliSchema = z.discriminatedUnion('kind', [
       maxCostPer1k: z.number().positive(),
     })
     .strict(),
+  /** A successful request is good when it was answered with its explanation (`parameters.explain`). */
+  z.object({ kind: z.literal('explanation_coverage') }).strict(),
 ]);
 
 const NAME = /^[a-z0-9][a-z0-9_.-]{0,63}$/;
@@ -137,7 +142,7 @@ export function sameSli(a: SloDefinition, b: SloDefinition): boolean {
   return a.deployment === b.deployment && a.version === b.version && JSON.stringify(a.sli) === JSON.stringify(b.sli);
 }
 
-/** Runbook of each SLI kind (relative to the repository, as the alerting engine expects). */
+/** Runbook of each SLI kind (relative to the repository, as the alerting engine expects); a doc section where none exists. */
 export const RUNBOOKS: Record<SliKind, string> = {
   latency: 'docs/runbooks/latency-spike.md',
   availability: 'docs/runbooks/pipeline-failure-nans.md',
@@ -145,6 +150,8 @@ export const RUNBOOKS: Record<SliKind, string> = {
   drift_free: 'docs/runbooks/data-drift.md',
   completeness: 'docs/runbooks/pipeline-failure-nans.md',
   cost: 'docs/runbooks/cost-runaway.md',
+  // No runbook covers explanations; the coverage section says what the SLI counts and why it falls.
+  explanation_coverage: 'docs/explainability.md#coverage',
 };
 
 /** A one-line account of what the SLI counts as good, for status pages, alerts and rule comments. */
@@ -164,5 +171,7 @@ export function describeSli(sli: SliSpec): string {
       return 'share of evaluated windows whose completeness checks pass';
     case 'cost':
       return `share of minutes whose cost per 1,000 inferences is at most ${sli.maxCostPer1k}`;
+    case 'explanation_coverage':
+      return 'share of successful requests answered with an explanation (parameters.explain); requests whose explanation failed count as not explained';
   }
 }

@@ -1,6 +1,6 @@
 /**
  * SLOs: per-deployment service level objectives defined in slo.yaml (and through the API), SLIs recorded as
- * good/total counts per bucket — latency and availability from the prediction log, accuracy, drift_free and
+ * good/total counts per bucket — latency, availability and explanation coverage from the prediction log, accuracy, drift_free and
  * completeness from evaluated monitoring windows, cost from process CPU time — error budgets and the Google SRE
  * Workbook's multi-window, multi-burn-rate alerts as pure functions of a series and `now`, an alert source for
  * the alerting engine, and Prometheus recording and alerting rules for the SLIs /metrics can express.

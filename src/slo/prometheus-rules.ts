@@ -4,8 +4,8 @@
  * SLOs"), so teams that alert from Prometheus get the same policy as Warden's own SloAlertSource.
  *
  * Only latency and availability can be computed from what /metrics exports (warden_inference_requests_total
- * and the warden_inference_duration_seconds histogram); window SLIs and cost are evaluated inside Warden and
- * are listed as skipped in the file's header.
+ * and the warden_inference_duration_seconds histogram); window SLIs, cost and explanation coverage are evaluated
+ * inside Warden and are listed as skipped in the file's header.
  */
 import { Document, isMap, isSeq, type Node } from 'yaml';
 import { LATENCY_BUCKETS } from '../telemetry/index.ts';
@@ -122,7 +122,9 @@ export function prometheusRules(slos: readonly SloDefinition[], opts: Prometheus
       const why =
         slo.sli.kind === 'cost'
           ? 'cost is computed inside Warden from process CPU time and slo.costPerCpuHour'
-          : `${slo.sli.kind} is computed inside Warden from evaluated monitoring windows`;
+          : slo.sli.kind === 'explanation_coverage'
+            ? 'explanation_coverage counts requests whose explanation failed as bad, and /metrics does not tell those 400s from other client errors (docs/explainability.md#coverage has the PromQL of the explained share of successful requests)'
+            : `${slo.sli.kind} is computed inside Warden from evaluated monitoring windows`;
       notes.push({ slo: slo.name, exported: false, note: `${why}; not expressible from exported metrics — Warden's own ${SLO_ALERTNAME} alerts cover it` });
       continue;
     }

@@ -90,7 +90,7 @@ const cpuFromProcess = () => {
 
 /**
  * SLOs per deployment: definitions in slo.yaml (also edited through the API), good/total counts recorded per
- * bucket from the prediction log's batches (latency, availability, cost) and from evaluated monitoring windows
+ * bucket from the prediction log's batches (latency, availability, explanation coverage, cost) and from evaluated monitoring windows
  * (accuracy, drift_free, completeness), error budgets and multi-window burn rates read back from the store.
  */
 export class SloService {

@@ -31,9 +31,13 @@ export function codeStatus(code: string | undefined): number {
  * One request's contribution to a traffic SLI, or undefined when the request does not count:
  * - latency: successful requests only; good when answered within `thresholdMs` (failures are availability's business);
  * - availability: successes are good, server (5xx) failures bad; client (4xx) failures — bad input, unknown
- *   versions, missing keys, rate limiting — are the caller's and are left out of good and total alike.
+ *   versions, missing keys, rate limiting — are the caller's and are left out of good and total alike;
+ * - explanation_coverage: successful requests, good when answered with an explanation (`explained`), whether or
+ *   not they asked for one; plus, as bad events, requests whose model answered but whose explanation failed
+ *   (`explained: false`: a version without a reference, a model that cannot be explained), which fail with a 400
+ *   and would otherwise drop out of every SLI. Other failures are availability's business.
  */
-export function requestCount(sli: SliSpec, e: Pick<PredictionEvent, 'status' | 'latencyMs' | 'error'>): SliCount | undefined {
+export function requestCount(sli: SliSpec, e: Pick<PredictionEvent, 'status' | 'latencyMs' | 'error' | 'explained'>): SliCount | undefined {
   if (sli.kind === 'latency') {
     if (e.status !== 'ok') return undefined;
     return { good: e.latencyMs <= sli.thresholdMs ? 1 : 0, total: 1 };
@@ -41,6 +45,10 @@ export function requestCount(sli: SliSpec, e: Pick<PredictionEvent, 'status' | '
   if (sli.kind === 'availability') {
     if (e.status === 'ok') return { good: 1, total: 1 };
     return errorStatus(e.error) >= 500 ? { good: 0, total: 1 } : undefined;
+  }
+  if (sli.kind === 'explanation_coverage') {
+    if (e.status === 'ok') return { good: e.explained === true ? 1 : 0, total: 1 };
+    return e.explained === false ? { good: 0, total: 1 } : undefined;
   }
   return undefined;
 }

@@ -641,6 +641,14 @@ export interface PredictionEvent {
   traceId?: string;
   /** Set when a rollout routed the request (its analysis counts only these). */
   route?: PredictionRoute;
+  /**
+   * Whether the request asked for an explanation (`parameters.explain`) and got one: true when it was answered with
+   * its explanation (status ok); false when the model answered but the explanation failed, failing the request
+   * (status error); absent when no explanation was asked for, or the request failed before its model answered.
+   * In memory only: the prediction log hands it to its listeners (the `explanation_coverage` SLI counts it, each
+   * replica its own requests) and the store does not keep it.
+   */
+  explained?: boolean;
 }
 
 export interface StoredPredictionEvent extends PredictionEvent {

@@ -23,7 +23,7 @@ describe('parseSlo', () => {
     expect(parseSlo(base)).toEqual(base);
     expect(parseSlo({ ...base, sli: { kind: 'accuracy' } }).sli).toEqual({ kind: 'accuracy', method: 'realized' });
     expect(parseSlo({ ...base, sli: { kind: 'accuracy', method: 'live_offline_gap' } }).sli).toEqual({ kind: 'accuracy', method: 'live_offline_gap' });
-    for (const kind of ['availability', 'drift_free', 'completeness']) expect(parseSlo({ ...base, sli: { kind } }).sli).toEqual({ kind });
+    for (const kind of ['availability', 'drift_free', 'completeness', 'explanation_coverage']) expect(parseSlo({ ...base, sli: { kind } }).sli).toEqual({ kind });
     expect(parseSlo({ ...base, sli: { kind: 'cost', maxCostPer1k: 0.02 } }).sli).toEqual({ kind: 'cost', maxCostPer1k: 0.02 });
     expect(parseSlo({ ...base, period: '7d', description: 'p99 under 25 ms' }).description).toBe('p99 under 25 ms');
   });
@@ -48,6 +48,11 @@ describe('parseSlo', () => {
     expect(refusal(() => parseSlo({ ...base, sli: { kind: 'availability', thresholdMs: 5 } }))).toContain('sli: unknown key thresholdMs');
     expect(refusal(() => parseSlo({ ...base, sli: { kind: 'accuracy', method: 'f1' } }))).toContain('sli.method:');
     expect(refusal(() => parseSlo({ ...base, sli: { kind: 'cost' } }))).toContain('sli.maxCostPer1k: Required');
+    expect(refusal(() => parseSlo({ ...base, sli: { kind: 'throughput' } }))).toContain('completeness, cost, explanation_coverage');
+    expect(refusal(() => parseSlo({ ...base, sli: { kind: 'explained' } }))).toContain('sli.kind: must be one of');
+    // Coverage has no parameters: which requests count is fixed (every successful one), not chosen per SLO.
+    expect(refusal(() => parseSlo({ ...base, sli: { kind: 'explanation_coverage', thresholdMs: 25 } }))).toContain('sli: unknown key thresholdMs');
+    expect(refusal(() => parseSlo({ ...base, sli: { kind: 'explanation_coverage', onlyAsked: true } }))).toContain('sli: unknown key onlyAsked');
     expect(refusal(() => parseSlo({ ...base, target: 0.9 }))).toContain('unknown key target');
     // Every problem at once, not one per round trip.
     const all = refusal(() => parseSlo({ name: 'x', sli: { kind: 'latency' }, objective: 2, period: 'soon' }));
@@ -117,6 +122,21 @@ describe('request SLIs', () => {
     expect(requestCount(availability, failed('WARDEN_BAD_REQUEST: x'))).toBeUndefined();
     expect(requestCount(availability, failed('WARDEN_RATE_LIMITED: x'))).toBeUndefined();
     expect(requestCount({ kind: 'drift_free' }, ok(3))).toBeUndefined();
+  });
+
+  it('explanation_coverage: every successful request counts, good when explained; a failed explanation is bad', () => {
+    const coverage: SliSpec = { kind: 'explanation_coverage' };
+    expect(requestCount(coverage, { ...ok(3), explained: true })).toEqual({ good: 1, total: 1 });
+    // A request that did not ask is still a request the deployment answered unexplained.
+    expect(requestCount(coverage, ok(3))).toEqual({ good: 0, total: 1 });
+    // The model answered, the explanation failed (400: no reference, a model that cannot be explained).
+    expect(requestCount(coverage, { ...failed('WARDEN_BAD_REQUEST: gbr v2 has no reference'), explained: false })).toEqual({ good: 0, total: 1 });
+    // Other failures, client or server, are availability's.
+    expect(requestCount(coverage, failed('WARDEN_BAD_REQUEST: parameters.explain must be true, false or …'))).toBeUndefined();
+    expect(requestCount(coverage, failed('WARDEN_INFERENCE_FAILED: x'))).toBeUndefined();
+    // The flag means nothing to the other kinds.
+    expect(requestCount(availability, { ...failed('WARDEN_BAD_REQUEST: x'), explained: false })).toBeUndefined();
+    expect(requestCount(latency, { ...ok(3), explained: true })).toEqual({ good: 1, total: 1 });
   });
 });
 

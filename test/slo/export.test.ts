@@ -47,6 +47,13 @@ describe('prometheusRules', () => {
     expect(text).toContain('# threshold 20 ms is not a bucket bound of warden_inference_duration_seconds: the rules use le=0.01 (10 ms)');
   });
 
+  it('skips explanation coverage, saying why: its failed explanations are not told apart in /metrics', () => {
+    const { text: t, notes: n } = prometheusRules([{ ...fixture()[0]!, name: 'busy-explained', sli: { kind: 'explanation_coverage' } }]);
+    expect(n).toEqual([{ slo: 'busy-explained', exported: false, note: expect.stringContaining('explanation_coverage counts requests whose explanation failed as bad') }]);
+    expect((parseYaml(t) as RuleFile).groups).toEqual([]);
+    expect(t).toContain("docs/explainability.md#coverage has the PromQL of the explained share of successful requests); not expressible from exported metrics — Warden's own SLOErrorBudgetBurn alerts cover it");
+  });
+
   it('records the error ratio over the seven workbook windows of a 30-day SLO', () => {
     const g = file.groups[0]!;
     const records = g.rules.filter((r) => r.record);
