@@ -20,7 +20,7 @@ import { KeyRing } from './security/index.ts';
 import { SloService, StoreSloSource, SloFile } from './slo/index.ts';
 import { LeaderLease, ReplicaSync } from './cluster/index.ts';
 import { FaultInjector, InferenceService, ModelTable, Router, ShadowRunner } from './serving/index.ts';
-import { StoreHealth, openStores, watchWrites, type ChangeFeed, type SloDefinitionStore, type Stores } from './storage/index.ts';
+import { StoreHealth, openStores, watchWrites, type ChangeFeed, type ReferenceRecord, type SloDefinitionStore, type Stores } from './storage/index.ts';
 import { PredictionLog, Tracing, TrafficAggregator, createMetrics, registerStoreHealthGauge, type WardenMetrics, PredictionRetention } from './telemetry/index.ts';
 
 export interface Warden {
@@ -200,6 +200,8 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
     metadata: stores.metadata,
     metrics,
     runnerOf: async (v) => (table.peek(v.model, v.version) ?? (await table.load(v.model, v.version))).runtime,
+    // Called at request time, once monitoring (declared below) exists.
+    reference: (model: string, version: number): ReferenceRecord | undefined => monitoring?.reference(model, version)?.record,
   });
   const inference = new InferenceService({
     table,
@@ -222,7 +224,7 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
     },
   });
   const keys = new KeyRing(stores.metadata);
-  const monitoring = config.monitoring.enabled
+  const monitoring: MonitoringService | undefined = config.monitoring.enabled
     ? new MonitoringService({
         metadata: stores.metadata,
         events: stores.events,

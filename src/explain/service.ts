@@ -1,7 +1,7 @@
 import { WardenError } from '../errors.ts';
 import { columnLayout } from '../monitoring/index.ts';
 import type { Registry } from '../registry/index.ts';
-import type { MetadataStore, ModelVersionRecord } from '../storage/index.ts';
+import type { MetadataStore, ModelVersionRecord, ReferenceRecord } from '../storage/index.ts';
 import type { WardenMetrics } from '../telemetry/index.ts';
 import { DEFAULT_KERNEL_BUDGET, MAX_KERNEL_BUDGET, kernelShap } from './kernel-shap.ts';
 import { readTreeModel, type TreeModel } from './tree-ensemble.ts';
@@ -83,6 +83,11 @@ export interface ExplainServiceDeps {
   runnerOf?: (v: ModelVersionRecord) => Promise<ModelRunner>;
   /** warden_explanations_total and warden_explained_rows_total are counted here when given. */
   metrics?: WardenMetrics;
+  /**
+   * The version's reference as monitoring holds it in memory (kept current across replicas by the change feed), so
+   * an explained request reads no store; the store is read only when this has none.
+   */
+  reference?: (model: string, version: number) => ReferenceRecord | undefined;
 }
 
 /**
@@ -93,6 +98,8 @@ export interface ExplainServiceDeps {
  */
 export class ExplainService {
   private readonly cache = new Map<string, Prepared>();
+  /** Background rows per reference record (a new record is a new reference) and row count. */
+  private readonly backgrounds = new WeakMap<ReferenceRecord, Map<string, Float32Array[]>>();
 
   constructor(private readonly deps: ExplainServiceDeps) {}
 
@@ -220,7 +227,7 @@ export class ExplainService {
 
   /** The first `n` complete rows of the reference sample (a uniform sample, in hash order), as the model sees them. */
   private async background(v: ModelVersionRecord, features: string[], n: number): Promise<Float32Array[]> {
-    const ref = await this.deps.metadata.getReference(v.model, v.version);
+    const ref = this.deps.reference?.(v.model, v.version) ?? (await this.deps.metadata.getReference(v.model, v.version));
     if (!ref) {
       throw new WardenError('WARDEN_BAD_REQUEST', `${v.model} v${v.version} has no reference: register one (warden reference set) so explanations have a background to compare with`);
     }
@@ -229,6 +236,9 @@ export class ExplainService {
     const index = features.map((f) => (schema.columns ?? []).findIndex((c) => c.name === f));
     const missing = features.filter((_, j) => index[j]! < 0);
     if (missing.length) throw new WardenError('WARDEN_BAD_REQUEST', `the reference of ${v.model} v${v.version} lacks features ${missing.join(', ')}; register a reference with every input column`);
+    const key = `${n}\u0000${features.join('\u0000')}`;
+    const cached = this.backgrounds.get(ref)?.get(key);
+    if (cached) return cached;
     const out: Float32Array[] = [];
     for (const cells of profile.sample ?? []) {
       if (out.length >= n) break;
@@ -244,6 +254,11 @@ export class ExplainService {
       if (complete) out.push(row);
     }
     if (out.length === 0) throw new WardenError('WARDEN_BAD_REQUEST', `the reference sample of ${v.model} v${v.version} has no complete numeric row to use as a background`);
+    const byKey = this.backgrounds.get(ref) ?? new Map<string, Float32Array[]>();
+    // A handful of (rows, features) choices per reference at most: callers pick the row count from a bounded range.
+    if (byKey.size >= 8) byKey.clear();
+    byKey.set(key, out);
+    this.backgrounds.set(ref, byKey);
     return out;
   }
 }

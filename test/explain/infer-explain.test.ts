@@ -187,4 +187,15 @@ describe('parameters.explain on inference', () => {
     expect(sample(after, 'warden_explanations_total', { model: 'gbr', version: '1', protocol: 'api' })).toBeGreaterThanOrEqual(1);
     expect(sample(after, 'warden_explanations_total', { model: 'busy', version: '1', protocol: 'predict' })).toBe(1);
   });
+
+  it('reads the background from the reference monitoring holds in memory, not from the store per request', async () => {
+    // The stored row goes behind monitoring's back (the store's own call, not the API): explanations that read the
+    // store per request would now fail for want of a reference; the in-memory one keeps answering.
+    await srv.warden.stores.metadata.deleteReference('gbr', 1);
+    for (let i = 0; i < 3; i++) {
+      const r = await srv.json('POST', '/v1/models/gbr:predict', { instances: [instance(i)], parameters: { explain: true } });
+      expect(r.status, JSON.stringify(r.body)).toBe(200);
+      expect(r.body.explanation.background).toEqual({ rows: 100, source: 'reference sample of v1' });
+    }
+  });
 });
