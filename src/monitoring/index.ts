@@ -7,7 +7,7 @@ export { MonitoringService, MAX_MONITORED_COLUMNS } from './service.ts';
 export type { ActiveReference, MonitoringDefaults, MonitoringServiceDeps, ReferenceSource, WindowResult } from './service.ts';
 export { parseMonitoringConfig } from './monitor-config.ts';
 export { summarizeWindow, worstFirst } from './summary.ts';
-export { importanceColumns, importanceRows, meanAbsShap, IMPORTANCE_BACKGROUND_ROWS } from './importance.ts';
+export { backgroundDigest, importanceColumns, importanceRows, meanAbsShap, IMPORTANCE_BACKGROUND_ROWS } from './importance.ts';
 export type { ExplainRows, ImportanceColumns, WindowImportance } from './importance.ts';
 export type { FeatureDriftSummary, WindowSummary } from './summary.ts';
 export type { MonitoringConfig } from './monitor-config.ts';

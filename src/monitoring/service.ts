@@ -12,7 +12,7 @@ import { parseMonitoringConfig, type MonitoringConfig } from './monitor-config.t
 import { ProfileBuilder, inferSchema, mergeProfiles, type DatasetProfile, type ProfileSchema, type Table } from './profile/index.ts';
 import { evaluateQuality, type QualityReport } from './quality.ts';
 import { summarizeWindow } from './summary.ts';
-import { IMPORTANCE_BACKGROUND_ROWS, importanceColumns, importanceRows, meanAbsShap, type ExplainRows, type WindowImportance } from './importance.ts';
+import { backgroundDigest, IMPORTANCE_BACKGROUND_ROWS, importanceColumns, importanceRows, meanAbsShap, type ExplainRows, type WindowImportance } from './importance.ts';
 import { atTensorPrecision, checkNumericCells, signatureRanges } from './reference-table.ts';
 import { estimatePerformance, fitPerformance, realizedPerformance, type PerformanceModel, type WindowPerformance } from './performance-window.ts';
 import {
@@ -52,8 +52,9 @@ export interface MonitoringServiceDeps {
    */
   leader?: () => Promise<boolean>;
   /**
-   * Global feature importance per window (docs/monitoring.md): the first `rows` rows of each window's sample explained
-   * by `explain` (the ExplainService, wired in app.ts), KernelSHAP within `budget` coalitions per row. Absent: none.
+   * Global feature importance per window (docs/monitoring.md): `rows` rows of each window's sample (chosen by their
+   * values) explained by `explain` (the ExplainService, wired in app.ts), KernelSHAP within `budget` coalitions per
+   * row. Absent: none.
    */
   importance?: { explain: ExplainRows; rows: number; budget: number };
 }
@@ -93,7 +94,7 @@ export interface WindowResult {
   multivariate?: MultivariateDrift;
   /** Realized (from joined labels) and estimated (CBPE / DLE) performance, concept drift, offline gap. */
   performance?: WindowPerformance;
-  /** Mean |SHAP| per feature over the window's first sample rows (absent when off, or the version cannot be explained). */
+  /** Mean |SHAP| per feature over some of the window's sample rows (absent when off, or the version cannot be explained). */
   importance?: WindowImportance;
   /** Histograms of the window per column (for reports; no raw rows). */
   histograms: { column: string; labels: string[]; reference: number[]; current: number[] }[];
@@ -449,9 +450,10 @@ export class MonitoringService {
   }
 
   /**
-   * Mean |φ| per feature over the first rows of the window's sample. Computed once per window: a re-evaluation (late
-   * labels, a late partial profile) whose rows, reference and settings hash to the stored fingerprint keeps the stored
-   * values. Never fails the window: a version that cannot be explained has none (logged once), and any other failure
+   * Mean |φ| per feature over rows of the window's merged sample chosen by their values (importanceRows), so one
+   * process and a fleet whose partial samples merge to the same rows explain the same ones. Computed once per window:
+   * a re-evaluation (late labels, a late partial profile) whose rows, reference and settings hash to the stored
+   * fingerprint keeps the stored values. Never fails the window: a version that cannot be explained has none (logged once), and any other failure
    * is logged and leaves this window without one.
    */
   private async importance(ref: ActiveReference, merged: DatasetProfile, windowStart: number, windowEnd: number): Promise<WindowImportance | undefined> {
@@ -469,7 +471,10 @@ export class MonitoringService {
       const cols = importanceColumns(ref.layout, ref.schema);
       if (typeof cols === 'string') return unexplainable(cols);
       const background = IMPORTANCE_BACKGROUND_ROWS;
-      const picked = importanceRows(cols, merged.sample, imp.rows, `${createdAt}:${imp.rows}:${background}:${imp.budget}`);
+      // The salt names the reference by its content (the background's rows), not by when it was registered: the
+      // same traffic against the same reference gives the same fingerprint in any process.
+      const salt = `${backgroundDigest(cols, ref.profile.sample, background)}:${imp.rows}:${background}:${imp.budget}`;
+      const picked = importanceRows(cols, merged.sample, imp.rows, salt);
       if (!picked) {
         this.deps.logger.debug({ model, version, windowStart }, 'window has no served sample row to explain');
         return undefined;

@@ -2,9 +2,10 @@
  * Global feature importance per monitoring window over real HTTP: the 60-tree bike GBR, the bike logistic
  * regression and a two-output MatMul graph are pushed with their feature names and a reference of 2011 rows; 2012
  * rows are served into windows through `:predict` and the windows flushed. A window's `importance` must equal the
- * mean |φ| the explain API gives on the same rows (the window's first 50 sample rows, read back from its stored
- * profile; or every row sent, when fewer) to 1e-9, and `warden_feature_importance` must show it. A re-evaluation
- * with the same rows explains nothing again; late rows do. The logistic regression gets KernelSHAP at the window
+ * mean |φ| the explain API gives on the same rows (50 of the window's sample rows, chosen by their values, read back
+ * from its stored profile; or every row sent, when fewer) to 1e-9, and `warden_feature_importance` must show it; the
+ * same rows under other request ids, in another order, give the same importance and fingerprint (what a fleet's
+ * merged window must match). A re-evaluation with the same rows explains nothing again; late rows do. The logistic regression gets KernelSHAP at the window
  * budget; the MatMul graph none (logged once); monitoring.importanceRows 0 turns it off.
  */
 import { readFileSync } from 'node:fs';
@@ -13,7 +14,7 @@ import { Writable } from 'node:stream';
 import onnxProto from 'onnx-proto';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mergeProfiles, type DatasetProfile, type ProfileSchema, type WindowImportance, type WindowResult } from '../../src/monitoring/index.ts';
+import { hash52, mergeProfiles, type DatasetProfile, type ProfileSchema, type WindowImportance, type WindowResult } from '../../src/monitoring/index.ts';
 import { fixturesDir, repoRoot, startTestServer, type TestServer } from '../helpers/server.ts';
 
 const GBR = readFileSync(path.join(fixturesDir, 'models', 'bike_gbr.onnx'));
@@ -112,6 +113,21 @@ async function windowSample(srv: TestServer, name: string, start: number): Promi
   return merged.sample.map((cells) => Object.fromEntries(FEATURES.map((f) => [f, Number(cells[cols.indexOf(f)])])));
 }
 
+/**
+ * Rows in the order importance picks them: ascending hash52 of `<float32 feature bytes, hex>:<copy number among
+ * identical rows>`, a function of the rows' values only (not of request ids or arrival order).
+ */
+function byValuePriority(rows: Row[]): Row[] {
+  const copies = new Map<string, number>();
+  const keyed = rows.map((r) => {
+    const bytes = Buffer.from(new Float32Array(FEATURES.map((f) => r[f]!)).buffer).toString('hex');
+    const copy = copies.get(bytes) ?? 0;
+    copies.set(bytes, copy + 1);
+    return { r, priority: hash52(`${bytes}:${copy}`) };
+  });
+  return keyed.sort((a, b) => a.priority - b.priority).map((k) => k.r);
+}
+
 const monitoringRows = (metrics: string, name: string) => sample(metrics, 'warden_explained_rows_total', { model: name, version: '1', protocol: 'monitoring' }) ?? 0;
 
 function expectClose(actual: Row, expected: Row, tol: number): void {
@@ -143,7 +159,7 @@ describe('global feature importance per window', () => {
   let first: WindowImportance;
   const sent1 = bike(9000, 200);
 
-  it('a window of 200 rows: mean |φ| of its first 50 sample rows, as the explain API gives them, and the gauges', async () => {
+  it('a window of 200 rows: mean |φ| of 50 of its sample rows, as the explain API gives them, and the gauges', async () => {
     await serve(srv, 'gbr', sent1, W1);
     await flush(srv);
     const w = await window(srv, 'gbr', W1);
@@ -152,8 +168,8 @@ describe('global feature importance per window', () => {
     expect(first).toMatchObject({ method: 'tree-shap-interventional', output: 'variable', space: 'output', rows: 50, background: 100 });
     expect(first.fingerprint).toMatch(/^[0-9a-f]{16}$/);
     expect(first.budget).toBeUndefined();
-    // The rows it explained: the window's sample in ascending row-key hash, the first 50 (all 200 were served).
-    const rows = (await windowSample(srv, 'gbr', W1)).slice(0, 50);
+    // The rows it explained: of the window's sample (all 200 were served), the 50 of smallest value priority.
+    const rows = byValuePriority(await windowSample(srv, 'gbr', W1)).slice(0, 50);
     expect(rows).toHaveLength(50);
     const sentKeys = new Set(sent1.map((r) => JSON.stringify(f32(r))));
     for (const r of rows) expect(sentKeys.has(JSON.stringify(r))).toBe(true);
@@ -208,6 +224,21 @@ describe('global feature importance per window', () => {
     expectClose(w.importance!.features, (await explainMean(srv, 'gbr', [...sent, ...late])).mean, 1e-9);
     metrics = await metricsText();
     expect(monitoringRows(metrics, 'gbr')).toBe(before + 35);
+  });
+
+  it('the same rows in another window, in another order under other request ids, give the same importance and fingerprint', async () => {
+    // What a fleet sees: the window's rows arrive at other replicas, in another order, with other request ids; only
+    // the rows' values may decide which are explained (docs/scale-out.md, exact merge).
+    const W3 = W2 + HOUR;
+    const reversed = [...sent1].reverse();
+    for (let i = 0; i < reversed.length; i += 7) {
+      const res = await srv.json('POST', '/v1/models/gbr:predict', { instances: reversed.slice(i, i + 7), parameters: { event_time: W3 + i } });
+      expect(res.status, JSON.stringify(res.body)).toBe(200);
+    }
+    await flush(srv);
+    const w = await window(srv, 'gbr', W3);
+    expect(w.rows).toBe(200);
+    expect(w.importance).toEqual(first);
   });
 
   it('a model without trees gets KernelSHAP at the window budget (256 coalitions per row), equal to the explain API at that budget', async () => {
