@@ -1000,3 +1000,51 @@ export interface ArtifactStore {
   has(sha256: string): Promise<boolean>;
   delete(sha256: string): Promise<boolean>;
 }
+
+/** One row of a feature view (features/): its entity key, event and created times (epoch ms) and values by feature. */
+export interface FeatureRowRecord {
+  view: string;
+  entityKey: string;
+  eventTs: number;
+  createdTs: number;
+  values: Record<string, number | string | boolean | null>;
+}
+
+/** How far a view has been materialized into the online store. */
+export interface MaterializationRecord {
+  view: string;
+  /** The newest created time copied so far: the next run reads rows created after it. */
+  watermark: number;
+  /** For a file source: how far into the file the last run got (its sha256 and bytes), so a run continues there. */
+  cursor?: Record<string, unknown>;
+  rows: number;
+  updatedAt: number;
+}
+
+/**
+ * Feature data (docs/features.md): rows pushed to a view (its offline store when the source is `push`), the online
+ * store (the latest row per view and entity, by event time), and each view's materialization state. Adapters: SQLite
+ * (`features.db` beside the other embedded stores) and PostgreSQL; one contract suite runs against both.
+ */
+export interface FeatureStore {
+  /** Appends pushed rows; returns how many. */
+  appendFeatureRows(rows: readonly FeatureRowRecord[]): Promise<number>;
+  /** A view's pushed rows in insertion order after `afterId`, optionally only those created after `createdAfter`. */
+  scanFeatureRows(q: { view: string; afterId?: number; createdAfter?: number; limit: number }): Promise<(FeatureRowRecord & { id: number })[]>;
+  /**
+   * Writes rows to the online store: each replaces the stored row of its (view, entity) only when it is newer by event
+   * time (or equal event time and newer created time), so rows may arrive in any order. Returns how many replaced.
+   */
+  upsertOnline(rows: readonly FeatureRowRecord[], now: number): Promise<number>;
+  /** The stored rows of these entities of one view (missing ones are left out). */
+  getOnline(view: string, entityKeys: readonly string[]): Promise<FeatureRowRecord[]>;
+  /** A view's online rows in entity-key order after `afterKey`: how a replica loads its cache. */
+  scanOnline(q: { view: string; afterKey?: string; limit: number }): Promise<FeatureRowRecord[]>;
+  /** Online rows written at or after `since` (epoch ms, the write time), oldest write first: how replicas catch up. */
+  onlineChangedSince(q: { since: number; limit: number }): Promise<(FeatureRowRecord & { updatedAt: number })[]>;
+  getMaterialization(view: string): Promise<MaterializationRecord | undefined>;
+  saveMaterialization(m: MaterializationRecord): Promise<void>;
+  /** Removes a view's pushed rows, online rows and materialization state (a view deleted from the definitions). */
+  deleteView(view: string): Promise<void>;
+  close(): Promise<void>;
+}
