@@ -342,7 +342,7 @@ export interface SloDefinitionStore {
 }
 
 /** What a metadata change touched, for replicas to refresh what they hold in memory. */
-export type ChangeTopic = 'model' | 'keys' | 'reference' | 'review-policy' | 'slo' | 'rollout' | 'alerting';
+export type ChangeTopic = 'model' | 'keys' | 'reference' | 'review-policy' | 'slo' | 'rollout' | 'alerting' | 'features';
 
 /** One recorded change: which topic, and the key within it (a model name; '' where the topic has none). */
 export interface MetadataChange {
@@ -486,6 +486,10 @@ export interface MetadataStore {
   getAlertRules(): Promise<{ rules: unknown[]; updatedAt: number } | undefined>;
   /** Replaces the custom alert rules. */
   saveAlertRules(rules: readonly unknown[], now: number): Promise<void>;
+  /** The feature repository (entities and feature views as validated by features/), or undefined when never set. */
+  getFeatureRepo(): Promise<FeatureRepoRecord | undefined>;
+  /** Replaces the feature repository (one row, like the alert rules), so every replica reads the same definitions. */
+  saveFeatureRepo(repo: unknown, now: number, actor: string): Promise<void>;
   /** Records a dataset export as it starts (state `writing`); returns it with its id. */
   createDataset(d: NewDatasetRecord): Promise<DatasetRecord>;
   /**
@@ -999,6 +1003,13 @@ export interface ArtifactStore {
   get(sha256: string): Promise<Uint8Array>;
   has(sha256: string): Promise<boolean>;
   delete(sha256: string): Promise<boolean>;
+}
+
+/** The stored feature repository: what features/ validated, when and by whom it was last replaced. */
+export interface FeatureRepoRecord {
+  repo: unknown;
+  updatedAt: number;
+  updatedBy: string;
 }
 
 /** One row of a feature view (features/): its entity key, event and created times (epoch ms) and values by feature. */

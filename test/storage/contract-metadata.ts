@@ -720,6 +720,19 @@ export function metadataContract(stores: () => StorageUnderTest): void {
       await m.saveAlertRules(rules, 2);
       expect(await m.getAlertRules()).toEqual({ rules, updatedAt: 2 });
     });
+
+    it('keeps one feature repository, replaced whole, with who replaced it', async () => {
+      const m = meta();
+      expect(await m.getFeatureRepo()).toBeUndefined();
+      await m.saveFeatureRepo({ entities: [], featureViews: [] }, 1, 'alice');
+      expect(await m.getFeatureRepo()).toEqual({ repo: { entities: [], featureViews: [] }, updatedAt: 1, updatedBy: 'alice' });
+      const repo = {
+        entities: [{ name: 'station', joinKeys: ['station_id'], description: 'Zürich — 東京' }],
+        featureViews: [{ name: 'daily', entities: ['station'], source: { kind: 'push' }, timestampField: 'ts', ttlMs: 172_800_000, schema: [{ name: 'cnt', dtype: 'int' }], tags: { team: 'ml' } }],
+      };
+      await m.saveFeatureRepo(repo, 1_700_000_000_123, 'key:deployer-1');
+      expect(await m.getFeatureRepo()).toEqual({ repo, updatedAt: 1_700_000_000_123, updatedBy: 'key:deployer-1' });
+    });
   });
 
   describe('MetadataStore: versions, more', () => {

@@ -2,7 +2,7 @@
  * The metadata store's change feed and SLO definitions on PostgreSQL: what lets replicas share one store.
  *
  * Triggers record every committed change to what replicas hold in memory (models, versions, aliases, keys,
- * references, review policies, alerting state, rollouts, SLOs) in `metadata_changes`, inside the writing
+ * references, review policies, alerting state, rollouts, SLOs, the feature repository) in `metadata_changes`, inside the writing
  * transaction, so no write path can forget to announce itself and a rolled-back write announces nothing.
  */
 import type { ChangeTopic, MetadataChange } from '../ports.ts';
@@ -49,11 +49,13 @@ export const changeFeedMigration: PgMigration = [
        VALUES ((extract(epoch FROM clock_timestamp()) * 1000)::BIGINT, TG_ARGV[0], COALESCE(k, ''));
      RETURN NULL;
    END $$`,
-  ...WATCHED.map(
-    ([table, topic, column]) =>
-      `CREATE TRIGGER ${table}_changes AFTER INSERT OR UPDATE OR DELETE ON ${table} FOR EACH ROW EXECUTE FUNCTION warden_record_change('${topic}', '${column}')`,
-  ),
+  ...WATCHED.map(([table, topic, column]) => changeTrigger(table, topic, column)),
 ];
+
+/** The trigger that records every change of `table` under `topic` (keyed by `column`, '' for none); later migrations watch their tables with it. */
+export function changeTrigger(table: string, topic: ChangeTopic, column: string): string {
+  return `CREATE TRIGGER ${table}_changes AFTER INSERT OR UPDATE OR DELETE ON ${table} FOR EACH ROW EXECUTE FUNCTION warden_record_change('${topic}', '${column}')`;
+}
 
 export async function listChanges(pool: PgPool, q: { sinceAt: number; limit: number }): Promise<MetadataChange[]> {
   const r = await pool.query<{ seq: number; at: number; topic: ChangeTopic; key: string }>(

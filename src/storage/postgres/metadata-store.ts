@@ -11,6 +11,7 @@ import type { QueryResult, QueryResultRow } from 'pg';
 import type {
   AlertHistoryQuery,
   ChangeFeed,
+  FeatureRepoRecord,
   AlertHistoryRecord,
   AliasRecord,
   ApiKeyRecord,
@@ -289,6 +290,12 @@ export const pgMetadataMigrations: PgMigration[] = [
     `CREATE INDEX jobs_deployment ON jobs(deployment, id)`,
     `CREATE UNIQUE INDEX jobs_one_active ON jobs(deployment) WHERE state IN ('awaiting-approval', 'queued', 'running')`,
     `CREATE TABLE retrain_policies (deployment TEXT PRIMARY KEY, policy TEXT NOT NULL, updated_at BIGINT NOT NULL, updated_by TEXT NOT NULL)`,
+  ],
+  // The feature repository (entities and feature views, docs/features.md): one row, replaced whole; replicas follow it
+  // through the change feed (topic `features`).
+  [
+    `CREATE TABLE feature_repo (id INTEGER PRIMARY KEY CHECK (id = 1), repo TEXT NOT NULL, updated_at BIGINT NOT NULL, updated_by TEXT NOT NULL)`,
+    changeFeed.changeTrigger('feature_repo', 'features', ''),
   ],
 ];
 
@@ -949,6 +956,19 @@ export class PgMetadataStore implements MetadataStore, ChangeFeed, SloDefinition
     await this.pool.query(
       'INSERT INTO alert_rules (id, rules, updated_at) VALUES (1, $1, $2) ON CONFLICT (id) DO UPDATE SET rules = EXCLUDED.rules, updated_at = EXCLUDED.updated_at',
       [JSON.stringify(rules), now],
+    );
+  }
+
+  async getFeatureRepo(): Promise<FeatureRepoRecord | undefined> {
+    const r = await this.one<{ repo: string; updated_at: number; updated_by: string }>('SELECT repo, updated_at, updated_by FROM feature_repo WHERE id = 1', []);
+    return r && { repo: JSON.parse(r.repo) as unknown, updatedAt: r.updated_at, updatedBy: r.updated_by };
+  }
+
+  async saveFeatureRepo(repo: unknown, now: number, actor: string): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO feature_repo (id, repo, updated_at, updated_by) VALUES (1, $1, $2, $3)
+       ON CONFLICT (id) DO UPDATE SET repo = EXCLUDED.repo, updated_at = EXCLUDED.updated_at, updated_by = EXCLUDED.updated_by`,
+      [JSON.stringify(repo), now, actor],
     );
   }
 

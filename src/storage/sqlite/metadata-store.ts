@@ -4,6 +4,7 @@ import type {
   AliasRecord,
   DatasetEnd,
   DatasetRecord,
+  FeatureRepoRecord,
   NewDatasetRecord,
   JobPatch,
   JobRecord,
@@ -316,6 +317,8 @@ export const metadataMigrations: Migration[] = [
     `CREATE UNIQUE INDEX jobs_one_active ON jobs(deployment) WHERE state IN ('awaiting-approval', 'queued', 'running')`,
     `CREATE TABLE retrain_policies (deployment TEXT PRIMARY KEY, policy TEXT NOT NULL, updated_at INTEGER NOT NULL, updated_by TEXT NOT NULL)`,
   ],
+  // The feature repository (entities and feature views, docs/features.md): one row, replaced whole.
+  [`CREATE TABLE feature_repo (id INTEGER PRIMARY KEY CHECK (id = 1), repo TEXT NOT NULL, updated_at INTEGER NOT NULL, updated_by TEXT NOT NULL)`],
 ];
 
 /** A claim the caller may take over: none, their own, or one older than the expiry (all as SQL on the row). */
@@ -827,6 +830,20 @@ export class SqliteMetadataStore implements MetadataStore {
     this.db
       .prepare('INSERT INTO alert_rules (id, rules, updated_at) VALUES (1, ?, ?) ON CONFLICT (id) DO UPDATE SET rules = excluded.rules, updated_at = excluded.updated_at')
       .run(JSON.stringify(rules), now);
+  }
+
+  async getFeatureRepo(): Promise<FeatureRepoRecord | undefined> {
+    const r = this.db.prepare('SELECT repo, updated_at, updated_by FROM feature_repo WHERE id = 1').get() as { repo: string; updated_at: number; updated_by: string } | undefined;
+    return r && { repo: JSON.parse(r.repo) as unknown, updatedAt: r.updated_at, updatedBy: r.updated_by };
+  }
+
+  async saveFeatureRepo(repo: unknown, now: number, actor: string): Promise<void> {
+    this.db
+      .prepare(
+        `INSERT INTO feature_repo (id, repo, updated_at, updated_by) VALUES (1, ?, ?, ?)
+         ON CONFLICT (id) DO UPDATE SET repo = excluded.repo, updated_at = excluded.updated_at, updated_by = excluded.updated_by`,
+      )
+      .run(JSON.stringify(repo), now, actor);
   }
 
   async createDataset(d: NewDatasetRecord): Promise<DatasetRecord> {
