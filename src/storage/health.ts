@@ -148,7 +148,7 @@ const WRITES: Record<StoreName, ReadonlySet<string>> = {
   metadata: new Set([
     'createModel', 'deleteModel', 'createVersion', 'amendVersion', 'deleteVersion', 'setAlias', 'deleteAlias', 'saveReference',
     'deleteReference', 'createApiKey', 'revokeApiKey', 'saveReviewPolicy', 'deleteReviewPolicy', 'enqueueReviewItems',
-    'claimReviewItem', 'labelReviewItem', 'appendAlertHistory', 'pruneAlertHistory', 'saveSilence', 'saveSuppression', 'saveAlertRules', 'saveFeatureRepo',
+    'claimReviewItem', 'labelReviewItem', 'appendAlertHistory', 'pruneAlertHistory', 'saveSilence', 'saveSuppression', 'saveAlertRules', 'saveFeatureRepo', 'saveDeploymentFeatures', 'deleteDeploymentFeatures',
     'createRollout', 'updateRollout', 'appendRolloutDecisions', 'acquireLease', 'releaseLease',
   ]),
   events: new Set(['appendBatch', 'appendPredictions', 'appendLabels', 'appendProfiles', 'saveMonitorResult', 'addSliCounts', 'setSliCounts', 'deleteSli', 'appendOutcomes', 'addTraffic', 'pruneTraffic', 'prunePredictions']),

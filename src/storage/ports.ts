@@ -342,7 +342,7 @@ export interface SloDefinitionStore {
 }
 
 /** What a metadata change touched, for replicas to refresh what they hold in memory. */
-export type ChangeTopic = 'model' | 'keys' | 'reference' | 'review-policy' | 'slo' | 'rollout' | 'alerting' | 'features';
+export type ChangeTopic = 'model' | 'keys' | 'reference' | 'review-policy' | 'slo' | 'rollout' | 'alerting' | 'features' | 'deployment-features';
 
 /** One recorded change: which topic, and the key within it (a model name; '' where the topic has none). */
 export interface MetadataChange {
@@ -520,6 +520,14 @@ export interface MetadataStore {
   /** Returns whether there was one to delete. */
   deleteRetrainPolicy(deployment: string): Promise<boolean>;
   listRetrainPolicies(): Promise<RetrainPolicyRecord[]>;
+  /** The feature views a deployment reads at serving time (as validated by features/), or undefined when none. */
+  getDeploymentFeatures(deployment: string): Promise<DeploymentFeaturesRecord | undefined>;
+  /** Creates or replaces a deployment's feature binding. */
+  saveDeploymentFeatures(r: DeploymentFeaturesRecord): Promise<void>;
+  /** Returns whether there was one to delete. */
+  deleteDeploymentFeatures(deployment: string): Promise<boolean>;
+  /** Every deployment's binding, by deployment name. */
+  listDeploymentFeatures(): Promise<DeploymentFeaturesRecord[]>;
 }
 
 /**
@@ -569,6 +577,14 @@ export interface JobPatch {
 export interface RetrainPolicyRecord {
   deployment: string;
   policy: unknown;
+  updatedAt: number;
+  updatedBy: string;
+}
+
+/** Which feature views a deployment's model reads at serving time, and how requests name entities (features/enrich). */
+export interface DeploymentFeaturesRecord {
+  deployment: string;
+  binding: unknown;
   updatedAt: number;
   updatedBy: string;
 }

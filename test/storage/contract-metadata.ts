@@ -733,6 +733,22 @@ export function metadataContract(stores: () => StorageUnderTest): void {
       await m.saveFeatureRepo(repo, 1_700_000_000_123, 'key:deployer-1');
       expect(await m.getFeatureRepo()).toEqual({ repo, updatedAt: 1_700_000_000_123, updatedBy: 'key:deployer-1' });
     });
+
+    it('keeps the feature views each deployment reads: replaced whole, listed by name, deleted once', async () => {
+      const m = meta();
+      expect(await m.getDeploymentFeatures('bike')).toBeUndefined();
+      expect(await m.listDeploymentFeatures()).toEqual([]);
+      await m.saveDeploymentFeatures({ deployment: 'bike', binding: { views: ['daily'] }, updatedAt: 1, updatedBy: 'ana' });
+      await m.saveDeploymentFeatures({ deployment: 'bike', binding: { views: ['daily', 'weather'], entityKey: 'day' }, updatedAt: 1_700_000_000_123, updatedBy: 'bo' });
+      await m.saveDeploymentFeatures({ deployment: 'Bike', binding: { views: ['Zürich — 東京'] }, updatedAt: 3, updatedBy: 'ana' });
+      expect(await m.getDeploymentFeatures('bike')).toEqual({ deployment: 'bike', binding: { views: ['daily', 'weather'], entityKey: 'day' }, updatedAt: 1_700_000_000_123, updatedBy: 'bo' });
+      // Byte order, as every other list of names.
+      expect((await m.listDeploymentFeatures()).map((r) => r.deployment)).toEqual(['Bike', 'bike']);
+      expect((await m.getDeploymentFeatures('Bike'))!.binding).toEqual({ views: ['Zürich — 東京'] });
+      expect(await m.deleteDeploymentFeatures('bike')).toBe(true);
+      expect(await m.deleteDeploymentFeatures('bike')).toBe(false);
+      expect(await m.getDeploymentFeatures('bike')).toBeUndefined();
+    });
   });
 
   describe('MetadataStore: versions, more', () => {

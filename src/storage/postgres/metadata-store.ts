@@ -12,6 +12,7 @@ import type {
   AlertHistoryQuery,
   ChangeFeed,
   FeatureRepoRecord,
+  DeploymentFeaturesRecord,
   AlertHistoryRecord,
   AliasRecord,
   ApiKeyRecord,
@@ -296,6 +297,12 @@ export const pgMetadataMigrations: PgMigration[] = [
   [
     `CREATE TABLE feature_repo (id INTEGER PRIMARY KEY CHECK (id = 1), repo TEXT NOT NULL, updated_at BIGINT NOT NULL, updated_by TEXT NOT NULL)`,
     changeFeed.changeTrigger('feature_repo', 'features', ''),
+  ],
+  // The feature views each deployment reads at serving time (features/enrich); replicas follow them through the change
+  // feed (topic `deployment-features`).
+  [
+    `CREATE TABLE deployment_features (deployment TEXT PRIMARY KEY, binding TEXT NOT NULL, updated_at BIGINT NOT NULL, updated_by TEXT NOT NULL)`,
+    changeFeed.changeTrigger('deployment_features', 'deployment-features', 'deployment'),
   ],
 ];
 
@@ -1078,6 +1085,35 @@ export class PgMetadataStore implements MetadataStore, ChangeFeed, SloDefinition
       [],
     );
     return rows.map((r) => ({ deployment: r.deployment, policy: JSON.parse(r.policy) as unknown, updatedAt: Number(r.updated_at), updatedBy: r.updated_by }));
+  }
+
+  async getDeploymentFeatures(deployment: string): Promise<DeploymentFeaturesRecord | undefined> {
+    const r = await this.one<{ deployment: string; binding: string; updated_at: number; updated_by: string }>(
+      'SELECT deployment, binding, updated_at, updated_by FROM deployment_features WHERE deployment = $1',
+      [deployment],
+    );
+    return r && { deployment: r.deployment, binding: JSON.parse(r.binding) as unknown, updatedAt: Number(r.updated_at), updatedBy: r.updated_by };
+  }
+
+  async saveDeploymentFeatures(r: DeploymentFeaturesRecord): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO deployment_features (deployment, binding, updated_at, updated_by) VALUES ($1, $2, $3, $4)
+       ON CONFLICT (deployment) DO UPDATE SET binding = excluded.binding, updated_at = excluded.updated_at, updated_by = excluded.updated_by`,
+      [r.deployment, JSON.stringify(r.binding), r.updatedAt, r.updatedBy],
+    );
+  }
+
+  async deleteDeploymentFeatures(deployment: string): Promise<boolean> {
+    const r = await this.pool.query('DELETE FROM deployment_features WHERE deployment = $1', [deployment]);
+    return (r.rowCount ?? 0) > 0;
+  }
+
+  async listDeploymentFeatures(): Promise<DeploymentFeaturesRecord[]> {
+    const rows = await this.all<{ deployment: string; binding: string; updated_at: number; updated_by: string }>(
+      `SELECT deployment, binding, updated_at, updated_by FROM deployment_features ORDER BY deployment ${BYTES}`,
+      [],
+    );
+    return rows.map((r) => ({ deployment: r.deployment, binding: JSON.parse(r.binding) as unknown, updatedAt: Number(r.updated_at), updatedBy: r.updated_by }));
   }
 
   listChanges(q: { sinceAt: number; limit: number }): Promise<MetadataChange[]> {

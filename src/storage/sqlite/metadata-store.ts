@@ -5,6 +5,7 @@ import type {
   DatasetEnd,
   DatasetRecord,
   FeatureRepoRecord,
+  DeploymentFeaturesRecord,
   NewDatasetRecord,
   JobPatch,
   JobRecord,
@@ -319,6 +320,8 @@ export const metadataMigrations: Migration[] = [
   ],
   // The feature repository (entities and feature views, docs/features.md): one row, replaced whole.
   [`CREATE TABLE feature_repo (id INTEGER PRIMARY KEY CHECK (id = 1), repo TEXT NOT NULL, updated_at INTEGER NOT NULL, updated_by TEXT NOT NULL)`],
+  // The feature views each deployment reads at serving time (features/enrich).
+  [`CREATE TABLE deployment_features (deployment TEXT PRIMARY KEY, binding TEXT NOT NULL, updated_at INTEGER NOT NULL, updated_by TEXT NOT NULL)`],
 ];
 
 /** A claim the caller may take over: none, their own, or one older than the expiry (all as SQL on the row). */
@@ -979,6 +982,36 @@ export class SqliteMetadataStore implements MetadataStore {
       updated_by: string;
     }[];
     return rows.map((r) => ({ deployment: r.deployment, policy: JSON.parse(r.policy) as unknown, updatedAt: r.updated_at, updatedBy: r.updated_by }));
+  }
+
+  async getDeploymentFeatures(deployment: string): Promise<DeploymentFeaturesRecord | undefined> {
+    const r = this.db.prepare('SELECT deployment, binding, updated_at, updated_by FROM deployment_features WHERE deployment = ?').get(deployment) as
+      | { deployment: string; binding: string; updated_at: number; updated_by: string }
+      | undefined;
+    return r && { deployment: r.deployment, binding: JSON.parse(r.binding) as unknown, updatedAt: r.updated_at, updatedBy: r.updated_by };
+  }
+
+  async saveDeploymentFeatures(r: DeploymentFeaturesRecord): Promise<void> {
+    this.db
+      .prepare(
+        `INSERT INTO deployment_features (deployment, binding, updated_at, updated_by) VALUES (?, ?, ?, ?)
+         ON CONFLICT (deployment) DO UPDATE SET binding = excluded.binding, updated_at = excluded.updated_at, updated_by = excluded.updated_by`,
+      )
+      .run(r.deployment, JSON.stringify(r.binding), r.updatedAt, r.updatedBy);
+  }
+
+  async deleteDeploymentFeatures(deployment: string): Promise<boolean> {
+    return this.db.prepare('DELETE FROM deployment_features WHERE deployment = ?').run(deployment).changes > 0;
+  }
+
+  async listDeploymentFeatures(): Promise<DeploymentFeaturesRecord[]> {
+    const rows = this.db.prepare('SELECT deployment, binding, updated_at, updated_by FROM deployment_features ORDER BY deployment').all() as {
+      deployment: string;
+      binding: string;
+      updated_at: number;
+      updated_by: string;
+    }[];
+    return rows.map((r) => ({ deployment: r.deployment, binding: JSON.parse(r.binding) as unknown, updatedAt: r.updated_at, updatedBy: r.updated_by }));
   }
 
   async listSloDefinitions(): Promise<{ definitions: unknown[]; revision: number }> {
