@@ -1,18 +1,20 @@
 /**
- * Storage: the three ports (metadata, events, artifacts) and their adapters. Domain code depends
+ * Storage: the ports (metadata, events, artifacts, features) and their adapters. Domain code depends
  * on the port types only; `openConfiguredStores` picks the adapters from config: the embedded SQLite
  * store under storage.dataDir, or PostgreSQL at storage.url for several replicas. Every adapter passes
  * the same contract suite (test/storage/contract.ts).
  */
 import path from 'node:path';
-import type { ArtifactStore, EventStore, MetadataStore } from './ports.ts';
+import type { ArtifactStore, EventStore, FeatureStore, MetadataStore } from './ports.ts';
 import { SqliteMetadataStore } from './sqlite/metadata-store.ts';
+import { SqliteFeatureStore } from './sqlite/feature-store.ts';
 import { SqliteWorkerEventStore } from './sqlite/worker-event-store.ts';
 import { LocalDirArtifactStore } from './artifacts/local-dir.ts';
 import { migrationStatus, openPgPool, parsePgUrl, redactPgUrl } from './postgres/database.ts';
 import { PgMetadataStore, pgMetadataMigrations } from './postgres/metadata-store.ts';
 import { PgEventStore, pgEventMigrations } from './postgres/event-store.ts';
 import { PgArtifactStore, pgArtifactMigrations } from './postgres/artifact-store.ts';
+import { PgFeatureStore, pgFeatureMigrations } from './postgres/feature-store.ts';
 import { classifyStoreError } from './health.ts';
 import { WardenError } from '../errors.ts';
 
@@ -28,6 +30,9 @@ export { redactPgUrl, parsePgUrl } from './postgres/database.ts';
 export { PgMetadataStore } from './postgres/metadata-store.ts';
 export { PgEventStore } from './postgres/event-store.ts';
 export { PgArtifactStore } from './postgres/artifact-store.ts';
+export { SqliteFeatureStore } from './sqlite/feature-store.ts';
+export { PgFeatureStore } from './postgres/feature-store.ts';
+export { MAX_FEATURE_BATCH } from './rows/feature-rows.ts';
 export { StoreHealth, classifyStoreError, storeOfError, storeUnavailable, watchWrites } from './health.ts';
 export type { StoreFault, StoreName, StoreStatus } from './health.ts';
 
@@ -35,6 +40,8 @@ export interface Stores {
   metadata: MetadataStore;
   events: EventStore;
   artifacts: ArtifactStore;
+  /** Feature data: pushed rows, the online store, materialization state (features.db, or the PostgreSQL schema). */
+  features: FeatureStore;
   /** `sqlite` (embedded, one process) or `postgres` (shared by replicas). */
   kind?: 'sqlite' | 'postgres';
   close(): Promise<void>;
@@ -47,19 +54,30 @@ export interface StorageConfig {
   maxConnections?: number;
 }
 
-/** Opens the embedded stores under `dataDir`: metadata.db, events.db and artifacts/. */
+/** Opens the embedded stores under `dataDir`: metadata.db, events.db, features.db and artifacts/. */
 export function openStores(dataDir: string, opts: { writerNice?: number } = {}): Stores {
   const metadata = new SqliteMetadataStore(path.join(dataDir, 'metadata.db'));
   // Prediction events are written from a worker thread so inserts never stall the request path.
   const events = new SqliteWorkerEventStore(path.join(dataDir, 'events.db'), opts);
   const artifacts = new LocalDirArtifactStore(path.join(dataDir, 'artifacts'));
+  let features: SqliteFeatureStore;
+  try {
+    features = new SqliteFeatureStore(path.join(dataDir, 'features.db'));
+  } catch (e) {
+    // The two opened before it must not stay open (the event store's worker thread would keep the process up).
+    void metadata.close().catch(() => {});
+    void events.close().catch(() => {});
+    throw e;
+  }
   return {
     metadata,
     events,
     artifacts,
+    features,
     async close() {
       await metadata.close();
       await events.close();
+      await features.close();
     },
   };
 }
@@ -92,7 +110,7 @@ export async function openConfiguredStores(
 
 async function openPostgresStores(url: string, storage: StorageConfig, opts: { applicationName?: string }): Promise<Stores> {
   const pgOpts = { maxConnections: storage.maxConnections ?? 10, applicationName: opts.applicationName ?? 'warden' };
-  // In turn, not at once: all three would queue on the one migration lock anyway.
+  // In turn, not at once: all four would queue on the one migration lock anyway.
   const metadata = await PgMetadataStore.open(url, pgOpts);
   const closeAll: (() => Promise<void>)[] = [() => metadata.close()];
   try {
@@ -100,10 +118,13 @@ async function openPostgresStores(url: string, storage: StorageConfig, opts: { a
     closeAll.push(() => events.close());
     const artifacts = await PgArtifactStore.open(url, { ...pgOpts, maxConnections: Math.min(4, pgOpts.maxConnections) });
     closeAll.push(() => artifacts.close());
+    const features = await PgFeatureStore.open(url, { ...pgOpts, maxConnections: Math.min(4, pgOpts.maxConnections) });
+    closeAll.push(() => features.close());
     return {
       metadata,
       events,
       artifacts,
+      features,
       kind: 'postgres',
       async close() {
         for (const c of closeAll) await c();
@@ -121,7 +142,7 @@ export async function openMetadataStore(storage: StorageConfig): Promise<Metadat
   return new SqliteMetadataStore(path.join(path.resolve(storage.dataDir), 'metadata.db'));
 }
 
-/** Per part of a PostgreSQL schema (metadata, events, artifacts): the migrations applied and known to this Warden. */
+/** Per part of a PostgreSQL schema (metadata, events, artifacts, features): the migrations applied and known to this Warden. */
 export async function postgresSchemaStatus(url: string): Promise<{ part: string; applied: number; known: number }[]> {
   const pool = openPgPool(parsePgUrl(url), { maxConnections: 1, applicationName: 'warden-cli' });
   try {
@@ -130,6 +151,7 @@ export async function postgresSchemaStatus(url: string): Promise<{ part: string;
       ['metadata', pgMetadataMigrations.length],
       ['events', pgEventMigrations.length],
       ['artifacts', pgArtifactMigrations.length],
+      ['features', pgFeatureMigrations.length],
     ];
     return known.map(([part, n]) => ({ part, applied: applied.get(part) ?? 0, known: n }));
   } finally {

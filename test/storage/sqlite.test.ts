@@ -28,7 +28,7 @@ async function flipFirstByte(file: string): Promise<void> {
   await writeFile(file, bytes);
 }
 
-function underTest(dir: string, stores: Omit<Stores, 'close'> & { close(): Promise<void> }): StorageUnderTest {
+function underTest(dir: string, stores: Pick<Stores, 'metadata' | 'events' | 'artifacts'> & { close(): Promise<void> }): StorageUnderTest {
   return {
     metadata: stores.metadata,
     events: stores.events,
