@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { WardenError, isWardenError } from '../errors.ts';
 import { ExplainService, MAX_EXPLAINED_ROWS, type ExplainOptions, type ExplainResult } from '../explain/index.ts';
 import { decodeInstances, decodeTensor, type DecodedTensor } from '../quality/index.ts';
-import type { PredictionEvent, PredictionRoute } from '../storage/index.ts';
+import type { FeatureSpec, ModelSignature, PredictionEvent, PredictionRoute } from '../storage/index.ts';
 import type { PredictionLog, RequestTrace, TrafficAggregator, WardenMetrics, Outcome } from '../telemetry/index.ts';
 import { FaultInjector } from './faults.ts';
 import type { ModelTable, LoadedVersion } from './model-table.ts';
@@ -45,6 +45,20 @@ export interface ReviewFlag {
   reason: string;
 }
 
+/**
+ * Serving-time enrichment (features/enrich): fills a request's named features from the replica's in-memory copy of
+ * the online feature store, before validation; no I/O. A fill that could not complete (an expired or missing value)
+ * returns the refusal's message, thrown as WARDEN_INVALID_INPUT by validation.
+ */
+export interface FeatureEnricher {
+  /** Whether the deployment reads feature views (one Map lookup). */
+  reads(model: string): boolean;
+  /** `:predict`: fills the instances' missing named features in place. */
+  fillInstances(model: string, features: readonly FeatureSpec[], instances: unknown, parameters: Record<string, unknown> | undefined, trace?: RequestTrace): string | undefined;
+  /** OIP: with `parameters.entities`, builds (or fills the nulls of) the named-feature input. */
+  fillTensors(model: string, signature: ModelSignature, inputs: unknown, parameters: Record<string, unknown> | undefined, trace?: RequestTrace): { inputs: unknown; problem?: string };
+}
+
 /** Decides on the request path which rows go to human review (lifecycle/review); in memory, no I/O. */
 export interface ReviewFlagger {
   flag(model: string, outputs: readonly OutputTensor[], rows: number): ReviewFlag | undefined;
@@ -77,6 +91,8 @@ export interface InferenceServiceOptions {
   traffic?: TrafficAggregator;
   /** Explanations asked for with `parameters.explain`; without it such requests are refused. */
   explain?: ExplainService;
+  /** Named features filled from the online feature store for deployments that read feature views. */
+  features?: FeatureEnricher;
 }
 
 interface OkMetrics {
@@ -204,14 +220,21 @@ export class InferenceService {
       lv = found instanceof Promise ? await found : found;
       trace?.setVersion(lv.record.version);
       trace?.startFeatureLookup();
+      let { inputs } = isObject(body) ? body : { inputs: undefined };
+      let problem: string | undefined;
+      const enricher = this.opts.features;
+      if (enricher && isObject(body) && isObject(body.parameters) && (enricher.reads(model) || body.parameters.entities !== undefined)) {
+        ({ inputs, problem } = enricher.fillTensors(model, lv.record.signature, inputs, body.parameters, trace));
+      }
       trace?.startStep('validate');
       if (!isObject(body)) throw badRequest('request body must be a JSON object with an "inputs" array');
-      const { inputs, outputs, id, parameters } = body;
+      const { outputs, id, parameters } = body;
       inputsForLog = inputs ?? null;
       if (id !== undefined && typeof id !== 'string') throw badRequest('"id" must be a string');
       if (parameters !== undefined && !isObject(parameters)) throw badRequest('"parameters" must be an object');
       ctx = withEventTime(ctx, parameters);
       const explain = explainParameter(parameters);
+      if (problem !== undefined) throw invalid(problem);
       const decoded = this.decodeInputs(lv, inputs);
       const rows = decoded[0]?.dims[0] ?? 1;
       if (explain) explainable(rows);
@@ -264,8 +287,13 @@ export class InferenceService {
       lv = found instanceof Promise ? await found : found;
       trace?.setVersion(lv.record.version);
       trace?.startFeatureLookup();
-      trace?.startStep('validate');
       const features = lv.record.signature.features;
+      let problem: string | undefined;
+      const enricher = this.opts.features;
+      if (enricher && features?.length && isObject(body) && (body.parameters === undefined || isObject(body.parameters))) {
+        if (enricher.reads(model) || body.parameters?.entities !== undefined) problem = enricher.fillInstances(model, features, body.instances, body.parameters, trace);
+      }
+      trace?.startStep('validate');
       if (!features?.length) {
         throw invalid(
           `model ${model} v${lv.label} has no named features; use POST /v2/models/${model}/infer or push the version with a feature list`,
@@ -276,6 +304,7 @@ export class InferenceService {
       if (body.parameters !== undefined && !isObject(body.parameters)) throw badRequest('"parameters" must be an object');
       ctx = withEventTime(ctx, body.parameters);
       const explain = explainParameter(body.parameters);
+      if (problem !== undefined) throw invalid(problem);
       const matrix = decodeInstances(body.instances, features, this.opts.maxBatchRows);
       const rows = (body.instances as unknown[]).length;
       if (explain) explainable(rows);

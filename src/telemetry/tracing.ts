@@ -192,11 +192,16 @@ export class RequestTrace {
   }
 
   /**
-   * Opens the `feature_lookup` step. Empty today: features come in the request. It marks where a feature
-   * store lookup will be measured.
+   * Opens the `feature_lookup` step: `warden.features.source=request` when the request carries every feature, which
+   * serving-time enrichment (features/enrich) replaces with `online` and the views, rows and statuses it read.
    */
   startFeatureLookup(): void {
     this.startStep('feature_lookup', FEATURES_FROM_REQUEST);
+  }
+
+  /** Adds attributes to the open step (build them only when `recording`). */
+  setStepAttributes(attributes: Attributes): void {
+    this.step?.setAttributes(attributes);
   }
 
   /** Ends the open step, if any, and opens child span `name`. */
