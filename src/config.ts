@@ -255,6 +255,21 @@ const trafficSchema = z
   .strict()
   .default({});
 
+/** The online feature store on each replica (docs/features.md#online-store-and-enrichment). */
+const featuresSchema = z
+  .object({
+    /** How often a replica reads the online rows written since its last read (by any replica): the bound on how stale its copy is. */
+    syncMs: z.number().int().min(50).max(600_000).default(1000),
+    /** Each read of the changes goes back this far before the newest write seen: writes stamped earlier but committed later (a long batch, another replica's clock) are still read. */
+    syncOverlapMs: z.number().int().min(0).max(600_000).default(2000),
+    /** Online rows a replica holds in memory over every view a deployment reads; past it new entities are refused (logged, counted), never evicted. */
+    maxOnlineRows: z.number().int().min(1).max(100_000_000).default(1_000_000),
+    /** Materialize every view this often (on one replica, by lease); 0: only when asked (API, CLI). */
+    materializeEveryMs: z.number().int().min(0).max(30 * 86_400_000).default(0),
+  })
+  .strict()
+  .default({});
+
 export const configSchema = z
   .object({
     server: serverSchema,
@@ -270,6 +285,7 @@ export const configSchema = z
     rollouts: rolloutsSchema,
     retraining: retrainingSchema,
     cluster: clusterSchema,
+    features: featuresSchema,
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     demo: z.boolean().default(false),
   })
@@ -346,6 +362,10 @@ const envKeys: Record<string, { path: string[]; type: EnvType }> = {
   WARDEN_CLUSTER_LEASE_MS: { path: ['cluster', 'leaseMs'], type: 'number' },
   WARDEN_SERVING_SHADOW_QUEUE_CAPACITY: { path: ['serving', 'shadowQueueCapacity'], type: 'number' },
   WARDEN_SERVING_SHADOW_CONCURRENCY: { path: ['serving', 'shadowConcurrency'], type: 'number' },
+  WARDEN_FEATURES_SYNC_MS: { path: ['features', 'syncMs'], type: 'number' },
+  WARDEN_FEATURES_SYNC_OVERLAP_MS: { path: ['features', 'syncOverlapMs'], type: 'number' },
+  WARDEN_FEATURES_MAX_ONLINE_ROWS: { path: ['features', 'maxOnlineRows'], type: 'number' },
+  WARDEN_FEATURES_MATERIALIZE_EVERY_MS: { path: ['features', 'materializeEveryMs'], type: 'number' },
   WARDEN_LOG_LEVEL: { path: ['logLevel'], type: 'string' },
   WARDEN_DEMO: { path: ['demo'], type: 'boolean' },
 };
