@@ -11,6 +11,7 @@ import { AlertingService } from './alerting/index.ts';
 import type { WardenConfig } from './config.ts';
 import { WardenError } from './errors.ts';
 import { ExplainService } from './explain/index.ts';
+import { FeatureService } from './features/index.ts';
 import { buildHttpServer } from './http/index.ts';
 import { GameDayService, RetrainService, ReviewService } from './lifecycle/index.ts';
 import { MonitoringService } from './monitoring/index.ts';
@@ -58,6 +59,8 @@ export interface Warden {
   health: StoreHealth;
   /** OpenTelemetry traces; undefined when config.tracing.enabled is false. */
   tracing: Tracing | undefined;
+  /** Feature definitions (from the metadata store, seeded by features.file), pushes and historical retrieval. */
+  features: FeatureService;
   http: FastifyInstance;
   /** Loads models and starts background loops; does not listen. */
   start(): Promise<void>;
@@ -224,6 +227,13 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
     },
   });
   const keys = new KeyRing(stores.metadata);
+  const features = new FeatureService({
+    metadata: stores.metadata,
+    store: stores.features,
+    logger,
+    tmpDir: path.join(path.resolve(config.storage.dataDir), 'tmp', 'features'),
+    ...(config.features.file ? { file: config.features.file } : {}),
+  });
   const monitoring: MonitoringService | undefined = config.monitoring.enabled
     ? new MonitoringService({
         metadata: stores.metadata,
@@ -340,6 +350,7 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
           'review-policy': () => review.reload(),
           ...(monitoring ? { reference: async () => void (await monitoring.reloadReferences()) } : {}),
           rollout: () => rollouts.sync(),
+          features: () => features.reload(),
           ...(slo ? { slo: () => slo.reload() } : {}),
           // Rules, silences and suppressions: without this a replica picks them up at its next evaluation.
           ...(alerting ? { alerting: () => alerting.reload() } : {}),
@@ -371,6 +382,7 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
     explain,
     metrics,
     keys,
+    features,
     serverVersion: WARDEN_VERSION,
     health,
     ...(log ? { log } : {}),
@@ -407,6 +419,7 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
     router,
     shadow,
     tracing,
+    features,
     http,
     sync,
     replicaId,
@@ -415,6 +428,7 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
       started = true;
       if (sloSource && slo) await sloSource.importFile(new SloFile(sloFile), logger);
       await keys.start();
+      await features.start();
       await table.start();
       await monitoring?.start();
       await review.start();
@@ -441,6 +455,7 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
       closed = true;
       gamedays.close();
       await http.close();
+      features.close();
       await sync?.stop();
       await retention?.stop();
       await retraining?.stop();

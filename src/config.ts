@@ -258,6 +258,12 @@ const trafficSchema = z
 /** The online feature store on each replica (docs/features.md#online-store-and-enrichment). */
 const featuresSchema = z
   .object({
+    /**
+     * The feature definitions file (YAML or JSON, docs/features.md#the-definitions-file): read and validated at start
+     * (invalid → the server refuses to start) and written to the metadata store when it differs, so every replica
+     * serves the same definitions. Unset: the definitions are what PUT /api/v1/features (warden features apply) stored.
+     */
+    file: z.string().min(1).optional(),
     /** How often a replica reads the online rows written since its last read (by any replica): the bound on how stale its copy is. */
     syncMs: z.number().int().min(50).max(600_000).default(1000),
     /** Each read of the changes goes back this far before the newest write seen: writes stamped earlier but committed later (a long batch, another replica's clock) are still read. */
@@ -362,6 +368,7 @@ const envKeys: Record<string, { path: string[]; type: EnvType }> = {
   WARDEN_CLUSTER_LEASE_MS: { path: ['cluster', 'leaseMs'], type: 'number' },
   WARDEN_SERVING_SHADOW_QUEUE_CAPACITY: { path: ['serving', 'shadowQueueCapacity'], type: 'number' },
   WARDEN_SERVING_SHADOW_CONCURRENCY: { path: ['serving', 'shadowConcurrency'], type: 'number' },
+  WARDEN_FEATURES_FILE: { path: ['features', 'file'], type: 'string' },
   WARDEN_FEATURES_SYNC_MS: { path: ['features', 'syncMs'], type: 'number' },
   WARDEN_FEATURES_SYNC_OVERLAP_MS: { path: ['features', 'syncOverlapMs'], type: 'number' },
   WARDEN_FEATURES_MAX_ONLINE_ROWS: { path: ['features', 'maxOnlineRows'], type: 'number' },

@@ -226,8 +226,12 @@ export function installBodyHandling(app: FastifyInstance, opts: BodyOptions): Up
     checkDeclaredLength(req, req.routeOptions.bodyLimit);
     return readBodyBuffer(req, payload);
   };
-  // Reference data: CSV as text bytes, Parquet as bytes (JSON goes through the JSON parser).
-  app.addContentTypeParser('text/csv', buffered);
+  // Reference data: CSV as text bytes, Parquet as bytes (JSON goes through the JSON parser). A route that streams its
+  // CSV body to a file (`bodyToFile`: historical retrieval's entity rows) gets an UploadedFile instead.
+  app.addContentTypeParser('text/csv', (req: FastifyRequest, payload: Readable) => {
+    checkDeclaredLength(req, req.routeOptions.bodyLimit);
+    return req.routeOptions.config.bodyToFile ? streamBodyToFile(req, payload, opts.uploadDir, opts.health) : readBodyBuffer(req, payload);
+  });
   app.addContentTypeParser(['application/vnd.apache.parquet', 'application/x-parquet'], buffered);
   app.addContentTypeParser('application/octet-stream', (req: FastifyRequest, payload: Readable) => {
     checkDeclaredLength(req, req.routeOptions.bodyLimit);

@@ -24,8 +24,10 @@ import { registerMonitoringRoutes } from './admin/monitoring.ts';
 import { registerLabelRoutes } from './admin/labels.ts';
 import { registerDatasetRoutes } from './admin/datasets.ts';
 import { registerExplainRoutes } from './admin/explain.ts';
+import { registerFeatureRoutes } from './admin/features.ts';
 import { registerRetrainingRoutes } from './admin/retraining.ts';
 import type { ExplainService } from '../explain/index.ts';
+import type { FeatureService } from '../features/index.ts';
 import { registerReviewRoutes } from './admin/review.ts';
 import { registerGameDayRoutes } from './admin/gamedays.ts';
 import { registerAlertRoutes } from './admin/alerts.ts';
@@ -46,6 +48,8 @@ export interface HttpDeps {
   explain: ExplainService;
   metrics: WardenMetrics;
   keys: KeyRing;
+  /** Feature definitions, pushes and historical retrieval. */
+  features: FeatureService;
   log?: PredictionLog;
   /** The traffic series' counts (flushed before the traffic route reads); absent when config.traffic.enabled is false. */
   traffic?: TrafficAggregator;
@@ -220,6 +224,7 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
   registerLabelRoutes(app, { events: deps.stores.events, registry: deps.registry, guard });
   registerDatasetRoutes(app, { events: deps.stores.events, metadata: deps.stores.metadata, registry: deps.registry, guard });
   registerExplainRoutes(app, { explain: deps.explain, registry: deps.registry, guard });
+  registerFeatureRoutes(app, { features: deps.features, guard, uploadLimitBytes: config.server.uploadLimitBytes });
   if (deps.retraining) registerRetrainingRoutes(app, { retraining: deps.retraining, guard });
   if (deps.review) registerReviewRoutes(app, { review: deps.review, guard });
   if (deps.gamedays) registerGameDayRoutes(app, { gamedays: deps.gamedays, guard });
