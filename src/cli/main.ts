@@ -16,6 +16,7 @@ import { registerSlo } from './slo.ts';
 import { registerDeploy } from './deploy.ts';
 import { registerMigrate } from './migrate.ts';
 import { registerDataset } from './dataset.ts';
+import { registerFeatures } from './features.ts';
 import { registerRetrain } from './retrain.ts';
 
 /** Builds the `warden` command tree. */
@@ -39,6 +40,7 @@ export function buildProgram(): Command {
   registerReference(program);
   registerLabels(program);
   registerDataset(program);
+  registerFeatures(program);
   registerRetrain(program);
   registerReview(program);
   registerAlerts(program);

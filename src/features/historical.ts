@@ -90,7 +90,7 @@ export async function startHistorical(req: HistoricalRequest): Promise<Historica
   try {
     for (const v of views) {
       if (v.source.kind !== 'dump') continue;
-      if (!req.store) throw new WardenError('WARDEN_CONFLICT', `view ${v.name} is fed by pushes, which live in the server's feature store; run the join on the server (without --definitions)`);
+      if (!req.store) throw new WardenError('WARDEN_CONFLICT', `view ${v.name} is fed by pushes, which live in the server's feature store; run the join on the server (without --definitions or --in-process)`);
       v.source.path = path.join(dir, `pushed-${v.name}.jsonl`);
       await dumpPushed(req.store, v.name, v.source.path);
     }

@@ -156,13 +156,13 @@ const cell = (v: unknown) => {
   return /[",\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
 };
 
-/** Writes a view's rows as a CSV source (times as ISO-8601 or epoch ms, alternating). */
-export function writeSourceCsv(file: string, view: TestView): void {
-  const header = [...view.joinKeys, 'event_ts', ...(view.created ? ['created_ts'] : []), ...view.features.map((f) => f.name), 'ignored'];
+/** Writes a view's rows as a CSV source (times as ISO-8601 or epoch ms, alternating), with a column no view reads unless `extraColumn` is false. */
+export function writeSourceCsv(file: string, view: TestView, extraColumn = true): void {
+  const header = [...view.joinKeys, 'event_ts', ...(view.created ? ['created_ts'] : []), ...view.features.map((f) => f.name), ...(extraColumn ? ['ignored'] : [])];
   const lines = [header.join(',')];
   view.rows.forEach((r, i) => {
     const time = (ms: number) => (i % 2 ? new Date(ms).toISOString() : String(ms));
-    lines.push([...r.keys.map(cell), time(r.event), ...(view.created ? [time(r.created)] : []), ...view.features.map((f) => cell(r.values[f.name])), 'x'].join(','));
+    lines.push([...r.keys.map(cell), time(r.event), ...(view.created ? [time(r.created)] : []), ...view.features.map((f) => cell(r.values[f.name])), ...(extraColumn ? ['x'] : [])].join(','));
   });
   writeFileSync(file, `${lines.join('\r\n')}\r\n`);
 }
