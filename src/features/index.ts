@@ -18,7 +18,7 @@ export { csvField, keyText, parseTime, parseValue } from './values.ts';
 export type { FeatureValue } from './values.ts';
 export { JoinDataError, orderViews, runJoin } from './pit-join.ts';
 export type { EntityInput, JoinHooks, JoinJob, JoinStats, JoinView } from './pit-join.ts';
-export { planHistorical, startHistorical } from './historical.ts';
+export { HISTORICAL_HEAP_MB, planHistorical, startHistorical } from './historical.ts';
 export type { HistoricalRequest, HistoricalRun, HistoricalStats } from './historical.ts';
 export { MAX_PUSH_ROWS, parsePushRows, pushView } from './push.ts';
 export { FeatureService, MAX_CONCURRENT_HISTORICAL } from './service.ts';
