@@ -44,6 +44,8 @@ export class ViewIndex {
   refused = 0;
   /** True once the initial scan finished. */
   loaded = false;
+  /** The newest event time among the rows held (epoch ms); -Infinity while none is held. */
+  newestEventTs = -Infinity;
 
   /** The view's definition; replaced in place when only its TTL, owner, tags or description change. */
   constructor(public def: FeatureViewDef) {
@@ -129,6 +131,20 @@ export class OnlineCache {
         this.set(opts.maxRows);
       },
     });
+    const staleness = (view: string) => this.stalenessMs(view);
+    new Gauge({
+      name: 'warden_feature_staleness_seconds',
+      help: 'Seconds since the newest event time among the online rows this replica holds, by feature view (now - max event time): how fresh the newest value served is. Views with no rows are not reported.',
+      labelNames: ['view'],
+      registers,
+      collect() {
+        this.reset();
+        for (const name of views.keys()) {
+          const ms = staleness(name);
+          if (ms !== undefined) this.set({ view: name }, ms / 1000);
+        }
+      },
+    });
     const syncAge = () => (this.lastSyncOk === 0 ? 0 : (this.now() - this.lastSyncOk) / 1000);
     new Gauge({
       name: 'warden_feature_online_sync_age_seconds',
@@ -161,6 +177,16 @@ export class OnlineCache {
   /** The index of a view held, or undefined. */
   index(view: string): ViewIndex | undefined {
     return this.views.get(view);
+  }
+
+  /**
+   * Freshness of a view held (docs/features.md#freshness): now minus the newest event time among its online rows,
+   * in ms (at least 0). Undefined when the view is not held or holds no rows yet.
+   */
+  stalenessMs(view: string): number | undefined {
+    const idx = this.views.get(view);
+    if (!idx || idx.newestEventTs === -Infinity) return undefined;
+    return Math.max(0, this.now() - idx.newestEventTs);
   }
 
   /** Names of the views held. */
@@ -259,6 +285,7 @@ export class OnlineCache {
       values[i] = v === undefined ? null : v;
     }
     if (!held) this.total++;
+    if (r.eventTs > idx.newestEventTs) idx.newestEventTs = r.eventTs;
     idx.rows.set(r.entityKey, { eventTs: r.eventTs, createdTs: r.createdTs, values });
     return true;
   }

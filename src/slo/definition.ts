@@ -1,8 +1,8 @@
 import { z, type ZodIssue } from 'zod';
 import { WardenError } from '../errors.ts';
 
-/** SLI kinds: three measured on every request, three on monitoring windows, one on CPU cost (docs/slo.md). */
-export const SLI_KINDS = ['latency', 'availability', 'accuracy', 'drift_free', 'completeness', 'cost', 'explanation_coverage'] as const;
+/** SLI kinds: three measured on every request, three on monitoring windows, one on CPU cost, one on feature freshness (docs/slo.md). */
+export const SLI_KINDS = ['latency', 'availability', 'accuracy', 'drift_free', 'completeness', 'cost', 'explanation_coverage', 'feature_freshness'] as const;
 export type SliKind = (typeof SLI_KINDS)[number];
 
 /**
@@ -52,6 +52,15 @@ const sliSchema = z.discriminatedUnion('kind', [
     .strict(),
   /** A successful request is good when it was answered with its explanation (`parameters.explain`). */
   z.object({ kind: z.literal('explanation_coverage') }).strict(),
+  z
+    .object({
+      kind: z.literal('feature_freshness'),
+      /** The feature view watched (one the deployment reads). */
+      view: z.string().min(1).max(256),
+      /** A minute is good when the view's staleness (now - newest event time online) stayed at or under this. */
+      maxStalenessMs: z.number().positive().max(400 * DAY),
+    })
+    .strict(),
 ]);
 
 const NAME = /^[a-z0-9][a-z0-9_.-]{0,63}$/;
@@ -79,6 +88,10 @@ const sloBody = z
   .strict()
   .refine((s) => s.version === undefined || s.sli.kind !== 'cost', {
     message: 'a cost SLO is per deployment: its CPU time is not split by version; drop "version"',
+    path: ['version'],
+  })
+  .refine((s) => s.version === undefined || s.sli.kind !== 'feature_freshness', {
+    message: 'a feature_freshness SLO watches a feature view, which every version reads alike; drop "version"',
     path: ['version'],
   });
 
@@ -152,6 +165,7 @@ export const RUNBOOKS: Record<SliKind, string> = {
   cost: 'docs/runbooks/cost-runaway.md',
   // No runbook covers explanations; the coverage section says what the SLI counts and why it falls.
   explanation_coverage: 'docs/explainability.md#coverage',
+  feature_freshness: 'docs/runbooks/training-serving-skew.md#stale-online-features',
 };
 
 /** A one-line account of what the SLI counts as good, for status pages, alerts and rule comments. */
@@ -173,5 +187,7 @@ export function describeSli(sli: SliSpec): string {
       return `share of minutes whose cost per 1,000 inferences is at most ${sli.maxCostPer1k}`;
     case 'explanation_coverage':
       return 'share of successful requests answered with an explanation (parameters.explain); requests whose explanation failed count as not explained';
+    case 'feature_freshness':
+      return `share of minutes in which feature view ${sli.view}'s newest online value was at most ${sli.maxStalenessMs} ms old`;
   }
 }

@@ -124,7 +124,9 @@ export function prometheusRules(slos: readonly SloDefinition[], opts: Prometheus
           ? 'cost is computed inside Warden from process CPU time and slo.costPerCpuHour'
           : slo.sli.kind === 'explanation_coverage'
             ? 'explanation_coverage counts requests whose explanation failed as bad, and /metrics does not tell those 400s from other client errors (docs/explainability.md#coverage has the PromQL of the explained share of successful requests)'
-            : `${slo.sli.kind} is computed inside Warden from evaluated monitoring windows`;
+            : slo.sli.kind === 'feature_freshness'
+              ? 'feature_freshness is sampled inside Warden from each replica\'s online cache (warden_feature_staleness_seconds shows the staleness itself)'
+              : `${slo.sli.kind} is computed inside Warden from evaluated monitoring windows`;
       notes.push({ slo: slo.name, exported: false, note: `${why}; not expressible from exported metrics — Warden's own ${SLO_ALERTNAME} alerts cover it` });
       continue;
     }

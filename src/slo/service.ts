@@ -39,6 +39,12 @@ export interface SloServiceDeps {
   retentionDays: number;
   /** Price of one CPU-hour, for cost SLIs; cost SLOs are refused without it. */
   costPerCpuHour?: number;
+  /**
+   * Feature freshness SLIs: the staleness (ms) of a feature view in this replica's online cache (now - newest event
+   * time held); Infinity when the view is held with no rows, undefined when this replica does not hold it (it then
+   * counts nothing for the SLO).
+   */
+  featureStaleness?: (view: string) => number | undefined;
   /** How often counts are written and windows polled (at most one bucket). */
   tickMs: number;
   /** Evaluated monitoring windows of a deployment (every version), starting in [since, until). */
@@ -68,6 +74,8 @@ export interface SloStatus {
   firing: string[];
   /** Cost SLIs: the last cost per 1,000 inferences measured on this replica, and when. */
   lastCost?: { costPer1k: number; at: number };
+  /** Feature freshness SLIs: the last staleness of the view sampled on this replica (ms; null: no rows), and when. */
+  lastStaleness?: { stalenessMs: number | null; at: number };
   /** Why the SLO may measure nothing (its deployment is not a registered model). */
   warnings?: string[];
 }
@@ -103,6 +111,10 @@ export class SloService {
   private costBucket: number | undefined;
   private lastCpu = 0;
   private readonly lastCost = new Map<string, { costPer1k: number; at: number }>();
+  private freshBucket: number | undefined;
+  /** Freshness SLOs: the worst staleness sampled in the current bucket, by SLO name. */
+  private freshWorst = new Map<string, number>();
+  private readonly lastStaleness = new Map<string, { stalenessMs: number | null; at: number }>();
   /** Window SLOs whose whole period has been read from monitoring since they were (re)defined. */
   private readonly backfilled = new Set<string>();
   private lastWindowPoll = -Infinity;
@@ -367,6 +379,7 @@ export class SloService {
       const now = this.now();
       await this.reload();
       this.sampleCost(now, opts.windows === false);
+      this.sampleFreshness(now, opts.windows === false);
       await this.flush();
       let results: SloRunResult[] = [];
       const pollEvery = Math.max(this.deps.tickMs, Math.round(60_000 * this.deps.timeScale));
@@ -430,6 +443,43 @@ export class SloService {
     this.lastCpu = cpu;
     this.usage = new Map();
     this.costBucket = bucket;
+  }
+
+  /**
+   * Feature freshness SLIs: every tick samples the staleness of each watched view in this replica's online cache and
+   * keeps the bucket's worst; when the bucket ends it gets one event, good when that worst stayed within
+   * maxStalenessMs. A view with no rows is as stale as can be (bad); a view this replica does not hold counts nothing.
+   * With several replicas each adds its own minute, so the SLI is the share of replica-minutes that were fresh.
+   */
+  private sampleFreshness(now: number, force: boolean): void {
+    const slos = this.slos.filter((s) => s.sli.kind === 'feature_freshness');
+    const bucket = Math.floor(now / this.bucketMs) * this.bucketMs;
+    this.freshBucket ??= bucket;
+    const probe = this.deps.featureStaleness;
+    if (bucket !== this.freshBucket) this.emitFreshness(slos);
+    this.freshBucket = bucket;
+    if (probe) {
+      for (const slo of slos) {
+        if (slo.sli.kind !== 'feature_freshness') continue;
+        const ms = probe(slo.sli.view);
+        if (ms === undefined) continue;
+        this.lastStaleness.set(slo.name, { stalenessMs: Number.isFinite(ms) ? ms : null, at: now });
+        this.freshWorst.set(slo.name, Math.max(this.freshWorst.get(slo.name) ?? -Infinity, ms));
+      }
+    }
+    if (force) this.emitFreshness(slos);
+  }
+
+  private emitFreshness(slos: readonly SloDefinition[]): void {
+    const ts = this.freshBucket;
+    if (ts === undefined) return;
+    for (const slo of slos) {
+      if (slo.sli.kind !== 'feature_freshness') continue;
+      const worst = this.freshWorst.get(slo.name);
+      if (worst === undefined) continue;
+      this.add({ slo: slo.name, ts, source: 'traffic', good: worst <= slo.sli.maxStalenessMs ? 1 : 0, total: 1 });
+    }
+    this.freshWorst = new Map();
   }
 
   /**
@@ -505,6 +555,8 @@ export class SloService {
     };
     const cost = this.lastCost.get(slo.deployment);
     if (slo.sli.kind === 'cost' && cost) status.lastCost = cost;
+    const stale = this.lastStaleness.get(slo.name);
+    if (slo.sli.kind === 'feature_freshness' && stale) status.lastStaleness = stale;
     const { unknown } = await this.unknownDeployments([slo]).catch(() => ({ unknown: new Set<string>() }));
     if (unknown.size) status.warnings = [unregisteredText(slo)];
     return status;
