@@ -209,6 +209,16 @@ export const BUILTIN_RULES: readonly AlertRule[] = parseRules(
       inhibitGroup: 'model-performance',
     },
     {
+      name: 'WardenFeatureSkew',
+      metric: 'warden_feature_skew_rate',
+      op: '>',
+      threshold: 0.05,
+      severity: 'ticket',
+      summary: 'Feature {{ $labels.feature }} of view {{ $labels.view }} is served differently from the offline store',
+      description: 'In {{ $value }} of the sampled served rows, {{ $labels.feature }} differs from the offline store\'s point-in-time value for the same entity and time: training and serving see different values (a unit change, a source rewritten but not materialized again).',
+      runbook: runbook('training-serving-skew.md'),
+    },
+    {
       name: 'WardenReviewQueueStale',
       metric: 'warden_review_oldest_age_seconds',
       op: '>',
