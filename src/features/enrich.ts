@@ -19,8 +19,9 @@ import { Counter, Histogram, type Registry } from 'prom-client';
 import { WardenError } from '../errors.ts';
 import type { FeatureSpec, MetadataStore, ModelSignature } from '../storage/index.ts';
 import type { OnlineCache, ViewIndex } from './online-cache.ts';
+import type { SkewMonitor } from './skew.ts';
 import { KEY_SEPARATOR, type FeatureRepo, type FeatureViewDef, type ValueStatus } from './types.ts';
-import { keyText } from './values.ts';
+import { keyText, type FeatureValue } from './values.ts';
 import { viewJoinKeys } from './definitions.ts';
 
 /** What a deployment reads: the views in order (the first that has a feature provides it) and how rows name entities. */
@@ -125,6 +126,11 @@ export interface EnrichmentOptions {
   logger: Logger;
   promRegistry: Registry;
   now?: () => number;
+  /**
+   * Offered each served row and view (skew.ts SkewMonitor): `want` counts it and says whether the bounded sample
+   * keeps it; only then is the row's entity key and the values of the view's features handed to `observe`.
+   */
+  skew?: Pick<SkewMonitor, 'want' | 'observe'>;
 }
 
 /** A row's problem: what could not be filled. */
@@ -374,6 +380,7 @@ export class Enrichment {
         const filled = this.value(plan, indexes[v], v, keys[v], plan.posOf[c]!, now, r, name, source, problems);
         if (filled !== undefined) inst[name] = filled;
       }
+      if (this.opts.skew) this.offerSkew(model, plan, features, keys, now, (c) => inst[features[c]!.name]);
       for (const k of plan.strip) delete inst[k];
     }
     this.finish(b, plan, started, instances.length, problems.n, before, trace);
@@ -431,6 +438,7 @@ export class Enrichment {
         const filled = this.value(plan, indexes[v], v, keys[v], plan.posOf[c]!, now, r, name, source, problems);
         if (filled !== undefined) data[r * k + c] = filled;
       }
+      if (this.opts.skew) this.offerSkew(model, plan, features, keys, now, (c) => data[r * k + c]);
     }
     this.finish(b, plan, started, rows, problems.n, before, trace);
     let problem = problems.n ? describe(problems, 'parameters.entities') : undefined;
@@ -443,6 +451,23 @@ export class Enrichment {
     const tensor = { name: spec.name, datatype: spec.datatype, shape: [rows, k], data };
     const out = at < 0 ? [tensor, ...list] : list.map((t, i) => (i === at ? { ...(t as object), data } : t));
     return problem ? { inputs: out, problem } : { inputs: out };
+  }
+
+  /** Offers one served row to the skew sample, once per view with an entity key: the values of the view's features. */
+  private offerSkew(model: string, plan: Plan, features: readonly FeatureSpec[], keys: readonly (string | undefined)[], now: number, cell: (c: number) => unknown): void {
+    const skew = this.opts.skew!;
+    for (let v = 0; v < plan.views.length; v++) {
+      const key = keys[v];
+      const view = plan.views[v]!.name;
+      if (key === undefined || !skew.want(view)) continue;
+      const served: Record<string, FeatureValue> = {};
+      for (let c = 0; c < features.length; c++) {
+        if (plan.viewOf[c] !== v) continue;
+        const x = cell(c);
+        if (x === null || typeof x === 'number' || typeof x === 'string' || typeof x === 'boolean') served[features[c]!.name] = x;
+      }
+      skew.observe({ view, deployment: model, ts: now, entityKey: key, served });
+    }
   }
 
   /** The value of one feature of one row, counted; undefined (and a problem recorded) when it cannot be filled. */

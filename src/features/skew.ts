@@ -15,7 +15,7 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 import type { FeatureStore } from '../storage/index.ts';
 import { viewJoinKeys } from './definitions.ts';
 import { startHistorical } from './historical.ts';
-import type { FeatureDtype, FeatureRepo } from './types.ts';
+import { KEY_SEPARATOR, type FeatureDtype, type FeatureRepo } from './types.ts';
 import type { FeatureValue } from './values.ts';
 
 /** One served row of one view: the entity (join key → value), the request's time and the values served by feature. */
@@ -24,7 +24,8 @@ export interface SkewSample {
   deployment: string;
   /** The request's time (epoch ms): the point in time the offline value is looked up at. */
   ts: number;
-  joinKeys: Record<string, string>;
+  /** The entity key as the online store holds it (join-key values joined by KEY_SEPARATOR, in join-key order). */
+  entityKey: string;
   /** Feature name → the value the model was served (features absent here are not compared for this row). */
   served: Record<string, FeatureValue>;
 }
@@ -69,6 +70,8 @@ export const FLOAT_TOLERANCE = 1e-6;
 /** Whether a served value agrees with the offline one for a feature of this type. */
 export function sameValue(dtype: FeatureDtype, served: FeatureValue, offline: FeatureValue): boolean {
   if (served === null || offline === null) return served === offline;
+  // A boolean reaches the model as 1 or 0.
+  if (typeof offline === 'boolean' && typeof served === 'number') return served === (offline ? 1 : 0);
   if (dtype === 'float' && typeof served === 'number' && typeof offline === 'number') {
     if (served === offline) return true;
     return Math.abs(served - offline) <= FLOAT_TOLERANCE * Math.max(Math.abs(served), Math.abs(offline));
@@ -139,19 +142,37 @@ export class SkewMonitor {
     return this.opts.sampleRows ?? 200;
   }
 
-  /** Offers one served row to the view's sample (reservoir sampling: each row seen is kept with equal chance). */
-  observe(sample: SkewSample): void {
-    let s = this.samples.get(sample.view);
+  private pending: { view: string; slot: number } | undefined;
+
+  /**
+   * Counts one served row of the view and says whether the sample keeps it (reservoir sampling: each row seen is kept
+   * with equal chance); when true, the caller builds the row and passes it to `observe`. Enrichment calls this on the
+   * request path, so a row not kept costs a counter and a random number.
+   */
+  want(view: string): boolean {
+    let s = this.samples.get(view);
     if (!s) {
       s = { rows: [], seen: 0 };
-      this.samples.set(sample.view, s);
+      this.samples.set(view, s);
     }
     s.seen++;
-    if (s.rows.length < this.sampleRows) s.rows.push(sample);
-    else {
-      const j = Math.floor(this.random() * s.seen);
-      if (j < this.sampleRows) s.rows[j] = sample;
+    const slot = s.rows.length < this.sampleRows ? s.rows.length : Math.floor(this.random() * s.seen);
+    if (slot >= this.sampleRows) return false;
+    this.pending = { view, slot };
+    return true;
+  }
+
+  /** Puts a served row in the view's sample (after `want` said yes; on its own, it is counted and offered). */
+  observe(sample: SkewSample): void {
+    const p = this.pending;
+    this.pending = undefined;
+    if (!p || p.view !== sample.view) {
+      if (!this.want(sample.view)) return;
+      return this.observe(sample);
     }
+    const s = this.samples.get(sample.view)!;
+    if (p.slot >= s.rows.length) s.rows.push(sample);
+    else s.rows[p.slot] = sample;
   }
 
   /** The last report of every view checked. */
@@ -193,11 +214,15 @@ export class SkewMonitor {
     const joinKeys = viewJoinKeys(repo, def);
     const dir = path.join(this.opts.tmpDir, `skew-${view.replace(/[^A-Za-z0-9_.-]/g, '_')}-${this.now()}`);
     mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const keysOf = (r: SkewSample): Record<string, string> => {
+      const parts = r.entityKey.split(KEY_SEPARATOR);
+      return Object.fromEntries(joinKeys.map((k, i) => [k, parts[i] ?? '']));
+    };
     const offline: FeatureValue[][] = new Array<FeatureValue[]>(rows.length);
     let columns: string[] = [];
     try {
       const file = path.join(dir, 'entities.jsonl');
-      writeFileSync(file, rows.map((r, i) => JSON.stringify([r.ts, Object.fromEntries(joinKeys.map((k) => [k, r.joinKeys[k] ?? ''])), i])).join('\n') + '\n');
+      writeFileSync(file, rows.map((r, i) => JSON.stringify([r.ts, keysOf(r), i])).join('\n') + '\n');
       const run = await startHistorical({ repo, features: [view], entities: { kind: 'jsonl', path: file }, output: 'rows', tmpDir: dir, ...(this.opts.store ? { store: this.opts.store } : {}) });
       columns = run.featureColumns;
       for await (const chunk of run.chunks()) {
@@ -220,7 +245,7 @@ export class SkewMonitor {
         const off = offline[i]?.[c] ?? null;
         if (sameValue(dtype, served, off)) continue;
         differing++;
-        if (shown++ < 5) examples.push({ feature: name, deployment: r.deployment, ts: r.ts, joinKeys: r.joinKeys, served, offline: off });
+        if (shown++ < 5) examples.push({ feature: name, deployment: r.deployment, ts: r.ts, joinKeys: keysOf(r), served, offline: off });
       }
       features.push({ feature: name, compared, differing, rate: compared ? differing / compared : 0 });
     }

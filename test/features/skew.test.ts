@@ -11,6 +11,7 @@ import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { BUILTIN_RULES, MetricRuleSource } from '../../src/alerting/index.ts';
+import { Enrichment } from '../../src/features/enrich.ts';
 import { Materializer } from '../../src/features/materialize.ts';
 import { OnlineCache } from '../../src/features/online-cache.ts';
 import { sameValue, SkewMonitor, type SkewSample } from '../../src/features/skew.ts';
@@ -78,7 +79,7 @@ describe('feature skew', () => {
     const idx = cache.index('daily')!;
     const row = idx.rows.get(`d${d}`)!;
     const values = Object.fromEntries(idx.def.schema.map((f, i) => [f.name, row.values[i]!]));
-    return { view: 'daily', deployment: 'bike-demand', ts: T0 + d * DAY + 3_600_000, joinKeys: { day_id: `d${d}` }, served: values };
+    return { view: 'daily', deployment: 'bike-demand', ts: T0 + d * DAY + 3_600_000, entityKey: `d${d}`, served: values };
   }
   const monitor = (o: { sampleRows?: number } = {}) => new SkewMonitor({ repo: () => repo, store: features, tmpDir: dir, logger, promRegistry: registry, ...o });
   const rates = async () =>
@@ -113,6 +114,31 @@ describe('feature skew', () => {
     const conds = (await new MetricRuleSource(registry, () => BUILTIN_RULES).evaluate(0)).filter((c) => c.alertname === 'WardenFeatureSkew');
     expect(conds.filter((c) => c.active).map((c) => c.labels['feature'])).toEqual(['cnt_prev']);
     expect(conds.find((c) => c.active)).toMatchObject({ severity: 'ticket', runbookUrl: 'docs/runbooks/training-serving-skew.md' });
+  });
+
+  it('enrichment offers what it filled (:predict and OIP with parameters.entities): skew 1 on the ×100 feature only', async () => {
+    const m = monitor();
+    const e = new Enrichment({ cache, metadata, repo: () => repo, logger, promRegistry: new Registry(), now: () => T0 + (DAYS - 1) * DAY + 3_600_000, skew: m });
+    await e.start();
+    await e.set('bike-demand', { views: ['daily'] }, 'ana');
+    writeFileSync(path.join(dir, 'daily.csv'), csv(100));
+    const specs = ['hr', 'cnt_prev', 'temp_prev', 'weekday'].map((name) => ({ name, datatype: 'FP32' }));
+    // The request time is the last day's: each entity's latest row is at or before it, so offline answers the row's value.
+    const instances = Array.from({ length: 30 }, (_, d) => ({ hr: 8, day_id: `d${d}` }));
+    expect(e.fillInstances('bike-demand', specs, instances, undefined)).toBeUndefined();
+    expect(instances[3]).toEqual({ hr: 8, cnt_prev: 1000 + 3 * 37.5, temp_prev: 0.203, weekday: 3 });
+    const signature = { inputs: [{ name: 'input', datatype: 'FP32', shape: [-1, 4] }], outputs: [{ name: 'y', datatype: 'FP32', shape: [-1, 1] }], features: specs };
+    const entities = Array.from({ length: 20 }, (_, i) => ({ day_id: `d${30 + i}` }));
+    const filled = e.fillTensors('bike-demand', signature, [{ name: 'input', datatype: 'FP32', shape: [20, 4], data: entities.flatMap(() => [9, null, null, null]) }], { entities });
+    expect(filled.problem).toBeUndefined();
+    const [r] = await m.run();
+    expect(r).toMatchObject({ rows: 50, seen: 50, deployments: ['bike-demand'] });
+    expect(Object.fromEntries(r!.features.map((f) => [f.feature, [f.compared, f.rate]]))).toEqual({
+      cnt_prev: [50, 1],
+      temp_prev: [50, 0],
+      weekday: [50, 0],
+      season: [0, 0],
+    });
   });
 
   it('looks the offline value up at the request time: a request before the entity\'s first event compares with null', async () => {
