@@ -272,6 +272,10 @@ const featuresSchema = z
     maxOnlineRows: z.number().int().min(1).max(100_000_000).default(1_000_000),
     /** Materialize every view this often (on one replica, by lease); 0: only when asked (API, CLI). */
     materializeEveryMs: z.number().int().min(0).max(30 * 86_400_000).default(0),
+    /** Compare a sample of served feature values with the offline store this often (docs/features.md#skew; one replica, by lease); 0: off. */
+    skewEveryMs: z.number().int().min(0).max(30 * 86_400_000).default(300_000),
+    /** Served rows sampled per feature view between two skew checks at most (a uniform reservoir). */
+    skewSampleRows: z.number().int().min(1).max(100_000).default(200),
   })
   .strict()
   .default({});
@@ -373,6 +377,8 @@ const envKeys: Record<string, { path: string[]; type: EnvType }> = {
   WARDEN_FEATURES_SYNC_OVERLAP_MS: { path: ['features', 'syncOverlapMs'], type: 'number' },
   WARDEN_FEATURES_MAX_ONLINE_ROWS: { path: ['features', 'maxOnlineRows'], type: 'number' },
   WARDEN_FEATURES_MATERIALIZE_EVERY_MS: { path: ['features', 'materializeEveryMs'], type: 'number' },
+  WARDEN_FEATURES_SKEW_EVERY_MS: { path: ['features', 'skewEveryMs'], type: 'number' },
+  WARDEN_FEATURES_SKEW_SAMPLE_ROWS: { path: ['features', 'skewSampleRows'], type: 'number' },
   WARDEN_LOG_LEVEL: { path: ['logLevel'], type: 'string' },
   WARDEN_DEMO: { path: ['demo'], type: 'boolean' },
 };

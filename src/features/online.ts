@@ -3,6 +3,8 @@
  * copy of the online store, the deployments' feature bindings that fill requests from it, and materialization.
  * app.ts builds it; http/ reads through it.
  */
+import os from 'node:os';
+import path from 'node:path';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { WardenError } from '../errors.ts';
@@ -11,6 +13,7 @@ import { viewJoinKeys } from './definitions.ts';
 import { Enrichment, entityKeyOf } from './enrich.ts';
 import { Materializer } from './materialize.ts';
 import { OnlineCache, type OnlineValue } from './online-cache.ts';
+import { SkewMonitor } from './skew.ts';
 import type { FeatureRepo } from './types.ts';
 
 export interface OnlineFeaturesOptions {
@@ -22,7 +25,9 @@ export interface OnlineFeaturesOptions {
   promRegistry: Registry;
   /** This replica, as materialization lease holder. */
   holder: string;
-  config: { syncMs: number; maxOnlineRows: number; materializeEveryMs: number; syncOverlapMs?: number };
+  config: { syncMs: number; maxOnlineRows: number; materializeEveryMs: number; syncOverlapMs?: number; skewEveryMs?: number; skewSampleRows?: number };
+  /** A folder the skew checks' joins take folders under; default the system's temporary folder. */
+  tmpDir?: string;
   now?: () => number;
 }
 
@@ -37,6 +42,8 @@ export class OnlineFeatures {
   readonly cache: OnlineCache;
   readonly enrichment: Enrichment;
   readonly materializer: Materializer;
+  /** Served rows compared with the offline store (docs/features.md#skew). */
+  readonly skew: SkewMonitor;
 
   constructor(private readonly opts: OnlineFeaturesOptions) {
     const { store, metadata, repo, logger, promRegistry } = opts;
@@ -50,7 +57,18 @@ export class OnlineFeatures {
       ...(opts.config.syncOverlapMs !== undefined ? { overlapMs: opts.config.syncOverlapMs } : {}),
       ...now,
     });
-    this.enrichment = new Enrichment({ cache: this.cache, metadata, repo, logger, promRegistry, ...now });
+    this.skew = new SkewMonitor({
+      repo,
+      store,
+      tmpDir: opts.tmpDir ?? path.join(os.tmpdir(), 'warden-feature-skew'),
+      logger,
+      promRegistry,
+      everyMs: opts.config.skewEveryMs ?? 0,
+      ...(opts.config.skewSampleRows !== undefined ? { sampleRows: opts.config.skewSampleRows } : {}),
+      lease: { metadata, holder: opts.holder },
+      ...now,
+    });
+    this.enrichment = new Enrichment({ cache: this.cache, metadata, repo, logger, promRegistry, ...now, ...((opts.config.skewEveryMs ?? 0) > 0 ? { skew: this.skew } : {}) });
     this.materializer = new Materializer({ store, metadata, repo, cache: this.cache, logger, promRegistry, holder: opts.holder, ...now });
   }
 
@@ -59,11 +77,13 @@ export class OnlineFeatures {
     await this.enrichment.start();
     this.cache.start();
     this.materializer.schedule(this.opts.config.materializeEveryMs);
+    this.skew.start();
   }
 
   /** Stops the schedule and the runs (each after its current batch, its cursor saved) and the sync. */
   async stop(): Promise<void> {
     await this.materializer.stop();
+    await this.skew.stop();
     await this.cache.stop();
   }
 

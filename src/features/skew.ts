@@ -12,7 +12,7 @@ import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
-import type { FeatureStore } from '../storage/index.ts';
+import type { FeatureStore, MetadataStore } from '../storage/index.ts';
 import { viewJoinKeys } from './definitions.ts';
 import { startHistorical } from './historical.ts';
 import { KEY_SEPARATOR, type FeatureDtype, type FeatureRepo } from './types.ts';
@@ -64,6 +64,9 @@ export interface SkewViewReport {
   error?: string;
 }
 
+/** The lease whose holder runs the skew checks. */
+export const SKEW_LEASE = 'features-skew';
+
 /** Float values agree within this relative tolerance. */
 export const FLOAT_TOLERANCE = 1e-6;
 
@@ -93,8 +96,11 @@ export interface SkewMonitorOptions {
   minRows?: number;
   /** How often the check runs (ms); 0: only when run() is called. */
   everyMs?: number;
-  /** With several replicas: the check runs only while this is true (a lease held). */
-  leading?: () => boolean;
+  /**
+   * With several replicas: each check first takes (or renews) this lease, and only its holder checks; the others drop
+   * their sample of the interval (the holder's served rows are the sample). Without it every process checks its own.
+   */
+  lease?: { metadata: Pick<MetadataStore, 'acquireLease' | 'releaseLease'>; holder: string };
   now?: () => number;
   random?: () => number;
 }
@@ -143,6 +149,7 @@ export class SkewMonitor {
   }
 
   private pending: { view: string; slot: number } | undefined;
+  private leader = false;
 
   /**
    * Counts one served row of the view and says whether the sample keeps it (reservoir sampling: each row seen is kept
@@ -261,13 +268,27 @@ export class SkewMonitor {
     return report;
   }
 
-  /** Runs the check every `everyMs` while `leading()` (when given) is true. */
+  /** One scheduled turn: take or renew the lease (when given), then check as its holder, else drop the sample. */
+  async turn(): Promise<SkewViewReport[]> {
+    const lease = this.opts.lease;
+    if (lease) {
+      const every = this.opts.everyMs ?? 60_000;
+      const got = await lease.metadata.acquireLease(SKEW_LEASE, lease.holder, Math.max(3 * every, 10_000), this.now());
+      this.leader = got.acquired;
+      if (!got.acquired) {
+        this.samples.clear();
+        return [];
+      }
+    }
+    return this.run();
+  }
+
+  /** Runs a turn every `everyMs`. */
   start(): void {
     const every = this.opts.everyMs ?? 0;
     if (this.timer || every <= 0) return;
     this.timer = setInterval(() => {
-      if (this.opts.leading && !this.opts.leading()) return;
-      void this.run().catch((err: unknown) => this.opts.logger.warn({ err }, 'features: skew check failed'));
+      void this.turn().catch((err: unknown) => this.opts.logger.warn({ err }, 'features: skew check failed'));
     }, every);
     this.timer.unref();
   }
@@ -276,5 +297,8 @@ export class SkewMonitor {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
     await this.running?.catch(() => undefined);
+    const lease = this.opts.lease;
+    if (lease && this.leader) await lease.metadata.releaseLease(SKEW_LEASE, lease.holder).catch(() => undefined);
+    this.leader = false;
   }
 }

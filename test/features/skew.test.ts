@@ -163,6 +163,23 @@ describe('feature skew', () => {
     expect((await reg.getSingleMetric('warden_feature_skew_sample_rows')!.get()).values[0]!.value).toBe(5);
   });
 
+  it('with several replicas only the lease holder checks; the others drop their sample', async () => {
+    const a = new SkewMonitor({ repo: () => repo, store: features, tmpDir: dir, logger, promRegistry: new Registry(), everyMs: 60_000, lease: { metadata, holder: 'r1' } });
+    const b = new SkewMonitor({ repo: () => repo, store: features, tmpDir: dir, logger, promRegistry: new Registry(), everyMs: 60_000, lease: { metadata, holder: 'r2' } });
+    for (let d = 0; d < 30; d++) {
+      a.observe(served(d));
+      b.observe(served(d));
+    }
+    expect((await a.turn()).map((r) => r.rows)).toEqual([30]);
+    expect(await b.turn()).toEqual([]);
+    expect(b.report()).toEqual([]);
+    // The holder lets go: the other takes over at its next turn, with the rows it sampled since.
+    await a.stop();
+    for (let d = 0; d < 10; d++) b.observe(served(d));
+    expect((await b.turn()).map((r) => r.rows)).toEqual([10]);
+    await b.stop();
+  });
+
   it('floats agree within 1e-6 relative, the other types exactly, a null only with a null', () => {
     expect(sameValue('float', 1000, 1000 * (1 + 5e-7))).toBe(true);
     expect(sameValue('float', 1000, 1000 * (1 + 5e-6))).toBe(false);
