@@ -31,3 +31,5 @@ export { MATERIALIZE_BATCH, Materializer } from './materialize.ts';
 export type { MaterializeRun, MaterializerOptions, ViewMaterialization, ViewRun, ViewRunState } from './materialize.ts';
 export { OnlineFeatures } from './online.ts';
 export type { OnlineFeaturesOptions, OnlineRead } from './online.ts';
+export { FLOAT_TOLERANCE, SKEW_LEASE, SkewMonitor, sameValue } from './skew.ts';
+export type { SkewExample, SkewFeature, SkewMonitorOptions, SkewSample, SkewViewReport } from './skew.ts';
