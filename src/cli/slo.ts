@@ -37,6 +37,7 @@ export function statusText(st: SloStatus): string {
       : '  no events recorded in the period yet; error budget remaining 100%',
   ];
   if (st.lastCost) lines.push(`  last cost per 1,000 inferences: ${+st.lastCost.costPer1k.toPrecision(4)}`);
+  if (st.lastStaleness) lines.push(`  last staleness of the view: ${st.lastStaleness.stalenessMs === null ? 'no rows online' : `${Math.round(st.lastStaleness.stalenessMs / 1000)} s`}`);
   for (const w of st.warnings ?? []) lines.push(`  warning: ${w}`);
   lines.push(
     table(
