@@ -127,7 +127,7 @@ export async function startHistorical(req: HistoricalRequest): Promise<Historica
     finalError = err;
     cleanup();
     for (const w of statsWaiters.splice(0)) {
-      if (stats) w.resolve(stats);
+      if (stats && !err) w.resolve(stats);
       else w.reject(err ?? new Error('the join was canceled'));
     }
     wake?.();
@@ -180,7 +180,7 @@ export async function startHistorical(req: HistoricalRequest): Promise<Historica
     views: views.map((v) => ({ name: v.name, features: v.features.map((f) => f.name) })),
     cancel,
     stats: () => {
-      if (stats && ended) return Promise.resolve(stats);
+      if (stats && ended && !finalError) return Promise.resolve(stats);
       if (ended) return Promise.reject(finalError ?? new Error('the join did not finish'));
       return new Promise((resolve, reject) => statsWaiters.push({ resolve, reject }));
     },

@@ -187,6 +187,22 @@ featureViews:
     expect(json.status).toBe(415);
   });
 
+  it('runs at most 2 retrievals at once: a third gets 429 until one ends', async () => {
+    const file = path.join(dir, 'few.csv');
+    writeFileSync(file, 'station_id,event_timestamp\ns1,2011-01-02T05:00:00Z\n');
+    const start = () => srv.warden.features.historical({ entities: { kind: 'csv', path: file, timestampColumn: 'event_timestamp' }, features: ['trips'] });
+    const [a, b] = [await start(), await start()];
+    const third = await csvPost('features=trips', 'station_id,event_timestamp\ns1,1\n');
+    expect(third.status).toBe(429);
+    expect(JSON.parse(third.text).error).toMatch(/2 historical retrievals are already running on this server/);
+    a.cancel();
+    await expect(a.stats()).rejects.toThrow(/canceled/);
+    let text = '';
+    for await (const chunk of b.chunks()) text += chunk;
+    expect(text).toBe('station_id,event_timestamp,n_trips,zone\ns1,2011-01-02T05:00:00Z,5,north\n');
+    expect((await csvPost('features=trips', 'station_id,event_timestamp\ns1,1\n')).status).toBe(200);
+  });
+
   it('starts again from the same file without storing it again', async () => {
     const before = (await srv.json('GET', '/api/v1/features')).body;
     await srv.warden.features.start();
