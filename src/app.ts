@@ -11,7 +11,7 @@ import { AlertingService } from './alerting/index.ts';
 import type { WardenConfig } from './config.ts';
 import { WardenError } from './errors.ts';
 import { ExplainService } from './explain/index.ts';
-import { FeatureService } from './features/index.ts';
+import { FeatureService, OnlineFeatures } from './features/index.ts';
 import { buildHttpServer } from './http/index.ts';
 import { GameDayService, RetrainService, ReviewService } from './lifecycle/index.ts';
 import { MonitoringService } from './monitoring/index.ts';
@@ -61,6 +61,8 @@ export interface Warden {
   tracing: Tracing | undefined;
   /** Feature definitions (from the metadata store, seeded by features.file), pushes and historical retrieval. */
   features: FeatureService;
+  /** The online store on this replica: its in-memory copy, the deployments' feature bindings, materialization. */
+  online: OnlineFeatures;
   http: FastifyInstance;
   /** Loads models and starts background loops; does not listen. */
   start(): Promise<void>;
@@ -206,10 +208,31 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
     // Called at request time, once monitoring (declared below) exists.
     reference: (model: string, version: number): ReferenceRecord | undefined => monitoring?.reference(model, version)?.record,
   });
+  const features = new FeatureService({
+    metadata: stores.metadata,
+    store: stores.features,
+    logger,
+    tmpDir: path.join(path.resolve(config.storage.dataDir), 'tmp', 'features'),
+    ...(config.features.file ? { file: config.features.file } : {}),
+  });
+  // The online store's copy, the deployments' bindings (which fill requests before validation) and materialization.
+  const online = new OnlineFeatures({
+    store: stores.features,
+    metadata: stores.metadata,
+    repo: () => features.repo(),
+    logger,
+    promRegistry: metrics.registry,
+    holder: replicaId,
+    config: config.features,
+  });
+  features.onChange(() => {
+    online.definitionsChanged().catch((err: unknown) => logger.warn({ err }, 'features: following the new definitions failed; retrying at the next change'));
+  });
   const inference = new InferenceService({
     table,
     metrics,
     explain,
+    features: online.enrichment,
     maxBatchRows: config.serving.maxBatchRows,
     review,
     faults,
@@ -227,13 +250,6 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
     },
   });
   const keys = new KeyRing(stores.metadata);
-  const features = new FeatureService({
-    metadata: stores.metadata,
-    store: stores.features,
-    logger,
-    tmpDir: path.join(path.resolve(config.storage.dataDir), 'tmp', 'features'),
-    ...(config.features.file ? { file: config.features.file } : {}),
-  });
   const monitoring: MonitoringService | undefined = config.monitoring.enabled
     ? new MonitoringService({
         metadata: stores.metadata,
@@ -351,6 +367,7 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
           ...(monitoring ? { reference: async () => void (await monitoring.reloadReferences()) } : {}),
           rollout: () => rollouts.sync(),
           features: () => features.reload(),
+          'deployment-features': () => online.enrichment.reload(),
           ...(slo ? { slo: () => slo.reload() } : {}),
           // Rules, silences and suppressions: without this a replica picks them up at its next evaluation.
           ...(alerting ? { alerting: () => alerting.reload() } : {}),
@@ -383,6 +400,7 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
     metrics,
     keys,
     features,
+    online,
     serverVersion: WARDEN_VERSION,
     health,
     ...(log ? { log } : {}),
@@ -420,6 +438,7 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
     shadow,
     tracing,
     features,
+    online,
     http,
     sync,
     replicaId,
@@ -429,6 +448,7 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
       if (sloSource && slo) await sloSource.importFile(new SloFile(sloFile), logger);
       await keys.start();
       await features.start();
+      await online.start();
       await table.start();
       await monitoring?.start();
       await review.start();
@@ -456,6 +476,8 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
       gamedays.close();
       await http.close();
       features.close();
+      // Runs stop after their current batch, their cursor saved: the next run continues there.
+      await online.stop();
       await sync?.stop();
       await retention?.stop();
       await retraining?.stop();

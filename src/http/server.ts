@@ -25,9 +25,10 @@ import { registerLabelRoutes } from './admin/labels.ts';
 import { registerDatasetRoutes } from './admin/datasets.ts';
 import { registerExplainRoutes } from './admin/explain.ts';
 import { registerFeatureRoutes } from './admin/features.ts';
+import { registerOnlineFeatureRoutes } from './admin/online-features.ts';
 import { registerRetrainingRoutes } from './admin/retraining.ts';
 import type { ExplainService } from '../explain/index.ts';
-import type { FeatureService } from '../features/index.ts';
+import type { FeatureService, OnlineFeatures } from '../features/index.ts';
 import { registerReviewRoutes } from './admin/review.ts';
 import { registerGameDayRoutes } from './admin/gamedays.ts';
 import { registerAlertRoutes } from './admin/alerts.ts';
@@ -50,6 +51,8 @@ export interface HttpDeps {
   keys: KeyRing;
   /** Feature definitions, pushes and historical retrieval. */
   features: FeatureService;
+  /** The online store: deployments' feature bindings, materialization, online reads. */
+  online: OnlineFeatures;
   log?: PredictionLog;
   /** The traffic series' counts (flushed before the traffic route reads); absent when config.traffic.enabled is false. */
   traffic?: TrafficAggregator;
@@ -225,6 +228,7 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
   registerDatasetRoutes(app, { events: deps.stores.events, metadata: deps.stores.metadata, registry: deps.registry, guard });
   registerExplainRoutes(app, { explain: deps.explain, registry: deps.registry, guard });
   registerFeatureRoutes(app, { features: deps.features, guard, uploadLimitBytes: config.server.uploadLimitBytes });
+  registerOnlineFeatureRoutes(app, { online: deps.online, guard });
   if (deps.retraining) registerRetrainingRoutes(app, { retraining: deps.retraining, guard });
   if (deps.review) registerReviewRoutes(app, { review: deps.review, guard });
   if (deps.gamedays) registerGameDayRoutes(app, { gamedays: deps.gamedays, guard });
