@@ -224,6 +224,8 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
     promRegistry: metrics.registry,
     holder: replicaId,
     config: config.features,
+    // Alone on the embedded store, this replica's materialization is the only writer of the online store.
+    replicas: shared !== undefined,
   });
   features.onChange(() => {
     online.definitionsChanged().catch((err: unknown) => logger.warn({ err }, 'features: following the new definitions failed; retrying at the next change'));
@@ -299,6 +301,8 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
         retentionDays: config.slo.retentionDays,
         tickMs: config.slo.tickMs,
         modelNames: async () => (await registry.listModels()).map((m) => m.name),
+        // feature_freshness SLIs: the staleness of a view this replica holds (Infinity with no rows), else nothing.
+        featureStaleness: (view: string) => (online.cache.index(view) ? (online.cache.stalenessMs(view) ?? Infinity) : undefined),
         ...(config.slo.costPerCpuHour !== undefined ? { costPerCpuHour: config.slo.costPerCpuHour } : {}),
         ...(monitoring
           ? {

@@ -26,6 +26,7 @@ import { registerDatasetRoutes } from './admin/datasets.ts';
 import { registerExplainRoutes } from './admin/explain.ts';
 import { registerFeatureRoutes } from './admin/features.ts';
 import { registerOnlineFeatureRoutes } from './admin/online-features.ts';
+import { registerFeatureSkewRoutes } from './admin/feature-skew.ts';
 import { registerRetrainingRoutes } from './admin/retraining.ts';
 import type { ExplainService } from '../explain/index.ts';
 import type { FeatureService, OnlineFeatures } from '../features/index.ts';
@@ -229,6 +230,7 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
   registerExplainRoutes(app, { explain: deps.explain, registry: deps.registry, guard });
   registerFeatureRoutes(app, { features: deps.features, guard, uploadLimitBytes: config.server.uploadLimitBytes });
   registerOnlineFeatureRoutes(app, { online: deps.online, guard });
+  registerFeatureSkewRoutes(app, { skew: deps.online.skew, guard });
   if (deps.retraining) registerRetrainingRoutes(app, { retraining: deps.retraining, guard });
   if (deps.review) registerReviewRoutes(app, { review: deps.review, guard });
   if (deps.gamedays) registerGameDayRoutes(app, { gamedays: deps.gamedays, guard });
