@@ -17,6 +17,9 @@ interface ExportFlags {
   source?: string;
   format?: string;
   segments?: string;
+  features?: string;
+  featureKey?: string[];
+  fullNames?: boolean;
 }
 
 const list = (s: string | undefined) => (s === undefined ? undefined : s.split(',').map((x) => x.trim()).filter(Boolean));
@@ -43,6 +46,9 @@ export function registerDataset(program: Command): void {
     .option('--source <sources>', 'label sources to keep, comma-separated: human, system, model (default: all)')
     .option('--format <format>', 'csv or parquet (default: from the file extension, else csv)')
     .option('--segments <features>', 'comma-separated features whose values fill the segment column (default: the reference config)')
+    .option('--features <refs>', 'feature-store features joined to each row at its prediction time, point-in-time correct: comma-separated view:feature or view')
+    .option('--feature-key <mapping...>', 'where a join key comes from, as joinKey=input (a model input), joinKey=key (the caller key) or joinKey=key:<RE2 pattern> (its first group); repeat for several (default: the input named as the join key)')
+    .option('--full-names', 'name the joined feature columns view__feature')
     .action(async (model: string, o: ExportFlags, cmd: Command) => {
       const format = o.format ?? (/\.parquet$/i.test(o.out) ? 'parquet' : 'csv');
       if (format !== 'csv' && format !== 'parquet') throw new CliError(`--format must be csv or parquet, not ${JSON.stringify(format)}`, 2);
@@ -56,6 +62,18 @@ export function registerDataset(program: Command): void {
       if (until !== undefined) body.until = until;
       if (o.source) body.sources = list(o.source);
       if (o.segments) body.segments = list(o.segments);
+      if (o.features) body.features = list(o.features);
+      if (o.featureKey?.length) {
+        if (!o.features) throw new CliError('--feature-key needs --features', 2);
+        const keys: Record<string, string> = {};
+        for (const m of o.featureKey) {
+          const eq = m.indexOf('=');
+          if (eq <= 0 || eq === m.length - 1) throw new CliError(`--feature-key takes joinKey=source (an input, key or key:<pattern>), not ${JSON.stringify(m)}`, 2);
+          keys[m.slice(0, eq)] = m.slice(eq + 1);
+        }
+        body.featureKeys = keys;
+      }
+      if (o.fullNames) body.fullNames = true;
 
       const client = clientFor(cmd);
       const res = await client.open('POST', '/api/v1/datasets', body);

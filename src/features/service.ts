@@ -3,6 +3,10 @@
  * so replicas share them; seeded from `features.file` at start), replaced by `apply`, followed through the change
  * feed by `reload`; rows pushed to push-fed views; and historical retrieval, a bounded number at a time.
  */
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { createWriteStream, mkdirSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { WardenError } from '../errors.ts';
@@ -154,6 +158,38 @@ export class FeatureService {
     } catch (e) {
       release();
       throw e;
+    }
+  }
+
+  /**
+   * A join over entity rows the caller produces (the dataset export's labelled rows): written to a file of this
+   * service's scratch space, a row per line, then joined as {@link historical} does, with typed values out
+   * (`[payload, [values…]]` per row, in the rows' order).
+   */
+  async historicalRows(rows: AsyncIterable<{ time: number; keys: Record<string, unknown>; payload: unknown }>, q: { features: readonly string[]; fullNames?: boolean }): Promise<HistoricalRun> {
+    if (this.running >= MAX_CONCURRENT_HISTORICAL) {
+      throw new WardenError('WARDEN_RATE_LIMITED', `${MAX_CONCURRENT_HISTORICAL} historical retrievals are already running on this server; retry when one has finished`);
+    }
+    mkdirSync(this.opts.tmpDir, { recursive: true, mode: 0o700 });
+    const file = path.join(this.opts.tmpDir, `entities-${Date.now()}-${randomBytes(4).toString('hex')}.jsonl`);
+    try {
+      const out = createWriteStream(file, { mode: 0o600 });
+      const failed = once(out, 'error').then(([e]) => Promise.reject(e as Error));
+      failed.catch(() => undefined);
+      let buf = '';
+      for await (const r of rows) {
+        buf += `${JSON.stringify([r.time, r.keys, r.payload])}\n`;
+        if (buf.length >= 1 << 20) {
+          if (!out.write(buf)) await Promise.race([once(out, 'drain'), failed]);
+          buf = '';
+        }
+      }
+      out.end(buf);
+      await Promise.race([once(out, 'finish'), failed]);
+      // The join has read the file once it is ready (its rows are spooled on the join's side).
+      return await this.historical({ entities: { kind: 'jsonl', path: file }, features: q.features, ...(q.fullNames ? { fullNames: true } : {}), output: 'rows' });
+    } finally {
+      await rm(file, { force: true });
     }
   }
 

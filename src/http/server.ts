@@ -226,7 +226,7 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
   registerKeyRoutes(app, { metadata: deps.stores.metadata, keys: deps.keys, guard });
   registerMonitoringRoutes(app, { guard, referenceLimitBytes: config.server.referenceLimitBytes, ...(deps.monitoring ? { monitoring: deps.monitoring } : {}), ...(deps.log ? { log: deps.log } : {}) });
   registerLabelRoutes(app, { events: deps.stores.events, registry: deps.registry, guard });
-  registerDatasetRoutes(app, { events: deps.stores.events, metadata: deps.stores.metadata, registry: deps.registry, guard });
+  registerDatasetRoutes(app, { events: deps.stores.events, metadata: deps.stores.metadata, registry: deps.registry, features: deps.features, guard });
   registerExplainRoutes(app, { explain: deps.explain, registry: deps.registry, guard });
   registerFeatureRoutes(app, { features: deps.features, guard, uploadLimitBytes: config.server.uploadLimitBytes });
   registerOnlineFeatureRoutes(app, { online: deps.online, guard });

@@ -601,6 +601,10 @@ export interface DatasetFilter {
   until?: number;
   /** Label sources kept; every source when absent. */
   sources?: LabelSource[];
+  /** Feature-store features joined to each row at its prediction time (`view:feature` or `view`), when asked for. */
+  features?: string[];
+  /** Where each join key's value came from: a model input column, `key` (the caller key) or `key:<RE2 pattern>`. */
+  featureKeys?: Record<string, string>;
 }
 
 export type DatasetFormat = 'csv' | 'parquet';

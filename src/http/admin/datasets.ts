@@ -29,6 +29,9 @@ const exportBody = z
     sources: z.array(z.enum(['human', 'system', 'model'])).min(1).max(3).optional(),
     format: z.enum(['csv', 'parquet']).default('csv'),
     segments: z.array(z.string().min(1).max(256)).max(20).optional(),
+    features: z.array(z.string().min(1).max(300)).min(1).max(1000).optional(),
+    featureKeys: z.record(z.string().min(1).max(128), z.string().min(1).max(300)).optional(),
+    fullNames: z.boolean().optional(),
   })
   .strict();
 
@@ -60,7 +63,12 @@ export function registerDatasetRoutes(app: FastifyInstance, deps: DatasetExportD
     };
     let exp: DatasetExport;
     try {
-      exp = await DatasetExport.open(deps, { ...body, actor: actorOf(req) });
+      exp = await DatasetExport.open(deps, {
+        ...body,
+        ...(body.features ? { features: body.features } : {}),
+        ...(body.featureKeys ? { featureKeys: body.featureKeys } : {}),
+        actor: actorOf(req),
+      });
     } catch (e) {
       release();
       throw e;
@@ -69,6 +77,8 @@ export function registerDatasetRoutes(app: FastifyInstance, deps: DatasetExportD
     const stream = Readable.from(exp.chunks(), { objectMode: false });
     stream.once('close', release);
     stream.once('error', (err) => req.log.warn({ err, dataset: id }, 'dataset export failed while streaming'));
+    // With joined features every row has been read: the count is known before the first byte.
+    if (exp.rows !== undefined) void reply.header('x-warden-rows', String(exp.rows));
     return reply
       .type(exp.contentType)
       .header('x-warden-dataset-id', String(id))

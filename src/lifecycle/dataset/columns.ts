@@ -56,6 +56,19 @@ export class DatasetLayout {
     });
   }
 
+  /** How many of the columns are the model's features (they come first). */
+  get featureCount(): number {
+    return this.layout.features.length;
+  }
+
+  /** Reads the logged value of one of the model's feature columns from a row; undefined when the model has no such column. */
+  inputOf(name: string): ((r: LabelledRow) => unknown) | undefined {
+    const tensor = this.layout.inputs.find((t) => t.columns.includes(name));
+    if (!tensor) return undefined;
+    const column = tensor.columns.indexOf(name);
+    return (r) => r.inputs?.[tensor.name]?.[column] ?? null;
+  }
+
   /** Why `other` cannot share this layout (a version with different inputs or outputs), or undefined when it can. */
   mismatch(other: ModelSignature): string | undefined {
     const o = columnLayout(other);

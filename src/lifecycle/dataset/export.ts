@@ -11,13 +11,17 @@ import type {
   MetadataStore,
   ModelVersionRecord,
 } from '../../storage/index.ts';
-import { DatasetLayout } from './columns.ts';
+import type { HistoricalRun } from '../../features/index.ts';
+import { DatasetLayout, type DatasetColumn } from './columns.ts';
+import { planFeatureJoin, type EntityRowInput, type FeatureJoiner, type FeatureJoinPlan } from './feature-join.ts';
 import { datasetEncoder, type DatasetEncoder } from './formats.ts';
 
 export interface DatasetExportDeps {
   events: EventStore;
   metadata: MetadataStore;
   registry: Registry;
+  /** The feature store, for exports that join features (`features`); without it they are refused. */
+  features?: FeatureJoiner;
   now?: () => number;
 }
 
@@ -31,6 +35,15 @@ export interface DatasetRequest {
   format: DatasetFormat;
   /** Feature columns whose values make the `segment` column; default: the first version's performance segments. */
   segments?: string[];
+  /**
+   * Feature-store features (`view:feature` or `view`) joined to each row at its prediction time by its entity keys,
+   * point-in-time correct (docs/features.md); their columns follow the model's features.
+   */
+  features?: string[];
+  /** Join key → where its value comes from: a model input (default: the input of the join key's name), `key` (the caller key) or `key:<RE2 pattern>` (its first group). */
+  featureKeys?: Record<string, string>;
+  /** Joined columns named `view__feature`. */
+  fullNames?: boolean;
   actor: string;
 }
 
@@ -62,6 +75,8 @@ export class DatasetExport {
     private readonly source: AsyncGenerator<{ row: LabelledRow; version: number }>,
     private readonly first: { row: LabelledRow; version: number },
     private readonly counts: { skipped: number },
+    /** With joined features: the join's output (rows and their features, in label order), read instead of `source`. */
+    private readonly joined?: { run: HistoricalRun; plan: FeatureJoinPlan },
   ) {}
 
   get contentType(): string {
@@ -79,6 +94,13 @@ export class DatasetExport {
         throw new WardenError('WARDEN_BAD_REQUEST', `v${v} of ${filter.model} has other inputs or outputs than v${filter.versions[0]} (${why}); export them separately`);
       }
     }
+    let plan: FeatureJoinPlan | undefined;
+    if (req.features?.length) {
+      if (!deps.features) throw new WardenError('WARDEN_CONFLICT', 'this server has no feature store to join features from');
+      plan = planFeatureJoin(deps.features.repo(), layout, { features: req.features, ...(req.featureKeys ? { featureKeys: req.featureKeys } : {}), ...(req.fullNames ? { fullNames: true } : {}) });
+      filter.features = [...req.features];
+      if (req.featureKeys && Object.keys(req.featureKeys).length) filter.featureKeys = { ...req.featureKeys };
+    }
     const counts = { skipped: 0 };
     const source = labelledRows(deps.events, filter, counts);
     const first = await source.next();
@@ -88,10 +110,24 @@ export class DatasetExport {
         `no labelled prediction of ${filter.model} v${filter.versions.join(', v')} matches${describe(filter)}${counts.skipped ? ` (${counts.skipped} labelled rows matched, but retention removed their predictions)` : ''}; send labels (POST /api/v1/labels) or widen the filter`,
       );
     }
-    const encoder = datasetEncoder(req.format, layout.columns);
-    const now = deps.now ?? Date.now;
-    const record = await deps.metadata.createDataset({ filter, format: req.format, columns: layout.columns.map((c) => c.name), actor: req.actor, createdAt: now() });
-    return new DatasetExport(deps, record, layout, encoder, source, first.value, counts);
+    const columns: DatasetColumn[] = plan ? [...layout.columns.slice(0, layout.featureCount), ...plan.columns, ...layout.columns.slice(layout.featureCount)] : layout.columns;
+    // The join reads every row first (the rows are sorted by entity and time on the join's thread), then the export
+    // reads the joined rows back in label order.
+    const joined = plan ? { run: await deps.features!.historicalRows(entityRows(first.value, source, layout, plan), plan), plan } : undefined;
+    try {
+      const encoder = datasetEncoder(req.format, columns);
+      const now = deps.now ?? Date.now;
+      const record = await deps.metadata.createDataset({ filter, format: req.format, columns: columns.map((c) => c.name), actor: req.actor, createdAt: now() });
+      return new DatasetExport(deps, record, layout, encoder, source, first.value, counts, joined);
+    } catch (e) {
+      joined?.run.cancel();
+      throw e;
+    }
+  }
+
+  /** Rows the export will write, when known before it starts (with joined features: every labelled row). */
+  get rows(): number | undefined {
+    return this.joined?.run.rows;
   }
 
   /**
@@ -113,6 +149,27 @@ export class DatasetExport {
     try {
       const head = this.encoder.start();
       if (head.byteLength) yield emit(head);
+      if (this.joined) {
+        const nf = this.layout.featureCount;
+        let batch: unknown[][] = [];
+        for await (const text of this.joined.run.chunks()) {
+          for (const [cells, values] of JSON.parse(text) as [unknown[], unknown[]][]) batch.push([...cells.slice(0, nf), ...values, ...cells.slice(nf)]);
+          if (batch.length < BATCH) continue;
+          progress.rows += batch.length;
+          yield emit(this.encoder.rows(batch));
+          batch = [];
+          progress.skipped = this.counts.skipped;
+          onProgress?.({ ...progress });
+        }
+        progress.rows += batch.length;
+        if (batch.length) yield emit(this.encoder.rows(batch));
+        const tail = this.encoder.finish();
+        if (tail.byteLength) yield emit(tail);
+        progress.skipped = this.counts.skipped;
+        onProgress?.({ ...progress });
+        complete = true;
+        return;
+      }
       let batch: unknown[][] = [this.layout.cells(this.first.row, this.first.version)];
       for await (const { row, version } of this.source) {
         batch.push(this.layout.cells(row, version));
@@ -136,6 +193,7 @@ export class DatasetExport {
     } finally {
       const at = (this.deps.now ?? Date.now)();
       const sizes = { rows: progress.rows, bytes: progress.bytes, skipped: this.counts.skipped, at };
+      this.joined?.run.cancel();
       await this.source.return(undefined);
       await this.deps.metadata.finishDataset(
         this.record.id,
@@ -178,6 +236,22 @@ function describe(f: DatasetFilter): string {
   if (f.until !== undefined) parts.push(`until ${new Date(f.until).toISOString()}`);
   if (f.sources) parts.push(`labelled by ${f.sources.join(' or ')}`);
   return parts.length ? ` (${parts.join(', ')})` : '';
+}
+
+/** The labelled rows as the join's entity rows: prediction time, join keys, and the row's cells passed through. */
+async function* entityRows(
+  first: { row: LabelledRow; version: number },
+  rest: AsyncGenerator<{ row: LabelledRow; version: number }>,
+  layout: DatasetLayout,
+  plan: FeatureJoinPlan,
+): AsyncGenerator<EntityRowInput> {
+  const one = ({ row, version }: { row: LabelledRow; version: number }): EntityRowInput => {
+    const keys: Record<string, unknown> = {};
+    for (const k of plan.keys) keys[k.joinKey] = k.read(row);
+    return { time: row.ts, keys, payload: layout.cells(row, version) };
+  };
+  yield one(first);
+  for await (const r of rest) yield one(r);
 }
 
 /** Every labelled row of the filter, version by version in label order; rows whose prediction is gone are counted. */
