@@ -224,6 +224,8 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
     promRegistry: metrics.registry,
     holder: replicaId,
     config: config.features,
+    // Alone on the embedded store, this replica's materialization is the only writer of the online store.
+    replicas: shared !== undefined,
   });
   features.onChange(() => {
     online.definitionsChanged().catch((err: unknown) => logger.warn({ err }, 'features: following the new definitions failed; retrying at the next change'));

@@ -267,7 +267,7 @@ const featuresSchema = z
     /** How often a replica reads the online rows written since its last read (by any replica): the bound on how stale its copy is. */
     syncMs: z.number().int().min(50).max(600_000).default(1000),
     /** Each read of the changes goes back this far before the newest write seen: writes stamped earlier but committed later (a long batch, another replica's clock) are still read. */
-    syncOverlapMs: z.number().int().min(0).max(600_000).default(2000),
+    syncOverlapMs: z.number().int().min(0).max(600_000).default(1000),
     /** Online rows a replica holds in memory over every view a deployment reads; past it new entities are refused (logged, counted), never evicted. */
     maxOnlineRows: z.number().int().min(1).max(100_000_000).default(1_000_000),
     /** Materialize every view this often (on one replica, by lease); 0: only when asked (API, CLI). */

@@ -60,7 +60,8 @@ export class ViewIndex {
   status(row: CachedRow | undefined, pos: number, now: number): ValueStatus {
     if (row === undefined) return 'missing';
     const ttl = this.def.ttlMs;
-    if (ttl > 0 && row.eventTs < now - ttl) return 'expired';
+    // At least TTL old is expired, as the point-in-time join has it (event time > t - ttl is within).
+    if (ttl > 0 && row.eventTs <= now - ttl) return 'expired';
     const v = row.values[pos];
     return v === null || v === undefined ? 'missing' : 'present';
   }
@@ -100,7 +101,10 @@ export interface OnlineCacheOptions {
 export class OnlineCache {
   private readonly views = new Map<string, ViewIndex>();
   private total = 0;
-  /** Newest write time read from the store's changes. */
+  /**
+   * When the last read of the changes began, by this replica's clock: every write committed before then was read.
+   * The next read starts `overlapMs` before it, so each write is read once or twice, never again and again.
+   */
   private cursor: number | undefined;
   private timer: NodeJS.Timeout | undefined;
   private syncing: Promise<number> | undefined;
@@ -209,7 +213,7 @@ export class OnlineCache {
    */
   async track(defs: readonly FeatureViewDef[]): Promise<void> {
     // The change cursor starts before the first load, so writes made while a view loads are read by the next sync.
-    this.cursor ??= this.now() - (this.opts.overlapMs ?? 2_000);
+    this.cursor ??= this.now();
     const want = new Map(defs.map((d) => [d.name, d]));
     for (const [name, idx] of this.views) {
       const def = want.get(name);
@@ -303,28 +307,27 @@ export class OnlineCache {
   }
 
   private async syncOnce(): Promise<number> {
-    const overlap = this.opts.overlapMs ?? 2_000;
-    this.cursor ??= this.now() - overlap;
-    let since = this.cursor - overlap;
-    let newest = this.cursor;
+    const overlap = this.opts.overlapMs ?? 1_000;
+    const started = this.now();
+    // Writes are stamped by their writer's clock and become visible at commit: going back `overlap` before the last
+    // read's start catches a write stamped before it but committed after, or stamped by a clock behind this one.
+    let since = Math.floor((this.cursor ?? started) - overlap);
     let read = 0;
     for (;;) {
       const page = await this.opts.store.onlineChangedSince({ since, limit: PAGE });
       read += page.length;
       this.apply(page);
-      for (const r of page) if (r.updatedAt > newest) newest = r.updatedAt;
       if (page.length < PAGE) break;
       const last = page[page.length - 1]!.updatedAt;
       if (last <= since) {
         // A full page written in one millisecond: the cursor cannot step past it, so read the views whole instead.
         this.opts.logger.warn({ since }, 'features: more online writes in one millisecond than a page of changes; reloading the views held');
         await this.reloadAll();
-        newest = Math.max(newest, since + 1);
         break;
       }
       since = last;
     }
-    this.cursor = newest;
+    this.cursor = started;
     this.lastSyncOk = this.now();
     this.metrics.applied.inc(read);
     return read;

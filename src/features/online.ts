@@ -26,6 +26,12 @@ export interface OnlineFeaturesOptions {
   /** This replica, as materialization lease holder. */
   holder: string;
   config: { syncMs: number; maxOnlineRows: number; materializeEveryMs: number; syncOverlapMs?: number; skewEveryMs?: number; skewSampleRows?: number };
+  /**
+   * Whether other replicas write the same online store (a shared PostgreSQL): then the copy reads their writes every
+   * `syncMs`. Alone (the embedded store), this replica's materialization is the only writer and applies what it
+   * writes, so there is nothing to read back. Default true.
+   */
+  replicas?: boolean;
   /** A folder the skew checks' joins take folders under; default the system's temporary folder. */
   tmpDir?: string;
   now?: () => number;
@@ -75,7 +81,7 @@ export class OnlineFeatures {
   /** Loads the bindings and their views, then keeps the copy current and runs the schedule. */
   async start(): Promise<void> {
     await this.enrichment.start();
-    this.cache.start();
+    if (this.opts.replicas !== false) this.cache.start();
     this.materializer.schedule(this.opts.config.materializeEveryMs);
     this.skew.start();
   }

@@ -59,7 +59,7 @@ describe('online cache', () => {
       [
         { view: 'daily', entityKey: '2012-06-01', eventTs: T0, createdTs: T0, values: { cnt_lag1: 4000, temp: 0.5, label: 'warm' } },
         { view: 'daily', entityKey: '2012-05-20', eventTs: T0 - 12 * DAY, createdTs: T0, values: { cnt_lag1: 3000, temp: 0.4, label: 'mild' } },
-        { view: 'daily', entityKey: '2012-05-31', eventTs: T0 - DAY, createdTs: T0, values: { cnt_lag1: 3500, temp: null, label: 'x' } },
+        { view: 'daily', entityKey: '2012-05-31', eventTs: T0 - DAY / 2, createdTs: T0, values: { cnt_lag1: 3500, temp: null, label: 'x' } },
       ],
       T0,
     );
@@ -73,13 +73,13 @@ describe('online cache', () => {
     });
     // 12 days old against a TTL of 2 days: expired, and its value is not served.
     expect(old!.cnt_lag1).toEqual({ value: null, status: 'expired', eventTs: T0 - 12 * DAY });
-    expect(partial!.temp).toEqual({ value: null, status: 'missing', eventTs: T0 - DAY });
+    expect(partial!.temp).toEqual({ value: null, status: 'missing', eventTs: T0 - DAY / 2 });
     expect(partial!.cnt_lag1!.status).toBe('present');
     expect(none!.temp).toEqual({ value: null, status: 'missing', eventTs: null });
-    // Exactly at the TTL it is still present; one millisecond past, expired.
-    now = T0 + 2 * DAY;
+    // A millisecond short of the TTL it is present; exactly TTL old, expired (as the point-in-time join has it).
+    now = T0 + 2 * DAY - 1;
     expect(c.read('daily', ['2012-06-01'], ['temp'])[0]!.temp!.status).toBe('present');
-    now = T0 + 2 * DAY + 1;
+    now = T0 + 2 * DAY;
     expect(c.read('daily', ['2012-06-01'], ['temp'])[0]!.temp!.status).toBe('expired');
     // TTL 0: never expires.
     await c.track([{ ...daily, ttlMs: 0 }]);
@@ -110,7 +110,7 @@ describe('online cache', () => {
     }
   });
 
-  it("reads another writer's rows at the next sync, with the write times of any clock within the overlap", async () => {
+  it("reads another writer's rows at the next sync, with the write times of any clock within the overlap, each once or twice", async () => {
     const c = cache({ overlapMs: 500, maxRows: 100_000 });
     await c.track([daily]);
     expect(c.size).toBe(0);
@@ -130,6 +130,10 @@ describe('online cache', () => {
     await c.sync();
     expect(c.size).toBe(12_002);
     expect(c.read('daily', ['m11999'], ['cnt_lag1'])[0]!.cnt_lag1!.value).toBe(11_999);
+    // Once the clock has passed them and the overlap, those writes are not read again: a sync with nothing new reads nothing.
+    now += 20_000;
+    await c.sync();
+    expect(await c.sync()).toBe(0);
   });
 
   it('loads more rows than a page at start, and reloads a view whose schema changed', async () => {
