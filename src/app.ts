@@ -214,6 +214,7 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
     logger,
     tmpDir: path.join(path.resolve(config.storage.dataDir), 'tmp', 'features'),
     ...(config.features.file ? { file: config.features.file } : {}),
+    ...(config.features.sourceDirs ? { sourceDirs: config.features.sourceDirs.map((d) => path.resolve(d)) } : {}),
   });
   // The online store's copy, the deployments' bindings (which fill requests before validation) and materialization.
   const online = new OnlineFeatures({

@@ -264,6 +264,11 @@ const featuresSchema = z
      * serves the same definitions. Unset: the definitions are what PUT /api/v1/features (warden features apply) stored.
      */
     file: z.string().min(1).optional(),
+    /**
+     * Folders the file sources of definitions sent through the API (PUT /api/v1/features, warden features apply) must
+     * be in; a path elsewhere is refused (400). Unset: any file the server can read. features.file is not checked.
+     */
+    sourceDirs: z.array(z.string().min(1)).min(1).max(64).optional(),
     /** How often a replica reads the online rows written since its last read (by any replica): the bound on how stale its copy is. */
     syncMs: z.number().int().min(50).max(600_000).default(1000),
     /** Each read of the changes goes back this far before the newest write seen: writes stamped earlier but committed later (a long batch, another replica's clock) are still read. */

@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { createWriteStream, mkdirSync } from 'node:fs';
+import { createWriteStream, mkdirSync, realpathSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
@@ -28,6 +28,8 @@ export interface FeatureServiceOptions {
   file?: string;
   /** Scratch space of historical joins (sort runs, buckets). */
   tmpDir: string;
+  /** Folders the file sources of applied definitions must be in (`features.sourceDirs`); unset: anywhere. */
+  sourceDirs?: readonly string[];
   now?: () => number;
 }
 
@@ -109,12 +111,36 @@ export class FeatureService {
    */
   async apply(raw: unknown, actor: string, opts: { baseDir?: string } = {}): Promise<FeatureRepoView> {
     const repo = parseFeatureRepo(raw, { ...opts, source: 'definitions' });
+    this.checkSourceDirs(repo);
     await checkFileSources(repo);
     const now = this.now();
     await this.opts.metadata.saveFeatureRepo(repo, now, actor);
     this.set(repo, { updatedAt: now, updatedBy: actor });
     this.opts.logger.info({ actor, entities: repo.entities.length, views: repo.featureViews.length }, 'feature definitions replaced');
     return this.view();
+  }
+
+  /** Refuses a file source outside `sourceDirs` (symbolic links followed: the real file must be inside too). */
+  private checkSourceDirs(repo: FeatureRepo): void {
+    const dirs = this.opts.sourceDirs;
+    if (!dirs?.length) return;
+    const real = (p: string) => {
+      try {
+        return realpathSync(p);
+      } catch {
+        return p;
+      }
+    };
+    const roots = dirs.map((d) => real(path.resolve(d)));
+    repo.featureViews.forEach((v, i) => {
+      if (v.source.kind !== 'file') return;
+      const file = real(v.source.path);
+      const inside = roots.some((root) => {
+        const rel = path.relative(root, file);
+        return rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel);
+      });
+      if (!inside) throw new WardenError('WARDEN_BAD_REQUEST', `featureViews[${i}].source.path: ${v.source.path} is outside features.sourceDirs (${dirs.join(', ')}); put the file in one of them`);
+    });
   }
 
   /** Appends rows to a push-fed view (its offline store); returns how many. */

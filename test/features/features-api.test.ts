@@ -5,7 +5,7 @@
  * rule included. On SQLite and, when a server is available, on PostgreSQL, where a second replica follows a PUT
  * through the change feed.
  */
-import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parse as parseCsv } from 'csv-parse/sync';
@@ -207,6 +207,26 @@ featureViews:
     const before = (await srv.json('GET', '/api/v1/features')).body;
     await srv.warden.features.start();
     expect((await srv.json('GET', '/api/v1/features')).body.updatedAt).toBe(before.updatedAt);
+  });
+
+  it.runIf(backend.name === 'SQLite')('with features.sourceDirs, takes file sources only from those folders (symbolic links followed)', async () => {
+    const allowed = path.join(dir, 'allowed');
+    mkdirSync(allowed);
+    copyFileSync(path.join(dir, 'day.csv'), path.join(allowed, 'day.csv'));
+    symlinkSync(path.join(dir, 'day.csv'), path.join(allowed, 'link.csv'));
+    const confined = await startTestServer({ features: { sourceDirs: [allowed] } });
+    try {
+      const put = (p: string) =>
+        confined.json('PUT', '/api/v1/features', { featureViews: [{ name: 'daily', entities: [], source: { kind: 'file', path: p }, timestampField: 'dteday', ttl: '2d', schema: [{ name: 'cnt', dtype: 'int' }] }] });
+      for (const p of [path.join(dir, 'day.csv'), path.join(allowed, '..', 'day.csv'), path.join(allowed, 'link.csv')]) {
+        const res = await put(p);
+        expect(res.status, p).toBe(400);
+        expect(res.body.error).toMatch(/^featureViews\[0\]\.source\.path: .* is outside features\.sourceDirs/);
+      }
+      expect((await put(path.join(allowed, 'day.csv'))).status).toBe(200);
+    } finally {
+      await confined.close();
+    }
   });
 
   it.runIf(backend.name === 'PostgreSQL')('a second replica follows a PUT through the change feed', async () => {
