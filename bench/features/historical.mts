@@ -3,7 +3,7 @@
 // `--source-rows` rows (default 200k: 10k stations × 20 times, a quarter of them late backfills). The join runs as the
 // server runs it (startHistorical: a worker thread), its CSV output read to the end and counted. Prints the phases,
 // rows/s, the output's size, and the process's RSS (main thread and worker together) before and at its peak, sampled
-// every 50 ms; plus the event loop's longest stall while it ran.
+// every 50 ms; plus the event loop's longest stall and its p99 delay while it ran.
 import { createWriteStream, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -128,6 +128,7 @@ console.log(
     rssGrowth: mb(peak - rssBefore),
     workerPeakHeap: mb(stats.peakHeapBytes),
     eventLoopMaxStallMs: Number((loop.max / 1e6).toFixed(1)),
+    eventLoopP99Ms: Number((loop.percentile(99) / 1e6).toFixed(1)),
     missingShare: Number((Object.values(stats.missing).reduce((a, b) => a + b, 0) / (stats.rows * VIEWS)).toFixed(3)),
   }),
 );
