@@ -18,7 +18,7 @@ import type { Logger } from 'pino';
 import { Counter, Histogram, type Registry } from 'prom-client';
 import { WardenError } from '../errors.ts';
 import type { FeatureSpec, MetadataStore, ModelSignature } from '../storage/index.ts';
-import type { OnlineCache, ViewIndex } from './online-cache.ts';
+import type { CachedRow, OnlineCache, ViewIndex } from './online-cache.ts';
 import type { SkewMonitor } from './skew.ts';
 import { KEY_SEPARATOR, type FeatureRepo, type FeatureViewDef, type ValueStatus } from './types.ts';
 import { keyText, type FeatureValue } from './values.ts';
@@ -104,8 +104,10 @@ interface Plan {
   viewOf: Int32Array;
   /** Per feature column: position in the view's schema. */
   posOf: Int32Array;
-  /** Instance fields that carry entity keys and are not model features: removed before validation. */
-  strip: string[];
+  /** Instance fields that carry entity keys and are not model features: let through validation. */
+  strip: ReadonlySet<string>;
+  /** Feature name → column: which columns an instance sends itself, from its own (few) fields. */
+  colOf: ReadonlyMap<string, number>;
   viewNames: string[];
 }
 
@@ -323,7 +325,7 @@ export class Enrichment {
       views.push(pv);
       this.allPlans.add(pv);
     }
-    plan = { views, viewOf, posOf, strip: [...strip], viewNames: views.map((v) => v.name) };
+    plan = { views, viewOf, posOf, strip, colOf: new Map(features.map((f, c) => [f.name, c])), viewNames: views.map((v) => v.name) };
     b.plans.set(features, plan);
     return plan;
   }
@@ -347,11 +349,18 @@ export class Enrichment {
   }
 
   /**
-   * `:predict`: fills each instance's named features that it leaves out from the deployment's views, then removes
-   * entity-key fields the model does not take. Returns the refusal's message when some value could not be filled
-   * (expired, missing, not a number), for the caller to throw in validation; undefined when all were.
+   * `:predict`: the values of the named features each instance leaves out, from the deployment's views, as a
+   * prefill for validation (quality's decodeInstances), which also lets the entity-key fields through; the
+   * instances are not changed. `problem` is the refusal's message when some value could not be filled (expired,
+   * missing, not a number), for validation to throw. Undefined when the deployment reads no views.
    */
-  fillInstances(model: string, features: readonly FeatureSpec[], instances: unknown, parameters: Record<string, unknown> | undefined, trace?: LookupTrace): string | undefined {
+  fillInstances(
+    model: string,
+    features: readonly FeatureSpec[],
+    instances: unknown,
+    parameters: Record<string, unknown> | undefined,
+    trace?: LookupTrace,
+  ): { prefill: { values: Float64Array; filled: Uint8Array; ignore: ReadonlySet<string> }; problem?: string } | undefined {
     const b = this.bindings.get(model);
     if (!b) {
       this.entitiesParam(model, parameters, undefined);
@@ -367,24 +376,48 @@ export class Enrichment {
     const indexes = plan.views.map((v) => this.opts.cache.index(v.name));
     const keys: (string | undefined)[] = new Array<string | undefined>(plan.views.length);
     const before = this.countsSnapshot(plan, trace);
+    const k = features.length;
+    const values = new Float64Array(instances.length * k);
+    const filled = new Uint8Array(instances.length * k);
+    const held: (CachedRow | undefined)[] = new Array<CachedRow | undefined>(plan.views.length);
+    const sent = new Uint8Array(k);
     for (let r = 0; r < instances.length; r++) {
       const inst: unknown = instances[r];
       if (!isObject(inst)) continue;
       const source = entities ? entities[r]! : inst;
-      for (let v = 0; v < plan.views.length; v++) keys[v] = entityKeyOf(source, plan.views[v]!.keyFields);
-      for (let c = 0; c < features.length; c++) {
-        const v = plan.viewOf[c]!;
-        if (v < 0) continue;
-        const name = features[c]!.name;
-        if (inst[name] !== undefined) continue;
-        const filled = this.value(plan, indexes[v], v, keys[v], plan.posOf[c]!, now, r, name, source, problems);
-        if (filled !== undefined) inst[name] = filled;
+      this.rowsOf(plan, indexes, source, now, keys, held);
+      // The columns this instance sends itself (a value the caller sends wins), from its own fields: usually few.
+      sent.fill(0);
+      for (const field in inst) {
+        const c = plan.colOf.get(field);
+        if (c !== undefined && inst[field] !== undefined) sent[c] = 1;
       }
-      if (this.opts.skew) this.offerSkew(model, plan, features, keys, now, (c) => inst[features[c]!.name]);
-      for (const k of plan.strip) delete inst[k];
+      for (let c = 0; c < k; c++) {
+        const v = plan.viewOf[c]!;
+        if (v < 0 || sent[c] === 1) continue;
+        const name = features[c]!.name;
+        // The common case: the entity's row is held and fresh, the value a number.
+        const row = held[v];
+        if (row !== undefined) {
+          const y = row.values[plan.posOf[c]!];
+          if (typeof y === 'number') {
+            values[r * k + c] = y;
+            filled[r * k + c] = 1;
+            plan.views[v]!.counts[0]++;
+            continue;
+          }
+        }
+        const x = this.value(plan, indexes[v], v, keys[v], plan.posOf[c]!, now, r, name, source, problems);
+        if (x !== undefined) {
+          values[r * k + c] = x;
+          filled[r * k + c] = 1;
+        }
+      }
+      if (this.opts.skew) this.offerSkew(model, plan, features, keys, now, (c) => inst[features[c]!.name] ?? (filled[r * k + c] === 1 ? values[r * k + c] : undefined));
     }
     this.finish(b, plan, started, instances.length, problems.n, before, trace);
-    return problems.n ? describe(problems, 'instances') : undefined;
+    const prefill = { values, filled, ignore: plan.strip };
+    return problems.n ? { prefill, problem: describe(problems, 'instances') } : { prefill };
   }
 
   /**
@@ -424,9 +457,10 @@ export class Enrichment {
     const keys: (string | undefined)[] = new Array<string | undefined>(plan.views.length);
     const before = this.countsSnapshot(plan, trace);
     const notInViews = new Set<string>();
+    const held: (CachedRow | undefined)[] = new Array<CachedRow | undefined>(plan.views.length);
     for (let r = 0; r < rows; r++) {
       const source = entities[r]!;
-      for (let v = 0; v < plan.views.length; v++) keys[v] = entityKeyOf(source, plan.views[v]!.keyFields);
+      this.rowsOf(plan, indexes, source, now, keys, held);
       for (let c = 0; c < k; c++) {
         if (data[r * k + c] !== null) continue;
         const v = plan.viewOf[c]!;
@@ -434,6 +468,15 @@ export class Enrichment {
         if (v < 0) {
           notInViews.add(name);
           continue;
+        }
+        const row = held[v];
+        if (row !== undefined) {
+          const y = row.values[plan.posOf[c]!];
+          if (typeof y === 'number') {
+            data[r * k + c] = y;
+            plan.views[v]!.counts[0]++;
+            continue;
+          }
         }
         const filled = this.value(plan, indexes[v], v, keys[v], plan.posOf[c]!, now, r, name, source, problems);
         if (filled !== undefined) data[r * k + c] = filled;
@@ -467,6 +510,20 @@ export class Enrichment {
         if (x === null || typeof x === 'number' || typeof x === 'string' || typeof x === 'boolean') served[features[c]!.name] = x;
       }
       skew.observe({ view, deployment: model, ts: now, entityKey: key, served });
+    }
+  }
+
+  /**
+   * Per view, the row's entity key and its held row when fresh (present and within the TTL); undefined otherwise,
+   * for the slow path to say why.
+   */
+  private rowsOf(plan: Plan, indexes: (ViewIndex | undefined)[], source: Record<string, unknown>, now: number, keys: (string | undefined)[], held: (CachedRow | undefined)[]): void {
+    for (let v = 0; v < plan.views.length; v++) {
+      const key = entityKeyOf(source, plan.views[v]!.keyFields);
+      keys[v] = key;
+      const idx = indexes[v];
+      const row = key === undefined || idx === undefined ? undefined : idx.rows.get(key);
+      held[v] = row !== undefined && (idx!.ttlMs === 0 || row.eventTs > now - idx!.ttlMs) ? row : undefined;
     }
   }
 

@@ -3,4 +3,4 @@
  * shapes, element types, NaN/inf, allowed ranges). Later: window-level data-quality metrics.
  */
 export { decodeTensor, decodeInstances } from './tensor-input.ts';
-export type { DecodedTensor, TensorData } from './tensor-input.ts';
+export type { DecodedTensor, InstancePrefill, TensorData } from './tensor-input.ts';

@@ -271,7 +271,19 @@ function checkCount(name: string, n: number, expected: number, dims: number[]): 
  * in the signature's column order. Missing, unknown, non-numeric and out-of-range values are 400s; the
  * range is checked on the float32 value the model receives (see featureBounds).
  */
-export function decodeInstances(instances: unknown, features: readonly FeatureSpec[], maxBatchRows: number): Float32Array {
+/**
+ * Values of named features that instances leave out, found elsewhere (the online feature store, features/enrich):
+ * cell (r, c) of the rows × features matrix, row-major, is `values[r * k + c]` where `filled[r * k + c]` is 1. They are
+ * checked as sent values are (finite, within float32 and the feature's range). `ignore` names instance fields that
+ * are not features but are not refused either (entity keys).
+ */
+export interface InstancePrefill {
+  values: Float64Array;
+  filled: Uint8Array;
+  ignore?: ReadonlySet<string>;
+}
+
+export function decodeInstances(instances: unknown, features: readonly FeatureSpec[], maxBatchRows: number, prefill?: InstancePrefill): Float32Array {
   if (!Array.isArray(instances) || instances.length === 0) throw invalid('instances must be a non-empty array of objects');
   if (instances.length > maxBatchRows) {
     throw invalid(`${instances.length} instances exceed the limit of ${maxBatchRows} per request (serving.maxBatchRows)`);
@@ -286,8 +298,13 @@ export function decodeInstances(instances: unknown, features: readonly FeatureSp
     let seen = 0;
     for (let c = 0; c < k; c++) {
       const f = features[c]!;
-      const v = row[f.name];
-      if (v === undefined) throw invalid(`instances[${r}]: missing feature ${f.name}`);
+      let v = row[f.name];
+      if (v === undefined) {
+        if (prefill === undefined || prefill.filled[r * k + c] !== 1) throw invalid(`instances[${r}]: missing feature ${f.name}`);
+        v = prefill.values[r * k + c];
+        // Not a field of the instance: the count of its fields below leaves it out.
+        seen--;
+      }
       if (typeof v !== 'number') throw invalid(`instances[${r}].${f.name} is ${describeValue(v)}; it needs a number`);
       if (!Number.isFinite(v)) throw invalid(`instances[${r}].${f.name} is not finite`);
       out[r * k + c] = v;
@@ -299,9 +316,11 @@ export function decodeInstances(instances: unknown, features: readonly FeatureSp
       }
       seen++;
     }
-    if (Object.keys(row).length !== seen) {
+    let ignored = 0;
+    if (prefill?.ignore) for (const key of prefill.ignore) if (row[key] !== undefined) ignored++;
+    if (Object.keys(row).length !== seen + ignored) {
       const known = new Set(features.map((f) => f.name));
-      const extra = Object.keys(row).filter((key) => !known.has(key));
+      const extra = Object.keys(row).filter((key) => !known.has(key) && !prefill?.ignore?.has(key));
       throw invalid(`instances[${r}]: unknown feature ${extra.slice(0, 5).join(', ')}; the model takes ${features.map((f) => f.name).join(', ')}`);
     }
   }

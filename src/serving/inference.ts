@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { WardenError, isWardenError } from '../errors.ts';
 import { ExplainService, MAX_EXPLAINED_ROWS, type ExplainOptions, type ExplainResult } from '../explain/index.ts';
-import { decodeInstances, decodeTensor, type DecodedTensor } from '../quality/index.ts';
+import { decodeInstances, decodeTensor, type DecodedTensor, type InstancePrefill } from '../quality/index.ts';
 import type { FeatureSpec, ModelSignature, PredictionEvent, PredictionRoute } from '../storage/index.ts';
 import type { PredictionLog, RequestTrace, TrafficAggregator, WardenMetrics, Outcome } from '../telemetry/index.ts';
 import { FaultInjector } from './faults.ts';
@@ -53,8 +53,14 @@ export interface ReviewFlag {
 export interface FeatureEnricher {
   /** Whether the deployment reads feature views (one Map lookup). */
   reads(model: string): boolean;
-  /** `:predict`: fills the instances' missing named features in place. */
-  fillInstances(model: string, features: readonly FeatureSpec[], instances: unknown, parameters: Record<string, unknown> | undefined, trace?: RequestTrace): string | undefined;
+  /** `:predict`: the values of the named features the instances leave out, for validation to use. */
+  fillInstances(
+    model: string,
+    features: readonly FeatureSpec[],
+    instances: unknown,
+    parameters: Record<string, unknown> | undefined,
+    trace?: RequestTrace,
+  ): { prefill: InstancePrefill; problem?: string } | undefined;
   /** OIP: with `parameters.entities`, builds (or fills the nulls of) the named-feature input. */
   fillTensors(model: string, signature: ModelSignature, inputs: unknown, parameters: Record<string, unknown> | undefined, trace?: RequestTrace): { inputs: unknown; problem?: string };
 }
@@ -288,10 +294,10 @@ export class InferenceService {
       trace?.setVersion(lv.record.version);
       trace?.startFeatureLookup();
       const features = lv.record.signature.features;
-      let problem: string | undefined;
+      let filled: { prefill: InstancePrefill; problem?: string } | undefined;
       const enricher = this.opts.features;
       if (enricher && features?.length && isObject(body) && (body.parameters === undefined || isObject(body.parameters))) {
-        if (enricher.reads(model) || body.parameters?.entities !== undefined) problem = enricher.fillInstances(model, features, body.instances, body.parameters, trace);
+        if (enricher.reads(model) || body.parameters?.entities !== undefined) filled = enricher.fillInstances(model, features, body.instances, body.parameters, trace);
       }
       trace?.startStep('validate');
       if (!features?.length) {
@@ -304,8 +310,8 @@ export class InferenceService {
       if (body.parameters !== undefined && !isObject(body.parameters)) throw badRequest('"parameters" must be an object');
       ctx = withEventTime(ctx, body.parameters);
       const explain = explainParameter(body.parameters);
-      if (problem !== undefined) throw invalid(problem);
-      const matrix = decodeInstances(body.instances, features, this.opts.maxBatchRows);
+      if (filled?.problem !== undefined) throw invalid(filled.problem);
+      const matrix = decodeInstances(body.instances, features, this.opts.maxBatchRows, filled?.prefill);
       const rows = (body.instances as unknown[]).length;
       if (explain) explainable(rows);
       const keys = body.parameters?.keys === undefined ? undefined : callerKeys(body.parameters.keys, rows);

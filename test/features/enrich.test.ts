@@ -1,7 +1,7 @@
 /**
  * The request-path fill, without HTTP: named features a `:predict` instance leaves out are filled from the cache by
- * the row's entity (parameters.entities, the instance's join-key field, or the binding's entityKey column, which is
- * then removed); values the caller sent win; the OIP named-feature input is built from parameters.entities, or its
+ * the row's entity (parameters.entities, the instance's join-key field, or the binding's entityKey column, which
+ * validation then lets through); values the caller sent win; the OIP named-feature input is built from parameters.entities, or its
  * nulls filled; an expired or missing value is left out and named (row, feature, view, entity, status); bindings are
  * checked against the definitions; counts per view and status, and the span's attributes.
  */
@@ -34,6 +34,18 @@ const repo: FeatureRepo = {
   ],
 };
 const features: FeatureSpec[] = ['hr', 'cnt_lag1', 'temp_lag1', 'rain'].map((name) => ({ name, datatype: 'FP32' }));
+/** What the model gets per row: the instance's own values with the fill's, entity-key fields let through left out. */
+function asModelSees(instances: Record<string, unknown>[], res: ReturnType<Enrichment['fillInstances']>): Record<string, unknown>[] {
+  const k = features.length;
+  return instances.map((inst, r) => {
+    const out: Record<string, unknown> = {};
+    for (const [key, v] of Object.entries(inst)) if (!res!.prefill.ignore.has(key)) out[key] = v;
+    features.forEach((f, c) => {
+      if (res!.prefill.filled[r * k + c] === 1) out[f.name] = res!.prefill.values[r * k + c];
+    });
+    return out;
+  });
+}
 const signature: ModelSignature = { inputs: [{ name: 'input', datatype: 'FP32', shape: [-1, 4] }], outputs: [{ name: 'variable', datatype: 'FP32', shape: [-1, 1] }], features };
 
 class SpanStub {
@@ -103,13 +115,17 @@ describe('serving-time enrichment', () => {
     await e.set('bike', { views: ['daily', 'weather'] }, 'ana');
     const span = new SpanStub();
     const instances: Record<string, unknown>[] = [{ hr: 8, dteday: '2012-06-09' }, { hr: 9, cnt_lag1: 1, dteday: '2012-06-09' }, { hr: 10 }];
-    const problem = e.fillInstances('bike', features, instances, { entities: [{ dteday: '2012-06-09' }, { dteday: '2012-06-09' }, { dteday: '2012-06-08', ignored: 1 }] }, span);
-    expect(problem).toBe(
+    const res = e.fillInstances('bike', features, instances, { entities: [{ dteday: '2012-06-09' }, { dteday: '2012-06-09' }, { dteday: '2012-06-08', ignored: 1 }] }, span);
+    expect(res!.problem).toBe(
       "instances[2]: feature cnt_lag1 of view daily for entity dteday=\"2012-06-08\" is missing (the entity's row has no value for it); send the value in the request, or materialize the view (warden features materialize)",
     );
-    expect(instances[0]).toEqual({ hr: 8, cnt_lag1: 5000, temp_lag1: 0.7, rain: 1 });
-    expect(instances[1]).toEqual({ hr: 9, cnt_lag1: 1, temp_lag1: 0.7, rain: 1 });
-    expect(instances[2]).toEqual({ hr: 10, temp_lag1: 0.5, rain: 0 });
+    // The instances themselves are not changed: the fill is handed to validation.
+    expect(instances[0]).toEqual({ hr: 8, dteday: '2012-06-09' });
+    expect(asModelSees(instances, res)).toEqual([
+      { hr: 8, cnt_lag1: 5000, temp_lag1: 0.7, rain: 1 },
+      { hr: 9, cnt_lag1: 1, temp_lag1: 0.7, rain: 1 },
+      { hr: 10, temp_lag1: 0.5, rain: 0 },
+    ]);
     expect(span.attrs).toEqual({
       'warden.features.source': 'online',
       'warden.features.views': ['daily', 'weather'],
@@ -121,8 +137,9 @@ describe('serving-time enrichment', () => {
     });
     // Without parameters.entities the instance's own join-key field names the entity.
     const own: Record<string, unknown>[] = [{ hr: 1, dteday: '2012-06-09' }];
-    expect(e.fillInstances('bike', features, own, undefined)).toBeUndefined();
-    expect(own[0]).toEqual({ hr: 1, cnt_lag1: 5000, temp_lag1: 0.7, rain: 1 });
+    const ownRes = e.fillInstances('bike', features, own, undefined);
+    expect(ownRes!.problem).toBeUndefined();
+    expect(asModelSees(own, ownRes)).toEqual([{ hr: 1, cnt_lag1: 5000, temp_lag1: 0.7, rain: 1 }]);
     const text = await registry.metrics();
     expect(text).toContain('warden_feature_values_total{view="daily",status="present"} 6');
     expect(text).toContain('warden_feature_values_total{view="daily",status="missing"} 1');
@@ -133,12 +150,13 @@ describe('serving-time enrichment', () => {
   it('expired and missing values are named: row, feature, view, entity, status and the TTL', async () => {
     await e.set('bike', { views: ['daily', 'weather'] }, 'ana');
     const instances = [{ hr: 1 }, { hr: 2 }];
-    const problem = e.fillInstances('bike', features, instances, { entities: [{ dteday: '2012-06-01' }, { dteday: '1999-01-01' }] });
+    const res = e.fillInstances('bike', features, instances, { entities: [{ dteday: '2012-06-01' }, { dteday: '1999-01-01' }] });
+    const problem = res!.problem;
     expect(problem).toContain('instances[0]: feature cnt_lag1 of view daily for entity dteday="2012-06-01" is expired (its value is from 2012-06-01T00:00:00.000Z, older than the view\'s TTL of 2d)');
     expect(problem).toContain('instances[1]: feature cnt_lag1 of view daily for entity dteday="1999-01-01" is missing (no row for the entity in the online store)');
     expect(problem).toContain('instances[1]: feature rain of view weather for entity dteday="1999-01-01" is missing');
     // Weather has no TTL: row 0's rain is present and filled; expired values are never.
-    expect(instances[0]).toEqual({ hr: 1, rain: 0 });
+    expect(asModelSees(instances, res)[0]).toEqual({ hr: 1, rain: 0 });
     expect(() => e.fillInstances('bike', features, [{ hr: 1 }], { entities: [{ day: 'x' }] })).toThrow('row 0: no entity key for view daily: dteday is not sent');
     expect(() => e.fillInstances('bike', features, [{ hr: 1 }], { entities: [{ dteday: 'x' }, { dteday: 'y' }] })).toThrow('parameters.entities has 2 entries for 1 row');
     expect(() => e.fillInstances('other', features, [{ hr: 1 }], { entities: [{ dteday: 'x' }] })).toThrow('deployment other reads no feature views');
@@ -147,8 +165,10 @@ describe('serving-time enrichment', () => {
   it('entityKey: the instances\' column holding the key, removed before validation', async () => {
     await e.set('bike', { views: ['daily', 'weather'], entityKey: 'day' }, 'ana');
     const instances: Record<string, unknown>[] = [{ hr: 3, day: '2012-06-09' }];
-    expect(e.fillInstances('bike', features, instances, undefined)).toBeUndefined();
-    expect(instances[0]).toEqual({ hr: 3, cnt_lag1: 5000, temp_lag1: 0.7, rain: 1 });
+    const res = e.fillInstances('bike', features, instances, undefined);
+    expect(res!.problem).toBeUndefined();
+    expect([...res!.prefill.ignore]).toEqual(['day']);
+    expect(asModelSees(instances, res)).toEqual([{ hr: 3, cnt_lag1: 5000, temp_lag1: 0.7, rain: 1 }]);
   });
 
   it('OIP: builds the named-feature input from parameters.entities, or fills the nulls of the one sent', async () => {

@@ -125,8 +125,11 @@ describe('feature skew', () => {
     const specs = ['hr', 'cnt_prev', 'temp_prev', 'weekday'].map((name) => ({ name, datatype: 'FP32' }));
     // The request time is the last day's: each entity's latest row is at or before it, so offline answers the row's value.
     const instances = Array.from({ length: 30 }, (_, d) => ({ hr: 8, day_id: `d${d}` }));
-    expect(e.fillInstances('bike-demand', specs, instances, undefined)).toBeUndefined();
-    expect(instances[3]).toEqual({ hr: 8, cnt_prev: 1000 + 3 * 37.5, temp_prev: 0.203, weekday: 3 });
+    const got = e.fillInstances('bike-demand', specs, instances, undefined)!;
+    expect(got.problem).toBeUndefined();
+    // Row 3's prefill: hr is sent, the view's three features filled.
+    expect(Array.from(got.prefill.values.subarray(12, 16))).toEqual([0, 1000 + 3 * 37.5, 0.203, 3]);
+    expect(Array.from(got.prefill.filled.subarray(12, 16))).toEqual([0, 1, 1, 1]);
     const signature = { inputs: [{ name: 'input', datatype: 'FP32', shape: [-1, 4] }], outputs: [{ name: 'y', datatype: 'FP32', shape: [-1, 1] }], features: specs };
     const entities = Array.from({ length: 20 }, (_, i) => ({ day_id: `d${30 + i}` }));
     const filled = e.fillTensors('bike-demand', signature, [{ name: 'input', datatype: 'FP32', shape: [20, 4], data: entities.flatMap(() => [9, null, null, null]) }], { entities });
