@@ -25,6 +25,7 @@ import {
 } from '../features/index.ts';
 import { clientFor, print } from './models.ts';
 import { CliError, table } from './output.ts';
+import { registerOnlineFeatureCommands } from './features-online.ts';
 
 const mb = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
 
@@ -211,5 +212,6 @@ export function registerFeatures(program: Command): Command {
         clearInterval(tick);
       }
     });
+  registerOnlineFeatureCommands(features);
   return features;
 }
