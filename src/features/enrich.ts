@@ -163,6 +163,8 @@ export class Enrichment {
   private readonly now: () => number;
   private readonly histogram: Histogram<'deployment'>;
   private readonly allPlans = new Set<PlanView>();
+  private scratchValues = new Float64Array(0);
+  private scratchFilled = new Uint8Array(0);
 
   constructor(private readonly opts: EnrichmentOptions) {
     this.now = opts.now ?? Date.now;
@@ -377,8 +379,7 @@ export class Enrichment {
     const keys: (string | undefined)[] = new Array<string | undefined>(plan.views.length);
     const before = this.countsSnapshot(plan, trace);
     const k = features.length;
-    const values = new Float64Array(instances.length * k);
-    const filled = new Uint8Array(instances.length * k);
+    const { values, filled } = this.scratch(instances.length * k);
     const held: (CachedRow | undefined)[] = new Array<CachedRow | undefined>(plan.views.length);
     const sent = new Uint8Array(k);
     for (let r = 0; r < instances.length; r++) {
@@ -511,6 +512,21 @@ export class Enrichment {
       }
       skew.observe({ view, deployment: model, ts: now, entityKey: key, served });
     }
+  }
+
+  /**
+   * The prefill's buffers, reused from request to request: validation reads them in the same synchronous step that
+   * asked for them (no await in between), so they are free again by the next request. Grown as needed, never shrunk
+   * below 64 rows of 256 features; only the first `n` cells are cleared and used.
+   */
+  private scratch(n: number): { values: Float64Array; filled: Uint8Array } {
+    if (this.scratchValues.length < n) {
+      this.scratchValues = new Float64Array(Math.max(n, 64 * 256));
+      this.scratchFilled = new Uint8Array(this.scratchValues.length);
+    }
+    const filled = this.scratchFilled.subarray(0, n);
+    filled.fill(0);
+    return { values: this.scratchValues.subarray(0, n), filled };
   }
 
   /**
