@@ -5,7 +5,7 @@
  *
  * - `:predict`: each instance may leave out any named feature a bound view provides; the entity key of row r comes
  *   from `parameters.entities[r]` (an object of join key → value), else from the instance's own join-key fields (or
- *   the binding's `entityKey` column), which are removed before validation unless the model takes them as features.
+ *   the binding's `entityKey` column), which validation lets through unless the model takes them as features.
  * - OIP (`/v2/models/{name}/infer`): tensors are positional, so the named-feature input (the signature's first input,
  *   whose columns are the signature's features) is built from `parameters.entities` when the request leaves it out,
  *   or its `null` elements are filled when it is sent with flat data.
