@@ -211,7 +211,11 @@ describe('serving-time enrichment over HTTP', () => {
 
     await srv.json('POST', '/v1/models/bike:predict', { instances: [{ hr: 1, dteday: '2012-06-09' }, { hr: 2, dteday: '2012-05-30' }] }, { 'x-request-id': 'traced-refused' });
     await srv.json('POST', '/v1/models/bike:predict', { instances: [{ hr: 1, dteday: '2012-06-09' }] }, { 'x-request-id': 'traced-ok' });
-    await srv.warden.tracing!.forceFlush();
+    // The SERVER span ends as the response goes out, which can be just after the client has read it: flush until both are in.
+    for (let i = 0; i < 100 && !['traced-refused', 'traced-ok'].every((id) => rx.spans.some((s) => s.attributes['warden.request_id'] === id)); i++) {
+      await srv.warden.tracing!.forceFlush();
+      await new Promise((r) => setTimeout(r, 20));
+    }
     const lookupOf = (id: string) => {
       const server = rx.spans.find((s) => s.attributes['warden.request_id'] === id);
       expect(server, id).toBeDefined();
@@ -227,6 +231,19 @@ describe('serving-time enrichment over HTTP', () => {
       'warden.features.refused': 0,
     });
     expect(lookupOf('traced-refused').attributes).toMatchObject({ 'warden.features.present': 2, 'warden.features.expired': 2, 'warden.features.refused': 2 });
+  });
+
+  it('follows new definitions: a longer TTL serves the value that had expired', async () => {
+    const stale = { instances: [{ hr: 9, dteday: '2012-05-30' }] };
+    expect((await srv.json('POST', '/v1/models/bike:predict', stale)).status).toBe(400);
+    const defs = (await srv.json('GET', '/api/v1/features')).body;
+    const daily = defs.featureViews.find((v: { name: string }) => v.name === 'daily');
+    const { ttl: _ttl, ttlMs: _ttlMs, ...rest } = daily;
+    const put = await srv.json('PUT', '/api/v1/features', { entities: defs.entities, featureViews: [{ ...rest, ttl: '30d' }, ...defs.featureViews.filter((v: { name: string }) => v.name !== 'daily')] });
+    expect(put.status, JSON.stringify(put.body)).toBe(200);
+    const served = await srv.json('POST', '/v1/models/bike:predict', stale);
+    expect(served.status, JSON.stringify(served.body)).toBe(200);
+    expect(served.body.predictions[0]).toBeCloseTo(expected(9, 3900, 0.4), 4);
   });
 
   it('a deleted binding stops the fill: the key column is then an unknown feature', async () => {

@@ -4,7 +4,8 @@
  * the next run where it stopped: every row is written once over the two runs, and the watermark is the newest created
  * time copied. A later run writes only rows created after the watermark; an unchanged file is not read; a file
  * rewritten in place with the same created times writes nothing (a correction needs a later created time), with
- * `full` every row is offered again. One run at a time per view, across replicas (a lease per view).
+ * `full` every row is offered again. One run at a time per view, across replicas (a lease per view); the schedule runs
+ * every view on one replica.
  */
 import { spawnSync } from 'node:child_process';
 import { appendFileSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
@@ -237,6 +238,37 @@ describe('materialization', () => {
     expect(cache.read('stations', ['s19999'], ['cnt'])[0]!.cnt).toMatchObject({ value: 19_999, status: 'present' });
     const status = await b.status();
     expect(status.find((s) => s.view === 'stations')).toMatchObject({ watermark: T0 + 19_999, rows: 20_000, lastRun: { run: run.id, holder: 'replica-a', state: 'succeeded' } });
+  });
+
+  it('features.materializeEveryMs: every view on a schedule, on one replica at a time', async () => {
+    writeFileSync(path.join(dir, 'stations.csv'), `station_id,ts,created,cnt,temp,busy\n${csvRows(50)}`);
+    const columnData = [
+      { name: 'station_id', data: ['p1'], type: 'STRING' as const },
+      { name: 'ts', data: [BigInt(T0)], type: 'INT64' as const },
+      { name: 'created', data: [BigInt(T0)], type: 'INT64' as const },
+      { name: 'cnt', data: [1], type: 'INT32' as const },
+      { name: 'temp', data: [0.5], type: 'DOUBLE' as const },
+      { name: 'busy', data: [true], type: 'BOOLEAN' as const },
+    ];
+    writeFileSync(path.join(dir, 'stations.parquet'), new Uint8Array(parquetWriteBuffer({ columnData })));
+    const a = materializer(features, 'replica-a');
+    const b = materializer(features, 'replica-b');
+    a.schedule(50);
+    b.schedule(50);
+    try {
+      for (let i = 0; i < 200 && (await features.getMaterialization('pushed')) === undefined; i++) await new Promise((r) => setTimeout(r, 20));
+      const st = await a.status();
+      expect(st.map((v) => [v.view, v.lastRun?.state, v.lastRun?.holder])).toEqual([
+        ['stations', 'succeeded', 'replica-a'],
+        ['pq', 'succeeded', 'replica-a'],
+        ['pushed', 'succeeded', 'replica-a'],
+      ]);
+      expect(st[0]!.rows).toBe(50);
+      expect((await features.getOnline('pq', ['p1']))[0]!.values.cnt).toBe(1);
+    } finally {
+      await a.stop();
+      await b.stop();
+    }
   });
 
   it('streams: 400,000 rows (25 MB of CSV) materialize in a process whose heap is capped at 32 MB', () => {
