@@ -162,7 +162,8 @@ export class Enrichment {
   private bindings = new Map<string, Binding>();
   private readonly now: () => number;
   private readonly histogram: Histogram<'deployment'>;
-  private readonly allPlans = new Set<PlanView>();
+  /** Pending counts per view name (shared by every plan that reads the view), folded in when the counter is read. */
+  private readonly counts = new Map<string, [number, number, number]>();
   private scratchValues = new Float64Array(0);
   private scratchFilled = new Uint8Array(0);
 
@@ -176,18 +177,17 @@ export class Enrichment {
       buckets: [0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1],
       registers,
     });
-    const plans = this.allPlans;
+    const counts = this.counts;
     new Counter({
       name: 'warden_feature_values_total',
       help: 'Feature values looked up for requests, by view and status (present, expired: older than the TTL, missing).',
       labelNames: ['view', 'status'],
       registers,
       collect() {
-        for (const p of plans) {
+        for (const [view, c] of counts) {
           for (let s = 0; s < 3; s++) {
-            if (p.counts[s]! > 0) this.inc({ view: p.name, status: STATUSES[s]! }, p.counts[s]!);
-            else this.inc({ view: p.name, status: STATUSES[s]! }, 0);
-            p.counts[s] = 0;
+            this.inc({ view, status: STATUSES[s]! }, c[s]!);
+            c[s] = 0;
           }
         }
       },
@@ -323,9 +323,9 @@ export class Enrichment {
       });
       if (!used) continue;
       for (const k of keyFields) if (!featureNames.has(k)) strip.add(k);
-      const pv: PlanView = { name, keyFields, counts: [0, 0, 0] };
-      views.push(pv);
-      this.allPlans.add(pv);
+      let counts = this.counts.get(name);
+      if (!counts) this.counts.set(name, (counts = [0, 0, 0]));
+      views.push({ name, keyFields, counts });
     }
     plan = { views, viewOf, posOf, strip, colOf: new Map(features.map((f, c) => [f.name, c])), viewNames: views.map((v) => v.name) };
     b.plans.set(features, plan);
