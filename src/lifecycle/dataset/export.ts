@@ -130,6 +130,19 @@ export class DatasetExport {
     return this.joined?.run.rows;
   }
 
+  /** Every row's cells in file order: from the feature join when features were asked for, else from the log. */
+  private async *cellRows(): AsyncGenerator<unknown[]> {
+    if (this.joined) {
+      const nf = this.layout.featureCount;
+      for await (const text of this.joined.run.chunks()) {
+        for (const [cells, values] of JSON.parse(text) as [unknown[], unknown[]][]) yield [...cells.slice(0, nf), ...values, ...cells.slice(nf)];
+      }
+      return;
+    }
+    yield this.layout.cells(this.first.row, this.first.version);
+    for await (const { row, version } of this.source) yield this.layout.cells(row, version);
+  }
+
   /**
    * The file's bytes in order. Ends the record when the last chunk has been taken, or as `failed` when the generator
    * is stopped early (`return()`, as a closed HTTP response does) or a read fails.
@@ -149,30 +162,9 @@ export class DatasetExport {
     try {
       const head = this.encoder.start();
       if (head.byteLength) yield emit(head);
-      if (this.joined) {
-        const nf = this.layout.featureCount;
-        let batch: unknown[][] = [];
-        for await (const text of this.joined.run.chunks()) {
-          for (const [cells, values] of JSON.parse(text) as [unknown[], unknown[]][]) batch.push([...cells.slice(0, nf), ...values, ...cells.slice(nf)]);
-          if (batch.length < BATCH) continue;
-          progress.rows += batch.length;
-          yield emit(this.encoder.rows(batch));
-          batch = [];
-          progress.skipped = this.counts.skipped;
-          onProgress?.({ ...progress });
-        }
-        progress.rows += batch.length;
-        if (batch.length) yield emit(this.encoder.rows(batch));
-        const tail = this.encoder.finish();
-        if (tail.byteLength) yield emit(tail);
-        progress.skipped = this.counts.skipped;
-        onProgress?.({ ...progress });
-        complete = true;
-        return;
-      }
-      let batch: unknown[][] = [this.layout.cells(this.first.row, this.first.version)];
-      for await (const { row, version } of this.source) {
-        batch.push(this.layout.cells(row, version));
+      let batch: unknown[][] = [];
+      for await (const cells of this.cellRows()) {
+        batch.push(cells);
         if (batch.length < BATCH) continue;
         progress.rows += batch.length;
         yield emit(this.encoder.rows(batch));
