@@ -1,9 +1,9 @@
 /**
- * `warden features materialize | bind | unbind | bindings | online`: the online store's commands, under
+ * `warden features materialize | bind | unbind | bindings | skew | online`: the online store's commands, under
  * `warden features` (src/cli/features.ts registers them).
  */
 import type { Command } from 'commander';
-import type { DeploymentFeaturesView, MaterializeRun, OnlineRead, ViewMaterialization } from '../features/index.ts';
+import type { DeploymentFeaturesView, MaterializeRun, OnlineRead, SkewViewReport, ViewMaterialization } from '../features/index.ts';
 import type { WardenClient } from './client.ts';
 import { clientFor, print } from './models.ts';
 import { CliError, table } from './output.ts';
@@ -118,6 +118,20 @@ export function registerOnlineFeatureCommands(features: Command): void {
     });
 
   features
+    .command('skew')
+    .description('training-serving skew: per view and feature, the share of sampled served values that differ from the offline store')
+    .option('--check', 'run a check now on the rows this server sampled since the last one (deployer), instead of showing the last')
+    .option('--view <name>', 'only this view')
+    .action(async (o: { check?: boolean; view?: string }, cmd: Command) => {
+      const client = clientFor(cmd);
+      const res = o.check
+        ? await client.request<{ views: SkewViewReport[]; message?: string }>('POST', '/api/v1/features/skew/check', {})
+        : await client.request<{ views: SkewViewReport[]; message?: string }>('GET', `/api/v1/features/skew${o.view ? `?view=${encodeURIComponent(o.view)}` : ''}`);
+      const views = o.view ? res.views.filter((v) => v.view === o.view) : res.views;
+      print(cmd, { ...res, views }, () => skewText(views, res.message ?? (o.view ? `no skew check of view ${o.view} has run on this server` : undefined)));
+    });
+
+  features
     .command('online <view>')
     .description('read online values of entities with their status (present, expired, missing) and event time')
     .requiredOption('--entity <key=value...>', 'an entity by its join keys, e.g. --entity dteday=2012-06-01 (repeat for more; join keys of one entity separated by commas)')
@@ -148,6 +162,21 @@ export function registerOnlineFeatureCommands(features: Command): void {
         ),
       );
     });
+}
+
+/** A skew report as text: per view its sample, per feature the rate, then the differing rows it kept. */
+export function skewText(views: SkewViewReport[], message?: string): string {
+  if (views.length === 0) return message ?? 'no skew check has run on this server yet';
+  const lines: string[] = [];
+  for (const v of views) {
+    lines.push(`${v.view}: ${v.rows} of ${v.seen} served rows compared at ${when(v.at)}${v.deployments.length ? ` (${v.deployments.join(', ')})` : ''}${v.error ? `; check failed: ${v.error}` : ''}`);
+    for (const f of v.features) lines.push(`  ${f.feature}: skew ${(100 * f.rate).toFixed(1)} % (${f.differing} of ${f.compared} differ)`);
+    for (const e of v.examples) {
+      const key = Object.entries(e.joinKeys).map(([k, x]) => `${k}=${x}`).join(',');
+      lines.push(`  e.g. ${e.feature} for ${key || '(no key)'} at ${when(e.ts)}: served ${String(e.served)}, offline ${String(e.offline)}`);
+    }
+  }
+  return lines.join('\n');
 }
 
 function bindingText(v: DeploymentFeaturesView): string {

@@ -1,5 +1,5 @@
 /**
- * `warden features materialize | materialize-status | bind | bindings | online | unbind` against a real server: a
+ * `warden features materialize | materialize-status | bind | bindings | online | skew | unbind` against a real server: a
  * run followed to its end (exit 0, each view's counts), a second run with nothing new, a failing view exits 1 with
  * its error, a binding printed with the features each view provides, online values with their status.
  */
@@ -84,6 +84,15 @@ describe('warden features (online store)', () => {
     expect(lines[2]).toMatch(/^station=s-old\s+cnt\s+expired\s+\d{4}-/);
     expect(lines[3]).toMatch(/^station=nope\s+cnt\s+missing$/);
     expect((await cli('features', 'online', 'counts', '--entity', 's7')).code).toBe(2);
+    // The row served above is the skew sample: the source agrees with what was served.
+    const check = await cli('features', 'skew', '--check');
+    expect(check.code, check.stderr).toBe(0);
+    expect(check.stdout).toMatch(/^counts: 1 of 1 served rows compared at \d{4}-\S+ \(m\)\n  cnt: skew 0\.0 % \(0 of 1 differ\)\n?$/);
+    expect((await cli('features', 'skew')).stdout).toBe(check.stdout);
+    expect((await cli('features', 'skew', '--check')).stdout.trim()).toMatch(/^no served rows of a feature view were sampled since the last check/);
+    expect((await cli('features', 'skew', '--view', 'nope')).stdout.trim()).toBe('no skew check of view nope has run on this server');
+    const json = JSON.parse((await cli('--json', 'features', 'skew', '--view', 'counts')).stdout);
+    expect(json.views[0]).toMatchObject({ view: 'counts', rows: 1, features: [{ feature: 'cnt', compared: 1, differing: 0, rate: 0 }] });
     const u = await cli('features', 'unbind', 'm');
     expect(u.stdout.trim()).toBe('m: reads no feature views');
     expect((await cli('features', 'bindings', 'm')).code).toBe(2);

@@ -96,6 +96,28 @@ describe('feature skew and freshness over HTTP', () => {
     expect(await metric('warden_feature_skew_sample_rows{')).toEqual([`warden_feature_skew_sample_rows{view="daily"} ${DAYS}`]);
   });
 
+  it('POST /api/v1/features/skew/check runs a check now; with nothing sampled it says so; a body with fields is refused', async () => {
+    const res = await srv.json('POST', '/v1/models/bike:predict', { instances: [{ hr: 9, dteday: 'day3' }, { hr: 9, dteday: 'day4' }] });
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    const now = await srv.json('POST', '/api/v1/features/skew/check', {});
+    expect(now.status, JSON.stringify(now.body)).toBe(200);
+    expect(now.body.views).toHaveLength(1);
+    expect(now.body.views[0]).toMatchObject({ view: 'daily', rows: 2, seen: 2 });
+    // The file still says ×100: both rows differ on cnt_lag1.
+    expect(now.body.views[0].features.find((f: { feature: string }) => f.feature === 'cnt_lag1')).toMatchObject({ compared: 2, differing: 2, rate: 1 });
+    const empty = await srv.json('POST', '/api/v1/features/skew/check');
+    expect(empty.status).toBe(200);
+    expect(empty.body.views).toEqual([]);
+    expect(empty.body.message).toMatch(/no served rows of a feature view were sampled since the last check/);
+    const bad = await srv.json('POST', '/api/v1/features/skew/check', { view: 'daily' });
+    expect(bad.status).toBe(400);
+    expect(bad.body).toMatchObject({ code: 'WARDEN_BAD_REQUEST' });
+    expect(bad.body.error).toMatch(/body must be empty or \{\}/);
+    // The last report is still the one with rows: an empty check does not overwrite it.
+    const last = await srv.json('GET', '/api/v1/features/skew?view=daily');
+    expect(last.body.views[0]).toMatchObject({ rows: 2 });
+  });
+
   it('feature_freshness: good minutes while under the threshold, bad once past it', async () => {
     const put = async (name: string, maxStalenessMs: number) =>
       srv.json('PUT', `/api/v1/slos/${name}`, { deployment: 'bike', sli: { kind: 'feature_freshness', view: 'daily', maxStalenessMs }, objective: 0.99, period: '30d' });
