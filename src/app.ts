@@ -228,6 +228,12 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
     // Alone on the embedded store, this replica's materialization is the only writer of the online store.
     replicas: shared !== undefined,
   });
+  // Deleting a model deletes its binding in the store (another replica hears it from the change feed).
+  registry.onChange((c) => {
+    if (c.kind === 'model-deleted' && online.enrichment.reads(c.model)) {
+      online.enrichment.reload().catch((err: unknown) => logger.warn({ err }, 'features: reading the bindings after a model was deleted failed'));
+    }
+  });
   features.onChange(() => {
     online.definitionsChanged().catch((err: unknown) => logger.warn({ err }, 'features: following the new definitions failed; retrying at the next change'));
   });

@@ -256,4 +256,22 @@ describe('serving-time enrichment over HTTP', () => {
     const param = await srv.json('POST', '/v1/models/bike:predict', { instances: [{ hr: 8, cnt_lag1: 1, temp_lag1: 1 }], parameters: { entities: [{ dteday: '2012-06-09' }] } });
     expect(param.body.error).toContain('deployment bike reads no feature views');
   });
+
+  it('deleting the model deletes its binding: a model pushed again under the name reads no views', async () => {
+    expect((await srv.json('PUT', '/api/v1/deployments/bike/features', { views: ['daily'] })).status).toBe(200);
+    expect((await srv.json('POST', '/v1/models/bike:predict', { instances: [{ hr: 8, dteday: '2012-06-09' }] })).status).toBe(200);
+    expect((await srv.json('DELETE', '/api/v1/models/bike?force=true')).status).toBe(204);
+    const model = writeOnnx({ kind: 'linear', featureCount: 3, weights: Float32Array.from(WEIGHTS), bias: 0.5, metadata: {} });
+    const pushed = await fetch(`${srv.url}/api/v1/models/bike/versions?alias=champion`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/octet-stream', 'x-warden-features': JSON.stringify(FEATURES.map((name) => ({ name }))) },
+      body: Buffer.from(model),
+    });
+    expect(pushed.status).toBe(201);
+    await srv.warden.table.settled();
+    expect((await srv.json('GET', '/api/v1/deployments/bike/features')).status).toBe(404);
+    const res = await srv.json('POST', '/v1/models/bike:predict', { instances: [{ hr: 8, dteday: '2012-06-09' }] });
+    expect(res.status).toBe(400);
+    expect(res.body.error).toContain('missing feature cnt_lag1');
+  });
 });

@@ -200,7 +200,14 @@ export function metadataContract(stores: () => StorageUnderTest): void {
       const r = await m.createRollout(rollout(), start);
       expect(await m.appendRolloutDecisions([decision(r.id)])).toBe(true);
       await m.setAlias('other', 'champion', 1, 10, change('deploy'));
+      await m.saveDeploymentFeatures({ deployment: 'd', binding: { views: ['daily'] }, updatedAt: 1, updatedBy: 'ana' });
+      await m.saveDeploymentFeatures({ deployment: 'other', binding: { views: ['daily'] }, updatedAt: 1, updatedBy: 'ana' });
+      await m.saveRetrainPolicy({ deployment: 'd', policy: { triggers: {} }, updatedAt: 1, updatedBy: 'ana' });
       expect(await m.deleteModel('d')).toBe(true);
+      // Its feature binding and retraining policy go too; another deployment's stay.
+      expect(await m.getDeploymentFeatures('d')).toBeUndefined();
+      expect(await m.getRetrainPolicy('d')).toBeUndefined();
+      expect((await m.listDeploymentFeatures()).map((r) => r.deployment)).toEqual(['other']);
       expect(await m.listDeploymentEvents('d', { limit: 10 })).toEqual([]);
       expect(await m.getRollout(r.id)).toBeUndefined();
       expect(await m.activeRollout('d')).toBeUndefined();

@@ -462,6 +462,9 @@ export class PgMetadataStore implements MetadataStore, ChangeFeed, SloDefinition
       await c.query('DELETE FROM rollouts WHERE deployment = $1', [name]);
       await c.query('DELETE FROM deployment_events WHERE deployment = $1', [name]);
       await c.query('DELETE FROM model_aliases WHERE model = $1', [name]);
+      // What was set for the deployment goes with it: a model pushed again under the name may read other inputs.
+      await c.query('DELETE FROM deployment_features WHERE deployment = $1', [name]);
+      await c.query('DELETE FROM retrain_policies WHERE deployment = $1', [name]);
       return ((await c.query('DELETE FROM models WHERE name = $1', [name])).rowCount ?? 0) > 0;
     });
   }

@@ -355,6 +355,9 @@ export class SqliteMetadataStore implements MetadataStore {
       this.db.prepare('DELETE FROM deployment_events WHERE deployment = ?').run(name);
       this.db.prepare('DELETE FROM rollout_decisions WHERE rollout_id IN (SELECT id FROM rollouts WHERE deployment = ?)').run(name);
       this.db.prepare('DELETE FROM rollouts WHERE deployment = ?').run(name);
+      // What was set for the deployment goes with it: a model pushed again under the name may read other inputs.
+      this.db.prepare('DELETE FROM deployment_features WHERE deployment = ?').run(name);
+      this.db.prepare('DELETE FROM retrain_policies WHERE deployment = ?').run(name);
       return this.db.prepare('DELETE FROM models WHERE name = ?').run(name).changes > 0;
     })();
   }
