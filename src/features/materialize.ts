@@ -155,7 +155,8 @@ class RowReader {
     let createdTs = eventTs;
     if (v.createdTimestampField) {
       const raw = cell(v.createdTimestampField);
-      const t = parseTime(raw);
+      // An empty created time means "at its event time", as the point-in-time join reads it.
+      const t = raw === '' || raw === null || raw === undefined ? eventTs : parseTime(raw);
       if (t === undefined) throw new SourceError(`${where}: created time ${v.createdTimestampField} = ${JSON.stringify(raw)} is not a time (epoch ms or ISO-8601)`);
       createdTs = t;
     }

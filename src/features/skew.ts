@@ -126,7 +126,7 @@ export class SkewMonitor {
     const registers = [opts.promRegistry];
     this.rate = new Gauge({
       name: 'warden_feature_skew_rate',
-      help: 'Share of sampled served rows whose feature value differs from the offline store\'s point-in-time value for the same entity and time (floats beyond 1e-6 relative, others exactly); set once the view\'s sample has features.skew minRows rows.',
+      help: 'Share of sampled served rows whose feature value differs from the offline store\'s point-in-time value for the same entity and time (floats beyond 1e-6 relative, others exactly); set once at least 20 sampled rows served the feature.',
       labelNames: ['view', 'feature'],
       registers,
     });

@@ -168,6 +168,11 @@ describe('materialization', () => {
     const bad = await materializer(features).run(['stations'], 'ana');
     expect(bad.views[0]!.state).toBe('failed');
     expect(bad.views[0]!.error).toBe('stations.csv line 3: cnt = "twelve" is not an integer (int)');
+    // An empty created time is the event time, as the point-in-time join reads it.
+    writeFileSync(file, `station_id,ts,created,cnt,temp,busy\ns9,2012-01-02T00:00:00Z,,9,0.5,true\n`);
+    const empty = await materializer(features).run(['stations'], 'ana', { full: true });
+    expect(empty.views[0], empty.views[0]!.error).toMatchObject({ state: 'succeeded', rowsWritten: 1 });
+    expect((await features.getOnline('stations', ['s9']))[0]).toMatchObject({ eventTs: Date.parse('2012-01-02T00:00:00Z'), createdTs: Date.parse('2012-01-02T00:00:00Z') });
     writeFileSync(file, 'station_id,ts,cnt\ns1,2012-01-01,1\n');
     const cols = await materializer(features).run(['stations'], 'ana');
     expect(cols.views[0]!.error).toContain('stations.csv has no column created, temp, busy (view stations)');
