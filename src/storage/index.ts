@@ -33,6 +33,7 @@ export { PgArtifactStore } from './postgres/artifact-store.ts';
 export { SqliteFeatureStore } from './sqlite/feature-store.ts';
 export { PgFeatureStore } from './postgres/feature-store.ts';
 export { MAX_FEATURE_BATCH } from './rows/feature-rows.ts';
+export { auditEntryHash, canonicalJson, chainEntries, GENESIS_HASH } from './audit-chain.ts';
 export { StoreHealth, classifyStoreError, storeOfError, storeUnavailable, watchWrites } from './health.ts';
 export type { StoreFault, StoreName, StoreStatus } from './health.ts';
 

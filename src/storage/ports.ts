@@ -528,6 +528,62 @@ export interface MetadataStore {
   deleteDeploymentFeatures(deployment: string): Promise<boolean>;
   /** Every deployment's binding, by deployment name. */
   listDeploymentFeatures(): Promise<DeploymentFeaturesRecord[]>;
+  /**
+   * Appends entries to the audit log, in order, each chained to the one before by its hash (auditEntryHash in
+   * audit-chain.ts): one writer at a time across replicas, so the chain has no forks or gaps. Returns them as stored.
+   */
+  appendAudit(entries: readonly NewAuditEntry[]): Promise<AuditEntry[]>;
+  /** Entries by seq: ascending from `afterSeq` (verification, export) or descending before `beforeSeq` (newest first). */
+  listAudit(q: AuditQuery): Promise<AuditEntry[]>;
+  /** The newest entry, or undefined when the log is empty. */
+  auditHead(): Promise<AuditEntry | undefined>;
+}
+
+/** Who did something: an API key (or a caller with auth off), or one of Warden's control loops. */
+export interface AuditActor {
+  kind: 'key' | 'anonymous' | 'loop';
+  /** The key's id, or the loop's name (rollouts, retraining, retention, …); empty for anonymous. */
+  id: string;
+  /** The key's role then; empty otherwise. */
+  role: string;
+}
+
+export interface NewAuditEntry {
+  at: number;
+  actor: AuditActor;
+  /** What was done, e.g. `PUT /api/v1/models/:name/aliases/:alias` or `rollout.abort`. */
+  action: string;
+  /** What it was done to, e.g. `deployment:bike-demand`, `key:1a2b3c`; empty when no one object. */
+  object: string;
+  /** Before → after, the request's parameters and status: bounded JSON made by the audit recorder. */
+  summary: Record<string, unknown>;
+  /** The request's id (x-request-id), or the loop action's own id: deployment events made by it carry it too. */
+  requestId: string;
+}
+
+export interface AuditEntry extends NewAuditEntry {
+  /** 1, 2, 3, … without gaps: the chain's order. */
+  seq: number;
+  /** The hash of the entry before (64 zeros for the first). */
+  prevHash: string;
+  hash: string;
+}
+
+export interface AuditQuery {
+  afterSeq?: number;
+  beforeSeq?: number;
+  /** Only entries at or after / before this time (epoch ms). */
+  since?: number;
+  until?: number;
+  /** Exact matches. */
+  actorId?: string;
+  object?: string;
+  requestId?: string;
+  /** Entries whose action starts with this. */
+  actionPrefix?: string;
+  /** Ascending when `afterSeq` is given (or `order: 'asc'`), else newest first. */
+  order?: 'asc' | 'desc';
+  limit: number;
 }
 
 /**

@@ -17,6 +17,7 @@ import type {
   SilenceRecord,
   SuppressionRecord,
 } from '../../src/storage/index.ts';
+import { auditEntryHash, GENESIS_HASH, type NewAuditEntry } from '../../src/storage/index.ts';
 import type { StorageUnderTest } from './contract.ts';
 
 /** Resolves to the rejection reason, failing the test when the promise resolves. */
@@ -869,6 +870,50 @@ export function metadataContract(stores: () => StorageUnderTest): void {
       expect(await m.deleteRetrainPolicy('bike')).toBe(true);
       expect(await m.deleteRetrainPolicy('bike')).toBe(false);
       expect(await m.getRetrainPolicy('bike')).toBeUndefined();
+    });
+    it('appends audit entries as one hash chain, also when replicas append at once; lists them by filter and seq', async () => {
+      const m = meta();
+      expect(await m.auditHead()).toBeUndefined();
+      const entry = (i: number, over: Partial<NewAuditEntry> = {}): NewAuditEntry => ({
+        at: 1_000 + i,
+        actor: { kind: 'key', id: i % 2 ? 'k1' : 'k2', role: 'deployer' },
+        action: i % 3 ? 'PUT /api/v1/models/:name/aliases/:alias' : 'rollout.abort',
+        object: `deployment:d${i % 2}`,
+        summary: { before: { stable: i }, after: { stable: i + 1, note: 'Zürich — 東京', x: 0.1 + 0.2 }, nested: { b: [1, { z: 1, a: 2 }], a: null } },
+        requestId: `req-${i}`,
+        ...over,
+      });
+      const first = await m.appendAudit([entry(1), entry(2)]);
+      expect(first.map((e) => e.seq)).toEqual([1, 2]);
+      expect(first[0]!.prevHash).toBe(GENESIS_HASH);
+      expect(first[1]!.prevHash).toBe(first[0]!.hash);
+      expect(first[0]!.hash).toBe(auditEntryHash(1, GENESIS_HASH, entry(1)));
+      expect(await m.appendAudit([])).toEqual([]);
+      // Eight appends at once (as replicas would): the chain stays one line, seq without gaps.
+      await Promise.all(Array.from({ length: 8 }, (_, k) => m.appendAudit([entry(3 + 2 * k), entry(4 + 2 * k)])));
+      const all = await m.listAudit({ afterSeq: 0, limit: 100 });
+      expect(all.map((e) => e.seq)).toEqual(Array.from({ length: 18 }, (_, i) => i + 1));
+      let prev = GENESIS_HASH;
+      for (const e of all) {
+        expect(e.prevHash).toBe(prev);
+        const { seq: _s, prevHash: _p, hash: _h, ...fields } = e;
+        expect(e.hash).toBe(auditEntryHash(e.seq, prev, fields));
+        prev = e.hash;
+      }
+      // Read back exactly as written (summary keys in any order, floats, unicode).
+      expect(all[0]).toEqual({ ...entry(1), seq: 1, prevHash: GENESIS_HASH, hash: first[0]!.hash });
+      expect((await m.auditHead())!.seq).toBe(18);
+      expect((await m.listAudit({ limit: 3 })).map((e) => e.seq)).toEqual([18, 17, 16]);
+      expect((await m.listAudit({ beforeSeq: 3, limit: 10 })).map((e) => e.seq)).toEqual([2, 1]);
+      expect((await m.listAudit({ afterSeq: 16, limit: 10 })).map((e) => e.seq)).toEqual([17, 18]);
+      expect((await m.listAudit({ object: 'deployment:d1', order: 'asc', limit: 3 })).map((e) => e.object)).toEqual(['deployment:d1', 'deployment:d1', 'deployment:d1']);
+      expect((await m.listAudit({ actorId: 'k2', limit: 100 })).every((e) => e.actor.id === 'k2')).toBe(true);
+      const byReq = await m.listAudit({ requestId: 'req-7', limit: 10 });
+      expect(byReq).toHaveLength(1);
+      expect(byReq[0]!.requestId).toBe('req-7');
+      expect((await m.listAudit({ actionPrefix: 'rollout.', limit: 100 })).map((e) => e.action)).toEqual(Array(6).fill('rollout.abort'));
+      expect(await m.listAudit({ actionPrefix: 'rollout%', limit: 100 })).toEqual([]);
+      expect((await m.listAudit({ since: 1_005, until: 1_007, order: 'asc', limit: 10 })).map((e) => e.at)).toEqual([1_005, 1_006]);
     });
   });
 }

@@ -10,6 +10,9 @@
 import type { QueryResult, QueryResultRow } from 'pg';
 import type {
   AlertHistoryQuery,
+  AuditEntry,
+  AuditQuery,
+  NewAuditEntry,
   ChangeFeed,
   FeatureRepoRecord,
   DeploymentFeaturesRecord,
@@ -93,8 +96,11 @@ import {
   type SilenceRow,
   type SuppressionRow,
   type VersionRow,
+  toAuditEntry,
+  type AuditRow,
 } from '../rows/metadata-rows.ts';
 import { WardenError, type ErrorCode } from '../../errors.ts';
+import { canonicalJson, chainEntries } from '../audit-chain.ts';
 import * as changeFeed from './change-feed.ts';
 import { inTransaction, migratePg, openPgPool, parsePgUrl, type PgMigration, type PgOptions, type PgPool } from './database.ts';
 
@@ -304,6 +310,26 @@ export const pgMetadataMigrations: PgMigration[] = [
     `CREATE TABLE deployment_features (deployment TEXT PRIMARY KEY, binding TEXT NOT NULL, updated_at BIGINT NOT NULL, updated_by TEXT NOT NULL)`,
     changeFeed.changeTrigger('deployment_features', 'deployment-features', 'deployment'),
   ],
+  // The audit log (docs/audit.md): append-only, each entry chained to the one before by its hash; appends take the
+  // audit advisory lock so replicas append one at a time.
+  [
+    `CREATE TABLE audit_log (
+       seq BIGINT PRIMARY KEY,
+       at BIGINT NOT NULL,
+       actor_kind TEXT NOT NULL,
+       actor_id TEXT NOT NULL,
+       actor_role TEXT NOT NULL,
+       action TEXT NOT NULL,
+       object TEXT NOT NULL,
+       summary TEXT NOT NULL,
+       request_id TEXT NOT NULL,
+       prev_hash TEXT NOT NULL,
+       hash TEXT NOT NULL)`,
+    `CREATE INDEX audit_log_object ON audit_log(object, seq)`,
+    `CREATE INDEX audit_log_actor ON audit_log(actor_id, seq)`,
+    `CREATE INDEX audit_log_request ON audit_log(request_id)`,
+    `CREATE INDEX audit_log_at ON audit_log(at)`,
+  ],
 ];
 
 /** What both a pool and a transaction's client can run. */
@@ -340,6 +366,7 @@ const BYTES = 'COLLATE "C"';
  */
 const LOCK_SPACE = 0x6d657461; // 'meta'
 const lockDeployment = (db: Db, deployment: string) => db.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [LOCK_SPACE, `deployment:${deployment}`]);
+const lockAudit = (db: Db) => db.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [LOCK_SPACE, 'audit']);
 const lockReviewQueue = (db: Db, model: string) => db.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [LOCK_SPACE, `review:${model}`]);
 
 /** PostgreSQL takes at most 65,535 parameters in one statement. */
@@ -1117,6 +1144,46 @@ export class PgMetadataStore implements MetadataStore, ChangeFeed, SloDefinition
       [],
     );
     return rows.map((r) => ({ deployment: r.deployment, binding: JSON.parse(r.binding) as unknown, updatedAt: Number(r.updated_at), updatedBy: r.updated_by }));
+  }
+
+  async appendAudit(entries: readonly NewAuditEntry[]): Promise<AuditEntry[]> {
+    if (entries.length === 0) return [];
+    return inTransaction(this.pool, async (c) => {
+      await lockAudit(c);
+      const head = await this.one<{ seq: string; hash: string }>('SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1', [], c);
+      const chained = chainEntries(head && { seq: Number(head.seq), hash: head.hash }, entries);
+      const cols = 11;
+      const values: unknown[] = [];
+      for (const e of chained) {
+        values.push(e.seq, e.at, e.actor.kind, e.actor.id, e.actor.role, e.action, e.object, canonicalJson(e.summary), e.requestId, e.prevHash, e.hash);
+      }
+      const rows = chained.map((_, r) => `(${Array.from({ length: cols }, (_, k) => `$${r * cols + k + 1}`).join(', ')})`).join(', ');
+      await c.query(`INSERT INTO audit_log (seq, at, actor_kind, actor_id, actor_role, action, object, summary, request_id, prev_hash, hash) VALUES ${rows}`, values);
+      return chained;
+    });
+  }
+
+  async listAudit(q: AuditQuery): Promise<AuditEntry[]> {
+    const parts: string[] = [];
+    const args: unknown[] = [];
+    if (q.afterSeq !== undefined) parts.push(`seq > $${args.push(q.afterSeq)}`);
+    if (q.beforeSeq !== undefined) parts.push(`seq < $${args.push(q.beforeSeq)}`);
+    if (q.since !== undefined) parts.push(`at >= $${args.push(q.since)}`);
+    if (q.until !== undefined) parts.push(`at < $${args.push(q.until)}`);
+    if (q.actorId !== undefined) parts.push(`actor_id = $${args.push(q.actorId)}`);
+    if (q.object !== undefined) parts.push(`object = $${args.push(q.object)}`);
+    if (q.requestId !== undefined) parts.push(`request_id = $${args.push(q.requestId)}`);
+    // left(), not LIKE: a prefix with % or _ in it means itself.
+    if (q.actionPrefix !== undefined) parts.push(`left(action, $${args.push(q.actionPrefix.length)}) = $${args.push(q.actionPrefix)}`);
+    const where = parts.length ? `WHERE ${parts.join(' AND ')}` : '';
+    const asc = q.order === 'asc' || (q.order === undefined && q.afterSeq !== undefined);
+    const rows = await this.all<AuditRow>(`SELECT * FROM audit_log ${where} ORDER BY seq ${asc ? 'ASC' : 'DESC'} LIMIT $${args.push(q.limit)}`, args);
+    return rows.map(toAuditEntry);
+  }
+
+  async auditHead(): Promise<AuditEntry | undefined> {
+    const r = await this.one<AuditRow>('SELECT * FROM audit_log ORDER BY seq DESC LIMIT 1', []);
+    return r && toAuditEntry(r);
   }
 
   listChanges(q: { sinceAt: number; limit: number }): Promise<MetadataChange[]> {

@@ -4,6 +4,8 @@
  * ../postgres/database.ts; JSON is TEXT in both), so one mapping serves both and the two cannot drift apart.
  */
 import type {
+  AuditActor,
+  AuditEntry,
   AlertHistoryRecord,
   AliasRecord,
   ApiKeyRecord,
@@ -450,4 +452,33 @@ export function activeJobConflict(deployment: string, active: JobRecord | undefi
     'WARDEN_CONFLICT',
     `${deployment} already has a job ${active ? `#${active.id} (${active.state})` : 'that is awaiting approval, queued or running'}; one retraining runs at a time: wait for it, or cancel it (warden retrain cancel ${active?.id ?? 'JOB'})`,
   );
+}
+
+/** An audit_log row as both adapters read it. */
+export interface AuditRow {
+  seq: number;
+  at: number;
+  actor_kind: AuditActor['kind'];
+  actor_id: string;
+  actor_role: string;
+  action: string;
+  object: string;
+  summary: string;
+  request_id: string;
+  prev_hash: string;
+  hash: string;
+}
+
+export function toAuditEntry(r: AuditRow): AuditEntry {
+  return {
+    seq: Number(r.seq),
+    at: Number(r.at),
+    actor: { kind: r.actor_kind, id: r.actor_id, role: r.actor_role },
+    action: r.action,
+    object: r.object,
+    summary: JSON.parse(r.summary) as Record<string, unknown>,
+    requestId: r.request_id,
+    prevHash: r.prev_hash,
+    hash: r.hash,
+  };
 }

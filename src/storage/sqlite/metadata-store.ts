@@ -1,5 +1,8 @@
 import type {
   AlertHistoryQuery,
+  AuditEntry,
+  AuditQuery,
+  NewAuditEntry,
   AlertHistoryRecord,
   AliasRecord,
   DatasetEnd,
@@ -38,7 +41,10 @@ import type {
   SuppressionRecord,
   VersionMetadata,
 } from '../ports.ts';
+import { canonicalJson, chainEntries } from '../audit-chain.ts';
 import {
+  toAuditEntry,
+  type AuditRow,
   DATASET_COLUMNS,
   datasetEndParams,
   toDataset,
@@ -322,6 +328,25 @@ export const metadataMigrations: Migration[] = [
   [`CREATE TABLE feature_repo (id INTEGER PRIMARY KEY CHECK (id = 1), repo TEXT NOT NULL, updated_at INTEGER NOT NULL, updated_by TEXT NOT NULL)`],
   // The feature views each deployment reads at serving time (features/enrich).
   [`CREATE TABLE deployment_features (deployment TEXT PRIMARY KEY, binding TEXT NOT NULL, updated_at INTEGER NOT NULL, updated_by TEXT NOT NULL)`],
+  // The audit log (docs/audit.md): append-only, each entry chained to the one before by its hash.
+  [
+    `CREATE TABLE audit_log (
+       seq INTEGER PRIMARY KEY,
+       at INTEGER NOT NULL,
+       actor_kind TEXT NOT NULL,
+       actor_id TEXT NOT NULL,
+       actor_role TEXT NOT NULL,
+       action TEXT NOT NULL,
+       object TEXT NOT NULL,
+       summary TEXT NOT NULL,
+       request_id TEXT NOT NULL,
+       prev_hash TEXT NOT NULL,
+       hash TEXT NOT NULL)`,
+    `CREATE INDEX audit_log_object ON audit_log(object, seq)`,
+    `CREATE INDEX audit_log_actor ON audit_log(actor_id, seq)`,
+    `CREATE INDEX audit_log_request ON audit_log(request_id)`,
+    `CREATE INDEX audit_log_at ON audit_log(at)`,
+  ],
 ];
 
 /** A claim the caller may take over: none, their own, or one older than the expiry (all as SQL on the row). */
@@ -1015,6 +1040,52 @@ export class SqliteMetadataStore implements MetadataStore {
       updated_by: string;
     }[];
     return rows.map((r) => ({ deployment: r.deployment, binding: JSON.parse(r.binding) as unknown, updatedAt: r.updated_at, updatedBy: r.updated_by }));
+  }
+
+  async appendAudit(entries: readonly NewAuditEntry[]): Promise<AuditEntry[]> {
+    if (entries.length === 0) return [];
+    return this.db.transaction(() => {
+      const head = this.db.prepare('SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1').get() as { seq: number; hash: string } | undefined;
+      const chained = chainEntries(head, entries);
+      const insert = this.db.prepare(
+        `INSERT INTO audit_log (seq, at, actor_kind, actor_id, actor_role, action, object, summary, request_id, prev_hash, hash)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      );
+      for (const e of chained) {
+        insert.run(e.seq, e.at, e.actor.kind, e.actor.id, e.actor.role, e.action, e.object, canonicalJson(e.summary), e.requestId, e.prevHash, e.hash);
+      }
+      return chained;
+    }).immediate();
+  }
+
+  async listAudit(q: AuditQuery): Promise<AuditEntry[]> {
+    const parts: string[] = [];
+    const args: unknown[] = [];
+    const add = (sql: string, v: unknown) => {
+      parts.push(sql);
+      args.push(v);
+    };
+    if (q.afterSeq !== undefined) add('seq > ?', q.afterSeq);
+    if (q.beforeSeq !== undefined) add('seq < ?', q.beforeSeq);
+    if (q.since !== undefined) add('at >= ?', q.since);
+    if (q.until !== undefined) add('at < ?', q.until);
+    if (q.actorId !== undefined) add('actor_id = ?', q.actorId);
+    if (q.object !== undefined) add('object = ?', q.object);
+    if (q.requestId !== undefined) add('request_id = ?', q.requestId);
+    // substr, not LIKE: a prefix with % or _ in it means itself.
+    if (q.actionPrefix !== undefined) {
+      parts.push('substr(action, 1, ?) = ?');
+      args.push(q.actionPrefix.length, q.actionPrefix);
+    }
+    const where = parts.length ? `WHERE ${parts.join(' AND ')}` : '';
+    const asc = q.order === 'asc' || (q.order === undefined && q.afterSeq !== undefined);
+    const rows = this.db.prepare(`SELECT * FROM audit_log ${where} ORDER BY seq ${asc ? 'ASC' : 'DESC'} LIMIT ?`).all(...args, q.limit) as AuditRow[];
+    return rows.map(toAuditEntry);
+  }
+
+  async auditHead(): Promise<AuditEntry | undefined> {
+    const r = this.db.prepare('SELECT * FROM audit_log ORDER BY seq DESC LIMIT 1').get() as AuditRow | undefined;
+    return r && toAuditEntry(r);
   }
 
   async listSloDefinitions(): Promise<{ definitions: unknown[]; revision: number }> {
