@@ -2,6 +2,7 @@
  * The composition root: opens the stores, builds registry, serving table, telemetry and the HTTP
  * server from one validated config, and owns the order of start-up and graceful shutdown.
  */
+import { AuditLog } from './security/index.ts';
 import type { FastifyInstance } from 'fastify';
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
@@ -43,6 +44,8 @@ export interface Warden {
   /** Game days: bounded fault injection into live traffic (docs/gameday.md). */
   gamedays: GameDayService;
   keys: KeyRing;
+  /** The hash-chained audit log of state changes (docs/audit.md). */
+  audit: AuditLog;
   /** Deployments: stable versions, deploys, rollbacks and their history. */
   deployments: DeploymentService;
   /** Rollouts: shadow, canary and A/B beside the stable version, their analysis and the controller lease. */
@@ -330,7 +333,10 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
   if (slo && log) log.onBatch((batch) => slo.onEvents(batch));
   if (slo && alerting) alerting.addSource(slo.alertSource());
   const deployments = new DeploymentService({ registry, table, metadata: stores.metadata, logger, ...(monitoring ? { monitoring } : {}) });
+  // The audit log (docs/audit.md): state-changing calls through the HTTP hooks, control-loop actions through loop().
+  const audit = new AuditLog({ metadata: stores.metadata, logger, promRegistry: metrics.registry });
   const rollouts = new RolloutService({
+    audit,
     metadata: stores.metadata,
     events: stores.events,
     registry,
@@ -347,6 +353,7 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
   deployments.useRollouts(rollouts);
   const retraining = config.retraining.enabled
     ? new RetrainService({
+        audit,
         metadata: stores.metadata,
         events: stores.events,
         registry,
@@ -414,6 +421,7 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
     online,
     serverVersion: WARDEN_VERSION,
     health,
+    audit,
     ...(log ? { log } : {}),
     ...(traffic ? { traffic } : {}),
     ...(monitoring ? { monitoring } : {}),
@@ -427,6 +435,7 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
   let started = false;
   let closed = false;
   const warden: Warden = {
+    audit,
     config,
     logger,
     stores,
@@ -458,6 +467,7 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
       started = true;
       if (sloSource && slo) await sloSource.importFile(new SloFile(sloFile), logger);
       await keys.start();
+      await audit.start();
       await features.start();
       await online.start();
       await table.start();
@@ -508,6 +518,8 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
       await alertingLease?.release();
       await labelLease?.release();
       keys.stop();
+      // Last of the writers: every request and loop action has ended, so their entries are in (or queued here).
+      await audit.stop();
       await table.close();
       if (!opts.stores || opts.ownStores) await opened.close();
     },

@@ -18,6 +18,7 @@ import { registerMigrate } from './migrate.ts';
 import { registerDataset } from './dataset.ts';
 import { registerFeatures } from './features.ts';
 import { registerRetrain } from './retrain.ts';
+import { registerAudit } from './audit.ts';
 
 /** Builds the `warden` command tree. */
 export function buildProgram(): Command {
@@ -42,6 +43,7 @@ export function buildProgram(): Command {
   registerDataset(program);
   registerFeatures(program);
   registerRetrain(program);
+  registerAudit(program);
   registerReview(program);
   registerAlerts(program);
   registerGameDay(program);

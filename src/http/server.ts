@@ -27,6 +27,9 @@ import { registerExplainRoutes } from './admin/explain.ts';
 import { registerFeatureRoutes } from './admin/features.ts';
 import { registerOnlineFeatureRoutes } from './admin/online-features.ts';
 import { registerFeatureSkewRoutes } from './admin/feature-skew.ts';
+import { registerAuditRoutes } from './admin/audit.ts';
+import { registerAuditHooks } from './audit-hooks.ts';
+import type { AuditLog } from '../security/index.ts';
 import { registerRetrainingRoutes } from './admin/retraining.ts';
 import type { ExplainService } from '../explain/index.ts';
 import type { FeatureService, OnlineFeatures } from '../features/index.ts';
@@ -72,6 +75,8 @@ export interface HttpDeps {
   health: StoreHealth;
   /** Present when tracing is on (config.tracing.enabled). */
   tracing?: Tracing;
+  /** The audit log: state-changing API calls are recorded through the hooks in audit-hooks.ts. */
+  audit: AuditLog;
 }
 
 function notFound(method: string, url: string): WardenError {
@@ -210,6 +215,8 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
     void reply.status(404).send({ error: e.message, code: e.code });
   });
 
+  // Before any route is made: the hooks attach to each audited route as it is defined.
+  registerAuditHooks(app, deps.audit);
   const guard = makeGuard(deps.keys, config.auth.required, uploads);
   registerOipRoutes(app, {
     table: deps.table,
@@ -231,12 +238,13 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
   registerFeatureRoutes(app, { features: deps.features, guard, uploadLimitBytes: config.server.uploadLimitBytes });
   registerOnlineFeatureRoutes(app, { online: deps.online, guard });
   registerFeatureSkewRoutes(app, { skew: deps.online.skew, guard });
+  registerAuditRoutes(app, { audit: deps.audit, guard });
   if (deps.retraining) registerRetrainingRoutes(app, { retraining: deps.retraining, guard });
   if (deps.review) registerReviewRoutes(app, { review: deps.review, guard });
   if (deps.gamedays) registerGameDayRoutes(app, { gamedays: deps.gamedays, guard });
   registerAlertRoutes(app, { guard, ...(deps.alerting ? { alerting: deps.alerting } : {}) });
   registerSloRoutes(app, { guard, ...(deps.slo ? { slo: deps.slo } : {}) });
-  registerDeploymentRoutes(app, { deployments: deps.deployments, rollouts: deps.rollouts, events: deps.stores.events, guard });
+  registerDeploymentRoutes(app, { deployments: deps.deployments, rollouts: deps.rollouts, events: deps.stores.events, guard, audit: deps.audit });
   registerTrafficRoutes(app, {
     events: deps.stores.events,
     registry: deps.registry,

@@ -10,6 +10,7 @@ import type {
   ModelVersionRecord,
   VersionMetadata,
 } from '../storage/index.ts';
+import { auditRequestId, currentAudit, noteAudit } from '../security/index.ts';
 import { inspectOnnx } from './onnx-file.ts';
 import { validateFeatures, validateMetadata } from './validation.ts';
 
@@ -136,6 +137,7 @@ export class Registry {
     }
     const versions = await this.metadata.listVersions(name);
     await this.metadata.deleteModel(name);
+    noteAudit({ object: `model:${name}`, change: 'model.delete', before: { versions: versions.map((v) => ({ version: v.version, sha256: v.sha256 })), aliases: aliases.map((a) => `${a.alias}→v${a.version}`) }, after: null });
     for (const v of versions) await this.collectArtifact(v.sha256);
     this.emit({ kind: 'model-deleted', model: name });
   }
@@ -182,6 +184,7 @@ export class Registry {
         createdAt: this.now(),
       });
       created = true;
+      noteAudit({ object: `model:${input.model}`, change: 'version.register', after: { version: version.version, sha256, sizeBytes, lineage: lineageOf(metadata) } });
       this.emit({ kind: 'version-created', model: input.model, version: version.version });
     }
     const aliases: AliasRecord[] = [];
@@ -229,6 +232,7 @@ export class Registry {
       );
     }
     await this.metadata.deleteVersion(model, version);
+    noteAudit({ object: `model:${model}`, change: 'version.delete', before: { version, sha256: v.sha256 }, after: null });
     await this.collectArtifact(v.sha256);
     this.emit({ kind: 'version-deleted', model, version });
   }
@@ -257,7 +261,9 @@ export class Registry {
     checkAliasName(alias);
     if (alias === STABLE_ALIAS) await this.refuseDuringRollout(model);
     await this.getVersion(model, version);
+    const before = currentAudit() ? (await this.metadata.listAliases(model)).find((a) => a.alias === alias)?.version : undefined;
     const record = await this.metadata.setAlias(model, alias, version, this.now(), stableEvent(alias, ctx));
+    noteAudit({ object: `model:${model}`, change: 'alias.set', before: { alias, version: before ?? null }, after: { alias, version } });
     this.emit({ kind: 'alias-set', model, alias, version });
     return record;
   }
@@ -273,6 +279,7 @@ export class Registry {
     if (!(await this.metadata.deleteAlias(model, alias, this.now(), stableEvent(alias, { reason: `${STABLE_ALIAS} alias deleted`, ...ctx })))) {
       throw new WardenError('WARDEN_VERSION_NOT_FOUND', `model ${model} has no alias ${JSON.stringify(alias)}`);
     }
+    noteAudit({ object: `model:${model}`, change: 'alias.delete', before: { alias }, after: null });
     this.emit({ kind: 'alias-deleted', model, alias });
   }
 
@@ -297,7 +304,9 @@ export class Registry {
 /** A change of the stable alias goes into the deployment history, whoever makes it; other aliases do not. */
 function stableEvent(alias: string, ctx: AliasChangeContext): NewDeploymentEvent | undefined {
   if (alias !== STABLE_ALIAS) return undefined;
-  return { kind: ctx.kind ?? 'alias', strategy: 'direct', actor: ctx.actor ?? 'unknown', reason: ctx.reason ?? `${STABLE_ALIAS} alias set`, data: ctx.data ?? {} };
+  // The request (or loop action) id links the event to its audit entry: who, with which key (docs/audit.md).
+  const requestId = auditRequestId();
+  return { kind: ctx.kind ?? 'alias', strategy: 'direct', actor: ctx.actor ?? 'unknown', reason: ctx.reason ?? `${STABLE_ALIAS} alias set`, data: { ...(ctx.data ?? {}), ...(requestId ? { requestId } : {}) } };
 }
 
 /**
@@ -392,4 +401,14 @@ function mergeTrainerProps(metadata: VersionMetadata, props: Record<string, stri
   if (!metadata.trainingDataSha256 && props['warden.training_data_sha256']) {
     metadata.trainingDataSha256 = props['warden.training_data_sha256'];
   }
+}
+
+/** A version's lineage for its audit entry: training data, commit, and the tags a retraining job wrote (job, parent, trigger). */
+function lineageOf(metadata: VersionMetadata): Record<string, unknown> {
+  const tags = Object.entries(metadata.tags ?? {}).filter(([k]) => /lineage|parent|job|trigger|dataset/i.test(k)).slice(0, 20);
+  return {
+    ...(metadata.trainingDataSha256 ? { trainingDataSha256: metadata.trainingDataSha256 } : {}),
+    ...(metadata.sourceCommit ? { sourceCommit: metadata.sourceCommit } : {}),
+    ...Object.fromEntries(tags),
+  };
 }

@@ -7,6 +7,7 @@ import type { WindowResult } from '../monitoring/index.ts';
 import { STABLE_ALIAS, type Registry } from '../registry/index.ts';
 import type { ModelTable, RoutePolicy, Router } from '../serving/index.ts';
 import type { DeploymentEventKind, EventStore, LeaseFence, MetadataStore, RolloutPatch, RolloutRecord, RolloutStrategy } from '../storage/index.ts';
+import { auditRequestId, noteAudit, type AuditLog } from '../security/index.ts';
 import { analyse, decisionsOf, type AnalysisRun } from './analysis.ts';
 import { experimentResult, type ExperimentResult } from './experiment.ts';
 import { describeStep, parseRolloutSpec, type RolloutSpec, type RolloutStep } from './spec.ts';
@@ -69,6 +70,8 @@ export interface RolloutServiceDeps {
   /** How often every replica re-reads rollout state and the leader runs due analyses. */
   syncMs: number;
   leaseMs: number;
+  /** The audit log: the controller's promotions, steps and aborts are recorded as the rollouts loop's. */
+  audit?: Pick<AuditLog, 'loop'>;
   now?: () => number;
 }
 
@@ -243,8 +246,9 @@ export class RolloutService {
         actor: o.actor,
         reason: o.reason,
       },
-      { kind: 'rollout-start', strategy: o.strategy, actor: o.actor, reason: o.reason, data: { candidate: o.candidate, step: describeStep(spec.steps[0]!), ...o.data } },
+      { kind: 'rollout-start', strategy: o.strategy, actor: o.actor, reason: o.reason, data: { candidate: o.candidate, step: describeStep(spec.steps[0]!), ...o.data, ...(auditRequestId() ? { requestId: auditRequestId() } : {}) } },
     );
+    noteAudit({ object: `deployment:${deployment}`, change: 'rollout.start', before: { stable: o.stable }, after: { rollout: r.id, strategy: o.strategy, candidate: o.candidate, step: describeStep(spec.steps[0]!) } });
     this.aborted.delete(deployment);
     this.actions.inc({ deployment, action: 'start' });
     // The rollout watches the deployment's signals itself: its alerts are suppressed while it runs, and the
@@ -345,7 +349,8 @@ export class RolloutService {
     for (const r of active) {
       if (r.state !== 'running') continue;
       try {
-        await this.controlOne(r);
+        const audit = this.deps.audit;
+        await (audit ? audit.loop({ loop: 'rollouts', action: 'rollout.control', object: `deployment:${r.deployment}` }, () => this.controlOne(r)) : this.controlOne(r));
       } catch (err) {
         this.deps.logger.error({ err, deployment: r.deployment, rollout: r.id }, 'rollout analysis failed; it is retried next interval');
       }
@@ -454,11 +459,18 @@ export class RolloutService {
     const patch: RolloutPatch = { state, endedAt: now, status: { ...s, outcome: reason } as unknown as Record<string, unknown> };
     const kind: DeploymentEventKind = state === 'promoted' ? 'rollout-promote' : 'rollout-abort';
     const stable = state === 'promoted' ? { alias: STABLE_ALIAS, version: r.candidateVersion } : undefined;
+    const requestId = auditRequestId();
     const updated = await this.deps.metadata.updateRollout(r.id, r.revision, patch, now, {
-      event: { kind, strategy: r.strategy, actor, reason, data: { candidate: r.candidateVersion, ...measured } },
+      event: { kind, strategy: r.strategy, actor, reason, data: { candidate: r.candidateVersion, ...measured, ...(requestId ? { requestId } : {}) } },
       ...(stable ? { stable } : {}),
     }, fence);
     if (!updated) throw conflict(`rollout #${r.id} of ${r.deployment} changed while this ${state === 'promoted' ? 'promotion' : 'abort'} was applied; look again with warden rollout status ${r.deployment}`);
+    noteAudit({
+      object: `deployment:${r.deployment}`,
+      change: state === 'promoted' ? 'rollout.promote' : 'rollout.abort',
+      before: { rollout: r.id, state: r.state, stable: r.stableVersion, candidate: r.candidateVersion },
+      after: { state, stable: state === 'promoted' ? r.candidateVersion : r.stableVersion, reason: reason.slice(0, 300) },
+    });
     // A promotion reaches the serving table before the router lets go, so no request falls back to the old
     // stable version in between; an abort lets go at once. Other replicas follow within a sync.
     if (stable) {
@@ -476,8 +488,10 @@ export class RolloutService {
   }
 
   private async apply(r: RolloutRecord, patch: RolloutPatch, kind: DeploymentEventKind, actor: string, reason: string, data: Record<string, unknown>, fence?: LeaseFence): Promise<RolloutView> {
-    const updated = await this.deps.metadata.updateRollout(r.id, r.revision, patch, this.now(), { event: { kind, strategy: r.strategy, actor, reason, data: { candidate: r.candidateVersion, ...data } } }, fence);
+    const requestId = auditRequestId();
+    const updated = await this.deps.metadata.updateRollout(r.id, r.revision, patch, this.now(), { event: { kind, strategy: r.strategy, actor, reason, data: { candidate: r.candidateVersion, ...data, ...(requestId ? { requestId } : {}) } } }, fence);
     if (!updated) throw conflict(`rollout #${r.id} of ${r.deployment} changed meanwhile; look again with warden rollout status ${r.deployment}`);
+    noteAudit({ object: `deployment:${r.deployment}`, change: kind.replace('rollout-', 'rollout.'), before: { rollout: r.id, state: r.state, step: r.step }, after: { state: updated.state, step: updated.step, reason: reason.slice(0, 300) } });
     this.actions.inc({ deployment: r.deployment, action: kind.replace('rollout-', '') });
     this.deps.logger.info({ deployment: r.deployment, rollout: r.id, kind, actor, reason }, `rollout ${kind.replace('rollout-', '')}`);
     await this.sync();

@@ -575,9 +575,9 @@ export interface AuditQuery {
   /** Only entries at or after / before this time (epoch ms). */
   since?: number;
   until?: number;
-  /** Exact matches. */
+  /** Exact matches (`objects`: any of them). */
   actorId?: string;
-  object?: string;
+  objects?: readonly string[];
   requestId?: string;
   /** Entries whose action starts with this. */
   actionPrefix?: string;

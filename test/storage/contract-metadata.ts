@@ -906,7 +906,9 @@ export function metadataContract(stores: () => StorageUnderTest): void {
       expect((await m.listAudit({ limit: 3 })).map((e) => e.seq)).toEqual([18, 17, 16]);
       expect((await m.listAudit({ beforeSeq: 3, limit: 10 })).map((e) => e.seq)).toEqual([2, 1]);
       expect((await m.listAudit({ afterSeq: 16, limit: 10 })).map((e) => e.seq)).toEqual([17, 18]);
-      expect((await m.listAudit({ object: 'deployment:d1', order: 'asc', limit: 3 })).map((e) => e.object)).toEqual(['deployment:d1', 'deployment:d1', 'deployment:d1']);
+      expect((await m.listAudit({ objects: ['deployment:d1'], order: 'asc', limit: 3 })).map((e) => e.object)).toEqual(['deployment:d1', 'deployment:d1', 'deployment:d1']);
+      expect(await m.listAudit({ objects: ['deployment:d0', 'deployment:d1'], limit: 100 })).toHaveLength(18);
+      expect(await m.listAudit({ objects: [], limit: 100 })).toEqual([]);
       expect((await m.listAudit({ actorId: 'k2', limit: 100 })).every((e) => e.actor.id === 'k2')).toBe(true);
       const byReq = await m.listAudit({ requestId: 'req-7', limit: 10 });
       expect(byReq).toHaveLength(1);

@@ -3,6 +3,7 @@ import { WardenError } from '../../errors.ts';
 import type { DeploymentService, RolloutService } from '../../rollouts/index.ts';
 import type { EventStore, OutcomeInput } from '../../storage/index.ts';
 import { actorOf } from '../actor.ts';
+import type { AuditLog } from '../../security/index.ts';
 import type { Guard } from '../auth.ts';
 import { nextCursor, optionalTimeParam, pageOrder } from '../query.ts';
 
@@ -69,7 +70,10 @@ function outcomeOf(raw: unknown, i: number, now: number): OutcomeInput {
 }
 
 /** Deployments API (docs/rollouts.md): state, deploy, roll back, history, and the version served at a time. */
-export function registerDeploymentRoutes(app: FastifyInstance, deps: { deployments: DeploymentService; rollouts: RolloutService; events: EventStore; guard: Guard }): void {
+export function registerDeploymentRoutes(
+  app: FastifyInstance,
+  deps: { deployments: DeploymentService; rollouts: RolloutService; events: EventStore; guard: Guard; audit?: Pick<AuditLog, 'list'> },
+): void {
   const { deployments, rollouts, guard } = deps;
   const base = '/api/v1/deployments';
 
@@ -173,7 +177,15 @@ export function registerDeploymentRoutes(app: FastifyInstance, deps: { deploymen
     return result;
   });
 
-  app.get<{ Params: { name: string }; Querystring: { at?: string } }>(`${base}/:name/served`, { onRequest: guard('viewer') }, async (req) =>
-    deployments.servedAt(req.params.name, timeParam(req.query.at)),
-  );
+  // "Which version served D at T, and who put it there": the change's audit entries (key id and role, or the loop)
+  // are found by the request id the change's event carries.
+  app.get<{ Params: { name: string }; Querystring: { at?: string } }>(`${base}/:name/served`, { onRequest: guard('viewer') }, async (req) => {
+    const served = await deployments.servedAt(req.params.name, timeParam(req.query.at));
+    const requestId = served.event?.data.requestId;
+    const audit = deps.audit && typeof requestId === 'string' ? await deps.audit.list({ requestId, order: 'asc', limit: 20 }) : [];
+    return {
+      ...served,
+      by: audit.length ? { actor: audit[0]!.actor, requestId, at: audit[0]!.at, entries: audit.map((e) => ({ seq: e.seq, action: e.action, object: e.object })) } : null,
+    };
+  });
 }

@@ -1,4 +1,5 @@
 import os from 'node:os';
+import { noteAudit, type AuditLog } from '../../security/index.ts';
 import path from 'node:path';
 import { Counter, Gauge, type Registry as PromRegistry } from 'prom-client';
 import type { Logger } from 'pino';
@@ -30,6 +31,8 @@ export interface RetrainServiceDeps extends Omit<RunnerDeps, 'jobsDir' | 'now'> 
   leaseMs: number;
   /** Scratch space for runs; default a folder under the OS's temporary directory. */
   jobsDir?: string;
+  /** The audit log: jobs the triggers start, and each run's result, registration and delivery, as the retraining loop's. */
+  audit?: Pick<AuditLog, 'loop'>;
   now?: () => number;
 }
 
@@ -233,6 +236,9 @@ export class RetrainService {
         throw e;
       });
     if (!job) return;
+    await this.deps.audit?.loop({ loop: 'retraining', action: 'retrain.trigger' }, async () =>
+      noteAudit({ object: `deployment:${deployment}`, change: 'retrain.trigger', after: { job: job.id, state: job.state, trigger: ev.fired!.trigger, reason: ev.reason.slice(0, 300) } }),
+    );
     this.starts.inc({ deployment, trigger: ev.fired!.trigger });
     this.deps.logger.info({ deployment, job: job.id, trigger: ev.fired!.trigger, reason: ev.reason }, approval ? 'retraining triggered; awaiting approval' : 'retraining triggered');
   }
@@ -292,6 +298,12 @@ export class RetrainService {
   }
 
   private async execute(job: JobRecord, abort: AbortController): Promise<void> {
+    const audit = this.deps.audit;
+    if (!audit) return this.executeJob(job, abort);
+    return audit.loop({ loop: 'retraining', action: 'retrain.job', object: `job:${job.id}` }, () => this.executeJob(job, abort));
+  }
+
+  private async executeJob(job: JobRecord, abort: AbortController): Promise<void> {
     const log = new JobLog();
     let inputs = { ...job.inputs };
     let lastWrite = 0;
@@ -334,6 +346,13 @@ export class RetrainService {
       ...(end.error ? { error: end.error } : {}),
       finishedAt: at,
       at,
+    });
+    const gate = end.outputs.gate as { passed?: boolean; summary?: string } | undefined;
+    noteAudit({
+      object: `job:${job.id}`,
+      change: 'retrain.end',
+      before: { state: 'running', deployment: job.deployment },
+      after: { state: end.state, ...(gate ? { gate: { passed: gate.passed, summary: String(gate.summary ?? '').slice(0, 300) } } : {}), ...(end.outputs.version !== undefined ? { version: end.outputs.version } : {}), ...(end.error ? { error: end.error.slice(0, 300) } : {}) },
     });
     if (r) this.jobs.inc({ deployment: job.deployment, outcome: end.state });
     else if (!stopped) this.deps.logger.warn({ job: job.id }, 'a retraining job ended after it was canceled or taken over; its result is not stored');

@@ -1171,7 +1171,10 @@ export class PgMetadataStore implements MetadataStore, ChangeFeed, SloDefinition
     if (q.since !== undefined) parts.push(`at >= $${args.push(q.since)}`);
     if (q.until !== undefined) parts.push(`at < $${args.push(q.until)}`);
     if (q.actorId !== undefined) parts.push(`actor_id = $${args.push(q.actorId)}`);
-    if (q.object !== undefined) parts.push(`object = $${args.push(q.object)}`);
+    if (q.objects !== undefined) {
+      if (q.objects.length === 0) return [];
+      parts.push(`object = ANY($${args.push([...q.objects])})`);
+    }
     if (q.requestId !== undefined) parts.push(`request_id = $${args.push(q.requestId)}`);
     // left(), not LIKE: a prefix with % or _ in it means itself.
     if (q.actionPrefix !== undefined) parts.push(`left(action, $${args.push(q.actionPrefix.length)}) = $${args.push(q.actionPrefix)}`);

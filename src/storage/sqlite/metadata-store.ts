@@ -1070,7 +1070,11 @@ export class SqliteMetadataStore implements MetadataStore {
     if (q.since !== undefined) add('at >= ?', q.since);
     if (q.until !== undefined) add('at < ?', q.until);
     if (q.actorId !== undefined) add('actor_id = ?', q.actorId);
-    if (q.object !== undefined) add('object = ?', q.object);
+    if (q.objects !== undefined) {
+      if (q.objects.length === 0) return [];
+      parts.push(`object IN (${q.objects.map(() => '?').join(', ')})`);
+      args.push(...q.objects);
+    }
     if (q.requestId !== undefined) add('request_id = ?', q.requestId);
     // substr, not LIKE: a prefix with % or _ in it means itself.
     if (q.actionPrefix !== undefined) {
