@@ -37,9 +37,9 @@ function verificationText(v: AuditVerification): string {
   return [`audit log TAMPERED: ${v.problems.length} problem(s) in ${v.entries} entries (${head})`, ...v.problems.map((p) => `  seq ${p.seq}: ${p.problem}: ${p.detail}`)].join('\n');
 }
 
-/** `warden audit log | verify | served`: the audit trail (docs/audit.md). */
+/** `warden audit log | verify`: the audit trail (docs/audit.md); who deployed what is `warden deployments served`. */
 export function registerAudit(program: Command): void {
-  const audit = program.command('audit').description('the audit log of state changes: list or export it, verify its hash chain, ask who deployed what');
+  const audit = program.command('audit').description('the audit log of state changes: list or export it, verify its hash chain');
 
   audit
     .command('log')
@@ -126,27 +126,5 @@ export function registerAudit(program: Command): void {
       }
       print(cmd, v, () => verificationText(v));
       if (!v.ok) process.exitCode = 1;
-    });
-
-  audit
-    .command('served <deployment>')
-    .description('which version served the deployment at a time, and who put it there (key and role, or the loop)')
-    .requiredOption('--at <time>', 'ISO-8601 or epoch ms')
-    .action(async (deployment: string, o: { at: string }, cmd: Command) => {
-      const res = await clientFor(cmd).request<{
-        version: number | null;
-        basis: string;
-        event: { at: number; kind: string; actor: string; reason: string } | null;
-        by: { actor: AuditEntry['actor']; requestId: string; at: number } | null;
-      }>('GET', `/api/v1/deployments/${encodeURIComponent(deployment)}/served?at=${encodeURIComponent(o.at)}`);
-      print(cmd, res, () => {
-        const lines = [`${deployment} at ${o.at}: ${res.version === null ? 'no version' : `v${res.version}`} (${res.basis})`];
-        if (res.event) lines.push(`  set by ${res.event.kind} at ${when(res.event.at)}: ${res.event.actor}, "${res.event.reason}"`);
-        if (res.by) {
-          const a = res.by.actor;
-          lines.push(`  audit: ${a.kind === 'key' ? `key ${a.id}, role ${a.role}` : a.kind === 'loop' ? `the ${a.id} loop` : 'anonymous (auth off)'}, request ${res.by.requestId}`);
-        } else if (res.event) lines.push('  audit: no entry for this change (made before the audit log existed, or by a tool writing the store directly)');
-        return lines.join('\n');
-      });
     });
 }

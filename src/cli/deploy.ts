@@ -274,11 +274,24 @@ export function registerDeploy(program: Command): void {
     });
   deployments
     .command('served <name>')
-    .description('which version served requests without a version at a time')
+    .description('which version served requests without a version at a time, and who put it there')
     .requiredOption('--at <time>', 'epoch milliseconds or ISO-8601')
     .action(async (name: string, o: { at: string }, cmd: Command) => {
       if (!o.at) throw new CliError('--at needs a time', 2);
-      const res = await clientFor(cmd).request<{ version: number | null; basis: string; at: number }>('GET', path(name, `/served?at=${encodeURIComponent(o.at)}`));
-      print(cmd, res, () => `${name} at ${when(res.at)}: ${res.version === null ? 'no version' : `v${res.version}`} (${res.basis})`);
+      const res = await clientFor(cmd).request<{
+        version: number | null;
+        basis: string;
+        at: number;
+        event: { at: number; kind: string; actor: string; reason: string } | null;
+        by: { actor: { kind: string; id: string; role: string }; requestId: string } | null;
+      }>('GET', path(name, `/served?at=${encodeURIComponent(o.at)}`));
+      print(cmd, res, () => {
+        const lines = [`${name} at ${when(res.at)}: ${res.version === null ? 'no version' : `v${res.version}`} (${res.basis})`];
+        if (res.event) lines.push(`  set by ${res.event.kind} at ${when(res.event.at)}: ${res.event.actor}, "${res.event.reason}"`);
+        const a = res.by?.actor;
+        if (a) lines.push(`  audit: ${a.kind === 'key' ? `key ${a.id}, role ${a.role}` : a.kind === 'loop' ? `the ${a.id} loop` : 'anonymous (auth off)'}, request ${res.by!.requestId}`);
+        else if (res.event) lines.push('  audit: no entry for this change (made before the audit log existed)');
+        return lines.join('\n');
+      });
     });
 }

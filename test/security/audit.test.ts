@@ -105,9 +105,10 @@ describe('audit log', () => {
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ version: 2, event: { kind: 'deploy', toVersion: 2 }, by: { actor: { kind: 'key', id: keys.deployer!.id, role: 'deployer' } } });
     expect(res.body.by.entries.map((e: { action: string }) => e.action)).toContain('POST /api/v1/deployments/:name/deploy → alias.set');
-    const cli = await runWarden(['--url', srv.url, '--api-key', keys.viewer!.secret, 'audit', 'served', 'bike', '--at', new Date(deployedAt).toISOString()]);
+    const cli = await runWarden(['--url', srv.url, '--api-key', keys.viewer!.secret, 'deployments', 'served', 'bike', '--at', new Date(deployedAt).toISOString()]);
     expect(cli.code, cli.stderr).toBe(0);
-    expect(cli.stdout).toContain(`bike at ${new Date(deployedAt).toISOString()}: v2 (the last change at or before this time)`);
+    expect(cli.stdout).toContain(`v2 (the last change at or before this time)`);
+    expect(cli.stdout).toMatch(/set by deploy at \S+: key \w+ \(audit-deployer, deployer\), "better AUC"/);
     expect(cli.stdout).toContain(`audit: key ${keys.deployer!.id}, role deployer, request `);
   });
 
