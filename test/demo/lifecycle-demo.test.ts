@@ -52,6 +52,13 @@ describe('npm run demo:lifecycle', () => {
     expect(out).toMatch(/bike-lifecycle still has 2 versions/);
     const deployment = (await srv.json('GET', '/api/v1/deployments/bike-lifecycle')).body;
     expect(deployment).toMatchObject({ stable: { version: 1 }, strategy: 'shadow', candidate: { version: 2 } });
+    // The retraining loop's actions are in the audit log: the trigger's job, v2 registered with its lineage, the shadow
+    // it started, and both runs' ends.
+    const loop = ((await srv.json('GET', '/api/v1/audit?actor=retraining&limit=100')).body.entries as { action: string; object: string; summary: Record<string, { [k: string]: unknown }> }[]).reverse();
+    expect(loop.map((e) => e.action)).toEqual(['retrain.trigger', 'version.register', 'rollout.start', 'retrain.end', 'retrain.end']);
+    expect(loop[1]).toMatchObject({ object: 'model:bike-lifecycle', summary: { after: { version: 2 } } });
+    expect(loop[3]!.summary.after).toMatchObject({ state: 'succeeded', version: 2 });
+    expect(loop[4]!.summary.after).toMatchObject({ state: 'rejected' });
     const again = await runDemo(['--url', srv.url]);
     expect(again.code).toBe(1);
     expect(again.stderr).toMatch(/bike-lifecycle already exists on this server \(an earlier run of the demo\)/);

@@ -85,6 +85,12 @@ describe('npm run demo:rollout', () => {
       'rollout-abort v3',
     ]);
     expect(events.at(-1)).toMatchObject({ kind: 'rollout-abort', actor: 'rollout controller', toVersion: 2 });
+    // The audit log has the controller's steps, promotion and abort as the rollouts loop's, linked from the event.
+    const loop = (await srv.json('GET', '/api/v1/audit?actor=rollouts&limit=100')).body.entries as { action: string; object: string; requestId: string; summary: { after: { state: string } } }[];
+    expect(loop.map((e) => e.action).reverse()).toEqual(expect.arrayContaining(['rollout.step', 'rollout.promote', 'rollout.abort']));
+    expect(loop.every((e) => e.object === 'deployment:bike-demand')).toBe(true);
+    expect(loop.find((e) => e.action === 'rollout.abort')!.requestId).toBe((events.at(-1) as unknown as { data: { requestId: string } }).data.requestId);
+    expect((await srv.json('GET', '/api/v1/audit/verify')).body).toMatchObject({ ok: true });
     const v2 = (await srv.json('GET', '/api/v1/models/bike-demand/versions/2')).body;
     expect(v2.metadata.tags).toEqual({ demo: 'rollout', dataset: 'uci-bike-sharing-2011-2012q1' });
     expect(v2.metadata.description).toMatch(/retrained on 2011 \+ Jan–Mar 2012/);
