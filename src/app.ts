@@ -2,7 +2,7 @@
  * The composition root: opens the stores, builds registry, serving table, telemetry and the HTTP
  * server from one validated config, and owns the order of start-up and graceful shutdown.
  */
-import { AuditLog } from './security/index.ts';
+import { AuditLog, Privacy } from './security/index.ts';
 import type { FastifyInstance } from 'fastify';
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
@@ -240,7 +240,10 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
   features.onChange(() => {
     online.definitionsChanged().catch((err: unknown) => logger.warn({ err }, 'features: following the new definitions failed; retrying at the next change'));
   });
+  // Sensitive inputs named in config are redacted or hashed before events leave the request (docs/security.md).
+  const privacy = new Privacy(config.privacy);
   const inference = new InferenceService({
+    ...(Object.keys(config.privacy.deployments).length ? { privacy } : {}),
     table,
     metrics,
     explain,
@@ -422,6 +425,7 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
     serverVersion: WARDEN_VERSION,
     health,
     audit,
+    privacy,
     ...(log ? { log } : {}),
     ...(traffic ? { traffic } : {}),
     ...(monitoring ? { monitoring } : {}),

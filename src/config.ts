@@ -285,6 +285,39 @@ const featuresSchema = z
   .strict()
   .default({});
 
+const featureName = z.string().min(1).max(256);
+const privacySchema = z
+  .object({
+    /**
+     * Key of the keyed hash (HMAC-SHA256) for `hash` rules, at least 16 characters; pass it by WARDEN_PRIVACY_HASH_KEY
+     * rather than in a file. Changing it changes every hashed value from then on.
+     */
+    hashKey: z.string().min(16, 'privacy.hashKey must be at least 16 characters').max(1024).optional(),
+    /** Per deployment: input features (or input tensor names) kept out of the prediction log, its exports, logs and traces. */
+    deployments: z
+      .record(
+        z.string().min(1).max(256),
+        z
+          .object({
+            /** Logged as missing (NaN; "[redacted]" in a refused request's JSON). */
+            redact: z.array(featureName).max(1000).default([]),
+            /** Logged as HMAC-SHA256(hashKey, value) cut to an integer below 2^24: equal values stay equal, nothing else is kept. */
+            hash: z.array(featureName).max(1000).default([]),
+          })
+          .strict(),
+      )
+      .default({}),
+  })
+  .strict()
+  .superRefine((p, ctx) => {
+    for (const [name, rule] of Object.entries(p.deployments)) {
+      const both = rule.redact.filter((f) => rule.hash.includes(f));
+      if (both.length) ctx.addIssue({ code: 'custom', path: ['deployments', name], message: `${both.join(', ')} is both redacted and hashed; choose one` });
+      if (rule.hash.length && !p.hashKey) ctx.addIssue({ code: 'custom', path: ['deployments', name, 'hash'], message: 'hash rules need privacy.hashKey (WARDEN_PRIVACY_HASH_KEY), at least 16 characters' });
+    }
+  })
+  .default({});
+
 export const configSchema = z
   .object({
     server: serverSchema,
@@ -301,6 +334,7 @@ export const configSchema = z
     retraining: retrainingSchema,
     cluster: clusterSchema,
     features: featuresSchema,
+    privacy: privacySchema,
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     demo: z.boolean().default(false),
   })
@@ -361,6 +395,7 @@ const envKeys: Record<string, { path: string[]; type: EnvType }> = {
   WARDEN_SLO_TIME_SCALE: { path: ['slo', 'timeScale'], type: 'number' },
   WARDEN_SLO_RETENTION_DAYS: { path: ['slo', 'retentionDays'], type: 'number' },
   WARDEN_SLO_COST_PER_CPU_HOUR: { path: ['slo', 'costPerCpuHour'], type: 'number' },
+  WARDEN_PRIVACY_HASH_KEY: { path: ['privacy', 'hashKey'], type: 'string' },
   WARDEN_SLO_TICK_MS: { path: ['slo', 'tickMs'], type: 'number' },
   WARDEN_TRAFFIC_ENABLED: { path: ['traffic', 'enabled'], type: 'boolean' },
   WARDEN_TRAFFIC_FLUSH_INTERVAL_MS: { path: ['traffic', 'flushIntervalMs'], type: 'number' },

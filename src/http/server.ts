@@ -29,7 +29,8 @@ import { registerOnlineFeatureRoutes } from './admin/online-features.ts';
 import { registerFeatureSkewRoutes } from './admin/feature-skew.ts';
 import { registerAuditRoutes } from './admin/audit.ts';
 import { registerAuditHooks } from './audit-hooks.ts';
-import type { AuditLog } from '../security/index.ts';
+import type { AuditLog, Privacy } from '../security/index.ts';
+import { registerPrivacyRoutes } from './admin/privacy.ts';
 import { registerRetrainingRoutes } from './admin/retraining.ts';
 import type { ExplainService } from '../explain/index.ts';
 import type { FeatureService, OnlineFeatures } from '../features/index.ts';
@@ -77,6 +78,8 @@ export interface HttpDeps {
   tracing?: Tracing;
   /** The audit log: state-changing API calls are recorded through the hooks in audit-hooks.ts. */
   audit: AuditLog;
+  /** Sensitive-input rules (config privacy), shown by GET /api/v1/privacy. */
+  privacy: Privacy;
 }
 
 function notFound(method: string, url: string): WardenError {
@@ -239,6 +242,7 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
   registerOnlineFeatureRoutes(app, { online: deps.online, guard });
   registerFeatureSkewRoutes(app, { skew: deps.online.skew, guard });
   registerAuditRoutes(app, { audit: deps.audit, guard });
+  registerPrivacyRoutes(app, { privacy: deps.privacy, registry: deps.registry, guard });
   if (deps.retraining) registerRetrainingRoutes(app, { retraining: deps.retraining, guard });
   if (deps.review) registerReviewRoutes(app, { review: deps.review, guard });
   if (deps.gamedays) registerGameDayRoutes(app, { gamedays: deps.gamedays, guard });

@@ -6,3 +6,5 @@ export { createApiKey, hashApiKey, roleAllows, isRole, KeyRing, ROLES } from './
 export type { CreatedKey } from './api-keys.ts';
 export { AuditLog, auditRequestId, bodySummary, boundedValue, currentAudit, entriesOfNotes, noteAudit, runInAuditContext, verifyAuditChain } from './audit/index.ts';
 export type { AuditContext, AuditLogOptions, AuditNote, AuditProblem, AuditVerification, LoopAction } from './audit/index.ts';
+export { Privacy, REDACTED, scrubValues } from './privacy.ts';
+export type { PrivacyConfig, PrivacyRuleConfig } from './privacy.ts';

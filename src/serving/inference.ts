@@ -4,6 +4,7 @@ import { ExplainService, MAX_EXPLAINED_ROWS, type ExplainOptions, type ExplainRe
 import { decodeInstances, decodeTensor, type DecodedTensor, type InstancePrefill } from '../quality/index.ts';
 import type { FeatureSpec, ModelSignature, PredictionEvent, PredictionRoute } from '../storage/index.ts';
 import type { PredictionLog, RequestTrace, TrafficAggregator, WardenMetrics, Outcome } from '../telemetry/index.ts';
+import type { Privacy } from '../security/index.ts';
 import { FaultInjector } from './faults.ts';
 import type { ModelTable, LoadedVersion } from './model-table.ts';
 import type { RouteChoice, Router } from './router.ts';
@@ -84,6 +85,8 @@ export interface RequestContext {
 
 export interface InferenceServiceOptions {
   table: ModelTable;
+  /** Per-deployment redaction and keyed hashing of sensitive inputs before events are logged (security/privacy). */
+  privacy?: Pick<Privacy, 'applies' | 'event' | 'scrubError'>;
   metrics: WardenMetrics;
   log?: PredictionLog;
   maxBatchRows: number;
@@ -273,6 +276,7 @@ export class InferenceService {
       this.mirror(model, routed, ctx.requestId, ctx.ts, decoded, outputNames, keys);
       return response;
     } catch (e) {
+      this.opts.privacy?.scrubError(model, e);
       trace?.failStep(e);
       this.recordError(ctx, model, lv, e, 'oip', inputsForLog, routed?.route, explaining);
       throw e;
@@ -341,6 +345,7 @@ export class InferenceService {
       if (explanation) response.explanation = explanation;
       return response;
     } catch (e) {
+      this.opts.privacy?.scrubError(model, e);
       trace?.failStep(e);
       this.recordError(ctx, model, lv, e, 'predict', inputsForLog, routed?.route, explaining);
       throw e;
@@ -441,7 +446,8 @@ export class InferenceService {
     if (ctx.trace) event.traceId = ctx.trace.traceId;
     // A served request a game day touched keeps status ok; the marker in `error` tells it apart later.
     if (faultMarker !== undefined) event.error = faultMarker;
-    this.opts.log?.enqueue(event);
+    const privacy = this.opts.privacy;
+    this.opts.log?.enqueue(privacy?.applies(model) ? privacy.event(event, lv.record.signature) : event);
   }
 
   private recordError(
@@ -469,7 +475,7 @@ export class InferenceService {
     metrics.inferenceErrors.inc({ model: modelLabel, version, code });
     // Unknown names are not deployments: counting them would let any caller grow the series.
     if (known) this.opts.traffic?.request(model, lv?.record.version ?? 0, outcome, 0, seconds * 1000, code);
-    log?.enqueue({
+    const event: PredictionEvent = {
       requestId: ctx.requestId,
       ts: ctx.ts,
       model: known ? model : model.slice(0, 128),
@@ -482,7 +488,9 @@ export class InferenceService {
       ...(ctx.trace ? { traceId: ctx.trace.traceId } : {}),
       ...(route !== undefined && lv ? { route } : {}),
       ...(explanationFailed ? { explained: false } : {}),
-    });
+    };
+    const privacy = this.opts.privacy;
+    log?.enqueue(privacy?.applies(event.model) ? privacy.event(event, lv?.record.signature) : event);
   }
 }
 
