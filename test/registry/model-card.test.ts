@@ -7,44 +7,11 @@
  * inherits the owner through its lineage; a bare model shows every gap; a server without monitoring or alerting
  * says so.
  */
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ModelCard } from '../../src/registry/index.ts';
 import type { WindowSummary } from '../../src/monitoring/index.ts';
-import { fixturesDir, repoRoot, startTestServer, type TestServer } from '../helpers/server.ts';
-
-const LOGREG = readFileSync(path.join(fixturesDir, 'models', 'bike_busy_logreg.onnx'));
-const GBC = readFileSync(path.join(fixturesDir, 'models', 'bike_busy_gbc.onnx'));
-const GBR = readFileSync(path.join(fixturesDir, 'models', 'bike_gbr.onnx'));
-const expected = JSON.parse(readFileSync(path.join(fixturesDir, 'models', 'bike_busy_logreg.expected.json'), 'utf8')) as { features: string[]; threshold: number };
-const FEATURES = expected.features;
-const THRESHOLD = expected.threshold;
-
-type Row = Record<string, number>;
-const lines = readFileSync(path.join(repoRoot, 'data', 'bike-sharing', 'hour.csv'), 'utf8').trim().split('\n');
-const header = lines[0]!.split(',');
-const bike = (from: number, n: number): { values: Row; cnt: number }[] =>
-  lines.slice(1 + from, 1 + from + n).map((l) => {
-    const cells = l.split(',');
-    return { values: Object.fromEntries(FEATURES.map((f) => [f, Number(cells[header.indexOf(f)])])), cnt: Number(cells[header.indexOf('cnt')]) };
-  });
-
-const HOUR = 3_600_000;
-const W = [Date.UTC(2012, 5, 1), Date.UTC(2012, 5, 1) + HOUR, Date.UTC(2012, 5, 1) + 2 * HOUR];
-const PER_WINDOW = 120;
-const DATA_SHA = 'a'.repeat(64);
-
-async function push(srv: TestServer, name: string, bytes: Uint8Array, headers: Record<string, string>, alias = ''): Promise<number> {
-  const res = await fetch(`${srv.url}/api/v1/models/${name}/versions${alias ? `?alias=${alias}` : ''}`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/octet-stream', ...headers },
-    body: Buffer.from(bytes),
-  });
-  const body = (await res.json()) as { version: { version: number } };
-  expect(res.status, JSON.stringify(body)).toBe(201);
-  return body.version.version;
-}
+import { CARD_SERVER, DATA_SHA, FEATURES, GBC, GBR, INTENDED_USE, LOGREG, OWNER, PER_WINDOW, pushVersion as push, seedCardModel } from '../helpers/model-card.ts';
+import { startTestServer, type TestServer } from '../helpers/server.ts';
 
 const card = async (srv: TestServer, p: string): Promise<ModelCard> => {
   const r = await srv.json('GET', `/api/v1/models/${p}/card`);
@@ -60,54 +27,8 @@ describe('model cards', () => {
   let v1: ModelCard;
 
   beforeAll(async () => {
-    srv = await startTestServer({
-      monitoring: { tickMs: 600_000, idleCloseMs: 3_600_000, importanceRows: 20 },
-      predictionLog: { flushIntervalMs: 50 },
-      alerting: { evaluationIntervalMs: 3_600_000 },
-    });
-    await push(
-      srv,
-      'busy',
-      LOGREG,
-      {
-        'x-warden-description': 'is the hour busy (rentals above the 2011 median)',
-        'x-warden-features': JSON.stringify(FEATURES.map((f) => ({ name: f }))),
-        'x-warden-metadata': JSON.stringify({
-          description: 'logistic regression on 2011',
-          // Above what the model reaches live, so the live-below-offline alert fires.
-          metrics: { accuracy: 0.99 },
-          trainingDataSha256: DATA_SHA,
-          sourceCommit: 'c0ffee1',
-          tags: { owner: 'mobility-team', intended_use: 'staffing bike stations an hour ahead; not for pricing' },
-        }),
-      },
-      'champion',
-    );
-    await srv.warden.table.settled();
-    // Every fifth hour of 2011: the whole year's seasons, within the reference size limit.
-    const ref = bike(0, 8645).filter((_, i) => i % 5 === 0).map((r) => ({ ...r.values, cnt: r.cnt }));
-    const put = await srv.json('PUT', '/api/v1/models/busy/versions/1/reference', {
-      rows: ref,
-      config: { window: { kind: 'time', sizeMs: HOUR }, performance: { task: 'binary', target: 'cnt', targetThreshold: THRESHOLD, segments: ['weathersit'] } },
-    });
-    expect(put.status, JSON.stringify(put.body)).toBe(201);
-
-    const labels: { key: string; value: number; ts: number }[] = [];
-    for (const [i, start] of W.entries()) {
-      const rows = bike(9000 + i * PER_WINDOW, PER_WINDOW);
-      // The third hour's temperatures in Fahrenheit: a unit change upstream, which drift must catch.
-      const instances = rows.map((r) => (i === 2 ? { ...r.values, temp: r.values.temp! * 41 * 1.8 + 32 } : r.values));
-      const keys = rows.map((_, j) => `w${i}-${j}`);
-      const res = await srv.json('POST', '/v1/models/busy:predict', { instances, parameters: { event_time: start, keys } });
-      expect(res.status, JSON.stringify(res.body)).toBe(200);
-      rows.forEach((r, j) => labels.push({ key: keys[j]!, value: r.cnt > THRESHOLD ? 1 : 0, ts: start + HOUR }));
-    }
-    expect((await srv.json('POST', '/api/v1/monitoring/flush')).status).toBe(200);
-    const l = await srv.json('POST', '/api/v1/labels', { labels });
-    expect(l.status, JSON.stringify(l.body)).toBe(200);
-    // No window closes now: the flush re-evaluates the stored windows with the labels that arrived.
-    expect((await srv.json('POST', '/api/v1/monitoring/flush')).status).toBe(200);
-    expect((await srv.json('POST', '/api/v1/alerts/evaluate')).status).toBe(200);
+    srv = await startTestServer(CARD_SERVER);
+    await seedCardModel(srv);
     windows = (await srv.json('GET', '/api/v1/models/busy/versions/1/monitoring/windows?summary=true&order=newest')).body.windows;
     v1 = await card(srv, 'busy/versions/1');
   }, 120_000);
@@ -115,8 +36,8 @@ describe('model cards', () => {
 
   it('fills intended use, owner, signature, lineage and offline metrics from the version metadata', () => {
     expect(v1).toMatchObject({ kind: 'warden.model-card', model: 'busy', version: 1 });
-    expect(v1.overview.owner).toEqual({ value: 'mobility-team', from: 'v1 tags.owner' });
-    expect(v1.overview.intendedUse).toEqual({ value: 'staffing bike stations an hour ahead; not for pricing', from: 'v1 tags.intended_use' });
+    expect(v1.overview.owner).toEqual({ value: OWNER, from: 'v1 tags.owner' });
+    expect(v1.overview.intendedUse).toEqual({ value: INTENDED_USE, from: 'v1 tags.intended_use' });
     expect(v1.overview.modelDescription).toBe('is the hour busy (rentals above the 2011 median)');
     expect(v1.overview.aliases).toEqual(['champion']);
     expect(v1.signature.features!.map((f) => f.name)).toEqual(FEATURES);
