@@ -75,7 +75,7 @@ export function modelCardMarkdown(c: ModelCard): string {
   out.push('');
 
   out.push('## Deployment history', '');
-  if (c.deployments.events.length === 0) out.push('This version has never been the stable version or a rollout candidate.');
+  if (c.deployments.events.length === 0) out.push('No recorded change of the stable version involves this version.');
   else
     out.push(
       ...table(

@@ -271,7 +271,9 @@ async function deploymentsOf(src: ModelCardSources, model: string, version: numb
     .map((e) => ({ at: e.at, kind: e.kind, fromVersion: e.fromVersion, toVersion: e.toVersion, candidate: candidateOf(e), strategy: e.strategy, actor: e.actor, reason: e.reason }));
   const stable = await src.metadata.getAlias(model, 'champion');
   const active = await src.metadata.activeRollout(model);
-  const servingNow = stable?.version === version ? 'stable' : active?.candidateVersion === version ? 'candidate' : null;
+  // Without a champion alias the latest version serves requests that name none.
+  const stableVersion = stable?.version ?? (await src.registry.listVersions(model)).at(-1)?.version;
+  const servingNow = stableVersion === version ? 'stable' : active?.candidateVersion === version ? 'candidate' : null;
   return { servingNow, events };
 }
 

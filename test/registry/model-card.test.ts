@@ -163,6 +163,8 @@ describe('model cards', () => {
     expect(c.gaps.find((g) => g.field === 'lineage.sourceCommit')!.fill).toMatch(/^push the same file again/);
     expect(c.gaps.find((g) => g.field === 'monitoring.reference')!.fill).toContain('PUT /api/v1/models/bare/versions/1/reference');
     expect(c.deployments.events).toEqual([]);
+    // No champion alias: the latest version serves requests that name none.
+    expect(c.deployments.servingNow).toBe('stable');
   });
 
   it('answers Markdown for ?format=md and for Accept: text/markdown, with the same facts', async () => {

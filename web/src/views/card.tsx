@@ -276,7 +276,7 @@ function CardPanels({ c }: { c: Card }) {
         )}
       </Panel>
       <Panel title="Deployment history" id="card-deployments">
-        {c.deployments.events.length === 0 ? <Empty>Never the stable version or a rollout candidate.</Empty> : (
+        {c.deployments.events.length === 0 ? <Empty>No recorded change of the stable version involves this version.</Empty> : (
           <table data-testid="card-deploy-events">
             <thead>
               <tr>
