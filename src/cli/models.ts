@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import type { AliasRecord, ModelRecord, ModelVersionRecord } from '../storage/index.ts';
-import type { PushResult } from '../registry/index.ts';
+import type { ModelCard, PushResult } from '../registry/index.ts';
 import { WardenClient } from './client.ts';
 import { CliError, table } from './output.ts';
 
@@ -22,7 +22,7 @@ function print(cmd: Command, value: unknown, text: () => string): void {
 
 const when = (ms: number) => new Date(ms).toISOString().replace('.000Z', 'Z');
 
-/** `warden models …` (list, get, versions, alias, unalias, delete) and `warden push`. */
+/** `warden models …` (list, get, card, alias, unalias, delete) and `warden push`. */
 export function registerModels(program: Command): void {
   const models = program.command('models').description('list and manage registered models, versions and aliases');
 
@@ -81,6 +81,30 @@ export function registerModels(program: Command): void {
           ),
         ].join('\n'),
       );
+    });
+
+  models
+    .command('card <name> [version]')
+    .description("print a version's model card (default: the deployment's stable version), generated from what the server stores")
+    .option('--format <format>', 'md (default) or json; the global --json also selects json')
+    .option('-o, --out <file>', 'write the card to this file instead of stdout')
+    .action(async (name: string, version: string | undefined, o: { format?: string; out?: string }, cmd: Command) => {
+      const format = o.format ?? (cmd.optsWithGlobals<GlobalFlags>().json ? 'json' : 'md');
+      if (format !== 'md' && format !== 'json') throw new CliError(`--format must be md or json, got ${format}`, 2);
+      const c = client(cmd);
+      // Without a version, the one requests without a version get: the stable version, else the latest.
+      const ref = version ?? String((await c.request<{ stable: { version: number } | null }>('GET', `/api/v1/deployments/${encodeURIComponent(name)}`)).stable?.version ?? 'latest');
+      const path = `/api/v1/models/${encodeURIComponent(name)}/versions/${encodeURIComponent(ref)}/card?format=${format}`;
+      const text = await (await c.open('GET', path)).text();
+      const out = format === 'json' ? `${JSON.stringify(JSON.parse(text) as ModelCard, null, 2)}\n` : text;
+      if (!o.out) {
+        process.stdout.write(out);
+        return;
+      }
+      await writeFile(o.out, out).catch((e: Error) => {
+        throw new CliError(`cannot write ${o.out}: ${e.message}`, 2);
+      });
+      process.stderr.write(`wrote the model card of ${name} (${/^[0-9]+$/.test(ref) ? `v${ref}` : ref}) to ${o.out}\n`);
     });
 
   models

@@ -18,6 +18,7 @@ import { bodyPending, installBodyHandling } from './body.ts';
 import { errorHandler } from './errors.ts';
 import { registerOipRoutes } from './oip.ts';
 import { registerModelRoutes } from './admin/models.ts';
+import { registerModelCardRoutes } from './admin/model-cards.ts';
 import { registerPredictionRoutes } from './admin/predictions.ts';
 import { registerKeyRoutes } from './admin/keys.ts';
 import { registerMonitoringRoutes } from './admin/monitoring.ts';
@@ -232,6 +233,15 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
     ...(deps.tracing ? { tracing: deps.tracing } : {}),
   });
   registerModelRoutes(app, { registry: deps.registry, table: deps.table, guard, uploadLimitBytes: config.server.uploadLimitBytes, deployments: deps.deployments });
+  registerModelCardRoutes(app, {
+    guard,
+    sources: {
+      registry: deps.registry,
+      metadata: deps.stores.metadata,
+      ...(deps.monitoring ? { events: deps.stores.events } : {}),
+      ...(deps.alerting ? { alerts: () => deps.alerting!.alerts() } : {}),
+    },
+  });
   registerPredictionRoutes(app, { events: deps.stores.events, guard, ...(deps.log ? { log: deps.log } : {}) });
   registerKeyRoutes(app, { metadata: deps.stores.metadata, keys: deps.keys, guard });
   registerMonitoringRoutes(app, { guard, referenceLimitBytes: config.server.referenceLimitBytes, ...(deps.monitoring ? { monitoring: deps.monitoring } : {}), ...(deps.log ? { log: deps.log } : {}) });

@@ -13,6 +13,7 @@ import { RequestView } from './views/request.tsx';
 import { RegistryView } from './views/registry.tsx';
 import { DeliveryView } from './views/delivery.tsx';
 import { LabelingView } from './views/labeling.tsx';
+import { CardView } from './views/card.tsx';
 
 export interface ViewProps {
   route: Route;
@@ -34,6 +35,7 @@ export const VIEWS: ViewDef[] = [
   { path: '/delivery', title: 'Delivery', component: DeliveryView, nav: true },
   { path: '/labeling', title: 'Labeling', component: LabelingView, nav: true },
   { path: '/requests', title: 'Request', component: RequestView, nav: false },
+  { path: '/card', title: 'Model card', component: CardView, nav: false },
 ];
 
 function viewFor(path: string): ViewDef | undefined {

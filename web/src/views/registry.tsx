@@ -250,7 +250,15 @@ function VersionPanels(props: { v: Version; aliases: Alias[] }) {
           </table>
         )}
       </Panel>
-      <Panel title={`${v.model} v${v.version}: metadata and lineage`} id="metadata">
+      <Panel
+        title={`${v.model} v${v.version}: metadata and lineage`}
+        id="metadata"
+        actions={
+          <a href={href('/card', { model: v.model, version: String(v.version) })} data-testid="card-link">
+            Model card
+          </a>
+        }
+      >
         <dl class="kv" data-testid="lineage">
           <dt>sha256</dt>
           <dd class="mono">{v.sha256}</dd>
