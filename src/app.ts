@@ -2,7 +2,7 @@
  * The composition root: opens the stores, builds registry, serving table, telemetry and the HTTP
  * server from one validated config, and owns the order of start-up and graceful shutdown.
  */
-import { AuditLog, Privacy } from './security/index.ts';
+import { AccessMonitor, AuditLog, Privacy } from './security/index.ts';
 import type { FastifyInstance } from 'fastify';
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
@@ -396,6 +396,9 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
       })
     : undefined;
   if (alerting) alerting.addSource(rollouts.alertSource());
+  const { enabled: accessEnabled, ...accessConfig } = config.accessAlerts;
+  const access = accessEnabled ? new AccessMonitor(accessConfig) : undefined;
+  if (access && alerting) alerting.addSource(access.alertSource());
   const { retentionDays, retentionDaysByModel } = config.predictionLog;
   const retention =
     retentionDays !== undefined || Object.keys(retentionDaysByModel ?? {}).length > 0
@@ -426,6 +429,7 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
     health,
     audit,
     privacy,
+    ...(access ? { access } : {}),
     ...(log ? { log } : {}),
     ...(traffic ? { traffic } : {}),
     ...(monitoring ? { monitoring } : {}),

@@ -318,6 +318,28 @@ const privacySchema = z
   })
   .default({});
 
+const accessAlertsSchema = z
+  .object({
+    /** Watch each API key's traffic for spikes, input sweeps, refused bursts and new addresses (docs/security.md#unusual-access). */
+    enabled: z.boolean().default(true),
+    /** A minute with this many times the key's mean per minute over the hour before is a spike… */
+    spikeFactor: z.number().min(1.5).max(1000).default(5),
+    /** …and at least this many requests. */
+    spikeMinPerMinute: z.number().int().min(1).max(10_000_000).default(300),
+    /** Distinct inputs in 5 minutes this many times the key's mean per 5 minutes over the hour before is a sweep… */
+    sweepFactor: z.number().min(1.5).max(1000).default(5),
+    /** …and at least this many (the count is estimated; up to a few thousand it is within a few per cent). */
+    sweepMinDistinct: z.number().int().min(10).max(20_000).default(500),
+    /** Requests refused (401, 403) in a minute for one key, or from one address without a known key. */
+    refusedPerMinute: z.number().int().min(1).max(1_000_000).default(20),
+    /** Addresses a key is used from within this long after start are learned, not alerted on. */
+    learnMs: z.number().int().min(0).max(30 * 86_400_000).default(3_600_000),
+    /** An alert stays active this long after its pattern was last seen. */
+    holdMs: z.number().int().min(1000).max(86_400_000).default(600_000),
+  })
+  .strict()
+  .default({});
+
 export const configSchema = z
   .object({
     server: serverSchema,
@@ -335,6 +357,7 @@ export const configSchema = z
     cluster: clusterSchema,
     features: featuresSchema,
     privacy: privacySchema,
+    accessAlerts: accessAlertsSchema,
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     demo: z.boolean().default(false),
   })
@@ -396,6 +419,7 @@ const envKeys: Record<string, { path: string[]; type: EnvType }> = {
   WARDEN_SLO_RETENTION_DAYS: { path: ['slo', 'retentionDays'], type: 'number' },
   WARDEN_SLO_COST_PER_CPU_HOUR: { path: ['slo', 'costPerCpuHour'], type: 'number' },
   WARDEN_PRIVACY_HASH_KEY: { path: ['privacy', 'hashKey'], type: 'string' },
+  WARDEN_ACCESS_ALERTS_ENABLED: { path: ['accessAlerts', 'enabled'], type: 'boolean' },
   WARDEN_SLO_TICK_MS: { path: ['slo', 'tickMs'], type: 'number' },
   WARDEN_TRAFFIC_ENABLED: { path: ['traffic', 'enabled'], type: 'boolean' },
   WARDEN_TRAFFIC_FLUSH_INTERVAL_MS: { path: ['traffic', 'flushIntervalMs'], type: 'number' },

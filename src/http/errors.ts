@@ -57,7 +57,13 @@ export function toWardenError(err: unknown, bodyLimit: number, limitName = 'serv
  * happened ("request refused"); the message sent to the caller is its own field, `reason`, so JSON log tools that
  * keep one `msg` per line lose neither.
  */
-export function errorHandler(bodyLimit: number) {
+/**
+ * Refusals of who the caller is or what it may do (401, 403): counted by unusual-access detection. Not 429: the
+ * server's own overload (server.maxInflight) refuses every caller alike and says nothing about one.
+ */
+const REFUSALS = new Set([401, 403]);
+
+export function errorHandler(bodyLimit: number, onRefused?: (req: FastifyRequest, status: number) => void) {
   return (err: unknown, req: FastifyRequest, reply: FastifyReply): void => {
     // Framework errors can come before routing, when there are no route options yet.
     const routed = req.routeOptions?.config !== undefined;
@@ -73,6 +79,7 @@ export function errorHandler(bodyLimit: number) {
     if (bodyPending(req) && !reply.hasHeader('connection')) void reply.header('connection', 'close');
     const retryAfter = retryAfterSeconds(we.code, we.status);
     if (retryAfter !== undefined && !reply.hasHeader('retry-after')) void reply.header('retry-after', String(retryAfter));
+    if (onRefused && REFUSALS.has(we.status)) onRefused(req, we.status);
     const body: ErrorBody = { error: we.message, code: we.code };
     void reply.status(we.status).send(body);
   };

@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { WardenError } from '../errors.ts';
+import { inputFingerprint, type AccessMonitor } from '../security/index.ts';
 import type { InferenceService, ModelTable, RequestContext } from '../serving/index.ts';
 import type { StoreHealth } from '../storage/index.ts';
 import type { Tracing } from '../telemetry/index.ts';
@@ -17,6 +18,8 @@ export interface OipRouteDeps {
   maxInflight: number;
   /** Present when tracing is on: inference routes then get a SERVER span each. */
   tracing?: Tracing;
+  /** Unusual-access detection: each served request of a key is counted, with a fingerprint of its body. */
+  access?: Pick<AccessMonitor, 'observe'>;
 }
 
 interface ModelParams {
@@ -120,6 +123,13 @@ export function registerOipRoutes(app: FastifyInstance, deps: OipRouteDeps): voi
     inflight++;
   };
 
+  // Keyed requests only: with auth off there is no one to tell apart (refusals are counted by the error handler).
+  const access = deps.access;
+  const observe = (req: FastifyRequest) => {
+    const key = req.apiKey;
+    if (access && key) access.observe(`key:${key.id}`, req.ip, false, req.bodyText === undefined ? undefined : inputFingerprint(req.bodyText));
+  };
+
   // The bound is checked and released inline rather than through a wrapper: one async frame less per request.
   const infer = async (req: FastifyRequest<{ Params: ModelParams }>, reply: FastifyReply) => {
     const { name, version } = req.params;
@@ -127,6 +137,7 @@ export function registerOipRoutes(app: FastifyInstance, deps: OipRouteDeps): voi
     try {
       const res = await inference.infer(name, version, jsonBody(req), context(req));
       void reply.header('x-model-version', res.model_version);
+      observe(req);
       return res;
     } finally {
       inflight--;
@@ -151,6 +162,7 @@ export function registerOipRoutes(app: FastifyInstance, deps: OipRouteDeps): voi
     try {
       const res = await inference.predict(name, version, jsonBody(req), context(req));
       void reply.header('x-model-version', res.model_version);
+      observe(req);
       return res;
     } finally {
       inflight--;

@@ -30,7 +30,7 @@ import { registerOnlineFeatureRoutes } from './admin/online-features.ts';
 import { registerFeatureSkewRoutes } from './admin/feature-skew.ts';
 import { registerAuditRoutes } from './admin/audit.ts';
 import { registerAuditHooks } from './audit-hooks.ts';
-import type { AuditLog, Privacy } from '../security/index.ts';
+import type { AccessMonitor, AuditLog, Privacy } from '../security/index.ts';
 import { registerPrivacyRoutes } from './admin/privacy.ts';
 import { registerRetrainingRoutes } from './admin/retraining.ts';
 import type { ExplainService } from '../explain/index.ts';
@@ -81,6 +81,8 @@ export interface HttpDeps {
   audit: AuditLog;
   /** Sensitive-input rules (config privacy), shown by GET /api/v1/privacy. */
   privacy: Privacy;
+  /** Unusual-access detection (security/access-monitor); its alerts are an alert source. */
+  access?: AccessMonitor;
 }
 
 function notFound(method: string, url: string): WardenError {
@@ -212,7 +214,10 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
   app.decorateRequest('bodyText', undefined);
   // Declared up front so traced requests keep one object shape; untraced servers skip even this.
   if (deps.tracing) app.decorateRequest('trace', undefined);
-  app.setErrorHandler(errorHandler(bodyLimit));
+  const access = deps.access;
+  app.setErrorHandler(
+    errorHandler(bodyLimit, access ? (req) => access.observe(req.apiKey ? `key:${req.apiKey.id}` : `address:${req.ip}`, req.ip, true) : undefined),
+  );
   app.setNotFoundHandler((req, reply) => {
     if (bodyPending(req)) void reply.header('connection', 'close');
     const e = notFound(req.method, req.url);
@@ -231,6 +236,7 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
     draining: () => draining,
     maxInflight: config.server.maxInflight,
     ...(deps.tracing ? { tracing: deps.tracing } : {}),
+    ...(access ? { access } : {}),
   });
   registerModelRoutes(app, { registry: deps.registry, table: deps.table, guard, uploadLimitBytes: config.server.uploadLimitBytes, deployments: deps.deployments });
   registerModelCardRoutes(app, {

@@ -8,3 +8,5 @@ export { AuditLog, auditRequestId, bodySummary, boundedValue, currentAudit, entr
 export type { AuditContext, AuditLogOptions, AuditNote, AuditProblem, AuditVerification, LoopAction } from './audit/index.ts';
 export { Privacy, REDACTED, scrubValues } from './privacy.ts';
 export type { PrivacyConfig, PrivacyRuleConfig } from './privacy.ts';
+export { AccessMonitor, DEFAULT_ACCESS_MONITOR, inputFingerprint } from './access-monitor.ts';
+export type { AccessMonitorConfig, Pattern as AccessPattern } from './access-monitor.ts';
