@@ -17,7 +17,7 @@ import { GameDayService, RetrainService, ReviewService } from './lifecycle/index
 import { MonitoringService } from './monitoring/index.ts';
 import { Registry } from './registry/index.ts';
 import { DeploymentService, RolloutService } from './rollouts/index.ts';
-import { KeyRing } from './security/index.ts';
+import { KeyRing, RateLimiter } from './security/index.ts';
 import { SloService, StoreSloSource, SloFile } from './slo/index.ts';
 import { LeaderLease, ReplicaSync } from './cluster/index.ts';
 import { FaultInjector, InferenceService, ModelTable, Router, ShadowRunner } from './serving/index.ts';
@@ -43,6 +43,7 @@ export interface Warden {
   /** Game days: bounded fault injection into live traffic (docs/gameday.md). */
   gamedays: GameDayService;
   keys: KeyRing;
+  rateLimits: RateLimiter;
   /** Deployments: stable versions, deploys, rollbacks and their history. */
   deployments: DeploymentService;
   /** Rollouts: shadow, canary and A/B beside the stable version, their analysis and the controller lease. */
@@ -258,7 +259,8 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
       return (table.peek(model, version) ?? (await table.load(model, version))).record.signature;
     },
   });
-  const keys = new KeyRing(stores.metadata);
+  const keys = new KeyRing(stores.metadata, { refreshMs: config.auth.keyRefreshMs, lastUsedFlushMs: config.auth.lastUsedFlushMs });
+  const rateLimits = new RateLimiter({ store: stores.metadata, config: config.rateLimits, promRegistry: metrics.registry, refreshMs: config.auth.keyRefreshMs });
   const monitoring: MonitoringService | undefined = config.monitoring.enabled
     ? new MonitoringService({
         metadata: stores.metadata,
@@ -374,6 +376,7 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
             for (const name of all) await table.refresh(name);
           },
           keys: () => keys.reload(),
+          'rate-limits': () => rateLimits.reload(),
           'review-policy': () => review.reload(),
           ...(monitoring ? { reference: async () => void (await monitoring.reloadReferences()) } : {}),
           rollout: () => rollouts.sync(),
@@ -410,6 +413,7 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
     explain,
     metrics,
     keys,
+    rateLimits,
     features,
     online,
     serverVersion: WARDEN_VERSION,
@@ -441,6 +445,7 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
     slo,
     gamedays,
     keys,
+    rateLimits,
     health,
     deployments,
     rollouts,
@@ -458,6 +463,7 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
       started = true;
       if (sloSource && slo) await sloSource.importFile(new SloFile(sloFile), logger);
       await keys.start();
+      await rateLimits.start();
       await features.start();
       await online.start();
       await table.start();
@@ -507,7 +513,9 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
       // After the loops that ask for them have stopped: released earlier, a last tick would take them again.
       await alertingLease?.release();
       await labelLease?.release();
-      keys.stop();
+      // After the HTTP server has closed: the last requests' uses are in the batch.
+      await keys.stop();
+      rateLimits.stop();
       await table.close();
       if (!opts.stores || opts.ownStores) await opened.close();
     },
