@@ -7,6 +7,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config.ts';
 import { createApiKey, RateLimiter } from '../../src/security/index.ts';
+import { freshPgSchema, pgTestUrl } from '../helpers/postgres.ts';
 import { fixturesDir, startTestServer, type TestServer } from '../helpers/server.ts';
 
 const modelBytes = readFileSync(path.join(fixturesDir, 'models', 'bike_busy_logreg.onnx'));
@@ -150,6 +151,48 @@ describe('rate limits (auth off, per replica divisor)', () => {
     expect(listed.body.defaults.deployment).toMatchObject({ rate: 0.01, burst: 4, size: 2 });
     // Not inference: not counted.
     expect((await srv.json('GET', '/v2/models/bike')).status).toBe(200);
+  });
+});
+
+describe.skipIf(!pgTestUrl())('two replicas on PostgreSQL: the change feed carries revocations and limits', () => {
+  let schema: Awaited<ReturnType<typeof freshPgSchema>>;
+  let a: TestServer;
+  let b: TestServer;
+  beforeAll(async () => {
+    schema = await freshPgSchema();
+    // A key reload interval far beyond the test: only the change feed can bring the changes over.
+    const config = { auth: { required: true, keyRefreshMs: 600_000 }, storage: { url: schema.url }, cluster: { syncIntervalMs: 100 } };
+    a = await startTestServer(config);
+    b = await startTestServer(config);
+  });
+  afterAll(async () => {
+    await a?.close();
+    await b?.close();
+    await schema?.drop();
+  });
+
+  const within = async (ms: number, check: () => Promise<boolean>): Promise<number> => {
+    const t0 = Date.now();
+    while (Date.now() - t0 < ms) {
+      if (await check()) return Date.now() - t0;
+      await sleep(20);
+    }
+    return Infinity;
+  };
+
+  it('a limit set and a key revoked on one replica apply on the other within cluster.syncIntervalMs and a reload', async () => {
+    const admin = (await createApiKey(a.warden.stores.metadata, 'admin', 'admin')).secret;
+    const k = await createApiKey(a.warden.stores.metadata, 'app', 'viewer');
+    await a.warden.keys.reload();
+    expect((await b.json('GET', '/api/v1/models', undefined, bearer(k.secret))).status).toBe(200);
+    expect((await a.json('PUT', `/api/v1/rate-limits/key/${k.record.id}`, { rate: 0.01, burst: 1 }, bearer(admin))).status).toBe(200);
+    const limited = await within(2000, async () => {
+      const first = (await b.json('GET', '/api/v1/models', undefined, bearer(k.secret))).status;
+      return first === 429 || (await b.json('GET', '/api/v1/models', undefined, bearer(k.secret))).status === 429;
+    });
+    expect(limited).toBeLessThan(1000);
+    expect((await a.json('DELETE', `/api/v1/keys/${k.record.id}`, undefined, bearer(admin))).status).toBe(204);
+    expect(await within(2000, async () => (await b.json('GET', '/api/v1/models', undefined, bearer(k.secret))).status === 401)).toBeLessThan(1000);
   });
 });
 
