@@ -18,7 +18,7 @@ import { GameDayService, RetrainService, ReviewService } from './lifecycle/index
 import { MonitoringService } from './monitoring/index.ts';
 import { Registry } from './registry/index.ts';
 import { DeploymentService, RolloutService } from './rollouts/index.ts';
-import { KeyRing } from './security/index.ts';
+import { KeyRing, RateLimiter } from './security/index.ts';
 import { SloService, StoreSloSource, SloFile } from './slo/index.ts';
 import { LeaderLease, ReplicaSync } from './cluster/index.ts';
 import { FaultInjector, InferenceService, ModelTable, Router, ShadowRunner } from './serving/index.ts';
@@ -46,6 +46,7 @@ export interface Warden {
   keys: KeyRing;
   /** The hash-chained audit log of state changes (docs/audit.md). */
   audit: AuditLog;
+  rateLimits: RateLimiter;
   /** Deployments: stable versions, deploys, rollbacks and their history. */
   deployments: DeploymentService;
   /** Rollouts: shadow, canary and A/B beside the stable version, their analysis and the controller lease. */
@@ -264,7 +265,8 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
       return (table.peek(model, version) ?? (await table.load(model, version))).record.signature;
     },
   });
-  const keys = new KeyRing(stores.metadata);
+  const keys = new KeyRing(stores.metadata, { refreshMs: config.auth.keyRefreshMs, lastUsedFlushMs: config.auth.lastUsedFlushMs });
+  const rateLimits = new RateLimiter({ store: stores.metadata, config: config.rateLimits, promRegistry: metrics.registry, refreshMs: config.auth.keyRefreshMs });
   const monitoring: MonitoringService | undefined = config.monitoring.enabled
     ? new MonitoringService({
         metadata: stores.metadata,
@@ -384,6 +386,7 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
             for (const name of all) await table.refresh(name);
           },
           keys: () => keys.reload(),
+          'rate-limits': () => rateLimits.reload(),
           'review-policy': () => review.reload(),
           ...(monitoring ? { reference: async () => void (await monitoring.reloadReferences()) } : {}),
           rollout: () => rollouts.sync(),
@@ -423,6 +426,7 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
     explain,
     metrics,
     keys,
+    rateLimits,
     features,
     online,
     serverVersion: WARDEN_VERSION,
@@ -458,6 +462,7 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
     slo,
     gamedays,
     keys,
+    rateLimits,
     health,
     deployments,
     rollouts,
@@ -476,6 +481,7 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
       if (sloSource && slo) await sloSource.importFile(new SloFile(sloFile), logger);
       await keys.start();
       await audit.start();
+      await rateLimits.start();
       await features.start();
       await online.start();
       await table.start();
@@ -525,7 +531,9 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
       // After the loops that ask for them have stopped: released earlier, a last tick would take them again.
       await alertingLease?.release();
       await labelLease?.release();
-      keys.stop();
+      // After the HTTP server has closed: the last requests' uses are in the batch.
+      await keys.stop();
+      rateLimits.stop();
       // Last of the writers: every request and loop action has ended, so their entries are in (or queued here).
       await audit.stop();
       await table.close();

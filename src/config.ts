@@ -73,6 +73,41 @@ const authSchema = z
   .object({
     /** When false, every route is open. Only allowed on a loopback host (the demo runs so). */
     required: z.boolean().default(true),
+    /**
+     * How often each replica re-reads the keys: the bound on how long another replica accepts a key revoked (or
+     * rotated with no overlap) elsewhere when no change feed tells it sooner (docs/security.md#revocation).
+     */
+    keyRefreshMs: z.number().int().min(100).max(600_000).default(10_000),
+    /** Last-use times are kept in memory and written in one batch this often (never a store write per request). */
+    lastUsedFlushMs: z.number().int().min(100).max(3_600_000).default(30_000),
+  })
+  .strict()
+  .default({});
+
+const limitSchema = z
+  .object({
+    /** Requests per second refilled. */
+    rate: z.number().positive().max(1_000_000),
+    /** Requests allowed at once after an idle spell; default: the rate (at least 1). */
+    burst: z.number().min(1).max(1_000_000).optional(),
+  })
+  .strict();
+
+/** Token-bucket rate limits, per key and per deployment, enforced in each replica's memory (docs/security.md#rate-limits). */
+const rateLimitsSchema = z
+  .object({
+    /** Replicas behind one load balancer: each limit is divided by it on every replica, so the fleet allows about the limit set. */
+    perReplica: z.number().int().min(1).max(1000).default(1),
+    /** Buckets a replica holds per scope (keys, deployments) at most; idle ones are dropped first. */
+    maxBuckets: z.number().int().min(16).max(10_000_000).default(100_000),
+    /** The limit of every key without one of its own. Unset: keys are not limited. */
+    key: limitSchema.optional(),
+    /** The limit of every deployment's inference without one of its own. Unset: deployments are not limited. */
+    deployment: limitSchema.optional(),
+    /** Per key id; a limit set by the API (PUT /api/v1/rate-limits/key/{id}) wins over these. */
+    keys: z.record(z.string().min(1).max(64), limitSchema).default({}),
+    /** Per deployment (model name); a limit set by the API wins over these. */
+    deployments: z.record(z.string().min(1).max(256), limitSchema).default({}),
   })
   .strict()
   .default({});
@@ -346,6 +381,7 @@ export const configSchema = z
     storage: storageSchema,
     predictionLog: predictionLogSchema,
     auth: authSchema,
+    rateLimits: rateLimitsSchema,
     serving: servingSchema,
     monitoring: monitoringSchema,
     alerting: alertingSchema,
@@ -391,6 +427,14 @@ const envKeys: Record<string, { path: string[]; type: EnvType }> = {
   WARDEN_PREDICTION_LOG_WRITER_NICE: { path: ['predictionLog', 'writerNice'], type: 'number' },
   WARDEN_PREDICTION_LOG_RETENTION_DAYS: { path: ['predictionLog', 'retentionDays'], type: 'number' },
   WARDEN_AUTH_REQUIRED: { path: ['auth', 'required'], type: 'boolean' },
+  WARDEN_AUTH_KEY_REFRESH_MS: { path: ['auth', 'keyRefreshMs'], type: 'number' },
+  WARDEN_AUTH_LAST_USED_FLUSH_MS: { path: ['auth', 'lastUsedFlushMs'], type: 'number' },
+  WARDEN_RATE_LIMITS_PER_REPLICA: { path: ['rateLimits', 'perReplica'], type: 'number' },
+  WARDEN_RATE_LIMITS_MAX_BUCKETS: { path: ['rateLimits', 'maxBuckets'], type: 'number' },
+  WARDEN_RATE_LIMITS_KEY_RATE: { path: ['rateLimits', 'key', 'rate'], type: 'number' },
+  WARDEN_RATE_LIMITS_KEY_BURST: { path: ['rateLimits', 'key', 'burst'], type: 'number' },
+  WARDEN_RATE_LIMITS_DEPLOYMENT_RATE: { path: ['rateLimits', 'deployment', 'rate'], type: 'number' },
+  WARDEN_RATE_LIMITS_DEPLOYMENT_BURST: { path: ['rateLimits', 'deployment', 'burst'], type: 'number' },
   WARDEN_SERVING_MAX_BATCH_ROWS: { path: ['serving', 'maxBatchRows'], type: 'number' },
   WARDEN_SERVING_INTRA_OP_THREADS: { path: ['serving', 'intraOpThreads'], type: 'number' },
   WARDEN_SERVING_DYNAMIC_BATCHING: { path: ['serving', 'dynamicBatching'], type: 'boolean' },

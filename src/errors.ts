@@ -20,8 +20,15 @@ export const errorCatalogue = {
   WARDEN_INVALID_MODEL: { status: 422, summary: 'The uploaded file is not a loadable ONNX model, or its metadata is invalid.' },
   WARDEN_ARTIFACT_TAMPERED: { status: 500, summary: 'A stored model file no longer matches its sha256 digest; it is refused.' },
   WARDEN_UNAUTHENTICATED: { status: 401, summary: 'The route needs an API key (header `authorization: Bearer <key>` or `x-api-key`).' },
-  WARDEN_FORBIDDEN: { status: 403, summary: "The API key's role does not allow this action." },
-  WARDEN_RATE_LIMITED: { status: 429, summary: 'Too many requests or uploads in flight; retry after the `Retry-After` seconds.' },
+  WARDEN_KEY_EXPIRED: {
+    status: 401,
+    summary: 'The API key expired, or this is its old secret after a rotation and the overlap has ended; the message says which and when. Use the new secret or create a key.',
+  },
+  WARDEN_FORBIDDEN: { status: 403, summary: "The API key's role does not allow this action, or the key is scoped to other models." },
+  WARDEN_RATE_LIMITED: {
+    status: 429,
+    summary: "Too many requests or uploads in flight, or the key's or deployment's rate limit is spent on this replica; retry after the `Retry-After` seconds.",
+  },
   WARDEN_SHUTTING_DOWN: { status: 503, summary: 'The server is shutting down; retry (another replica, or this one once restarted).' },
   WARDEN_STORE_UNAVAILABLE: {
     status: 503,

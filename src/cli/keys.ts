@@ -1,8 +1,15 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../config.ts';
-import { createApiKey, isRole, ROLES } from '../security/index.ts';
+import { isWardenError } from '../errors.ts';
+import { createApiKey, isRole, parseDuration, ROLES, rotateApiKey } from '../security/index.ts';
 import { openMetadataStore } from '../storage/index.ts';
 import { CliError, table } from './output.ts';
+
+/** A refusal by the key rules (unknown scope, past expiry, no such key) is a usage error: exit 2 with its message. */
+const asCliError = (e: unknown): never => {
+  if (isWardenError(e) && e.status < 500) throw new CliError(e.message, 2);
+  throw e;
+};
 
 /**
  * `warden keys …` works on the local data directory directly, so the first admin key can be made
@@ -20,32 +27,48 @@ export function registerKeys(program: Command): void {
     .description('create a key; the secret is printed once')
     .requiredOption('--role <role>', `one of ${ROLES.join(', ')}`)
     .option('--name <name>', 'a label for the key', 'cli')
+    .option('--scope <models...>', 'limit the key to these models (deployments); each must exist')
+    .option('--expires <when>', 'refuse the key from then on: a duration from now (30d, 12h) or an ISO-8601 time')
     .option('--data-dir <dir>', 'storage.dataDir')
     .option('-c, --config <file>', 'config file')
-    .action(async (o: { role: string; name: string; dataDir?: string; config?: string }) => {
+    .action(async (o: { role: string; name: string; scope?: string[]; expires?: string; dataDir?: string; config?: string }) => {
       if (!isRole(o.role)) throw new CliError(`unknown role ${o.role}; use one of ${ROLES.join(', ')}`, 2);
       const store = await openStore(o);
       try {
-        const created = await createApiKey(store, o.name, o.role);
+        const scopes = o.scope?.flatMap((s) => s.split(',')).filter((s) => s !== '');
+        const created = await createApiKey(store, o.name, o.role, { ...(scopes ? { scopes } : {}), ...(o.expires ? { expires: o.expires } : {}) }).catch(asCliError);
         process.stdout.write(`${created.secret}\n`);
-        process.stderr.write(`created key ${created.record.id} (${o.role}); store the secret now: only its hash is kept\n`);
+        const r = created.record;
+        const extra = [r.scopes ? `scoped to ${r.scopes.join(', ')}` : '', r.expiresAt ? `expires ${new Date(r.expiresAt).toISOString()}` : ''].filter(Boolean).join('; ');
+        process.stderr.write(`created key ${r.id} (${o.role}${extra ? `; ${extra}` : ''}); store the secret now: only its hash is kept\n`);
       } finally {
         await store.close();
       }
     });
   keys
     .command('list')
-    .description('list keys (never their secrets)')
+    .description('list keys (never their secrets), with scopes, expiry and last use')
     .option('--data-dir <dir>', 'storage.dataDir')
     .option('-c, --config <file>', 'config file')
     .action(async (o: { dataDir?: string; config?: string }) => {
       const store = await openStore(o);
+      const at = (ms: number | undefined) => (ms === undefined ? '' : new Date(ms).toISOString());
       try {
         const all = await store.listApiKeys();
         process.stdout.write(
           `${table(
-            all.map((k) => ({ id: k.id, name: k.name, role: k.role, created: new Date(k.createdAt).toISOString(), revoked: k.revokedAt ? new Date(k.revokedAt).toISOString() : '' })),
-            ['id', 'name', 'role', 'created', 'revoked'],
+            all.map((k) => ({
+              id: k.id,
+              name: k.name,
+              role: k.role,
+              scopes: k.scopes?.join(',') ?? '*',
+              created: at(k.createdAt),
+              expires: at(k.expiresAt),
+              'old secret until': k.previousUntil !== undefined && k.previousUntil > Date.now() ? at(k.previousUntil) : '',
+              'last used': at(k.lastUsedAt),
+              revoked: at(k.revokedAt),
+            })),
+            ['id', 'name', 'role', 'scopes', 'created', 'expires', 'old secret until', 'last used', 'revoked'],
           )}\n`,
         );
       } finally {
@@ -53,8 +76,31 @@ export function registerKeys(program: Command): void {
       }
     });
   keys
+    .command('rotate <id>')
+    .description('give a key a new secret (printed once); the old one keeps working for --overlap, then is refused')
+    .option('--overlap <duration>', 'how long the old secret keeps working (0 refuses it at once; at most 30d)', '1h')
+    .option('--data-dir <dir>', 'storage.dataDir')
+    .option('-c, --config <file>', 'config file')
+    .action(async (id: string, o: { overlap: string; dataDir?: string; config?: string }) => {
+      const overlapMs = (() => {
+        try {
+          return parseDuration(o.overlap, '--overlap');
+        } catch (e) {
+          throw new CliError((e as Error).message, 2);
+        }
+      })();
+      const store = await openStore(o);
+      try {
+        const rotated = await rotateApiKey(store, id, overlapMs).catch(asCliError);
+        process.stdout.write(`${rotated.secret}\n`);
+        process.stderr.write(`rotated key ${id}; the old secret works until ${new Date(rotated.record.previousUntil ?? Date.now()).toISOString()}; store the new secret now\n`);
+      } finally {
+        await store.close();
+      }
+    });
+  keys
     .command('revoke <id>')
-    .description('revoke a key (servers stop accepting it within 10 s)')
+    .description('revoke a key (servers stop accepting it within auth.keyRefreshMs, 10 s by default)')
     .option('--data-dir <dir>', 'storage.dataDir')
     .option('-c, --config <file>', 'config file')
     .action(async (id: string, o: { dataDir?: string; config?: string }) => {

@@ -1,6 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { WardenError } from '../errors.ts';
-import { roleAllows, type KeyRing } from '../security/index.ts';
+import { roleAllows, type KeyEntry, type KeyRing, type RateLimiter } from '../security/index.ts';
 import type { ApiKeyRecord, Role } from '../storage/index.ts';
 import { bodyPending, type UploadSlots } from './body.ts';
 
@@ -37,32 +37,107 @@ function crossSite(req: FastifyRequest): boolean {
 }
 
 export type GuardHook = (req: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => void;
-/** `upload`: the route takes uploads, so once the caller is let in the guard takes one of `server.maxUploads` slots. */
-export type Guard = (role: Role, opts?: { upload?: boolean }) => GuardHook;
+
+/** The model (deployment) a request is about, read from its params; undefined when it names none. */
+export type ScopeRule = (req: FastifyRequest) => string | undefined;
+
+export interface GuardOptions {
+  /** The route takes uploads, so once the caller is let in the guard takes one of `server.maxUploads` slots. */
+  upload?: boolean;
+  /**
+   * How the route treats keys scoped to models: a rule naming the one model it is about (a scoped key outside it is
+   * refused), or `filtered` (the route answers with the key's models only). Absent: the route is not about one
+   * model and refuses scoped keys, so a new route is closed to them until it says otherwise.
+   */
+  scope?: ScopeRule | 'filtered';
+  /** Inference: the deployment's rate limit applies too (to the model the scope rule names). */
+  deploymentLimit?: boolean;
+}
+export type Guard = (role: Role, opts?: GuardOptions) => GuardHook;
+
+/**
+ * The model of a model or deployment route: `:name`, or the `{name}:predict` segment of the `:predict` routes.
+ * Reads req.params, which Fastify has parsed by onRequest, and allocates only for `:predict`.
+ */
+export const modelOfRequest: ScopeRule = (req) => {
+  const p = req.params as { name?: string; target?: string };
+  if (p.name !== undefined) return p.name;
+  const t = p.target;
+  return t !== undefined && t.endsWith(':predict') ? t.slice(0, -8) : undefined;
+};
+
+const iso = (ms: number) => new Date(ms).toISOString();
 
 /**
  * Route guard factory. Guards are `onRequest` hooks: they run before a byte of the body is read, so a caller without
  * the right key costs the server nothing but the headers. With auth off (allowed on loopback only) every route is
- * open; with it on, each route names the least role it needs. An upload route's guard then takes an upload slot.
+ * open; with it on, each route names the least role it needs, and a scoped key reaches only its models. Rate limits
+ * come after the key is accepted (a refused key spends no token). An upload route's guard then takes an upload slot.
  */
-export function makeGuard(keys: KeyRing, required: boolean, uploads: UploadSlots): Guard {
-  const decide = (req: FastifyRequest, reply: FastifyReply, role: Role, upload: boolean, key: ApiKeyRecord | undefined): WardenError | undefined => {
-    if (!key) return new WardenError('WARDEN_UNAUTHENTICATED', 'API key is unknown or revoked');
-    req.apiKey = key;
-    if (required && !roleAllows(key.role, role)) {
-      return new WardenError('WARDEN_FORBIDDEN', `key ${key.id} has role ${key.role}; this route needs ${role} or above`);
+export function makeGuard(keys: KeyRing, required: boolean, uploads: UploadSlots, limits?: RateLimiter): Guard {
+  const limited = (reply: FastifyReply, wait: number, what: string): WardenError => {
+    const l = limits?.lastLimit;
+    void reply.header('retry-after', String(wait));
+    return new WardenError(
+      'WARDEN_RATE_LIMITED',
+      `${what} is over its rate limit${l ? ` of ${l.rate}/s (burst ${l.burst}${l.size !== l.burst ? `, ${l.perMs * 1000}/s and ${l.size} on this replica` : ''})` : ''}; retry after ${wait} s`,
+    );
+  };
+  const limitDeployment = (req: FastifyRequest, reply: FastifyReply, scope: ScopeRule | 'filtered' | undefined, now: number): WardenError | undefined => {
+    if (limits === undefined || typeof scope !== 'function') return undefined;
+    const model = scope(req);
+    if (model === undefined) return undefined;
+    const wait = limits.takeDeployment(model, now);
+    return wait > 0 ? limited(reply, wait, `deployment ${model}`) : undefined;
+  };
+  const decide = (req: FastifyRequest, reply: FastifyReply, role: Role, o: GuardOptions, entry: KeyEntry | undefined): WardenError | undefined => {
+    if (!entry) return new WardenError('WARDEN_UNAUTHENTICATED', 'API key is unknown or revoked');
+    const key = entry.key;
+    const now = keys.now();
+    if (now >= entry.until) {
+      return new WardenError(
+        'WARDEN_KEY_EXPIRED',
+        entry.ends === 'rotated'
+          ? `this secret of key ${key.id} was replaced by a rotation and stopped working at ${iso(entry.until)}; use the new secret`
+          : `API key ${key.id} expired at ${iso(entry.until)}; ask an admin for a new key ('warden keys create')`,
+      );
     }
-    return upload ? uploads.takeUploadSlot(req, reply) : undefined;
+    req.apiKey = key;
+    if (required) {
+      if (!roleAllows(key.role, role)) return new WardenError('WARDEN_FORBIDDEN', `key ${key.id} has role ${key.role}; this route needs ${role} or above`);
+      const scopes = entry.scopes;
+      if (scopes !== undefined && o.scope !== 'filtered') {
+        const model = o.scope === undefined ? undefined : o.scope(req);
+        if (model === undefined || !scopes.has(model)) {
+          return new WardenError(
+            'WARDEN_FORBIDDEN',
+            model === undefined
+              ? `key ${key.id} is scoped to models ${[...scopes].join(', ')}; this route is not about one model, so it needs an unscoped key`
+              : `key ${key.id} is scoped to models ${[...scopes].join(', ')}, not ${JSON.stringify(model)}`,
+          );
+        }
+      }
+    }
+    keys.touch(key.id, now);
+    if (limits !== undefined) {
+      const wait = limits.takeKey(key.id, now);
+      if (wait > 0) return limited(reply, wait, `key ${key.id}`);
+      if (o.deploymentLimit) {
+        const err = limitDeployment(req, reply, o.scope, now);
+        if (err) return err;
+      }
+    }
+    return o.upload === true ? uploads.takeUploadSlot(req, reply) : undefined;
   };
   const finish = (req: FastifyRequest, reply: FastifyReply, err: WardenError | undefined, done: (err?: Error) => void) => {
     // The body of a refused request is never read: close the connection rather than drain it for keep-alive.
     if (err && bodyPending(req)) void reply.header('connection', 'close');
     done(err);
   };
-  // Callback-style hooks: on the inference route an async hook would add a promise per request. Whether the route
-  // takes uploads is fixed when the route is made: reading req.routeOptions would build an object per request.
-  return (role: Role, opts: { upload?: boolean } = {}) => {
-    const upload = opts.upload === true;
+  // Callback-style hooks: on the inference route an async hook would add a promise per request. The options are fixed
+  // when the route is made: reading req.routeOptions would build an object per request.
+  return (role: Role, opts: GuardOptions = {}) => {
+    const o: GuardOptions = { ...opts };
     return (req, reply, done) => {
       const secret = presentedKey(req);
       if (!secret) {
@@ -73,20 +148,18 @@ export function makeGuard(keys: KeyRing, required: boolean, uploads: UploadSlots
                 'WARDEN_FORBIDDEN',
                 "a page on another site sent this request; with auth off Warden takes changes only from its own dashboard and from clients that are not browsers (curl, the CLI); send an API key or turn auth on",
               )
-            : upload
-            ? uploads.takeUploadSlot(req, reply)
-            : undefined;
+            : ((o.deploymentLimit && limits !== undefined ? limitDeployment(req, reply, o.scope, keys.now()) : undefined) ?? (o.upload ? uploads.takeUploadSlot(req, reply) : undefined));
         finish(req, reply, err, done);
         return;
       }
-      const key = keys.verify(secret);
-      if (key) {
-        finish(req, reply, decide(req, reply, role, upload, key), done);
+      const entry = keys.verify(secret);
+      if (entry) {
+        finish(req, reply, decide(req, reply, role, o, entry), done);
         return;
       }
       // Only an unknown key pays for a store read; known keys stay on the synchronous path.
       keys.verifyFresh(secret).then(
-        (fresh) => finish(req, reply, decide(req, reply, role, upload, fresh), done),
+        (fresh) => finish(req, reply, decide(req, reply, role, o, fresh), done),
         (e: unknown) => done(e as Error),
       );
     };

@@ -146,7 +146,7 @@ export function registerOipRoutes(app: FastifyInstance, deps: OipRouteDeps): voi
   // The span starts first, so a refused key is recorded on it; the guard runs before the body is read.
   const guarded = (route: string) => {
     const t = tracedRoute(deps.tracing, 'POST', route);
-    const auth = guard('predictor');
+    const auth = guard('predictor', { deploymentLimit: true });
     return { ...t, onRequest: t.onRequest ? [t.onRequest, auth] : auth };
   };
   app.post<{ Params: ModelParams }>('/v2/models/:name/infer', guarded('/v2/models/{name}/infer'), infer);

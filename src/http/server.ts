@@ -8,12 +8,12 @@ import type { MonitoringService } from '../monitoring/index.ts';
 import type { Registry } from '../registry/index.ts';
 import type { DeploymentService, RolloutService } from '../rollouts/index.ts';
 import type { SloService } from '../slo/index.ts';
-import type { KeyRing } from '../security/index.ts';
+import type { KeyRing, RateLimiter } from '../security/index.ts';
 import { requestIdFrom, type InferenceService, type ModelTable } from '../serving/index.ts';
 import type { StoreHealth, Stores } from '../storage/index.ts';
 import type { PredictionLog, Tracing, TrafficAggregator, WardenMetrics } from '../telemetry/index.ts';
 import type { WardenConfig } from '../config.ts';
-import { makeGuard } from './auth.ts';
+import { makeGuard, modelOfRequest, type Guard } from './auth.ts';
 import { bodyPending, installBodyHandling } from './body.ts';
 import { errorHandler } from './errors.ts';
 import { registerOipRoutes } from './oip.ts';
@@ -55,6 +55,8 @@ export interface HttpDeps {
   explain: ExplainService;
   metrics: WardenMetrics;
   keys: KeyRing;
+  /** Rate limits per key and deployment; absent: none. */
+  rateLimits?: RateLimiter;
   /** Feature definitions, pushes and historical retrieval. */
   features: FeatureService;
   /** The online store: deployments' feature bindings, materialization, online reads. */
@@ -226,11 +228,14 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
 
   // Before any route is made: the hooks attach to each audited route as it is defined.
   registerAuditHooks(app, deps.audit);
-  const guard = makeGuard(deps.keys, config.auth.required, uploads);
+  const guard = makeGuard(deps.keys, config.auth.required, uploads, deps.rateLimits);
+  // For route groups whose `:name` is always a model (deployment): scoped keys reach the ones they name. Other groups
+  // keep the plain guard, which refuses scoped keys.
+  const modelGuard: Guard = (role, opts = {}) => guard(role, { scope: modelOfRequest, ...opts });
   registerOipRoutes(app, {
     table: deps.table,
     inference: deps.inference,
-    guard,
+    guard: modelGuard,
     serverVersion: deps.serverVersion,
     health: deps.health,
     draining: () => draining,
@@ -238,9 +243,9 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
     ...(deps.tracing ? { tracing: deps.tracing } : {}),
     ...(access ? { access } : {}),
   });
-  registerModelRoutes(app, { registry: deps.registry, table: deps.table, guard, uploadLimitBytes: config.server.uploadLimitBytes, deployments: deps.deployments });
+  registerModelRoutes(app, { registry: deps.registry, table: deps.table, guard: modelGuard, uploadLimitBytes: config.server.uploadLimitBytes, deployments: deps.deployments });
   registerModelCardRoutes(app, {
-    guard,
+    guard: modelGuard,
     sources: {
       registry: deps.registry,
       metadata: deps.stores.metadata,
@@ -249,26 +254,26 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
     },
   });
   registerPredictionRoutes(app, { events: deps.stores.events, guard, ...(deps.log ? { log: deps.log } : {}) });
-  registerKeyRoutes(app, { metadata: deps.stores.metadata, keys: deps.keys, guard });
-  registerMonitoringRoutes(app, { guard, referenceLimitBytes: config.server.referenceLimitBytes, ...(deps.monitoring ? { monitoring: deps.monitoring } : {}), ...(deps.log ? { log: deps.log } : {}) });
+  registerKeyRoutes(app, { metadata: deps.stores.metadata, keys: deps.keys, guard, ...(deps.rateLimits ? { rateLimits: deps.rateLimits } : {}) });
+  registerMonitoringRoutes(app, { guard: modelGuard, referenceLimitBytes: config.server.referenceLimitBytes, ...(deps.monitoring ? { monitoring: deps.monitoring } : {}), ...(deps.log ? { log: deps.log } : {}) });
   registerLabelRoutes(app, { events: deps.stores.events, registry: deps.registry, guard });
   registerDatasetRoutes(app, { events: deps.stores.events, metadata: deps.stores.metadata, registry: deps.registry, features: deps.features, guard });
-  registerExplainRoutes(app, { explain: deps.explain, registry: deps.registry, guard });
+  registerExplainRoutes(app, { explain: deps.explain, registry: deps.registry, guard: modelGuard });
   registerFeatureRoutes(app, { features: deps.features, guard, uploadLimitBytes: config.server.uploadLimitBytes });
-  registerOnlineFeatureRoutes(app, { online: deps.online, guard });
+  registerOnlineFeatureRoutes(app, { online: deps.online, guard: modelGuard });
   registerFeatureSkewRoutes(app, { skew: deps.online.skew, guard });
   registerAuditRoutes(app, { audit: deps.audit, guard });
   registerPrivacyRoutes(app, { privacy: deps.privacy, registry: deps.registry, guard });
-  if (deps.retraining) registerRetrainingRoutes(app, { retraining: deps.retraining, guard });
+  if (deps.retraining) registerRetrainingRoutes(app, { retraining: deps.retraining, guard: modelGuard });
   if (deps.review) registerReviewRoutes(app, { review: deps.review, guard });
   if (deps.gamedays) registerGameDayRoutes(app, { gamedays: deps.gamedays, guard });
   registerAlertRoutes(app, { guard, ...(deps.alerting ? { alerting: deps.alerting } : {}) });
   registerSloRoutes(app, { guard, ...(deps.slo ? { slo: deps.slo } : {}) });
-  registerDeploymentRoutes(app, { deployments: deps.deployments, rollouts: deps.rollouts, events: deps.stores.events, guard, audit: deps.audit });
+  registerDeploymentRoutes(app, { deployments: deps.deployments, rollouts: deps.rollouts, events: deps.stores.events, guard: modelGuard, audit: deps.audit });
   registerTrafficRoutes(app, {
     events: deps.stores.events,
     registry: deps.registry,
-    guard,
+    guard: modelGuard,
     costPerCpuHour: config.slo.costPerCpuHour,
     ...(deps.traffic ? { traffic: deps.traffic } : {}),
   });

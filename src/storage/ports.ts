@@ -179,6 +179,27 @@ export interface ApiKeyRecord {
   hash: string;
   createdAt: number;
   revokedAt?: number;
+  /** Model (deployment) names the key is limited to; absent: every model its role allows. */
+  scopes?: string[];
+  /** Refused from this time on (epoch ms); absent: never expires. */
+  expiresAt?: number;
+  /** After a rotation: the replaced secret's hash, still accepted until `previousUntil`. */
+  previousHash?: string;
+  previousUntil?: number;
+  /** When a server last accepted the key (written in batches, so up to `auth.lastUsedFlushMs` behind). */
+  lastUsedAt?: number;
+}
+
+/** A token bucket's settings for one key (by id) or one deployment (by model name), set by the API. */
+export interface RateLimitRecord {
+  scope: 'key' | 'deployment';
+  name: string;
+  /** Requests per second refilled. */
+  rate: number;
+  /** Bucket size: requests allowed at once after an idle spell. */
+  burst: number;
+  updatedAt: number;
+  updatedBy: string;
 }
 
 /** A monitoring reference of one model version: only its profile is kept, never the raw rows. */
@@ -342,7 +363,7 @@ export interface SloDefinitionStore {
 }
 
 /** What a metadata change touched, for replicas to refresh what they hold in memory. */
-export type ChangeTopic = 'model' | 'keys' | 'reference' | 'review-policy' | 'slo' | 'rollout' | 'alerting' | 'features' | 'deployment-features';
+export type ChangeTopic = 'model' | 'keys' | 'rate-limits' | 'reference' | 'review-policy' | 'slo' | 'rollout' | 'alerting' | 'features' | 'deployment-features';
 
 /** One recorded change: which topic, and the key within it (a model name; '' where the topic has none). */
 export interface MetadataChange {
@@ -436,6 +457,18 @@ export interface MetadataStore {
   findApiKeyByHash(hash: string): Promise<ApiKeyRecord | undefined>;
   listApiKeys(): Promise<ApiKeyRecord[]>;
   revokeApiKey(id: string, now: number): Promise<boolean>;
+  /**
+   * Replaces an active key's secret hash, keeping the old one as `previousHash` until `previousUntil` (a second
+   * rotation drops the first old secret). Undefined when there is no active key `id`.
+   */
+  rotateApiKey(id: string, hash: string, previousUntil: number): Promise<ApiKeyRecord | undefined>;
+  /** Records when keys were last used (one batch from a server's memory); a time older than the stored one is ignored. */
+  touchApiKeys(uses: readonly { id: string; at: number }[]): Promise<void>;
+  /** Rate limits set by the API, by scope then name. */
+  listRateLimits(): Promise<RateLimitRecord[]>;
+  /** Creates or replaces the limit of one key or deployment. */
+  saveRateLimit(r: RateLimitRecord): Promise<void>;
+  deleteRateLimit(scope: RateLimitRecord['scope'], name: string): Promise<boolean>;
 
   close(): Promise<void>;
 

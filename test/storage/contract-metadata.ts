@@ -918,4 +918,60 @@ export function metadataContract(stores: () => StorageUnderTest): void {
       expect((await m.listAudit({ since: 1_005, until: 1_007, order: 'asc', limit: 10 })).map((e) => e.at)).toEqual([1_005, 1_006]);
     });
   });
+
+  describe('MetadataStore: least-privilege keys and rate limits', () => {
+    it('round-trips scopes and expiry; an unscoped key has neither field', async () => {
+      const m = meta();
+      await m.createApiKey({ id: 's1', name: 'app', role: 'predictor', hash: 'hs1', createdAt: 1, scopes: ['bike', 'taxi'], expiresAt: 9_000 });
+      await m.createApiKey({ id: 's2', name: 'ci', role: 'deployer', hash: 'hs2', createdAt: 2 });
+      expect(await m.findApiKeyByHash('hs1')).toEqual({ id: 's1', name: 'app', role: 'predictor', hash: 'hs1', createdAt: 1, scopes: ['bike', 'taxi'], expiresAt: 9_000 });
+      expect(await m.findApiKeyByHash('hs2')).toEqual({ id: 's2', name: 'ci', role: 'deployer', hash: 'hs2', createdAt: 2 });
+    });
+
+    it('rotates an active key: the new hash finds it, the old one is kept until its end; a second rotation drops the first secret', async () => {
+      const m = meta();
+      await m.createApiKey({ id: 'r1', name: 'app', role: 'predictor', hash: 'old', createdAt: 1 });
+      const rotated = await m.rotateApiKey('r1', 'new', 5_000);
+      expect(rotated).toMatchObject({ id: 'r1', hash: 'new', previousHash: 'old', previousUntil: 5_000 });
+      expect(await m.findApiKeyByHash('old')).toBeUndefined();
+      expect((await m.findApiKeyByHash('new'))?.id).toBe('r1');
+      expect(await m.rotateApiKey('r1', 'newer', 7_000)).toMatchObject({ hash: 'newer', previousHash: 'new', previousUntil: 7_000 });
+      expect(await m.rotateApiKey('missing', 'x', 1)).toBeUndefined();
+      await m.revokeApiKey('r1', 10);
+      expect(await m.rotateApiKey('r1', 'x', 1)).toBeUndefined();
+      expect((await m.listApiKeys())[0]).toMatchObject({ hash: 'newer', revokedAt: 10 });
+    });
+
+    it('records the newest use of each key from batches in any order, without touching the key rows', async () => {
+      const m = meta();
+      await m.createApiKey({ id: 'u1', name: 'a', role: 'viewer', hash: 'hu1', createdAt: 1 });
+      await m.createApiKey({ id: 'u2', name: 'b', role: 'viewer', hash: 'hu2', createdAt: 2 });
+      await m.touchApiKeys([]);
+      await m.touchApiKeys([{ id: 'u1', at: 500 }]);
+      await m.touchApiKeys([{ id: 'u1', at: 300 }, { id: 'u2', at: 40 }]);
+      await Promise.all([m.touchApiKeys([{ id: 'u2', at: 90 }]), m.touchApiKeys([{ id: 'u2', at: 60 }])]);
+      const byId = new Map((await m.listApiKeys()).map((k) => [k.id, k]));
+      expect(byId.get('u1')?.lastUsedAt).toBe(500);
+      expect(byId.get('u2')?.lastUsedAt).toBe(90);
+      expect((await m.findApiKeyByHash('hu1'))?.lastUsedAt).toBe(500);
+    });
+
+    it('saves, replaces, lists (by scope, then name) and deletes rate limits; a deployment\'s goes with its model', async () => {
+      const m = meta();
+      await modelWith(m, 'bike', 1);
+      await m.saveRateLimit({ scope: 'key', name: 'k9', rate: 5, burst: 10, updatedAt: 1, updatedBy: 'ana' });
+      await m.saveRateLimit({ scope: 'deployment', name: 'bike', rate: 0.5, burst: 2, updatedAt: 2, updatedBy: 'ana' });
+      await m.saveRateLimit({ scope: 'key', name: 'k9', rate: 50, burst: 100, updatedAt: 3, updatedBy: 'bo' });
+      await m.saveRateLimit({ scope: 'key', name: 'a1', rate: 1, burst: 1, updatedAt: 4, updatedBy: 'bo' });
+      expect(await m.listRateLimits()).toEqual([
+        { scope: 'deployment', name: 'bike', rate: 0.5, burst: 2, updatedAt: 2, updatedBy: 'ana' },
+        { scope: 'key', name: 'a1', rate: 1, burst: 1, updatedAt: 4, updatedBy: 'bo' },
+        { scope: 'key', name: 'k9', rate: 50, burst: 100, updatedAt: 3, updatedBy: 'bo' },
+      ]);
+      expect(await m.deleteRateLimit('key', 'a1')).toBe(true);
+      expect(await m.deleteRateLimit('key', 'a1')).toBe(false);
+      expect(await m.deleteModel('bike')).toBe(true);
+      expect((await m.listRateLimits()).map((r) => `${r.scope}/${r.name}`)).toEqual(['key/k9']);
+    });
+  });
 }

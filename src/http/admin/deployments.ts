@@ -77,7 +77,11 @@ export function registerDeploymentRoutes(
   const { deployments, rollouts, guard } = deps;
   const base = '/api/v1/deployments';
 
-  app.get(base, { onRequest: guard('viewer') }, async () => ({ deployments: await deployments.list() }));
+  // A scoped key sees its own deployments only (docs/security.md#scopes).
+  app.get(base, { onRequest: guard('viewer', { scope: 'filtered' }) }, async (req) => {
+    const scopes = req.apiKey?.scopes;
+    return { deployments: (await deployments.list()).filter((d) => scopes === undefined || scopes.includes(d.name)) };
+  });
 
   app.get<{ Params: { name: string } }>(`${base}/:name`, { onRequest: guard('viewer') }, async (req) => deployments.get(req.params.name));
 

@@ -1,27 +1,80 @@
 import type { FastifyInstance } from 'fastify';
 import { WardenError } from '../../errors.ts';
-import { createApiKey, isRole, type KeyRing } from '../../security/index.ts';
+import { checkLimit, createApiKey, isRole, parseDuration, publicKey, rotateApiKey, type KeyRing, type RateLimiter } from '../../security/index.ts';
 import type { MetadataStore } from '../../storage/index.ts';
+import { actorOf } from '../actor.ts';
 import type { Guard } from '../auth.ts';
 
-/** API key administration (admin role): create (secret shown once), list, revoke. */
-export function registerKeyRoutes(app: FastifyInstance, deps: { metadata: MetadataStore; keys: KeyRing; guard: Guard }): void {
+const bad = (msg: string) => new WardenError('WARDEN_BAD_REQUEST', msg);
+
+/**
+ * API key administration (admin role): create (secret shown once, optionally scoped and expiring), list, rotate,
+ * revoke; and the rate limits per key and deployment. Every change is read back by this replica before it answers.
+ */
+export function registerKeyRoutes(app: FastifyInstance, deps: { metadata: MetadataStore; keys: KeyRing; guard: Guard; rateLimits?: RateLimiter }): void {
   const admin = { onRequest: deps.guard('admin') };
   app.get('/api/v1/keys', admin, async () => ({
-    keys: (await deps.metadata.listApiKeys()).map(({ hash: _hash, ...rest }) => rest),
+    keys: (await deps.metadata.listApiKeys()).map((k) => {
+      // This replica's newest use may not be written yet.
+      const seen = deps.keys.unflushedUse(k.id);
+      const lastUsedAt = Math.max(k.lastUsedAt ?? -Infinity, seen ?? -Infinity);
+      return { ...publicKey(k), ...(Number.isFinite(lastUsedAt) ? { lastUsedAt } : {}) };
+    }),
   }));
-  app.post<{ Body: { name?: unknown; role?: unknown } }>('/api/v1/keys', admin, async (req, reply) => {
-    const { name, role } = req.body ?? {};
-    if (typeof name !== 'string') throw new WardenError('WARDEN_BAD_REQUEST', 'body needs "name" (string)');
-    if (!isRole(role)) throw new WardenError('WARDEN_BAD_REQUEST', 'body needs "role": one of viewer, predictor, deployer, admin');
-    const created = await createApiKey(deps.metadata, name, role);
+  app.post<{ Body: { name?: unknown; role?: unknown; scopes?: unknown; expiresAt?: unknown; expiresIn?: unknown } }>('/api/v1/keys', admin, async (req, reply) => {
+    const { name, role, scopes, expiresAt, expiresIn } = req.body ?? {};
+    if (typeof name !== 'string') throw bad('body needs "name" (string)');
+    if (!isRole(role)) throw bad('body needs "role": one of viewer, predictor, deployer, admin');
+    if (expiresAt !== undefined && expiresIn !== undefined) throw bad('give "expiresAt" (a time) or "expiresIn" (a duration), not both');
+    if (expiresIn !== undefined && typeof expiresIn !== 'string') throw bad('"expiresIn" must be a duration such as "30d"');
+    const created = await createApiKey(deps.metadata, name, role, { scopes, expires: expiresAt ?? expiresIn });
     await deps.keys.reload();
-    const { hash: _hash, ...record } = created.record;
-    return reply.status(201).send({ ...record, secret: created.secret });
+    return reply.status(201).send({ ...publicKey(created.record), secret: created.secret });
+  });
+  app.post<{ Params: { id: string }; Body: { overlap?: unknown } | null }>('/api/v1/keys/:id/rotate', admin, async (req) => {
+    const raw = req.body?.overlap ?? '0';
+    const overlapMs = parseDuration(raw, '"overlap"');
+    const rotated = await rotateApiKey(deps.metadata, req.params.id, overlapMs);
+    await deps.keys.reload();
+    return { ...publicKey(rotated.record), secret: rotated.secret };
   });
   app.delete<{ Params: { id: string } }>('/api/v1/keys/:id', admin, async (req, reply) => {
     if (!(await deps.metadata.revokeApiKey(req.params.id, Date.now()))) throw new WardenError('WARDEN_NOT_FOUND', `no active key ${req.params.id}`);
     await deps.keys.reload();
+    return reply.status(204).send();
+  });
+
+  const limits = deps.rateLimits;
+  const scopeOf = (raw: string): 'key' | 'deployment' => {
+    if (raw !== 'key' && raw !== 'deployment') throw bad(`rate limit scope ${JSON.stringify(raw.slice(0, 40))} is unknown; use /api/v1/rate-limits/key/{id} or /api/v1/rate-limits/deployment/{name}`);
+    return raw;
+  };
+  const notConfigured = () => new WardenError('WARDEN_NOT_FOUND', 'rate limits are not enabled on this server');
+  app.get('/api/v1/rate-limits', admin, async () => {
+    if (!limits) throw notConfigured();
+    return limits.list();
+  });
+  app.put<{ Params: { scope: string; name: string }; Body: unknown }>('/api/v1/rate-limits/:scope/:name', admin, async (req) => {
+    if (!limits) throw notConfigured();
+    const scope = scopeOf(req.params.scope);
+    const { name } = req.params;
+    const limit = checkLimit(req.body);
+    if (scope === 'key' && !(await deps.metadata.listApiKeys()).some((k) => k.id === name && k.revokedAt === undefined)) {
+      throw new WardenError('WARDEN_NOT_FOUND', `no active key ${name}; 'warden keys list' shows key ids`);
+    }
+    if (scope === 'deployment' && !(await deps.metadata.getModel(name))) throw new WardenError('WARDEN_MODEL_NOT_FOUND', `no model ${name}; a deployment's limit is set by its model's name`);
+    const record = { scope, name, ...limit, updatedAt: Date.now(), updatedBy: actorOf(req) };
+    await deps.metadata.saveRateLimit(record);
+    await limits.reload();
+    return record;
+  });
+  app.delete<{ Params: { scope: string; name: string } }>('/api/v1/rate-limits/:scope/:name', admin, async (req, reply) => {
+    if (!limits) throw notConfigured();
+    const scope = scopeOf(req.params.scope);
+    if (!(await deps.metadata.deleteRateLimit(scope, req.params.name))) {
+      throw new WardenError('WARDEN_NOT_FOUND', `no rate limit set by the API for ${scope} ${req.params.name} (limits from the config file are changed there)`);
+    }
+    await limits.reload();
     return reply.status(204).send();
   });
 }

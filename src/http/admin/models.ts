@@ -39,8 +39,10 @@ function parseJsonHeader(value: unknown, header: string): unknown {
 export function registerModelRoutes(app: FastifyInstance, deps: ModelRouteDeps): void {
   const { registry, table, guard } = deps;
 
-  app.get('/api/v1/models', { onRequest: guard('viewer') }, async () => {
-    const models = await registry.listModels();
+  // A scoped key sees its own models only (docs/security.md#scopes).
+  app.get('/api/v1/models', { onRequest: guard('viewer', { scope: 'filtered' }) }, async (req) => {
+    const scopes = req.apiKey?.scopes;
+    const models = (await registry.listModels()).filter((m) => scopes === undefined || scopes.includes(m.name));
     const out = [];
     for (const m of models) {
       const versions = await registry.listVersions(m.name);

@@ -19,6 +19,7 @@ import type {
   AlertHistoryRecord,
   AliasRecord,
   ApiKeyRecord,
+  RateLimitRecord,
   DeploymentEventRecord,
   LeaseFence,
   LeaseRecord,
@@ -74,6 +75,8 @@ import {
   toDecision,
   toDeploymentEvent,
   toKey,
+  toRateLimit,
+  type RateLimitRow,
   toModel,
   toPolicy,
   toReference,
@@ -330,7 +333,28 @@ export const pgMetadataMigrations: PgMigration[] = [
     `CREATE INDEX audit_log_request ON audit_log(request_id)`,
     `CREATE INDEX audit_log_at ON audit_log(at)`,
   ],
+  // Least-privilege keys (scopes, expiry, rotation) and rate limits set by the API (topic `rate-limits`). Last use
+  // lives in its own, unwatched table: its batched writes must not wake every replica to reload its keys.
+  [
+    `ALTER TABLE api_keys ADD COLUMN scopes TEXT`,
+    `ALTER TABLE api_keys ADD COLUMN expires_at BIGINT`,
+    `ALTER TABLE api_keys ADD COLUMN previous_hash TEXT`,
+    `ALTER TABLE api_keys ADD COLUMN previous_until BIGINT`,
+    `CREATE TABLE api_key_usage (key_id TEXT PRIMARY KEY, last_used_at BIGINT NOT NULL)`,
+    `CREATE TABLE rate_limits (
+       scope TEXT NOT NULL CHECK (scope IN ('key', 'deployment')),
+       name TEXT NOT NULL,
+       rate DOUBLE PRECISION NOT NULL,
+       burst DOUBLE PRECISION NOT NULL,
+       updated_at BIGINT NOT NULL,
+       updated_by TEXT NOT NULL,
+       PRIMARY KEY (scope, name))`,
+    changeFeed.changeTrigger('rate_limits', 'rate-limits', 'name'),
+  ],
 ];
+
+/** Keys with their last use (kept apart, see the migration). */
+const KEY_SELECT = 'SELECT k.*, u.last_used_at FROM api_keys k LEFT JOIN api_key_usage u ON u.key_id = k.id';
 
 /** What both a pool and a transaction's client can run. */
 interface Db {
@@ -492,6 +516,7 @@ export class PgMetadataStore implements MetadataStore, ChangeFeed, SloDefinition
       // What was set for the deployment goes with it: a model pushed again under the name may read other inputs.
       await c.query('DELETE FROM deployment_features WHERE deployment = $1', [name]);
       await c.query('DELETE FROM retrain_policies WHERE deployment = $1', [name]);
+      await c.query("DELETE FROM rate_limits WHERE scope = 'deployment' AND name = $1", [name]);
       return ((await c.query('DELETE FROM models WHERE name = $1', [name])).rowCount ?? 0) > 0;
     });
   }
@@ -778,28 +803,63 @@ export class PgMetadataStore implements MetadataStore, ChangeFeed, SloDefinition
   }
 
   async createApiKey(k: ApiKeyRecord): Promise<void> {
-    const write = this.pool.query('INSERT INTO api_keys (id, name, role, hash, created_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6)', [
-      k.id,
-      k.name,
-      k.role,
-      k.hash,
-      k.createdAt,
-      k.revokedAt ?? null,
-    ]);
+    const write = this.pool.query(
+      `INSERT INTO api_keys (id, name, role, hash, created_at, revoked_at, scopes, expires_at, previous_hash, previous_until)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+      [k.id, k.name, k.role, k.hash, k.createdAt, k.revokedAt ?? null, k.scopes ? JSON.stringify(k.scopes) : null, k.expiresAt ?? null, k.previousHash ?? null, k.previousUntil ?? null],
+    );
     await refusing(write, { [UNIQUE_VIOLATION]: ['WARDEN_CONFLICT', `an API key with id ${k.id} or the same secret already exists`] });
   }
 
   async findApiKeyByHash(hash: string): Promise<ApiKeyRecord | undefined> {
-    const r = await this.one<KeyRow>('SELECT * FROM api_keys WHERE hash = $1', [hash]);
+    const r = await this.one<KeyRow>(`${KEY_SELECT} WHERE k.hash = $1`, [hash]);
     return r && toKey(r);
   }
 
   async listApiKeys(): Promise<ApiKeyRecord[]> {
-    return (await this.all<KeyRow>(`SELECT * FROM api_keys ORDER BY created_at, id ${BYTES}`)).map(toKey);
+    return (await this.all<KeyRow>(`${KEY_SELECT} ORDER BY k.created_at, k.id ${BYTES}`)).map(toKey);
   }
 
   async revokeApiKey(id: string, now: number): Promise<boolean> {
     return (await this.changes('UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL', [now, id])) > 0;
+  }
+
+  async rotateApiKey(id: string, hash: string, previousUntil: number): Promise<ApiKeyRecord | undefined> {
+    // One statement: two rotations at once each keep a secret that was real (SET reads the row before the update).
+    const write = this.pool.query<{ id: string }>(
+      'UPDATE api_keys SET previous_hash = hash, previous_until = $1, hash = $2 WHERE id = $3 AND revoked_at IS NULL RETURNING id',
+      [previousUntil, hash, id],
+    );
+    const r = await refusing(write, { [UNIQUE_VIOLATION]: ['WARDEN_CONFLICT', `an API key with the same secret already exists`] });
+    if (r.rows.length === 0) return undefined;
+    const row = await this.one<KeyRow>(`${KEY_SELECT} WHERE k.id = $1`, [id]);
+    return row && toKey(row);
+  }
+
+  async touchApiKeys(uses: readonly { id: string; at: number }[]): Promise<void> {
+    if (uses.length === 0) return;
+    // One statement per batch; GREATEST keeps the newest use whichever replica's batch lands last.
+    await this.pool.query(
+      `INSERT INTO api_key_usage (key_id, last_used_at) SELECT * FROM unnest($1::text[], $2::bigint[])
+       ON CONFLICT (key_id) DO UPDATE SET last_used_at = GREATEST(api_key_usage.last_used_at, excluded.last_used_at)`,
+      [uses.map((u) => u.id), uses.map((u) => u.at)],
+    );
+  }
+
+  async listRateLimits(): Promise<RateLimitRecord[]> {
+    return (await this.all<RateLimitRow>(`SELECT * FROM rate_limits ORDER BY scope ${BYTES}, name ${BYTES}`)).map(toRateLimit);
+  }
+
+  async saveRateLimit(r: RateLimitRecord): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO rate_limits (scope, name, rate, burst, updated_at, updated_by) VALUES ($1, $2, $3, $4, $5, $6)
+       ON CONFLICT (scope, name) DO UPDATE SET rate = excluded.rate, burst = excluded.burst, updated_at = excluded.updated_at, updated_by = excluded.updated_by`,
+      [r.scope, r.name, r.rate, r.burst, r.updatedAt, r.updatedBy],
+    );
+  }
+
+  async deleteRateLimit(scope: RateLimitRecord['scope'], name: string): Promise<boolean> {
+    return (await this.changes('DELETE FROM rate_limits WHERE scope = $1 AND name = $2', [scope, name])) > 0;
   }
 
   async close(): Promise<void> {

@@ -9,6 +9,7 @@ import type {
   AlertHistoryRecord,
   AliasRecord,
   ApiKeyRecord,
+  RateLimitRecord,
   DatasetEnd,
   DatasetRecord,
   JobPatch,
@@ -74,6 +75,13 @@ export interface KeyRow {
   hash: string;
   created_at: number;
   revoked_at: number | null;
+  /** JSON array of model names, or null for an unscoped key. */
+  scopes: string | null;
+  expires_at: number | null;
+  previous_hash: string | null;
+  previous_until: number | null;
+  /** From the api_key_usage join; absent where a query does not join it. */
+  last_used_at?: number | null;
 }
 
 export const toKey = (r: KeyRow): ApiKeyRecord => ({
@@ -83,6 +91,29 @@ export const toKey = (r: KeyRow): ApiKeyRecord => ({
   hash: r.hash,
   createdAt: r.created_at,
   ...(r.revoked_at === null ? {} : { revokedAt: r.revoked_at }),
+  ...(r.scopes === null ? {} : { scopes: JSON.parse(r.scopes) as string[] }),
+  ...(r.expires_at === null ? {} : { expiresAt: Number(r.expires_at) }),
+  ...(r.previous_hash === null ? {} : { previousHash: r.previous_hash }),
+  ...(r.previous_until === null ? {} : { previousUntil: Number(r.previous_until) }),
+  ...(r.last_used_at === null || r.last_used_at === undefined ? {} : { lastUsedAt: Number(r.last_used_at) }),
+});
+
+export interface RateLimitRow {
+  scope: 'key' | 'deployment';
+  name: string;
+  rate: number;
+  burst: number;
+  updated_at: number;
+  updated_by: string;
+}
+
+export const toRateLimit = (r: RateLimitRow): RateLimitRecord => ({
+  scope: r.scope,
+  name: r.name,
+  rate: Number(r.rate),
+  burst: Number(r.burst),
+  updatedAt: Number(r.updated_at),
+  updatedBy: r.updated_by,
 });
 
 export interface ReferenceRow {

@@ -16,6 +16,7 @@ import type {
   NewJobRecord,
   RetrainPolicyRecord,
   ApiKeyRecord,
+  RateLimitRecord,
   MetadataStore,
   ModelRecord,
   ModelSignature,
@@ -64,6 +65,8 @@ import {
   toDecision,
   toDeploymentEvent,
   toKey,
+  toRateLimit,
+  type RateLimitRow,
   toModel,
   toPolicy,
   toReference,
@@ -347,7 +350,27 @@ export const metadataMigrations: Migration[] = [
     `CREATE INDEX audit_log_request ON audit_log(request_id)`,
     `CREATE INDEX audit_log_at ON audit_log(at)`,
   ],
+  // Least-privilege keys (scopes, expiry, rotation) and rate limits set by the API. Last use lives in its own table:
+  // its batched writes must not look like a change of the keys (on PostgreSQL, api_keys changes wake every replica).
+  [
+    `ALTER TABLE api_keys ADD COLUMN scopes TEXT`,
+    `ALTER TABLE api_keys ADD COLUMN expires_at INTEGER`,
+    `ALTER TABLE api_keys ADD COLUMN previous_hash TEXT`,
+    `ALTER TABLE api_keys ADD COLUMN previous_until INTEGER`,
+    `CREATE TABLE api_key_usage (key_id TEXT PRIMARY KEY, last_used_at INTEGER NOT NULL)`,
+    `CREATE TABLE rate_limits (
+       scope TEXT NOT NULL CHECK (scope IN ('key', 'deployment')),
+       name TEXT NOT NULL,
+       rate REAL NOT NULL,
+       burst REAL NOT NULL,
+       updated_at INTEGER NOT NULL,
+       updated_by TEXT NOT NULL,
+       PRIMARY KEY (scope, name))`,
+  ],
 ];
+
+/** Keys with their last use (kept apart, see the migration). */
+const KEY_SELECT = 'SELECT k.*, u.last_used_at FROM api_keys k LEFT JOIN api_key_usage u ON u.key_id = k.id';
 
 /** A claim the caller may take over: none, their own, or one older than the expiry (all as SQL on the row). */
 const CLAIMABLE = 'labelled_at IS NULL AND (claimed_by IS NULL OR claimed_by = @reviewer OR claimed_at < @expiredBefore)';
@@ -383,6 +406,7 @@ export class SqliteMetadataStore implements MetadataStore {
       // What was set for the deployment goes with it: a model pushed again under the name may read other inputs.
       this.db.prepare('DELETE FROM deployment_features WHERE deployment = ?').run(name);
       this.db.prepare('DELETE FROM retrain_policies WHERE deployment = ?').run(name);
+      this.db.prepare("DELETE FROM rate_limits WHERE scope = 'deployment' AND name = ?").run(name);
       return this.db.prepare('DELETE FROM models WHERE name = ?').run(name).changes > 0;
     })();
   }
@@ -645,21 +669,59 @@ export class SqliteMetadataStore implements MetadataStore {
 
   async createApiKey(k: ApiKeyRecord): Promise<void> {
     this.db
-      .prepare('INSERT INTO api_keys (id, name, role, hash, created_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?)')
-      .run(k.id, k.name, k.role, k.hash, k.createdAt, k.revokedAt ?? null);
+      .prepare(
+        `INSERT INTO api_keys (id, name, role, hash, created_at, revoked_at, scopes, expires_at, previous_hash, previous_until)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(k.id, k.name, k.role, k.hash, k.createdAt, k.revokedAt ?? null, k.scopes ? JSON.stringify(k.scopes) : null, k.expiresAt ?? null, k.previousHash ?? null, k.previousUntil ?? null);
   }
 
   async findApiKeyByHash(hash: string): Promise<ApiKeyRecord | undefined> {
-    const r = this.db.prepare('SELECT * FROM api_keys WHERE hash = ?').get(hash) as KeyRow | undefined;
+    const r = this.db.prepare(`${KEY_SELECT} WHERE k.hash = ?`).get(hash) as KeyRow | undefined;
     return r && toKey(r);
   }
 
   async listApiKeys(): Promise<ApiKeyRecord[]> {
-    return (this.db.prepare('SELECT * FROM api_keys ORDER BY created_at, id').all() as KeyRow[]).map(toKey);
+    return (this.db.prepare(`${KEY_SELECT} ORDER BY k.created_at, k.id`).all() as KeyRow[]).map(toKey);
   }
 
   async revokeApiKey(id: string, now: number): Promise<boolean> {
     return this.db.prepare('UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(now, id).changes > 0;
+  }
+
+  async rotateApiKey(id: string, hash: string, previousUntil: number): Promise<ApiKeyRecord | undefined> {
+    const changed = this.db
+      .prepare('UPDATE api_keys SET previous_hash = hash, previous_until = ?, hash = ? WHERE id = ? AND revoked_at IS NULL')
+      .run(previousUntil, hash, id).changes;
+    if (changed === 0) return undefined;
+    return toKey(this.db.prepare(`${KEY_SELECT} WHERE k.id = ?`).get(id) as KeyRow);
+  }
+
+  async touchApiKeys(uses: readonly { id: string; at: number }[]): Promise<void> {
+    const upsert = this.db.prepare(
+      `INSERT INTO api_key_usage (key_id, last_used_at) VALUES (?, ?)
+       ON CONFLICT (key_id) DO UPDATE SET last_used_at = MAX(last_used_at, excluded.last_used_at)`,
+    );
+    this.db.transaction(() => {
+      for (const u of uses) upsert.run(u.id, u.at);
+    })();
+  }
+
+  async listRateLimits(): Promise<RateLimitRecord[]> {
+    return (this.db.prepare('SELECT * FROM rate_limits ORDER BY scope, name').all() as RateLimitRow[]).map(toRateLimit);
+  }
+
+  async saveRateLimit(r: RateLimitRecord): Promise<void> {
+    this.db
+      .prepare(
+        `INSERT INTO rate_limits (scope, name, rate, burst, updated_at, updated_by) VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT (scope, name) DO UPDATE SET rate = excluded.rate, burst = excluded.burst, updated_at = excluded.updated_at, updated_by = excluded.updated_by`,
+      )
+      .run(r.scope, r.name, r.rate, r.burst, r.updatedAt, r.updatedBy);
+  }
+
+  async deleteRateLimit(scope: RateLimitRecord['scope'], name: string): Promise<boolean> {
+    return this.db.prepare('DELETE FROM rate_limits WHERE scope = ? AND name = ?').run(scope, name).changes > 0;
   }
 
   async close(): Promise<void> {
