@@ -10,7 +10,7 @@ import { clientFor, print } from './models.ts';
 import { CliError, table } from './output.ts';
 
 const when = (ms: number) => new Date(ms).toISOString().replace('.000Z', 'Z');
-const who = (e: AuditEntry) => (e.actor.kind === 'key' ? `key ${e.actor.id} (${e.actor.role})` : e.actor.kind === 'loop' ? `loop ${e.actor.id}` : 'anonymous');
+const who = (e: AuditEntry) => (e.actor.kind === 'key' ? `key ${e.actor.id} (${e.actor.role})` : e.actor.kind === 'loop' ? `loop ${e.actor.id}` : e.actor.kind === 'local' ? `local user ${e.actor.id}` : 'anonymous');
 
 interface LogOptions {
   since?: string;

@@ -1,8 +1,10 @@
+import { randomBytes } from 'node:crypto';
+import { hostname, userInfo } from 'node:os';
 import type { Command } from 'commander';
 import { loadConfig } from '../config.ts';
 import { isWardenError } from '../errors.ts';
 import { createApiKey, isRole, parseDuration, ROLES, rotateApiKey } from '../security/index.ts';
-import { openMetadataStore } from '../storage/index.ts';
+import { openMetadataStore, type MetadataStore } from '../storage/index.ts';
 import { CliError, table } from './output.ts';
 
 /** A refusal by the key rules (unknown scope, past expiry, no such key) is a usage error: exit 2 with its message. */
@@ -37,8 +39,9 @@ export function registerKeys(program: Command): void {
       try {
         const scopes = o.scope?.flatMap((s) => s.split(',')).filter((s) => s !== '');
         const created = await createApiKey(store, o.name, o.role, { ...(scopes ? { scopes } : {}), ...(o.expires ? { expires: o.expires } : {}) }).catch(asCliError);
-        process.stdout.write(`${created.secret}\n`);
         const r = created.record;
+        await auditLocal(store, 'key.create', `key:${r.id}`, { after: { name: r.name, role: r.role, scopes: r.scopes ?? null, expiresAt: r.expiresAt ?? null } });
+        process.stdout.write(`${created.secret}\n`);
         const extra = [r.scopes ? `scoped to ${r.scopes.join(', ')}` : '', r.expiresAt ? `expires ${new Date(r.expiresAt).toISOString()}` : ''].filter(Boolean).join('; ');
         process.stderr.write(`created key ${r.id} (${o.role}${extra ? `; ${extra}` : ''}); store the secret now: only its hash is kept\n`);
       } finally {
@@ -92,6 +95,7 @@ export function registerKeys(program: Command): void {
       const store = await openStore(o);
       try {
         const rotated = await rotateApiKey(store, id, overlapMs).catch(asCliError);
+        await auditLocal(store, 'key.rotate', `key:${id}`, { after: { previousUntil: rotated.record.previousUntil ?? null } });
         process.stdout.write(`${rotated.secret}\n`);
         process.stderr.write(`rotated key ${id}; the old secret works until ${new Date(rotated.record.previousUntil ?? Date.now()).toISOString()}; store the new secret now\n`);
       } finally {
@@ -107,9 +111,18 @@ export function registerKeys(program: Command): void {
       const store = await openStore(o);
       try {
         if (!(await store.revokeApiKey(id, Date.now()))) throw new CliError(`no active key ${id}`, 2);
+        await auditLocal(store, 'key.revoke', `key:${id}`, { after: { revoked: true } });
         process.stdout.write(`revoked ${id}\n`);
       } finally {
         await store.close();
       }
     });
+}
+
+/**
+ * These commands write the store directly (the first admin key needs no server), so they record their own audit entry:
+ * the actor is the local operating-system user who ran them, with access to the data directory or database.
+ */
+async function auditLocal(store: MetadataStore, action: string, object: string, summary: Record<string, unknown>): Promise<void> {
+  await store.appendAudit([{ at: Date.now(), actor: { kind: 'local', id: userInfo().username, role: '' }, action: `warden keys → ${action}`, object, summary: { ...summary, host: hostname() }, requestId: `cli-${randomBytes(6).toString('hex')}` }]);
 }

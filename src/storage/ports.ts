@@ -572,10 +572,10 @@ export interface MetadataStore {
   auditHead(): Promise<AuditEntry | undefined>;
 }
 
-/** Who did something: an API key (or a caller with auth off), or one of Warden's control loops. */
+/** Who did something: an API key (or a caller with auth off), one of Warden's control loops, or a local CLI user. */
 export interface AuditActor {
-  kind: 'key' | 'anonymous' | 'loop';
-  /** The key's id, or the loop's name (rollouts, retraining, retention, …); empty for anonymous. */
+  kind: 'key' | 'anonymous' | 'loop' | 'local';
+  /** The key's id, the loop's name (rollouts, retraining), or the OS user of a CLI command that wrote the store; empty for anonymous. */
   id: string;
   /** The key's role then; empty otherwise. */
   role: string;

@@ -174,5 +174,11 @@ describe('audit log', () => {
       db.close();
     }
     expect((await runWarden(['audit', 'verify', '--data-dir', srv.dataDir, '--expect-head', 'nope'])).code).toBe(2);
+    // `warden keys` writes the store itself: it records its own entry, as the local user, on the same chain.
+    const made = await runWarden(['keys', 'create', '--role', 'viewer', '--name', 'from-cli', '--data-dir', srv.dataDir]);
+    expect(made.code, made.stderr).toBe(0);
+    const id = /created key (\w+)/.exec(made.stderr)![1]!;
+    const log = await runWarden(['--url', srv.url, '--api-key', keys.admin!.secret, 'audit', 'log', '--object', `key:${id}`]);
+    expect(log.stdout).toMatch(new RegExp(`local user \\S+ +warden keys → key\\.create +key:${id}`));
   });
 });
