@@ -32,6 +32,20 @@ function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
 
 const warden = (args: string[], extraEnv: Record<string, string> = {}) => runWarden(args, extraEnv);
 
+/** Reads one row of a `table()` print by the header's column offsets (cells may be blank). */
+function tableRow(out: string, firstCell: string): Record<string, string> | undefined {
+  const [header, ...lines] = out.split('\n');
+  const line = lines.find((l) => l.startsWith(`${firstCell} `) || l === firstCell);
+  if (!header || !line) return undefined;
+  const starts = [...header.matchAll(/(?:^|\s{2})(\S(?:\S| (?=\S))*)/g)].map((m) => ({
+    name: m[1]!,
+    at: m.index! + m[0].length - m[1]!.length,
+  }));
+  return Object.fromEntries(
+    starts.map((c, i) => [c.name, line.slice(c.at, starts[i + 1]?.at ?? undefined).trim()]),
+  );
+}
+
 const sha256 = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
 
 /** The single stderr line of a failed command; fails when there is more than one. */
@@ -216,10 +230,11 @@ describe('warden keys', () => {
     const listed = await warden(['keys', 'list', '--data-dir', dataDir]);
     expect(listed.code, listed.stderr).toBe(0);
     expect(listed.stdout).not.toContain(secret);
-    const row = listed.stdout.split('\n').find((l) => l.startsWith(id!));
+    const row = tableRow(listed.stdout, id!);
     expect(row, listed.stdout).toBeDefined();
-    expect(row!.split(/\s+/).slice(0, 3)).toEqual([id, 'ops', 'admin']);
-    expect(row!.split(/\s+/)).toHaveLength(4); // no revoked column yet
+    expect([row!.ID, row!.NAME, row!.ROLE, row!.SCOPES]).toEqual([id, 'ops', 'admin', '*']);
+    expect(Date.parse(row!.CREATED!)).toBeGreaterThan(Date.now() - 60_000);
+    expect(row!.REVOKED).toBe('');
 
     const revoked = await warden(['keys', 'revoke', id!, '--data-dir', dataDir]);
     expect(revoked.code, revoked.stderr).toBe(0);
@@ -231,7 +246,7 @@ describe('warden keys', () => {
     ]);
     expect(again.code).toBe(2);
     expect(oneErrorLine(again)).toContain(`no active key ${id}`);
-    expect(listedAfter.stdout.split('\n').find((l) => l.startsWith(id!))!.split(/\s+/)).toHaveLength(5);
+    expect(Date.parse(tableRow(listedAfter.stdout, id!)!.REVOKED!)).toBeGreaterThan(Date.now() - 60_000);
     expect(badRole.code).toBe(2);
     expect(oneErrorLine(badRole)).toContain('unknown role root');
   });
