@@ -202,6 +202,19 @@ export interface RateLimitRecord {
   updatedBy: string;
 }
 
+/** A deployment's cost budgets and what happens past them (cost/), set by the API. */
+export interface CostBudgetRecord {
+  deployment: string;
+  /** Spend allowed per UTC day and per UTC calendar month, in the configured currency; absent: no budget. */
+  daily?: number;
+  monthly?: number;
+  /** Past 100 % of a budget: nothing more than the alert, 429 with WARDEN_BUDGET_EXCEEDED, or serve `capVersion`. */
+  cap: 'none' | 'throttle' | 'route';
+  capVersion?: number;
+  updatedAt: number;
+  updatedBy: string;
+}
+
 /** A monitoring reference of one model version: only its profile is kept, never the raw rows. */
 export interface ReferenceRecord {
   model: string;
@@ -363,7 +376,7 @@ export interface SloDefinitionStore {
 }
 
 /** What a metadata change touched, for replicas to refresh what they hold in memory. */
-export type ChangeTopic = 'model' | 'keys' | 'rate-limits' | 'reference' | 'review-policy' | 'slo' | 'rollout' | 'alerting' | 'features' | 'deployment-features';
+export type ChangeTopic = 'model' | 'keys' | 'rate-limits' | 'cost-budgets' | 'reference' | 'review-policy' | 'slo' | 'rollout' | 'alerting' | 'features' | 'deployment-features';
 
 /** One recorded change: which topic, and the key within it (a model name; '' where the topic has none). */
 export interface MetadataChange {
@@ -469,6 +482,11 @@ export interface MetadataStore {
   /** Creates or replaces the limit of one key or deployment. */
   saveRateLimit(r: RateLimitRecord): Promise<void>;
   deleteRateLimit(scope: RateLimitRecord['scope'], name: string): Promise<boolean>;
+  /** Cost budgets set by the API, by deployment. */
+  listCostBudgets(): Promise<CostBudgetRecord[]>;
+  /** Creates or replaces a deployment's budgets. */
+  saveCostBudget(b: CostBudgetRecord): Promise<void>;
+  deleteCostBudget(deployment: string): Promise<boolean>;
 
   close(): Promise<void>;
 
@@ -1018,6 +1036,9 @@ export interface TrafficBucketRecord {
   errors: Record<string, number>;
 }
 
+/** One traffic bucket's counts and CPU time, as cost/ reads them for every model at once. */
+export type TrafficUsageRecord = Pick<TrafficBucketRecord, 'model' | 'version' | 'ts' | 'requests' | 'ok' | 'shadow' | 'cpuMs'>;
+
 export interface TrafficQuery {
   model: string;
   step: TrafficStep;
@@ -1090,6 +1111,11 @@ export interface EventStore {
   addTraffic(records: readonly TrafficBucketRecord[]): Promise<void>;
   /** Buckets of one model in the range (of one version, or all), oldest first, then by version. */
   queryTraffic(q: TrafficQuery): Promise<TrafficBucketRecord[]>;
+  /**
+   * The counts and CPU time of every model's buckets of a step in [since, until), without histograms: what cost/
+   * prices (oldest first, then by model and version).
+   */
+  trafficUsage(q: { step: TrafficStep; since: number; until: number }): Promise<TrafficUsageRecord[]>;
   /** Removes buckets of a step older than `before`; returns how many went. */
   pruneTraffic(q: { step: TrafficStep; before: number }): Promise<number>;
   /**

@@ -973,5 +973,22 @@ export function metadataContract(stores: () => StorageUnderTest): void {
       expect(await m.deleteModel('bike')).toBe(true);
       expect((await m.listRateLimits()).map((r) => `${r.scope}/${r.name}`)).toEqual(['key/k9']);
     });
+
+    it('saves, replaces, lists and deletes cost budgets; a deployment\'s goes with its model', async () => {
+      const m = meta();
+      await modelWith(m, 'bike', 1);
+      await modelWith(m, 'aqua', 1);
+      await m.saveCostBudget({ deployment: 'bike', daily: 2.5, cap: 'none', updatedAt: 1, updatedBy: 'ana' });
+      await m.saveCostBudget({ deployment: 'bike', daily: 3, monthly: 60, cap: 'route', capVersion: 1, updatedAt: 2, updatedBy: 'bo' });
+      await m.saveCostBudget({ deployment: 'aqua', monthly: 0.01, cap: 'throttle', updatedAt: 3, updatedBy: 'ana' });
+      expect(await m.listCostBudgets()).toEqual([
+        { deployment: 'aqua', monthly: 0.01, cap: 'throttle', updatedAt: 3, updatedBy: 'ana' },
+        { deployment: 'bike', daily: 3, monthly: 60, cap: 'route', capVersion: 1, updatedAt: 2, updatedBy: 'bo' },
+      ]);
+      expect(await m.deleteCostBudget('aqua')).toBe(true);
+      expect(await m.deleteCostBudget('aqua')).toBe(false);
+      expect(await m.deleteModel('bike')).toBe(true);
+      expect(await m.listCostBudgets()).toEqual([]);
+    });
   });
 }

@@ -618,6 +618,13 @@ export function runStorageContract(name: string, open: () => Promise<StorageUnde
         expect(await e.pruneTraffic({ step: 'minute', before: 100_000 })).toBe(1);
         expect((await e.queryTraffic({ model: 'm', step: 'minute', since: 0, until: 3_600_000 })).map((b) => b.ts)).toEqual([120_000]);
         expect(await e.queryTraffic({ model: 'm', step: 'hour', since: 0, until: 3_600_000 })).toHaveLength(1);
+        await e.addTraffic([bucket({ model: 'a', ts: 60_000, cpuMs: 1.5 })]);
+        // Every model's buckets of the range, without histograms, for cost/.
+        expect(await e.trafficUsage({ step: 'minute', since: 0, until: 180_000 })).toEqual([
+          { model: 'a', version: 1, ts: 60_000, requests: 3, ok: 2, shadow: 0, cpuMs: 1.5 },
+          { model: 'm', version: 2, ts: 120_000, requests: 3, ok: 2, shadow: 0, cpuMs: 2 },
+        ]);
+        expect(await e.trafficUsage({ step: 'hour', since: 3_600_000, until: 7_200_000 })).toEqual([]);
       });
 
       it('keeps a summary beside each window result, and returns older results whole', async () => {

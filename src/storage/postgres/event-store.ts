@@ -34,6 +34,7 @@ import type {
   StoredPredictionEvent,
   TrafficBucketRecord,
   TrafficQuery,
+  TrafficUsageRecord,
   TrafficStep,
   WindowProfileRecord,
   WindowQuery,
@@ -42,7 +43,7 @@ import { PredictionBatch } from '../prediction-batch.ts';
 import { classifyStoreError } from '../health.ts';
 import { encodeRaw, pgBool, toMonitorResult, toProfile, toStoredPrediction, type MonitorResultRow, type PredictionRow, type ProfileRow } from '../rows/event-rows.ts';
 import { arrivingLabel, fold, isLate, joined, labelStatsOf, keptRow, rowOutOfRange, toLabelledRow, type LabelGroup, type LabelRow as SharedLabelRow, type LabelTarget } from '../rows/label-rows.ts';
-import { MAX_ERROR_CODES, mergeTraffic, STEP_MS, toTraffic, trimZeros, type TrafficCounts } from '../rows/traffic-rows.ts';
+import { MAX_ERROR_CODES, mergeTraffic, rowToUsage, STEP_MS, toTraffic, trimZeros, type TrafficCounts } from '../rows/traffic-rows.ts';
 import { brokenConnection, inTransaction, migratePg, openPgPool, parsePgUrl, type PgClient, type PgMigration, type PgOptions, type PgPool } from './database.ts';
 
 const DAY_MS = 24 * 3600 * 1000;
@@ -1137,6 +1138,16 @@ export class PgEventStore implements EventStore {
       if (q.version !== undefined) sql += ` AND version = ${p.add(q.version)}`;
       const { rows } = await this.pool.query<TrafficRow>(`${sql} ORDER BY ts, version`, p.values);
       return rows.map(rowToTraffic);
+    });
+  }
+
+  async trafficUsage(q: { step: TrafficStep; since: number; until: number }): Promise<TrafficUsageRecord[]> {
+    return this.db(async () => {
+      const { rows } = await this.pool.query<Pick<TrafficRow, 'model' | 'version' | 'ts' | 'requests' | 'ok' | 'shadow' | 'cpu_ms'>>(
+        `SELECT model, version, ts, requests, ok, shadow, cpu_ms FROM traffic WHERE step = $1 AND ts >= $2 AND ts < $3 ORDER BY ts, model, version`,
+        [STEP_MS[q.step], bound(q.since), bound(q.until)],
+      );
+      return rows.map(rowToUsage);
     });
   }
 

@@ -20,6 +20,7 @@ import type {
   AliasRecord,
   ApiKeyRecord,
   RateLimitRecord,
+  CostBudgetRecord,
   DeploymentEventRecord,
   LeaseFence,
   LeaseRecord,
@@ -77,6 +78,8 @@ import {
   toKey,
   toRateLimit,
   type RateLimitRow,
+  toCostBudget,
+  type CostBudgetRow,
   toModel,
   toPolicy,
   toReference,
@@ -351,6 +354,18 @@ export const pgMetadataMigrations: PgMigration[] = [
        PRIMARY KEY (scope, name))`,
     changeFeed.changeTrigger('rate_limits', 'rate-limits', 'name'),
   ],
+  // Cost budgets and caps per deployment set by the API (cost/, topic `cost-budgets`); spend is priced from traffic.
+  [
+    `CREATE TABLE cost_budgets (
+       deployment TEXT PRIMARY KEY,
+       daily DOUBLE PRECISION,
+       monthly DOUBLE PRECISION,
+       cap TEXT NOT NULL CHECK (cap IN ('none', 'throttle', 'route')),
+       cap_version INTEGER,
+       updated_at BIGINT NOT NULL,
+       updated_by TEXT NOT NULL)`,
+    changeFeed.changeTrigger('cost_budgets', 'cost-budgets', 'deployment'),
+  ],
 ];
 
 /** Keys with their last use (kept apart, see the migration). */
@@ -517,6 +532,7 @@ export class PgMetadataStore implements MetadataStore, ChangeFeed, SloDefinition
       await c.query('DELETE FROM deployment_features WHERE deployment = $1', [name]);
       await c.query('DELETE FROM retrain_policies WHERE deployment = $1', [name]);
       await c.query("DELETE FROM rate_limits WHERE scope = 'deployment' AND name = $1", [name]);
+      await c.query('DELETE FROM cost_budgets WHERE deployment = $1', [name]);
       return ((await c.query('DELETE FROM models WHERE name = $1', [name])).rowCount ?? 0) > 0;
     });
   }
@@ -860,6 +876,23 @@ export class PgMetadataStore implements MetadataStore, ChangeFeed, SloDefinition
 
   async deleteRateLimit(scope: RateLimitRecord['scope'], name: string): Promise<boolean> {
     return (await this.changes('DELETE FROM rate_limits WHERE scope = $1 AND name = $2', [scope, name])) > 0;
+  }
+
+  async listCostBudgets(): Promise<CostBudgetRecord[]> {
+    return (await this.all<CostBudgetRow>(`SELECT * FROM cost_budgets ORDER BY deployment ${BYTES}`)).map(toCostBudget);
+  }
+
+  async saveCostBudget(b: CostBudgetRecord): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO cost_budgets (deployment, daily, monthly, cap, cap_version, updated_at, updated_by) VALUES ($1, $2, $3, $4, $5, $6, $7)
+       ON CONFLICT (deployment) DO UPDATE SET daily = excluded.daily, monthly = excluded.monthly, cap = excluded.cap,
+         cap_version = excluded.cap_version, updated_at = excluded.updated_at, updated_by = excluded.updated_by`,
+      [b.deployment, b.daily ?? null, b.monthly ?? null, b.cap, b.capVersion ?? null, b.updatedAt, b.updatedBy],
+    );
+  }
+
+  async deleteCostBudget(deployment: string): Promise<boolean> {
+    return (await this.changes('DELETE FROM cost_budgets WHERE deployment = $1', [deployment])) > 0;
   }
 
   async close(): Promise<void> {

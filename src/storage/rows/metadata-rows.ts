@@ -4,6 +4,7 @@
  * ../postgres/database.ts; JSON is TEXT in both), so one mapping serves both and the two cannot drift apart.
  */
 import type {
+  CostBudgetRecord,
   AuditActor,
   AuditEntry,
   AlertHistoryRecord,
@@ -112,6 +113,26 @@ export const toRateLimit = (r: RateLimitRow): RateLimitRecord => ({
   name: r.name,
   rate: Number(r.rate),
   burst: Number(r.burst),
+  updatedAt: Number(r.updated_at),
+  updatedBy: r.updated_by,
+});
+
+export interface CostBudgetRow {
+  deployment: string;
+  daily: number | null;
+  monthly: number | null;
+  cap: CostBudgetRecord['cap'];
+  cap_version: number | null;
+  updated_at: number;
+  updated_by: string;
+}
+
+export const toCostBudget = (r: CostBudgetRow): CostBudgetRecord => ({
+  deployment: r.deployment,
+  ...(r.daily !== null ? { daily: Number(r.daily) } : {}),
+  ...(r.monthly !== null ? { monthly: Number(r.monthly) } : {}),
+  cap: r.cap,
+  ...(r.cap_version !== null ? { capVersion: Number(r.cap_version) } : {}),
   updatedAt: Number(r.updated_at),
   updatedBy: r.updated_by,
 });

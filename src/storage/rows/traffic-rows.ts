@@ -3,7 +3,7 @@
  * adds them here before it writes; PostgreSQL adds a batch's records of one bucket here and the stored row in SQL
  * (its upsert follows these rules), so replicas on either database sum alike.
  */
-import type { TrafficBucketRecord, TrafficStep } from '../ports.ts';
+import type { TrafficBucketRecord, TrafficStep, TrafficUsageRecord } from '../ports.ts';
 
 /** The `step` column: a bucket's length in ms. */
 export const STEP_MS: Record<TrafficStep, number> = { minute: 60_000, hour: 3_600_000 };
@@ -49,6 +49,16 @@ export function toTraffic(r: TrafficCounts, histogram: number[], errors: Record<
     errors,
   };
 }
+
+export const rowToUsage = (r: Pick<TrafficCounts, 'model' | 'version' | 'ts' | 'requests' | 'ok' | 'shadow' | 'cpu_ms'>): TrafficUsageRecord => ({
+  model: r.model,
+  version: Number(r.version),
+  ts: Number(r.ts),
+  requests: Number(r.requests),
+  ok: Number(r.ok),
+  shadow: Number(r.shadow),
+  cpuMs: Number(r.cpu_ms),
+});
 
 function addInto(into: number[], add: readonly number[]): number[] {
   for (let i = 0; i < add.length; i++) into[i] = (into[i] ?? 0) + (add[i] ?? 0);

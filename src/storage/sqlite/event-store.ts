@@ -21,6 +21,7 @@ import type {
   StoredPredictionEvent,
   TrafficBucketRecord,
   TrafficQuery,
+  TrafficUsageRecord,
   TrafficStep,
   WindowProfileRecord,
   WindowQuery,
@@ -29,7 +30,7 @@ import { openSqlite, type Migration, type SqliteDb } from './database.ts';
 import { PredictionBatch } from '../prediction-batch.ts';
 import { encodeRaw, sqliteBool, toMonitorResult, toProfile, toStoredPrediction, type PredictionRow, type ProfileRow, type MonitorResultRow } from '../rows/event-rows.ts';
 import { arrivingLabel, fold, isLate, joined, labelStatsOf, keptRow, rowOutOfRange, toLabelledRow, type LabelGroup, type LabelRow, type LabelTarget } from '../rows/label-rows.ts';
-import { mergeTraffic, STEP_MS, toTraffic, trimZeros, type TrafficCounts } from '../rows/traffic-rows.ts';
+import { mergeTraffic, rowToUsage, STEP_MS, toTraffic, trimZeros, type TrafficCounts } from '../rows/traffic-rows.ts';
 
 const migrations: Migration[] = [
   [
@@ -754,6 +755,13 @@ export class SqliteEventStore implements EventStore {
       args.push(q.version);
     }
     return (this.db.prepare(`${sql} ORDER BY ts, version`).all(...args) as TrafficRow[]).map(rowToTraffic);
+  }
+
+  async trafficUsage(q: { step: TrafficStep; since: number; until: number }): Promise<TrafficUsageRecord[]> {
+    const rows = this.db
+      .prepare(`SELECT model, version, ts, requests, ok, shadow, cpu_ms FROM traffic WHERE step = ? AND ts >= ? AND ts < ? ORDER BY ts, model, version`)
+      .all(STEP_MS[q.step], q.since, q.until) as Pick<TrafficRow, 'model' | 'version' | 'ts' | 'requests' | 'ok' | 'shadow' | 'cpu_ms'>[];
+    return rows.map(rowToUsage);
   }
 
   async pruneTraffic(q: { step: TrafficStep; before: number }): Promise<number> {

@@ -17,6 +17,7 @@ import type {
   RetrainPolicyRecord,
   ApiKeyRecord,
   RateLimitRecord,
+  CostBudgetRecord,
   MetadataStore,
   ModelRecord,
   ModelSignature,
@@ -67,6 +68,8 @@ import {
   toKey,
   toRateLimit,
   type RateLimitRow,
+  toCostBudget,
+  type CostBudgetRow,
   toModel,
   toPolicy,
   toReference,
@@ -367,6 +370,17 @@ export const metadataMigrations: Migration[] = [
        updated_by TEXT NOT NULL,
        PRIMARY KEY (scope, name))`,
   ],
+  // Cost budgets and caps per deployment set by the API (cost/); spend itself is priced from the traffic table.
+  [
+    `CREATE TABLE cost_budgets (
+       deployment TEXT PRIMARY KEY,
+       daily REAL,
+       monthly REAL,
+       cap TEXT NOT NULL CHECK (cap IN ('none', 'throttle', 'route')),
+       cap_version INTEGER,
+       updated_at INTEGER NOT NULL,
+       updated_by TEXT NOT NULL)`,
+  ],
 ];
 
 /** Keys with their last use (kept apart, see the migration). */
@@ -407,6 +421,7 @@ export class SqliteMetadataStore implements MetadataStore {
       this.db.prepare('DELETE FROM deployment_features WHERE deployment = ?').run(name);
       this.db.prepare('DELETE FROM retrain_policies WHERE deployment = ?').run(name);
       this.db.prepare("DELETE FROM rate_limits WHERE scope = 'deployment' AND name = ?").run(name);
+      this.db.prepare('DELETE FROM cost_budgets WHERE deployment = ?').run(name);
       return this.db.prepare('DELETE FROM models WHERE name = ?').run(name).changes > 0;
     })();
   }
@@ -722,6 +737,24 @@ export class SqliteMetadataStore implements MetadataStore {
 
   async deleteRateLimit(scope: RateLimitRecord['scope'], name: string): Promise<boolean> {
     return this.db.prepare('DELETE FROM rate_limits WHERE scope = ? AND name = ?').run(scope, name).changes > 0;
+  }
+
+  async listCostBudgets(): Promise<CostBudgetRecord[]> {
+    return (this.db.prepare('SELECT * FROM cost_budgets ORDER BY deployment').all() as CostBudgetRow[]).map(toCostBudget);
+  }
+
+  async saveCostBudget(b: CostBudgetRecord): Promise<void> {
+    this.db
+      .prepare(
+        `INSERT INTO cost_budgets (deployment, daily, monthly, cap, cap_version, updated_at, updated_by) VALUES (?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (deployment) DO UPDATE SET daily = excluded.daily, monthly = excluded.monthly, cap = excluded.cap,
+           cap_version = excluded.cap_version, updated_at = excluded.updated_at, updated_by = excluded.updated_by`,
+      )
+      .run(b.deployment, b.daily ?? null, b.monthly ?? null, b.cap, b.capVersion ?? null, b.updatedAt, b.updatedBy);
+  }
+
+  async deleteCostBudget(deployment: string): Promise<boolean> {
+    return this.db.prepare('DELETE FROM cost_budgets WHERE deployment = ?').run(deployment).changes > 0;
   }
 
   async close(): Promise<void> {

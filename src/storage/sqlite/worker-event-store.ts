@@ -20,6 +20,7 @@ import type {
   StoredPredictionEvent,
   TrafficBucketRecord,
   TrafficQuery,
+  TrafficUsageRecord,
   TrafficStep,
   WindowProfileRecord,
   WindowQuery,
@@ -228,6 +229,10 @@ export class SqliteWorkerEventStore implements EventStore {
 
   queryTraffic(q: TrafficQuery): Promise<TrafficBucketRecord[]> {
     return this.reader.queryTraffic(q);
+  }
+
+  trafficUsage(q: { step: TrafficStep; since: number; until: number }): Promise<TrafficUsageRecord[]> {
+    return this.reader.trafficUsage(q);
   }
 
   pruneTraffic(q: { step: TrafficStep; before: number }): Promise<number> {
