@@ -19,6 +19,7 @@ import { MonitoringService } from './monitoring/index.ts';
 import { Registry } from './registry/index.ts';
 import { DeploymentService, RolloutService } from './rollouts/index.ts';
 import { KeyRing, RateLimiter } from './security/index.ts';
+import { CostMeter, costModelOf } from './cost/index.ts';
 import { SloService, StoreSloSource, SloFile } from './slo/index.ts';
 import { LeaderLease, ReplicaSync } from './cluster/index.ts';
 import { FaultInjector, InferenceService, ModelTable, Router, ShadowRunner } from './serving/index.ts';
@@ -47,6 +48,8 @@ export interface Warden {
   /** The hash-chained audit log of state changes (docs/audit.md). */
   audit: AuditLog;
   rateLimits: RateLimiter;
+  /** Cost per deployment, budgets and caps (docs/cost.md); undefined without a price (cost.pricePerCpuHour…). */
+  cost: CostMeter | undefined;
   /** Deployments: stable versions, deploys, rollbacks and their history. */
   deployments: DeploymentService;
   /** Rollouts: shadow, canary and A/B beside the stable version, their analysis and the controller lease. */
@@ -192,6 +195,25 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
         hourRetentionDays: config.traffic.hourRetentionDays,
       })
     : undefined;
+  // Cost is priced from the traffic table; the SLO cost SLI's price serves when cost.pricePerCpuHour is not set.
+  const costSettings = { ...config.cost, pricePerCpuHour: config.cost.pricePerCpuHour ?? config.slo.costPerCpuHour };
+  const costWanted = config.cost.pricePerCpuHour !== undefined || config.cost.pricePerReplicaHour !== undefined || Object.keys(config.cost.deployments).length > 0;
+  if (costWanted && !costModelOf(costSettings)) {
+    throw new WardenError('WARDEN_BAD_REQUEST', `cost budgets need a price: set cost.${config.cost.model === 'replica' ? 'pricePerReplicaHour' : 'pricePerCpuHour'} (docs/cost.md)`);
+  }
+  if (costWanted && !traffic) throw new WardenError('WARDEN_BAD_REQUEST', 'cost is priced from the traffic counts: cost.* needs traffic.enabled (docs/cost.md)');
+  const cost =
+    traffic && costModelOf(costSettings)
+      ? new CostMeter({
+          events: stores.events,
+          metadata: stores.metadata,
+          settings: costSettings,
+          flushTraffic: () => traffic.flush(),
+          versionExists: (name, v) => table.versionsOf(name).includes(v),
+          promRegistry: metrics.registry,
+          logger,
+        })
+      : undefined;
   const faults = new FaultInjector();
   const router = new Router();
   const shadow = new ShadowRunner({
@@ -254,6 +276,7 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
     faults,
     router,
     shadow,
+    ...(cost ? { cost } : {}),
     ...(log ? { log } : {}),
     ...(traffic ? { traffic } : {}),
   });
@@ -387,6 +410,7 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
           },
           keys: () => keys.reload(),
           'rate-limits': () => rateLimits.reload(),
+          ...(cost ? { 'cost-budgets': async () => void (await cost.refresh()) } : {}),
           'review-policy': () => review.reload(),
           ...(monitoring ? { reference: async () => void (await monitoring.reloadReferences()) } : {}),
           rollout: () => rollouts.sync(),
@@ -402,6 +426,7 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
   const { enabled: accessEnabled, ...accessConfig } = config.accessAlerts;
   const access = accessEnabled ? new AccessMonitor(accessConfig) : undefined;
   if (access && alerting) alerting.addSource(access.alertSource());
+  if (cost && alerting) alerting.addSource(cost.alertSource());
   const { retentionDays, retentionDaysByModel } = config.predictionLog;
   const retention =
     retentionDays !== undefined || Object.keys(retentionDaysByModel ?? {}).length > 0
@@ -427,6 +452,7 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
     metrics,
     keys,
     rateLimits,
+    ...(cost ? { cost } : {}),
     features,
     online,
     serverVersion: WARDEN_VERSION,
@@ -463,6 +489,7 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
     gamedays,
     keys,
     rateLimits,
+    cost,
     health,
     deployments,
     rollouts,
@@ -493,6 +520,7 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
       retraining?.start();
       log?.start();
       traffic?.start();
+      await cost?.start();
       await sync?.start();
       retention?.start();
     },
@@ -534,6 +562,7 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
       // After the HTTP server has closed: the last requests' uses are in the batch.
       await keys.stop();
       rateLimits.stop();
+      cost?.stop();
       // Last of the writers: every request and loop action has ended, so their entries are in (or queued here).
       await audit.stop();
       await table.close();

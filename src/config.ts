@@ -375,6 +375,71 @@ const accessAlertsSchema = z
   .strict()
   .default({});
 
+const budgetAmount = (what: string) =>
+  z
+    .number({ message: `${what} must be a number (currency units)` })
+    .positive(`${what} must be above 0 (leave it out for no budget)`)
+    .max(1e12)
+    .optional();
+
+/** One deployment's budgets (docs/cost.md#budgets-and-caps). */
+export const costBudgetSchema = z
+  .object({
+    /** Spend allowed per UTC day. */
+    daily: budgetAmount('daily'),
+    /** Spend allowed per UTC calendar month. */
+    monthly: budgetAmount('monthly'),
+    /** Past 100 %: only the alert (`none`), 429 WARDEN_BUDGET_EXCEEDED (`throttle`), or serve `capVersion` (`route`). */
+    cap: z.enum(['none', 'throttle', 'route']).default('none'),
+    /** The cheaper version a `route` cap serves. */
+    capVersion: z.number().int().positive().optional(),
+  })
+  .strict()
+  .superRefine((b, ctx) => {
+    if (b.daily === undefined && b.monthly === undefined) ctx.addIssue({ code: 'custom', message: 'give "daily", "monthly" or both' });
+    if (b.cap === 'route' && b.capVersion === undefined) ctx.addIssue({ code: 'custom', path: ['capVersion'], message: 'a route cap needs "capVersion": the cheaper version to serve' });
+    if (b.cap !== 'route' && b.capVersion !== undefined) ctx.addIssue({ code: 'custom', path: ['capVersion'], message: '"capVersion" is for cap "route" only' });
+  });
+
+/** The cost model, budgets and cost alerts (docs/cost.md). */
+const costSchema = z
+  .object({
+    /** How a deployment's cost is measured: its share of process CPU time, or of replica-hours shared by traffic. */
+    model: z.enum(['cpu', 'replica']).default('cpu'),
+    /** Price of one CPU-hour (model `cpu`); default slo.costPerCpuHour. */
+    pricePerCpuHour: z.number().positive().max(1e9).optional(),
+    /** Price of one replica-hour (model `replica`). */
+    pricePerReplicaHour: z.number().positive().max(1e9).optional(),
+    /** Replicas paid for (model `replica`): each costs pricePerReplicaHour whether busy or idle. */
+    replicas: z.number().int().min(1).max(10_000).default(1),
+    /** Shown with amounts; Warden never converts. */
+    currency: z.string().min(1).max(8).default('USD'),
+    /** How often spend is re-read from the traffic counts (every replica's) and caps are re-decided. */
+    refreshMs: z.number().int().min(100).max(600_000).default(10_000),
+    anomaly: z
+      .object({
+        /** An hour costing this many times the deployment's mean hour (over the baseline) is an anomaly… */
+        factor: z.number().min(1.1).max(1000).default(3),
+        /** …measured over this many complete hours before it… */
+        baselineHours: z.number().int().min(2).max(24 * 31).default(24),
+        /** …of which at least this many had spend (a new deployment has no baseline)… */
+        minBaselineHours: z.number().int().min(1).max(24 * 31).default(6),
+        /** …and at least this amount (tiny spends are noise). */
+        minSpend: z.number().min(0).default(0),
+      })
+      .strict()
+      .default({}),
+    /** Budgets by deployment name; the API's (PUT /api/v1/cost/budgets/{name}) replace a deployment's. */
+    deployments: z.record(z.string().min(1), costBudgetSchema).default({}),
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    if (c.model === 'replica' && c.pricePerReplicaHour === undefined && Object.keys(c.deployments).length > 0) {
+      ctx.addIssue({ code: 'custom', path: ['pricePerReplicaHour'], message: 'cost model "replica" needs cost.pricePerReplicaHour' });
+    }
+  })
+  .default({});
+
 export const configSchema = z
   .object({
     server: serverSchema,
@@ -394,6 +459,7 @@ export const configSchema = z
     features: featuresSchema,
     privacy: privacySchema,
     accessAlerts: accessAlertsSchema,
+    cost: costSchema,
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     demo: z.boolean().default(false),
   })
@@ -465,6 +531,11 @@ const envKeys: Record<string, { path: string[]; type: EnvType }> = {
   WARDEN_PRIVACY_HASH_KEY: { path: ['privacy', 'hashKey'], type: 'string' },
   WARDEN_ACCESS_ALERTS_ENABLED: { path: ['accessAlerts', 'enabled'], type: 'boolean' },
   WARDEN_SLO_TICK_MS: { path: ['slo', 'tickMs'], type: 'number' },
+  WARDEN_COST_MODEL: { path: ['cost', 'model'], type: 'string' },
+  WARDEN_COST_PRICE_PER_CPU_HOUR: { path: ['cost', 'pricePerCpuHour'], type: 'number' },
+  WARDEN_COST_PRICE_PER_REPLICA_HOUR: { path: ['cost', 'pricePerReplicaHour'], type: 'number' },
+  WARDEN_COST_REPLICAS: { path: ['cost', 'replicas'], type: 'number' },
+  WARDEN_COST_CURRENCY: { path: ['cost', 'currency'], type: 'string' },
   WARDEN_TRAFFIC_ENABLED: { path: ['traffic', 'enabled'], type: 'boolean' },
   WARDEN_TRAFFIC_FLUSH_INTERVAL_MS: { path: ['traffic', 'flushIntervalMs'], type: 'number' },
   WARDEN_TRAFFIC_MINUTE_RETENTION_DAYS: { path: ['traffic', 'minuteRetentionDays'], type: 'number' },

@@ -38,6 +38,7 @@ const KINDS: Record<string, string> = {
   features: 'feature-view',
   gamedays: 'gameday',
   items: 'review-item',
+  budgets: 'deployment',
 };
 
 /** The object a route's call is about, from its first parameter (`model:bike-demand`), or the collection. */

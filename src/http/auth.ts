@@ -74,7 +74,20 @@ const iso = (ms: number) => new Date(ms).toISOString();
  * open; with it on, each route names the least role it needs, and a scoped key reaches only its models. Rate limits
  * come after the key is accepted (a refused key spends no token). An upload route's guard then takes an upload slot.
  */
-export function makeGuard(keys: KeyRing, required: boolean, uploads: UploadSlots, limits?: RateLimiter): Guard {
+/** Cost caps as the guard reads them (cost/CostMeter). */
+export interface BudgetCaps {
+  capOf(deployment: string): { action: 'throttle' | 'route'; version?: number; period: 'day' | 'month'; until: number } | undefined;
+  countRefused(deployment: string): void;
+}
+
+/** The version or alias an inference request names (`/versions/:version/…`, `/versions/{v}:predict`), if any. */
+function versionOfRequest(req: FastifyRequest): string | undefined {
+  const p = req.params as { name?: string; version?: string; target?: string };
+  if (p.version !== undefined) return p.version;
+  return p.name !== undefined && p.target !== undefined && p.target.endsWith(':predict') ? p.target.slice(0, -8) : undefined;
+}
+
+export function makeGuard(keys: KeyRing, required: boolean, uploads: UploadSlots, limits?: RateLimiter, caps?: BudgetCaps): Guard {
   const limited = (reply: FastifyReply, wait: number, what: string): WardenError => {
     const l = limits?.lastLimit;
     void reply.header('retry-after', String(wait));
@@ -83,10 +96,30 @@ export function makeGuard(keys: KeyRing, required: boolean, uploads: UploadSlots
       `${what} is over its rate limit${l ? ` of ${l.rate}/s (burst ${l.burst}${l.size !== l.burst ? `, ${l.perMs * 1000}/s and ${l.size} on this replica` : ''})` : ''}; retry after ${wait} s`,
     );
   };
+  // A deployment past its budget: throttled, or (a route cap) open only to requests that name no other version.
+  const overBudget = (req: FastifyRequest, reply: FastifyReply, model: string, now: number): WardenError | undefined => {
+    const cap = caps!.capOf(model);
+    if (cap === undefined) return undefined;
+    const named = cap.action === 'route' ? versionOfRequest(req) : undefined;
+    if (cap.action === 'route' && (named === undefined || named === String(cap.version))) return undefined;
+    const wait = Math.max(1, Math.ceil((cap.until - now) / 1000));
+    void reply.header('retry-after', String(wait));
+    caps!.countRefused(model);
+    const budget = cap.period === 'day' ? 'daily' : 'monthly';
+    return new WardenError(
+      'WARDEN_BUDGET_EXCEEDED',
+      cap.action === 'route'
+        ? `deployment ${model} has spent its ${budget} cost budget and serves only version ${cap.version} until ${iso(cap.until)}; name no version (or version ${cap.version}), or raise the budget (warden cost budget ${model} …)`
+        : `deployment ${model} has spent its ${budget} cost budget and is throttled until ${iso(cap.until)}; retry then, or raise the budget (warden cost budget ${model} …)`,
+    );
+  };
   const limitDeployment = (req: FastifyRequest, reply: FastifyReply, scope: ScopeRule | 'filtered' | undefined, now: number): WardenError | undefined => {
-    if (limits === undefined || typeof scope !== 'function') return undefined;
+    if (typeof scope !== 'function') return undefined;
     const model = scope(req);
     if (model === undefined) return undefined;
+    // The budget first: a refused request spends no token.
+    const over = caps !== undefined ? overBudget(req, reply, model, now) : undefined;
+    if (over !== undefined || limits === undefined) return over;
     const wait = limits.takeDeployment(model, now);
     return wait > 0 ? limited(reply, wait, `deployment ${model}`) : undefined;
   };
@@ -122,10 +155,10 @@ export function makeGuard(keys: KeyRing, required: boolean, uploads: UploadSlots
     if (limits !== undefined) {
       const wait = limits.takeKey(key.id, now);
       if (wait > 0) return limited(reply, wait, `key ${key.id}`);
-      if (o.deploymentLimit) {
-        const err = limitDeployment(req, reply, o.scope, now);
-        if (err) return err;
-      }
+    }
+    if (o.deploymentLimit && (limits !== undefined || caps !== undefined)) {
+      const err = limitDeployment(req, reply, o.scope, now);
+      if (err) return err;
     }
     return o.upload === true ? uploads.takeUploadSlot(req, reply) : undefined;
   };
@@ -148,7 +181,7 @@ export function makeGuard(keys: KeyRing, required: boolean, uploads: UploadSlots
                 'WARDEN_FORBIDDEN',
                 "a page on another site sent this request; with auth off Warden takes changes only from its own dashboard and from clients that are not browsers (curl, the CLI); send an API key or turn auth on",
               )
-            : ((o.deploymentLimit && limits !== undefined ? limitDeployment(req, reply, o.scope, keys.now()) : undefined) ?? (o.upload ? uploads.takeUploadSlot(req, reply) : undefined));
+            : ((o.deploymentLimit && (limits !== undefined || caps !== undefined) ? limitDeployment(req, reply, o.scope, keys.now()) : undefined) ?? (o.upload ? uploads.takeUploadSlot(req, reply) : undefined));
         finish(req, reply, err, done);
         return;
       }

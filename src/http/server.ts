@@ -9,6 +9,7 @@ import type { Registry } from '../registry/index.ts';
 import type { DeploymentService, RolloutService } from '../rollouts/index.ts';
 import type { SloService } from '../slo/index.ts';
 import type { KeyRing, RateLimiter } from '../security/index.ts';
+import type { CostMeter } from '../cost/index.ts';
 import { requestIdFrom, type InferenceService, type ModelTable } from '../serving/index.ts';
 import type { StoreHealth, Stores } from '../storage/index.ts';
 import type { PredictionLog, Tracing, TrafficAggregator, WardenMetrics } from '../telemetry/index.ts';
@@ -21,6 +22,7 @@ import { registerModelRoutes } from './admin/models.ts';
 import { registerModelCardRoutes } from './admin/model-cards.ts';
 import { registerPredictionRoutes } from './admin/predictions.ts';
 import { registerKeyRoutes } from './admin/keys.ts';
+import { registerCostRoutes } from './admin/cost.ts';
 import { registerMonitoringRoutes } from './admin/monitoring.ts';
 import { registerLabelRoutes } from './admin/labels.ts';
 import { registerDatasetRoutes } from './admin/datasets.ts';
@@ -57,6 +59,8 @@ export interface HttpDeps {
   keys: KeyRing;
   /** Rate limits per key and deployment; absent: none. */
   rateLimits?: RateLimiter;
+  /** Cost, budgets and caps (docs/cost.md); absent without a price. */
+  cost?: CostMeter;
   /** Feature definitions, pushes and historical retrieval. */
   features: FeatureService;
   /** The online store: deployments' feature bindings, materialization, online reads. */
@@ -228,7 +232,7 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
 
   // Before any route is made: the hooks attach to each audited route as it is defined.
   registerAuditHooks(app, deps.audit);
-  const guard = makeGuard(deps.keys, config.auth.required, uploads, deps.rateLimits);
+  const guard = makeGuard(deps.keys, config.auth.required, uploads, deps.rateLimits, deps.cost);
   // For route groups whose `:name` is always a model (deployment): scoped keys reach the ones they name. Other groups
   // keep the plain guard, which refuses scoped keys.
   const modelGuard: Guard = (role, opts = {}) => guard(role, { scope: modelOfRequest, ...opts });
@@ -277,6 +281,8 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
     costPerCpuHour: config.slo.costPerCpuHour,
     ...(deps.traffic ? { traffic: deps.traffic } : {}),
   });
+
+  registerCostRoutes(app, { metadata: deps.stores.metadata, registry: deps.registry, guard, modelGuard, ...(deps.cost ? { cost: deps.cost } : {}) });
 
   registerSessionRoutes(app, { guard, authRequired: config.auth.required });
   registerDashboard(app);

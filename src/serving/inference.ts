@@ -102,6 +102,8 @@ export interface InferenceServiceOptions {
   explain?: ExplainService;
   /** Named features filled from the online feature store for deployments that read feature views. */
   features?: FeatureEnricher;
+  /** Cost caps (cost/): a deployment past its budget with a `route` cap serves its cheaper version. */
+  cost?: { capOf(deployment: string): { action: 'throttle' | 'route'; version?: number } | undefined };
 }
 
 interface OkMetrics {
@@ -194,7 +196,12 @@ export class InferenceService {
    */
   private routeOf(model: string, ref: string | undefined, parameters: unknown): RouteChoice | undefined {
     const router = this.opts.router;
-    if (router === undefined || (ref !== undefined && ref !== '')) return undefined;
+    if (ref !== undefined && ref !== '') return undefined;
+    // A cost cap outranks a rollout: past its budget the deployment serves the cheaper version only (the guard has
+    // refused requests that name another).
+    const cap = this.opts.cost?.capOf(model);
+    if (cap?.action === 'route' && cap.version !== undefined) return { version: cap.version, route: undefined };
+    if (router === undefined) return undefined;
     const policy = router.get(model);
     if (policy === undefined) return undefined;
     if (policy.strategy !== 'ab') return router.pick(model);

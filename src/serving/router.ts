@@ -22,7 +22,8 @@ export interface RoutePolicy {
 /** Which version answers a request and how it was chosen. */
 export interface RouteChoice {
   version: number;
-  route: PredictionRoute;
+  /** Undefined when no rollout chose it (a cost cap routed the request to its cheaper version). */
+  route: PredictionRoute | undefined;
 }
 
 /** Buckets of the assignment hash: weights resolve to 0.01 %. */
