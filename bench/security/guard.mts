@@ -8,7 +8,9 @@
  *   last-use note);
  * - `guard, scoped key + key and deployment limits`: the same with a scope check and both token buckets;
  * - `guard, auth off, deployment limit`: a keyless request on a loopback server with a deployment limit;
- * - `buckets alone`: RateLimiter.takeKey + takeDeployment.
+ * - `buckets alone`: RateLimiter.takeKey + takeDeployment;
+ * - `guard, key, cost caps on (another deployment capped)`: the key path with cost caps in force elsewhere, so each
+ *   request pays the cap lookup (src/cost: a Map get) and passes.
  *
  * Limits are high enough (1e9/s) never to refuse, so every iteration takes the accepted path. Also prints the heap
  * held per rate-limit bucket (100,000 keys).
@@ -18,7 +20,7 @@
 import { createHash } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { parseConfig } from '../../src/config.ts';
-import { makeGuard, modelOfRequest } from '../../src/http/auth.ts';
+import { makeGuard, modelOfRequest, type BudgetCaps } from '../../src/http/auth.ts';
 import type { UploadSlots } from '../../src/http/body.ts';
 import { createApiKey, KeyRing, RateLimiter, roleAllows } from '../../src/security/index.ts';
 import type { ApiKeyRecord, MetadataStore, RateLimitRecord } from '../../src/storage/index.ts';
@@ -101,7 +103,7 @@ const oldHook = (req: FastifyRequest, _reply: FastifyReply, cb: (err?: Error) =>
 };
 const before = time('guard before issue 15 (key, role)', () => oldHook(plainReq, reply, done));
 
-const hook = (limiter: RateLimiter, required: boolean) => makeGuard(ring, required, uploads, limiter)('predictor', { scope: modelOfRequest, deploymentLimit: true });
+const hook = (limiter: RateLimiter, required: boolean, caps?: BudgetCaps) => makeGuard(ring, required, uploads, limiter, caps)('predictor', { scope: modelOfRequest, deploymentLimit: true });
 const scopedReq = request(scoped.secret);
 const keyless = request(undefined);
 const h1 = hook(noLimits, true);
@@ -110,6 +112,15 @@ const h2 = hook(limits, true);
 const full = time('guard, scoped key + key and deployment limits', () => h2(scopedReq, reply, done));
 const h3 = hook(limits, false);
 const open = time('guard, auth off, deployment limit', () => h3(keyless, reply, done));
+// Caps as CostMeter.capOf keeps them: a Map of the deployments past their budget, here another one.
+const capped = new Map([['taxi', { action: 'throttle' as const, period: 'day' as const, until: Date.now() + 3_600_000 }]]);
+const caps: BudgetCaps = { capOf: (d) => (capped.size === 0 ? undefined : capped.get(d)), countRefused: () => undefined };
+const h4 = hook(noLimits, true, caps);
+const withCaps = time('guard, key, cost caps on (another deployment capped)', () => h4(plainReq, reply, done));
+const h5 = hook(noLimits, false);
+const openPlain = time('guard, auth off, no limits, no caps', () => h5(keyless, reply, done));
+const h6 = hook(noLimits, false, caps);
+const openCaps = time('guard, auth off, cost caps on (another capped)', () => h6(keyless, reply, done));
 let sink = 0;
 const now = Date.now();
 const buckets = time('buckets alone (takeKey + takeDeployment)', () => {
@@ -118,6 +129,7 @@ const buckets = time('buckets alone (takeKey + takeDeployment)', () => {
 
 console.log(`\nadded by issue 15 per request with a key: ${(keyOnly - before).toFixed(0)} ns without limits, ${(full - before).toFixed(0)} ns with scope and both limits`);
 console.log(`keyless with a deployment limit: ${open.toFixed(0)} ns; buckets alone ${buckets.toFixed(0)} ns`);
+console.log(`cost caps on: ${(withCaps - keyOnly).toFixed(0)} ns more than the key path without them (noisy: sha256 dominates); keyless ${(openCaps - openPlain).toFixed(0)} ns more (${openPlain.toFixed(0)} → ${openCaps.toFixed(0)} ns)`);
 console.log(`refused during the run: ${refused} (must be 0)`);
 
 // Heap per bucket: 100,000 keys, one token each.

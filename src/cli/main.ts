@@ -13,6 +13,7 @@ import { registerReview } from './review.ts';
 import { registerAlerts } from './alerts.ts';
 import { registerGameDay } from './gameday.ts';
 import { registerSlo } from './slo.ts';
+import { registerCost } from './cost.ts';
 import { registerDeploy } from './deploy.ts';
 import { registerMigrate } from './migrate.ts';
 import { registerDataset } from './dataset.ts';
@@ -48,6 +49,7 @@ export function buildProgram(): Command {
   registerAlerts(program);
   registerGameDay(program);
   registerSlo(program);
+  registerCost(program);
   registerDeploy(program);
   registerMigrate(program);
   return program;

@@ -7,7 +7,7 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 import type { AlertCondition, AlertSource } from '../alerting/index.ts';
 import { WardenError } from '../errors.ts';
 import type { CostBudgetRecord, EventStore, MetadataStore } from '../storage/index.ts';
-import { anomaly, DAY_MS, HOUR_MS, periods, priceHours, replicaCost, type AnomalySettings, type AnomalyVerdict, type CostModel } from './pricing.ts';
+import { anomaly, DAY_MS, HOUR_MS, periods, priceHours, replicaCost, type AnomalySettings, type AnomalyVerdict, type CostModel, type PricedHour } from './pricing.ts';
 
 /** A budget as configured (config file) or set by the API. */
 export interface BudgetSetting {
@@ -68,6 +68,9 @@ export interface CostReport {
 /** Thresholds of budget alerts (share of the budget); the highest crossed fires. */
 export const BUDGET_THRESHOLDS = [0.5, 0.8, 1] as const;
 
+/** Priced buckets aggregated between two yields to the event loop. */
+const YIELD_EVERY = 512;
+
 const bad = (msg: string) => new WardenError('WARDEN_BAD_REQUEST', msg);
 
 /** The cost model a config gives, or undefined when no price is set (cost is then off). */
@@ -120,6 +123,8 @@ export class CostMeter {
   private stored: CostBudgetRecord[] = [];
   private timer: NodeJS.Timeout | undefined;
   private refreshing: Promise<CostReport> | undefined;
+  /** Hour buckets that no longer change, read once (see `usage`). */
+  private settled: { from: number; until: number; rows: PricedHour[] } | undefined;
   private readonly now: () => number;
   private readonly refused: Counter<'deployment'> | undefined;
 
@@ -234,6 +239,28 @@ export class CostMeter {
     return this.last;
   }
 
+  /**
+   * Priced hour buckets from `since` to the end of the current hour. Hours that ended more than an hour ago no longer
+   * change (every replica has flushed into them, and a whole past hour's replica cost is final), so they are read and
+   * priced once and kept; each refresh reads only the last two hours. Keeps a refresh from re-reading and re-pricing
+   * a month of buckets every few seconds (docs/benchmarks.md#cost).
+   */
+  private async priced(since: number, hour: number, now: number): Promise<PricedHour[]> {
+    const settled = hour - HOUR_MS;
+    const read = async (from: number, until: number) => priceHours(await this.opts.events.trafficUsage({ step: 'hour', since: from, until }), this.model, now);
+    const s = this.settled;
+    if (s === undefined || since < s.from || since > s.until) {
+      this.settled = { from: since, until: settled, rows: await read(since, settled) };
+    } else if (s.until < settled) {
+      const more = await read(s.until, settled);
+      this.settled = { from: since, until: settled, rows: [...(s.from < since ? s.rows.filter((r) => r.ts >= since) : s.rows), ...more] };
+    } else if (s.from < since) {
+      this.settled = { ...s, from: since, rows: s.rows.filter((r) => r.ts >= since) };
+    }
+    const recent = await read(this.settled!.until, hour + HOUR_MS);
+    return this.settled!.rows.length === 0 ? recent : this.settled!.rows.concat(recent);
+  }
+
   /** One deployment's spend and inferences by UTC day over the last `days` days (today last, so far). */
   async daily(deployment: string, days: number): Promise<{ day: string; spend: number; inferences: number }[]> {
     const now = this.now();
@@ -285,8 +312,7 @@ export class CostMeter {
     const { anomaly: a } = this.opts.settings;
     const hour = Math.floor(now / HOUR_MS) * HOUR_MS;
     const since = Math.min(p.month, hour - (a.baselineHours + 1) * HOUR_MS, hour - 24 * HOUR_MS);
-    const rows = await this.opts.events.trafficUsage({ step: 'hour', since, until: hour + HOUR_MS });
-    const priced = priceHours(rows, this.model, now);
+    const priced = await this.priced(since, hour, now);
     const day24 = now - 24 * HOUR_MS;
 
     interface Acc {
@@ -306,7 +332,11 @@ export class CostMeter {
     };
     let attributedToday = 0;
     let attributedMonth = 0;
-    for (const h of priced) {
+    for (let i = 0; i < priced.length; i++) {
+      // A month of buckets of many deployments is tens of thousands: yield now and then, so the request path waits
+      // at most a slice (docs/benchmarks.md#cost).
+      if (i > 0 && i % YIELD_EVERY === 0) await new Promise<void>((r) => setImmediate(r));
+      const h = priced[i]!;
       const x = get(h.deployment);
       const v = x.versions.get(h.version) ?? { today: 0, month: 0, spend24h: 0, inferences24h: 0 };
       x.versions.set(h.version, v);
@@ -418,7 +448,7 @@ export class CostMeter {
               value: ratio,
               summary: `${d.deployment} has spent ${Math.round(ratio * 100)} % of its ${period === 'day' ? 'daily' : 'monthly'} budget`,
               description: `${fmt(spent)} of ${fmt(budget)} this ${period === 'day' ? 'UTC day' : 'month'}.${capNote}${d.problem ? ` ${d.problem}.` : ''}`,
-              runbookUrl: 'docs/runbooks/cost.md',
+              runbookUrl: 'docs/runbooks/cost-runaway.md',
             });
           }
           const an = d.anomaly;
@@ -431,7 +461,7 @@ export class CostMeter {
               value: an.spend,
               summary: `${d.deployment} costs ${an.baseline ? (an.spend / an.baseline).toFixed(1) : '∞'}× its usual hour`,
               description: `${fmt(an.spend)} in the hour from ${new Date(an.hour).toISOString()} against a mean of ${fmt(an.baseline ?? 0)} an hour over the ${an.baselineHours} hours before.`,
-              runbookUrl: 'docs/runbooks/cost.md',
+              runbookUrl: 'docs/runbooks/cost-runaway.md',
             });
           }
         }

@@ -83,7 +83,7 @@ describe('cost on a real server', () => {
     const alerts = (await srv.json('GET', '/api/v1/alerts?deployment=tips')).body.alerts as { labels: Record<string, string>; annotations?: Record<string, string> }[];
     const budget = alerts.filter((a) => a.labels.alertname === 'WardenCostBudget');
     expect(budget.map((a) => [a.labels.period, a.labels.threshold, a.labels.severity])).toEqual([['day', '100', 'page']]);
-    expect(JSON.stringify(budget[0])).toContain('docs/runbooks/cost.md');
+    expect(JSON.stringify(budget[0])).toContain('docs/runbooks/cost-runaway.md');
     const metrics = await (await fetch(`${srv.url}/metrics`)).text();
     expect(metrics).toContain('warden_cost_capped{deployment="tips",action="throttle"} 1');
     expect(metrics).toMatch(/warden_budget_refused_total\{deployment="tips"\} [1-9]/);

@@ -78,7 +78,7 @@ describe('cost meter', () => {
     expect(await firing()).toEqual([['day', '80', 'ticket']]);
     await stores.events.addTraffic([bucket('bike', HOUR, 200)]);
     const alerts = await m.alertSource().evaluate(now);
-    expect(alerts.map((a) => [a.labels.threshold, a.severity, a.runbookUrl])).toEqual([['100', 'page', 'docs/runbooks/cost.md']]);
+    expect(alerts.map((a) => [a.labels.threshold, a.severity, a.runbookUrl])).toEqual([['100', 'page', 'docs/runbooks/cost-runaway.md']]);
     expect(alerts[0]!.description).toContain('throttles it');
     expect(m.capOf('bike')).toEqual({ action: 'throttle', period: 'day', until: Date.UTC(2026, 3, 1) });
     expect(m.capOf('taxi')).toBeUndefined();
