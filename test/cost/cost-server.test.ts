@@ -6,6 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeOnnx } from '../../src/lifecycle/trainer/onnx-writer.ts';
+import { runWarden } from '../helpers/cli.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 
 const FEATURES = JSON.stringify([{ name: 'a' }, { name: 'b' }]);
@@ -135,5 +136,25 @@ describe('cost on a real server', () => {
     expect((await off.json('GET', '/api/v1/cost')).body).toMatchObject({ enabled: false, reason: expect.stringContaining('cost.pricePerCpuHour') });
     const put = await off.json('PUT', '/api/v1/cost/budgets/fare', { daily: 1 });
     expect([put.status, put.body.code]).toEqual([404, 'WARDEN_NOT_FOUND']);
+  });
+
+  it('warden cost status and warden cost budget print what the API holds, and refuse a bad amount', async () => {
+    const env = { WARDEN_URL: srv.url };
+    const set = await runWarden(['cost', 'budget', 'tips', '--monthly', '1e6', '--cap', 'throttle'], env);
+    expect(set.code, set.stderr).toBe(0);
+    expect(set.stdout.trim()).toBe('tips: 1000000 a month; past it: throttle (429)');
+    const status = await runWarden(['cost', 'status'], env);
+    expect(status.code, status.stderr).toBe(0);
+    expect(status.stdout).toContain('cost model: 1000000000 EUR per CPU-hour');
+    const row = status.stdout.split('\n').find((l) => l.startsWith('tips '));
+    expect(row).toMatch(/1000000 \(0%\)\s+throttle past 100%/);
+    const json = await runWarden(['--json', 'cost', 'status', 'tips', '--days', '2'], env);
+    expect(json.code, json.stderr).toBe(0);
+    expect(JSON.parse(json.stdout)).toMatchObject({ deployment: 'tips', days: [{}, { day: new Date().toISOString().slice(0, 10) }] });
+    const bad = await runWarden(['cost', 'budget', 'tips', '--daily', '-3'], env);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--daily must be an amount above 0');
+    expect((await runWarden(['cost', 'budget', 'tips', '--delete'], env)).code).toBe(0);
+    expect((await srv.json('GET', '/api/v1/cost/budgets')).body.budgets).toEqual([]);
   });
 });
