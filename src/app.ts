@@ -18,7 +18,7 @@ import { GameDayService, RetrainService, ReviewService } from './lifecycle/index
 import { MonitoringService } from './monitoring/index.ts';
 import { Registry } from './registry/index.ts';
 import { DeploymentService, RolloutService } from './rollouts/index.ts';
-import { KeyRing, RateLimiter } from './security/index.ts';
+import { KeyRing, QuotaCounter, RateLimiter } from './security/index.ts';
 import { CostMeter, costModelOf } from './cost/index.ts';
 import { SloService, StoreSloSource, SloFile } from './slo/index.ts';
 import { LeaderLease, ReplicaSync } from './cluster/index.ts';
@@ -48,6 +48,8 @@ export interface Warden {
   /** The hash-chained audit log of state changes (docs/audit.md). */
   audit: AuditLog;
   rateLimits: RateLimiter;
+  /** Request quotas per key and deployment (totals per UTC day or month over the fleet). */
+  quotas: QuotaCounter;
   /** Cost per deployment, budgets and caps (docs/cost.md); undefined without a price (cost.pricePerCpuHour…). */
   cost: CostMeter | undefined;
   /** Deployments: stable versions, deploys, rollbacks and their history. */
@@ -290,6 +292,7 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
   });
   const keys = new KeyRing(stores.metadata, { refreshMs: config.auth.keyRefreshMs, lastUsedFlushMs: config.auth.lastUsedFlushMs });
   const rateLimits = new RateLimiter({ store: stores.metadata, config: config.rateLimits, promRegistry: metrics.registry, refreshMs: config.auth.keyRefreshMs });
+  const quotas = new QuotaCounter({ store: stores.metadata, config: config.quotas, promRegistry: metrics.registry, logger });
   const monitoring: MonitoringService | undefined = config.monitoring.enabled
     ? new MonitoringService({
         metadata: stores.metadata,
@@ -410,6 +413,7 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
           },
           keys: () => keys.reload(),
           'rate-limits': () => rateLimits.reload(),
+          quotas: () => quotas.reload(),
           ...(cost ? { 'cost-budgets': async () => void (await cost.refresh()) } : {}),
           'review-policy': () => review.reload(),
           ...(monitoring ? { reference: async () => void (await monitoring.reloadReferences()) } : {}),
@@ -452,6 +456,7 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
     metrics,
     keys,
     rateLimits,
+    quotas,
     ...(cost ? { cost } : {}),
     features,
     online,
@@ -489,6 +494,7 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
     gamedays,
     keys,
     rateLimits,
+    quotas,
     cost,
     health,
     deployments,
@@ -509,6 +515,7 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
       await keys.start();
       await audit.start();
       await rateLimits.start();
+      await quotas.start();
       await features.start();
       await online.start();
       await table.start();
@@ -562,6 +569,8 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
       // After the HTTP server has closed: the last requests' uses are in the batch.
       await keys.stop();
       rateLimits.stop();
+      // After the HTTP server has closed: every admitted request is in the last counts.
+      await quotas.stop();
       cost?.stop();
       // Last of the writers: every request and loop action has ended, so their entries are in (or queued here).
       await audit.stop();

@@ -112,6 +112,35 @@ const rateLimitsSchema = z
   .strict()
   .default({});
 
+const quotaSchema = z
+  .object({
+    /** Inference requests allowed per UTC day. */
+    perDay: z.number().int().min(1).max(1e12).optional(),
+    /** Inference requests allowed per UTC calendar month. */
+    perMonth: z.number().int().min(1).max(1e12).optional(),
+  })
+  .strict()
+  .refine((q) => q.perDay !== undefined || q.perMonth !== undefined, { message: 'a quota needs perDay, perMonth or both' });
+
+/** Request quotas: totals per UTC day or month over every replica (docs/security.md#quotas). */
+const quotasSchema = z
+  .object({
+    /** How often each replica adds its counts to the store and reads the fleet's totals: the bound on overshoot. */
+    flushMs: z.number().int().min(100).max(600_000).default(5000),
+    /** Keys and deployments tracked per replica at most; past it a new name is admitted uncounted. */
+    maxSubjects: z.number().int().min(16).max(10_000_000).default(100_000),
+    /** The quota of every key without one of its own. Unset: keys have none. */
+    key: quotaSchema.optional(),
+    /** The quota of every deployment without one of its own. Unset: deployments have none. */
+    deployment: quotaSchema.optional(),
+    /** Per key id; a quota set by the API (PUT /api/v1/quotas/key/{id}) wins over these. */
+    keys: z.record(z.string().min(1).max(64), quotaSchema).default({}),
+    /** Per deployment (model name); a quota set by the API wins over these. */
+    deployments: z.record(z.string().min(1).max(256), quotaSchema).default({}),
+  })
+  .strict()
+  .default({});
+
 const servingSchema = z
   .object({
     maxBatchRows: z.number().int().min(1).max(1_000_000).default(10_000),
@@ -447,6 +476,7 @@ export const configSchema = z
     predictionLog: predictionLogSchema,
     auth: authSchema,
     rateLimits: rateLimitsSchema,
+    quotas: quotasSchema,
     serving: servingSchema,
     monitoring: monitoringSchema,
     alerting: alertingSchema,
@@ -495,6 +525,11 @@ const envKeys: Record<string, { path: string[]; type: EnvType }> = {
   WARDEN_AUTH_REQUIRED: { path: ['auth', 'required'], type: 'boolean' },
   WARDEN_AUTH_KEY_REFRESH_MS: { path: ['auth', 'keyRefreshMs'], type: 'number' },
   WARDEN_AUTH_LAST_USED_FLUSH_MS: { path: ['auth', 'lastUsedFlushMs'], type: 'number' },
+  WARDEN_QUOTAS_FLUSH_MS: { path: ['quotas', 'flushMs'], type: 'number' },
+  WARDEN_QUOTAS_KEY_PER_DAY: { path: ['quotas', 'key', 'perDay'], type: 'number' },
+  WARDEN_QUOTAS_KEY_PER_MONTH: { path: ['quotas', 'key', 'perMonth'], type: 'number' },
+  WARDEN_QUOTAS_DEPLOYMENT_PER_DAY: { path: ['quotas', 'deployment', 'perDay'], type: 'number' },
+  WARDEN_QUOTAS_DEPLOYMENT_PER_MONTH: { path: ['quotas', 'deployment', 'perMonth'], type: 'number' },
   WARDEN_RATE_LIMITS_PER_REPLICA: { path: ['rateLimits', 'perReplica'], type: 'number' },
   WARDEN_RATE_LIMITS_MAX_BUCKETS: { path: ['rateLimits', 'maxBuckets'], type: 'number' },
   WARDEN_RATE_LIMITS_KEY_RATE: { path: ['rateLimits', 'key', 'rate'], type: 'number' },

@@ -29,6 +29,10 @@ export const errorCatalogue = {
     status: 429,
     summary: "Too many requests or uploads in flight, or the key's or deployment's rate limit is spent on this replica; retry after the `Retry-After` seconds.",
   },
+  WARDEN_QUOTA_EXCEEDED: {
+    status: 429,
+    summary: "The key or deployment has used its quota of inference requests for the UTC day or month; retry after the `Retry-After` seconds, when the period starts again, or ask an admin to raise the quota.",
+  },
   WARDEN_BUDGET_EXCEEDED: {
     status: 429,
     summary: "The deployment has spent its daily or monthly cost budget and its cap throttles it (or, with a `route` cap, it serves only the cheaper version); retry after the `Retry-After` seconds, when the budget's period starts again.",

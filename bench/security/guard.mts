@@ -10,7 +10,9 @@
  * - `guard, auth off, deployment limit`: a keyless request on a loopback server with a deployment limit;
  * - `buckets alone`: RateLimiter.takeKey + takeDeployment;
  * - `guard, key, cost caps on (another deployment capped)`: the key path with cost caps in force elsewhere, so each
- *   request pays the cap lookup (src/cost: a Map get) and passes.
+ *   request pays the cap lookup (src/cost: a Map get) and passes;
+ * - `guard, key, key and deployment quotas`: the key path with a daily quota on the key and the deployment (high
+ *   enough never to refuse), so each request is checked and counted against both.
  *
  * Limits are high enough (1e9/s) never to refuse, so every iteration takes the accepted path. Also prints the heap
  * held per rate-limit bucket (100,000 keys).
@@ -22,7 +24,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { parseConfig } from '../../src/config.ts';
 import { makeGuard, modelOfRequest, type BudgetCaps } from '../../src/http/auth.ts';
 import type { UploadSlots } from '../../src/http/body.ts';
-import { createApiKey, KeyRing, RateLimiter, roleAllows } from '../../src/security/index.ts';
+import { createApiKey, KeyRing, QuotaCounter, RateLimiter, roleAllows } from '../../src/security/index.ts';
 import type { ApiKeyRecord, MetadataStore, RateLimitRecord } from '../../src/storage/index.ts';
 
 const arg = (name: string, def: number) => {
@@ -103,7 +105,7 @@ const oldHook = (req: FastifyRequest, _reply: FastifyReply, cb: (err?: Error) =>
 };
 const before = time('guard before issue 15 (key, role)', () => oldHook(plainReq, reply, done));
 
-const hook = (limiter: RateLimiter, required: boolean, caps?: BudgetCaps) => makeGuard(ring, required, uploads, limiter, caps)('predictor', { scope: modelOfRequest, deploymentLimit: true });
+const hook = (limiter: RateLimiter, required: boolean, caps?: BudgetCaps, quotas?: QuotaCounter) => makeGuard(ring, required, uploads, limiter, caps, quotas)('predictor', { scope: modelOfRequest, deploymentLimit: true });
 const scopedReq = request(scoped.secret);
 const keyless = request(undefined);
 const h1 = hook(noLimits, true);
@@ -121,6 +123,12 @@ const h5 = hook(noLimits, false);
 const openPlain = time('guard, auth off, no limits, no caps', () => h5(keyless, reply, done));
 const h6 = hook(noLimits, false, caps);
 const openCaps = time('guard, auth off, cost caps on (another capped)', () => h6(keyless, reply, done));
+const quotaStore = { listQuotas: async () => [], addQuotaUsage: async () => undefined, quotaUsage: async () => [], pruneQuotaUsage: async () => 0 };
+const quotas = new QuotaCounter({ store: quotaStore, config: { ...parseConfig({}).quotas, key: { perDay: 1e12 }, deployment: { perDay: 1e12 } } });
+const h7 = hook(noLimits, true, undefined, quotas);
+const withQuotas = time('guard, key, key and deployment quotas', () => h7(plainReq, reply, done));
+const h8 = hook(noLimits, false, undefined, quotas);
+const openQuotas = time('guard, auth off, deployment quota', () => h8(keyless, reply, done));
 let sink = 0;
 const now = Date.now();
 const buckets = time('buckets alone (takeKey + takeDeployment)', () => {
@@ -130,6 +138,7 @@ const buckets = time('buckets alone (takeKey + takeDeployment)', () => {
 console.log(`\nadded by issue 15 per request with a key: ${(keyOnly - before).toFixed(0)} ns without limits, ${(full - before).toFixed(0)} ns with scope and both limits`);
 console.log(`keyless with a deployment limit: ${open.toFixed(0)} ns; buckets alone ${buckets.toFixed(0)} ns`);
 console.log(`cost caps on: ${(withCaps - keyOnly).toFixed(0)} ns more than the key path without them (noisy: sha256 dominates); keyless ${(openCaps - openPlain).toFixed(0)} ns more (${openPlain.toFixed(0)} → ${openCaps.toFixed(0)} ns)`);
+console.log(`quotas: ${(withQuotas - keyOnly).toFixed(0)} ns more than the key path without them; keyless ${(openQuotas - openPlain).toFixed(0)} ns more (${openPlain.toFixed(0)} → ${openQuotas.toFixed(0)} ns)`);
 console.log(`refused during the run: ${refused} (must be 0)`);
 
 // Heap per bucket: 100,000 keys, one token each.

@@ -1,6 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { WardenError } from '../errors.ts';
-import { roleAllows, type KeyEntry, type KeyRing, type RateLimiter } from '../security/index.ts';
+import { roleAllows, type KeyEntry, type KeyRing, type QuotaCounter, type RateLimiter } from '../security/index.ts';
 import type { ApiKeyRecord, Role } from '../storage/index.ts';
 import { bodyPending, type UploadSlots } from './body.ts';
 
@@ -87,7 +87,7 @@ function versionOfRequest(req: FastifyRequest): string | undefined {
   return p.name !== undefined && p.target !== undefined && p.target.endsWith(':predict') ? p.target.slice(0, -8) : undefined;
 }
 
-export function makeGuard(keys: KeyRing, required: boolean, uploads: UploadSlots, limits?: RateLimiter, caps?: BudgetCaps): Guard {
+export function makeGuard(keys: KeyRing, required: boolean, uploads: UploadSlots, limits?: RateLimiter, caps?: BudgetCaps, quotas?: QuotaCounter): Guard {
   const limited = (reply: FastifyReply, wait: number, what: string): WardenError => {
     const l = limits?.lastLimit;
     void reply.header('retry-after', String(wait));
@@ -113,15 +113,29 @@ export function makeGuard(keys: KeyRing, required: boolean, uploads: UploadSlots
         : `deployment ${model} has spent its ${budget} cost budget and is throttled until ${iso(cap.until)}; retry then, or raise the budget (warden cost budget ${model} …)`,
     );
   };
-  const limitDeployment = (req: FastifyRequest, reply: FastifyReply, scope: ScopeRule | 'filtered' | undefined, now: number): WardenError | undefined => {
-    if (typeof scope !== 'function') return undefined;
-    const model = scope(req);
-    if (model === undefined) return undefined;
-    // The budget first: a refused request spends no token.
-    const over = caps !== undefined ? overBudget(req, reply, model, now) : undefined;
-    if (over !== undefined || limits === undefined) return over;
-    const wait = limits.takeDeployment(model, now);
-    return wait > 0 ? limited(reply, wait, `deployment ${model}`) : undefined;
+  const overQuota = (reply: FastifyReply, keyId: string | undefined, model: string | undefined, now: number): WardenError | undefined => {
+    const r = quotas!.admit(keyId, model, now);
+    if (r === undefined) return undefined;
+    void reply.header('retry-after', String(r.wait));
+    return new WardenError(
+      'WARDEN_QUOTA_EXCEEDED',
+      `${r.scope === 'key' ? 'key' : 'deployment'} ${r.name} has used its quota of ${r.limit} inference requests this ${r.period === 'day' ? 'UTC day' : 'month'}; retry after ${r.wait} s, when the ${r.period} starts again, or ask an admin to raise it (PUT /api/v1/quotas/${r.scope}/${r.name})`,
+    );
+  };
+  // Inference: the deployment's budget, rate limit and quota, then the quotas count the request (key's and
+  // deployment's together, so a request refused by one is counted by neither).
+  const limitDeployment = (req: FastifyRequest, reply: FastifyReply, scope: ScopeRule | 'filtered' | undefined, now: number, keyId?: string): WardenError | undefined => {
+    const model = typeof scope === 'function' ? scope(req) : undefined;
+    if (model !== undefined) {
+      // The budget first: a refused request spends no token.
+      const over = caps !== undefined ? overBudget(req, reply, model, now) : undefined;
+      if (over !== undefined) return over;
+      if (limits !== undefined) {
+        const wait = limits.takeDeployment(model, now);
+        if (wait > 0) return limited(reply, wait, `deployment ${model}`);
+      }
+    }
+    return quotas !== undefined && quotas.active ? overQuota(reply, keyId, model, now) : undefined;
   };
   const decide = (req: FastifyRequest, reply: FastifyReply, role: Role, o: GuardOptions, entry: KeyEntry | undefined): WardenError | undefined => {
     if (!entry) return new WardenError('WARDEN_UNAUTHENTICATED', 'API key is unknown or revoked');
@@ -156,8 +170,8 @@ export function makeGuard(keys: KeyRing, required: boolean, uploads: UploadSlots
       const wait = limits.takeKey(key.id, now);
       if (wait > 0) return limited(reply, wait, `key ${key.id}`);
     }
-    if (o.deploymentLimit && (limits !== undefined || caps !== undefined)) {
-      const err = limitDeployment(req, reply, o.scope, now);
+    if (o.deploymentLimit && (limits !== undefined || caps !== undefined || quotas !== undefined)) {
+      const err = limitDeployment(req, reply, o.scope, now, key.id);
       if (err) return err;
     }
     return o.upload === true ? uploads.takeUploadSlot(req, reply) : undefined;
@@ -181,7 +195,7 @@ export function makeGuard(keys: KeyRing, required: boolean, uploads: UploadSlots
                 'WARDEN_FORBIDDEN',
                 "a page on another site sent this request; with auth off Warden takes changes only from its own dashboard and from clients that are not browsers (curl, the CLI); send an API key or turn auth on",
               )
-            : ((o.deploymentLimit && (limits !== undefined || caps !== undefined) ? limitDeployment(req, reply, o.scope, keys.now()) : undefined) ?? (o.upload ? uploads.takeUploadSlot(req, reply) : undefined));
+            : ((o.deploymentLimit && (limits !== undefined || caps !== undefined || quotas !== undefined) ? limitDeployment(req, reply, o.scope, keys.now()) : undefined) ?? (o.upload ? uploads.takeUploadSlot(req, reply) : undefined));
         finish(req, reply, err, done);
         return;
       }

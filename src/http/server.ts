@@ -8,7 +8,7 @@ import type { MonitoringService } from '../monitoring/index.ts';
 import type { Registry } from '../registry/index.ts';
 import type { DeploymentService, RolloutService } from '../rollouts/index.ts';
 import type { SloService } from '../slo/index.ts';
-import type { KeyRing, RateLimiter } from '../security/index.ts';
+import type { KeyRing, QuotaCounter, RateLimiter } from '../security/index.ts';
 import type { CostMeter } from '../cost/index.ts';
 import { requestIdFrom, type InferenceService, type ModelTable } from '../serving/index.ts';
 import type { StoreHealth, Stores } from '../storage/index.ts';
@@ -59,6 +59,8 @@ export interface HttpDeps {
   keys: KeyRing;
   /** Rate limits per key and deployment; absent: none. */
   rateLimits?: RateLimiter;
+  /** Request quotas per key and deployment. */
+  quotas?: QuotaCounter;
   /** Cost, budgets and caps (docs/cost.md); absent without a price. */
   cost?: CostMeter;
   /** Feature definitions, pushes and historical retrieval. */
@@ -232,7 +234,7 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
 
   // Before any route is made: the hooks attach to each audited route as it is defined.
   registerAuditHooks(app, deps.audit);
-  const guard = makeGuard(deps.keys, config.auth.required, uploads, deps.rateLimits, deps.cost);
+  const guard = makeGuard(deps.keys, config.auth.required, uploads, deps.rateLimits, deps.cost, deps.quotas);
   // For route groups whose `:name` is always a model (deployment): scoped keys reach the ones they name. Other groups
   // keep the plain guard, which refuses scoped keys.
   const modelGuard: Guard = (role, opts = {}) => guard(role, { scope: modelOfRequest, ...opts });
@@ -258,7 +260,7 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
     },
   });
   registerPredictionRoutes(app, { events: deps.stores.events, guard, ...(deps.log ? { log: deps.log } : {}) });
-  registerKeyRoutes(app, { metadata: deps.stores.metadata, keys: deps.keys, guard, ...(deps.rateLimits ? { rateLimits: deps.rateLimits } : {}) });
+  registerKeyRoutes(app, { metadata: deps.stores.metadata, keys: deps.keys, guard, ...(deps.rateLimits ? { rateLimits: deps.rateLimits } : {}), ...(deps.quotas ? { quotas: deps.quotas } : {}) });
   registerMonitoringRoutes(app, { guard: modelGuard, referenceLimitBytes: config.server.referenceLimitBytes, ...(deps.monitoring ? { monitoring: deps.monitoring } : {}), ...(deps.log ? { log: deps.log } : {}) });
   registerLabelRoutes(app, { events: deps.stores.events, registry: deps.registry, guard });
   registerDatasetRoutes(app, { events: deps.stores.events, metadata: deps.stores.metadata, registry: deps.registry, features: deps.features, guard });

@@ -147,7 +147,7 @@ export class StoreHealth {
 const WRITES: Record<StoreName, ReadonlySet<string>> = {
   metadata: new Set([
     'createModel', 'deleteModel', 'createVersion', 'amendVersion', 'deleteVersion', 'setAlias', 'deleteAlias', 'saveReference',
-    'deleteReference', 'createApiKey', 'revokeApiKey', 'rotateApiKey', 'touchApiKeys', 'saveRateLimit', 'deleteRateLimit', 'saveCostBudget', 'deleteCostBudget', 'saveReviewPolicy', 'deleteReviewPolicy', 'enqueueReviewItems',
+    'deleteReference', 'createApiKey', 'revokeApiKey', 'rotateApiKey', 'touchApiKeys', 'saveRateLimit', 'deleteRateLimit', 'saveCostBudget', 'deleteCostBudget', 'saveQuota', 'deleteQuota', 'addQuotaUsage', 'pruneQuotaUsage', 'saveReviewPolicy', 'deleteReviewPolicy', 'enqueueReviewItems',
     'claimReviewItem', 'labelReviewItem', 'appendAlertHistory', 'pruneAlertHistory', 'saveSilence', 'saveSuppression', 'saveAlertRules', 'saveFeatureRepo', 'saveDeploymentFeatures', 'deleteDeploymentFeatures',
     'createRollout', 'updateRollout', 'appendRolloutDecisions', 'acquireLease', 'releaseLease',
   ]),

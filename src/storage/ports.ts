@@ -202,6 +202,24 @@ export interface RateLimitRecord {
   updatedBy: string;
 }
 
+/** A request quota for one key (by id) or one deployment (by model name), set by the API: a total per UTC day or month. */
+export interface QuotaRecord {
+  scope: 'key' | 'deployment';
+  name: string;
+  perDay?: number;
+  perMonth?: number;
+  updatedAt: number;
+  updatedBy: string;
+}
+
+/** Requests counted against quotas: one subject's count in one UTC day (epoch ms of its start). */
+export interface QuotaUsageRecord {
+  scope: 'key' | 'deployment';
+  name: string;
+  day: number;
+  count: number;
+}
+
 /** A deployment's cost budgets and what happens past them (cost/), set by the API. */
 export interface CostBudgetRecord {
   deployment: string;
@@ -376,7 +394,7 @@ export interface SloDefinitionStore {
 }
 
 /** What a metadata change touched, for replicas to refresh what they hold in memory. */
-export type ChangeTopic = 'model' | 'keys' | 'rate-limits' | 'cost-budgets' | 'reference' | 'review-policy' | 'slo' | 'rollout' | 'alerting' | 'features' | 'deployment-features';
+export type ChangeTopic = 'model' | 'keys' | 'rate-limits' | 'quotas' | 'cost-budgets' | 'reference' | 'review-policy' | 'slo' | 'rollout' | 'alerting' | 'features' | 'deployment-features';
 
 /** One recorded change: which topic, and the key within it (a model name; '' where the topic has none). */
 export interface MetadataChange {
@@ -482,6 +500,16 @@ export interface MetadataStore {
   /** Creates or replaces the limit of one key or deployment. */
   saveRateLimit(r: RateLimitRecord): Promise<void>;
   deleteRateLimit(scope: RateLimitRecord['scope'], name: string): Promise<boolean>;
+  /** Quotas set by the API, by scope then name. */
+  listQuotas(): Promise<QuotaRecord[]>;
+  saveQuota(q: QuotaRecord): Promise<void>;
+  deleteQuota(scope: QuotaRecord['scope'], name: string): Promise<boolean>;
+  /** Adds counts to each (scope, name, day), in one transaction: every replica adds its own. */
+  addQuotaUsage(rows: readonly QuotaUsageRecord[]): Promise<void>;
+  /** Counts of the days at or after `since`, summed over replicas. */
+  quotaUsage(since: number): Promise<QuotaUsageRecord[]>;
+  /** Deletes counts of days before `before`; returns how many rows went. */
+  pruneQuotaUsage(before: number): Promise<number>;
   /** Cost budgets set by the API, by deployment. */
   listCostBudgets(): Promise<CostBudgetRecord[]>;
   /** Creates or replaces a deployment's budgets. */

@@ -974,6 +974,35 @@ export function metadataContract(stores: () => StorageUnderTest): void {
       expect((await m.listRateLimits()).map((r) => `${r.scope}/${r.name}`)).toEqual(['key/k9']);
     });
 
+    it('saves, replaces, lists and deletes quotas; adds up usage by (scope, name, day), reads it from a day and prunes before one', async () => {
+      const m = meta();
+      await modelWith(m, 'bike', 1);
+      await m.saveQuota({ scope: 'key', name: 'k1', perDay: 100, updatedAt: 1, updatedBy: 'ana' });
+      await m.saveQuota({ scope: 'deployment', name: 'bike', perMonth: 5000, updatedAt: 2, updatedBy: 'ana' });
+      await m.saveQuota({ scope: 'key', name: 'k1', perDay: 10, perMonth: 200, updatedAt: 3, updatedBy: 'bo' });
+      expect(await m.listQuotas()).toEqual([
+        { scope: 'deployment', name: 'bike', perMonth: 5000, updatedAt: 2, updatedBy: 'ana' },
+        { scope: 'key', name: 'k1', perDay: 10, perMonth: 200, updatedAt: 3, updatedBy: 'bo' },
+      ]);
+      const D = 86_400_000;
+      // Two replicas' flushes of the same day add up; another day and another subject stay apart.
+      await m.addQuotaUsage([{ scope: 'key', name: 'k1', day: D, count: 3 }, { scope: 'deployment', name: 'bike', day: D, count: 3 }]);
+      await m.addQuotaUsage([{ scope: 'key', name: 'k1', day: D, count: 4 }, { scope: 'key', name: 'k1', day: 2 * D, count: 1 }]);
+      await m.addQuotaUsage([]);
+      expect(await m.quotaUsage(0)).toEqual([
+        { scope: 'deployment', name: 'bike', day: D, count: 3 },
+        { scope: 'key', name: 'k1', day: D, count: 7 },
+        { scope: 'key', name: 'k1', day: 2 * D, count: 1 },
+      ]);
+      expect(await m.quotaUsage(2 * D)).toEqual([{ scope: 'key', name: 'k1', day: 2 * D, count: 1 }]);
+      expect(await m.pruneQuotaUsage(2 * D)).toBe(2);
+      expect(await m.quotaUsage(0)).toHaveLength(1);
+      expect(await m.deleteQuota('key', 'k1')).toBe(true);
+      expect(await m.deleteQuota('key', 'k1')).toBe(false);
+      expect(await m.deleteModel('bike')).toBe(true);
+      expect(await m.listQuotas()).toEqual([]);
+    });
+
     it('saves, replaces, lists and deletes cost budgets; a deployment\'s goes with its model', async () => {
       const m = meta();
       await modelWith(m, 'bike', 1);

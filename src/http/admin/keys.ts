@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { WardenError } from '../../errors.ts';
-import { checkLimit, createApiKey, isRole, parseDuration, publicKey, rotateApiKey, type KeyRing, type RateLimiter } from '../../security/index.ts';
+import { checkLimit, checkQuota, createApiKey, isRole, parseDuration, publicKey, rotateApiKey, type KeyRing, type QuotaCounter, type RateLimiter } from '../../security/index.ts';
 import type { MetadataStore } from '../../storage/index.ts';
 import { actorOf } from '../actor.ts';
 import type { Guard } from '../auth.ts';
@@ -11,7 +11,7 @@ const bad = (msg: string) => new WardenError('WARDEN_BAD_REQUEST', msg);
  * API key administration (admin role): create (secret shown once, optionally scoped and expiring), list, rotate,
  * revoke; and the rate limits per key and deployment. Every change is read back by this replica before it answers.
  */
-export function registerKeyRoutes(app: FastifyInstance, deps: { metadata: MetadataStore; keys: KeyRing; guard: Guard; rateLimits?: RateLimiter }): void {
+export function registerKeyRoutes(app: FastifyInstance, deps: { metadata: MetadataStore; keys: KeyRing; guard: Guard; rateLimits?: RateLimiter; quotas?: QuotaCounter }): void {
   const admin = { onRequest: deps.guard('admin') };
   app.get('/api/v1/keys', admin, async () => ({
     keys: (await deps.metadata.listApiKeys()).map((k) => {
@@ -75,6 +75,42 @@ export function registerKeyRoutes(app: FastifyInstance, deps: { metadata: Metada
       throw new WardenError('WARDEN_NOT_FOUND', `no rate limit set by the API for ${scope} ${req.params.name} (limits from the config file are changed there)`);
     }
     await limits.reload();
+    return reply.status(204).send();
+  });
+
+  const quotas = deps.quotas;
+  const quotaScope = (raw: string): 'key' | 'deployment' => {
+    if (raw !== 'key' && raw !== 'deployment') throw bad(`quota scope ${JSON.stringify(raw.slice(0, 40))} is unknown; use /api/v1/quotas/key/{id} or /api/v1/quotas/deployment/{name}`);
+    return raw;
+  };
+  const noQuotas = () => new WardenError('WARDEN_NOT_FOUND', 'quotas are not enabled on this server');
+  app.get('/api/v1/quotas', admin, async () => {
+    if (!quotas) throw noQuotas();
+    // This replica's latest counts are written and the fleet's read first, so the figures are current.
+    await quotas.flush().catch(() => undefined);
+    return quotas.list();
+  });
+  app.put<{ Params: { scope: string; name: string }; Body: unknown }>('/api/v1/quotas/:scope/:name', admin, async (req) => {
+    if (!quotas) throw noQuotas();
+    const scope = quotaScope(req.params.scope);
+    const { name } = req.params;
+    const quota = checkQuota(req.body);
+    if (scope === 'key' && !(await deps.metadata.listApiKeys()).some((k) => k.id === name && k.revokedAt === undefined)) {
+      throw new WardenError('WARDEN_NOT_FOUND', `no active key ${name}; 'warden keys list' shows key ids`);
+    }
+    if (scope === 'deployment' && !(await deps.metadata.getModel(name))) throw new WardenError('WARDEN_MODEL_NOT_FOUND', `no model ${name}; a deployment's quota is set by its model's name`);
+    const record = { scope, name, ...quota, updatedAt: Date.now(), updatedBy: actorOf(req) };
+    await deps.metadata.saveQuota(record);
+    await quotas.reload();
+    return record;
+  });
+  app.delete<{ Params: { scope: string; name: string } }>('/api/v1/quotas/:scope/:name', admin, async (req, reply) => {
+    if (!quotas) throw noQuotas();
+    const scope = quotaScope(req.params.scope);
+    if (!(await deps.metadata.deleteQuota(scope, req.params.name))) {
+      throw new WardenError('WARDEN_NOT_FOUND', `no quota set by the API for ${scope} ${req.params.name} (quotas from the config file are changed there)`);
+    }
+    await quotas.reload();
     return reply.status(204).send();
   });
 }

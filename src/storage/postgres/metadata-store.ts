@@ -21,6 +21,8 @@ import type {
   ApiKeyRecord,
   RateLimitRecord,
   CostBudgetRecord,
+  QuotaRecord,
+  QuotaUsageRecord,
   DeploymentEventRecord,
   LeaseFence,
   LeaseRecord,
@@ -80,6 +82,9 @@ import {
   type RateLimitRow,
   toCostBudget,
   type CostBudgetRow,
+  toQuota,
+  toQuotaUsage,
+  type QuotaRow,
   toModel,
   toPolicy,
   toReference,
@@ -366,6 +371,25 @@ export const pgMetadataMigrations: PgMigration[] = [
        updated_by TEXT NOT NULL)`,
     changeFeed.changeTrigger('cost_budgets', 'cost-budgets', 'deployment'),
   ],
+  // Request quotas per key and deployment (topic `quotas`), and the counts every replica adds to (unwatched: counts
+  // are read on each replica's own timer).
+  [
+    `CREATE TABLE quotas (
+       scope TEXT NOT NULL CHECK (scope IN ('key', 'deployment')),
+       name TEXT NOT NULL,
+       per_day BIGINT,
+       per_month BIGINT,
+       updated_at BIGINT NOT NULL,
+       updated_by TEXT NOT NULL,
+       PRIMARY KEY (scope, name))`,
+    changeFeed.changeTrigger('quotas', 'quotas', 'name'),
+    `CREATE TABLE quota_usage (
+       scope TEXT NOT NULL,
+       name TEXT NOT NULL,
+       day BIGINT NOT NULL,
+       count BIGINT NOT NULL,
+       PRIMARY KEY (day, scope, name))`,
+  ],
 ];
 
 /** Keys with their last use (kept apart, see the migration). */
@@ -533,6 +557,7 @@ export class PgMetadataStore implements MetadataStore, ChangeFeed, SloDefinition
       await c.query('DELETE FROM retrain_policies WHERE deployment = $1', [name]);
       await c.query("DELETE FROM rate_limits WHERE scope = 'deployment' AND name = $1", [name]);
       await c.query('DELETE FROM cost_budgets WHERE deployment = $1', [name]);
+      await c.query("DELETE FROM quotas WHERE scope = 'deployment' AND name = $1", [name]);
       return ((await c.query('DELETE FROM models WHERE name = $1', [name])).rowCount ?? 0) > 0;
     });
   }
@@ -876,6 +901,41 @@ export class PgMetadataStore implements MetadataStore, ChangeFeed, SloDefinition
 
   async deleteRateLimit(scope: RateLimitRecord['scope'], name: string): Promise<boolean> {
     return (await this.changes('DELETE FROM rate_limits WHERE scope = $1 AND name = $2', [scope, name])) > 0;
+  }
+
+  async listQuotas(): Promise<QuotaRecord[]> {
+    return (await this.all<QuotaRow>(`SELECT * FROM quotas ORDER BY scope ${BYTES}, name ${BYTES}`)).map(toQuota);
+  }
+
+  async saveQuota(q: QuotaRecord): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO quotas (scope, name, per_day, per_month, updated_at, updated_by) VALUES ($1, $2, $3, $4, $5, $6)
+       ON CONFLICT (scope, name) DO UPDATE SET per_day = excluded.per_day, per_month = excluded.per_month, updated_at = excluded.updated_at, updated_by = excluded.updated_by`,
+      [q.scope, q.name, q.perDay ?? null, q.perMonth ?? null, q.updatedAt, q.updatedBy],
+    );
+  }
+
+  async deleteQuota(scope: QuotaRecord['scope'], name: string): Promise<boolean> {
+    return (await this.changes('DELETE FROM quotas WHERE scope = $1 AND name = $2', [scope, name])) > 0;
+  }
+
+  async addQuotaUsage(rows: readonly QuotaUsageRecord[]): Promise<void> {
+    if (rows.length === 0) return;
+    // One statement: the rows of a batch are distinct (scope, name, day), and replicas add up in the upsert.
+    await this.pool.query(
+      `INSERT INTO quota_usage AS u (scope, name, day, count)
+       SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[])
+       ON CONFLICT (day, scope, name) DO UPDATE SET count = u.count + excluded.count`,
+      [rows.map((r) => r.scope), rows.map((r) => r.name), rows.map((r) => r.day), rows.map((r) => r.count)],
+    );
+  }
+
+  async quotaUsage(since: number): Promise<QuotaUsageRecord[]> {
+    return (await this.all<{ scope: QuotaRecord['scope']; name: string; day: string; count: string }>(`SELECT scope, name, day, count FROM quota_usage WHERE day >= $1 ORDER BY day, scope ${BYTES}, name ${BYTES}`, [since])).map(toQuotaUsage);
+  }
+
+  async pruneQuotaUsage(before: number): Promise<number> {
+    return this.changes('DELETE FROM quota_usage WHERE day < $1', [before]);
   }
 
   async listCostBudgets(): Promise<CostBudgetRecord[]> {

@@ -5,6 +5,8 @@
  */
 import type {
   CostBudgetRecord,
+  QuotaRecord,
+  QuotaUsageRecord,
   AuditActor,
   AuditEntry,
   AlertHistoryRecord,
@@ -115,6 +117,31 @@ export const toRateLimit = (r: RateLimitRow): RateLimitRecord => ({
   burst: Number(r.burst),
   updatedAt: Number(r.updated_at),
   updatedBy: r.updated_by,
+});
+
+export interface QuotaRow {
+  scope: QuotaRecord['scope'];
+  name: string;
+  per_day: number | null;
+  per_month: number | null;
+  updated_at: number;
+  updated_by: string;
+}
+
+export const toQuota = (r: QuotaRow): QuotaRecord => ({
+  scope: r.scope,
+  name: r.name,
+  ...(r.per_day !== null ? { perDay: Number(r.per_day) } : {}),
+  ...(r.per_month !== null ? { perMonth: Number(r.per_month) } : {}),
+  updatedAt: Number(r.updated_at),
+  updatedBy: r.updated_by,
+});
+
+export const toQuotaUsage = (r: { scope: QuotaRecord['scope']; name: string; day: number | string; count: number | string }): QuotaUsageRecord => ({
+  scope: r.scope,
+  name: r.name,
+  day: Number(r.day),
+  count: Number(r.count),
 });
 
 export interface CostBudgetRow {

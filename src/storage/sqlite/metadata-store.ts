@@ -18,6 +18,8 @@ import type {
   ApiKeyRecord,
   RateLimitRecord,
   CostBudgetRecord,
+  QuotaRecord,
+  QuotaUsageRecord,
   MetadataStore,
   ModelRecord,
   ModelSignature,
@@ -70,6 +72,9 @@ import {
   type RateLimitRow,
   toCostBudget,
   type CostBudgetRow,
+  toQuota,
+  toQuotaUsage,
+  type QuotaRow,
   toModel,
   toPolicy,
   toReference,
@@ -381,6 +386,23 @@ export const metadataMigrations: Migration[] = [
        updated_at INTEGER NOT NULL,
        updated_by TEXT NOT NULL)`,
   ],
+  // Request quotas (a total per UTC day or month) per key and deployment, and the counts every replica adds to.
+  [
+    `CREATE TABLE quotas (
+       scope TEXT NOT NULL CHECK (scope IN ('key', 'deployment')),
+       name TEXT NOT NULL,
+       per_day INTEGER,
+       per_month INTEGER,
+       updated_at INTEGER NOT NULL,
+       updated_by TEXT NOT NULL,
+       PRIMARY KEY (scope, name))`,
+    `CREATE TABLE quota_usage (
+       scope TEXT NOT NULL,
+       name TEXT NOT NULL,
+       day INTEGER NOT NULL,
+       count INTEGER NOT NULL,
+       PRIMARY KEY (day, scope, name)) WITHOUT ROWID`,
+  ],
 ];
 
 /** Keys with their last use (kept apart, see the migration). */
@@ -422,6 +444,7 @@ export class SqliteMetadataStore implements MetadataStore {
       this.db.prepare('DELETE FROM retrain_policies WHERE deployment = ?').run(name);
       this.db.prepare("DELETE FROM rate_limits WHERE scope = 'deployment' AND name = ?").run(name);
       this.db.prepare('DELETE FROM cost_budgets WHERE deployment = ?').run(name);
+      this.db.prepare("DELETE FROM quotas WHERE scope = 'deployment' AND name = ?").run(name);
       return this.db.prepare('DELETE FROM models WHERE name = ?').run(name).changes > 0;
     })();
   }
@@ -737,6 +760,41 @@ export class SqliteMetadataStore implements MetadataStore {
 
   async deleteRateLimit(scope: RateLimitRecord['scope'], name: string): Promise<boolean> {
     return this.db.prepare('DELETE FROM rate_limits WHERE scope = ? AND name = ?').run(scope, name).changes > 0;
+  }
+
+  async listQuotas(): Promise<QuotaRecord[]> {
+    return (this.db.prepare('SELECT * FROM quotas ORDER BY scope, name').all() as QuotaRow[]).map(toQuota);
+  }
+
+  async saveQuota(q: QuotaRecord): Promise<void> {
+    this.db
+      .prepare(
+        `INSERT INTO quotas (scope, name, per_day, per_month, updated_at, updated_by) VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT (scope, name) DO UPDATE SET per_day = excluded.per_day, per_month = excluded.per_month, updated_at = excluded.updated_at, updated_by = excluded.updated_by`,
+      )
+      .run(q.scope, q.name, q.perDay ?? null, q.perMonth ?? null, q.updatedAt, q.updatedBy);
+  }
+
+  async deleteQuota(scope: QuotaRecord['scope'], name: string): Promise<boolean> {
+    return this.db.prepare('DELETE FROM quotas WHERE scope = ? AND name = ?').run(scope, name).changes > 0;
+  }
+
+  async addQuotaUsage(rows: readonly QuotaUsageRecord[]): Promise<void> {
+    const add = this.db.prepare(
+      `INSERT INTO quota_usage (scope, name, day, count) VALUES (?, ?, ?, ?)
+       ON CONFLICT (day, scope, name) DO UPDATE SET count = count + excluded.count`,
+    );
+    this.db.transaction(() => {
+      for (const r of rows) add.run(r.scope, r.name, r.day, r.count);
+    })();
+  }
+
+  async quotaUsage(since: number): Promise<QuotaUsageRecord[]> {
+    return (this.db.prepare('SELECT scope, name, day, count FROM quota_usage WHERE day >= ? ORDER BY day, scope, name').all(since) as QuotaUsageRecord[]).map(toQuotaUsage);
+  }
+
+  async pruneQuotaUsage(before: number): Promise<number> {
+    return this.db.prepare('DELETE FROM quota_usage WHERE day < ?').run(before).changes;
   }
 
   async listCostBudgets(): Promise<CostBudgetRecord[]> {
