@@ -31,13 +31,15 @@ describe('npm run demo:lifecycle', () => {
     await srv?.close();
   });
 
-  it('drift fires the trigger, the retrained model passes the gate and goes to shadow; the leaky run is rejected', async () => {
+  it('drift (or live accuracy) fires the trigger, the retrained model passes the gate and goes to shadow; the leaky run is rejected', async () => {
     const r = await runDemo(['--url', srv.url, '--timeout', '100']);
     const out = r.stdout;
     expect(r.code, `${out}\n${r.stderr}`).toBe(0);
     expect(out).toMatch(/served 4358 hours of January–June 2012 and sent their counts as labels/);
     expect(out).toMatch(/2012-03-15 +336 +DRIFT/);
-    expect(out).toMatch(/job #1 started by the drift trigger: drift: 3 of the last 3 windows show dataset drift/);
+    // The policy has two triggers and both hold on these windows; which the controller sees first depends on when the
+    // windows' labels are joined (under load the accuracy one can come first). Either way the reason is its own.
+    expect(out).toMatch(/job #1 started by the (drift trigger: drift: 3 of the last 3 windows show dataset drift|accuracy trigger: accuracy: 2 of the last 2 judged windows below offline rmse)/);
     expect(out).toMatch(/training on 12131 rows \(8645 base \+ 3486 traffic\), holding out the newest 872/);
     expect(out).toMatch(/gate: passed 5 checks/);
     const m = /holdout of 872 newest labelled hours: MAE ([\d.]+) vs stable ([\d.]+), R² ([-\d.]+)/.exec(out);
