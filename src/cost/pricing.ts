@@ -2,10 +2,10 @@
  * Pricing: what a deployment's traffic cost (docs/cost.md#the-cost-model). Pure functions over the traffic table's
  * hour buckets, which every replica adds its counts and CPU time to, so the same figures come out on every replica.
  */
+import { DAY_MS, HOUR_MS, utcPeriods } from '../calendar.ts';
 import type { TrafficUsageRecord } from '../storage/index.ts';
 
-export const HOUR_MS = 3_600_000;
-export const DAY_MS = 86_400_000;
+export { DAY_MS, HOUR_MS };
 
 /**
  * - `cpu`: a version's cost is the process CPU time traffic/ attributed to it (its share of request and shadow-run
@@ -60,17 +60,8 @@ export function priceHours(rows: readonly TrafficUsageRecord[], model: CostModel
   });
 }
 
-/** Start of the UTC day, of the UTC month and of the next month holding `t`. */
-export function periods(t: number): { day: number; nextDay: number; month: number; nextMonth: number } {
-  const d = new Date(t);
-  const day = Math.floor(t / DAY_MS) * DAY_MS;
-  return {
-    day,
-    nextDay: day + DAY_MS,
-    month: Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1),
-    nextMonth: Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1),
-  };
-}
+/** Start of the UTC day, of the next one, of the UTC month and of the next month holding `t`. */
+export const periods = utcPeriods;
 
 /**
  * A cost anomaly: an hour costing at least `factor` × the deployment's mean hour over the `baselineHours` before

@@ -6,9 +6,8 @@
  */
 import { Counter, type Registry } from 'prom-client';
 import { WardenError } from '../errors.ts';
+import { DAY_MS, utcPeriods } from '../calendar.ts';
 import type { MetadataStore, QuotaRecord, QuotaUsageRecord } from '../storage/index.ts';
-
-const DAY_MS = 86_400_000;
 
 export type QuotaScope = QuotaRecord['scope'];
 
@@ -68,15 +67,8 @@ export function checkQuota(raw: unknown): QuotaSetting {
   return { ...(perDay !== undefined ? { perDay } : {}), ...(perMonth !== undefined ? { perMonth } : {}) };
 }
 
-function monthStart(t: number): number {
-  const d = new Date(t);
-  return Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1);
-}
-
-function nextMonth(t: number): number {
-  const d = new Date(t);
-  return Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1);
-}
+const monthStart = (t: number) => utcPeriods(t).month;
+const nextMonth = (t: number) => utcPeriods(t).nextMonth;
 
 export class QuotaCounter {
   private keyQuotas = new Map<string, QuotaSetting>();

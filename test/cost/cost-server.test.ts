@@ -140,14 +140,14 @@ describe('cost on a real server', () => {
 
   it('warden cost status and warden cost budget print what the API holds, and refuse a bad amount', async () => {
     const env = { WARDEN_URL: srv.url };
-    const set = await runWarden(['cost', 'budget', 'tips', '--monthly', '1e6', '--cap', 'throttle'], env);
+    const set = await runWarden(['cost', 'budget', 'tips', '--monthly', '1e11', '--cap', 'throttle'], env);
     expect(set.code, set.stderr).toBe(0);
-    expect(set.stdout.trim()).toBe('tips: 1000000 a month; past it: throttle (429)');
+    expect(set.stdout.trim()).toBe('tips: 100000000000 a month; past it: throttle (429)');
     const status = await runWarden(['cost', 'status'], env);
     expect(status.code, status.stderr).toBe(0);
     expect(status.stdout).toContain('cost model: 1000000000 EUR per CPU-hour');
     const row = status.stdout.split('\n').find((l) => l.startsWith('tips '));
-    expect(row).toMatch(/1000000 \(0%\)\s+throttle past 100%/);
+    expect(row).toMatch(/100000000000 \(0%\)\s+throttle past 100%/);
     const json = await runWarden(['--json', 'cost', 'status', 'tips', '--days', '2'], env);
     expect(json.code, json.stderr).toBe(0);
     expect(JSON.parse(json.stdout)).toMatchObject({ deployment: 'tips', days: [{}, { day: new Date().toISOString().slice(0, 10) }] });

@@ -1,6 +1,6 @@
 /**
  * Rate limits over real HTTP on loopback and a real SQLite store: token buckets per key and per deployment, set by
- * config and by the API, shared by servers on one store, 429 with Retry-After before the body is read.
+ * config and by the API, common to servers on one store, 429 with Retry-After before the body is read.
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -122,7 +122,7 @@ describe('rate limits (auth on)', () => {
   it('applies a limit set on one server to another on the same store within auth.keyRefreshMs', async () => {
     const other = await startTestServer({ auth: { required: true, keyRefreshMs: 300 }, storage: { dataDir: srv.dataDir } });
     try {
-      const k = await createApiKey(srv.warden.stores.metadata, 'shared', 'predictor');
+      const k = await createApiKey(srv.warden.stores.metadata, 'two-servers', 'predictor');
       expect((await srv.json('PUT', `/api/v1/rate-limits/key/${k.record.id}`, { rate: 0.01, burst: 1 }, bearer(admin))).status).toBe(200);
       await sleep(450);
       expect((await other.json('POST', '/v2/models/bike/infer', inferBody, bearer(k.secret))).status).toBe(200);

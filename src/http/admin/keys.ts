@@ -44,11 +44,20 @@ export function registerKeyRoutes(app: FastifyInstance, deps: { metadata: Metada
     return reply.status(204).send();
   });
 
-  const limits = deps.rateLimits;
-  const scopeOf = (raw: string): 'key' | 'deployment' => {
-    if (raw !== 'key' && raw !== 'deployment') throw bad(`rate limit scope ${JSON.stringify(raw.slice(0, 40))} is unknown; use /api/v1/rate-limits/key/{id} or /api/v1/rate-limits/deployment/{name}`);
+  // Rate limits and quotas are both set on a key (by id) or a deployment (by model name).
+  const scopeIn = (what: string, route: string) => (raw: string): 'key' | 'deployment' => {
+    if (raw !== 'key' && raw !== 'deployment') throw bad(`${what} scope ${JSON.stringify(raw.slice(0, 40))} is unknown; use /api/v1/${route}/key/{id} or /api/v1/${route}/deployment/{name}`);
     return raw;
   };
+  const mustExist = async (scope: 'key' | 'deployment', name: string, what: string): Promise<void> => {
+    if (scope === 'key' && !(await deps.metadata.listApiKeys()).some((k) => k.id === name && k.revokedAt === undefined)) {
+      throw new WardenError('WARDEN_NOT_FOUND', `no active key ${name}; 'warden keys list' shows key ids`);
+    }
+    if (scope === 'deployment' && !(await deps.metadata.getModel(name))) throw new WardenError('WARDEN_MODEL_NOT_FOUND', `no model ${name}; a deployment's ${what} is set by its model's name`);
+  };
+
+  const limits = deps.rateLimits;
+  const scopeOf = scopeIn('rate limit', 'rate-limits');
   const notConfigured = () => new WardenError('WARDEN_NOT_FOUND', 'rate limits are not enabled on this server');
   app.get('/api/v1/rate-limits', admin, async () => {
     if (!limits) throw notConfigured();
@@ -59,10 +68,7 @@ export function registerKeyRoutes(app: FastifyInstance, deps: { metadata: Metada
     const scope = scopeOf(req.params.scope);
     const { name } = req.params;
     const limit = checkLimit(req.body);
-    if (scope === 'key' && !(await deps.metadata.listApiKeys()).some((k) => k.id === name && k.revokedAt === undefined)) {
-      throw new WardenError('WARDEN_NOT_FOUND', `no active key ${name}; 'warden keys list' shows key ids`);
-    }
-    if (scope === 'deployment' && !(await deps.metadata.getModel(name))) throw new WardenError('WARDEN_MODEL_NOT_FOUND', `no model ${name}; a deployment's limit is set by its model's name`);
+    await mustExist(scope, name, 'limit');
     const record = { scope, name, ...limit, updatedAt: Date.now(), updatedBy: actorOf(req) };
     await deps.metadata.saveRateLimit(record);
     await limits.reload();
@@ -79,10 +85,7 @@ export function registerKeyRoutes(app: FastifyInstance, deps: { metadata: Metada
   });
 
   const quotas = deps.quotas;
-  const quotaScope = (raw: string): 'key' | 'deployment' => {
-    if (raw !== 'key' && raw !== 'deployment') throw bad(`quota scope ${JSON.stringify(raw.slice(0, 40))} is unknown; use /api/v1/quotas/key/{id} or /api/v1/quotas/deployment/{name}`);
-    return raw;
-  };
+  const quotaScope = scopeIn('quota', 'quotas');
   const noQuotas = () => new WardenError('WARDEN_NOT_FOUND', 'quotas are not enabled on this server');
   app.get('/api/v1/quotas', admin, async () => {
     if (!quotas) throw noQuotas();
@@ -95,10 +98,7 @@ export function registerKeyRoutes(app: FastifyInstance, deps: { metadata: Metada
     const scope = quotaScope(req.params.scope);
     const { name } = req.params;
     const quota = checkQuota(req.body);
-    if (scope === 'key' && !(await deps.metadata.listApiKeys()).some((k) => k.id === name && k.revokedAt === undefined)) {
-      throw new WardenError('WARDEN_NOT_FOUND', `no active key ${name}; 'warden keys list' shows key ids`);
-    }
-    if (scope === 'deployment' && !(await deps.metadata.getModel(name))) throw new WardenError('WARDEN_MODEL_NOT_FOUND', `no model ${name}; a deployment's quota is set by its model's name`);
+    await mustExist(scope, name, 'quota');
     const record = { scope, name, ...quota, updatedAt: Date.now(), updatedBy: actorOf(req) };
     await deps.metadata.saveQuota(record);
     await quotas.reload();
