@@ -5,18 +5,28 @@
 // alternating (A B B A …). Per run: req/s, p50/p99 as autocannon reports them (whole ms, corrected for
 // coordinated omission) and exact ones from every response's own time; shadow runs and drops (from /metrics, after
 // the shadow queue drained); Warden's CPU per request and per thread; the whole machine's busy share.
-// Usage: npm run bench:shadow [-- --duration 10 --connections 16 --reps 4 --max-runs 2 --queue-capacity N --shadow-concurrency N]
+// With --wrk2 PATH (Gil Tene's wrk2, built from its upstream source: it is not a Debian package) the half-rate runs
+// are paced instead: wrk2 -R sends each connection's requests evenly spaced on a fixed schedule (open loop) and
+// times each from when it was due, so a stall counts against every request it delays (coordinated omission
+// corrected). wrk2 calibrates for its first 10 s and records from then on: each run lasts 10 s + --duration. The
+// max rate is then measured by wrk (closed loop, Debian's package) when it is installed.
+// Usage: npm run bench:shadow [-- --duration 10 --connections 16 --reps 4 --max-runs 2 --queue-capacity N --shadow-concurrency N
+//          --wrk2 /path/to/wrk2]
 // Prints figures; it is not a test.
 import autocannon from 'autocannon';
-import { readFileSync } from 'node:fs';
-import { loadavg } from 'node:os';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import path from 'node:path';
 import {
   abortRollout,
   args,
   cpuBetween,
   flag,
+  hasWrk,
   inferPath,
   machine,
+  maxLoad,
   median,
   metricSum,
   metricsText,
@@ -36,6 +46,9 @@ const reps = flag('reps', 4);
 const maxRuns = flag('max-runs', 2);
 /** Server config to try (serving.shadowQueueCapacity, serving.shadowConcurrency); the defaults (1000, 1) when not given. */
 const serverEnv: NodeJS.ProcessEnv = {};
+const wrk2At = args.indexOf('--wrk2');
+const wrk2 = wrk2At >= 0 ? args[wrk2At + 1] : process.env.WRK2;
+if (wrk2At >= 0 && (!wrk2 || !existsSync(wrk2))) throw new Error(`--wrk2 takes the path of a wrk2 binary; ${wrk2 ?? '(none)'} does not exist`);
 if (args.includes('--queue-capacity')) serverEnv.WARDEN_SERVING_SHADOW_QUEUE_CAPACITY = String(flag('queue-capacity', 1000));
 if (args.includes('--shadow-concurrency')) serverEnv.WARDEN_SERVING_SHADOW_CONCURRENCY = String(flag('shadow-concurrency', 2));
 
@@ -52,11 +65,13 @@ function machineCpu(): { busy: number; total: number } {
 }
 
 interface Run {
+  /** What produced the load: autocannon (per-second bursts at a set rate), wrk (closed loop) or wrk2 (paced, open loop). */
+  by: 'autocannon' | 'wrk' | 'wrk2';
   rps: number;
-  /** autocannon's own percentiles: whole milliseconds, with synthetic values for coordinated omission at a fixed rate. */
+  /** autocannon's own percentiles (whole milliseconds, with synthetic values for coordinated omission at a fixed rate); for wrk2, its uncorrected ones (timed from when each request was sent). */
   acP50: number;
   acP99: number;
-  /** Percentiles of every response's measured time (µs resolution), no synthetic values. */
+  /** autocannon: percentiles of every response's measured time (µs resolution), no synthetic values. wrk2: timed from when each request was due. */
   p50: number;
   p99: number;
   p999: number;
@@ -105,6 +120,7 @@ async function load(url: string, seconds: number, rate?: number): Promise<Run> {
   const r = await finished;
   const sorted = times.subarray(0, n).sort();
   return {
+    by: 'autocannon',
     rps: r.requests.average,
     acP50: r.latency.p50,
     acP99: r.latency.p99,
@@ -118,8 +134,83 @@ async function load(url: string, seconds: number, rate?: number): Promise<Run> {
   };
 }
 
+/** The lua script wrk and wrk2 take for a POST with the OIP body. */
+function postScript(): { file: string; remove(): void } {
+  const dir = mkdtempSync(path.join(tmpdir(), 'warden-wrk2-'));
+  const file = path.join(dir, 'post.lua');
+  writeFileSync(file, `wrk.method = "POST"\nwrk.body = '${oipBody}'\nwrk.headers["Content-Type"] = "application/json"\n`);
+  return { file, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** wrk's and wrk2's durations: 850.00us, 1.23ms, 2.00s, 1.00m. */
+function wrkMs(text: string): number {
+  const m = text.match(/^([\d.]+)(us|ms|s|m)$/);
+  if (!m) return NaN;
+  const v = Number(m[1]);
+  return m[2] === 'us' ? v / 1000 : m[2] === 's' ? v * 1000 : m[2] === 'm' ? v * 60_000 : v;
+}
+
+/** The percentiles of one of wrk2's "Latency Distribution (HdrHistogram - …)" sections. */
+function wrk2Section(out: string, heading: string): Map<string, number> {
+  const at = out.indexOf(heading);
+  const got = new Map<string, number>();
+  if (at < 0) return got;
+  for (const line of out.slice(at).split('\n').slice(1)) {
+    const m = line.trim().match(/^([\d.]+)%\s+(\S+)$/);
+    if (!m) break;
+    got.set(m[1]!, wrkMs(m[2]!));
+  }
+  return got;
+}
+
+/** A paced run: wrk2 at `rate` req/s over all connections, one thread (leaves the cores to the server). */
+async function loadWrk2(url: string, seconds: number, rate: number): Promise<Run> {
+  const script = postScript();
+  const out = await new Promise<string>((resolve, reject) => {
+    const child = spawn(wrk2!, ['-t1', `-c${connections}`, `-d${10 + seconds}s`, `-R${rate}`, '--latency', '-U', '-s', script.file, `${url}${inferPath}`]);
+    let text = '';
+    child.stdout.on('data', (d: Buffer) => (text += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (text += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve(text) : reject(new Error(`wrk2 exited ${code}: ${text}`))));
+  });
+  script.remove();
+  const corrected = wrk2Section(out, 'Latency Distribution (HdrHistogram - Recorded Latency)');
+  const uncorrected = wrk2Section(out, 'Latency Distribution (HdrHistogram - Uncorrected Latency');
+  if (!corrected.has('99.000')) throw new Error(`no latency distribution in wrk2's output:\n${out}`);
+  const non2xx = Number(out.match(/Non-2xx or 3xx responses: (\d+)/)?.[1] ?? 0);
+  const errors = out.match(/Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/)?.slice(1).reduce((a, b) => a + Number(b), 0) ?? 0;
+  return {
+    by: 'wrk2',
+    // The whole run's mean, calibration included; the percentiles are of the recorded part only.
+    rps: Number(out.match(/Requests\/sec:\s+([\d.]+)/)?.[1] ?? NaN),
+    acP50: uncorrected.get('50.000') ?? NaN,
+    acP99: uncorrected.get('99.000') ?? NaN,
+    p50: corrected.get('50.000')!,
+    p99: corrected.get('99.000')!,
+    p999: corrected.get('99.900') ?? NaN,
+    max: corrected.get('100.000') ?? NaN,
+    busySlots: NaN,
+    errors,
+    non2xx,
+  };
+}
+
+/** A closed-loop max-rate run: wrk when installed (it costs the machine less), else autocannon. */
+async function loadMax(url: string, seconds: number): Promise<Run> {
+  if (!hasWrk) return load(url, seconds);
+  const r = await maxLoad(url, seconds, connections);
+  return { by: 'wrk', rps: r.rps, acP50: NaN, acP99: NaN, p50: r.p50, p99: r.p99, p999: NaN, max: NaN, busySlots: NaN, errors: r.errors, non2xx: r.non2xx };
+}
+
 const fmt = (r: Run) =>
-  `${r.rps.toFixed(0).padStart(6)} req/s   p50 ${r.p50.toFixed(2)} ms   p99 ${r.p99.toFixed(2).padStart(6)} ms   p99.9 ${r.p999.toFixed(2).padStart(6)} ms   max ${r.max.toFixed(1).padStart(6)} ms   autocannon p50/p99 ${r.acP50}/${r.acP99} ms   busy 10-ms slots ${(100 * r.busySlots).toFixed(0)} %   errors ${r.errors} non-2xx ${r.non2xx}`;
+  `${r.rps.toFixed(0).padStart(6)} req/s   p50 ${r.p50.toFixed(2)} ms   p99 ${r.p99.toFixed(2).padStart(6)} ms   p99.9 ${r.p999.toFixed(2).padStart(6)} ms   max ${r.max.toFixed(1).padStart(6)} ms   ` +
+  (r.by === 'autocannon'
+    ? `autocannon p50/p99 ${r.acP50}/${r.acP99} ms   busy 10-ms slots ${(100 * r.busySlots).toFixed(0)} %   `
+    : r.by === 'wrk2'
+      ? `(from when due) uncorrected p50/p99 ${r.acP50.toFixed(2)}/${r.acP99.toFixed(2)} ms   `
+      : '(wrk, closed loop)   ') +
+  `errors ${r.errors} non-2xx ${r.non2xx}`;
 
 async function queueDrained(url: string): Promise<number> {
   const end = performance.now() + 10_000;
@@ -151,13 +242,13 @@ interface Measured {
 }
 
 /** One measured run; counters are read after the shadow queue drained, so every mirrored copy is accounted for. */
-async function measure(srv: Server, rate: number | undefined): Promise<Measured> {
+async function measure(srv: Server, rate: number | undefined, maxBy: 'autocannon' | 'wrk' = 'autocannon'): Promise<Measured> {
   const state = await rolloutState(srv.url);
   const a = await snapshot(srv);
   const m0 = machineCpu();
   const u0 = process.cpuUsage();
   const w0 = performance.now();
-  const run = await load(srv.url, duration, rate);
+  const run = rate !== undefined && wrk2 ? await loadWrk2(srv.url, duration, rate) : rate === undefined && maxBy === 'wrk' ? await loadMax(srv.url, duration) : await load(srv.url, duration, rate);
   const u1 = process.cpuUsage(u0);
   const wall = (performance.now() - w0) / 1000;
   const m1 = machineCpu();
@@ -196,7 +287,7 @@ function print(label: string, m: Measured): void {
 
 console.log(`bench/rollouts/shadow: ${machine()}`);
 console.log(
-  `autocannon at ${connections} connections, ${duration} s per run; ${MODEL} v1 (seed 1, stable) and v2 (seed 2), OIP infer, batch 1; server env ${JSON.stringify(serverEnv)} (empty: shadowQueueCapacity 1000, shadowConcurrency 1)`,
+  `${wrk2 ? `max rate by ${hasWrk ? 'wrk' : 'autocannon'}, half rate paced by wrk2 (${wrk2}; 10 s calibration + ${duration} s recorded per run)` : 'autocannon'} at ${connections} connections, ${duration} s per run; ${MODEL} v1 (seed 1, stable) and v2 (seed 2), OIP infer, batch 1; server env ${JSON.stringify(serverEnv)} (empty: shadowQueueCapacity 1000, shadowConcurrency 1)`,
 );
 const srv = await startWarden(serverEnv);
 try {
@@ -204,12 +295,12 @@ try {
   await load(srv.url, 5); // warm-up
   let max = 0;
   for (let i = 0; i < maxRuns; i++) {
-    const m = await measure(srv, undefined);
+    const m = await measure(srv, undefined, wrk2 ? 'wrk' : 'autocannon');
     print('max rate', m);
     max = Math.max(max, m.run.rps);
   }
   const half = Math.round(max / 2);
-  console.log(`\nmax rate (best of ${maxRuns}): ${max.toFixed(0)} req/s; half: ${half} req/s (overallRate)\n`);
+  console.log(`\nmax rate (best of ${maxRuns}): ${max.toFixed(0)} req/s; half: ${half} req/s (${wrk2 ? 'wrk2 -R' : 'autocannon overallRate'})\n`);
   const shadowSpec = { mirror: 100 };
   const got: Record<'none' | 'shadow', Measured[]> = { none: [], shadow: [] };
   for (let r = 0; r < reps; r++) {
@@ -224,7 +315,7 @@ try {
   }
   // The same shadow at the max rate: how much of the capacity it takes, and whether its queue keeps up.
   await startRollout(srv.url, 'shadow', shadowSpec);
-  const atMax = await measure(srv, undefined);
+  const atMax = await measure(srv, undefined, wrk2 ? 'wrk' : 'autocannon');
   await abortRollout(srv.url);
   print('shadow, max', atMax);
 
@@ -233,8 +324,8 @@ try {
   const shadow = p99(got.shadow);
   const ratio = shadow / none;
   console.log(`\nat half the max rate (${half} req/s), ${reps} runs each:`);
-  console.log(`  caller p99, no shadow: ${got.none.map((x) => x.run.p99.toFixed(2)).join(', ')} ms (median ${none.toFixed(2)}; autocannon ${got.none.map((x) => x.run.acP99).join(', ')})`);
-  console.log(`  caller p99, shadow   : ${got.shadow.map((x) => x.run.p99.toFixed(2)).join(', ')} ms (median ${shadow.toFixed(2)}; autocannon ${got.shadow.map((x) => x.run.acP99).join(', ')})`);
+  console.log(`  caller p99, no shadow: ${got.none.map((x) => x.run.p99.toFixed(2)).join(', ')} ms (median ${none.toFixed(2)}; ${wrk2 ? 'uncorrected' : 'autocannon'} ${got.none.map((x) => x.run.acP99).join(', ')})`);
+  console.log(`  caller p99, shadow   : ${got.shadow.map((x) => x.run.p99.toFixed(2)).join(', ')} ms (median ${shadow.toFixed(2)}; ${wrk2 ? 'uncorrected' : 'autocannon'} ${got.shadow.map((x) => x.run.acP99).join(', ')})`);
   console.log(`  caller p50: ${median(got.none.map((x) => x.run.p50)).toFixed(2)} vs ${median(got.shadow.map((x) => x.run.p50)).toFixed(2)} ms`);
   const pairs = got.none.map((x, i) => got.shadow[i]!.run.p99 / x.run.p99);
   console.log(`  p99 ratio shadow / none: ${ratio.toFixed(3)} (medians; per pair ${pairs.map((x) => x.toFixed(2)).join(', ')}) → ${ratio <= 1.1 ? 'within' : 'NOT within'} 10 %`);

@@ -5,7 +5,7 @@
  * per route when routes are made, so inference routes carry none.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
-import { bodySummary, currentAudit, entriesOfNotes, runInAuditContext, type AuditContext, type AuditLog } from '../security/index.ts';
+import { bodySummary, currentAudit, entriesOfNotes, openAuditContext, type AuditContext, type AuditLog } from '../security/index.ts';
 import type { AuditActor } from '../storage/index.ts';
 import { isUploadedFile } from './body.ts';
 
@@ -67,11 +67,13 @@ declare module 'fastify' {
 
 /** Attaches the audit hooks to every audited route defined after this call. */
 export function registerAuditHooks(app: FastifyInstance, audit: AuditLog): void {
-  const enter = (req: FastifyRequest, _reply: FastifyReply, done: (err?: Error) => void) => {
+  const enter = (req: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => {
     const ctx: AuditContext = { requestId: String(req.id), notes: [] };
     req.audit = ctx;
-    // Everything after this hook — the guard, the body, the handler — runs in the context.
-    runInAuditContext(ctx, () => done());
+    // Everything after this hook — the guard, the body, the handler — runs in the context, open until the response
+    // is closed (sent, failed or aborted by the client).
+    const close = openAuditContext(ctx, () => done());
+    reply.raw.once('close', close);
   };
   const write = async (req: FastifyRequest, reply: FastifyReply, payload: unknown) => {
     const ctx = req.audit ?? currentAudit();

@@ -8,7 +8,7 @@ export { RateLimiter, checkLimit } from './rate-limits.ts';
 export type { EffectiveLimit, LimitScope, LimitSetting, RateLimitsConfig } from './rate-limits.ts';
 export { QuotaCounter, checkQuota } from './quotas.ts';
 export type { QuotaRefusal, QuotaScope, QuotaSetting, QuotasConfig } from './quotas.ts';
-export { AuditLog, auditRequestId, bodySummary, boundedValue, currentAudit, entriesOfNotes, noteAudit, runInAuditContext, verifyAuditChain } from './audit/index.ts';
+export { AuditLog, auditRequestId, auditStorageEnabled, bodySummary, boundedValue, currentAudit, entriesOfNotes, noteAudit, openAuditContext, openAuditContexts, runInAuditContext, verifyAuditChain } from './audit/index.ts';
 export type { AuditContext, AuditLogOptions, AuditNote, AuditProblem, AuditVerification, LoopAction } from './audit/index.ts';
 export { Privacy, REDACTED, scrubValues } from './privacy.ts';
 export type { PrivacyConfig, PrivacyRuleConfig } from './privacy.ts';

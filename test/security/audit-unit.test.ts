@@ -9,7 +9,7 @@ import path from 'node:path';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { AuditLog, bodySummary, noteAudit } from '../../src/security/audit/index.ts';
+import { AuditLog, auditStorageEnabled, bodySummary, currentAudit, noteAudit, openAuditContext, openAuditContexts, runInAuditContext, type AuditContext } from '../../src/security/audit/index.ts';
 import { SqliteMetadataStore, type NewAuditEntry } from '../../src/storage/index.ts';
 
 const entry = (i: number): NewAuditEntry => ({ at: i, actor: { kind: 'key', id: 'k', role: 'admin' }, action: 'PUT /x', object: `x:${i}`, summary: {}, requestId: `r${i}` });
@@ -30,6 +30,71 @@ describe('audit body summaries', () => {
     expect(bodySummary(big, 9999)).toMatchObject({ bytes: 9999, keys: expect.arrayContaining(['k0', 'k39']) });
     expect(bodySummary(Buffer.from('abc'), 3)).toEqual({ bytes: 3, sha256: 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad' });
     expect(bodySummary(undefined, undefined)).toBeUndefined();
+  });
+});
+
+describe('audit contexts', () => {
+  const ctx = (id: string): AuditContext => ({ requestId: id, notes: [] });
+  const tick = () => new Promise((r) => setTimeout(r, 1));
+
+  it('carry notes across awaits, and turn the async-hook storage off whenever none is open', async () => {
+    expect(openAuditContexts()).toBe(0);
+    expect(auditStorageEnabled()).toBe(false);
+    const a = ctx('a');
+    const p = runInAuditContext(a, async () => {
+      await tick();
+      noteAudit({ object: 'x:1', change: 'one' });
+      await Promise.resolve();
+      setImmediate(() => noteAudit({ object: 'x:2', change: 'two' }));
+      await tick();
+      expect(auditStorageEnabled()).toBe(true);
+      return currentAudit()?.requestId;
+    });
+    expect(openAuditContexts()).toBe(1);
+    expect(await p).toBe('a');
+    expect(a.notes.map((n) => n.change)).toEqual(['one', 'two']);
+    expect(openAuditContexts()).toBe(0);
+    expect(auditStorageEnabled()).toBe(false);
+    // A synchronous function, and one that throws, close their context too.
+    expect(runInAuditContext(ctx('s'), () => currentAudit()?.requestId)).toBe('s');
+    expect(() => runInAuditContext(ctx('t'), () => { throw new Error('boom'); })).toThrow('boom');
+    await expect(runInAuditContext(ctx('u'), async () => { await tick(); throw new Error('late'); })).rejects.toThrow('late');
+    expect(openAuditContexts()).toBe(0);
+    expect(auditStorageEnabled()).toBe(false);
+    expect(currentAudit()).toBeUndefined();
+  });
+
+  it('an open context keeps its notes while another one closes, and the storage goes off only when the last one does', async () => {
+    const req = ctx('req');
+    let later!: () => void;
+    const resumed = new Promise<void>((r) => (later = r));
+    const close = openAuditContext(req, () => {
+      void (async () => {
+        await resumed;
+        noteAudit({ object: 'model:m', change: 'alias.set' });
+      })();
+    });
+    const loop = ctx('loop');
+    await runInAuditContext(loop, async () => {
+      await tick();
+      noteAudit({ object: 'deployment:d', change: 'rollout.abort' });
+    });
+    expect(openAuditContexts()).toBe(1);
+    expect(auditStorageEnabled()).toBe(true);
+    later();
+    await tick();
+    expect(req.notes.map((n) => n.change)).toEqual(['alias.set']);
+    expect(loop.notes.map((n) => n.change)).toEqual(['rollout.abort']);
+    close();
+    close(); // a second call closes nothing more
+    expect(openAuditContexts()).toBe(0);
+    expect(auditStorageEnabled()).toBe(false);
+    // The next context turns it back on.
+    await runInAuditContext(ctx('next'), async () => {
+      await tick();
+      expect(currentAudit()?.requestId).toBe('next');
+    });
+    expect(auditStorageEnabled()).toBe(false);
   });
 });
 

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApiKey } from '../../src/security/index.ts';
+import { auditStorageEnabled, createApiKey, openAuditContexts } from '../../src/security/index.ts';
 import type { AuditEntry } from '../../src/storage/index.ts';
 import { runWarden } from '../helpers/cli.ts';
 import { fixturesDir, startTestServer, type TestServer } from '../helpers/server.ts';
@@ -57,6 +57,22 @@ describe('audit log', () => {
     expect(res.status, JSON.stringify(res.body)).toBe(200);
     return res.body.entries;
   };
+
+  it('closes every request\'s context, an aborted upload\'s too, so the async-hook storage is off between audited calls', async () => {
+    const { request } = await import('node:http');
+    const u = new URL(`${srv.url}/api/v1/models/bike/versions`);
+    const req = request({ host: u.hostname, port: u.port, path: u.pathname, method: 'POST', headers: { 'content-type': 'application/octet-stream', 'content-length': '100000', ...as('deployer') } });
+    req.on('error', () => undefined);
+    req.write(Buffer.alloc(1000));
+    await new Promise((r) => setTimeout(r, 200));
+    expect(openAuditContexts()).toBeGreaterThan(0);
+    req.destroy();
+    // Control loops open short contexts of their own: wait for a moment with none open.
+    const until = Date.now() + 5000;
+    while (openAuditContexts() > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
+    expect(openAuditContexts()).toBe(0);
+    expect(auditStorageEnabled()).toBe(false);
+  });
 
   it('records each change with who, what, before → after and the request id; admin only', async () => {
     expect((await srv.json('GET', '/api/v1/audit', undefined, as('deployer'))).status).toBe(403);

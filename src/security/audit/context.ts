@@ -29,9 +29,64 @@ export const MAX_NOTES = 100;
 
 const storage = new AsyncLocalStorage<AuditContext>();
 
-/** Runs `fn` inside a context: everything it starts, sync or async, notes into `ctx`. */
+/**
+ * Contexts open now. On Node 20 an enabled AsyncLocalStorage keeps async_hooks and promise hooks on for the whole
+ * process, so every inference request, which never enters a context, paid for them once any audited call had run
+ * (≈ 6 % of the serving thread, docs/benchmarks.md). The storage is disabled whenever no context is open, and
+ * enabled again by the next one. A continuation a closed context left running sees no context: it can note
+ * nothing, and its notes would have come after the entry was written anyway.
+ */
+let open = 0;
+
+function closeOne(): void {
+  if (--open === 0) storage.disable();
+}
+
+/** Runs `fn` inside a context: everything it starts, sync or async, notes into `ctx`. The context closes when `fn` (or the promise it returns) settles. */
 export function runInAuditContext<T>(ctx: AuditContext, fn: () => T): T {
-  return storage.run(ctx, fn);
+  open++;
+  let result: T;
+  try {
+    result = storage.run(ctx, fn);
+  } catch (err) {
+    closeOne();
+    throw err;
+  }
+  if (result instanceof Promise) return result.finally(closeOne) as T;
+  closeOne();
+  return result;
+}
+
+/**
+ * Runs `fn` inside a context that stays open until the returned function is called (a request: from its first hook
+ * until its response is closed). Calling it more than once closes once.
+ */
+export function openAuditContext(ctx: AuditContext, fn: () => void): () => void {
+  open++;
+  let closed = false;
+  const close = () => {
+    if (closed) return;
+    closed = true;
+    closeOne();
+  };
+  try {
+    storage.run(ctx, fn);
+  } catch (err) {
+    close();
+    throw err;
+  }
+  return close;
+}
+
+/** Contexts open now (tests). */
+export function openAuditContexts(): number {
+  return open;
+}
+
+/** Whether the storage, and with it Node's async hooks, is on (tests). */
+export function auditStorageEnabled(): boolean {
+  // `enabled` is Node's own flag on the instance, not in its typings.
+  return (storage as unknown as { enabled?: boolean }).enabled === true;
 }
 
 /** The context of the request or loop action running now, if any. */
