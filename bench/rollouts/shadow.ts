@@ -80,6 +80,36 @@ interface Run {
   busySlots: number;
   errors: number;
   non2xx: number;
+  /** wrk2 only: its detailed percentile spectrum (ms, from when due, cumulative counts), so runs can be pooled. */
+  spectrum?: Spectrum;
+}
+
+/** Points of a latency CDF: value (ms) and how many requests took at most that long. */
+interface Spectrum {
+  ms: number[];
+  count: number[];
+}
+
+/** The quantile `q` of every request of several runs together, from their spectra (each a step CDF). */
+function pooledQuantile(runs: readonly Spectrum[], q: number): number {
+  const total = runs.reduce((a, r) => a + (r.count.at(-1) ?? 0), 0);
+  const atMost = (v: number) => {
+    let n = 0;
+    for (const r of runs) {
+      let lo = 0;
+      let hi = r.ms.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (r.ms[mid]! <= v) lo = mid + 1;
+        else hi = mid;
+      }
+      n += lo > 0 ? r.count[lo - 1]! : 0;
+    }
+    return n;
+  };
+  const values = [...new Set(runs.flatMap((r) => r.ms))].sort((a, b) => a - b);
+  for (const v of values) if (atMost(v) >= q * total) return v;
+  return values.at(-1) ?? NaN;
 }
 
 function quantile(sorted: Float64Array, q: number): number {
@@ -163,6 +193,24 @@ function wrk2Section(out: string, heading: string): Map<string, number> {
   return got;
 }
 
+/** The rows of the "Detailed Percentile spectrum" that follows `heading` in wrk2's output. */
+function wrk2Spectrum(out: string, heading: string): Spectrum | undefined {
+  const at = out.indexOf(heading);
+  if (at < 0) return undefined;
+  const from = out.indexOf('Detailed Percentile spectrum:', at);
+  if (from < 0) return undefined;
+  const ms: number[] = [];
+  const count: number[] = [];
+  for (const line of out.slice(from).split('\n').slice(1)) {
+    if (line.startsWith('#[')) break;
+    const m = line.trim().match(/^([\d.]+)\s+([\d.]+)\s+(\d+)/);
+    if (!m) continue;
+    ms.push(Number(m[1]));
+    count.push(Number(m[3]));
+  }
+  return ms.length ? { ms, count } : undefined;
+}
+
 /** A paced run: wrk2 at `rate` req/s over all connections, one thread (leaves the cores to the server). */
 async function loadWrk2(url: string, seconds: number, rate: number): Promise<Run> {
   const script = postScript();
@@ -178,6 +226,7 @@ async function loadWrk2(url: string, seconds: number, rate: number): Promise<Run
   const corrected = wrk2Section(out, 'Latency Distribution (HdrHistogram - Recorded Latency)');
   const uncorrected = wrk2Section(out, 'Latency Distribution (HdrHistogram - Uncorrected Latency');
   if (!corrected.has('99.000')) throw new Error(`no latency distribution in wrk2's output:\n${out}`);
+  const spectrum = wrk2Spectrum(out, 'Latency Distribution (HdrHistogram - Recorded Latency)');
   const non2xx = Number(out.match(/Non-2xx or 3xx responses: (\d+)/)?.[1] ?? 0);
   const errors = out.match(/Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/)?.slice(1).reduce((a, b) => a + Number(b), 0) ?? 0;
   return {
@@ -193,6 +242,7 @@ async function loadWrk2(url: string, seconds: number, rate: number): Promise<Run
     busySlots: NaN,
     errors,
     non2xx,
+    ...(spectrum ? { spectrum } : {}),
   };
 }
 
@@ -329,6 +379,16 @@ try {
   console.log(`  caller p50: ${median(got.none.map((x) => x.run.p50)).toFixed(2)} vs ${median(got.shadow.map((x) => x.run.p50)).toFixed(2)} ms`);
   const pairs = got.none.map((x, i) => got.shadow[i]!.run.p99 / x.run.p99);
   console.log(`  p99 ratio shadow / none: ${ratio.toFixed(3)} (medians; per pair ${pairs.map((x) => x.toFixed(2)).join(', ')}) → ${ratio <= 1.1 ? 'within' : 'NOT within'} 10 %`);
+  const spectra = (xs: Measured[]) => xs.map((x) => x.run.spectrum).filter((x): x is Spectrum => x !== undefined);
+  if (spectra(got.none).length === reps && spectra(got.shadow).length === reps) {
+    // Every recorded request of each side's runs together: one p99 over reps × duration seconds of traffic, which a
+    // few stalls in one run move far less than they move that run's own p99.
+    const pooled = (q: number) => [pooledQuantile(spectra(got.none), q), pooledQuantile(spectra(got.shadow), q)] as const;
+    for (const q of [0.5, 0.9, 0.99, 0.999]) {
+      const [a, b] = pooled(q);
+      console.log(`  pooled p${(100 * q).toString().padEnd(4)} (every request of the ${reps} runs): no shadow ${a.toFixed(2)} ms, shadow ${b.toFixed(2)} ms, ratio ${(b / a).toFixed(3)}${q === 0.99 ? ` → ${b / a <= 1.1 ? 'within' : 'NOT within'} 10 %` : ''}`);
+    }
+  }
   const sum = (xs: Measured[], f: (m: Measured) => number) => xs.reduce((a, m) => a + f(m), 0);
   console.log(
     `  shadow runs ok ${sum(got.shadow, (m) => m.shadowOk)} of ${sum(got.shadow, (m) => m.served)} served; dropped queue_full ${sum(got.shadow, (m) => m.droppedFull)}, not_loaded ${sum(got.shadow, (m) => m.droppedNotLoaded)}; prediction log dropped ${sum([...got.none, ...got.shadow], (m) => m.logDropped)}`,
