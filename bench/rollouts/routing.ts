@@ -207,20 +207,34 @@ export async function maxLoad(url: string, seconds: number, conns: number): Prom
     const r = await autocannon({ url: `${url}${inferPath}`, method: 'POST', headers: { 'content-type': 'application/json' }, body: oipBody, connections: conns, duration: seconds });
     return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors, non2xx: r.non2xx };
   }
+  const script = wrkPostScript();
+  const out = spawnSync('wrk', ['-t1', `-c${conns}`, `-d${seconds}s`, '--latency', '-s', script.file, `${url}${inferPath}`], { encoding: 'utf8' }).stdout;
+  script.remove();
+  const ms = (label: string) => wrkMs(out.match(new RegExp(`${label}\\s+([\\d.]+(?:us|ms|s))`))?.[1] ?? '');
+  return { ...wrkTotals(out), p50: ms('50%'), p99: ms('99%') };
+}
+
+/** The lua script wrk and wrk2 take to POST the OIP body, in a temporary directory. */
+export function wrkPostScript(): { file: string; remove(): void } {
   const dir = mkdtempSync(path.join(tmpdir(), 'warden-wrk-'));
-  const script = path.join(dir, 'post.lua');
-  writeFileSync(script, `wrk.method = "POST"\nwrk.body = '${oipBody}'\nwrk.headers["Content-Type"] = "application/json"\n`);
-  const out = spawnSync('wrk', ['-t1', `-c${conns}`, `-d${seconds}s`, '--latency', '-s', script, `${url}${inferPath}`], { encoding: 'utf8' }).stdout;
-  rmSync(dir, { recursive: true, force: true });
-  const ms = (label: string) => {
-    const m = out.match(new RegExp(`${label}\\s+([\\d.]+)(us|ms|s)`));
-    if (!m) return NaN;
-    const v = Number(m[1]);
-    return m[2] === 'us' ? v / 1000 : m[2] === 's' ? v * 1000 : v;
-  };
+  const file = path.join(dir, 'post.lua');
+  writeFileSync(file, `wrk.method = "POST"\nwrk.body = '${oipBody}'\nwrk.headers["Content-Type"] = "application/json"\n`);
+  return { file, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** A duration as wrk and wrk2 print it (850.00us, 1.23ms, 2.00s, 1.00m), in ms; NaN if it is none. */
+export function wrkMs(text: string): number {
+  const m = text.match(/^([\d.]+)(us|ms|s|m)$/);
+  if (!m) return NaN;
+  const v = Number(m[1]);
+  return m[2] === 'us' ? v / 1000 : m[2] === 's' ? v * 1000 : m[2] === 'm' ? v * 60_000 : v;
+}
+
+/** Requests per second, non-2xx answers and socket errors from wrk's or wrk2's summary. */
+export function wrkTotals(out: string): { rps: number; non2xx: number; errors: number } {
   const non2xx = Number(out.match(/Non-2xx or 3xx responses: (\d+)/)?.[1] ?? 0);
-  const errors = Number(out.match(/Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/)?.slice(1).reduce((a, b) => a + Number(b), 0) ?? 0);
-  return { rps: Number(out.match(/Requests\/sec:\s+([\d.]+)/)?.[1] ?? NaN), p50: ms('50%'), p99: ms('99%'), errors, non2xx };
+  const errors = out.match(/Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/)?.slice(1).reduce((a, b) => a + Number(b), 0) ?? 0;
+  return { rps: Number(out.match(/Requests\/sec:\s+([\d.]+)/)?.[1] ?? NaN), non2xx, errors };
 }
 
 // ------------------------------------------------------------------------------------------ micro-benchmark

@@ -15,9 +15,8 @@
 // Prints figures; it is not a test.
 import autocannon from 'autocannon';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
-import path from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import {
   abortRollout,
   args,
@@ -27,6 +26,9 @@ import {
   inferPath,
   machine,
   maxLoad,
+  wrkMs,
+  wrkPostScript,
+  wrkTotals,
   median,
   metricSum,
   metricsText,
@@ -164,22 +166,6 @@ async function load(url: string, seconds: number, rate?: number): Promise<Run> {
   };
 }
 
-/** The lua script wrk and wrk2 take for a POST with the OIP body. */
-function postScript(): { file: string; remove(): void } {
-  const dir = mkdtempSync(path.join(tmpdir(), 'warden-wrk2-'));
-  const file = path.join(dir, 'post.lua');
-  writeFileSync(file, `wrk.method = "POST"\nwrk.body = '${oipBody}'\nwrk.headers["Content-Type"] = "application/json"\n`);
-  return { file, remove: () => rmSync(dir, { recursive: true, force: true }) };
-}
-
-/** wrk's and wrk2's durations: 850.00us, 1.23ms, 2.00s, 1.00m. */
-function wrkMs(text: string): number {
-  const m = text.match(/^([\d.]+)(us|ms|s|m)$/);
-  if (!m) return NaN;
-  const v = Number(m[1]);
-  return m[2] === 'us' ? v / 1000 : m[2] === 's' ? v * 1000 : m[2] === 'm' ? v * 60_000 : v;
-}
-
 /** The percentiles of one of wrk2's "Latency Distribution (HdrHistogram - …)" sections. */
 function wrk2Section(out: string, heading: string): Map<string, number> {
   const at = out.indexOf(heading);
@@ -213,7 +199,7 @@ function wrk2Spectrum(out: string, heading: string): Spectrum | undefined {
 
 /** A paced run: wrk2 at `rate` req/s over all connections, one thread (leaves the cores to the server). */
 async function loadWrk2(url: string, seconds: number, rate: number): Promise<Run> {
-  const script = postScript();
+  const script = wrkPostScript();
   const out = await new Promise<string>((resolve, reject) => {
     const child = spawn(wrk2!, ['-t1', `-c${connections}`, `-d${10 + seconds}s`, `-R${rate}`, '--latency', '-U', '-s', script.file, `${url}${inferPath}`]);
     let text = '';
@@ -227,12 +213,10 @@ async function loadWrk2(url: string, seconds: number, rate: number): Promise<Run
   const uncorrected = wrk2Section(out, 'Latency Distribution (HdrHistogram - Uncorrected Latency');
   if (!corrected.has('99.000')) throw new Error(`no latency distribution in wrk2's output:\n${out}`);
   const spectrum = wrk2Spectrum(out, 'Latency Distribution (HdrHistogram - Recorded Latency)');
-  const non2xx = Number(out.match(/Non-2xx or 3xx responses: (\d+)/)?.[1] ?? 0);
-  const errors = out.match(/Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/)?.slice(1).reduce((a, b) => a + Number(b), 0) ?? 0;
   return {
     by: 'wrk2',
-    // The whole run's mean, calibration included; the percentiles are of the recorded part only.
-    rps: Number(out.match(/Requests\/sec:\s+([\d.]+)/)?.[1] ?? NaN),
+    // rps is the whole run's mean, calibration included; the percentiles are of the recorded part only.
+    ...wrkTotals(out),
     acP50: uncorrected.get('50.000') ?? NaN,
     acP99: uncorrected.get('99.000') ?? NaN,
     p50: corrected.get('50.000')!,
@@ -240,8 +224,6 @@ async function loadWrk2(url: string, seconds: number, rate: number): Promise<Run
     p999: corrected.get('99.900') ?? NaN,
     max: corrected.get('100.000') ?? NaN,
     busySlots: NaN,
-    errors,
-    non2xx,
     ...(spectrum ? { spectrum } : {}),
   };
 }
@@ -292,13 +274,14 @@ interface Measured {
 }
 
 /** One measured run; counters are read after the shadow queue drained, so every mirrored copy is accounted for. */
-async function measure(srv: Server, rate: number | undefined, maxBy: 'autocannon' | 'wrk' = 'autocannon'): Promise<Measured> {
+async function measure(srv: Server, rate: number | undefined): Promise<Measured> {
   const state = await rolloutState(srv.url);
   const a = await snapshot(srv);
   const m0 = machineCpu();
   const u0 = process.cpuUsage();
   const w0 = performance.now();
-  const run = rate !== undefined && wrk2 ? await loadWrk2(srv.url, duration, rate) : rate === undefined && maxBy === 'wrk' ? await loadMax(srv.url, duration) : await load(srv.url, duration, rate);
+  // With wrk2 the max rate is wrk's (closed loop, as wrk2's pacing is compared against); without it all is autocannon's.
+  const run = !wrk2 ? await load(srv.url, duration, rate) : rate === undefined ? await loadMax(srv.url, duration) : await loadWrk2(srv.url, duration, rate);
   const u1 = process.cpuUsage(u0);
   const wall = (performance.now() - w0) / 1000;
   const m1 = machineCpu();
@@ -345,7 +328,7 @@ try {
   await load(srv.url, 5); // warm-up
   let max = 0;
   for (let i = 0; i < maxRuns; i++) {
-    const m = await measure(srv, undefined, wrk2 ? 'wrk' : 'autocannon');
+    const m = await measure(srv, undefined);
     print('max rate', m);
     max = Math.max(max, m.run.rps);
   }
@@ -365,7 +348,7 @@ try {
   }
   // The same shadow at the max rate: how much of the capacity it takes, and whether its queue keeps up.
   await startRollout(srv.url, 'shadow', shadowSpec);
-  const atMax = await measure(srv, undefined, wrk2 ? 'wrk' : 'autocannon');
+  const atMax = await measure(srv, undefined);
   await abortRollout(srv.url);
   print('shadow, max', atMax);
 

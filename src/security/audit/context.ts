@@ -32,7 +32,7 @@ const storage = new AsyncLocalStorage<AuditContext>();
 /**
  * Contexts open now. On Node 20 an enabled AsyncLocalStorage keeps async_hooks and promise hooks on for the whole
  * process, so every inference request, which never enters a context, paid for them once any audited call had run
- * (≈ 6 % of the serving thread, docs/benchmarks.md). The storage is disabled whenever no context is open, and
+ * (≈ 7 % of the serving thread, docs/benchmarks.md). The storage is disabled whenever no context is open, and
  * enabled again by the next one. A continuation a closed context left running sees no context: it can note
  * nothing, and its notes would have come after the entry was written anyway.
  */
@@ -44,16 +44,12 @@ function closeOne(): void {
 
 /** Runs `fn` inside a context: everything it starts, sync or async, notes into `ctx`. The context closes when `fn` (or the promise it returns) settles. */
 export function runInAuditContext<T>(ctx: AuditContext, fn: () => T): T {
-  open++;
-  let result: T;
-  try {
-    result = storage.run(ctx, fn);
-  } catch (err) {
-    closeOne();
-    throw err;
-  }
-  if (result instanceof Promise) return result.finally(closeOne) as T;
-  closeOne();
+  let result!: T;
+  const close = openAuditContext(ctx, () => {
+    result = fn();
+  });
+  if (result instanceof Promise) return result.finally(close) as T;
+  close();
   return result;
 }
 
