@@ -22,21 +22,22 @@ export interface ShadowRunnerOptions {
   /** Most rows one candidate run stacks (serving.maxBatchRows). */
   maxBatchRows?: number;
   /**
-   * Callers come first: while copies keep arriving (one came less than `quietMs` ago) the worker waits, and runs
-   * the candidate in the gaps of the callers' traffic. Default 1 ms.
+   * A wave runs once this many copies wait (default 32), and takes every copy waiting (up to 256): each turn of
+   * the event loop then runs about the copies of the callers' requests it served, so the copies' work is spread
+   * between the callers' in proportion, instead of in bursts.
    */
-  quietMs?: number;
-  /** A copy waits at most this long for a gap; past it (or with the queue over 3/4 full) it runs anyway. Default 1000 ms. */
+  waveCopies?: number;
+  /** Fewer copies than a wave wait at most this long before they run anyway. Default 10 ms. */
   maxWaitMs?: number;
 }
 
-/** Most copies one wave hands to the candidate at once. */
-const SHADOW_WAVE = 256;
+/** Default of `waveCopies`: at ≈ 3 µs of serving-thread work per copy, a wave of 32 takes about what one caller's request does. */
+const WAVE_COPIES = 32;
+/** Most copies one wave hands to the candidate. */
+const MAX_WAVE = 256;
 
 /** Why a mirrored copy was not run. */
 export type ShadowDropReason = 'queue_full' | 'not_loaded';
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /**
  * The copies waiting for one candidate version whose inputs share names, datatypes and per-row shape: their
@@ -113,11 +114,11 @@ class Lane {
     this.keys.push(keys);
   }
 
-  /** Takes every waiting copy (or as many as `maxRows` and SHADOW_WAVE allow, at least one) as stacked tensors. */
-  take(maxRows: number): Wave {
+  /** Takes the oldest waiting copies (as many as `maxCopies` and `maxRows` allow, at least one) as stacked tensors. */
+  take(maxCopies: number, maxRows: number): Wave {
     let copies = 0;
     let rows = 0;
-    while (copies < this.requestIds.length && copies < SHADOW_WAVE && (copies === 0 || rows + this.rowCounts[copies]! <= maxRows)) rows += this.rowCounts[copies++]!;
+    while (copies < this.requestIds.length && copies < maxCopies && (copies === 0 || rows + this.rowCounts[copies]! <= maxRows)) rows += this.rowCounts[copies++]!;
     const inputs: DecodedTensor[] = this.names.map((name, i) => ({
       name,
       datatype: this.datatypes[i]!,
@@ -205,24 +206,23 @@ export class ShadowRunner {
   private readonly duration: Histogram<'model' | 'version'>;
   private readonly counts = { offered: 0, run: 0, failed: 0, dropped: 0 };
   private idle: (() => void)[] = [];
-  /** When the last copy was offered (performance.now()): the callers' traffic is busy while copies keep coming. */
-  private lastOffer = 0;
-  private readonly quietMs: number;
+  /** Runs the copies fewer than a wave once the oldest has waited `maxWaitMs`. */
+  private timer: NodeJS.Timeout | undefined;
   private readonly maxWaitMs: number;
-  private readonly highWater: number;
+  private readonly waveCopies: number;
   private readonly maxRows: number;
 
   constructor(private readonly opts: ShadowRunnerOptions) {
     const reg = [opts.promRegistry];
     this.dropped = new Counter({ name: 'warden_shadow_dropped_total', help: 'Mirrored requests not run on the candidate, by reason (queue_full: the bounded shadow queue was full; not_loaded: the candidate was not warm).', labelNames: ['model', 'reason'], registers: reg });
     this.runs = new Counter({ name: 'warden_shadow_requests_total', help: 'Mirrored requests the candidate answered (outcome ok) or failed (error); never returned to callers.', labelNames: ['model', 'version', 'outcome'], registers: reg });
-    this.duration = new Histogram({ name: 'warden_shadow_duration_seconds', help: "The candidate's run time on mirrored requests (one observation per request; the requests of one wave share a run).", labelNames: ['model', 'version'], buckets: [...LATENCY_BUCKETS], registers: reg });
+    this.duration = new Histogram({ name: 'warden_shadow_duration_seconds', help: "The candidate's model run time on mirrored requests, one observation per run (the copies of one wave share a run; warden_shadow_requests_total counts copies).", labelNames: ['model', 'version'], buckets: [...LATENCY_BUCKETS], registers: reg });
     const depth: Gauge = new Gauge({ name: 'warden_shadow_queue_depth', help: 'Mirrored requests waiting for the candidate.', registers: reg, collect: () => depth.set(this.waiting) });
     const capacity = new Gauge({ name: 'warden_shadow_queue_capacity', help: 'Bound of the shadow queue (serving.shadowQueueCapacity).', registers: reg });
     capacity.set(opts.capacity);
-    this.quietMs = opts.quietMs ?? 1;
-    this.maxWaitMs = opts.maxWaitMs ?? 1000;
-    this.highWater = Math.max(1, Math.floor(opts.capacity * 0.75));
+    this.maxWaitMs = opts.maxWaitMs ?? 10;
+    // A queue smaller than a wave runs its wave at 3/4 full, before copies are dropped.
+    this.waveCopies = Math.max(1, Math.min(opts.waveCopies ?? WAVE_COPIES, Math.floor(opts.capacity * 0.75)));
     this.maxRows = opts.maxBatchRows ?? 10_000;
   }
 
@@ -238,7 +238,7 @@ export class ShadowRunner {
       this.drop(model, 'queue_full');
       return;
     }
-    const now = (this.lastOffer = performance.now());
+    const now = performance.now();
     const lane = this.laneFor(model, version, inputs, outputNames);
     if (!lane) {
       this.single.push({ model, version, requestId, ts, inputs, outputNames, keys, queuedAt: now });
@@ -246,10 +246,25 @@ export class ShadowRunner {
       lane.push(requestId, ts, inputs, keys, now);
     }
     this.waiting++;
-    if (this.running < this.opts.concurrency) {
-      this.running++;
-      setImmediate(() => void this.work());
-    }
+    if (this.waiting >= this.waveCopies) this.start();
+    else this.timer ??= setTimeout(this.onTimer, this.maxWaitMs);
+  }
+
+  private readonly onTimer = (): void => {
+    this.timer = undefined;
+    this.start();
+  };
+
+  /** Starts a worker unless `concurrency` are running (a running one takes the new copies too). */
+  private start(): void {
+    if (this.running >= this.opts.concurrency || this.waiting === 0) return;
+    this.running++;
+    setImmediate(() => void this.work());
+  }
+
+  /** A wave is due: a full one is waiting, or the oldest copy has waited `maxWaitMs`. */
+  private due(now: number): boolean {
+    return this.waiting >= this.waveCopies || (this.waiting > 0 && now - this.oldest() >= this.maxWaitMs);
   }
 
   private laneFor(model: string, version: number, inputs: readonly DecodedTensor[], outputNames: string[] | undefined): Lane | undefined {
@@ -287,28 +302,27 @@ export class ShadowRunner {
   }
 
   /**
-   * Drains the queue in waves, in the gaps of the callers' traffic. A copy costs the serving thread what the
-   * model run of a caller's request does (without the HTTP work), and running copies as they came slowed the
-   * callers' bursts on 2 cores (p99 +13 % in bench/rollouts/shadow.ts). The worker waits while copies keep
-   * arriving, and runs when none came for `quietMs`, when the oldest has waited `maxWaitMs`, or when the queue is
-   * over 3/4 full; each wave is one model run on a lane's stacked copies, and the loop yields to I/O between waves.
+   * Runs the queue in waves, one per turn of the event loop. A copy costs the serving thread what the model run
+   * of a caller's request does (without the HTTP work). Waves that waited for a gap in the callers' traffic, or
+   * for the queue to fill, held the thread for milliseconds at a time, and every caller due meanwhile waited
+   * (bench/rollouts/shadow.ts). A wave now runs once `waveCopies` wait (or the oldest has waited `maxWaitMs`) and
+   * takes every copy waiting, so a turn runs about the copies of the requests it served; the yield after it lets
+   * the callers' requests that arrived meanwhile go first. A timer covers the copies left over.
    */
   private async work(): Promise<void> {
     try {
-      while (this.waiting > 0) {
-        const now = performance.now();
-        if (this.waiting < this.highWater && now - this.lastOffer < this.quietMs && now - this.oldest() < this.maxWaitMs) {
-          await sleep(this.quietMs);
-          continue;
-        }
+      while (this.due(performance.now())) {
         const lane = this.nextLane();
-        if (lane) await this.runWave(lane.take(this.maxRows));
+        if (lane) await this.runWave(lane.take(MAX_WAVE, this.maxRows));
         else await this.runSingle();
         await new Promise<void>((resolve) => setImmediate(resolve));
       }
     } finally {
       this.running--;
-      if (this.running === 0 && this.waiting === 0) {
+      if (this.waiting > 0) {
+        if (this.due(performance.now())) this.start();
+        else this.timer ??= setTimeout(this.onTimer, Math.max(0, this.oldest() + this.maxWaitMs - performance.now()));
+      } else if (this.running === 0) {
         const waiting = this.idle;
         this.idle = [];
         for (const resolve of waiting) resolve();
@@ -368,7 +382,8 @@ export class ShadowRunner {
     }
     const seconds = (performance.now() - started) / 1000;
     const version = lv.label;
-    const duration = this.duration.labels(lane.model, version);
+    // Once per run, not per copy: prom-client's observe was a quarter of a wave's serving-thread time.
+    this.duration.observe({ model: lane.model, version }, seconds);
     let offset = 0;
     for (let c = 0; c < copies; c++) {
       const rows = wave.rowCounts[c]!;
@@ -382,7 +397,6 @@ export class ShadowRunner {
         event.error = `WARDEN_INFERENCE_FAILED: ${error ?? 'the output lost its batch dimension'}`.slice(0, 2000);
       }
       offset += rows;
-      duration.observe(seconds);
       this.opts.log?.enqueue(event);
     }
     // One run served the wave: its time counts once towards the candidate's share of CPU.

@@ -25,7 +25,7 @@ const tensor = (data: Float32Array, rows: number, width = 12): DecodedTensor => 
 
 function runner(t: ModelTable, events: PredictionEvent[]) {
   const log = { enqueue: (e: PredictionEvent) => void events.push(e) } as unknown as PredictionLog;
-  return new ShadowRunner({ table: t, log, promRegistry: new Registry(), capacity: 1000, concurrency: 1, quietMs: 1, maxWaitMs: 50 });
+  return new ShadowRunner({ table: t, log, promRegistry: new Registry(), capacity: 1000, concurrency: 1, maxWaitMs: 50 });
 }
 
 /** A logged shadow event's first output: its shape and values. */
