@@ -23,9 +23,9 @@ const rowsOf = (n: number, seed: number): Float32Array => {
 };
 const tensor = (data: Float32Array, rows: number, width = 12): DecodedTensor => ({ name: 'input', datatype: 'FP32', dims: [rows, width], data }) as DecodedTensor;
 
-function runner(t: ModelTable, events: PredictionEvent[]) {
+function runner(t: ModelTable, events: PredictionEvent[], opts: { waveCopies?: number; maxWaitMs?: number } = {}) {
   const log = { enqueue: (e: PredictionEvent) => void events.push(e) } as unknown as PredictionLog;
-  return new ShadowRunner({ table: t, log, promRegistry: new Registry(), capacity: 1000, concurrency: 1, maxWaitMs: 50 });
+  return new ShadowRunner({ table: t, log, promRegistry: new Registry(), capacity: 1000, concurrency: 1, maxWaitMs: 50, ...opts });
 }
 
 /** A logged shadow event's first output: its shape and values. */
@@ -127,5 +127,34 @@ describe('shadow runner lanes', () => {
     r.offer(MODEL, 1, 'y', 1000, [tensor(rowsOf(1, 2), 1)], undefined, undefined);
     expect(await drained(r, 2)).toMatchObject({ dropped: 2, run: 0 });
     expect(events).toHaveLength(0);
+  });
+
+  it('a full wave runs at once; fewer copies wait for maxWaitMs; one wave takes every copy waiting', async () => {
+    const lv = table.peek(MODEL, 1)!;
+    const runs: number[] = [];
+    const counting = { ...lv, runtime: { ...lv.runtime, run: (inputs: DecodedTensor[], names: string[] | undefined) => (runs.push(inputs[0]!.dims[0]!), lv.runtime.run(inputs, names)) } };
+    const t = { peek: () => counting } as unknown as ModelTable;
+    const events: PredictionEvent[] = [];
+    const r = runner(t, events, { waveCopies: 4, maxWaitMs: 400 });
+    const offer = (id: string) => r.offer(MODEL, 1, id, 1000, [tensor(rowsOf(1, id.length), 1)], undefined, undefined);
+    for (const id of ['a', 'b', 'c']) offer(id);
+    await new Promise((res) => setTimeout(res, 100));
+    // Three of a wave of four, the oldest 100 ms old: still waiting.
+    expect(r.stats()).toMatchObject({ waiting: 3, run: 0 });
+    offer('d');
+    offer('e'); // offered before the wave starts (it starts on the next turn): taken with the others
+    const started = performance.now();
+    await drained(r, 5);
+    expect(performance.now() - started).toBeLessThan(300);
+    expect(runs).toEqual([5]);
+    // A lone copy runs once it has waited maxWaitMs, not before.
+    offer('f');
+    const lone = performance.now();
+    await drained(r, 6);
+    const waited = performance.now() - lone;
+    expect(waited).toBeGreaterThanOrEqual(390);
+    expect(waited).toBeLessThan(2000);
+    expect(runs).toEqual([5, 1]);
+    expect(events.map((e) => e.requestId).sort()).toEqual(['a', 'b', 'c', 'd', 'e', 'f']);
   });
 });

@@ -1,0 +1,11 @@
+import { mkdtempSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { startWarden, pushBikeVersions, maxLoad } from './routing.ts';
+const profDir = mkdtempSync(path.join(tmpdir(), 'profmax-'));
+const srv = await startWarden({}, ['--cpu-prof', '--cpu-prof-interval', '500', '--cpu-prof-dir', profDir]);
+await pushBikeVersions(srv.url);
+const r = await maxLoad(srv.url, 20, 64);
+console.log(r);
+await srv.stop();
+console.log(profDir, readdirSync(profDir));
