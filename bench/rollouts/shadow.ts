@@ -10,11 +10,10 @@
 // times each from when it was due, so a stall counts against every request it delays (coordinated omission
 // corrected). wrk2 calibrates for its first 10 s and records from then on: each run lasts 10 s + --duration. The
 // max rate is then measured by wrk (closed loop, Debian's package) when it is installed.
-// A host canary (a fixed piece of work timed every 50 ms by this process's own CPU time) says in which windows the
-// VM itself ran slow; the ratio of the median p99s comes with a 95 % bootstrap interval over the pairs, and the
-// verdict is "within 10 %" only when that whole interval is.
+// The ratio of the median p99s comes with a 95 % bootstrap interval over the pairs, and the verdict is "within 10 %"
+// only when that whole interval is (and there are 8 pairs or more).
 // Usage: npm run bench:shadow [-- --duration 10 --connections 16 --reps 4 --max-runs 2 --queue-capacity N --shadow-concurrency N
-//          --wrk2 /path/to/wrk2]
+//          --wrk2 /path/to/wrk2 --env WARDEN_NAME=value …]
 // Prints figures; it is not a test.
 import autocannon from 'autocannon';
 import { spawn } from 'node:child_process';
@@ -56,6 +55,13 @@ const wrk2 = wrk2At >= 0 ? args[wrk2At + 1] : process.env.WRK2;
 if (wrk2At >= 0 && (!wrk2 || !existsSync(wrk2))) throw new Error(`--wrk2 takes the path of a wrk2 binary; ${wrk2 ?? '(none)'} does not exist`);
 if (args.includes('--queue-capacity')) serverEnv.WARDEN_SERVING_SHADOW_QUEUE_CAPACITY = String(flag('queue-capacity', 1000));
 if (args.includes('--shadow-concurrency')) serverEnv.WARDEN_SERVING_SHADOW_CONCURRENCY = String(flag('shadow-concurrency', 2));
+// Any other setting, as the environment variable docs/configuration.md names: --env WARDEN_X=value (repeatable).
+args.forEach((a, i) => {
+  if (a !== '--env') return;
+  const m = /^(WARDEN_[A-Z0-9_]+)=(.*)$/.exec(args[i + 1] ?? '');
+  if (!m) throw new Error(`--env takes WARDEN_NAME=value; got ${args[i + 1] ?? '(nothing)'}`);
+  serverEnv[m[1]!] = m[2]!;
+});
 
 /** Busy and total jiffies of all cores, from /proc/stat. */
 function machineCpu(): { busy: number; total: number } {
@@ -256,47 +262,8 @@ async function queueDrained(url: string): Promise<number> {
   }
 }
 
-/**
- * The host's speed while a run lasts. On this VM a fixed piece of work sometimes takes ≈ 1.75 × as long for 0.1–1 s
- * at a time (other tenants of the host), and a serving thread 85 % busy falls behind in each such stretch. Every
- * 50 ms this process times one fixed piece of work (≈ 0.3 ms) by its CPU time (getrusage, so waiting for a core
- * does not count) and compares it with the same work on the idle machine before the runs.
- */
-const canaryData = new Float64Array(1 << 12);
-function canaryWork(): number {
-  let x = 0;
-  for (let k = 0; k < 6; k++) for (let i = 0; i < canaryData.length; i++) x += canaryData[i] = canaryData[(i * 7919) & 4095]! * 0.5 + i;
-  return x;
-}
-function canarySample(): number {
-  // getrusage: this process's CPU time, exact to the µs (its other threads are idle while wrk2 runs).
-  const t = process.cpuUsage();
-  canaryWork();
-  const d = process.cpuUsage(t);
-  return d.user + d.system;
-}
-let canaryBase = NaN;
-function calibrateCanary(): void {
-  const xs = Array.from({ length: 300 }, canarySample).sort((a, b) => a - b);
-  canaryBase = xs[Math.floor(xs.length * 0.1)]!;
-}
-/** Starts sampling (after `skipMs`); the returned function stops it and gives the share of samples over 1.4 × the idle time. */
-function hostCanary(skipMs: number): () => number {
-  const xs: number[] = [];
-  const from = performance.now() + skipMs;
-  const timer = setInterval(() => {
-    if (performance.now() >= from) xs.push(canarySample());
-  }, 50);
-  return () => {
-    clearInterval(timer);
-    return xs.length === 0 || !Number.isFinite(canaryBase) ? NaN : xs.filter((x) => x > 1.4 * canaryBase).length / xs.length;
-  };
-}
-
 interface Measured {
   run: Run;
-  /** Share of the host canary's samples that ran over 1.4 × as long as on the idle machine. */
-  hostSlow: number;
   cpuUs: number;
   cores: number;
   threads: string;
@@ -322,11 +289,8 @@ async function measure(srv: Server, rate: number | undefined): Promise<Measured>
   const m0 = machineCpu();
   const u0 = process.cpuUsage();
   const w0 = performance.now();
-  // wrk2 records only after its 10 s of calibration.
-  const stopCanary = hostCanary(wrk2 && rate !== undefined ? 10_000 : 0);
   // With wrk2 the max rate is wrk's (closed loop, as wrk2's pacing is compared against); without it all is autocannon's.
   const run = !wrk2 ? await load(srv.url, duration, rate) : rate === undefined ? await loadMax(srv.url, duration) : await loadWrk2(srv.url, duration, rate);
-  const hostSlow = stopCanary();
   const u1 = process.cpuUsage(u0);
   const wall = (performance.now() - w0) / 1000;
   const m1 = machineCpu();
@@ -337,7 +301,6 @@ async function measure(srv: Server, rate: number | undefined): Promise<Measured>
   const cpu = cpuBetween(a, b);
   return {
     run,
-    hostSlow,
     cpuUs: cpu.usPerRequest,
     cores: cpu.cores,
     threads: cpu.threads,
@@ -360,7 +323,7 @@ function print(label: string, m: Measured): void {
   console.log(`${label.padEnd(10)} ${fmt(m.run)}`);
   console.log(
     `${''.padEnd(10)} served ${m.served}, shadow runs ok ${m.shadowOk} error ${m.shadowErr}, dropped queue_full ${m.droppedFull} not_loaded ${m.droppedNotLoaded}; prediction log dropped ${m.logDropped}; ` +
-      `Warden CPU ${m.cpuUs.toFixed(1)} µs/req, ${m.cores.toFixed(2)} cores [${m.threads}]; serving-thread GC: ${m.gcMinorN} scavenges, ${m.gcMinorMs.toFixed(0)} ms (${(m.gcMinorMs / m.gcMinorN).toFixed(2)} ms each), major ${m.gcMajorMs.toFixed(0)} ms; load generator ${m.loadGenCores.toFixed(2)} cores; machine busy ${(100 * m.machineBusy).toFixed(0)} % of 2 cores; host slow ${(100 * m.hostSlow).toFixed(0)} % of the time; rollout ${m.state}`,
+      `Warden CPU ${m.cpuUs.toFixed(1)} µs/req, ${m.cores.toFixed(2)} cores [${m.threads}]; serving-thread GC: ${m.gcMinorN} scavenges, ${m.gcMinorMs.toFixed(0)} ms (${(m.gcMinorMs / m.gcMinorN).toFixed(2)} ms each), major ${m.gcMajorMs.toFixed(0)} ms; load generator ${m.loadGenCores.toFixed(2)} cores; machine busy ${(100 * m.machineBusy).toFixed(0)} % of 2 cores; rollout ${m.state}`,
   );
 }
 
@@ -368,8 +331,6 @@ console.log(`bench/rollouts/shadow: ${machine()}`);
 console.log(
   `${wrk2 ? `max rate by ${hasWrk ? 'wrk' : 'autocannon'}, half rate paced by wrk2 (${wrk2}; 10 s calibration + ${duration} s recorded per run)` : 'autocannon'} at ${connections} connections, ${duration} s per run; ${MODEL} v1 (seed 1, stable) and v2 (seed 2), OIP infer, batch 1; server env ${JSON.stringify(serverEnv)} (empty: shadowQueueCapacity 1000, shadowConcurrency 1)`,
 );
-calibrateCanary();
-console.log(`host canary: ${canaryBase.toFixed(0)} µs of CPU per sample on the idle machine`);
 const srv = await startWarden(serverEnv);
 try {
   await pushBikeVersions(srv.url);
@@ -419,13 +380,9 @@ try {
   }
   boot.sort((a, b) => a - b);
   const [lo, hi] = [boot[Math.floor(0.025 * boot.length)]!, boot[Math.floor(0.975 * boot.length)]!];
-  const verdict = hi <= 1.1 ? 'within 10 %' : lo > 1.1 ? 'NOT within 10 %' : 'not shown either way at this noise';
+  // Fewer pairs than this make an interval that says nothing about the spread between windows.
+  const verdict = reps < 8 ? 'too few pairs for a verdict (8 or more)' : hi <= 1.1 ? 'within 10 %' : lo > 1.1 ? 'NOT within 10 %' : 'not shown either way at this noise';
   console.log(`  p99 ratio shadow / none: ${ratio.toFixed(3)} (medians; 95 % bootstrap interval over pairs ${lo.toFixed(2)}–${hi.toFixed(2)}; per pair ${pairs.map((x) => x.toFixed(2)).join(', ')}) → ${verdict}`);
-  const steady = (xs: Measured[]) => xs.filter((x) => x.hostSlow <= 0.05);
-  const [sn, ss] = [steady(got.none), steady(got.shadow)];
-  console.log(
-    `  windows the host canary found steady (≤ 5 % of samples slow): no shadow ${sn.length}, median p99 ${sn.length ? median(sn.map((x) => x.run.p99)).toFixed(2) : '–'} ms; shadow ${ss.length}, median p99 ${ss.length ? median(ss.map((x) => x.run.p99)).toFixed(2) : '–'} ms; host slow per window, no shadow ${got.none.map((x) => (100 * x.hostSlow).toFixed(0)).join(', ')} %, shadow ${got.shadow.map((x) => (100 * x.hostSlow).toFixed(0)).join(', ')} %`,
-  );
   const spectra = (xs: Measured[]) => xs.map((x) => x.run.spectrum).filter((x): x is Spectrum => x !== undefined);
   if (spectra(got.none).length === reps && spectra(got.shadow).length === reps) {
     // Every recorded request of each side's runs together: one p99 over reps × duration seconds of traffic, which a
