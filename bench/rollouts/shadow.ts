@@ -370,7 +370,7 @@ try {
   console.log(`  caller p99, shadow   : ${got.shadow.map((x) => x.run.p99.toFixed(2)).join(', ')} ms (median ${shadow.toFixed(2)}; ${wrk2 ? 'uncorrected' : 'autocannon'} ${got.shadow.map((x) => x.run.acP99).join(', ')})`);
   console.log(`  caller p50: ${median(got.none.map((x) => x.run.p50)).toFixed(2)} vs ${median(got.shadow.map((x) => x.run.p50)).toFixed(2)} ms`);
   const pairs = got.none.map((x, i) => got.shadow[i]!.run.p99 / x.run.p99);
-  // Pairs resampled with replacement: how far the ratio of the medians moves with which windows the host slowed.
+  // Pairs resampled with replacement: how far the ratio of the medians moves with which windows happened to be slow.
   let seed = 12345;
   const rand = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
   const boot: number[] = [];

@@ -114,11 +114,11 @@ class Lane {
     this.keys.push(keys);
   }
 
-  /** Takes the oldest waiting copies (as many as `maxCopies` and `maxRows` allow, at least one) as stacked tensors. */
-  take(maxCopies: number, maxRows: number): Wave {
+  /** Takes the oldest waiting copies (as many as MAX_WAVE and `maxRows` allow, at least one) as stacked tensors. */
+  take(maxRows: number): Wave {
     let copies = 0;
     let rows = 0;
-    while (copies < this.requestIds.length && copies < maxCopies && (copies === 0 || rows + this.rowCounts[copies]! <= maxRows)) rows += this.rowCounts[copies++]!;
+    while (copies < this.requestIds.length && copies < MAX_WAVE && (copies === 0 || rows + this.rowCounts[copies]! <= maxRows)) rows += this.rowCounts[copies++]!;
     const inputs: DecodedTensor[] = this.names.map((name, i) => ({
       name,
       datatype: this.datatypes[i]!,
@@ -313,7 +313,7 @@ export class ShadowRunner {
     try {
       while (this.due(performance.now())) {
         const lane = this.nextLane();
-        if (lane) await this.runWave(lane.take(MAX_WAVE, this.maxRows));
+        if (lane) await this.runWave(lane.take(this.maxRows));
         else await this.runSingle();
         await new Promise<void>((resolve) => setImmediate(resolve));
       }
@@ -323,6 +323,9 @@ export class ShadowRunner {
         if (this.due(performance.now())) this.start();
         else this.timer ??= setTimeout(this.onTimer, Math.max(0, this.oldest() + this.maxWaitMs - performance.now()));
       } else if (this.running === 0) {
+        // Nothing left for the timer a drained wave's first copy armed.
+        clearTimeout(this.timer);
+        this.timer = undefined;
         const waiting = this.idle;
         this.idle = [];
         for (const resolve of waiting) resolve();

@@ -40,6 +40,8 @@ export function openSqlite(file: string, migrations: readonly Migration[]): Sqli
 }
 
 const BUSY_RETRY_MS = 5000;
+/** What `Atomics.wait` sleeps on between tries. */
+const pause = new Int32Array(new SharedArrayBuffer(4));
 
 /**
  * Runs `fn`, again after a short pause while SQLite answers SQLITE_BUSY, for up to 5 s. Only at open (start-up),
@@ -47,7 +49,6 @@ const BUSY_RETRY_MS = 5000;
  */
 function retryBusy<T>(fn: () => T): T {
   const deadline = Date.now() + BUSY_RETRY_MS;
-  const pause = new Int32Array(new SharedArrayBuffer(4));
   for (let attempt = 0; ; attempt++) {
     try {
       return fn();
