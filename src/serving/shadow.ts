@@ -1,6 +1,6 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { DecodedTensor, TensorData } from '../quality/index.ts';
-import type { PredictionEvent } from '../storage/index.ts';
+import { WAVE_SPAN_MS, type PredictionEvent } from '../storage/index.ts';
 import type { PredictionLog, TrafficAggregator } from '../telemetry/index.ts';
 import { LATENCY_BUCKETS } from '../telemetry/index.ts';
 import type { ModelTable } from './model-table.ts';
@@ -114,11 +114,22 @@ class Lane {
     this.keys.push(keys);
   }
 
-  /** Takes the oldest waiting copies (as many as MAX_WAVE and `maxRows` allow, at least one) as stacked tensors. */
+  /**
+   * Takes the oldest waiting copies (as many as MAX_WAVE, `maxRows` and WAVE_SPAN_MS allow, at least one) as stacked
+   * tensors.
+   */
   take(maxRows: number): Wave {
     let copies = 0;
     let rows = 0;
-    while (copies < this.requestIds.length && copies < MAX_WAVE && (copies === 0 || rows + this.rowCounts[copies]! <= maxRows)) rows += this.rowCounts[copies++]!;
+    const first = this.ts[0]!;
+    // A wave is logged under its first copy's time, and a read from a time looks WAVE_SPAN_MS back for waves: a copy
+    // that arrived later than that after the first (or before it: a clock stepped back) starts the next wave.
+    while (
+      copies < this.requestIds.length &&
+      copies < MAX_WAVE &&
+      (copies === 0 || (rows + this.rowCounts[copies]! <= maxRows && this.ts[copies]! >= first && this.ts[copies]! - first <= WAVE_SPAN_MS))
+    )
+      rows += this.rowCounts[copies++]!;
     const inputs: DecodedTensor[] = this.names.map((name, i) => ({
       name,
       datatype: this.datatypes[i]!,
@@ -387,21 +398,17 @@ export class ShadowRunner {
     const version = lv.label;
     // Once per run, not per copy: prom-client's observe was a quarter of a wave's serving-thread time.
     this.duration.observe({ model: lane.model, version }, seconds);
-    let offset = 0;
-    for (let c = 0; c < copies; c++) {
-      const rows = wave.rowCounts[c]!;
-      const event = this.event(lane.model, lane.version, wave.requestIds[c]!, wave.ts[c]!, wave.keys[c], seconds);
-      if (outputs) {
-        event.outputs = copies === 1 ? outputs : outputs.map((o) => {
-          const width = o.data.length / wave.rows;
-          return { name: o.name, datatype: o.datatype, shape: [rows, ...o.shape.slice(1)], data: o.data.slice(offset * width, (offset + rows) * width) as OutputTensor['data'] };
-        });
-      } else {
-        event.error = `WARDEN_INFERENCE_FAILED: ${error ?? 'the output lost its batch dimension'}`.slice(0, 2000);
-      }
-      offset += rows;
-      this.opts.log?.enqueue(event);
+    // One record for the wave: its outputs as the run stacked them, and the copies' ids, times, rows and keys. A row
+    // per copy cost more than running the copy (bench/rollouts/shadow.ts, docs/benchmarks.md); the store reads the
+    // wave back as one event per copy.
+    const event = this.event(lane.model, lane.version, wave.requestIds[0]!, wave.ts[0]!, wave.keys[0], seconds);
+    if (outputs) event.outputs = outputs;
+    else event.error = `WARDEN_INFERENCE_FAILED: ${error ?? 'the output lost its batch dimension'}`.slice(0, 2000);
+    if (copies > 1) {
+      event.copies = { requestIds: wave.requestIds, ts: wave.ts, rows: wave.rowCounts };
+      if (wave.keys.some((k) => k !== undefined)) event.copies.keys = wave.keys;
     }
+    this.opts.log?.enqueue(event);
     // One run served the wave: its time counts once towards the candidate's share of CPU.
     this.opts.traffic?.shadow(lane.model, lane.version, copies, seconds * 1000);
     if (outputs) {

@@ -328,7 +328,8 @@ export class SloService {
       u = { inferences: 0, busyMs: 0, requests: 0 };
       this.usage.set(e.model, u);
     }
-    u.requests++;
+    // A shadow wave is one record for all its copies, and its time is the one run that answered them.
+    u.requests += e.copies?.requestIds.length ?? 1;
     u.busyMs += Math.max(0, e.latencyMs);
     if (e.status === 'ok') u.inferences++;
   }

@@ -19,7 +19,7 @@ import { classifyStoreError } from './health.ts';
 import { WardenError } from '../errors.ts';
 
 export type * from './ports.ts';
-export { ACTIVE_JOB_STATES } from './ports.ts';
+export { ACTIVE_JOB_STATES, WAVE_SPAN_MS } from './ports.ts';
 export { PredictionBatch } from './prediction-batch.ts';
 export type { PredictionBatchMessage, StoredTensor } from './prediction-batch.ts';
 export { SqliteMetadataStore } from './sqlite/metadata-store.ts';

@@ -808,10 +808,37 @@ export interface PredictionEvent {
    * replica its own requests) and the store does not keep it.
    */
   explained?: boolean;
+  /**
+   * A shadow wave: the mirrored copies one candidate run answered, logged as one record (one row instead of one per
+   * copy: the row, not its few numbers, was the cost of a 100 % shadow). `requestId`, `ts` and `keys` are then the
+   * first copy's, `outputs` the run's outputs stacked in copy order, `latencyMs` the run's time. Only status
+   * `shadow` has it, and only on the way in: the store reads a wave back as one event per copy.
+   */
+  copies?: ShadowCopies;
 }
 
+/** The copies of a shadow wave, in the order their rows are stacked; every list has one entry per copy. */
+export interface ShadowCopies {
+  requestIds: string[];
+  /** Each copy's request arrival (epoch ms): within `WAVE_SPAN_MS` of the first, never before it. */
+  ts: number[];
+  /** Rows each copy contributed to the stacked outputs. */
+  rows: number[];
+  /** Each copy's caller keys, when any copy had some. */
+  keys?: (string[] | undefined)[];
+}
+
+/**
+ * How far a wave's copies' arrival times may lie after its first one. The store files a wave under its first
+ * copy's time, so a read from `since` also looks this far before it for waves.
+ */
+export const WAVE_SPAN_MS = 1000;
+
 export interface StoredPredictionEvent extends PredictionEvent {
-  /** Monotonic position in the log, used as the paging cursor. */
+  /**
+   * Position in the log, used as the paging cursor: increasing from record to record; the copies of one shadow wave
+   * share their wave's, and a page always holds a wave whole (so it may hold up to 255 events more than its limit).
+   */
   seq: number;
 }
 

@@ -1,4 +1,4 @@
-import type { PredictionEvent, PredictionRoute } from './ports.ts';
+import type { PredictionEvent, PredictionRoute, ShadowCopies } from './ports.ts';
 
 /**
  * What a batch carries to another thread. The typed arrays live on SharedArrayBuffers, so `postMessage`
@@ -30,6 +30,7 @@ interface EventExtras {
   error?: string;
   keys?: string[];
   traceId?: string;
+  copies?: ShadowCopies;
 }
 
 /** An OIP tensor as the store reads it back: `shape` whatever the in-memory tensor called its dims. */
@@ -194,11 +195,12 @@ export class PredictionBatch {
     num[o + ID_OFFSET] = this.idsLen;
     num[o + ID_LENGTH] = written;
     this.idsLen += written;
-    if (e.error !== undefined || e.keys !== undefined || e.traceId !== undefined) {
+    if (e.error !== undefined || e.keys !== undefined || e.traceId !== undefined || e.copies !== undefined) {
       const x: EventExtras = { i };
       if (e.error !== undefined) x.error = e.error;
       if (e.keys !== undefined) x.keys = e.keys;
       if (e.traceId !== undefined) x.traceId = e.traceId;
+      if (e.copies !== undefined) x.copies = e.copies;
       this.extras.push(x);
       this.extrasByEvent = undefined;
     }
@@ -250,6 +252,10 @@ export class PredictionBatch {
   traceId(i: number): string | undefined {
     return this.extrasOf(i)?.traceId;
   }
+  /** The copies of a shadow wave (see PredictionEvent.copies). */
+  copies(i: number): ShadowCopies | undefined {
+    return this.extrasOf(i)?.copies;
+  }
 
   /** The event's inputs: packed tensors as `StoredTensor`s, anything else as it was pushed. */
   inputs(i: number): unknown {
@@ -294,6 +300,7 @@ export class PredictionBatch {
     if (x?.error !== undefined) e.error = x.error;
     if (x?.keys !== undefined) e.keys = x.keys;
     if (x?.traceId !== undefined) e.traceId = x.traceId;
+    if (x?.copies !== undefined) e.copies = x.copies;
     return e;
   }
 

@@ -4,7 +4,7 @@ import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DecodedTensor } from '../../src/quality/index.ts';
 import { ShadowRunner, type ModelTable } from '../../src/serving/index.ts';
-import type { PredictionEvent } from '../../src/storage/index.ts';
+import { WAVE_SPAN_MS, type PredictionEvent } from '../../src/storage/index.ts';
 import type { PredictionLog } from '../../src/telemetry/index.ts';
 import { fixturesDir, startTestServer, type TestServer } from '../helpers/server.ts';
 
@@ -21,10 +21,42 @@ const rowsOf = (n: number, seed: number): Float32Array => {
   for (let i = 0; i < data.length; i++) data[i] = ((i * 7 + seed * 13) % 17) / 17;
   return data;
 };
+/** The number in a test id such as m3. */
+const idNumber = (id: string): number => Number(id.replace(/\D/g, ''));
 const tensor = (data: Float32Array, rows: number, width = 12): DecodedTensor => ({ name: 'input', datatype: 'FP32', dims: [rows, width], data }) as DecodedTensor;
 
-function runner(t: ModelTable, events: PredictionEvent[], opts: { waveCopies?: number; maxWaitMs?: number } = {}) {
-  const log = { enqueue: (e: PredictionEvent) => void events.push(e) } as unknown as PredictionLog;
+/**
+ * A logged record as the events it stands for: a wave (one record for the copies of one run, outputs stacked) split
+ * into one event per copy, each with its own rows of the outputs, written here independently of the store's reader.
+ */
+function perCopy(e: PredictionEvent): PredictionEvent[] {
+  if (!e.copies) return [e];
+  const { copies, ...rest } = e;
+  const total = copies.rows.reduce((a, b) => a + b, 0);
+  let from = 0;
+  return copies.requestIds.map((requestId, c) => {
+    const rows = copies.rows[c]!;
+    const outputs = (e.outputs as { name: string; datatype: string; shape: number[]; data: ArrayLike<number> }[]).map((o) => {
+      expect(o.shape[0]).toBe(total);
+      const width = o.data.length / total;
+      return { ...o, shape: [rows, ...o.shape.slice(1)], data: Array.from(o.data).slice(from * width, (from + rows) * width) };
+    });
+    from += rows;
+    const one: PredictionEvent = { ...rest, requestId, ts: copies.ts[c]!, outputs };
+    delete one.keys;
+    const keys = copies.keys?.[c];
+    if (keys) one.keys = keys;
+    return one;
+  });
+}
+
+function runner(t: ModelTable, events: PredictionEvent[], opts: { waveCopies?: number; maxWaitMs?: number; records?: PredictionEvent[] } = {}) {
+  const log = {
+    enqueue: (e: PredictionEvent) => {
+      opts.records?.push(e);
+      events.push(...perCopy(e));
+    },
+  } as unknown as PredictionLog;
   return new ShadowRunner({ table: t, log, promRegistry: new Registry(), capacity: 1000, concurrency: 1, maxWaitMs: 50, ...opts });
 }
 
@@ -65,16 +97,33 @@ afterAll(async () => srv?.close());
 describe('shadow runner lanes', () => {
   it('copies of 1 and 3 rows stack into one lane, and each copy gets its own rows back', async () => {
     const events: PredictionEvent[] = [];
-    const r = runner(table, events);
+    const records: PredictionEvent[] = [];
+    const r = runner(table, events, { records });
     const copies = [1, 3, 1, 2].map((rows, i) => ({ id: `m${i}`, rows, data: rowsOf(rows, i) }));
-    for (const c of copies) r.offer(MODEL, 1, c.id, 1000, [tensor(c.data, c.rows)], undefined, undefined);
+    for (const c of copies) r.offer(MODEL, 1, c.id, 1000 + idNumber(c.id), [tensor(c.data, c.rows)], undefined, c.id === 'm1' ? ['k1a', 'k1b', 'k1c'] : undefined);
     expect((await drained(r, copies.length)).run).toBe(copies.length);
+    // One run answered the four copies, and one record logs them all.
+    expect(records).toHaveLength(1);
+    expect(records[0]!.copies?.requestIds).toEqual(['m0', 'm1', 'm2', 'm3']);
+    expect(events.map((e) => e.ts)).toEqual([1000, 1001, 1002, 1003]);
+    expect(events.map((e) => e.keys)).toEqual([undefined, ['k1a', 'k1b', 'k1c'], undefined, undefined]);
     for (const c of copies) {
       const e = events.find((x) => x.requestId === c.id)!;
       expect(e.status).toBe('shadow');
       expect(out0(e).shape).toEqual([c.rows, 1]);
       expect(out0(e).data).toEqual(await alone([tensor(c.data, c.rows)]));
     }
+  });
+
+  it('a wave spans at most WAVE_SPAN_MS of arrivals from its first copy: a later copy, or an earlier one, starts the next', async () => {
+    const events: PredictionEvent[] = [];
+    const records: PredictionEvent[] = [];
+    const r = runner(table, events, { records, maxWaitMs: 30 });
+    const arrivals = [5000, 5000 + WAVE_SPAN_MS, 5001 + WAVE_SPAN_MS, 4000, 4001];
+    arrivals.forEach((ts, k) => r.offer(MODEL, 1, `s${k}`, ts, [tensor(rowsOf(1, k), 1)], undefined, undefined));
+    expect((await drained(r, arrivals.length)).run).toBe(arrivals.length);
+    expect(records.map((e) => e.copies?.requestIds ?? [e.requestId])).toEqual([['s0', 's1'], ['s2'], ['s3', 's4']]);
+    expect(events.map((e) => e.ts)).toEqual(arrivals);
   });
 
   it('a copy of another row shape waits in the single queue; it fails alone and the others are served', async () => {

@@ -94,4 +94,98 @@ export function eventsContract(stores: () => StorageUnderTest): void {
       expect((await e.queryPredictions({ limit: 10 })).map((p) => p.requestId)).toEqual(['kept']);
     });
   });
+
+  describe('EventStore: shadow waves', () => {
+    /**
+     * A wave is one record for many copies; read back it must be what one row per copy would have been. The reference
+     * is that per-copy list, built here from the same inputs, and every read is compared with it.
+     */
+    const T = DAY0 + 3_600_000;
+    function build(): { records: PredictionEvent[]; perCopy: Omit<PredictionEvent, 'copies'>[] } {
+      const records: PredictionEvent[] = [];
+      const perCopy: Omit<PredictionEvent, 'copies'>[] = [];
+      let n = 0;
+      for (let w = 0; w < 30; w++) {
+        const t0 = T + w * 400;
+        // The stable answers the copies mirror, then the wave of their copies (1 to 7 copies, 1 or 2 rows each).
+        const size = 1 + (w % 7);
+        const ids = Array.from({ length: size }, () => `r${n++}`);
+        const ts = ids.map((_, c) => t0 + c * 97);
+        const rows = ids.map((_, c) => 1 + ((w + c) % 2));
+        ids.forEach((id, c) => records.push({ ...prediction(id, ts[c]!, 'm'), route: 'stable' }));
+        const keys = w % 3 === 0 ? ids.map((id, c) => (c % 2 ? undefined : rows[c] === 1 ? [`k-${id}`] : [`k-${id}-a`, `k-${id}-b`])) : undefined;
+        const total = rows.reduce((a, b) => a + b, 0);
+        const values = Array.from({ length: total * 2 }, (_, i) => w * 100 + i);
+        const wave: PredictionEvent = {
+          requestId: ids[0]!,
+          ts: ts[0]!,
+          model: 'm',
+          version: 2,
+          status: 'shadow',
+          latencyMs: 0.5 + w,
+          inputs: null,
+          outputs: [{ name: 'y', datatype: 'FP32', shape: [total, 2], data: values }],
+        };
+        if (size > 1) wave.copies = { requestIds: ids, ts, rows, ...(keys ? { keys } : {}) };
+        if (keys?.[0]) wave.keys = keys[0];
+        records.push(wave);
+        let off = 0;
+        ids.forEach((id, c) => {
+          const e: Omit<PredictionEvent, 'copies'> = { requestId: id, ts: ts[c]!, model: 'm', version: 2, status: 'shadow', latencyMs: 0.5 + w, inputs: null, outputs: [{ name: 'y', datatype: 'FP32', shape: [rows[c]!, 2], data: values.slice(off * 2, (off + rows[c]!) * 2) }] };
+          if (keys?.[c]) e.keys = keys[c];
+          off += rows[c]!;
+          perCopy.push(e);
+        });
+      }
+      return { records, perCopy };
+    }
+    const strip = (e: PredictionEvent & { seq?: number }) => {
+      const { seq: _seq, ...rest } = e;
+      return rest;
+    };
+
+    it('reads a wave back as one event per copy, exactly, through every filter, page and count', async () => {
+      const e = stores().events;
+      const { records, perCopy } = build();
+      await e.appendPredictions(records);
+      const shadows = await e.queryPredictions({ status: 'shadow', limit: 1000 });
+      expect(shadows.map(strip)).toEqual(perCopy);
+      // Copies of one wave share its seq; seqs never go down.
+      for (let i = 1; i < shadows.length; i++) expect(shadows[i]!.seq).toBeGreaterThanOrEqual(shadows[i - 1]!.seq);
+      expect(await e.countPredictions({ status: 'shadow' })).toBe(perCopy.length);
+      expect(await e.countPredictions({})).toBe(perCopy.length * 2);
+      expect(await e.countPredictions({ model: 'm', version: 2 })).toBe(perCopy.length);
+      expect(await e.countPredictions({ route: 'stable' })).toBe(perCopy.length);
+      // Time ranges that cut through waves, counted and read copy by copy.
+      for (const [since, until] of [[T + 150, T + 2_000], [T + 1_234, T + 5_678], [T + 11_000, undefined], [undefined, T + 99]] as const) {
+        const expected = perCopy.filter((c) => (since === undefined || c.ts >= since) && (until === undefined || c.ts < until));
+        const q = { status: 'shadow' as const, ...(since === undefined ? {} : { since }), ...(until === undefined ? {} : { until }) };
+        expect((await e.queryPredictions({ ...q, limit: 1000 })).map(strip)).toEqual(expected);
+        expect(await e.countPredictions(q)).toBe(expected.length);
+        expect(await e.countPredictions({ ...q, status: undefined! })).toBe(expected.length * 2);
+      }
+      // A request's copy is found inside its wave, whichever copy it is, next to its stable answer.
+      for (const id of ['r0', 'r2', 'r40', perCopy.at(-1)!.requestId]) {
+        const got = await e.queryPredictions({ requestId: id, limit: 10 });
+        expect(got.map((g) => g.status).sort()).toEqual(['ok', 'shadow']);
+        expect(strip(got.find((g) => g.status === 'shadow')!)).toEqual(perCopy.find((c) => c.requestId === id));
+        expect(await e.countPredictions({ requestId: id })).toBe(2);
+        expect(await e.countPredictions({ requestId: id, status: 'shadow' })).toBe(1);
+      }
+      expect(await e.queryPredictions({ requestId: 'nobody', limit: 10 })).toEqual([]);
+      // Paged both ways with small limits: every copy once, in order; a page ends on a whole wave.
+      for (const newestFirst of [false, true]) {
+        const seen: PredictionEvent[] = [];
+        let cursor: number | undefined;
+        for (let guard = 0; guard < 200; guard++) {
+          const page = await e.queryPredictions({ status: 'shadow', limit: 3, newestFirst, ...(cursor === undefined ? {} : newestFirst ? { beforeSeq: cursor } : { afterSeq: cursor }) });
+          seen.push(...page);
+          if (page.length < 3) break;
+          expect(page.length).toBeLessThanOrEqual(3 + 6);
+          cursor = page.at(-1)!.seq;
+        }
+        expect(seen.map(strip)).toEqual(newestFirst ? [...perCopy].reverse() : perCopy);
+      }
+    });
+  });
 }

@@ -39,10 +39,12 @@ import type {
   WindowProfileRecord,
   WindowQuery,
 } from '../ports.ts';
+import { WAVE_SPAN_MS } from '../ports.ts';
 import { PredictionBatch } from '../prediction-batch.ts';
 import { classifyStoreError } from '../health.ts';
-import { encodeRaw, pgBool, toMonitorResult, toProfile, toStoredPrediction, type MonitorResultRow, type PredictionRow, type ProfileRow } from '../rows/event-rows.ts';
+import { encodeRaw, pgBool, toMonitorResult, toProfile, type MonitorResultRow, type PredictionRow, type ProfileRow } from '../rows/event-rows.ts';
 import { arrivingLabel, fold, isLate, joined, labelStatsOf, keptRow, rowOutOfRange, toLabelledRow, type LabelGroup, type LabelRow as SharedLabelRow, type LabelTarget } from '../rows/label-rows.ts';
+import { countWithWaves, mayHoldWaves, queryWithWaves, waveColumns, waveRowFilter, type WaveReads } from '../rows/shadow-waves.ts';
 import { MAX_ERROR_CODES, mergeTraffic, rowToUsage, STEP_MS, toTraffic, trimZeros, type TrafficCounts } from '../rows/traffic-rows.ts';
 import { brokenConnection, inTransaction, migratePg, openPgPool, parsePgUrl, type PgClient, type PgMigration, type PgOptions, type PgPool } from './database.ts';
 
@@ -228,6 +230,14 @@ export const pgEventMigrations: PgMigration[] = [
   // Retention keeps a labelled row's inputs and outputs with its label (training sets outlive the raw log); the
   // index finds a day's labels by the predictions about to go.
   [`ALTER TABLE labels ADD COLUMN kept TEXT`, `CREATE INDEX labels_pred_seq ON labels (pred_seq) WHERE pred_seq IS NOT NULL`],
+  // Shadow waves (rows/shadow-waves.ts): the copies one candidate run answered, one row for all of them. The partial
+  // index finds a request's copies inside waves, and counts them, without touching the other rows.
+  [
+    `ALTER TABLE predictions ADD COLUMN copies INTEGER`,
+    `ALTER TABLE predictions ADD COLUMN ts_last BIGINT`,
+    `ALTER TABLE predictions ADD COLUMN copy_list TEXT`,
+    `CREATE INDEX predictions_waves ON predictions (model, ts) WHERE copies IS NOT NULL`,
+  ],
 ];
 
 /** Advisory lock kinds (first key); the second key is the schema's hash, so Warden schemas sharing a database do not contend. */
@@ -495,9 +505,9 @@ export class PgEventStore implements EventStore {
     const n = batch.length;
     if (n === 0) return;
     return this.db(async () => {
-      const cols: unknown[][] = Array.from({ length: 12 }, () => []);
-      const [requestIds, tss, models, versions, statuses, routes, latencies, inputs, outputs, errors, keysJson, traceIds] = cols as [
-        unknown[], unknown[], unknown[], unknown[], unknown[], unknown[], unknown[], unknown[], unknown[], unknown[], unknown[], unknown[],
+      const cols: unknown[][] = Array.from({ length: 15 }, () => []);
+      const [requestIds, tss, models, versions, statuses, routes, latencies, inputs, outputs, errors, keysJson, traceIds, copies, tsLasts, copyLists] = cols as [
+        unknown[], unknown[], unknown[], unknown[], unknown[], unknown[], unknown[], unknown[], unknown[], unknown[], unknown[], unknown[], unknown[], unknown[], unknown[],
       ];
       const keyNames: string[] = [];
       const keyEvents: number[] = [];
@@ -520,6 +530,10 @@ export class PgEventStore implements EventStore {
         errors.push(pgTextOrNull(batch.error(i)));
         keysJson.push(keys === undefined ? null : JSON.stringify(keys));
         traceIds.push(pgTextOrNull(batch.traceId(i)));
+        const w = waveColumns(batch, i);
+        copies.push(w.copies);
+        tsLasts.push(w.tsLast);
+        copyLists.push(w.copyList === null ? null : pgText(w.copyList));
         // Keys of failed requests name no prediction a label could join.
         if (keys === undefined || batch.status(i) !== 'ok') continue;
         for (let r = 0; r < keys.length; r++) {
@@ -661,21 +675,44 @@ export class PgEventStore implements EventStore {
   }
 
   async queryPredictions(q: PredictionQuery): Promise<StoredPredictionEvent[]> {
-    return this.db(async () => {
-      const p = new Params();
-      const where = predictionWhere(q, p);
-      const { rows } = await this.pool.query<PredictionRow>(`SELECT * FROM predictions ${where} ORDER BY seq${q.newestFirst ? ' DESC' : ''} LIMIT ${p.add(q.limit)}`, p.values);
-      return rows.map(toStoredPrediction);
-    });
+    return this.db(() => queryWithWaves(q, this.waveReads));
   }
 
   async countPredictions(q: Omit<PredictionQuery, 'limit' | 'afterSeq'>): Promise<number> {
-    return this.db(async () => {
-      const p = new Params();
-      const { rows } = await this.pool.query<{ n: number }>(`SELECT COUNT(*) AS n FROM predictions ${predictionWhere(q, p)}`, p.values);
-      return rows[0]!.n;
-    });
+    return this.db(() => countWithWaves(q, this.waveReads));
   }
+
+  /** The SQL under queryWithWaves and countWithWaves (rows/shadow-waves.ts). */
+  private readonly waveReads: WaveReads = {
+    rows: async (q) => {
+      const p = new Params();
+      const where = predictionWhere(q, p);
+      return (await this.pool.query<PredictionRow>(`SELECT * FROM predictions ${where} ORDER BY seq${q.newestFirst ? ' DESC' : ''} LIMIT ${p.add(q.limit)}`, p.values)).rows;
+    },
+    wavesHolding: async (needle, model, from, to, q) => {
+      const p = new Params();
+      const version = q.version === undefined ? '' : ` AND version = ${p.add(q.version)}`;
+      const sql = `SELECT * FROM predictions WHERE copies IS NOT NULL AND model = ${p.add(pgText(model))} AND ts >= ${p.add(bound(from))} AND ts <= ${p.add(Math.floor(to))}${version}
+        AND strpos(copy_list, ${p.add(pgText(needle))}) > 0 ORDER BY seq LIMIT 1000`;
+      return (await this.pool.query<PredictionRow>(sql, p.values)).rows;
+    },
+    anchors: async (requestId) =>
+      (await this.pool.query<{ model: string; ts: number }>(`SELECT DISTINCT model, ts FROM predictions WHERE request_id = $1 LIMIT 1000`, [pgText(requestId)])).rows,
+    countPlain: async (q) => {
+      const p = new Params();
+      const where = predictionWhere(q, p);
+      const plain = mayHoldWaves(q) ? (where ? `${where} AND copies IS NULL` : 'WHERE copies IS NULL') : where;
+      return (await this.pool.query<{ n: number }>(`SELECT COUNT(*) AS n FROM predictions ${plain}`, p.values)).rows[0]!.n;
+    },
+    waveCounts: async (q) => {
+      const p = new Params();
+      const since = p.add(bound(q.since ?? -Infinity));
+      const until = p.add(bound(q.until ?? Infinity));
+      const where = predictionWhere({ ...waveRowFilter(q), since: (q.since ?? -Infinity) - WAVE_SPAN_MS, ...(q.until === undefined ? {} : { until: q.until }) }, p);
+      const sql = `SELECT copies, ts, ts_last, CASE WHEN ts < ${since} OR ts_last >= ${until} THEN copy_list END AS copy_list FROM predictions ${where} AND copies IS NOT NULL`;
+      return (await this.pool.query<{ copies: number; ts: number; ts_last: number; copy_list: string | null }>(sql, p.values)).rows;
+    },
+  };
 
   // ---- labels ----------------------------------------------------------------------------------------------------
 
@@ -1259,8 +1296,8 @@ export class PgEventStore implements EventStore {
   }
 }
 
-const EVENT_COLUMNS = 'request_id, ts, model, version, status, route, latency_ms, inputs, outputs, error, keys, trace_id';
-const EVENT_ARRAYS = `$1::text[], $2::bigint[], $3::text[], $4::int[], $5::text[], $6::text[], $7::float8[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[]`;
+const EVENT_COLUMNS = 'request_id, ts, model, version, status, route, latency_ms, inputs, outputs, error, keys, trace_id, copies, ts_last, copy_list';
+const EVENT_ARRAYS = `$1::text[], $2::bigint[], $3::text[], $4::int[], $5::text[], $6::text[], $7::float8[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::int[], $14::bigint[], $15::text[]`;
 
 /** A batch without caller keys: one INSERT, seq from the column default in the batch's order. */
 const INSERT_EVENTS = `INSERT INTO predictions (${EVENT_COLUMNS})
@@ -1278,7 +1315,7 @@ const INSERT_WITH_KEYS = `WITH ev AS MATERIALIZED (
     INSERT INTO predictions (seq, ${EVENT_COLUMNS}) SELECT seq, ${EVENT_COLUMNS} FROM ev ORDER BY ord),
   want AS MATERIALIZED (
     SELECT k.key, k."row", e.request_id, e.model, e.version, e.route, e.ts, e.seq
-    FROM unnest($13::text[], $14::bigint[], $15::int[]) AS k(key, ev, "row") JOIN ev e ON e.ord = k.ev),
+    FROM unnest($16::text[], $17::bigint[], $18::int[]) AS k(key, ev, "row") JOIN ev e ON e.ord = k.ev),
   got AS (
     INSERT INTO prediction_keys (key, request_id, "row", model, version, route, ts, seq)
     SELECT key, request_id, "row", model, version, route, ts, seq FROM want ORDER BY key, seq, "row"

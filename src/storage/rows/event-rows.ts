@@ -28,6 +28,10 @@ export interface PredictionRow {
   error: string | null;
   keys: string | null;
   trace_id: string | null;
+  /** A shadow wave's columns (rows/shadow-waves.ts); null on every other row. */
+  copies: number | null;
+  ts_last: number | null;
+  copy_list: string | null;
 }
 
 export const toStoredPrediction = (r: PredictionRow): StoredPredictionEvent => ({

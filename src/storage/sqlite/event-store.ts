@@ -26,10 +26,12 @@ import type {
   WindowProfileRecord,
   WindowQuery,
 } from '../ports.ts';
+import { WAVE_SPAN_MS } from '../ports.ts';
 import { openSqlite, type Migration, type SqliteDb } from './database.ts';
 import { PredictionBatch } from '../prediction-batch.ts';
-import { encodeRaw, sqliteBool, toMonitorResult, toProfile, toStoredPrediction, type PredictionRow, type ProfileRow, type MonitorResultRow } from '../rows/event-rows.ts';
+import { encodeRaw, sqliteBool, toMonitorResult, toProfile, type PredictionRow, type ProfileRow, type MonitorResultRow } from '../rows/event-rows.ts';
 import { arrivingLabel, fold, isLate, joined, labelStatsOf, keptRow, rowOutOfRange, toLabelledRow, type LabelGroup, type LabelRow, type LabelTarget } from '../rows/label-rows.ts';
+import { countWithWaves, mayHoldWaves, queryWithWaves, waveColumns, waveRowFilter, type WaveReads } from '../rows/shadow-waves.ts';
 import { mergeTraffic, rowToUsage, STEP_MS, toTraffic, trimZeros, type TrafficCounts } from '../rows/traffic-rows.ts';
 
 const migrations: Migration[] = [
@@ -194,6 +196,14 @@ const migrations: Migration[] = [
   // Retention keeps a labelled row's inputs and outputs with its label (training sets outlive the raw log); the
   // index finds a batch's labels by the predictions about to go.
   [`ALTER TABLE labels ADD COLUMN kept TEXT`, `CREATE INDEX labels_pred_seq ON labels(pred_seq) WHERE pred_seq IS NOT NULL`],
+  // Shadow waves (rows/shadow-waves.ts): the copies one candidate run answered, one row for all of them. The partial
+  // index finds a request's copies inside waves, and counts them, without touching the other rows.
+  [
+    `ALTER TABLE predictions ADD COLUMN copies INTEGER`,
+    `ALTER TABLE predictions ADD COLUMN ts_last INTEGER`,
+    `ALTER TABLE predictions ADD COLUMN copy_list TEXT`,
+    `CREATE INDEX predictions_waves ON predictions(model, ts) WHERE copies IS NOT NULL`,
+  ],
 ];
 
 // SQLite has no boolean type: flags are 0 or 1.
@@ -242,12 +252,13 @@ function whereClause(q: Omit<PredictionQuery, 'limit'>): { sql: string; args: un
   return { sql: parts.length ? `WHERE ${parts.join(' AND ')}` : '', args };
 }
 
-/** Rows bound by one INSERT statement (12 parameters each; SQLite allows 32,766 per statement). */
+/** Rows bound by one INSERT statement (15 parameters each; SQLite allows 32,766 per statement). */
 const ROWS_PER_INSERT = 64;
 
 /** One predictions row; packed tensors become OIP tensor JSON without JSON.stringify's generic walk. */
 function rowOf(b: PredictionBatch, i: number): unknown[] {
   const keys = b.keys(i);
+  const w = waveColumns(b, i);
   return [
     b.requestId(i),
     b.ts(i),
@@ -261,23 +272,20 @@ function rowOf(b: PredictionBatch, i: number): unknown[] {
     keys === undefined ? null : JSON.stringify(keys),
     b.traceId(i) ?? null,
     b.route(i) ?? null,
+    w.copies,
+    w.tsLast,
+    w.copyList,
   ];
 }
 
 /** EventStore on an embedded SQLite file; appends run as one transaction per batch. */
 export class SqliteEventStore implements EventStore {
   private readonly db: SqliteDb;
-  private readonly insert;
-
   private readonly insertKey;
   private labelSql: ReturnType<SqliteEventStore['prepareLabelSql']> | undefined;
 
   constructor(file: string) {
     this.db = openSqlite(file, migrations);
-    this.insert = this.db.prepare(
-      `INSERT INTO predictions (request_id, ts, model, version, status, latency_ms, inputs, outputs, error, keys, trace_id, route)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    );
     this.insertKey = this.db.prepare(
       `INSERT OR IGNORE INTO prediction_keys (key, request_id, row, model, version, ts, seq) VALUES (?, ?, ?, ?, ?, ?, ?)`,
     );
@@ -293,8 +301,10 @@ export class SqliteEventStore implements EventStore {
   private insertRows(n: number) {
     let stmt = this.insertMany.get(n);
     if (!stmt) {
-      const values = Array.from({ length: n }, () => '(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ');
-      stmt = this.db.prepare(`INSERT INTO predictions (request_id, ts, model, version, status, latency_ms, inputs, outputs, error, keys, trace_id, route) VALUES ${values}`);
+      const values = Array.from({ length: n }, () => '(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ');
+      stmt = this.db.prepare(
+        `INSERT INTO predictions (request_id, ts, model, version, status, latency_ms, inputs, outputs, error, keys, trace_id, route, copies, ts_last, copy_list) VALUES ${values}`,
+      );
       this.insertMany.set(n, stmt);
     }
     return stmt;
@@ -617,10 +627,35 @@ export class SqliteEventStore implements EventStore {
   }
 
   async queryPredictions(q: PredictionQuery): Promise<StoredPredictionEvent[]> {
-    const { sql, args } = whereClause(q);
-    const rows = this.db.prepare(`SELECT * FROM predictions ${sql} ORDER BY seq${q.newestFirst ? ' DESC' : ''} LIMIT ?`).all(...args, q.limit) as PredictionRow[];
-    return rows.map(toStoredPrediction);
+    return queryWithWaves(q, this.waveReads);
   }
+
+  /** The SQL under queryWithWaves and countWithWaves (rows/shadow-waves.ts). */
+  private readonly waveReads: WaveReads = {
+    rows: async (q) => {
+      const { sql, args } = whereClause(q);
+      return this.db.prepare(`SELECT * FROM predictions ${sql} ORDER BY seq${q.newestFirst ? ' DESC' : ''} LIMIT ?`).all(...args, q.limit) as PredictionRow[];
+    },
+    wavesHolding: async (needle, model, from, to, q) =>
+      this.db
+        .prepare(
+          `SELECT * FROM predictions WHERE copies IS NOT NULL AND model = ? AND ts >= ? AND ts <= ?${q.version === undefined ? '' : ' AND version = ?'}
+           AND instr(copy_list, ?) > 0 ORDER BY seq LIMIT 1000`,
+        )
+        .all(...[model, from, to, ...(q.version === undefined ? [] : [q.version]), needle]) as PredictionRow[],
+    anchors: async (requestId) => this.db.prepare(`SELECT DISTINCT model, ts FROM predictions WHERE request_id = ? LIMIT 1000`).all(requestId) as { model: string; ts: number }[],
+    countPlain: async (q) => {
+      const { sql, args } = whereClause(q);
+      const plain = mayHoldWaves(q) ? (sql ? `${sql} AND copies IS NULL` : 'WHERE copies IS NULL') : sql;
+      return (this.db.prepare(`SELECT COUNT(*) AS n FROM predictions ${plain}`).get(...args) as { n: number }).n;
+    },
+    waveCounts: async (q) => {
+      const { sql, args } = whereClause({ ...waveRowFilter(q), since: (q.since ?? -Infinity) - WAVE_SPAN_MS, ...(q.until === undefined ? {} : { until: q.until }) });
+      return this.db
+        .prepare(`SELECT copies, ts, ts_last, CASE WHEN ts < ? OR ts_last >= ? THEN copy_list END AS copy_list FROM predictions ${sql} AND copies IS NOT NULL`)
+        .all(q.since ?? -Infinity, q.until ?? Infinity, ...args) as { copies: number; ts: number; ts_last: number; copy_list: string | null }[];
+    },
+  };
 
   async appendOutcomes(outcomes: readonly OutcomeInput[], now: number): Promise<OutcomeIngestResult> {
     const find = this.db.prepare(
@@ -663,8 +698,7 @@ export class SqliteEventStore implements EventStore {
   }
 
   async countPredictions(q: Omit<PredictionQuery, 'limit' | 'afterSeq'>): Promise<number> {
-    const { sql, args } = whereClause(q);
-    return (this.db.prepare(`SELECT COUNT(*) AS n FROM predictions ${sql}`).get(...args) as { n: number }).n;
+    return countWithWaves(q, this.waveReads);
   }
 
   async addSliCounts(records: readonly SliCountRecord[]): Promise<void> {
