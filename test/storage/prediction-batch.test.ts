@@ -95,4 +95,31 @@ describe('PredictionBatch', () => {
     const back = PredictionBatch.fromMessage(structuredClone(b.toMessage())).toEvents();
     expect(back).toEqual(events.map(stored));
   });
+
+  it('packs a shadow wave\'s copies into its buffers and gives them back, also on the other side of a message', () => {
+    const wave: PredictionEvent = {
+      ...base,
+      status: 'shadow',
+      requestId: 'w-0',
+      inputs: null,
+      outputs: [{ name: 'y', datatype: 'FP32', shape: [4, 1], data: Float32Array.from([1, 2, 3, 4]) }],
+      copies: { requestIds: ['w-0', 'w-é1', 'w-2'], ts: [base.ts, base.ts + 3, base.ts + 999], rows: [1, 2, 1], keys: [undefined, ['k-a', 'k-b'], undefined] },
+    };
+    const plain: PredictionEvent = { ...decoded, requestId: 'after' };
+    const b = new PredictionBatch(1);
+    // Grows past its first buffers: many waves of many copies.
+    const many = Array.from({ length: 40 }, (_, w) => ({ ...wave, requestId: `m${w}-0`, copies: { requestIds: Array.from({ length: 20 }, (_, c) => `m${w}-${c}`), ts: Array.from({ length: 20 }, (_, c) => base.ts + c), rows: Array.from({ length: 20 }, () => 1) } }));
+    for (const e of [wave, plain, ...many]) b.push(e);
+    for (const batch of [b, PredictionBatch.fromMessage(structuredClone(b.toMessage()))]) {
+      expect(batch.copies(0)).toEqual(wave.copies);
+      expect(batch.copies(1)).toBeUndefined();
+      expect(batch.event(1)).toEqual(stored(plain));
+      expect(batch.requestId(0)).toBe('w-0');
+      for (let w = 0; w < many.length; w++) expect(batch.copies(2 + w)).toEqual(many[w]!.copies);
+      expect(batch.event(0).copies).toEqual(wave.copies);
+    }
+    b.reset();
+    b.push(plain);
+    expect(b.copies(0)).toBeUndefined();
+  });
 });
