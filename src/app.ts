@@ -22,7 +22,7 @@ import { KeyRing, QuotaCounter, RateLimiter } from './security/index.ts';
 import { CostMeter, costModelOf } from './cost/index.ts';
 import { SloService, StoreSloSource, SloFile } from './slo/index.ts';
 import { LeaderLease, ReplicaSync } from './cluster/index.ts';
-import { FaultInjector, InferenceService, ModelTable, Router, ShadowRunner } from './serving/index.ts';
+import { FaultInjector, InferenceService, ModelTable, Router, SHADOW_THREAD_NICE, ShadowRunner, ShadowThread } from './serving/index.ts';
 import { StoreHealth, openStores, watchWrites, type ChangeFeed, type ReferenceRecord, type SloDefinitionStore, type Stores } from './storage/index.ts';
 import { PredictionLog, Tracing, TrafficAggregator, createMetrics, registerStoreHealthGauge, type WardenMetrics, PredictionRetention } from './telemetry/index.ts';
 
@@ -218,8 +218,12 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
       : undefined;
   const faults = new FaultInjector();
   const router = new Router();
+  const shadowThread = config.serving.shadowThread
+    ? new ShadowThread({ readArtifact: (record) => registry.readArtifact(record), logger, nice: SHADOW_THREAD_NICE })
+    : undefined;
   const shadow = new ShadowRunner({
     table,
+    ...(shadowThread ? { executor: shadowThread } : {}),
     promRegistry: metrics.registry,
     capacity: config.serving.shadowQueueCapacity,
     concurrency: config.serving.shadowConcurrency,
@@ -553,6 +557,7 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
       await retraining?.stop();
       await rollouts.stop();
       await shadow.drained();
+      await shadowThread?.close();
       // Every request and shadow copy has been counted: write the last counts before the store closes.
       await traffic?.close();
       // Every request has ended its spans once http is closed: export what is queued.

@@ -151,6 +151,8 @@ const servingSchema = z
     shadowQueueCapacity: z.number().int().min(1).max(1_000_000).default(1000),
     /** Shadow candidate runs in flight at once. */
     shadowConcurrency: z.number().int().min(1).max(64).default(1),
+    /** Run shadow candidates on a worker thread of their own (at a lower priority), off the serving thread. */
+    shadowThread: z.boolean().default(true),
   })
   .strict()
   .default({});
@@ -586,6 +588,7 @@ const envKeys: Record<string, { path: string[]; type: EnvType }> = {
   WARDEN_CLUSTER_LEASE_MS: { path: ['cluster', 'leaseMs'], type: 'number' },
   WARDEN_SERVING_SHADOW_QUEUE_CAPACITY: { path: ['serving', 'shadowQueueCapacity'], type: 'number' },
   WARDEN_SERVING_SHADOW_CONCURRENCY: { path: ['serving', 'shadowConcurrency'], type: 'number' },
+  WARDEN_SERVING_SHADOW_THREAD: { path: ['serving', 'shadowThread'], type: 'boolean' },
   WARDEN_FEATURES_FILE: { path: ['features', 'file'], type: 'string' },
   WARDEN_FEATURES_SYNC_MS: { path: ['features', 'syncMs'], type: 'number' },
   WARDEN_FEATURES_SYNC_OVERLAP_MS: { path: ['features', 'syncOverlapMs'], type: 'number' },

@@ -5,6 +5,7 @@ import type { PredictionLog, TrafficAggregator } from '../telemetry/index.ts';
 import { LATENCY_BUCKETS } from '../telemetry/index.ts';
 import type { ModelTable } from './model-table.ts';
 import type { OutputTensor } from './runtimes/onnx.ts';
+import { sameThread, type ShadowExecutor } from './shadow-thread.ts';
 
 type NumericData = Exclude<TensorData, string[] | boolean[]>;
 type NumericCtor = new (n: number) => NumericData;
@@ -29,6 +30,8 @@ export interface ShadowRunnerOptions {
   waveCopies?: number;
   /** Fewer copies than a wave wait at most this long before they run anyway. Default 10 ms. */
   maxWaitMs?: number;
+  /** What runs the candidate: a worker thread (ShadowThread) or, by default, the version's session on this thread. */
+  executor?: ShadowExecutor;
 }
 
 /** Default of `waveCopies`: at ≈ 3 µs of serving-thread work per copy, a wave of 32 takes about what one caller's request does. */
@@ -222,8 +225,10 @@ export class ShadowRunner {
   private readonly maxWaitMs: number;
   private readonly waveCopies: number;
   private readonly maxRows: number;
+  private readonly exec: ShadowExecutor;
 
   constructor(private readonly opts: ShadowRunnerOptions) {
+    this.exec = opts.executor ?? sameThread;
     const reg = [opts.promRegistry];
     this.dropped = new Counter({ name: 'warden_shadow_dropped_total', help: 'Mirrored requests not run on the candidate, by reason (queue_full: the bounded shadow queue was full; not_loaded: the candidate was not warm).', labelNames: ['model', 'reason'], registers: reg });
     this.runs = new Counter({ name: 'warden_shadow_requests_total', help: 'Mirrored requests the candidate answered (outcome ok) or failed (error); never returned to callers.', labelNames: ['model', 'version', 'outcome'], registers: reg });
@@ -374,7 +379,7 @@ export class ShadowRunner {
     const stackable = lv.batcher !== undefined || copies === 1;
     if (stackable) {
       try {
-        outputs = await lv.runtime.run(wave.inputs, lane.outputNames);
+        outputs = await this.exec.run(lv, wave.inputs, lane.outputNames);
         if (copies > 1 && outputs.some((o) => o.shape[0] !== wave.rows)) outputs = undefined;
       } catch (e) {
         error = (e as Error).message;
@@ -436,7 +441,7 @@ export class ShadowRunner {
     const started = performance.now();
     const event = this.event(model, version, requestId, ts, keys, 0);
     try {
-      event.outputs = await lv.runtime.run(inputs, outputNames);
+      event.outputs = await this.exec.run(lv, inputs, outputNames);
       this.counts.run++;
       this.runs.inc({ model, version: lv.label, outcome: 'ok' });
     } catch (e) {

@@ -3,7 +3,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { PredictionBatch, type PredictionBatchMessage } from '../prediction-batch.ts';
 import { SqliteEventStore } from './event-store.ts';
-import { lowerThreadPriority } from './thread-priority.ts';
+import { lowerThreadPriority } from '../../thread-priority.ts';
 import type { WriterCall } from './worker-event-store.ts';
 
 type Message = { id: number; batch: PredictionBatchMessage } | { id: number; call: WriterCall; args: unknown[] } | 'close';

@@ -1,0 +1,70 @@
+/**
+ * The shadow thread: the candidate's own onnxruntime session on a worker thread answers exactly what the version's
+ * session on the serving thread does; the model's bytes cross once; a thread that dies is started again; a closed
+ * thread refuses work.
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { DecodedTensor } from '../../src/quality/index.ts';
+import { ShadowThread, type ModelTable } from '../../src/serving/index.ts';
+import type { ModelVersionRecord } from '../../src/storage/index.ts';
+import { fixturesDir, startTestServer, type TestServer } from '../helpers/server.ts';
+
+let srv: TestServer;
+let table: ModelTable;
+
+const rows = (n: number): DecodedTensor => {
+  const data = new Float32Array(n * 12);
+  for (let i = 0; i < data.length; i++) data[i] = ((i * 7) % 17) / 17;
+  return { name: 'input', datatype: 'FP32', dims: [n, 12], data } as DecodedTensor;
+};
+
+beforeAll(async () => {
+  // The server's own shadow runs on the serving thread here: only the thread under test is a worker.
+  srv = await startTestServer({ serving: { shadowThread: false } } as never);
+  const onnx = readFileSync(path.join(fixturesDir, 'models', 'bike_gbr.onnx'));
+  const res = await fetch(`${srv.url}/api/v1/models/bike/versions`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: onnx });
+  expect(res.status).toBe(201);
+  expect((await srv.json('GET', '/v2/models/bike/ready')).status).toBe(200);
+  table = srv.warden.table;
+});
+afterAll(async () => srv?.close());
+
+describe('shadow thread', () => {
+  it('answers what the serving thread\'s session does, sends the model once, and starts again after dying', async () => {
+    const lv = table.peek('bike', 1)!;
+    let reads = 0;
+    const thread = new ShadowThread({
+      readArtifact: async (record: ModelVersionRecord) => {
+        reads++;
+        return srv.warden.registry.readArtifact(record);
+      },
+      logger: pino({ level: 'silent' }),
+      nice: 10,
+    });
+    try {
+      for (const n of [1, 7, 256]) {
+        const want = await lv.runtime.run([rows(n)], undefined);
+        const got = await thread.run(lv, [rows(n)], undefined);
+        expect(got).toEqual(want);
+        expect(got[0]!.shape).toEqual([n, 1]);
+      }
+      expect(reads).toBe(1);
+      // Runs in flight at once all come back, each with its own rows.
+      const many = await Promise.all([3, 1, 4, 1, 5].map((n) => thread.run(lv, [rows(n)], undefined)));
+      expect(many.map((o) => o[0]!.shape[0])).toEqual([3, 1, 4, 1, 5]);
+      // A bad input fails that run only, with onnxruntime's reason.
+      await expect(thread.run(lv, [{ ...rows(1), dims: [1, 11], data: new Float32Array(11) } as DecodedTensor], undefined)).rejects.toThrow(/model run failed/);
+      // A thread that dies: the next run starts another and sends it the model again.
+      // eslint-disable-next-line @typescript-eslint/no-explicit-any -- reaching the private worker to kill it, as a crash would
+      await (thread as any).worker.terminate();
+      expect((await thread.run(lv, [rows(2)], undefined))[0]!.shape).toEqual([2, 1]);
+      expect(reads).toBe(2);
+    } finally {
+      await thread.close();
+    }
+    await expect(thread.run(lv, [rows(1)], undefined)).rejects.toThrow(/closed/);
+  }, 60_000);
+});
