@@ -58,8 +58,8 @@ describe('shadow thread', () => {
       // A bad input fails that run only, with onnxruntime's reason.
       await expect(thread.run(lv, [{ ...rows(1), dims: [1, 11], data: new Float32Array(11) } as DecodedTensor], undefined)).rejects.toThrow(/model run failed/);
       // A thread that dies: the next run starts another and sends it the model again.
-      // eslint-disable-next-line @typescript-eslint/no-explicit-any -- reaching the private worker to kill it, as a crash would
-      await (thread as any).worker.terminate();
+      // The private worker, reached to kill it as a crash would.
+      await (thread as unknown as { worker: { terminate(): Promise<number> } }).worker.terminate();
       expect((await thread.run(lv, [rows(2)], undefined))[0]!.shape).toEqual([2, 1]);
       expect(reads).toBe(2);
     } finally {
