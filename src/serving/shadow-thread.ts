@@ -8,15 +8,25 @@ import type { OutputTensor } from './runtimes/onnx.ts';
 /** Nice value of the shadow thread: as the prediction log's writer by default, background work that yields to serving. */
 export const SHADOW_THREAD_NICE = 10;
 
+/** A candidate's answer to a wave, and how long its model run took (not the wait for a thread to take it). */
+export interface ShadowRun {
+  outputs: OutputTensor[];
+  runMs: number;
+}
+
 /** What runs a shadow candidate on a wave's stacked inputs. */
 export interface ShadowExecutor {
-  run(lv: LoadedVersion, inputs: readonly DecodedTensor[], outputNames: readonly string[] | undefined): Promise<OutputTensor[]>;
+  run(lv: LoadedVersion, inputs: readonly DecodedTensor[], outputNames: readonly string[] | undefined): Promise<ShadowRun>;
   close(): Promise<void>;
 }
 
 /** On the serving thread, with the version's own session: what a shadow runs on when no thread is configured. */
 export const sameThread: ShadowExecutor = {
-  run: (lv, inputs, outputNames) => lv.runtime.run(inputs, outputNames),
+  run: async (lv, inputs, outputNames) => {
+    const started = performance.now();
+    const outputs = await lv.runtime.run(inputs, outputNames);
+    return { outputs, runMs: performance.now() - started };
+  },
   close: async () => undefined,
 };
 
@@ -31,7 +41,7 @@ export interface ShadowThreadRequest {
   outputNames?: string[];
 }
 
-export type ShadowThreadReply = { id: number; outputs: OutputTensor[] } | { id: number; error: string } | { id: number; missing: true };
+export type ShadowThreadReply = { id: number; outputs: OutputTensor[]; runMs: number } | { id: number; error: string } | { id: number; missing: true };
 
 export interface ShadowThreadOptions {
   /** The version's ONNX bytes (the registry's artifact), read when the thread first needs them. */
@@ -60,7 +70,7 @@ export class ShadowThread implements ShadowExecutor {
 
   constructor(private readonly opts: ShadowThreadOptions) {}
 
-  async run(lv: LoadedVersion, inputs: readonly DecodedTensor[], outputNames: readonly string[] | undefined): Promise<OutputTensor[]> {
+  async run(lv: LoadedVersion, inputs: readonly DecodedTensor[], outputNames: readonly string[] | undefined): Promise<ShadowRun> {
     if (this.closed) throw new Error('the shadow thread is closed');
     const key = `${lv.record.model}\u0000${lv.record.version}\u0000${lv.record.sha256}`;
     const body: Omit<ShadowThreadRequest, 'id'> = {
@@ -72,7 +82,7 @@ export class ShadowThread implements ShadowExecutor {
     if ('missing' in reply) reply = await this.post(await this.withModel(body, lv));
     if ('error' in reply) throw new Error(reply.error);
     if ('missing' in reply) throw new Error('the shadow thread did not keep the candidate session');
-    return reply.outputs;
+    return { outputs: reply.outputs, runMs: reply.runMs };
   }
 
   private async withModel(body: Omit<ShadowThreadRequest, 'id'>, lv: LoadedVersion): Promise<Omit<ShadowThreadRequest, 'id'>> {

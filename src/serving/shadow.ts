@@ -372,14 +372,14 @@ export class ShadowRunner {
       this.drop(lane.model, 'not_loaded', copies);
       return;
     }
-    const started = performance.now();
     let outputs: OutputTensor[] | undefined;
+    let runMs = 0;
     let error: string | undefined;
     // A signature without a dynamic batch dimension (no batcher) cannot stack rows.
     const stackable = lv.batcher !== undefined || copies === 1;
     if (stackable) {
       try {
-        outputs = await this.exec.run(lv, wave.inputs, lane.outputNames);
+        ({ outputs, runMs } = await this.exec.run(lv, wave.inputs, lane.outputNames));
         if (copies > 1 && outputs.some((o) => o.shape[0] !== wave.rows)) outputs = undefined;
       } catch (e) {
         error = (e as Error).message;
@@ -399,7 +399,7 @@ export class ShadowRunner {
       await Promise.all(runs);
       return;
     }
-    const seconds = (performance.now() - started) / 1000;
+    const seconds = runMs / 1000;
     const version = lv.label;
     // Once per run, not per copy: prom-client's observe was a quarter of a wave's serving-thread time.
     this.duration.observe({ model: lane.model, version }, seconds);
@@ -439,9 +439,12 @@ export class ShadowRunner {
       return;
     }
     const started = performance.now();
+    let runMs: number | undefined;
     const event = this.event(model, version, requestId, ts, keys, 0);
     try {
-      event.outputs = await this.exec.run(lv, inputs, outputNames);
+      const run = await this.exec.run(lv, inputs, outputNames);
+      event.outputs = run.outputs;
+      runMs = run.runMs;
       this.counts.run++;
       this.runs.inc({ model, version: lv.label, outcome: 'ok' });
     } catch (e) {
@@ -449,7 +452,8 @@ export class ShadowRunner {
       event.error = `WARDEN_INFERENCE_FAILED: ${(e as Error).message}`.slice(0, 2000);
       this.runs.inc({ model, version: lv.label, outcome: 'error' });
     }
-    const seconds = (performance.now() - started) / 1000;
+    // A failed run's time is the whole wait for its answer: the thread does not report one.
+    const seconds = (runMs ?? performance.now() - started) / 1000;
     event.latencyMs = seconds * 1000;
     this.duration.observe({ model, version: lv.label }, seconds);
     this.opts.traffic?.shadow(model, version, 1, seconds * 1000);

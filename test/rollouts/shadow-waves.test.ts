@@ -19,7 +19,8 @@ describe('shadow waves over HTTP', () => {
   let srv: TestServer;
 
   beforeAll(async () => {
-    srv = await startTestServer({ predictionLog: { flushIntervalMs: 50 } } as never);
+    // With the shadow thread: the copies cross to it and back, and are logged as waves all the same.
+    srv = await startTestServer({ predictionLog: { flushIntervalMs: 50 }, serving: { shadowThread: true } } as never);
     for (const seed of [1, 2]) {
       const res = await fetch(`${srv.url}/api/v1/models/bike/versions`, {
         method: 'POST',

@@ -48,19 +48,22 @@ describe('shadow thread', () => {
       for (const n of [1, 7, 256]) {
         const want = await lv.runtime.run([rows(n)], undefined);
         const got = await thread.run(lv, [rows(n)], undefined);
-        expect(got).toEqual(want);
-        expect(got[0]!.shape).toEqual([n, 1]);
+        expect(got.outputs).toEqual(want);
+        expect(got.outputs[0]!.shape).toEqual([n, 1]);
+        // The model run's own time, measured on the thread.
+        expect(got.runMs).toBeGreaterThan(0);
+        expect(got.runMs).toBeLessThan(5000);
       }
       expect(reads).toBe(1);
       // Runs in flight at once all come back, each with its own rows.
       const many = await Promise.all([3, 1, 4, 1, 5].map((n) => thread.run(lv, [rows(n)], undefined)));
-      expect(many.map((o) => o[0]!.shape[0])).toEqual([3, 1, 4, 1, 5]);
+      expect(many.map((o) => o.outputs[0]!.shape[0])).toEqual([3, 1, 4, 1, 5]);
       // A bad input fails that run only, with onnxruntime's reason.
       await expect(thread.run(lv, [{ ...rows(1), dims: [1, 11], data: new Float32Array(11) } as DecodedTensor], undefined)).rejects.toThrow(/model run failed/);
       // A thread that dies: the next run starts another and sends it the model again.
       // The private worker, reached to kill it as a crash would.
       await (thread as unknown as { worker: { terminate(): Promise<number> } }).worker.terminate();
-      expect((await thread.run(lv, [rows(2)], undefined))[0]!.shape).toEqual([2, 1]);
+      expect((await thread.run(lv, [rows(2)], undefined)).outputs[0]!.shape).toEqual([2, 1]);
       expect(reads).toBe(2);
     } finally {
       await thread.close();

@@ -61,7 +61,8 @@ describe('monitor summaries (SQLite)', () => {
     await store.close();
     const db = new Database(file);
     const version = db.pragma('user_version', { simple: true }) as number;
-    // Undo the two migrations after it: the labels' kept rows, then the summaries table.
+    // Undo the three migrations after it: shadow waves, the labels' kept rows, then the summaries table.
+    db.exec(`DROP INDEX predictions_waves; ALTER TABLE predictions DROP COLUMN copy_list; ALTER TABLE predictions DROP COLUMN ts_last; ALTER TABLE predictions DROP COLUMN copies`);
     db.exec(`DROP INDEX labels_pred_seq; ALTER TABLE labels DROP COLUMN kept`);
     db.exec(`DROP TABLE monitor_summaries; ALTER TABLE monitor_results ADD COLUMN summary TEXT`);
     const insert = db.prepare(
@@ -69,7 +70,7 @@ describe('monitor summaries (SQLite)', () => {
     );
     insert.run(0, HOUR, '{"old":0}');
     insert.run(HOUR, 2 * HOUR, null);
-    db.pragma(`user_version = ${version - 2}`);
+    db.pragma(`user_version = ${version - 3}`);
     db.close();
     const reopened = new SqliteEventStore(file);
     const rows = await reopened.listMonitorSummaries({ model: 'm', version: 1 });
