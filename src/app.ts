@@ -22,7 +22,7 @@ import { KeyRing, QuotaCounter, RateLimiter } from './security/index.ts';
 import { CostMeter, costModelOf } from './cost/index.ts';
 import { SloService, StoreSloSource, SloFile } from './slo/index.ts';
 import { LeaderLease, ReplicaSync } from './cluster/index.ts';
-import { FaultInjector, InferenceService, ModelTable, Router, SHADOW_THREAD_NICE, ShadowRunner, ShadowThread } from './serving/index.ts';
+import { FaultInjector, InferenceService, ModelTable, Router, ShadowRunner, ShadowThread } from './serving/index.ts';
 import { StoreHealth, openStores, watchWrites, type ChangeFeed, type ReferenceRecord, type SloDefinitionStore, type Stores } from './storage/index.ts';
 import { PredictionLog, Tracing, TrafficAggregator, createMetrics, registerStoreHealthGauge, type WardenMetrics, PredictionRetention } from './telemetry/index.ts';
 
@@ -219,7 +219,7 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
   const faults = new FaultInjector();
   const router = new Router();
   const shadowThread = config.serving.shadowThread
-    ? new ShadowThread({ readArtifact: (record) => registry.readArtifact(record), logger, nice: SHADOW_THREAD_NICE })
+    ? new ShadowThread({ readArtifact: (record) => registry.readArtifact(record), logger })
     : undefined;
   const shadow = new ShadowRunner({
     table,

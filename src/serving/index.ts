@@ -14,5 +14,5 @@ export type { ArmedFault, FaultCounts, FaultHit, FaultKind } from './faults.ts';
 export { Router, assignmentBucket } from './router.ts';
 export type { RouteChoice, RoutePolicy } from './router.ts';
 export { ShadowRunner } from './shadow.ts';
-export { SHADOW_THREAD_NICE, ShadowThread, sameThread, type ShadowExecutor } from './shadow-thread.ts';
+export { ShadowThread, sameThread, type ShadowExecutor } from './shadow-thread.ts';
 export type { ShadowRunnerOptions, ShadowDropReason } from './shadow.ts';

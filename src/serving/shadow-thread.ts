@@ -5,8 +5,8 @@ import type { ModelVersionRecord, TensorSpec } from '../storage/index.ts';
 import type { LoadedVersion } from './model-table.ts';
 import type { OutputTensor } from './runtimes/onnx.ts';
 
-/** Nice value of the shadow thread: as the prediction log's writer by default, background work that yields to serving. */
-export const SHADOW_THREAD_NICE = 10;
+/** Nice value of the shadow thread by default: as the prediction log's writer, background work that yields to serving. */
+const SHADOW_THREAD_NICE = 10;
 
 /** A candidate's answer to a wave, and how long its model run took (not the wait for a thread to take it). */
 export interface ShadowRun {
@@ -47,8 +47,8 @@ export interface ShadowThreadOptions {
   /** The version's ONNX bytes (the registry's artifact), read when the thread first needs them. */
   readArtifact(record: ModelVersionRecord): Promise<Uint8Array>;
   logger: Logger;
-  /** Linux nice value of the thread (0–19). */
-  nice: number;
+  /** Linux nice value of the thread (0–19); default 10. */
+  nice?: number;
   /** Candidate sessions the thread keeps; the least recently used is released past it. */
   maxSessions?: number;
 }
@@ -108,7 +108,7 @@ export class ShadowThread implements ShadowExecutor {
 
   private spawn(): Worker {
     const worker = new Worker(new URL('../storage/sqlite/worker-boot.js', import.meta.url), {
-      workerData: { entry: new URL('./shadow-worker.ts', import.meta.url).href, nice: this.opts.nice, maxSessions: this.opts.maxSessions ?? 4 },
+      workerData: { entry: new URL('./shadow-worker.ts', import.meta.url).href, nice: this.opts.nice ?? SHADOW_THREAD_NICE, maxSessions: this.opts.maxSessions ?? 4 },
     });
     this.sent = new Set();
     worker.on('message', (r: ShadowThreadReply | { closed: true }) => {

@@ -39,12 +39,11 @@ import type {
   WindowProfileRecord,
   WindowQuery,
 } from '../ports.ts';
-import { WAVE_SPAN_MS } from '../ports.ts';
 import { PredictionBatch } from '../prediction-batch.ts';
 import { classifyStoreError } from '../health.ts';
 import { encodeRaw, pgBool, toMonitorResult, toProfile, type MonitorResultRow, type PredictionRow, type ProfileRow } from '../rows/event-rows.ts';
 import { arrivingLabel, fold, isLate, joined, labelStatsOf, keptRow, rowOutOfRange, toLabelledRow, type LabelGroup, type LabelRow as SharedLabelRow, type LabelTarget } from '../rows/label-rows.ts';
-import { countWithWaves, mayHoldWaves, queryWithWaves, waveColumns, waveRowFilter, type WaveReads } from '../rows/shadow-waves.ts';
+import { countWithWaves, mayHoldWaves, queryWithWaves, waveColumns, waveCountFilter, type WaveReads } from '../rows/shadow-waves.ts';
 import { MAX_ERROR_CODES, mergeTraffic, rowToUsage, STEP_MS, toTraffic, trimZeros, type TrafficCounts } from '../rows/traffic-rows.ts';
 import { brokenConnection, inTransaction, migratePg, openPgPool, parsePgUrl, type PgClient, type PgMigration, type PgOptions, type PgPool } from './database.ts';
 
@@ -708,7 +707,7 @@ export class PgEventStore implements EventStore {
       const p = new Params();
       const since = p.add(bound(q.since ?? -Infinity));
       const until = p.add(bound(q.until ?? Infinity));
-      const where = predictionWhere({ ...waveRowFilter(q), since: (q.since ?? -Infinity) - WAVE_SPAN_MS, ...(q.until === undefined ? {} : { until: q.until }) }, p);
+      const where = predictionWhere(waveCountFilter(q), p);
       const sql = `SELECT copies, ts, ts_last, CASE WHEN ts < ${since} OR ts_last >= ${until} THEN copy_list END AS copy_list FROM predictions ${where} AND copies IS NOT NULL`;
       return (await this.pool.query<{ copies: number; ts: number; ts_last: number; copy_list: string | null }>(sql, p.values)).rows;
     },

@@ -1,4 +1,4 @@
-import { WAVE_SPAN_MS, type PredictionQuery, type ShadowCopies, type StoredPredictionEvent } from '../ports.ts';
+import { WAVE_SPAN_MS, type PredictionQuery, type StoredPredictionEvent } from '../ports.ts';
 import type { PredictionBatch, StoredTensor } from '../prediction-batch.ts';
 import { toStoredPrediction, type PredictionRow } from './event-rows.ts';
 
@@ -29,10 +29,6 @@ interface CopyList {
 export function waveColumns(b: PredictionBatch, i: number): WaveColumns {
   const c = b.copies(i);
   if (c === undefined) return NOT_A_WAVE;
-  return encodeCopies(c);
-}
-
-export function encodeCopies(c: ShadowCopies): WaveColumns {
   let last = -Infinity;
   for (const t of c.ts) if (t > last) last = t;
   const list: CopyList = { ids: c.requestIds, ts: c.ts, rows: c.rows };
@@ -173,9 +169,13 @@ export async function countWithWaves(q: Omit<PredictionQuery, 'limit' | 'afterSe
   return plain + copies;
 }
 
-/** The row-level filters of `q` a wave row is read by (its model, version and status); the rest apply per copy. */
-export function waveRowFilter(q: Omit<PredictionQuery, 'limit' | 'afterSeq'>): Omit<PredictionQuery, 'limit'> {
-  const f: Omit<PredictionQuery, 'limit'> = {};
+/**
+ * The rows waveCounts reads for `q`: its model, version and status (the rest apply per copy), first copy from
+ * WAVE_SPAN_MS before `since` and before `until`. The store adds `copies IS NOT NULL`.
+ */
+export function waveCountFilter(q: Omit<PredictionQuery, 'limit' | 'afterSeq'>): Omit<PredictionQuery, 'limit'> {
+  const f: Omit<PredictionQuery, 'limit'> = { since: (q.since ?? -Infinity) - WAVE_SPAN_MS };
+  if (q.until !== undefined) f.until = q.until;
   if (q.model !== undefined) f.model = q.model;
   if (q.version !== undefined) f.version = q.version;
   if (q.status !== undefined) f.status = q.status;

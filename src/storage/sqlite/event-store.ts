@@ -26,12 +26,11 @@ import type {
   WindowProfileRecord,
   WindowQuery,
 } from '../ports.ts';
-import { WAVE_SPAN_MS } from '../ports.ts';
 import { openSqlite, type Migration, type SqliteDb } from './database.ts';
 import { PredictionBatch } from '../prediction-batch.ts';
 import { encodeRaw, sqliteBool, toMonitorResult, toProfile, type PredictionRow, type ProfileRow, type MonitorResultRow } from '../rows/event-rows.ts';
 import { arrivingLabel, fold, isLate, joined, labelStatsOf, keptRow, rowOutOfRange, toLabelledRow, type LabelGroup, type LabelRow, type LabelTarget } from '../rows/label-rows.ts';
-import { countWithWaves, mayHoldWaves, queryWithWaves, waveColumns, waveRowFilter, type WaveReads } from '../rows/shadow-waves.ts';
+import { countWithWaves, mayHoldWaves, queryWithWaves, waveColumns, waveCountFilter, type WaveReads } from '../rows/shadow-waves.ts';
 import { mergeTraffic, rowToUsage, STEP_MS, toTraffic, trimZeros, type TrafficCounts } from '../rows/traffic-rows.ts';
 
 const migrations: Migration[] = [
@@ -650,7 +649,7 @@ export class SqliteEventStore implements EventStore {
       return (this.db.prepare(`SELECT COUNT(*) AS n FROM predictions ${plain}`).get(...args) as { n: number }).n;
     },
     waveCounts: async (q) => {
-      const { sql, args } = whereClause({ ...waveRowFilter(q), since: (q.since ?? -Infinity) - WAVE_SPAN_MS, ...(q.until === undefined ? {} : { until: q.until }) });
+      const { sql, args } = whereClause(waveCountFilter(q));
       return this.db
         .prepare(`SELECT copies, ts, ts_last, CASE WHEN ts < ? OR ts_last >= ? THEN copy_list END AS copy_list FROM predictions ${sql} AND copies IS NOT NULL`)
         .all(q.since ?? -Infinity, q.until ?? Infinity, ...args) as { copies: number; ts: number; ts_last: number; copy_list: string | null }[];
