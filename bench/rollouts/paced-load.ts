@@ -60,14 +60,10 @@ interface Conn {
   pending: Buffer | undefined;
 }
 
-const quantileOf = (xs: Float32Array, q: number): number => {
+/** The quantile `q` of latencies (a sorted copy; `xs` is left as it is). */
+export function quantile(xs: Float32Array, q: number): number {
   const s = Float32Array.from(xs).sort();
   return s.length ? s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))]! : NaN;
-};
-
-/** The latencies' quantile `q` (ms). */
-export function blockQuantile(xs: Float32Array, q: number): number {
-  return quantileOf(xs, q);
 }
 
 export async function pacedLoad(o: PacedOptions): Promise<PacedResult> {
@@ -194,8 +190,8 @@ export async function pacedLoad(o: PacedOptions): Promise<PacedResult> {
     blocks: blocks.map((b) => ({ ...b, corrected: b.corrected.subarray(0, b.n), uncorrected: b.uncorrected.subarray(0, b.n) })),
     sent,
     cores: (c.user + c.system) / 1000 / wall,
-    lateP50: quantileOf(l, 0.5),
-    lateP99: quantileOf(l, 0.99),
+    lateP50: quantile(l, 0.5),
+    lateP99: quantile(l, 0.99),
     errors,
   };
 }

@@ -26,6 +26,40 @@ export const flag = (name: string, dflt: number): number => {
   return v;
 };
 
+/** Server settings given as `--env WARDEN_NAME=value` (repeatable), as docs/configuration.md names them. */
+export function envArgs(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  args.forEach((a, i) => {
+    if (a !== '--env') return;
+    const m = /^(WARDEN_[A-Z0-9_]+)=(.*)$/.exec(args[i + 1] ?? '');
+    if (!m) throw new Error(`--env takes WARDEN_NAME=value; got ${args[i + 1] ?? '(nothing)'}`);
+    env[m[1]!] = m[2]!;
+  });
+  return env;
+}
+
+/**
+ * The ratio of the medians of paired figures (a[i] with b[i]), with a 95 % bootstrap interval over the pairs
+ * (resampled with replacement, fixed seed), and the verdict against a tolerance of 10 %: "within" only when the
+ * whole interval is at or below 1.10, and none under 8 pairs.
+ */
+export function pairedRatio(a: readonly number[], b: readonly number[]): { ratio: number; lo: number; hi: number; verdict: string } {
+  const n = a.length;
+  let seed = 12345;
+  const rand = () => (seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32;
+  const boot: number[] = [];
+  for (let k = 0; k < 10_000; k++) {
+    const idx = Array.from({ length: n }, () => Math.floor(rand() * n));
+    boot.push(median(idx.map((i) => a[i]!)) / median(idx.map((i) => b[i]!)));
+  }
+  boot.sort((x, y) => x - y);
+  const lo = boot[Math.floor(0.025 * boot.length)]!;
+  const hi = boot[Math.floor(0.975 * boot.length)]!;
+  // Fewer pairs than this make an interval that says nothing about the spread between windows.
+  const verdict = n < 8 ? 'too few pairs for a verdict (8 or more)' : hi <= 1.1 ? 'within 10 %' : lo > 1.1 ? 'NOT within 10 %' : 'not shown either way at this noise';
+  return { ratio: median([...a]) / median([...b]), lo, hi, verdict };
+}
+
 export const MODEL = 'bike';
 const row = { season: 3, mnth: 7, hr: 17, holiday: 0, weekday: 3, workingday: 1, weathersit: 1, temp: 0.7, atemp: 0.65, hum: 0.5, windspeed: 0.2 };
 export const oipBody = JSON.stringify({ inputs: [{ name: 'input', shape: [1, 11], datatype: 'FP32', data: Object.values(row) }] });
@@ -77,13 +111,18 @@ async function api(url: string, method: string, p: string, body?: unknown): Prom
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
 }
 
-/** Pushes v1 (seed 1, alias champion: the stable version) and v2 (seed 2) of the linear bike model. */
-export async function pushBikeVersions(url: string): Promise<void> {
-  for (const seed of [1, 2]) {
-    const onnx = (await train({ ...bikeSharingDemoOptions('linear'), seed })).onnx;
-    const res = await fetch(`${url}/api/v1/models/${MODEL}/versions${seed === 1 ? '?alias=champion' : ''}`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: Buffer.from(onnx) });
-    if (res.status !== 201) throw new Error(`push of seed ${seed} answered ${res.status}: ${await res.text()}`);
-  }
+/** Pushes `onnx` as a new version of `model`, optionally under an alias. */
+export async function pushVersion(url: string, model: string, onnx: Uint8Array, alias?: string): Promise<void> {
+  const res = await fetch(`${url}/api/v1/models/${model}/versions${alias ? `?alias=${alias}` : ''}`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: Buffer.from(onnx) });
+  if (res.status !== 201) throw new Error(`push of a version of ${model} answered ${res.status}: ${await res.text()}`);
+}
+
+/** Pushes v1 (seed 1, alias champion: the stable version) and v2 (seed 2) of the linear bike model; returns v1's bytes. */
+export async function pushBikeVersions(url: string): Promise<Uint8Array> {
+  const v1 = (await train({ ...bikeSharingDemoOptions('linear'), seed: 1 })).onnx;
+  await pushVersion(url, MODEL, v1, 'champion');
+  await pushVersion(url, MODEL, (await train({ ...bikeSharingDemoOptions('linear'), seed: 2 })).onnx);
+  return v1;
 }
 
 /** Longer than the syncMs (1 s by default) after which every replica's router follows the store. */

@@ -16,9 +16,8 @@
 // Usage: npm run bench:shadow-interleaved [-- --block 3 --pairs 100 --connections 64 --max-runs 2 --aa --env WARDEN_X=value]
 // Prints figures; it is not a test.
 import { loadavg } from 'node:os';
-import { bikeSharingDemoOptions, train } from '../../src/lifecycle/index.ts';
-import { blockQuantile, pacedLoad, postRequest, type Block } from './paced-load.ts';
-import { args, flag, hasWrk, machine, maxLoad, median, metricSum, MODEL, oipBody, pushBikeVersions, rolloutState, snapshot, cpuBetween, startRollout, startWarden } from './routing.ts';
+import { quantile, pacedLoad, postRequest, type Block } from './paced-load.ts';
+import { args, cpuBetween, envArgs, flag, hasWrk, machine, maxLoad, median, metricSum, MODEL, oipBody, pairedRatio, pushBikeVersions, pushVersion, rolloutState, snapshot, startRollout, startWarden } from './routing.ts';
 
 const blockS = flag('block', 3);
 const pairs = flag('pairs', 100);
@@ -27,13 +26,7 @@ const maxRuns = flag('max-runs', 2);
 const warmupS = flag('warmup', 10);
 const aa = args.includes('--aa');
 const TWIN = 'bike-twin';
-const serverEnv: NodeJS.ProcessEnv = {};
-args.forEach((a, i) => {
-  if (a !== '--env') return;
-  const m = /^(WARDEN_[A-Z0-9_]+)=(.*)$/.exec(args[i + 1] ?? '');
-  if (!m) throw new Error(`--env takes WARDEN_NAME=value; got ${args[i + 1] ?? '(nothing)'}`);
-  serverEnv[m[1]!] = m[2]!;
-});
+const serverEnv = envArgs();
 if (!hasWrk) throw new Error('bench:shadow-interleaved measures the max rate with wrk (Debian package wrk)');
 
 /** A B B A: each pair of blocks has one of each, and which goes first alternates. */
@@ -45,11 +38,8 @@ console.log(
 );
 const srv = await startWarden(serverEnv);
 try {
-  await pushBikeVersions(srv.url);
-  // The same bytes as bike v1 (the training is seeded), under a second deployment with no rollout.
-  const onnx = (await train({ ...bikeSharingDemoOptions('linear'), seed: 1 })).onnx;
-  const res = await fetch(`${srv.url}/api/v1/models/${TWIN}/versions?alias=champion`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: Buffer.from(onnx) });
-  if (res.status !== 201) throw new Error(`push of ${TWIN} answered ${res.status}: ${await res.text()}`);
+  // bike v1's bytes again, under a second deployment with no rollout.
+  await pushVersion(srv.url, TWIN, await pushBikeVersions(srv.url), 'champion');
   await maxLoad(srv.url, 5, connections); // warm-up
   let max = 0;
   for (let i = 0; i < maxRuns; i++) {
@@ -74,31 +64,24 @@ try {
   // Both deployments' answers (snapshot counts bike's only).
   const served = d('warden_inference_requests_total', { outcome: 'ok' });
   const cpu = cpuBetween(a, { ...b, served: a.served + served });
-  const p99s = (kind: number) => r.blocks.filter((x) => x.kind === kind).map((x) => blockQuantile(x.corrected, 0.99));
+  const p99s = (kind: number) => r.blocks.filter((x) => x.kind === kind).map((x) => quantile(x.corrected, 0.99));
   const pairOf = (j: number): [Block, Block] => {
     const x = r.blocks[2 * j]!;
     const y = r.blocks[2 * j + 1]!;
     return x.kind === 0 ? [x, y] : [y, x];
   };
-  const ps = Array.from({ length: pairs }, (_, j) => pairOf(j).map((blk) => blockQuantile(blk.corrected, 0.99)) as [number, number]);
-  const ratio = median(ps.map((p) => p[0])) / median(ps.map((p) => p[1]));
-  let seed = 12345;
-  const rand = () => (seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32;
-  const boot: number[] = [];
-  for (let k = 0; k < 10_000; k++) {
-    const idx = Array.from({ length: pairs }, () => Math.floor(rand() * pairs));
-    boot.push(median(idx.map((i) => ps[i]![0])) / median(idx.map((i) => ps[i]![1])));
-  }
-  boot.sort((x, y) => x - y);
-  const lo = boot[Math.floor(0.025 * boot.length)]!;
-  const hi = boot[Math.floor(0.975 * boot.length)]!;
+  const ps = Array.from({ length: pairs }, (_, j) => pairOf(j).map((blk) => quantile(blk.corrected, 0.99)) as [number, number]);
+  const { ratio, lo, hi, verdict } = pairedRatio(ps.map((p) => p[0]), ps.map((p) => p[1]));
   const perPair = ps.map((p) => p[0] / p[1]).sort((x, y) => x - y);
   const pooled = (kind: number, q: number, f: (x: Block) => Float32Array = (x) => x.corrected) => {
     const parts = r.blocks.filter((x) => x.kind === kind).map(f);
     const all = new Float32Array(parts.reduce((s, p) => s + p.length, 0));
     let off = 0;
-    for (const p of parts) all.set(p, (off += p.length) - p.length);
-    return blockQuantile(all, q);
+    for (const p of parts) {
+      all.set(p, off);
+      off += p.length;
+    }
+    return quantile(all, q);
   };
   const n = (kind: number) => r.blocks.filter((x) => x.kind === kind).reduce((s, x) => s + x.n, 0);
   const non2xx = r.blocks.reduce((s, x) => s + x.non2xx, 0);
@@ -115,12 +98,11 @@ try {
   };
   console.log(`block p99 from when due (ms), ${A}: ${fmt(p99s(0))}`);
   console.log(`block p99 from when due (ms), ${B}: ${fmt(p99s(1))}`);
-  const up99 = (kind: number) => median(r.blocks.filter((x) => x.kind === kind).map((x) => blockQuantile(x.uncorrected, 0.99)));
-  const p50 = (kind: number) => median(r.blocks.filter((x) => x.kind === kind).map((x) => blockQuantile(x.corrected, 0.5)));
+  const up99 = (kind: number) => median(r.blocks.filter((x) => x.kind === kind).map((x) => quantile(x.uncorrected, 0.99)));
+  const p50 = (kind: number) => median(r.blocks.filter((x) => x.kind === kind).map((x) => quantile(x.corrected, 0.5)));
   console.log(`median block p50: ${p50(0).toFixed(2)} vs ${p50(1).toFixed(2)} ms; median block p99 from when written (uncorrected): ${up99(0).toFixed(2)} vs ${up99(1).toFixed(2)} ms`);
   for (const q of [0.5, 0.9, 0.99, 0.999]) console.log(`pooled p${(100 * q).toString().padEnd(4)} of every answer: ${pooled(0, q).toFixed(2)} vs ${pooled(1, q).toFixed(2)} ms, ratio ${(pooled(0, q) / pooled(1, q)).toFixed(3)}`);
   console.log(`per-pair ratio A/B of block p99s: p10 ${perPair[Math.floor(0.1 * pairs)]!.toFixed(2)}, median ${median(perPair).toFixed(2)}, p90 ${perPair[Math.floor(0.9 * pairs)]!.toFixed(2)}; A higher in ${ps.filter((p) => p[0] > p[1]).length} of ${pairs} pairs`);
-  const verdict = pairs < 8 ? 'too few pairs for a verdict (8 or more)' : hi <= 1.1 ? 'within 10 %' : lo > 1.1 ? 'NOT within 10 %' : 'not shown either way at this noise';
   console.log(`p99 ratio ${A} / ${B}: ${ratio.toFixed(3)} (median block p99s; 95 % bootstrap interval over pairs ${lo.toFixed(3)}–${hi.toFixed(3)}) → ${verdict}`);
 } finally {
   await srv.stop();

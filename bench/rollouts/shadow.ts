@@ -23,6 +23,7 @@ import {
   abortRollout,
   args,
   cpuBetween,
+  envArgs,
   flag,
   hasWrk,
   inferPath,
@@ -36,6 +37,7 @@ import {
   metricsText,
   MODEL,
   oipBody,
+  pairedRatio,
   pushBikeVersions,
   rolloutState,
   snapshot,
@@ -56,12 +58,7 @@ if (wrk2At >= 0 && (!wrk2 || !existsSync(wrk2))) throw new Error(`--wrk2 takes t
 if (args.includes('--queue-capacity')) serverEnv.WARDEN_SERVING_SHADOW_QUEUE_CAPACITY = String(flag('queue-capacity', 1000));
 if (args.includes('--shadow-concurrency')) serverEnv.WARDEN_SERVING_SHADOW_CONCURRENCY = String(flag('shadow-concurrency', 2));
 // Any other setting, as the environment variable docs/configuration.md names: --env WARDEN_X=value (repeatable).
-args.forEach((a, i) => {
-  if (a !== '--env') return;
-  const m = /^(WARDEN_[A-Z0-9_]+)=(.*)$/.exec(args[i + 1] ?? '');
-  if (!m) throw new Error(`--env takes WARDEN_NAME=value; got ${args[i + 1] ?? '(nothing)'}`);
-  serverEnv[m[1]!] = m[2]!;
-});
+Object.assign(serverEnv, envArgs());
 
 /** Busy and total jiffies of all cores, from /proc/stat. */
 function machineCpu(): { busy: number; total: number } {
@@ -371,17 +368,7 @@ try {
   console.log(`  caller p50: ${median(got.none.map((x) => x.run.p50)).toFixed(2)} vs ${median(got.shadow.map((x) => x.run.p50)).toFixed(2)} ms`);
   const pairs = got.none.map((x, i) => got.shadow[i]!.run.p99 / x.run.p99);
   // Pairs resampled with replacement: how far the ratio of the medians moves with which windows happened to be slow.
-  let seed = 12345;
-  const rand = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
-  const boot: number[] = [];
-  for (let b = 0; b < 10_000; b++) {
-    const idx = Array.from({ length: reps }, () => Math.floor(rand() * reps));
-    boot.push(median(idx.map((i) => got.shadow[i]!.run.p99)) / median(idx.map((i) => got.none[i]!.run.p99)));
-  }
-  boot.sort((a, b) => a - b);
-  const [lo, hi] = [boot[Math.floor(0.025 * boot.length)]!, boot[Math.floor(0.975 * boot.length)]!];
-  // Fewer pairs than this make an interval that says nothing about the spread between windows.
-  const verdict = reps < 8 ? 'too few pairs for a verdict (8 or more)' : hi <= 1.1 ? 'within 10 %' : lo > 1.1 ? 'NOT within 10 %' : 'not shown either way at this noise';
+  const { lo, hi, verdict } = pairedRatio(got.shadow.map((x) => x.run.p99), got.none.map((x) => x.run.p99));
   console.log(`  p99 ratio shadow / none: ${ratio.toFixed(3)} (medians; 95 % bootstrap interval over pairs ${lo.toFixed(2)}–${hi.toFixed(2)}; per pair ${pairs.map((x) => x.toFixed(2)).join(', ')}) → ${verdict}`);
   const spectra = (xs: Measured[]) => xs.map((x) => x.run.spectrum).filter((x): x is Spectrum => x !== undefined);
   if (spectra(got.none).length === reps && spectra(got.shadow).length === reps) {
