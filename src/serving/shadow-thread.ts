@@ -1,9 +1,10 @@
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import type { DecodedTensor } from '../quality/index.ts';
-import type { ModelVersionRecord, TensorSpec } from '../storage/index.ts';
+import { PredictionBatch, type ModelVersionRecord, type PredictionBatchMessage, type TensorSpec } from '../storage/index.ts';
 import type { LoadedVersion } from './model-table.ts';
 import type { OutputTensor } from './runtimes/onnx.ts';
+import { failedWave, movable, runWave, type WaveJob, type WaveResult } from './shadow-wave.ts';
 
 /** Nice value of the shadow thread by default: as the prediction log's writer, background work that yields to serving. */
 const SHADOW_THREAD_NICE = 10;
@@ -14,9 +15,19 @@ export interface ShadowRun {
   runMs: number;
 }
 
+/** Where an executor that packs a wave's records itself hands them: the prediction log. */
+export type ShadowRecordSink = (batch: PredictionBatch) => void;
+
 /** What runs a shadow candidate on a wave's stacked inputs. */
 export interface ShadowExecutor {
   run(lv: LoadedVersion, inputs: readonly DecodedTensor[], outputNames: readonly string[] | undefined): Promise<ShadowRun>;
+  /**
+   * Runs a wave and builds its records. Records the executor packs for `sink` itself are not in the result's
+   * `events`; the caller logs the ones that are. `transfer`: the wave's input buffers are its own and may move.
+   */
+  runWave(lv: LoadedVersion, job: WaveJob, sink: ShadowRecordSink | undefined, transfer: boolean): Promise<WaveResult>;
+  /** Resolves once every record packed so far has reached its sink. */
+  settle(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -27,21 +38,38 @@ export const sameThread: ShadowExecutor = {
     const outputs = await lv.runtime.run(inputs, outputNames);
     return { outputs, runMs: performance.now() - started };
   },
+  runWave: (lv, job) => runWave(job, (inputs, outputNames) => sameThread.run(lv, inputs, outputNames)),
+  settle: async () => undefined,
   close: async () => undefined,
 };
 
 export interface ShadowThreadRequest {
   id: number;
+  /** Set for a wave: run it (instead of `inputs` alone) and build its records; `log`: pack them on the thread. */
+  wave?: WaveJob;
+  log?: boolean;
   /** The version's identity: model, version and artifact digest. */
   key: string;
   /** The model's ONNX bytes, sent the first time (and again when the thread has let the session go). */
   model?: Uint8Array;
   outputs?: TensorSpec[];
-  inputs: { name: string; datatype: string; dims: number[]; data: DecodedTensor['data'] }[];
+  inputs?: { name: string; datatype: string; dims: number[]; data: DecodedTensor['data'] }[];
   outputNames?: string[];
+  /** Seal what is packed and send it, then answer `settled`. */
+  settle?: true;
 }
 
-export type ShadowThreadReply = { id: number; outputs: OutputTensor[]; runMs: number } | { id: number; error: string } | { id: number; missing: true };
+export type ShadowThreadReply =
+  | { id: number; outputs: OutputTensor[]; runMs: number }
+  | { id: number; wave: WaveResult }
+  | { id: number; error: string }
+  | { id: number; missing: true; inputs?: DecodedTensor[] }
+  | { id: number; settled: true };
+
+/** What the thread sends unasked: the records it packed, sealed (before the reply of the wave that sealed them). */
+export interface ShadowThreadRecords {
+  records: PredictionBatchMessage;
+}
 
 export interface ShadowThreadOptions {
   /** The version's ONNX bytes (the registry's artifact), read when the thread first needs them. */
@@ -58,7 +86,10 @@ export interface ShadowThreadOptions {
  * the calling thread, so on the serving thread every wave held the event loop for its model run and the callers due
  * meanwhile waited (bench/rollouts/shadow.ts); here the serving thread only posts the stacked inputs and reads the
  * outputs back. The thread runs at a lower priority, so under load it takes a spare core, not the serving thread's.
- * A thread that dies is started again on the next wave; what it was running fails and is counted as errors.
+ * With a prediction log, the thread also builds and packs the waves' records (shadow-wave.ts) and sends them sealed,
+ * so the serving thread's share of a wave is a message each way and of a copy its packing into a lane.
+ * A thread that dies is started again on the next wave; what it was running fails and is counted as errors, and
+ * records it had packed but not sent are lost with it (logged).
  */
 export class ShadowThread implements ShadowExecutor {
   private worker: Worker | undefined;
@@ -67,6 +98,9 @@ export class ShadowThread implements ShadowExecutor {
   private sent = new Set<string>();
   private nextId = 1;
   private closed = false;
+  private sink: ShadowRecordSink | undefined;
+  /** Records the current worker has packed that have not reached the sink yet (a settle seals them). */
+  private unsent = false;
 
   constructor(private readonly opts: ShadowThreadOptions) {}
 
@@ -81,8 +115,44 @@ export class ShadowThread implements ShadowExecutor {
     let reply = await this.post(this.sent.has(key) ? body : await this.withModel(body, lv));
     if ('missing' in reply) reply = await this.post(await this.withModel(body, lv));
     if ('error' in reply) throw new Error(reply.error);
-    if ('missing' in reply) throw new Error('the shadow thread did not keep the candidate session');
+    if (!('outputs' in reply)) throw new Error('the shadow thread did not keep the candidate session');
     return { outputs: reply.outputs, runMs: reply.runMs };
+  }
+
+  async runWave(lv: LoadedVersion, job: WaveJob, sink: ShadowRecordSink | undefined, transfer: boolean): Promise<WaveResult> {
+    const started = performance.now();
+    if (this.closed) return failedWave(job, 'the shadow thread is closed', 0);
+    if (sink) this.sink = sink;
+    const key = `${lv.record.model}\u0000${lv.record.version}\u0000${lv.record.sha256}`;
+    const body: Omit<ShadowThreadRequest, 'id'> = { key, wave: job, log: sink !== undefined };
+    // The wave's inputs are copies made for it (Lane.take): moved to the thread, not cloned.
+    const moves = transfer ? movable(job.inputs) : [];
+    try {
+      let reply = this.sent.has(key) ? await this.post(body, moves) : await this.post(await this.withModel(body, lv), moves);
+      // The thread let the session go (it keeps a few): it sends moved inputs back, and they go again with the model.
+      if ('missing' in reply) {
+        if (reply.inputs) job.inputs = reply.inputs;
+        reply = await this.post(await this.withModel(body, lv), transfer ? movable(job.inputs) : []);
+      }
+      if ('wave' in reply) {
+        if (sink) this.unsent = true;
+        return reply.wave;
+      }
+      return failedWave(job, 'error' in reply ? reply.error : 'the shadow thread did not keep the candidate session', performance.now() - started);
+    } catch (e) {
+      return failedWave(job, (e as Error).message, performance.now() - started);
+    }
+  }
+
+  /** Asks the thread for the records it holds; resolves once they have reached the sink. */
+  async settle(): Promise<void> {
+    if (!this.unsent || !this.worker) return;
+    this.unsent = false;
+    try {
+      await this.post({ key: '', settle: true }, []);
+    } catch {
+      // The thread died: what it held is lost with it, as its exit says in the log.
+    }
   }
 
   private async withModel(body: Omit<ShadowThreadRequest, 'id'>, lv: LoadedVersion): Promise<Omit<ShadowThreadRequest, 'id'>> {
@@ -90,14 +160,14 @@ export class ShadowThread implements ShadowExecutor {
     return { ...body, model, outputs: lv.record.signature.outputs };
   }
 
-  private post(body: Omit<ShadowThreadRequest, 'id'>): Promise<ShadowThreadReply> {
+  private post(body: Omit<ShadowThreadRequest, 'id'>, transfer: ArrayBuffer[] = []): Promise<ShadowThreadReply> {
     const worker = (this.worker ??= this.spawn());
     const id = this.nextId++;
     return new Promise<ShadowThreadReply>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
       worker.ref();
       try {
-        worker.postMessage({ ...body, id });
+        worker.postMessage({ ...body, id }, transfer);
         if (body.model) this.sent.add(body.key);
       } catch (e) {
         this.pending.delete(id);
@@ -111,7 +181,12 @@ export class ShadowThread implements ShadowExecutor {
       workerData: { entry: new URL('./shadow-worker.ts', import.meta.url).href, nice: this.opts.nice ?? SHADOW_THREAD_NICE, maxSessions: this.opts.maxSessions ?? 4 },
     });
     this.sent = new Set();
-    worker.on('message', (r: ShadowThreadReply | { closed: true }) => {
+    this.unsent = false;
+    worker.on('message', (r: ShadowThreadReply | ShadowThreadRecords | { closed: true }) => {
+      if ('records' in r) {
+        this.deliver(r.records);
+        return;
+      }
       if (!('id' in r)) return;
       const p = this.pending.get(r.id);
       if (!p) return;
@@ -122,6 +197,8 @@ export class ShadowThread implements ShadowExecutor {
     const fail = (e: Error) => {
       if (this.worker !== worker) return;
       this.worker = undefined;
+      if (this.unsent && !this.closed) this.opts.logger.error('shadow thread stopped holding shadow records it had not sent; they are lost');
+      this.unsent = false;
       for (const p of this.pending.values()) p.reject(e);
       this.pending.clear();
       if (!this.closed) this.opts.logger.error({ err: e }, 'shadow thread stopped; it starts again with the next wave');
@@ -132,12 +209,22 @@ export class ShadowThread implements ShadowExecutor {
     return worker;
   }
 
+  private deliver(m: PredictionBatchMessage): void {
+    if (!this.sink) return;
+    try {
+      this.sink(PredictionBatch.fromMessage(m));
+    } catch (err) {
+      this.opts.logger.error({ err }, 'shadow records could not be handed to the prediction log');
+    }
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     const worker = this.worker;
     if (!worker) return;
     worker.ref();
     await new Promise<void>((resolve) => {
+      // The thread sends what it still holds before it answers `closed`.
       const onMessage = (m: { closed?: true }) => {
         if (!m.closed) return;
         worker.off('message', onMessage);

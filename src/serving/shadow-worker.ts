@@ -1,18 +1,32 @@
 // Runs in a worker thread: the shadow candidates' onnxruntime sessions, so their model runs (synchronous on the
-// calling thread in onnxruntime-node) never hold the event loop that answers callers.
+// calling thread in onnxruntime-node) never hold the event loop that answers callers; and, with a prediction log,
+// the waves' records, built and packed here and sent sealed.
 import { parentPort, workerData } from 'node:worker_threads';
 import type { DecodedTensor } from '../quality/index.ts';
-import type { TensorSpec } from '../storage/index.ts';
+import { PredictionBatch, type PredictionEvent, type TensorSpec } from '../storage/index.ts';
 import { lowerThreadPriority } from '../thread-priority.ts';
 import { OnnxModel } from './runtimes/onnx.ts';
 import type { ShadowThreadReply, ShadowThreadRequest } from './shadow-thread.ts';
+import { movable, runWave } from './shadow-wave.ts';
 
 const { nice, maxSessions } = workerData as { nice: number; maxSessions: number };
 // Copies are background work: under load they wait for a free core rather than take the serving thread's.
 if (nice) lowerThreadPriority(nice);
 
+/**
+ * Records a sealed batch holds at most (a wave is one record): the prediction log writes each batch it is handed in
+ * one store call, so batches of many waves, not one each.
+ */
+const SEAL_RECORDS = 64;
+/** Tensor values past which a batch is sealed whatever its records. */
+const SEAL_VALUES = 1_000_000;
+/** A batch is sealed this long after its first record at the latest, so records reach the log promptly. */
+const SEAL_MS = 50;
+
 /** Sessions by key, least recently used first. */
 const sessions = new Map<string, Promise<OnnxModel>>();
+let records: PredictionBatch | undefined;
+let sealTimer: NodeJS.Timeout | undefined;
 
 async function session(key: string, model: Uint8Array | undefined, outputs: readonly TensorSpec[] | undefined): Promise<OnnxModel | undefined> {
   let s = sessions.get(key);
@@ -33,23 +47,71 @@ async function session(key: string, model: Uint8Array | undefined, outputs: read
   return s;
 }
 
+function seal(): void {
+  clearTimeout(sealTimer);
+  sealTimer = undefined;
+  if (!records || records.length === 0) return;
+  // The batch's numbers are on SharedArrayBuffers: shared with the serving thread, not copied. It is not reused here.
+  parentPort!.postMessage({ records: records.toMessage() });
+  records = undefined;
+}
+
+/** Packs events for the log; returns those that could not be packed (out of memory), for the caller to log. */
+function pack(events: readonly PredictionEvent[]): PredictionEvent[] {
+  const left: PredictionEvent[] = [];
+  for (const e of events) {
+    try {
+      (records ??= new PredictionBatch(SEAL_RECORDS)).push(e);
+    } catch {
+      // Packing grows buffers: the serving thread tries again, and counts a drop if it cannot either.
+      left.push(e);
+    }
+  }
+  if (records && (records.length >= SEAL_RECORDS || records.values >= SEAL_VALUES)) seal();
+  else if (records && records.length > 0) sealTimer ??= setTimeout(seal, SEAL_MS);
+  return left;
+}
+
 async function handle(m: ShadowThreadRequest): Promise<ShadowThreadReply> {
   try {
+    if (m.settle) {
+      seal();
+      return { id: m.id, settled: true };
+    }
     const s = await session(m.key, m.model, m.outputs);
-    if (!s) return { id: m.id, missing: true };
+    if (!s) return m.wave ? { id: m.id, missing: true, inputs: m.wave.inputs } : { id: m.id, missing: true };
     // The run's own time, as the analysis compares it: not the wait in this thread's queue.
-    const started = performance.now();
-    const outputs = await s.run(m.inputs as DecodedTensor[], m.outputNames);
-    return { id: m.id, outputs, runMs: performance.now() - started };
+    const run = async (inputs: readonly DecodedTensor[], outputNames: readonly string[] | undefined) => {
+      const started = performance.now();
+      const outputs = await s.run(inputs as DecodedTensor[], outputNames as string[] | undefined);
+      return { outputs, runMs: performance.now() - started };
+    };
+    if (m.wave) {
+      const result = await runWave(m.wave, run);
+      if (m.log) result.events = pack(result.events);
+      return { id: m.id, wave: result };
+    }
+    return { id: m.id, ...(await run(m.inputs as DecodedTensor[], m.outputNames)) };
   } catch (e) {
     return { id: m.id, error: (e as Error).message };
   }
 }
 
+/** Messages are handled one after another, so records are sealed and sent in the order their waves came. */
+let chain: Promise<void> = Promise.resolve();
+
 parentPort!.on('message', (m: ShadowThreadRequest | 'close') => {
   if (m === 'close') {
-    void Promise.allSettled([...sessions.values()].map((p) => p.then((s) => s.release()))).then(() => parentPort!.postMessage({ closed: true }));
+    chain = chain.then(async () => {
+      seal();
+      await Promise.allSettled([...sessions.values()].map((p) => p.then((s) => s.release())));
+      parentPort!.postMessage({ closed: true });
+    });
     return;
   }
-  void handle(m).then((r) => parentPort!.postMessage(r));
+  chain = chain.then(async () => {
+    const r = await handle(m);
+    const moves = 'missing' in r && r.inputs ? movable(r.inputs) : [];
+    parentPort!.postMessage(r, moves);
+  });
 });

@@ -1,11 +1,11 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { DecodedTensor, TensorData } from '../quality/index.ts';
-import { WAVE_SPAN_MS, type PredictionEvent } from '../storage/index.ts';
+import { WAVE_SPAN_MS, type PredictionBatch } from '../storage/index.ts';
 import type { PredictionLog, TrafficAggregator } from '../telemetry/index.ts';
 import { LATENCY_BUCKETS } from '../telemetry/index.ts';
 import type { ModelTable } from './model-table.ts';
-import type { OutputTensor } from './runtimes/onnx.ts';
-import { sameThread, type ShadowExecutor } from './shadow-thread.ts';
+import { sameThread, type ShadowExecutor, type ShadowRecordSink } from './shadow-thread.ts';
+import type { WaveJob } from './shadow-wave.ts';
 
 type NumericData = Exclude<TensorData, string[] | boolean[]>;
 type NumericCtor = new (n: number) => NumericData;
@@ -121,7 +121,7 @@ class Lane {
    * Takes the oldest waiting copies (as many as MAX_WAVE, `maxRows` and WAVE_SPAN_MS allow, at least one) as stacked
    * tensors.
    */
-  take(maxRows: number): Wave {
+  take(maxRows: number): WaveJob {
     let copies = 0;
     let rows = 0;
     const first = this.ts[0]!;
@@ -140,14 +140,19 @@ class Lane {
       // A copy of exactly the wave's values: the lane's buffer is reused for the next copies while this one runs.
       data: this.buffers[i]!.slice(0, rows * this.widths[i]!),
     }));
-    const wave: Wave = {
-      lane: this,
+    const wave: WaveJob = {
+      model: this.model,
+      version: this.version,
       inputs,
       rows,
+      rowDims: this.rowDims,
+      widths: this.widths,
       requestIds: this.requestIds.slice(0, copies),
       ts: this.ts.slice(0, copies),
       rowCounts: this.rowCounts.slice(0, copies),
       keys: this.keys.slice(0, copies),
+      outputNames: this.outputNames,
+      stackable: true,
     };
     if (copies === this.requestIds.length) {
       this.requestIds = [];
@@ -169,16 +174,6 @@ class Lane {
     }
     return wave;
   }
-}
-
-interface Wave {
-  lane: Lane;
-  inputs: DecodedTensor[];
-  rows: number;
-  requestIds: string[];
-  ts: number[];
-  rowCounts: number[];
-  keys: (string[] | undefined)[];
 }
 
 interface SingleCopy {
@@ -226,9 +221,13 @@ export class ShadowRunner {
   private readonly waveCopies: number;
   private readonly maxRows: number;
   private readonly exec: ShadowExecutor;
+  /** Where a thread that packs the waves' records hands them: the prediction log, as one more sealed batch. */
+  private readonly sink: ShadowRecordSink | undefined;
 
   constructor(private readonly opts: ShadowRunnerOptions) {
     this.exec = opts.executor ?? sameThread;
+    const log = opts.log;
+    this.sink = log ? (batch: PredictionBatch) => void log.append(batch) : undefined;
     const reg = [opts.promRegistry];
     this.dropped = new Counter({ name: 'warden_shadow_dropped_total', help: 'Mirrored requests not run on the candidate, by reason (queue_full: the bounded shadow queue was full; not_loaded: the candidate was not warm).', labelNames: ['model', 'reason'], registers: reg });
     this.runs = new Counter({ name: 'warden_shadow_requests_total', help: 'Mirrored requests the candidate answered (outcome ok) or failed (error); never returned to callers.', labelNames: ['model', 'version', 'outcome'], registers: reg });
@@ -300,7 +299,7 @@ export class ShadowRunner {
 
   /** Resolves once nothing is queued or running (tests, shutdown). */
   drained(): Promise<void> {
-    if (this.running === 0 && this.waiting === 0) return Promise.resolve();
+    if (this.running === 0 && this.waiting === 0) return this.exec.settle();
     return new Promise((resolve) => this.idle.push(resolve));
   }
 
@@ -329,7 +328,7 @@ export class ShadowRunner {
     try {
       while (this.due(performance.now())) {
         const lane = this.nextLane();
-        if (lane) await this.runWave(lane.take(this.maxRows));
+        if (lane) await this.runWave(lane.take(this.maxRows), true);
         else await this.runSingle();
         await new Promise<void>((resolve) => setImmediate(resolve));
       }
@@ -344,7 +343,8 @@ export class ShadowRunner {
         this.timer = undefined;
         const waiting = this.idle;
         this.idle = [];
-        for (const resolve of waiting) resolve();
+        // Idle once the records a thread packed have reached the log too.
+        if (waiting.length > 0) void this.exec.settle().finally(() => waiting.forEach((resolve) => resolve()));
       }
     }
   }
@@ -363,117 +363,54 @@ export class ShadowRunner {
     return best;
   }
 
-  private async runWave(wave: Wave): Promise<void> {
-    const { lane } = wave;
-    const copies = wave.requestIds.length;
+  /** Runs one wave (or one copy that does not stack) and counts and logs what it came to. */
+  private async runWave(job: WaveJob, transfer: boolean): Promise<void> {
+    const copies = job.requestIds.length;
     this.waiting -= copies;
-    const lv = this.opts.table.peek(lane.model, lane.version);
+    const lv = this.opts.table.peek(job.model, job.version);
     if (!lv) {
-      this.drop(lane.model, 'not_loaded', copies);
+      this.drop(job.model, 'not_loaded', copies);
       return;
     }
-    let outputs: OutputTensor[] | undefined;
-    let runMs = 0;
-    let error: string | undefined;
     // A signature without a dynamic batch dimension (no batcher) cannot stack rows.
-    const stackable = lv.batcher !== undefined || copies === 1;
-    if (stackable) {
-      try {
-        ({ outputs, runMs } = await this.exec.run(lv, wave.inputs, lane.outputNames));
-        if (copies > 1 && outputs.some((o) => o.shape[0] !== wave.rows)) outputs = undefined;
-      } catch (e) {
-        error = (e as Error).message;
-      }
-    }
-    if (!outputs && copies > 1) {
-      // One bad copy must not fail the others, a model whose outputs do not keep the batch dimension cannot be
-      // split, and one without a batch dimension takes one copy at a time: run each copy alone.
-      let offset = 0;
-      const runs: Promise<void>[] = [];
-      for (let c = 0; c < copies; c++) {
-        const rows = wave.rowCounts[c]!;
-        const inputs = wave.inputs.map((t, i) => ({ ...t, dims: [rows, ...lane.rowDims[i]!], data: t.data.slice(offset * lane.widths[i]!, (offset + rows) * lane.widths[i]!) as TensorData }));
-        offset += rows;
-        runs.push(this.runAlone(lane.model, lane.version, wave.requestIds[c]!, wave.ts[c]!, inputs, lane.outputNames, wave.keys[c]));
-      }
-      await Promise.all(runs);
-      return;
-    }
-    const seconds = runMs / 1000;
+    job.stackable = lv.batcher !== undefined || copies === 1;
+    const r = await this.exec.runWave(lv, job, this.sink, transfer);
     const version = lv.label;
     // Once per run, not per copy: prom-client's observe was a quarter of a wave's serving-thread time.
-    this.duration.observe({ model: lane.model, version }, seconds);
-    // One record for the wave: its outputs as the run stacked them, and the copies' ids, times, rows and keys. A row
-    // per copy cost more than running the copy (bench/rollouts/shadow.ts, docs/benchmarks.md); the store reads the
-    // wave back as one event per copy.
-    const event = this.event(lane.model, lane.version, wave.requestIds[0]!, wave.ts[0]!, wave.keys[0], seconds);
-    if (outputs) event.outputs = outputs;
-    else event.error = `WARDEN_INFERENCE_FAILED: ${error ?? 'the output lost its batch dimension'}`.slice(0, 2000);
-    if (copies > 1) {
-      event.copies = { requestIds: wave.requestIds, ts: wave.ts, rows: wave.rowCounts };
-      if (wave.keys.some((k) => k !== undefined)) event.copies.keys = wave.keys;
+    for (const run of r.runs) {
+      this.duration.observe({ model: job.model, version }, run.ms / 1000);
+      // One run served its copies: its time counts once towards the candidate's share of CPU.
+      this.opts.traffic?.shadow(job.model, job.version, run.copies, run.ms);
     }
-    this.opts.log?.enqueue(event);
-    // One run served the wave: its time counts once towards the candidate's share of CPU.
-    this.opts.traffic?.shadow(lane.model, lane.version, copies, seconds * 1000);
-    if (outputs) {
-      this.counts.run += copies;
-      this.runs.inc({ model: lane.model, version, outcome: 'ok' }, copies);
-    } else {
-      this.counts.failed += copies;
-      this.runs.inc({ model: lane.model, version, outcome: 'error' }, copies);
+    if (r.ok > 0) {
+      this.counts.run += r.ok;
+      this.runs.inc({ model: job.model, version, outcome: 'ok' }, r.ok);
     }
+    if (r.failed > 0) {
+      this.counts.failed += r.failed;
+      this.runs.inc({ model: job.model, version, outcome: 'error' }, r.failed);
+    }
+    for (const e of r.events) this.opts.log?.enqueue(e);
   }
 
   private async runSingle(): Promise<void> {
     const item = this.single.shift();
     if (!item) return;
-    this.waiting--;
-    await this.runAlone(item.model, item.version, item.requestId, item.ts, item.inputs, item.outputNames, item.keys);
-  }
-
-  private async runAlone(model: string, version: number, requestId: string, ts: number, inputs: readonly DecodedTensor[], outputNames: string[] | undefined, keys: string[] | undefined): Promise<void> {
-    const lv = this.opts.table.peek(model, version);
-    if (!lv) {
-      this.drop(model, 'not_loaded');
-      return;
-    }
-    const started = performance.now();
-    let runMs: number | undefined;
-    const event = this.event(model, version, requestId, ts, keys, 0);
-    try {
-      const run = await this.exec.run(lv, inputs, outputNames);
-      event.outputs = run.outputs;
-      runMs = run.runMs;
-      this.counts.run++;
-      this.runs.inc({ model, version: lv.label, outcome: 'ok' });
-    } catch (e) {
-      this.counts.failed++;
-      event.error = `WARDEN_INFERENCE_FAILED: ${(e as Error).message}`.slice(0, 2000);
-      this.runs.inc({ model, version: lv.label, outcome: 'error' });
-    }
-    // A failed run's time is the whole wait for its answer: the thread does not report one.
-    const seconds = (runMs ?? performance.now() - started) / 1000;
-    event.latencyMs = seconds * 1000;
-    this.duration.observe({ model, version: lv.label }, seconds);
-    this.opts.traffic?.shadow(model, version, 1, seconds * 1000);
-    this.opts.log?.enqueue(event);
-  }
-
-  private event(model: string, version: number, requestId: string, ts: number, keys: string[] | undefined, seconds: number): PredictionEvent {
-    const event: PredictionEvent = {
-      requestId,
-      ts,
-      model,
-      version,
-      // No route: the status says it is a shadow copy, and the rollout's served-request counts stay exact.
-      status: 'shadow',
-      latencyMs: seconds * 1000,
-      // The inputs are the stable request's, logged under the same request id: not logged twice.
-      inputs: null,
-      outputs: null,
+    const job: WaveJob = {
+      model: item.model,
+      version: item.version,
+      inputs: item.inputs,
+      rows: item.inputs[0]?.dims[0] ?? 1,
+      rowDims: [],
+      widths: [],
+      requestIds: [item.requestId],
+      ts: [item.ts],
+      rowCounts: [item.inputs[0]?.dims[0] ?? 1],
+      keys: [item.keys],
+      outputNames: item.outputNames,
+      stackable: true,
     };
-    if (keys !== undefined) event.keys = keys;
-    return event;
+    // The inputs are the caller's decoded tensors, views that may share a buffer: cloned to a thread, not moved.
+    await this.runWave(job, false);
   }
 }

@@ -130,6 +130,24 @@ export class PredictionLog {
     return true;
   }
 
+  /**
+   * Queues a batch packed on another thread (the shadow thread's records), whole or not at all against the bound.
+   * Listeners do not see its events: they are shadow copies, which none of them counts.
+   */
+  append(batch: PredictionBatch): boolean {
+    const n = batch.length;
+    this.stats.enqueued += n;
+    if (n === 0) return true;
+    if (this.sealedEvents + this.current.length + n > this.opts.capacity) {
+      this.stats.dropped += n;
+      this.opts.metrics.predictionLogDropped.inc({ reason: 'queue_full' }, n);
+      return false;
+    }
+    this.sealed.push(batch);
+    this.sealedEvents += n;
+    return true;
+  }
+
   depth(): number {
     return this.sealedEvents + this.current.length;
   }

@@ -3,14 +3,17 @@ import path from 'node:path';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DecodedTensor } from '../../src/quality/index.ts';
-import { ShadowRunner, type ModelTable } from '../../src/serving/index.ts';
-import { WAVE_SPAN_MS, type PredictionEvent } from '../../src/storage/index.ts';
+import pino from 'pino';
+import { ShadowRunner, ShadowThread, type ModelTable, type ShadowExecutor } from '../../src/serving/index.ts';
+import { WAVE_SPAN_MS, type PredictionBatch, type PredictionEvent } from '../../src/storage/index.ts';
 import type { PredictionLog } from '../../src/telemetry/index.ts';
 import { fixturesDir, startTestServer, type TestServer } from '../helpers/server.ts';
 
 // The shadow runner's paths other than the common one (same-shape copies stacked into one run): copies of other
 // shapes, inputs that do not stack, a wave with a bad copy, and a model that takes one copy at a time. Each is
-// run on the real bike regressor in onnxruntime; every copy's logged outputs must equal that copy run alone.
+// run on the real bike regressor in onnxruntime; every copy's logged outputs must equal that copy run alone. The
+// paths that do not fake the model's runtime run twice: on the serving thread, and on a shadow thread, which builds
+// and packs the records itself and hands them to the log as sealed batches.
 
 const MODEL = 'bike';
 let srv: TestServer;
@@ -50,11 +53,21 @@ function perCopy(e: PredictionEvent): PredictionEvent[] {
   });
 }
 
-function runner(t: ModelTable, events: PredictionEvent[], opts: { waveCopies?: number; maxWaitMs?: number; records?: PredictionEvent[] } = {}) {
+function runnerOf(t: ModelTable, events: PredictionEvent[], opts: { waveCopies?: number; maxWaitMs?: number; records?: PredictionEvent[]; executor?: ShadowExecutor; via?: string[] } = {}) {
+  const take = (e: PredictionEvent) => {
+    opts.records?.push(e);
+    events.push(...perCopy(e));
+  };
   const log = {
     enqueue: (e: PredictionEvent) => {
-      opts.records?.push(e);
-      events.push(...perCopy(e));
+      opts.via?.push('enqueue');
+      take(e);
+    },
+    // A shadow thread's records, packed there: read back as the store would read them.
+    append: (batch: PredictionBatch) => {
+      opts.via?.push('append');
+      for (let i = 0; i < batch.length; i++) take(batch.event(i));
+      return true;
     },
   } as unknown as PredictionLog;
   return new ShadowRunner({ table: t, log, promRegistry: new Registry(), capacity: 1000, concurrency: 1, maxWaitMs: 50, ...opts });
@@ -71,7 +84,11 @@ async function drained(r: ShadowRunner, offered: number) {
   const end = Date.now() + 10_000;
   for (;;) {
     const s = r.stats();
-    if (s.run + s.failed + s.dropped === offered && s.waiting === 0) return s;
+    // Counted once a wave's answer is back; its records may still be on a shadow thread until drained() resolves.
+    if (s.run + s.failed + s.dropped === offered && s.waiting === 0) {
+      await r.drained();
+      return s;
+    }
     if (Date.now() > end) throw new Error(`shadow queue not drained: ${JSON.stringify(s)}`);
     await new Promise((res) => setTimeout(res, 10));
   }
@@ -94,17 +111,32 @@ beforeAll(async () => {
 });
 afterAll(async () => srv?.close());
 
-describe('shadow runner lanes', () => {
+let thread: ShadowThread;
+const executors: [string, () => ShadowExecutor | undefined][] = [
+  ['on the serving thread', () => undefined],
+  ['on a shadow thread', () => (thread ??= new ShadowThread({ readArtifact: (record) => srv.warden.registry.readArtifact(record), logger: pino({ level: 'silent' }) }))],
+];
+afterAll(async () => thread?.close());
+
+describe.each(executors)('shadow runner lanes %s', (_, executor) => {
+  const runner = (t: ModelTable, events: PredictionEvent[], opts: Parameters<typeof runnerOf>[2] = {}) => {
+    const exec = executor();
+    return runnerOf(t, events, { ...opts, ...(exec ? { executor: exec } : {}) });
+  };
+
   it('copies of 1 and 3 rows stack into one lane, and each copy gets its own rows back', async () => {
     const events: PredictionEvent[] = [];
     const records: PredictionEvent[] = [];
-    const r = runner(table, events, { records });
+    const via: string[] = [];
+    const r = runner(table, events, { records, via });
     const copies = [1, 3, 1, 2].map((rows, i) => ({ id: `m${i}`, rows, data: rowsOf(rows, i) }));
     for (const c of copies) r.offer(MODEL, 1, c.id, 1000 + idNumber(c.id), [tensor(c.data, c.rows)], undefined, c.id === 'm1' ? ['k1a', 'k1b', 'k1c'] : undefined);
     expect((await drained(r, copies.length)).run).toBe(copies.length);
     // One run answered the four copies, and one record logs them all.
     expect(records).toHaveLength(1);
     expect(records[0]!.copies?.requestIds).toEqual(['m0', 'm1', 'm2', 'm3']);
+    // On a shadow thread the record was built and packed there, and handed over as a sealed batch.
+    expect(via).toEqual([executor() ? 'append' : 'enqueue']);
     expect(events.map((e) => e.ts)).toEqual([1000, 1001, 1002, 1003]);
     expect(events.map((e) => e.keys)).toEqual([undefined, ['k1a', 'k1b', 'k1c'], undefined, undefined]);
     for (const c of copies) {
@@ -154,6 +186,19 @@ describe('shadow runner lanes', () => {
     expect(events.find((e) => e.requestId === 'bool')).toBeDefined();
   });
 
+  it('a candidate that is not loaded drops its copies and counts them', async () => {
+    const events: PredictionEvent[] = [];
+    const r = runner({ peek: () => undefined } as unknown as ModelTable, events);
+    r.offer(MODEL, 1, 'x', 1000, [tensor(rowsOf(1, 1), 1)], undefined, undefined);
+    r.offer(MODEL, 1, 'y', 1000, [tensor(rowsOf(1, 2), 1)], undefined, undefined);
+    expect(await drained(r, 2)).toMatchObject({ dropped: 2, run: 0 });
+    expect(events).toHaveLength(0);
+  });
+});
+
+describe('shadow runner lanes, with a runtime that counts its runs', () => {
+  const runner = runnerOf;
+
   it('a version without a batcher (no dynamic batch dimension) runs each copy of a wave alone', async () => {
     const lv = table.peek(MODEL, 1)!;
     const runs: number[] = [];
@@ -167,15 +212,6 @@ describe('shadow runner lanes', () => {
     expect((await drained(r, copies.length)).run).toBe(3);
     expect(runs.sort()).toEqual([1, 2, 3]);
     for (const c of copies) expect(out0(events.find((e) => e.requestId === c.id)).data).toEqual(await alone([tensor(c.data, c.rows)]));
-  });
-
-  it('a candidate that is not loaded drops its copies and counts them', async () => {
-    const events: PredictionEvent[] = [];
-    const r = runner({ peek: () => undefined } as unknown as ModelTable, events);
-    r.offer(MODEL, 1, 'x', 1000, [tensor(rowsOf(1, 1), 1)], undefined, undefined);
-    r.offer(MODEL, 1, 'y', 1000, [tensor(rowsOf(1, 2), 1)], undefined, undefined);
-    expect(await drained(r, 2)).toMatchObject({ dropped: 2, run: 0 });
-    expect(events).toHaveLength(0);
   });
 
   it('a full wave runs at once; fewer copies wait for maxWaitMs; one wave takes every copy waiting', async () => {

@@ -3,7 +3,7 @@
  * runStorageContract's describe, with the stores of the running test.
  */
 import { describe, expect, it } from 'vitest';
-import type { PredictionEvent } from '../../src/storage/index.ts';
+import { PredictionBatch, type PredictionEvent } from '../../src/storage/index.ts';
 import type { StorageUnderTest } from './contract.ts';
 
 const DAY = 86_400_000;
@@ -143,6 +143,21 @@ export function eventsContract(stores: () => StorageUnderTest): void {
       const { seq: _seq, ...rest } = e;
       return rest;
     };
+
+    it('stores waves packed on another thread (the shadow thread\'s batches, rebuilt from their message) as it does its own', async () => {
+      const e = stores().events;
+      const { records, perCopy } = build();
+      const stable = records.filter((r) => r.status !== 'shadow');
+      const waves = records.filter((r) => r.status === 'shadow');
+      await e.appendPredictions(stable);
+      // Two batches, as the thread seals them, each crossing as a message (shared buffers, cloned strings).
+      const half = Math.floor(waves.length / 2);
+      for (const part of [waves.slice(0, half), waves.slice(half)]) await e.appendBatch(PredictionBatch.fromMessage(structuredClone(PredictionBatch.of(part).toMessage())));
+      expect((await e.queryPredictions({ status: 'shadow', limit: 1000 })).map(strip)).toEqual(perCopy);
+      expect(await e.countPredictions({ status: 'shadow' })).toBe(perCopy.length);
+      const id = perCopy[17]!.requestId;
+      expect((await e.queryPredictions({ requestId: id, limit: 10 })).map((g) => g.status).sort()).toEqual(['ok', 'shadow']);
+    });
 
     it('reads a wave back as one event per copy, exactly, through every filter, page and count', async () => {
       const e = stores().events;

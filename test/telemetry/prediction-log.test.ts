@@ -1,7 +1,7 @@
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import type { EventStore, PredictionBatch, PredictionEvent, PredictionQuery, StoredPredictionEvent } from '../../src/storage/index.ts';
+import { PredictionBatch, type EventStore, type PredictionEvent, type PredictionQuery, type StoredPredictionEvent } from '../../src/storage/index.ts';
 import { PredictionLog, createMetrics, type PredictionLogOptions, type WardenMetrics } from '../../src/telemetry/index.ts';
 
 /** An in-memory EventStore whose appends can be made to fail or to wait. */
@@ -102,6 +102,26 @@ describe('PredictionLog', () => {
     await log.flush();
     // The oldest events are kept; the refused ones are the newest.
     expect(store.written.map((e) => e.requestId)).toEqual(Array.from({ length: 10 }, (_, i) => `r${i}`));
+    expectAccounted(log);
+  });
+
+  it('queues a batch packed elsewhere (a shadow thread\'s) whole, within the bound, written like its own and not handed to listeners', async () => {
+    const { store, log, metrics } = setup({ capacity: 10 });
+    const seen: string[] = [];
+    log.onBatch((b) => seen.push(...b.map((e) => e.requestId)));
+    for (let i = 0; i < 4; i++) log.enqueue(event(i));
+    // As the shadow thread hands it over: packed there, rebuilt here from its message.
+    const packed = (ids: number[]) => PredictionBatch.fromMessage(PredictionBatch.of(ids.map((i) => ({ ...event(i), status: 'shadow' as const }))).toMessage());
+    expect(log.append(packed([100, 101, 102]))).toBe(true);
+    expect(log.depth()).toBe(7);
+    // Four more would pass the bound of 10: the whole batch is refused and counted, not part of it.
+    expect(log.append(packed([200, 201, 202, 203]))).toBe(false);
+    expect(log.snapshot()).toEqual({ enqueued: 11, written: 0, dropped: 4, depth: 7 });
+    expect(await sample(metrics, 'warden_prediction_log_dropped_total', '{reason="queue_full"}')).toBe(4);
+    await log.flush();
+    expect(store.written.map((e) => e.requestId).sort()).toEqual(['r0', 'r1', 'r100', 'r101', 'r102', 'r2', 'r3']);
+    expect(store.written.filter((e) => e.status === 'shadow')).toHaveLength(3);
+    expect(seen).toEqual(['r0', 'r1', 'r2', 'r3']);
     expectAccounted(log);
   });
 
