@@ -377,6 +377,7 @@ export function createWarden(config: WardenConfig, opts: CreateWardenOptions = {
     registry,
     table,
     router,
+    shadow,
     logger,
     promRegistry: metrics.registry,
     holder: replicaId,

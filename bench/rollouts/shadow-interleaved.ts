@@ -13,7 +13,8 @@
 // Per block: the p99 from when each request was due. The ratio is of the median A block p99 to the median B
 // block p99, with a 95 % bootstrap interval over the pairs (blocks 2j, 2j+1), and the verdict "within 10 %" only
 // when that whole interval is at or below 1.10.
-// Usage: npm run bench:shadow-interleaved [-- --block 3 --pairs 100 --connections 64 --max-runs 2 --aa --env WARDEN_X=value]
+// `--rate N` loads at N req/s instead of half the max (the max is still measured and printed).
+// Usage: npm run bench:shadow-interleaved [-- --block 3 --pairs 100 --connections 64 --max-runs 2 --rate N --aa --env WARDEN_X=value]
 // Prints figures; it is not a test.
 import { loadavg } from 'node:os';
 import { quantile, pacedLoad, postRequest, type Block } from './paced-load.ts';
@@ -25,6 +26,8 @@ const connections = flag('connections', 64);
 const maxRuns = flag('max-runs', 2);
 const warmupS = flag('warmup', 10);
 const aa = args.includes('--aa');
+/** A set rate instead of half the max (to find where a shadow stays within 10 %); 0: half the max. */
+const fixedRate = args.includes('--rate') ? flag('rate', 1) : 0;
 const TWIN = 'bike-twin';
 const serverEnv = envArgs();
 if (!hasWrk) throw new Error('bench:shadow-interleaved measures the max rate with wrk (Debian package wrk)');
@@ -47,9 +50,9 @@ try {
     console.log(`max rate (wrk, closed loop, ${connections} connections, 10 s): ${m.rps.toFixed(0)} req/s, p50 ${m.p50.toFixed(2)} ms, p99 ${m.p99.toFixed(2)} ms, errors ${m.errors}, non-2xx ${m.non2xx}`);
     max = Math.max(max, m.rps);
   }
-  const rate = Math.round(max / 2);
+  const rate = fixedRate > 0 ? fixedRate : Math.round(max / 2);
   if (!aa) await startRollout(srv.url, 'shadow', { mirror: 100 });
-  console.log(`half the max rate: ${rate} req/s; bike rollout: ${await rolloutState(srv.url)}`);
+  console.log(`${fixedRate > 0 ? `set rate (--rate; ${((100 * rate) / max).toFixed(0)} % of the max)` : 'half the max rate'}: ${rate} req/s; bike rollout: ${await rolloutState(srv.url)}`);
   const u = new URL(srv.url);
   const host = u.hostname;
   const port = Number(u.port);

@@ -5,7 +5,7 @@ import type { AlertCondition, AlertingService, AlertSource } from '../alerting/i
 import { WardenError } from '../errors.ts';
 import type { WindowResult } from '../monitoring/index.ts';
 import { STABLE_ALIAS, type Registry } from '../registry/index.ts';
-import type { ModelTable, RoutePolicy, Router } from '../serving/index.ts';
+import type { ModelTable, RoutePolicy, Router, ShadowRunner } from '../serving/index.ts';
 import type { DeploymentEventKind, EventStore, LeaseFence, MetadataStore, RolloutPatch, RolloutRecord, RolloutStrategy } from '../storage/index.ts';
 import { auditRequestId, noteAudit, type AuditLog } from '../security/index.ts';
 import { analyse, decisionsOf, type AnalysisRun } from './analysis.ts';
@@ -61,6 +61,8 @@ export interface RolloutServiceDeps {
   registry: Registry;
   table: ModelTable;
   router: Router;
+  /** Readies what runs mirrored copies (the shadow thread's session) before a shadow's first copy arrives. */
+  shadow?: Pick<ShadowRunner, 'warm'>;
   logger: Logger;
   promRegistry: PromRegistry;
   /** This replica's name in the lease. */
@@ -182,6 +184,8 @@ export class RolloutService {
           continue;
         }
       }
+      // A thread's session loads while copies would wait: warmed first, a 100 % shadow's first copies are not dropped.
+      if (policy.mirror > 0) await this.deps.shadow?.warm(r.deployment, r.candidateVersion);
       this.deps.router.set(r.deployment, policy);
       this.setWeights(r, policy.weight);
     }

@@ -28,6 +28,8 @@ export interface ShadowExecutor {
   runWave(lv: LoadedVersion, job: WaveJob, sink: ShadowRecordSink | undefined, transfer: boolean): Promise<WaveResult>;
   /** Resolves once every record packed so far has reached its sink. */
   settle(): Promise<void>;
+  /** Readies the version's session before its first wave; never throws. */
+  warm(lv: LoadedVersion): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -40,6 +42,8 @@ export const sameThread: ShadowExecutor = {
   },
   runWave: (lv, job) => runWave(job, (inputs, outputNames) => sameThread.run(lv, inputs, outputNames)),
   settle: async () => undefined,
+  // The version's session is the model table's, loaded before a rollout routes or mirrors to it.
+  warm: async () => undefined,
   close: async () => undefined,
 };
 
@@ -57,6 +61,8 @@ export interface ShadowThreadRequest {
   outputNames?: string[];
   /** Seal what is packed and send it, then answer `settled`. */
   settle?: true;
+  /** Load the session (`model` is sent) and answer `warmed`, running nothing. */
+  warm?: true;
 }
 
 export type ShadowThreadReply =
@@ -64,7 +70,8 @@ export type ShadowThreadReply =
   | { id: number; wave: WaveResult }
   | { id: number; error: string }
   | { id: number; missing: true; inputs?: DecodedTensor[] }
-  | { id: number; settled: true };
+  | { id: number; settled: true }
+  | { id: number; warmed: true };
 
 /** What the thread sends unasked: the records it packed, sealed (before the reply of the wave that sealed them). */
 export interface ShadowThreadRecords {
@@ -141,6 +148,18 @@ export class ShadowThread implements ShadowExecutor {
       return failedWave(job, 'error' in reply ? reply.error : 'the shadow thread did not keep the candidate session', performance.now() - started);
     } catch (e) {
       return failedWave(job, (e as Error).message, performance.now() - started);
+    }
+  }
+
+  /** Starts the thread and loads the version's session there, so the first wave does not wait for either. */
+  async warm(lv: LoadedVersion): Promise<void> {
+    if (this.closed) return;
+    const key = `${lv.record.model}\u0000${lv.record.version}\u0000${lv.record.sha256}`;
+    try {
+      const reply = await this.post(await this.withModel({ key, warm: true }, lv));
+      if ('error' in reply) throw new Error(reply.error);
+    } catch (err) {
+      this.opts.logger.error({ err, model: lv.record.model, version: lv.record.version }, 'shadow thread could not load the candidate ahead of its copies; the first wave loads it');
     }
   }
 

@@ -79,6 +79,7 @@ async function handle(m: ShadowThreadRequest): Promise<ShadowThreadReply> {
       return { id: m.id, settled: true };
     }
     const s = await session(m.key, m.model, m.outputs);
+    if (m.warm) return s ? { id: m.id, warmed: true } : { id: m.id, error: 'no model bytes to load the candidate from' };
     if (!s) return m.wave ? { id: m.id, missing: true, inputs: m.wave.inputs } : { id: m.id, missing: true };
     // The run's own time, as the analysis compares it: not the wait in this thread's queue.
     const run = async (inputs: readonly DecodedTensor[], outputNames: readonly string[] | undefined) => {

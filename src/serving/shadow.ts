@@ -25,7 +25,7 @@ export interface ShadowRunnerOptions {
   /**
    * A wave runs once this many copies wait (default 32), and takes every copy waiting (up to 256): each turn of
    * the event loop then runs about the copies of the callers' requests it served, so the copies' work is spread
-   * between the callers' in proportion, instead of in bursts.
+   * between the callers' in proportion, instead of in bursts. With an `executor` (a thread) the default is 256.
    */
   waveCopies?: number;
   /** Fewer copies than a wave wait at most this long before they run anyway. Default 10 ms. */
@@ -237,7 +237,9 @@ export class ShadowRunner {
     capacity.set(opts.capacity);
     this.maxWaitMs = opts.maxWaitMs ?? 10;
     // A queue smaller than a wave runs its wave at 3/4 full, before copies are dropped.
-    this.waveCopies = Math.max(1, Math.min(opts.waveCopies ?? WAVE_COPIES, Math.floor(opts.capacity * 0.75)));
+    // On a thread a wave costs the serving thread a message each way whatever its size, and the thread's model runs
+    // share their fixed cost among more copies: there, waves wait for MAX_WAVE copies (or maxWaitMs).
+    this.waveCopies = Math.max(1, Math.min(opts.waveCopies ?? (opts.executor ? MAX_WAVE : WAVE_COPIES), Math.floor(opts.capacity * 0.75)));
     this.maxRows = opts.maxBatchRows ?? 10_000;
   }
 
@@ -295,6 +297,16 @@ export class ShadowRunner {
       this.lanes.set(key, lane);
     }
     return lane;
+  }
+
+  /**
+   * Readies the candidate before its first copy (a thread's session takes a few hundred ms to start and load, and
+   * a 100 % shadow's queue fills meanwhile). Never throws: a failure is logged by the executor, and copies are
+   * then run or counted as usual.
+   */
+  async warm(model: string, version: number): Promise<void> {
+    const lv = this.opts.table.peek(model, version);
+    if (lv) await this.exec.warm(lv);
   }
 
   /** Resolves once nothing is queued or running (tests, shutdown). */
