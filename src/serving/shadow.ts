@@ -28,7 +28,7 @@ export interface ShadowRunnerOptions {
    * between the callers' in proportion, instead of in bursts. With an `executor` (a thread) the default is 256.
    */
   waveCopies?: number;
-  /** Fewer copies than a wave wait at most this long before they run anyway. Default 10 ms. */
+  /** Fewer copies than a wave wait at most this long before they run anyway. Default 10 ms; 50 ms with an `executor`. */
   maxWaitMs?: number;
   /** What runs the candidate: a worker thread (ShadowThread) or, by default, the version's session on this thread. */
   executor?: ShadowExecutor;
@@ -235,7 +235,9 @@ export class ShadowRunner {
     const depth: Gauge = new Gauge({ name: 'warden_shadow_queue_depth', help: 'Mirrored requests waiting for the candidate.', registers: reg, collect: () => depth.set(this.waiting) });
     const capacity = new Gauge({ name: 'warden_shadow_queue_capacity', help: 'Bound of the shadow queue (serving.shadowQueueCapacity).', registers: reg });
     capacity.set(opts.capacity);
-    this.maxWaitMs = opts.maxWaitMs ?? 10;
+    // A message to a thread costs the serving thread 100–160 µs on this project's bench VM (waking the thread), more
+    // than the wave's copies: on a thread, waves are fewer and larger (docs/benchmarks.md).
+    this.maxWaitMs = opts.maxWaitMs ?? (opts.executor ? 50 : 10);
     // A queue smaller than a wave runs its wave at 3/4 full, before copies are dropped.
     // On a thread a wave costs the serving thread a message each way whatever its size, and the thread's model runs
     // share their fixed cost among more copies: there, waves wait for MAX_WAVE copies (or maxWaitMs).
