@@ -73,4 +73,24 @@ describe('shadow thread', () => {
     }
     await expect(thread.run(lv, [rows(1)], undefined)).rejects.toThrow(/closed/);
   }, 60_000);
+
+  it('a warm-up that cannot load the candidate logs why and resolves; the first wave then fails its copies and logs them', async () => {
+    const lv = table.peek('bike', 1)!;
+    const errors: string[] = [];
+    const logger = pino({ level: 'error' }, { write: (line: string) => void errors.push(JSON.parse(line).msg) });
+    const thread = new ShadowThread({ readArtifact: async () => Promise.reject(new Error('artifact store unreachable')), logger });
+    try {
+      await expect(thread.warm(lv)).resolves.toBeUndefined();
+      expect(errors.join('\n')).toMatch(/could not load the candidate/);
+      const job = { model: 'bike', version: 1, inputs: [rows(2)], rows: 2, rowDims: [[12]], widths: [12], requestIds: ['a', 'b'], ts: [1, 2], rowCounts: [1, 1], keys: [undefined, undefined], outputNames: undefined, stackable: true };
+      const r = await thread.runWave(lv, job, undefined, false);
+      expect(r).toMatchObject({ ok: 0, failed: 2 });
+      expect(r.events.map((e) => [e.requestId, e.status, e.error])).toEqual([
+        ['a', 'shadow', 'WARDEN_INFERENCE_FAILED: artifact store unreachable'],
+        ['b', 'shadow', 'WARDEN_INFERENCE_FAILED: artifact store unreachable'],
+      ]);
+    } finally {
+      await thread.close();
+    }
+  }, 60_000);
 });
