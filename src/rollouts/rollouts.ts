@@ -365,7 +365,7 @@ export class RolloutService {
     const spec = specOf(r);
     const s = statusOf(r);
     const now = this.now();
-    const page = spec.abortOnPage ? this.firingPage(r.deployment) : undefined;
+    const page = spec.abortOnPage ? this.firingPage(r.deployment, r.stableVersion, r.candidateVersion) : undefined;
     if (page) {
       await this.finish(r, 'aborted', 'rollout controller', `a page-level alert fired: ${page}`, { alert: page }, true, undefined, this.fence());
       return;
@@ -427,9 +427,12 @@ export class RolloutService {
   }
 
   /** The first firing page-severity alert of the deployment (an SLO burning fast), other than the rollout's own. */
-  private firingPage(deployment: string): string | undefined {
+  private firingPage(deployment: string, stable: number, candidate: number): string | undefined {
     const alerts = this.deps.alerting?.alerts({ deployment, severity: 'page' }) ?? [];
-    const a = alerts.find((x) => x.state === 'firing' && x.alertname !== ROLLOUT_ABORTED_ALERT);
+    // A page about the stable version alone (its live accuracy below its offline value, say) is not the candidate's
+    // doing, and an abort would keep the very version it names: often the reason a retrained candidate is rolled out.
+    const aboutStableOnly = (v: string | undefined) => v !== undefined && v === String(stable) && v !== String(candidate);
+    const a = alerts.find((x) => x.state === 'firing' && x.alertname !== ROLLOUT_ABORTED_ALERT && !aboutStableOnly(x.labels.version));
     return a ? `${a.alertname}${a.labels.slo ? ` (slo ${a.labels.slo}, window ${a.labels.window ?? '?'})` : ''}: ${a.annotations.summary ?? ''}`.trim() : undefined;
   }
 

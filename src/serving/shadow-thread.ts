@@ -105,9 +105,12 @@ export class ShadowThread implements ShadowExecutor {
   private sent = new Set<string>();
   private nextId = 1;
   private closed = false;
+  /** The log the records go to: the last runner's that ran a wave (one runner per thread, as in the app). */
   private sink: ShadowRecordSink | undefined;
   /** Records the current worker has packed that have not reached the sink yet (a settle seals them). */
   private unsent = false;
+  /** The settle in flight: callers meanwhile wait for the same one. */
+  private settling: Promise<void> | undefined;
 
   constructor(private readonly opts: ShadowThreadOptions) {}
 
@@ -155,6 +158,8 @@ export class ShadowThread implements ShadowExecutor {
   async warm(lv: LoadedVersion): Promise<void> {
     if (this.closed) return;
     const key = `${lv.record.model}\u0000${lv.record.version}\u0000${lv.record.sha256}`;
+    // Sent to this thread already (a later step of the same rollout): loaded, or loaded again on a `missing` reply.
+    if (this.worker && this.sent.has(key)) return;
     try {
       const reply = await this.post(await this.withModel({ key, warm: true }, lv));
       if ('error' in reply) throw new Error(reply.error);
@@ -164,14 +169,21 @@ export class ShadowThread implements ShadowExecutor {
   }
 
   /** Asks the thread for the records it holds; resolves once they have reached the sink. */
-  async settle(): Promise<void> {
-    if (!this.unsent || !this.worker) return;
-    this.unsent = false;
-    try {
-      await this.post({ key: '', settle: true }, []);
-    } catch {
-      // The thread died: what it held is lost with it, as its exit says in the log.
-    }
+  settle(): Promise<void> {
+    if (this.settling) return this.settling;
+    if (!this.unsent || !this.worker) return Promise.resolve();
+    this.settling = this.post({ key: '', settle: true }, [])
+      .then(() => {
+        // The thread handles messages in order: every wave answered before `settled` had its records sealed by it.
+        this.unsent = false;
+      })
+      .catch(() => {
+        // The thread died: what it held is lost with it, as its exit says in the log.
+      })
+      .finally(() => {
+        this.settling = undefined;
+      });
+    return this.settling;
   }
 
   private async withModel(body: Omit<ShadowThreadRequest, 'id'>, lv: LoadedVersion): Promise<Omit<ShadowThreadRequest, 'id'>> {
@@ -202,6 +214,8 @@ export class ShadowThread implements ShadowExecutor {
     this.sent = new Set();
     this.unsent = false;
     worker.on('message', (r: ShadowThreadReply | ShadowThreadRecords | { closed: true }) => {
+      // A thread already given up on (its waves counted failed and logged as such): what it still sends is not taken.
+      if (this.worker !== worker && !this.closed) return;
       if ('records' in r) {
         this.deliver(r.records);
         return;

@@ -36,6 +36,8 @@ export interface ShadowRunnerOptions {
 
 /** Default of `waveCopies`: at ≈ 3 µs of serving-thread work per copy, a wave of 32 takes about what one caller's request does. */
 const WAVE_COPIES = 32;
+/** Longest a rollout waits for `warm`; past it, the first wave finishes loading the candidate. */
+const WARM_TIMEOUT_MS = 5_000;
 /** Most copies one wave hands to the candidate. */
 const MAX_WAVE = 256;
 
@@ -316,7 +318,11 @@ export class ShadowRunner {
    */
   async warm(model: string, version: number): Promise<void> {
     const lv = this.opts.table.peek(model, version);
-    if (lv) await this.exec.warm(lv);
+    if (!lv) return;
+    // Bounded: the rollouts loop waits for it, and must not wait on a thread that hangs past its lease.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.exec.warm(lv), new Promise<void>((resolve) => (timer = setTimeout(resolve, WARM_TIMEOUT_MS)))]);
+    clearTimeout(timer);
   }
 
   /** Resolves once nothing is queued or running (tests, shutdown). */
@@ -378,6 +384,7 @@ export class ShadowRunner {
       if (lane.copies === 0) {
         this.lanes.delete(key);
         lane.live = false;
+        if (this.last === lane) this.last = undefined;
         continue;
       }
       if (!best || lane.oldest < best.oldest) best = lane;

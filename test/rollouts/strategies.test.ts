@@ -17,6 +17,8 @@ describe('rollout strategies', () => {
   let srv: TestServer;
   /** A page-severity condition the test raises for a deployment, as an SLO burning fast would. */
   const pages = new Set<string>();
+  /** Deployments whose stable version (v1) pages about its own live accuracy. */
+  const stablePages = new Set<string>();
 
   beforeAll(async () => {
     srv = await startTestServer({ rollouts: { syncMs: 100 }, predictionLog: { flushIntervalMs: 50 }, alerting: { evaluationIntervalMs: 100 } } as never);
@@ -31,15 +33,26 @@ describe('rollout strategies', () => {
     srv.warden.alerting!.addSource({
       name: 'test-pages',
       evaluate: async (): Promise<AlertCondition[]> =>
-        [...pages].map((deployment) => ({
-          alertname: 'SLOErrorBudgetBurn',
-          labels: { deployment, slo: `${deployment}-availability`, window: '1h' },
-          severity: 'page',
-          active: true,
-          summary: `${deployment}: burning its budget at 20×`,
-          description: 'test condition',
-          runbookUrl: 'docs/runbooks/latency-spike.md',
-        })),
+        [
+          ...[...pages].map((deployment) => ({
+            alertname: 'SLOErrorBudgetBurn',
+            labels: { deployment, slo: `${deployment}-availability`, window: '1h' },
+            severity: 'page' as const,
+            active: true,
+            summary: `${deployment}: burning its budget at 20×`,
+            description: 'test condition',
+            runbookUrl: 'docs/runbooks/latency-spike.md',
+          })),
+          ...[...stablePages].map((deployment) => ({
+            alertname: 'WardenLivePerformanceBelowOffline',
+            labels: { deployment, model: deployment, version: '1', metric: 'rmse' },
+            severity: 'page' as const,
+            active: true,
+            summary: `Live rmse of ${deployment} v1 is below its offline value`,
+            description: 'test condition',
+            runbookUrl: 'docs/runbooks/training-serving-skew.md',
+          })),
+        ],
     });
   }, 120_000);
   afterAll(() => srv.close());
@@ -172,8 +185,17 @@ describe('rollout strategies', () => {
     expect(resumed.body.rollout.status.stepRuns).toEqual({ success: 0, failure: 0, inconclusive: 0 });
   }, 30_000);
 
-  it('a page-level alert of the deployment aborts its rollout within an interval', async () => {
-    // quiet's canary from the last test is running again.
+  it('a page-level alert of the deployment aborts its rollout within an interval; a page about the stable version alone does not', async () => {
+    // quiet's canary from the last test is running again (v1 stable, v2 candidate).
+    stablePages.add('quiet');
+    try {
+      // Firing, and seen by several syncs (100 ms) and evaluations (100 ms): the rollout runs on.
+      await until(async () => (srv.warden.alerting!.alerts({ deployment: 'quiet', severity: 'page' }).some((a) => a.state === 'firing') ? true : undefined), 5000, 'the stable version\'s page to fire');
+      await new Promise((r) => setTimeout(r, 600));
+      expect((await srv.json('GET', '/api/v1/deployments/quiet/rollout')).body.rollout.state).toBe('running');
+    } finally {
+      stablePages.delete('quiet');
+    }
     pages.add('quiet');
     try {
       const done = await until(async () => {

@@ -186,6 +186,17 @@ describe.each(executors)('shadow runner lanes %s', (_, executor) => {
     expect(events.find((e) => e.requestId === 'bool')).toBeDefined();
   });
 
+  it('every caller of drained() meanwhile waits for the records: two at once both see them', async () => {
+    const events: PredictionEvent[] = [];
+    const r = runner(table, events);
+    for (let i = 0; i < 5; i++) r.offer(MODEL, 1, `d${i}`, 1000 + i, [tensor(rowsOf(1, i), 1)], undefined, undefined);
+    // Counted once the wave's answer is back, before the thread's 200 ms seal has sent its record.
+    for (let end = Date.now() + 10_000; r.stats().run < 5 && Date.now() < end; ) await new Promise((res) => setTimeout(res, 2));
+    const seen: number[] = [];
+    await Promise.all([r.drained().then(() => seen.push(events.length)), r.drained().then(() => seen.push(events.length))]);
+    expect(seen).toEqual([5, 5]);
+  });
+
   it('a candidate that is not loaded drops its copies and counts them', async () => {
     const events: PredictionEvent[] = [];
     const r = runner({ peek: () => undefined } as unknown as ModelTable, events);
