@@ -98,6 +98,9 @@ export interface ShadowThreadOptions {
  * A thread that dies is started again on the next wave; what it was running fails and is counted as errors, and
  * records it had packed but not sent are lost with it (logged).
  */
+/** A version's identity on the thread: model, version and artifact digest. */
+const keyOf = (lv: LoadedVersion): string => `${lv.record.model}\u0000${lv.record.version}\u0000${lv.record.sha256}`;
+
 export class ShadowThread implements ShadowExecutor {
   private worker: Worker | undefined;
   private readonly pending = new Map<number, { resolve: (r: ShadowThreadReply) => void; reject: (e: Error) => void }>();
@@ -116,14 +119,12 @@ export class ShadowThread implements ShadowExecutor {
 
   async run(lv: LoadedVersion, inputs: readonly DecodedTensor[], outputNames: readonly string[] | undefined): Promise<ShadowRun> {
     if (this.closed) throw new Error('the shadow thread is closed');
-    const key = `${lv.record.model}\u0000${lv.record.version}\u0000${lv.record.sha256}`;
     const body: Omit<ShadowThreadRequest, 'id'> = {
-      key,
+      key: keyOf(lv),
       inputs: inputs.map((t) => ({ name: t.name, datatype: t.datatype, dims: t.dims, data: t.data })),
       ...(outputNames && outputNames.length ? { outputNames: [...outputNames] } : {}),
     };
-    let reply = await this.post(this.sent.has(key) ? body : await this.withModel(body, lv));
-    if ('missing' in reply) reply = await this.post(await this.withModel(body, lv));
+    const reply = await this.exchange(lv, body, false);
     if ('error' in reply) throw new Error(reply.error);
     if (!('outputs' in reply)) throw new Error('the shadow thread did not keep the candidate session');
     return { outputs: reply.outputs, runMs: reply.runMs };
@@ -133,17 +134,8 @@ export class ShadowThread implements ShadowExecutor {
     const started = performance.now();
     if (this.closed) return failedWave(job, 'the shadow thread is closed', 0);
     if (sink) this.sink = sink;
-    const key = `${lv.record.model}\u0000${lv.record.version}\u0000${lv.record.sha256}`;
-    const body: Omit<ShadowThreadRequest, 'id'> = { key, wave: job, log: sink !== undefined };
-    // The wave's inputs are copies made for it (Lane.take): moved to the thread, not cloned.
-    const moves = transfer ? movable(job.inputs) : [];
     try {
-      let reply = this.sent.has(key) ? await this.post(body, moves) : await this.post(await this.withModel(body, lv), moves);
-      // The thread let the session go (it keeps a few): it sends moved inputs back, and they go again with the model.
-      if ('missing' in reply) {
-        if (reply.inputs) job.inputs = reply.inputs;
-        reply = await this.post(await this.withModel(body, lv), transfer ? movable(job.inputs) : []);
-      }
+      const reply = await this.exchange(lv, { key: keyOf(lv), wave: job, log: sink !== undefined }, transfer);
       if ('wave' in reply) {
         if (sink) this.unsent = true;
         return reply.wave;
@@ -157,7 +149,7 @@ export class ShadowThread implements ShadowExecutor {
   /** Starts the thread and loads the version's session there, so the first wave does not wait for either. */
   async warm(lv: LoadedVersion): Promise<void> {
     if (this.closed) return;
-    const key = `${lv.record.model}\u0000${lv.record.version}\u0000${lv.record.sha256}`;
+    const key = keyOf(lv);
     // Sent to this thread already (a later step of the same rollout): loaded, or loaded again on a `missing` reply.
     if (this.worker && this.sent.has(key)) return;
     try {
@@ -184,6 +176,21 @@ export class ShadowThread implements ShadowExecutor {
         this.settling = undefined;
       });
     return this.settling;
+  }
+
+  /**
+   * Posts a request for `lv`'s session: with the model's bytes the first time, and again with them when the thread
+   * has let the session go (it keeps a few). `transfer`: the wave's inputs are its own copies (Lane.take), moved to
+   * the thread rather than cloned; a `missing` reply sends them back.
+   */
+  private async exchange(lv: LoadedVersion, body: Omit<ShadowThreadRequest, 'id'>, transfer: boolean): Promise<ShadowThreadReply> {
+    const moves = () => (transfer && body.wave ? movable(body.wave.inputs) : []);
+    let reply = await this.post(this.sent.has(body.key) ? body : await this.withModel(body, lv), moves());
+    if ('missing' in reply) {
+      if (reply.inputs && body.wave) body.wave.inputs = reply.inputs;
+      reply = await this.post(await this.withModel(body, lv), moves());
+    }
+    return reply;
   }
 
   private async withModel(body: Omit<ShadowThreadRequest, 'id'>, lv: LoadedVersion): Promise<Omit<ShadowThreadRequest, 'id'>> {

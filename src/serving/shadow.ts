@@ -66,8 +66,6 @@ class Lane {
   keys: (string[] | undefined)[] = [];
   /** performance.now() when the oldest waiting copy was packed. */
   oldest = 0;
-  /** False once the runner has let the lane go (it held no copies): a copy must not be packed into it then. */
-  live = true;
 
   constructor(
     readonly model: string,
@@ -210,7 +208,7 @@ function numeric(inputs: readonly DecodedTensor[]): boolean {
 export class ShadowRunner {
   /** Lanes in the order their first waiting copy arrived; a lane with no copies is removed. */
   private readonly lanes = new Map<string, Lane>();
-  /** The lane the last copy went to. */
+  /** The lane the last copy went to, while it is in `lanes`. */
   private last: Lane | undefined;
   /** Copies whose inputs do not stack (strings, booleans, scalars), oldest first: one model run each. */
   private single: SingleCopy[] = [];
@@ -296,7 +294,7 @@ export class ShadowRunner {
     if (!numeric(inputs)) return undefined;
     // Mirrored traffic is mostly one deployment's: its lane is found without building a key per copy.
     const last = this.last;
-    if (last !== undefined && last.live && last.version === version && last.model === model) return last.fits(inputs, outputNames) ? last : undefined;
+    if (last !== undefined && last.version === version && last.model === model) return last.fits(inputs, outputNames) ? last : undefined;
     const key = `${version}\u0000${model}`;
     let lane = this.lanes.get(key);
     if (lane && !lane.fits(inputs, outputNames)) {
@@ -383,7 +381,7 @@ export class ShadowRunner {
     for (const [key, lane] of this.lanes) {
       if (lane.copies === 0) {
         this.lanes.delete(key);
-        lane.live = false;
+        // A lane let go must not take copies: only lanes in the map are ever `last`.
         if (this.last === lane) this.last = undefined;
         continue;
       }
