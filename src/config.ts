@@ -152,7 +152,7 @@ const servingSchema = z
     /** Shadow candidate runs in flight at once. */
     shadowConcurrency: z.number().int().min(1).max(64).default(1),
     /** Run shadow candidates on a worker thread of their own (at a lower priority), off the serving thread. */
-    shadowThread: z.boolean().default(false),
+    shadowThread: z.boolean().default(true),
   })
   .strict()
   .default({});

@@ -20,6 +20,9 @@ export interface PacedOptions {
   /** Sent like the rest, not recorded. */
   warmupMs: number;
   blockMs: number;
+  /** Requests due in the first `guardMs` of a block are sent like the rest and not recorded: what the previous
+   *  block left behind (queued work, a wave in flight, a log flush) falls there. Default 0. */
+  guardMs?: number;
   blocks: number;
   /** The raw request (HTTP/1.1, keep-alive) to send for each kind of block. */
   requests: readonly Buffer[];
@@ -82,6 +85,8 @@ export async function pacedLoad(o: PacedOptions): Promise<PacedResult> {
   let fail!: (e: Error) => void;
   const finished = new Promise<void>((resolve, reject) => ((finish = resolve), (fail = reject)));
   const blockOf = (i: number) => Math.floor((i * intervalMs - o.warmupMs) / o.blockMs);
+  const guardMs = o.guardMs ?? 0;
+  const guarded = (i: number, b: number) => i * intervalMs - o.warmupMs - b * o.blockMs < guardMs;
 
   const conns: Conn[] = await Promise.all(
     Array.from(
@@ -132,7 +137,7 @@ export async function pacedLoad(o: PacedOptions): Promise<PacedResult> {
   const answered = (conn: Conn, status: number) => {
     const now = performance.now();
     const b = blockOf(conn.next);
-    if (b >= 0 && b < o.blocks) {
+    if (b >= 0 && b < o.blocks && !guarded(conn.next, b)) {
       const blk = blocks[b]!;
       if (status < 200 || status >= 300) blk.non2xx++;
       else if (blk.n < perBlock) {

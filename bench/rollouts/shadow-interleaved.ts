@@ -14,13 +14,19 @@
 // block p99, with a 95 % bootstrap interval over the pairs (blocks 2j, 2j+1), and the verdict "within 10 %" only
 // when that whole interval is at or below 1.10.
 // `--rate N` loads at N req/s instead of half the max (the max is still measured and printed).
-// Usage: npm run bench:shadow-interleaved [-- --block 3 --pairs 100 --connections 64 --max-runs 2 --rate N --aa --env WARDEN_X=value]
+// `--guard S` leaves the first S seconds of every block out of its figures: requests due then are sent like the
+// rest, and the work the previous block left behind (a wave waiting or running, records being sealed and flushed,
+// a queue draining) falls there and not on the other side.
+// Usage: npm run bench:shadow-interleaved [-- --block 3 --guard 0 --pairs 100 --connections 64 --max-runs 2 --rate N --aa --env WARDEN_X=value]
 // Prints figures; it is not a test.
 import { loadavg } from 'node:os';
 import { quantile, pacedLoad, postRequest, type Block } from './paced-load.ts';
 import { args, cpuBetween, envArgs, flag, hasWrk, machine, maxLoad, median, metricSum, MODEL, oipBody, pairedRatio, pushBikeVersions, pushVersion, rolloutState, snapshot, startRollout, startWarden } from './routing.ts';
 
 const blockS = flag('block', 3);
+/** Seconds at the start of each block sent and not recorded (what the previous block left behind falls there). */
+const guardS = args.includes('--guard') ? flag('guard', 1) : 0;
+if (guardS >= blockS) throw new Error(`--guard (${guardS} s) must be shorter than --block (${blockS} s)`);
 const pairs = flag('pairs', 100);
 const connections = flag('connections', 64);
 const maxRuns = flag('max-runs', 2);
@@ -37,7 +43,7 @@ const kindOf = (b: number) => [0, 1, 1, 0][((b % 4) + 4) % 4]!;
 
 console.log(`bench/rollouts/shadow-interleaved: ${machine()}`);
 console.log(
-  `${aa ? 'A/A (no rollout on either side: the noise floor)' : 'A: bike with a 100 % shadow of v2; B: bike-twin, no rollout'}; blocks of ${blockS} s in the order A B B A, ${pairs} pairs, ${connections} connections, ${warmupS} s warm-up; server env ${JSON.stringify(serverEnv)}`,
+  `${aa ? 'A/A (no rollout on either side: the noise floor)' : 'A: bike with a 100 % shadow of v2; B: bike-twin, no rollout'}; blocks of ${blockS} s (the first ${guardS} s of each not recorded) in the order A B B A, ${pairs} pairs, ${connections} connections, ${warmupS} s warm-up; server env ${JSON.stringify(serverEnv)}`,
 );
 const srv = await startWarden(serverEnv);
 try {
@@ -60,7 +66,7 @@ try {
   const a = await snapshot(srv);
   const m0 = a.text;
   const t0 = performance.now();
-  const r = await pacedLoad({ host, port, connections, rate, warmupMs: warmupS * 1000, blockMs: blockS * 1000, blocks: 2 * pairs, requests, kindOf });
+  const r = await pacedLoad({ host, port, connections, rate, warmupMs: warmupS * 1000, blockMs: blockS * 1000, guardMs: guardS * 1000, blocks: 2 * pairs, requests, kindOf });
   const b = await snapshot(srv);
   const m1 = b.text;
   const d = (name: string, labels: Record<string, string> = {}) => metricSum(m1, name, labels) - metricSum(m0, name, labels);
@@ -105,6 +111,12 @@ try {
   const p50 = (kind: number) => median(r.blocks.filter((x) => x.kind === kind).map((x) => quantile(x.corrected, 0.5)));
   console.log(`median block p50: ${p50(0).toFixed(2)} vs ${p50(1).toFixed(2)} ms; median block p99 from when written (uncorrected): ${up99(0).toFixed(2)} vs ${up99(1).toFixed(2)} ms`);
   for (const q of [0.5, 0.9, 0.99, 0.999]) console.log(`pooled p${(100 * q).toString().padEnd(4)} of every answer: ${pooled(0, q).toFixed(2)} vs ${pooled(1, q).toFixed(2)} ms, ratio ${(pooled(0, q) / pooled(1, q)).toFixed(3)}`);
+  const logs = ps.map((p) => Math.log(p[0] / p[1]));
+  const mlog = logs.reduce((s, x) => s + x, 0) / pairs;
+  const sdLog = Math.sqrt(logs.reduce((s, x) => s + (x - mlog) ** 2, 0) / (pairs - 1));
+  // The spread of one pair's log ratio sets how many pairs an interval of a given width needs (about
+  // (2.45 × sd / half-width)², for the median-based interval below): printed to plan runs, not a verdict.
+  console.log(`per-pair log ratio: sd ${sdLog.toFixed(3)}`);
   console.log(`per-pair ratio A/B of block p99s: p10 ${perPair[Math.floor(0.1 * pairs)]!.toFixed(2)}, median ${median(perPair).toFixed(2)}, p90 ${perPair[Math.floor(0.9 * pairs)]!.toFixed(2)}; A higher in ${ps.filter((p) => p[0] > p[1]).length} of ${pairs} pairs`);
   console.log(`p99 ratio ${A} / ${B}: ${ratio.toFixed(3)} (median block p99s; 95 % bootstrap interval over pairs ${lo.toFixed(3)}–${hi.toFixed(3)}) → ${verdict}`);
 } finally {

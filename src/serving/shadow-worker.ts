@@ -4,6 +4,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import type { DecodedTensor } from '../quality/index.ts';
 import { PredictionBatch, type PredictionEvent, type TensorSpec } from '../storage/index.ts';
+import { runQueueClock } from '../thread-clock.ts';
 import { lowerThreadPriority } from '../thread-priority.ts';
 import { OnnxModel } from './runtimes/onnx.ts';
 import type { ShadowThreadReply, ShadowThreadRequest } from './shadow-thread.ts';
@@ -12,6 +13,8 @@ import { movable, runWave } from './shadow-wave.ts';
 const { nice, maxSessions } = workerData as { nice: number; maxSessions: number };
 // Copies are background work: under load they wait for a free core rather than take the serving thread's.
 if (nice) lowerThreadPriority(nice);
+/** This thread's wait for a CPU: taken out of each run's time (where Linux reports it), see thread-clock.ts. */
+const waited = runQueueClock();
 
 /**
  * Records a sealed batch holds at most (a wave is one record): the prediction log writes each batch it is handed in
@@ -84,11 +87,14 @@ async function handle(m: ShadowThreadRequest): Promise<ShadowThreadReply> {
     const s = await session(m.key, m.model, m.outputs);
     if (m.warm) return s ? { id: m.id, warmed: true } : { id: m.id, error: 'no model bytes to load the candidate from' };
     if (!s) return m.wave ? { id: m.id, missing: true, inputs: m.wave.inputs } : { id: m.id, missing: true };
-    // The run's own time, as the analysis compares it: not the wait in this thread's queue.
+    // The run's own time, as the analysis compares it: not the wait in this thread's queue, nor (at nice 10 on a
+    // busy machine) the time the thread was preempted for others during the run.
     const run = async (inputs: readonly DecodedTensor[], outputNames: readonly string[] | undefined) => {
+      const w0 = waited?.read() ?? 0;
       const started = performance.now();
       const outputs = await s.run(inputs as DecodedTensor[], outputNames as string[] | undefined);
-      return { outputs, runMs: performance.now() - started };
+      const wall = performance.now() - started;
+      return { outputs, runMs: Math.max(0, wall - ((waited?.read() ?? 0) - w0)) };
     };
     if (m.wave) {
       const result = await runWave(m.wave, run);
