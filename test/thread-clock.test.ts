@@ -30,8 +30,8 @@ describe.runIf(process.platform === 'linux')('runQueueClock', () => {
       // Asleep, the thread is not runnable: only the wake-up's wait counts.
       expect(slept).toBeLessThan(50);
 
-      // Twice as many spinning threads as cores (at least 3): the main thread gets a share of a CPU.
-      const n = Math.max(3, 2 * availableParallelism());
+      // Three times as many spinning threads as cores (at least 4): the main thread gets a share of a CPU.
+      const n = Math.max(4, 3 * availableParallelism());
       const spinners = Array.from({ length: n }, () => new Worker('for (;;) {}', { eval: true }));
       try {
         await Promise.all(spinners.map((w) => new Promise((r) => w.once('online', r))));
