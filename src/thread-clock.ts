@@ -7,7 +7,7 @@ import { closeSync, openSync, readSync } from 'node:fs';
  * slow for the machine's load, not the model's. Its wall time less the growth of this clock over the run is the
  * time the run held a CPU, which is what a candidate's latency check should compare.
  *
- * Returns undefined where the file is missing or unreadable (not Linux, or a kernel without schedstats): callers
+ * `read` answers NaN if a read fails. Returns undefined where the file is missing or unreadable (not Linux, or a kernel without schedstats): callers
  * keep the wall time there. The file stays open and is read with pread (a few µs), so the clock is meant for a
  * background thread's runs, not for a request's path. Each thread must make its own: the file names the thread
  * that opened it.
@@ -21,15 +21,19 @@ export function runQueueClock(): { read(): number; close(): void } | undefined {
   }
   const buf = Buffer.alloc(96);
   const read = (): number => {
-    const n = readSync(fd, buf, 0, buf.length, 0);
+    let n: number;
+    try {
+      n = readSync(fd, buf, 0, buf.length, 0);
+    } catch {
+      // A clock that cannot be read must not fail the run it times: NaN, and the caller keeps the wall time.
+      return NaN;
+    }
     const line = buf.toString('latin1', 0, n);
     const first = line.indexOf(' ');
     const second = line.indexOf(' ', first + 1);
     return Number(line.slice(first + 1, second < 0 ? undefined : second)) / 1e6;
   };
-  try {
-    if (!Number.isFinite(read())) throw new Error('unexpected schedstat format');
-  } catch {
+  if (!Number.isFinite(read())) {
     closeSync(fd);
     return undefined;
   }

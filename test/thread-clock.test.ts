@@ -52,4 +52,11 @@ describe.runIf(process.platform === 'linux')('runQueueClock', () => {
       c.close();
     }
   }, 60_000);
+
+  it('answers NaN, not an exception, when its file cannot be read (the run it times keeps its wall time)', () => {
+    const c = runQueueClock()!;
+    expect(Number.isFinite(c.read())).toBe(true);
+    c.close();
+    expect(c.read()).toBeNaN();
+  });
 });

@@ -94,7 +94,8 @@ async function handle(m: ShadowThreadRequest): Promise<ShadowThreadReply> {
       const started = performance.now();
       const outputs = await s.run(inputs as DecodedTensor[], outputNames as string[] | undefined);
       const wall = performance.now() - started;
-      return { outputs, runMs: Math.max(0, wall - ((waited?.read() ?? 0) - w0)) };
+      const wait = (waited?.read() ?? 0) - w0;
+      return { outputs, runMs: Number.isFinite(wait) ? Math.max(0, wall - wait) : wall };
     };
     if (m.wave) {
       const result = await runWave(m.wave, run);
