@@ -7,10 +7,10 @@ import { closeSync, openSync, readSync } from 'node:fs';
  * slow for the machine's load, not the model's. Its wall time less the growth of this clock over the run is the
  * time the run held a CPU, which is what a candidate's latency check should compare.
  *
- * `read` answers NaN if a read fails. Returns undefined where the file is missing or unreadable (not Linux, or a kernel without schedstats): callers
- * keep the wall time there. The file stays open and is read with pread (a few µs), so the clock is meant for a
- * background thread's runs, not for a request's path. Each thread must make its own: the file names the thread
- * that opened it.
+ * Returns undefined where the file is missing or unreadable (not Linux, or a kernel without schedstats), and
+ * `read` answers NaN if a later read fails: callers keep the wall time then. The file stays open and is read with
+ * pread (a few µs), so the clock is meant for a background thread's runs, not for a request's path. Each thread
+ * must make its own: the file names the thread that opened it.
  */
 export function runQueueClock(): { read(): number; close(): void } | undefined {
   let fd: number;

@@ -84,9 +84,11 @@ export async function pacedLoad(o: PacedOptions): Promise<PacedResult> {
   let finish!: () => void;
   let fail!: (e: Error) => void;
   const finished = new Promise<void>((resolve, reject) => ((finish = resolve), (fail = reject)));
-  const blockOf = (i: number) => Math.floor((i * intervalMs - o.warmupMs) / o.blockMs);
+  /** ms from the end of the warm-up to when request i is due. */
+  const dueAfterWarmup = (i: number) => i * intervalMs - o.warmupMs;
+  const blockOf = (i: number) => Math.floor(dueAfterWarmup(i) / o.blockMs);
   const guardMs = o.guardMs ?? 0;
-  const guarded = (i: number, b: number) => i * intervalMs - o.warmupMs - b * o.blockMs < guardMs;
+  const guarded = (i: number, b: number) => dueAfterWarmup(i) - b * o.blockMs < guardMs;
 
   const conns: Conn[] = await Promise.all(
     Array.from(

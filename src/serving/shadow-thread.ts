@@ -88,6 +88,9 @@ export interface ShadowThreadOptions {
   maxSessions?: number;
 }
 
+/** A version's identity on the thread: model, version and artifact digest. */
+const keyOf = (lv: LoadedVersion): string => `${lv.record.model}\u0000${lv.record.version}\u0000${lv.record.sha256}`;
+
 /**
  * Runs shadow candidates on a worker thread with sessions of their own. onnxruntime-node's `run` is synchronous on
  * the calling thread, so on the serving thread every wave held the event loop for its model run and the callers due
@@ -98,9 +101,6 @@ export interface ShadowThreadOptions {
  * A thread that dies is started again on the next wave; what it was running fails and is counted as errors, and
  * records it had packed but not sent are lost with it (logged).
  */
-/** A version's identity on the thread: model, version and artifact digest. */
-const keyOf = (lv: LoadedVersion): string => `${lv.record.model}\u0000${lv.record.version}\u0000${lv.record.sha256}`;
-
 export class ShadowThread implements ShadowExecutor {
   private worker: Worker | undefined;
   private readonly pending = new Map<number, { resolve: (r: ShadowThreadReply) => void; reject: (e: Error) => void }>();
